@@ -1,0 +1,33 @@
+//! Roomcast's wire contract, shared by the server and the browser client.
+//!
+//! This crate is the protocol and nothing else: serde types, validation and
+//! limits. It has no runtime dependencies (no tokio, warp or yew) so that both
+//! sides compile it unchanged and so that it can be read as a specification.
+//! Every serializable type here is part of the public protocol documented in
+//! `docs/PROTOCOL.md`; changing one means changing [`SUBPROTOCOL`].
+//!
+//! Layout:
+//! - [`names`]: validated identifiers that appear in URLs (group, client id,
+//!   display name).
+//! - [`protocol`]: the `roomcast.v1` JSON frames, client → server and
+//!   server → client, with decoding that classifies bad input.
+//! - [`close`]: WebSocket close codes the server uses and what a client should
+//!   do after each.
+//! - [`limits`]: default sizes and timings both sides agree on.
+
+pub mod close;
+pub mod limits;
+pub mod names;
+pub mod protocol;
+
+pub use names::{ClientId, DisplayName, GroupName, NameError};
+pub use protocol::{
+    ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, Sender,
+    ServerEvent, Welcome,
+};
+
+/// The WebSocket subprotocol a client asks for to speak the JSON protocol.
+///
+/// A connection that negotiates no subprotocol is in *raw* mode: each text
+/// frame is a message and members receive bare text (see `docs/PROTOCOL.md`).
+pub const SUBPROTOCOL: &str = "roomcast.v1";

@@ -1,0 +1,20 @@
+//! Defaults both sides agree on. The server may be configured differently; it
+//! tells each client the values in force in its `welcome` event.
+
+/// Largest WebSocket message (after reassembly of fragments) a server accepts
+/// by default. Larger ones close the connection with
+/// [`close::MESSAGE_TOO_BIG`](crate::close::MESSAGE_TOO_BIG).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Interval at which the server pings (WebSocket Ping frames) and at which a
+/// JSON client should send its application-level `ping`.
+pub const PING_INTERVAL_MS: u64 = 15_000;
+
+/// A connection with no inbound traffic for this long is considered dead.
+pub const IDLE_TIMEOUT_MS: u64 = 45_000;
+
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 32;
+
+/// Longest group name, in bytes (all of them ASCII).
+pub const MAX_GROUP_NAME_LEN: usize = 64;

@@ -1,0 +1,341 @@
+//! The `roomcast.v1` JSON protocol: one JSON object per WebSocket text frame,
+//! tagged by its `"type"` field. See `docs/PROTOCOL.md` for the prose version.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::names::{ClientId, DisplayName, GroupName};
+
+/// A client-generated message id (a UUID), echoed in the `ack` and in the
+/// broadcast `message` so that the sender can match them to what it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub Uuid);
+
+/// Client → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientCommand {
+    /// Publish `text` to the connection's group.
+    Send { id: MessageId, text: String },
+    /// Application-level heartbeat; the server answers `pong`. Browsers can
+    /// neither send nor observe WebSocket Ping frames, hence this.
+    Ping,
+}
+
+/// The `type` tags of [`ClientCommand`], for telling an unknown command from a
+/// malformed known one.
+const COMMAND_TYPES: [&str; 2] = ["send", "ping"];
+
+/// Why a text frame was not a usable command. The connection stays open; the
+/// server answers with an `error` event built from this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("malformed command: {0}")]
+    Malformed(String),
+    #[error("unknown command type {0:?}")]
+    UnknownType(String),
+    #[error("{reason}")]
+    Invalid { id: MessageId, reason: &'static str },
+}
+
+impl CommandError {
+    /// The machine-readable code for the `error` event.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Malformed(_) => ErrorCode::BadJson,
+            Self::UnknownType(_) => ErrorCode::UnknownType,
+            Self::Invalid { .. } => ErrorCode::InvalidMessage,
+        }
+    }
+
+    /// The message id the error refers to, when the frame carried a valid one.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match self {
+            Self::Invalid { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// Longest detail copied from a parser error into an `error` event.
+const MAX_ERROR_DETAIL: usize = 160;
+
+impl ClientCommand {
+    /// Parses and validates one text frame.
+    pub fn decode(frame: &str) -> Result<Self, CommandError> {
+        let command: Self = serde_json::from_str(frame).map_err(|err| classify(frame, err))?;
+        if let Self::Send { id, text } = &command {
+            if text.trim().is_empty() {
+                return Err(CommandError::Invalid {
+                    id: *id,
+                    reason: "text must not be empty",
+                });
+            }
+        }
+        Ok(command)
+    }
+
+    /// Encodes the command as one text frame.
+    pub fn encode(&self) -> String {
+        // Serializing a type made only of strings, UUIDs and derived impls
+        // cannot fail.
+        serde_json::to_string(self).expect("ClientCommand serializes")
+    }
+}
+
+/// Turns a serde failure into a precise error: not JSON, no `type`, an unknown
+/// `type`, or a known `type` with bad fields. Only runs on the error path.
+fn classify(frame: &str, err: serde_json::Error) -> CommandError {
+    #[derive(Deserialize)]
+    struct TypeProbe {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    match serde_json::from_str::<TypeProbe>(frame) {
+        Ok(TypeProbe { kind: Some(kind) }) if !COMMAND_TYPES.contains(&kind.as_str()) => {
+            CommandError::UnknownType(truncate(kind))
+        }
+        Ok(TypeProbe { kind: None }) => CommandError::Malformed("missing \"type\"".into()),
+        _ => CommandError::Malformed(truncate(err.to_string())),
+    }
+}
+
+fn truncate(mut text: String) -> String {
+    if text.len() > MAX_ERROR_DETAIL {
+        let mut end = MAX_ERROR_DETAIL;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// Who sent a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub client_id: ClientId,
+    /// Absent for clients that connected without a display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<DisplayName>,
+}
+
+/// A message as delivered to the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub group: GroupName,
+    /// Position in the group's sequence: strictly increasing per group.
+    pub seq: u64,
+    pub id: MessageId,
+    pub from: Sender,
+    pub text: String,
+    /// Server time when the message was sequenced, in Unix milliseconds.
+    pub ts: u64,
+}
+
+/// Heartbeat timings in force on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatSettings {
+    /// How often the client should send `ping` (and the server pings).
+    pub ping_interval_ms: u64,
+    /// Silence after which either side may consider the link dead.
+    pub idle_timeout_ms: u64,
+}
+
+/// The first event on every JSON connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Server-assigned id of this connection (one client may have several).
+    pub connection_id: Uuid,
+    pub client_id: ClientId,
+    pub group: GroupName,
+    pub heartbeat: HeartbeatSettings,
+    /// Largest frame the server accepts, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// Machine-readable error codes of the `error` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not JSON or lacked required fields.
+    BadJson,
+    /// The `type` is not one this server knows.
+    UnknownType,
+    /// A well-formed command was refused (e.g. an empty text).
+    InvalidMessage,
+    /// Binary frames carry nothing in the JSON protocol.
+    BinaryNotSupported,
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    Welcome(Welcome),
+    Message(ChatMessage),
+    /// The message with this id is sequenced as `seq`.
+    Ack { id: MessageId, seq: u64 },
+    Pong,
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The `send` this error refers to, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<MessageId>,
+    },
+}
+
+impl ServerEvent {
+    /// Encodes the event as one text frame.
+    pub fn encode(&self) -> String {
+        // Only strings, integers, UUIDs and derived impls: cannot fail.
+        serde_json::to_string(self).expect("ServerEvent serializes")
+    }
+
+    /// Parses one text frame from the server.
+    pub fn decode(frame: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(frame)
+    }
+
+    /// The `error` event for a refused command.
+    pub fn from_command_error(err: &CommandError) -> Self {
+        Self::Error {
+            code: err.code(),
+            message: err.to_string(),
+            id: err.message_id(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10";
+
+    fn id() -> MessageId {
+        MessageId(Uuid::parse_str(ID).unwrap())
+    }
+
+    #[test]
+    fn commands_round_trip() {
+        for command in [
+            ClientCommand::Send { id: id(), text: "héllo <b>".into() },
+            ClientCommand::Ping,
+        ] {
+            assert_eq!(ClientCommand::decode(&command.encode()), Ok(command));
+        }
+    }
+
+    #[test]
+    fn commands_have_the_documented_shape() {
+        assert_eq!(ClientCommand::Ping.encode(), r#"{"type":"ping"}"#);
+        let send = format!(r#"{{"type":"send","id":"{ID}","text":"hi"}}"#);
+        assert_eq!(
+            ClientCommand::decode(&send),
+            Ok(ClientCommand::Send { id: id(), text: "hi".into() })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let send = format!(r#"{{"type":"send","id":"{ID}","text":"hi","future":1}}"#);
+        assert!(ClientCommand::decode(&send).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for frame in ["", "not json", "[]", "42", "{", "\"send\"", r#"{"type":7}"#] {
+            let err = ClientCommand::decode(frame).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadJson, "{frame:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_type_is_malformed() {
+        let err = ClientCommand::decode(r#"{"text":"hi"}"#).unwrap_err();
+        assert_eq!(err, CommandError::Malformed("missing \"type\"".into()));
+    }
+
+    #[test]
+    fn unknown_type_is_reported_by_name() {
+        let err = ClientCommand::decode(r#"{"type":"subscribe"}"#).unwrap_err();
+        assert_eq!(err, CommandError::UnknownType("subscribe".into()));
+        assert_eq!(err.code(), ErrorCode::UnknownType);
+    }
+
+    #[test]
+    fn known_type_with_bad_fields_is_malformed() {
+        for frame in [
+            r#"{"type":"send","text":"hi"}"#,
+            r#"{"type":"send","id":"not-a-uuid","text":"hi"}"#,
+            r#"{"type":"send","id":"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10"}"#,
+            r#"{"type":"send","id":"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10","text":5}"#,
+        ] {
+            let err = ClientCommand::decode(frame).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadJson, "{frame}");
+        }
+    }
+
+    #[test]
+    fn blank_text_is_invalid_and_names_the_message() {
+        for text in ["", "  \n\t"] {
+            let frame = ClientCommand::Send { id: id(), text: text.into() }.encode();
+            let err = ClientCommand::decode(&frame).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidMessage);
+            assert_eq!(err.message_id(), Some(id()));
+        }
+    }
+
+    #[test]
+    fn error_details_are_bounded() {
+        let huge = format!(r#"{{"type":"{}"}}"#, "é".repeat(500));
+        let err = ClientCommand::decode(&huge).unwrap_err();
+        assert!(err.to_string().len() < 2 * MAX_ERROR_DETAIL);
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let events = [
+            ServerEvent::Welcome(Welcome {
+                connection_id: Uuid::nil(),
+                client_id: ClientId(Uuid::nil()),
+                group: "lobby".parse().unwrap(),
+                heartbeat: HeartbeatSettings { ping_interval_ms: 15_000, idle_timeout_ms: 45_000 },
+                max_message_bytes: 65_536,
+            }),
+            ServerEvent::Message(ChatMessage {
+                group: "lobby".parse().unwrap(),
+                seq: 7,
+                id: id(),
+                from: Sender { client_id: ClientId(Uuid::nil()), name: Some("Bob".parse().unwrap()) },
+                text: "hi".into(),
+                ts: 1_700_000_000_000,
+            }),
+            ServerEvent::Ack { id: id(), seq: 7 },
+            ServerEvent::Pong,
+            ServerEvent::Error { code: ErrorCode::BadJson, message: "x".into(), id: None },
+        ];
+        for event in events {
+            assert_eq!(ServerEvent::decode(&event.encode()).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn events_have_the_documented_shape() {
+        let ack = ServerEvent::Ack { id: id(), seq: 3 }.encode();
+        assert_eq!(ack, format!(r#"{{"type":"ack","id":"{ID}","seq":3}}"#));
+        assert_eq!(ServerEvent::Pong.encode(), r#"{"type":"pong"}"#);
+        let err = ServerEvent::from_command_error(&CommandError::UnknownType("x".into())).encode();
+        assert_eq!(err, r#"{"type":"error","code":"unknown_type","message":"unknown command type \"x\""}"#);
+    }
+
+    #[test]
+    fn events_refuse_invalid_names() {
+        let bad = r#"{"type":"message","group":"no spaces","seq":1,"id":"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10","from":{"client_id":"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10"},"text":"x","ts":1}"#;
+        assert!(ServerEvent::decode(bad).is_err());
+    }
+}
