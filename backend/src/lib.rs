@@ -1,0 +1,27 @@
+//! Roomcast's server: WebSocket group broadcast on warp and tokio.
+//!
+//! Layout, from the socket inwards:
+//! - [`server`]: binds, serves, and shuts down (used by `main` and by tests).
+//! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`.
+//! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
+//!   socket, with Roomcast's small-buffer settings, to a connection task.
+//! - [`connection`]: the per-connection loop: frames in, group operations,
+//!   batched writes out, heartbeat, close codes.
+//! - [`registry`]: groups, membership, sequencing and fan-out.
+//! - [`config`]: flags and environment; [`state`]: what routes share;
+//!   [`shutdown`]: the stop signal.
+//!
+//! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
+//! them and `ARCHITECTURE.md` the invariants this crate keeps.
+
+pub mod config;
+pub mod connection;
+pub mod registry;
+pub mod routes;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod upgrade;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,1 +1,23 @@
-fn main(){}
+use anyhow::Context;
+use clap::Parser;
+use roomcast_backend::{shutdown, Config, Server};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let config = Config::parse();
+    if !config.static_dir.join("index.html").is_file() {
+        tracing::warn!(dir = %config.static_dir.display(), "no built app found; see README.md to build it");
+    }
+    let server = Server::bind(config.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!("listening on http://{}", server.local_addr());
+    shutdown::signal().await;
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Server configuration: command-line flags, each with an environment
+//! variable fallback and a built-in default, so that `cargo run` works with no
+//! configuration at all.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use roomcast_shared::limits;
+
+/// Roomcast: real-time group messaging over WebSocket.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "roomcast", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Directory of the built single-page app (trunk's output).
+    #[arg(long, env = "ROOMCAST_STATIC_DIR", default_value = "frontend/dist")]
+    pub static_dir: PathBuf,
+
+    /// How often the server pings each connection (e.g. `15s`, `500ms`).
+    #[arg(long, env = "ROOMCAST_PING_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A connection silent for this long is closed as dead.
+    #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Largest accepted WebSocket message, in bytes.
+    #[arg(long, env = "ROOMCAST_MAX_MESSAGE_BYTES", default_value_t = limits::MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+
+    /// Messages that may wait for one connection's socket before that
+    /// connection counts as too slow and is disconnected.
+    #[arg(long, env = "ROOMCAST_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+
+    /// How long a closing handshake may take before the socket is dropped.
+    #[arg(long, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
+    pub close_grace: Duration,
+
+    /// Recent message ids remembered per group, so that a resent message is
+    /// acknowledged again instead of being published twice.
+    #[arg(long, env = "ROOMCAST_DEDUP_WINDOW", default_value_t = 4096)]
+    pub dedup_window: usize,
+}
+
+impl Config {
+    /// The defaults, as `roomcast` with no flags and no environment would run.
+    pub fn defaults() -> Self {
+        // Parsing an empty command line only applies the declared defaults,
+        // which are valid literals.
+        Self::try_parse_from(["roomcast"]).expect("built-in defaults parse")
+    }
+}
+
+/// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 15s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        _ => Err(format!("unknown unit in {text:?}: use ms, s or m")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_protocol_limits() {
+        let config = Config::defaults();
+        assert_eq!(config.listen.port(), 8000);
+        assert_eq!(config.ping_interval.as_millis() as u64, limits::PING_INTERVAL_MS);
+        assert_eq!(config.idle_timeout.as_millis() as u64, limits::IDLE_TIMEOUT_MS);
+        assert_eq!(config.max_message_bytes, limits::MAX_MESSAGE_BYTES);
+    }
+}

@@ -1,0 +1,306 @@
+//! One WebSocket connection: reads frames, turns them into group operations,
+//! writes what the group and the server queue for it, keeps the heartbeat,
+//! and closes with the code that says why.
+//!
+//! Everything happens in one task with one `select!`, so a connection costs
+//! one task, one bounded queue and the WebSocket buffers. Writes are batched:
+//! everything already queued is fed to the socket buffer, then flushed once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use roomcast_shared::{
+    close, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings,
+    MessageId, Sender, ServerEvent, Welcome,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::registry::{Draft, Membership, Registry, WireMode};
+
+/// Most messages fed to the socket buffer before one flush.
+const BATCH_MESSAGES: usize = 64;
+/// Most bytes fed to the socket buffer before one flush.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Who is on the other end, as established by the upgrade.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub connection_id: Uuid,
+    pub client_id: ClientId,
+    pub name: Option<DisplayName>,
+    pub group: GroupName,
+    pub mode: WireMode,
+}
+
+/// Connection settings taken from the server configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub close_grace: Duration,
+    pub max_message_bytes: usize,
+}
+
+/// Why a connection ended; decides the close frame, if any.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseReason {
+    #[error("server shutting down")]
+    Shutdown,
+    #[error("outbound queue full")]
+    TooSlow,
+    #[error("heartbeat timeout")]
+    HeartbeatTimeout,
+    #[error("message too big")]
+    TooBig,
+    #[error("invalid UTF-8")]
+    InvalidUtf8,
+    #[error("protocol violation: {0}")]
+    Protocol(tungstenite::error::ProtocolError),
+    #[error("closed by peer")]
+    PeerClosed,
+    #[error("connection lost: {0}")]
+    Lost(tungstenite::Error),
+}
+
+impl CloseReason {
+    /// The close frame to send, or `None` when the peer can no longer hear it.
+    fn close_frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            Self::Shutdown => (close::SERVICE_RESTART, "server restarting"),
+            Self::TooSlow => (close::TRY_AGAIN_LATER, "too slow to keep up"),
+            Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
+            Self::TooBig => (close::MESSAGE_TOO_BIG, "message too big"),
+            Self::InvalidUtf8 => (close::INVALID_PAYLOAD, "invalid UTF-8"),
+            Self::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
+            Self::PeerClosed | Self::Lost(_) => return None,
+        };
+        Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })
+    }
+
+    /// Whether queued messages should still be written before closing.
+    fn drains_queue(&self) -> bool {
+        !matches!(self, Self::TooSlow | Self::PeerClosed | Self::Lost(_))
+    }
+}
+
+impl From<tungstenite::Error> for CloseReason {
+    fn from(err: tungstenite::Error) -> Self {
+        use tungstenite::Error;
+        match err {
+            Error::Capacity(_) => Self::TooBig,
+            Error::Utf8(_) => Self::InvalidUtf8,
+            Error::Protocol(violation) => Self::Protocol(violation),
+            Error::WriteBufferFull(_) => Self::TooSlow,
+            Error::ConnectionClosed => Self::PeerClosed,
+            other => Self::Lost(other),
+        }
+    }
+}
+
+/// Serves one upgraded connection until it ends.
+pub async fn serve<S>(
+    socket: WebSocketStream<S>,
+    peer: Peer,
+    registry: Arc<Registry>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (membership, inbox) = registry.join(&peer.group, peer.mode);
+    tracing::debug!("joined");
+    let mut connection = Connection { peer, settings, membership, inbox };
+    let (mut sink, mut stream) = socket.split();
+    let reason = connection.run(&mut sink, &mut stream, &shutdown).await;
+    let Connection { membership, mut inbox, settings, .. } = connection;
+    match &reason {
+        CloseReason::TooSlow => tracing::warn!("disconnecting a reader too slow for its group"),
+        CloseReason::PeerClosed | CloseReason::Shutdown => tracing::debug!(%reason, "closing"),
+        _ => tracing::info!(%reason, "closing"),
+    }
+    // Leave first, so that nothing more is queued for a closing connection.
+    drop(membership);
+    let Some(frame) = reason.close_frame() else { return };
+    let closing = async {
+        if reason.drains_queue() {
+            while let Ok(message) = inbox.try_recv() {
+                sink.feed(message).await?;
+            }
+        }
+        sink.send(Message::Close(Some(frame))).await?;
+        // Wait for the peer's close frame (or its end of stream), so that the
+        // server closes the TCP connection last, as RFC 6455 prefers.
+        while let Some(Ok(_)) = stream.next().await {}
+        Ok::<_, tungstenite::Error>(())
+    };
+    // A peer that never answers must not keep the socket open.
+    let _ = timeout(settings.close_grace, closing).await;
+}
+
+struct Connection {
+    peer: Peer,
+    settings: Settings,
+    membership: Membership,
+    inbox: mpsc::Receiver<Message>,
+}
+
+type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
+type Stream<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;
+
+impl Connection {
+    async fn run<S>(
+        &mut self,
+        sink: &mut Sink<S>,
+        stream: &mut Stream<S>,
+        shutdown: &CancellationToken,
+    ) -> CloseReason
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if self.peer.mode == WireMode::Json {
+            if let Err(reason) = self.reply(&ServerEvent::Welcome(self.welcome())) {
+                return reason;
+            }
+        }
+        let ping_interval = self.settings.ping_interval;
+        let mut heartbeat = interval_at(Instant::now() + ping_interval, ping_interval);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        let mut unflushed = false;
+        let evicted = self.membership.evicted().clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return CloseReason::Shutdown,
+                () = evicted.cancelled() => return CloseReason::TooSlow,
+                flushed = sink.flush(), if unflushed => match flushed {
+                    Ok(()) => unflushed = false,
+                    Err(err) => return err.into(),
+                },
+                Some(first) = self.inbox.recv(), if !unflushed => {
+                    if let Err(err) = feed_batch(sink, &mut self.inbox, first).await {
+                        return err.into();
+                    }
+                    unflushed = true;
+                }
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    let outcome = match frame {
+                        None => Err(CloseReason::PeerClosed),
+                        Some(Err(err)) => Err(err.into()),
+                        Some(Ok(message)) => self.on_message(message),
+                    };
+                    if let Err(reason) = outcome {
+                        return reason;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() >= self.settings.idle_timeout {
+                        return CloseReason::HeartbeatTimeout;
+                    }
+                    if let Err(reason) = self.queue(Message::Ping(Default::default())) {
+                        return reason;
+                    }
+                }
+            }
+        }
+    }
+
+    fn welcome(&self) -> Welcome {
+        Welcome {
+            connection_id: self.peer.connection_id,
+            client_id: self.peer.client_id,
+            group: self.peer.group.clone(),
+            heartbeat: HeartbeatSettings {
+                ping_interval_ms: self.settings.ping_interval.as_millis() as u64,
+                idle_timeout_ms: self.settings.idle_timeout.as_millis() as u64,
+            },
+            max_message_bytes: self.settings.max_message_bytes,
+        }
+    }
+
+    /// Handles one inbound message. Control frames are answered by the
+    /// WebSocket layer itself; they only count as signs of life here.
+    fn on_message(&self, message: Message) -> Result<(), CloseReason> {
+        match (self.peer.mode, message) {
+            (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Ok(()),
+            (WireMode::Json, Message::Text(text)) => self.on_command(&text),
+            (WireMode::Json, Message::Binary(_)) => self.reply(&ServerEvent::Error {
+                code: ErrorCode::BinaryNotSupported,
+                message: "binary frames carry nothing in roomcast.v1; send JSON text".into(),
+                id: None,
+            }),
+            (WireMode::Raw, Message::Text(text)) if text.is_empty() => {
+                self.membership.relay(Message::Text(text));
+                Ok(())
+            }
+            (WireMode::Raw, Message::Text(text)) => {
+                self.publish(MessageId(Uuid::new_v4()), text);
+                Ok(())
+            }
+            (WireMode::Raw, Message::Binary(data)) => {
+                self.membership.relay(Message::Binary(data));
+                Ok(())
+            }
+        }
+    }
+
+    fn on_command(&self, frame: &str) -> Result<(), CloseReason> {
+        match ClientCommand::decode(frame) {
+            Ok(ClientCommand::Send { id, text }) => {
+                let seq = self.publish(id, text.into());
+                self.reply(&ServerEvent::Ack { id, seq })
+            }
+            Ok(ClientCommand::Ping) => self.reply(&ServerEvent::Pong),
+            Err(err) => {
+                tracing::debug!(code = ?err.code(), "refused a command");
+                self.reply(&ServerEvent::from_command_error(&err))
+            }
+        }
+    }
+
+    fn publish(&self, id: MessageId, text: tungstenite::Utf8Bytes) -> u64 {
+        let from = Sender { client_id: self.peer.client_id, name: self.peer.name.clone() };
+        self.membership.publish(Draft { id, from, text }).seq()
+    }
+
+    fn reply(&self, event: &ServerEvent) -> Result<(), CloseReason> {
+        self.queue(Message::text(event.encode()))
+    }
+
+    fn queue(&self, message: Message) -> Result<(), CloseReason> {
+        self.membership.reply(message).map_err(|_| CloseReason::TooSlow)
+    }
+}
+
+/// Feeds `first` and whatever else is already queued, up to one batch, into
+/// the socket's write buffer without flushing.
+async fn feed_batch<S>(
+    sink: &mut Sink<S>,
+    inbox: &mut mpsc::Receiver<Message>,
+    first: Message,
+) -> Result<(), tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut bytes = first.len();
+    sink.feed(first).await?;
+    for _ in 1..BATCH_MESSAGES {
+        if bytes >= BATCH_BYTES {
+            break;
+        }
+        let Ok(next) = inbox.try_recv() else { break };
+        bytes += next.len();
+        sink.feed(next).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The WebSocket upgrade, done here rather than by `warp::ws()`: warp's
+//! filter fixes tungstenite's default 128 KiB read buffer per connection,
+//! while Roomcast wants a few KiB per idle connection. Everything a client can
+//! get wrong is checked before the `101 Switching Protocols`, so a bad request
+//! gets a plain-text HTTP error instead of a dropped socket.
+
+use std::collections::HashMap;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::StatusCode;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
+use uuid::Uuid;
+use warp::reply::Response;
+
+use crate::connection::{self, Peer};
+use crate::registry::WireMode;
+use crate::state::AppState;
+
+/// Read buffer per connection. Small on purpose: idle connections dominate,
+/// and tungstenite grows the buffer for the rare large message.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Why an upgrade request was refused (HTTP 400, 426 or 503).
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error(transparent)]
+    BadName(#[from] NameError),
+    #[error("display name: {0}")]
+    BadDisplayName(NameError),
+    #[error("expected a WebSocket upgrade request (Connection: Upgrade, Upgrade: websocket)")]
+    NotWebSocket,
+    #[error("missing Sec-WebSocket-Key")]
+    MissingKey,
+    #[error("unsupported WebSocket version: this server speaks version 13")]
+    UnsupportedVersion,
+    #[error("unsupported subprotocol: this server speaks {SUBPROTOCOL} or none (raw text)")]
+    UnsupportedSubprotocol,
+    #[error("the connection cannot be upgraded")]
+    NoUpgrade,
+    #[error("server shutting down")]
+    ShuttingDown,
+}
+
+impl warp::reject::Reject for UpgradeError {}
+
+impl UpgradeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Validates the request and, if it is acceptable, answers `101` and starts
+/// serving the connection once hyper hands over the socket.
+pub fn accept(
+    group: &str,
+    client_id: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    on_upgrade: Option<OnUpgrade>,
+    state: &AppState,
+) -> Result<Response, UpgradeError> {
+    let group: GroupName = group.parse()?;
+    let client_id: ClientId = client_id.parse()?;
+    let name = query
+        .get("name")
+        .filter(|name| !name.is_empty())
+        .map(|name| name.parse::<DisplayName>().map_err(UpgradeError::BadDisplayName))
+        .transpose()?;
+    if !header_has_token(headers, header::CONNECTION, "upgrade")
+        || !header_has_token(headers, header::UPGRADE, "websocket")
+    {
+        return Err(UpgradeError::NotWebSocket);
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return Err(UpgradeError::UnsupportedVersion);
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(UpgradeError::MissingKey)?;
+    let mode = negotiate_mode(headers)?;
+    let on_upgrade = on_upgrade.ok_or(UpgradeError::NoUpgrade)?;
+    if state.shutdown.is_cancelled() {
+        return Err(UpgradeError::ShuttingDown);
+    }
+
+    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, group, mode };
+    let span = tracing::info_span!("conn", id = %peer.connection_id, group = %peer.group, mode = mode.as_str());
+    let config = socket_config(state.settings.max_message_bytes);
+    let (registry, settings, shutdown) = (state.registry.clone(), state.settings, state.shutdown.clone());
+    state.connections.spawn(
+        async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(err) => {
+                    tracing::debug!(%err, "upgrade failed");
+                    return;
+                }
+            };
+            let socket =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+            connection::serve(socket, peer, registry, settings, shutdown).await;
+        }
+        .instrument(span),
+    );
+
+    let mut response = Response::default();
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let reply = response.headers_mut();
+    reply.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    reply.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    // derive_accept_key returns base64, which is always a valid header value.
+    let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes())).expect("base64 is a valid header");
+    reply.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if mode == WireMode::Json {
+        reply.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+    }
+    Ok(response)
+}
+
+/// The production WebSocket settings: small buffers, bounded messages, and a
+/// write buffer that is only written out on flush (once per batch).
+pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Writes go to the socket on flush only; the connection loop bounds a
+        // batch, so the buffer stays within a batch plus one message.
+        .write_buffer_size(usize::MAX / 2)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+}
+
+/// `roomcast.v1` if the client offers it; raw if it offers nothing; an error
+/// if it offers only protocols this server does not speak (a browser would
+/// fail such a connection anyway, with a less helpful message).
+fn negotiate_mode(headers: &HeaderMap) -> Result<WireMode, UpgradeError> {
+    let mut offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .peekable();
+    if offered.peek().is_none() {
+        return Ok(WireMode::Raw);
+    }
+    if offered.any(|token| token == SUBPROTOCOL) {
+        Ok(WireMode::Json)
+    } else {
+        Err(UpgradeError::UnsupportedSubprotocol)
+    }
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|part| part.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_subprotocol_picks_the_mode() {
+        assert_eq!(negotiate_mode(&headers(&[])).unwrap(), WireMode::Raw);
+        let json = headers(&[("sec-websocket-protocol", "chat, roomcast.v1")]);
+        assert_eq!(negotiate_mode(&json).unwrap(), WireMode::Json);
+        let other = headers(&[("sec-websocket-protocol", "mqtt")]);
+        assert!(matches!(negotiate_mode(&other), Err(UpgradeError::UnsupportedSubprotocol)));
+    }
+
+    #[test]
+    fn connection_tokens_are_matched_case_insensitively() {
+        let map = headers(&[("connection", "keep-alive, Upgrade")]);
+        assert!(header_has_token(&map, header::CONNECTION, "upgrade"));
+        assert!(!header_has_token(&map, header::UPGRADE, "websocket"));
+    }
+}

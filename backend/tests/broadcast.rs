@@ -1,0 +1,140 @@
+//! Group delivery through a real server and real WebSocket clients.
+
+mod support;
+
+use futures_util::SinkExt;
+use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_message_reaches_every_member_of_its_group_and_no_other() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut alice = connect_json_as(addr, "lobby", Uuid::new_v4(), Some("Alice")).await;
+    let mut bob = connect_json(addr, "lobby").await;
+    let mut other = connect_json(addr, "elsewhere").await;
+
+    let id = send_text(&mut alice, "hello <b>lobby</b>").await;
+    for member in [&mut alice, &mut bob] {
+        let ServerEvent::Message(message) = next_event(member).await else { panic!("expected message") };
+        assert_eq!(message.id, id);
+        assert_eq!(message.text, "hello <b>lobby</b>");
+        assert_eq!(message.group.as_str(), "lobby");
+        assert_eq!(message.from.name.as_ref().map(|n| n.as_str()), Some("Alice"));
+        assert!(message.ts > 0);
+    }
+    assert_eq!(next_event(&mut alice).await, ServerEvent::Ack { id, seq: 1 });
+
+    // The other group hears nothing; its own traffic proves the socket works.
+    let own = send_text(&mut other, "mine").await;
+    let ServerEvent::Message(message) = next_event(&mut other).await else { panic!("expected message") };
+    assert_eq!(message.id, own, "the other group got only its own message");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sequence_numbers_strictly_increase_across_publishers() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut listener = connect_json(addr, "seq").await;
+    let mut publishers = Vec::new();
+    for _ in 0..4 {
+        publishers.push(connect_json(addr, "seq").await);
+    }
+    for round in 0..25 {
+        for publisher in &mut publishers {
+            send_text(publisher, &format!("m{round}")).await;
+        }
+    }
+    let mut last = 0;
+    for _ in 0..100 {
+        let ServerEvent::Message(message) = next_event(&mut listener).await else { panic!("expected message") };
+        assert!(message.seq > last, "{} after {last}", message.seq);
+        last = message.seq;
+    }
+    assert_eq!(last, 100);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn raw_and_json_members_share_a_group() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut json = connect_json(addr, "mixed").await;
+    let mut raw = connect_raw(addr, "mixed").await;
+
+    raw.send(Message::text("from raw")).await.unwrap();
+    assert_eq!(next_text(&mut raw).await, "from raw", "raw members get bare text, the sender too");
+    let ServerEvent::Message(message) = next_event(&mut json).await else { panic!("expected message") };
+    assert_eq!((message.text.as_str(), message.seq), ("from raw", 1));
+
+    send_text(&mut json, "from json").await;
+    assert_eq!(next_text(&mut raw).await, "from json");
+
+    // Binary and empty text are relayed to raw members only, unsequenced.
+    raw.send(Message::binary(vec![0, 159, 255])).await.unwrap();
+    assert_eq!(next_message(&mut raw).await, Message::binary(vec![0, 159, 255]));
+    raw.send(Message::text("")).await.unwrap();
+    assert_eq!(next_text(&mut raw).await, "");
+    raw.send(Message::text("after")).await.unwrap();
+    assert_eq!(next_text(&mut raw).await, "after");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let ServerEvent::Message(message) = next_event(&mut json).await {
+            seen.push((message.text, message.seq));
+        }
+    }
+    assert_eq!(seen, [("from json".to_owned(), 2), ("after".to_owned(), 3)]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_sharing_a_client_id_are_separate_members() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let client = Uuid::new_v4();
+    let mut tab1 = connect_json_as(addr, "tabs", client, None).await;
+    let mut tab2 = connect_json_as(addr, "tabs", client, None).await;
+    assert_eq!(server.registry().members(&"tabs".parse().unwrap()), 2);
+    send_text(&mut tab1, "to both tabs").await;
+    let ServerEvent::Message(message) = next_event(&mut tab2).await else { panic!("expected message") };
+    assert_eq!(message.from.client_id.0, client);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resent_message_is_acknowledged_again_but_delivered_once() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut sender = connect_json(addr, "dedup").await;
+    let mut listener = connect_json(addr, "dedup").await;
+    let id = MessageId(Uuid::new_v4());
+    let send = ClientCommand::Send { id, text: "once".into() };
+    send_command(&mut sender, &send).await;
+    let ServerEvent::Message(first) = next_event(&mut sender).await else { panic!("expected message") };
+    assert_eq!(next_event(&mut sender).await, ServerEvent::Ack { id, seq: first.seq });
+
+    // As after a reconnect: the same id again, on a new connection.
+    drop(sender);
+    let mut sender = connect_json(addr, "dedup").await;
+    send_command(&mut sender, &send).await;
+    assert_eq!(next_event(&mut sender).await, ServerEvent::Ack { id, seq: first.seq });
+
+    let marker = send_text(&mut sender, "marker").await;
+    let ServerEvent::Message(m) = next_event(&mut listener).await else { panic!() };
+    assert_eq!(m.id, id);
+    let ServerEvent::Message(m) = next_event(&mut listener).await else { panic!() };
+    assert_eq!(m.id, marker, "the resend was not delivered a second time");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn app_level_ping_gets_pong() {
+    let server = start_default().await;
+    let mut ws = connect_json(server.local_addr(), "ping").await;
+    send_command(&mut ws, &ClientCommand::Ping).await;
+    assert_eq!(next_event(&mut ws).await, ServerEvent::Pong);
+    server.shutdown().await;
+}

@@ -1,0 +1,93 @@
+//! What is refused before the upgrade, and the plain HTTP routes.
+
+mod support;
+
+use support::*;
+use uuid::Uuid;
+
+const CLIENT: &str = "3f2504e0-4f89-4d3a-9a0c-0305e82c3301";
+
+#[tokio::test]
+async fn bad_group_or_client_id_is_refused_with_400_and_a_reason() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    for (path, reason) in [
+        (format!("/ws/has.dot/{CLIENT}"), "group name"),
+        (format!("/ws/{}/{CLIENT}", "x".repeat(65)), "group name"),
+        (format!("/ws/caf%C3%A9/{CLIENT}"), "group name"),
+        ("/ws/lobby/not-a-uuid".to_owned(), "client id must be a UUID"),
+        (format!("/ws/lobby/{CLIENT}?name=%20"), "display name"),
+    ] {
+        let (status, body) = http_request(addr, &path, &UPGRADE_HEADERS).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(body.contains(reason), "{path}: {body}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_upgrades_are_refused() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let path = format!("/ws/lobby/{CLIENT}");
+
+    let (status, body) = http_request(addr, &path, &[]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("expected a WebSocket upgrade"), "{body}");
+
+    let mut old_version = UPGRADE_HEADERS;
+    old_version[2] = ("Sec-WebSocket-Version", "8");
+    assert_eq!(http_request(addr, &path, &old_version).await.0, 426);
+
+    let mut headers = UPGRADE_HEADERS.to_vec();
+    headers.push(("Sec-WebSocket-Protocol", "mqtt"));
+    let (status, body) = http_request(addr, &path, &headers).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("roomcast.v1"), "{body}");
+
+    assert_eq!(http_request(addr, &path[..path.len() - 1], &UPGRADE_HEADERS).await.0, 400);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_valid_upgrade_switches_protocols() {
+    let server = start_default().await;
+    let url = ws_url(server.local_addr(), "lobby", Uuid::new_v4());
+    let (_ws, response) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(response.status(), 101);
+    assert!(response.headers().get("sec-websocket-protocol").is_none(), "raw mode has no subprotocol");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn healthz_reports_connections() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let _ws = connect_json(addr, "health").await;
+    let (status, body) = http_request(addr, "/healthz", &[]).await;
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["connections"], 1);
+    assert_eq!(health["groups"], 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_app_is_served_with_a_fallback_for_client_routes() {
+    let dir = std::env::temp_dir().join(format!("roomcast-static-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    std::fs::write(dir.join("app-1234.js"), "console.log(1)").unwrap();
+    let mut config = test_config();
+    config.static_dir = dir.clone();
+    let server = start(config).await;
+    let addr = server.local_addr();
+
+    assert!(http_request(addr, "/", &[]).await.1.contains("<title>app</title>"));
+    assert!(http_request(addr, "/room/lobby", &[]).await.1.contains("<title>app</title>"));
+    assert_eq!(http_request(addr, "/app-1234.js", &[]).await.1, "console.log(1)");
+    assert_eq!(http_request(addr, "/api/nothing", &[]).await.0, 404);
+    server.shutdown().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}

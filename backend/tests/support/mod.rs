@@ -1,0 +1,172 @@
+//! Shared helpers for the integration tests: a real server on 127.0.0.1:0 and
+//! real WebSocket clients.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use roomcast_backend::{Config, Server};
+use roomcast_shared::{ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.static_dir = std::env::temp_dir().join("roomcast-no-static-dir");
+    // Tests end with clients that no longer read; do not wait long for them.
+    config.close_grace = Duration::from_millis(500);
+    config
+}
+
+pub async fn start(config: Config) -> Server {
+    let listener = TcpListener::bind(config.listen).await.unwrap();
+    Server::start(listener, config).unwrap()
+}
+
+pub async fn start_default() -> Server {
+    start(test_config()).await
+}
+
+pub fn ws_url(addr: SocketAddr, group: &str, client: Uuid) -> String {
+    format!("ws://{addr}/ws/{group}/{client}")
+}
+
+/// Connects in JSON mode and returns the client after its `welcome`.
+pub async fn connect_json(addr: SocketAddr, group: &str) -> Client {
+    connect_json_as(addr, group, Uuid::new_v4(), None).await
+}
+
+pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: Option<&str>) -> Client {
+    let mut url = ws_url(addr, group, client);
+    if let Some(name) = name {
+        url.push_str(&format!("?name={name}"));
+    }
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], SUBPROTOCOL);
+    match next_event(&mut ws).await {
+        ServerEvent::Welcome(welcome) => assert_eq!(welcome.group.as_str(), group),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    ws
+}
+
+/// Connects in raw mode (no subprotocol).
+pub async fn connect_raw(addr: SocketAddr, group: &str) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, group, Uuid::new_v4()))
+        .await
+        .unwrap();
+    ws
+}
+
+/// The next data message, skipping control frames; panics on timeout or end.
+pub async fn next_message(ws: &mut Client) -> Message {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("timed out waiting for a message")
+            .expect("stream ended")
+            .expect("websocket error");
+        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            return message;
+        }
+    }
+}
+
+pub async fn next_event(ws: &mut Client) -> ServerEvent {
+    match next_message(ws).await {
+        Message::Text(text) => ServerEvent::decode(&text).unwrap(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+pub async fn next_text(ws: &mut Client) -> String {
+    match next_message(ws).await {
+        Message::Text(text) => text.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+pub async fn send_command(ws: &mut Client, command: &ClientCommand) {
+    ws.send(Message::text(command.encode())).await.unwrap();
+}
+
+/// Sends `text` and returns its id.
+pub async fn send_text(ws: &mut Client, text: &str) -> MessageId {
+    let id = MessageId(Uuid::new_v4());
+    send_command(ws, &ClientCommand::Send { id, text: text.into() }).await;
+    id
+}
+
+/// Reads until the close frame and returns its code.
+pub async fn close_code(ws: &mut Client) -> u16 {
+    loop {
+        let next = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("timed out waiting for close");
+        match next {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+            Some(Ok(Message::Close(None))) => return 1005,
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => panic!("error before close frame: {err}"),
+            None => panic!("stream ended without a close frame"),
+        }
+    }
+}
+
+/// Sends a raw HTTP/1.1 request and returns (status, body).
+pub async fn http_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
+        .await
+        .expect("timed out reading the response")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Headers of a valid WebSocket upgrade request.
+pub const UPGRADE_HEADERS: [(&str, &str); 4] = [
+    ("Connection", "Upgrade"),
+    ("Upgrade", "websocket"),
+    ("Sec-WebSocket-Version", "13"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+];
+
+/// Waits until `condition` holds, checking after every yield of the runtime
+/// and failing after [`PATIENCE`].
+pub async fn eventually(mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
