@@ -1,0 +1,101 @@
+//! Hostile and broken input: each gets an error event or the right close
+//! code, never a crash, and never disturbs the rest of the group.
+
+mod support;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use roomcast_shared::{close, ErrorCode, ServerEvent};
+use support::*;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn expect_error(ws: &mut Client, code: ErrorCode) {
+    match next_event(ws).await {
+        ServerEvent::Error { code: got, message, .. } => {
+            assert_eq!(got, code, "{message}");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected an error event, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_commands_get_error_events_and_the_connection_stays_open() {
+    let server = start_default().await;
+    let mut ws = connect_json(server.local_addr(), "errors").await;
+    for (frame, code) in [
+        ("not json", ErrorCode::BadJson),
+        ("{\"type\":\"send\"}", ErrorCode::BadJson),
+        ("{\"type\":\"teleport\"}", ErrorCode::UnknownType),
+        ("{\"type\":\"send\",\"id\":\"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10\",\"text\":\" \"}", ErrorCode::InvalidMessage),
+    ] {
+        ws.send(Message::text(frame)).await.unwrap();
+        expect_error(&mut ws, code).await;
+    }
+    ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    expect_error(&mut ws, ErrorCode::BinaryNotSupported).await;
+
+    let id = send_text(&mut ws, "still here").await;
+    let ServerEvent::Message(message) = next_event(&mut ws).await else { panic!("expected message") };
+    assert_eq!(message.id, id);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_closes_with_1009() {
+    let mut config = test_config();
+    config.max_message_bytes = 1024;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut bystander = connect_json(addr, "big").await;
+    let mut ws = connect_json(addr, "big").await;
+    ws.send(Message::text("x".repeat(1025))).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, close::MESSAGE_TOO_BIG);
+
+    let id = send_text(&mut bystander, "unaffected").await;
+    let ServerEvent::Message(message) = next_event(&mut bystander).await else { panic!("expected message") };
+    assert_eq!(message.id, id);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_at_the_limit_is_accepted() {
+    let mut config = test_config();
+    config.max_message_bytes = 1024;
+    let server = start(config).await;
+    let mut raw = connect_raw(server.local_addr(), "edge").await;
+    raw.send(Message::text("y".repeat(1024))).await.unwrap();
+    assert_eq!(next_text(&mut raw).await.len(), 1024);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_closes_with_1007() {
+    let server = start_default().await;
+    for mut ws in [
+        connect_raw(server.local_addr(), "utf8").await,
+        connect_json(server.local_addr(), "utf8").await,
+    ] {
+        let frame = Frame::message(Bytes::from_static(&[0x68, 0xff, 0xfe]), OpCode::Data(Data::Text), true);
+        ws.send(Message::Frame(frame)).await.unwrap();
+        assert_eq!(close_code(&mut ws).await, close::INVALID_PAYLOAD);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_garbage_is_answered_in_order_without_growing_the_group() {
+    let server = start_default().await;
+    let mut ws = connect_json(server.local_addr(), "flood").await;
+    for i in 0..200 {
+        ws.feed(Message::text(format!("garbage {i}"))).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    for _ in 0..200 {
+        expect_error(&mut ws, ErrorCode::BadJson).await;
+    }
+    assert_eq!(server.registry().stats().connections, 1);
+    server.shutdown().await;
+}

@@ -1,0 +1,86 @@
+//! Heartbeat, slow readers and shutdown: how connections end.
+
+mod support;
+
+use std::time::Duration;
+
+use roomcast_shared::{close, ServerEvent};
+use support::*;
+use tokio::io::AsyncReadExt;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
+use uuid::Uuid;
+
+/// Reads a server's unmasked frames from a raw socket without ever answering,
+/// returning the opcodes seen and the close code, if a close frame came.
+async fn read_frames_silently(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, Option<u16>) {
+    let mut buffer = Vec::new();
+    let _ = stream.read_to_end(&mut buffer).await;
+    let (mut opcodes, mut code, mut at) = (Vec::new(), None, 0);
+    while at + 2 <= buffer.len() {
+        let opcode = buffer[at] & 0x0f;
+        let (len, header) = match buffer[at + 1] & 0x7f {
+            126 => (u16::from_be_bytes([buffer[at + 2], buffer[at + 3]]) as usize, 4),
+            127 => panic!("unexpectedly large frame"),
+            len => (len as usize, 2),
+        };
+        let payload = &buffer[at + header..at + header + len];
+        if opcode == 0x8 && payload.len() >= 2 {
+            code = Some(u16::from_be_bytes([payload[0], payload[1]]));
+        }
+        opcodes.push(opcode);
+        at += header + len;
+    }
+    (opcodes, code)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_peer_is_pinged_then_closed_by_the_heartbeat() {
+    let server = start_default().await; // pings every 15 s, closes after 45 s
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(server.local_addr(), "quiet", Uuid::new_v4()))
+        .await
+        .unwrap();
+    let MaybeTlsStream::Plain(mut tcp) = ws.into_inner() else { panic!("plain TCP expected") };
+    let started = tokio::time::Instant::now();
+    let (opcodes, code) = read_frames_silently(&mut tcp).await;
+    assert!(started.elapsed() >= Duration::from_secs(45), "closed after {:?}", started.elapsed());
+    assert_eq!(opcodes.iter().filter(|&&op| op == 0x9).count(), 2, "pings at 15, 30 s: {opcodes:?}");
+    assert_eq!(code, Some(close::HEARTBEAT_TIMEOUT));
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_answers_pings_stays_connected() {
+    let server = start_default().await;
+    let mut ws = connect_json(server.local_addr(), "alive").await;
+    // Reading answers the server's pings (tungstenite replies with pongs).
+    let until = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut pings = 0;
+    while let Ok(frame) = tokio::time::timeout_at(until, futures_util::StreamExt::next(&mut ws)).await {
+        match frame {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("only pings expected while idle, got {other:?}"),
+        }
+    }
+    assert!(pings >= 7, "{pings} pings in 120 s");
+    let id = send_text(&mut ws, "still connected").await;
+    let ServerEvent::Message(message) = next_event(&mut ws).await else { panic!("expected message") };
+    assert_eq!(message.id, id);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_connection_with_service_restart() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut json = connect_json(addr, "bye").await;
+    let mut raw = connect_raw(addr, "bye").await;
+    let mut other = connect_json(addr, "elsewhere").await;
+    let stopping = tokio::spawn(server.shutdown());
+    for ws in [&mut json, &mut raw, &mut other] {
+        assert_eq!(close_code(ws).await, close::SERVICE_RESTART);
+    }
+    tokio::time::timeout(PATIENCE, stopping).await.expect("shutdown finished").unwrap();
+    // Nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}

@@ -1,0 +1,59 @@
+//! A member that stops reading must not slow its group down nor make the
+//! server hold what it cannot deliver. In a test binary of its own, so that
+//! the process's memory reflects this test alone.
+
+mod support;
+
+use futures_util::SinkExt;
+use support::*;
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_reader_that_never_reads_is_disconnected_while_others_keep_receiving() {
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    let server = start(config).await;
+    let addr = server.local_addr();
+
+    // A member with a tiny receive buffer that never reads.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let (stalled, _) = tokio_tungstenite::client_async(ws_url(addr, "firehose", Uuid::new_v4()), tcp)
+        .await
+        .unwrap();
+    let mut reader = connect_raw(addr, "firehose").await;
+    let mut publisher = connect_raw(addr, "firehose").await;
+    let group = "firehose".parse().unwrap();
+    assert_eq!(server.registry().members(&group), 3);
+
+    let payload = "p".repeat(16 * 1024);
+    let before = resident_bytes();
+    let mut stalled_gone_at = None;
+    for i in 0..4_000 {
+        publisher.send(Message::text(format!("{i:05}{payload}"))).await.unwrap();
+        // Both live members read everything, in order.
+        for member in [&mut reader, &mut publisher] {
+            assert!(next_text(member).await.starts_with(&format!("{i:05}")));
+        }
+        if stalled_gone_at.is_none() && server.registry().members(&group) == 2 {
+            stalled_gone_at = Some(i);
+        }
+    }
+    let stalled_gone_at = stalled_gone_at.expect("the stalled reader was never evicted");
+    assert!(stalled_gone_at < 500, "evicted only after {stalled_gone_at} messages");
+    // 4,000 × 16 KiB = 64 MiB went through the group; the server kept none of it.
+    let growth = resident_bytes().saturating_sub(before);
+    assert!(growth < 16 << 20, "resident memory grew by {growth} bytes");
+    drop(stalled);
+    server.shutdown().await;
+}
+
+/// This process's resident set size, from /proc.
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
