@@ -1,1 +1,25 @@
-//! placeholder
+//! Roomcast's browser client, a Yew single-page app.
+//!
+//! Layout:
+//! - [`session`]: connection logic as plain Rust (reconnect machine,
+//!   heartbeat, outbox), unit-tested natively.
+//! - [`state`]: the room's `Reducible` state and its `Action`s.
+//! - [`net`]: thin browser glue: the WebSocket driver that runs the session
+//!   logic against a real socket and dispatches actions.
+//! - [`hooks`]: `use_room`, which owns a driver for the lifetime of a room
+//!   view and returns a handle with `send`, `close` and `reconnect`.
+//! - [`components`]: the views; [`app`]: routes.
+//! - [`storage`]: the client id and display name kept in localStorage.
+
+pub mod app;
+pub mod components;
+pub mod hooks;
+pub mod net;
+pub mod session;
+pub mod state;
+pub mod storage;
+
+/// Mounts the app on the document body.
+pub fn run() {
+    yew::Renderer::<app::App>::new().render();
+}

@@ -1,0 +1,14 @@
+//! The views. Props derive `PartialEq`; user actions leave through `on_*`
+//! callbacks.
+
+mod composer;
+mod join;
+mod message_list;
+mod room;
+mod status_bar;
+
+pub use composer::Composer;
+pub use join::{Join, NamePrompt};
+pub use message_list::MessageList;
+pub use room::Room;
+pub use status_bar::StatusBar;

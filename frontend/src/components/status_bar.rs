@@ -1,0 +1,37 @@
+use gloo_timers::callback::Interval;
+use yew::prelude::*;
+
+use crate::state::Status;
+
+#[derive(Properties, PartialEq)]
+pub struct StatusBarProps {
+    pub status: Status,
+}
+
+/// The connection status, always visible; counts down while reconnecting.
+#[function_component]
+pub fn StatusBar(props: &StatusBarProps) -> Html {
+    // Re-render every second while a countdown is shown.
+    let tick = use_force_update();
+    let counting = matches!(props.status, Status::Reconnecting { .. });
+    use_effect_with(counting, move |counting| {
+        let interval = counting.then(|| Interval::new(1_000, move || tick.force_update()));
+        move || drop(interval)
+    });
+    let text = match &props.status {
+        Status::Connecting { attempt: 0 } => "connecting…".to_owned(),
+        Status::Connecting { attempt } => format!("connecting… (attempt {attempt})"),
+        Status::Open => "connected".to_owned(),
+        Status::Reconnecting { attempt, at_ms } => {
+            let seconds = ((at_ms - js_sys::Date::now()) / 1000.0).ceil().max(0.0);
+            format!("reconnecting in {seconds} s (attempt {attempt})")
+        }
+        Status::Closed { reason } => format!("closed: {reason}"),
+    };
+    html! {
+        <span class={classes!("status", props.status.key())} data-testid="status" data-status={props.status.key()}>
+            <span class="dot" aria-hidden="true"></span>
+            { text }
+        </span>
+    }
+}

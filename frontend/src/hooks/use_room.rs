@@ -1,0 +1,76 @@
+//! `use_room`: joins a room for as long as the calling component is mounted.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_channel::mpsc::{self, UnboundedSender};
+use gloo_events::EventListener;
+use roomcast_shared::{ClientId, DisplayName, GroupName};
+use yew::prelude::*;
+
+use crate::net::{Command, Driver};
+use crate::state::RoomState;
+
+/// What a room view gets: the state to render and the user's actions.
+#[derive(Clone, PartialEq)]
+pub struct RoomHandle {
+    pub state: UseReducerHandle<RoomState>,
+    pub send: Callback<String>,
+    pub close: Callback<()>,
+    pub reconnect: Callback<()>,
+}
+
+/// Connects to `group` as `client_id` named `name`, reconnecting as needed,
+/// and disconnects when the component unmounts or the arguments change.
+#[hook]
+pub fn use_room(group: &GroupName, client_id: ClientId, name: &DisplayName) -> RoomHandle {
+    let state = use_reducer(RoomState::default);
+    let commands: Rc<RefCell<Option<UnboundedSender<Command>>>> = use_mut_ref(|| None);
+    {
+        let dispatcher = state.dispatcher();
+        let commands = commands.clone();
+        use_effect_with((group.clone(), client_id, name.clone()), move |(group, client_id, name)| {
+            let (sender, receiver) = mpsc::unbounded();
+            let online = sender.clone();
+            *commands.borrow_mut() = Some(sender);
+            let url = socket_url(group, *client_id, name);
+            wasm_bindgen_futures::spawn_local(Driver::new(url, receiver, dispatcher).run());
+            let listener = web_sys::window().map(|window| {
+                EventListener::new(&window, "online", move |_| {
+                    let _ = online.unbounded_send(Command::Online);
+                })
+            });
+            // Dropping every sender ends the driver, which closes the socket.
+            move || {
+                drop(listener);
+                commands.borrow_mut().take();
+            }
+        });
+    }
+    let send = {
+        let commands = commands.clone();
+        Callback::from(move |text| issue(&commands, Command::Send(text)))
+    };
+    let close = {
+        let commands = commands.clone();
+        Callback::from(move |()| issue(&commands, Command::Close))
+    };
+    let reconnect = Callback::from(move |()| issue(&commands, Command::Reconnect));
+    RoomHandle { state, send, close, reconnect }
+}
+
+fn issue(commands: &RefCell<Option<UnboundedSender<Command>>>, command: Command) {
+    if let Some(sender) = commands.borrow().as_ref() {
+        let _ = sender.unbounded_send(command);
+    }
+}
+
+/// `ws(s)://<this host>/ws/{group}/{client_id}?name=…`, same origin as the page.
+fn socket_url(group: &GroupName, client_id: ClientId, name: &DisplayName) -> String {
+    let location = web_sys::window().map(|window| window.location());
+    let secure = location.as_ref().and_then(|l| l.protocol().ok()).is_some_and(|p| p == "https:");
+    let host = location.and_then(|l| l.host().ok()).unwrap_or_default();
+    let scheme = if secure { "wss" } else { "ws" };
+    let name = String::from(js_sys::encode_uri_component(name.as_str()));
+    format!("{scheme}://{host}/ws/{group}/{client_id}?name={name}")
+}

@@ -1,0 +1,280 @@
+//! When to (re)connect.
+//!
+//! After an unexpected close the link waits a random delay drawn uniformly
+//! from `[0, min(cap, base · 2^(failures−1))]` ("full jitter", so that the
+//! clients of a restarted server do not all return at the same instant), then
+//! tries again. A connection that stayed open for `stable_after_ms` resets the
+//! count. The user's own close, and close codes that say retrying is useless,
+//! stop the link until the user asks to reconnect.
+
+use roomcast_shared::close;
+
+/// Backoff parameters, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub base_ms: f64,
+    pub cap_ms: f64,
+    /// Open this long and the next failure counts as the first again.
+    pub stable_after_ms: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { base_ms: 500.0, cap_ms: 30_000.0, stable_after_ms: 10_000.0 }
+    }
+}
+
+impl Backoff {
+    /// The ceiling of the delay before retry number `failures` (1-based).
+    pub fn ceiling_ms(&self, failures: u32) -> f64 {
+        let doubling = 2f64.powi(failures.saturating_sub(1).min(30) as i32);
+        (self.base_ms * doubling).min(self.cap_ms)
+    }
+}
+
+/// Why the link stopped for good (until the user reconnects).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// The user closed the connection.
+    ByUser,
+    /// The server closed with a code that says reconnecting will not help.
+    Terminal { code: u16, reason: String },
+}
+
+/// Where the link is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// A connection attempt is under way; `attempt` counts retries since the
+    /// last good connection (0 for the first try).
+    Connecting { attempt: u32 },
+    Open { since_ms: f64 },
+    /// Retry number `attempt` starts at `at_ms`.
+    Waiting { attempt: u32, at_ms: f64 },
+    Stopped(Stop),
+}
+
+/// The reconnect state machine.
+#[derive(Debug, Clone)]
+pub struct Link {
+    backoff: Backoff,
+    phase: Phase,
+    failures: u32,
+    /// The user asked for a fresh connection while one was open.
+    restart_requested: bool,
+}
+
+impl Link {
+    /// A link about to make its first connection attempt.
+    pub fn new(backoff: Backoff) -> Self {
+        Self { backoff, phase: Phase::Connecting { attempt: 0 }, failures: 0, restart_requested: false }
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// The socket opened.
+    pub fn opened(&mut self, now_ms: f64) {
+        self.phase = Phase::Open { since_ms: now_ms };
+    }
+
+    /// The socket closed (or failed to open) with `code`. `random` is uniform
+    /// in `[0, 1)` and picks the jittered delay.
+    pub fn closed(&mut self, code: u16, reason: &str, now_ms: f64, random: f64) {
+        if let Phase::Open { since_ms } = self.phase {
+            if now_ms - since_ms >= self.backoff.stable_after_ms {
+                self.failures = 0;
+            }
+        }
+        if matches!(self.phase, Phase::Stopped(_)) {
+            return;
+        }
+        if std::mem::take(&mut self.restart_requested) {
+            self.failures = 0;
+            self.phase = Phase::Connecting { attempt: 0 };
+            return;
+        }
+        if !close::should_reconnect(code) {
+            self.phase = Phase::Stopped(Stop::Terminal { code, reason: reason.to_owned() });
+            return;
+        }
+        self.failures += 1;
+        let delay = self.backoff.ceiling_ms(self.failures) * random.clamp(0.0, 1.0);
+        self.phase = Phase::Waiting { attempt: self.failures, at_ms: now_ms + delay };
+    }
+
+    /// Time has passed; starts the next attempt when its moment has come.
+    /// Returns whether a connection should be opened now.
+    pub fn tick(&mut self, now_ms: f64) -> bool {
+        match self.phase {
+            Phase::Waiting { attempt, at_ms } if now_ms >= at_ms => {
+                self.phase = Phase::Connecting { attempt };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The browser reports the network is back: retry at once.
+    pub fn online(&mut self) -> bool {
+        match self.phase {
+            Phase::Waiting { attempt, .. } => {
+                self.phase = Phase::Connecting { attempt };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The user closed the connection: no more retries.
+    pub fn close_by_user(&mut self) {
+        self.phase = Phase::Stopped(Stop::ByUser);
+        self.restart_requested = false;
+    }
+
+    /// The user asked to reconnect. Returns whether a connection should be
+    /// opened now; while one is open, the caller closes it first and the
+    /// next [`closed`](Self::closed) reconnects at once.
+    pub fn reconnect_by_user(&mut self) -> bool {
+        match self.phase {
+            Phase::Open { .. } | Phase::Connecting { .. } => {
+                self.restart_requested = true;
+                false
+            }
+            Phase::Waiting { .. } | Phase::Stopped(_) => {
+                self.failures = 0;
+                self.phase = Phase::Connecting { attempt: 0 };
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOST: u16 = 1006;
+
+    fn link() -> Link {
+        Link::new(Backoff::default())
+    }
+
+    fn waiting_delay(link: &Link, now: f64) -> (u32, f64) {
+        match link.phase() {
+            Phase::Waiting { attempt, at_ms } => (*attempt, at_ms - now),
+            other => panic!("expected waiting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn delays_double_from_half_a_second_to_a_thirty_second_cap() {
+        let backoff = Backoff::default();
+        let ceilings: Vec<f64> = (1..=9).map(|n| backoff.ceiling_ms(n)).collect();
+        assert_eq!(ceilings, [500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 30000.0, 30000.0, 30000.0]);
+        assert_eq!(backoff.ceiling_ms(u32::MAX), 30_000.0);
+    }
+
+    #[test]
+    fn failed_attempts_back_off_with_full_jitter() {
+        let mut link = link();
+        let mut now = 0.0;
+        for (failure, random) in [(1, 0.999), (2, 0.5), (3, 0.0), (4, 0.25)] {
+            link.closed(LOST, "", now, random);
+            let (attempt, delay) = waiting_delay(&link, now);
+            assert_eq!(attempt, failure);
+            assert_eq!(delay, Backoff::default().ceiling_ms(failure) * random);
+            assert!(!link.tick(now + delay - 1.0) || delay == 0.0);
+            now += delay;
+            assert!(link.tick(now));
+            assert_eq!(link.phase(), &Phase::Connecting { attempt: failure });
+        }
+    }
+
+    #[test]
+    fn a_stable_connection_resets_the_backoff() {
+        let mut link = link();
+        for _ in 0..5 {
+            link.closed(LOST, "", 0.0, 1.0);
+            link.tick(f64::MAX);
+        }
+        link.opened(100_000.0);
+        link.closed(LOST, "", 100_000.0 + 10_000.0, 1.0);
+        assert_eq!(waiting_delay(&link, 110_000.0), (1, 500.0));
+    }
+
+    #[test]
+    fn a_short_lived_connection_keeps_backing_off() {
+        let mut link = link();
+        link.closed(LOST, "", 0.0, 1.0);
+        link.tick(f64::MAX);
+        link.opened(1_000.0);
+        link.closed(LOST, "", 1_500.0, 1.0);
+        assert_eq!(waiting_delay(&link, 1_500.0), (2, 1000.0));
+    }
+
+    #[test]
+    fn terminal_codes_stop_the_link() {
+        let mut link = link();
+        link.opened(0.0);
+        link.closed(close::POLICY_VIOLATION, "forbidden", 5.0, 0.5);
+        assert_eq!(
+            link.phase(),
+            &Phase::Stopped(Stop::Terminal { code: close::POLICY_VIOLATION, reason: "forbidden".into() })
+        );
+        assert!(!link.tick(f64::MAX));
+        assert!(!link.online());
+    }
+
+    #[test]
+    fn the_users_close_is_final_until_the_user_reconnects() {
+        let mut link = link();
+        link.opened(0.0);
+        link.close_by_user();
+        link.closed(close::NORMAL, "", 10.0, 0.5);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::ByUser));
+        assert!(!link.tick(f64::MAX));
+        assert!(link.reconnect_by_user());
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn coming_online_skips_the_wait() {
+        let mut link = link();
+        link.closed(LOST, "", 0.0, 1.0);
+        assert!(link.online());
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 1 });
+        assert!(!link.online(), "only a waiting link reacts");
+    }
+
+    #[test]
+    fn reconnect_while_open_reconnects_at_once_after_the_close() {
+        let mut link = link();
+        link.opened(0.0);
+        assert!(!link.reconnect_by_user(), "the open socket must close first");
+        link.closed(close::NORMAL, "", 1.0, 0.9);
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn reconnect_while_waiting_starts_now() {
+        let mut link = link();
+        link.closed(LOST, "", 0.0, 1.0);
+        assert!(link.reconnect_by_user());
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn server_restart_and_slow_consumer_codes_retry() {
+        for code in [close::SERVICE_RESTART, close::GOING_AWAY, close::TRY_AGAIN_LATER, close::HEARTBEAT_TIMEOUT] {
+            let mut link = link();
+            link.opened(0.0);
+            link.closed(code, "", 1.0, 0.0);
+            assert!(matches!(link.phase(), Phase::Waiting { attempt: 1, .. }), "{code}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The client's connection logic as plain Rust: no browser types, no clocks
+//! and no randomness of its own (callers pass `now` in milliseconds and a
+//! random number), so that every rule is unit-tested natively.
+//!
+//! - [`link`]: the reconnect state machine (connecting / open / waiting /
+//!   stopped) with exponential backoff and full jitter.
+//! - [`heartbeat`]: application-level ping/pong and dead-link detection.
+//! - [`outbox`]: messages typed but not yet acknowledged.
+
+pub mod heartbeat;
+pub mod link;
+pub mod outbox;
+
+pub use heartbeat::{Beat, Heartbeat};
+pub use link::{Backoff, Link, Phase, Stop};
+pub use outbox::{Outbox, Pending, PendingState};
