@@ -3,10 +3,14 @@ use clap::Parser;
 use roomcast_backend::{shutdown, Config, Server};
 use tracing_subscriber::EnvFilter;
 
+/// Logs at info, except hyper's per-connection errors as warp reports them
+/// (resets and cancelled keep-alive connections at shutdown are routine).
+const DEFAULT_LOG: &str = "info,warp::server=off";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
         .init();
     let config = Config::parse();
     if !config.static_dir.join("index.html").is_file() {

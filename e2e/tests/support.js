@@ -1,0 +1,102 @@
+// Helpers for the browser tests: the real backend binary serving the
+// trunk-built app on a free loopback port, and Debian's Chromium driven by
+// playwright-core.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const artifacts = path.join(root, 'e2e', 'artifacts');
+export const PATIENCE = 15_000;
+
+/** A port that was free a moment ago. */
+export async function freePort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Starts the backend on `port` and resolves once /healthz answers. */
+export async function startServer(port) {
+  const binary = process.env.ROOMCAST_BIN ?? path.join(root, 'target', 'debug', 'roomcast');
+  const child = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--static-dir', path.join(root, 'frontend', 'dist')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  });
+  const exited = once(child, 'exit');
+  const deadline = Date.now() + PATIENCE;
+  for (;;) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('server did not become healthy');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, exited, port, url: `http://127.0.0.1:${port}` };
+}
+
+/** Stops the server with `signal` and resolves with its exit code. */
+export async function stopServer(server, signal = 'SIGTERM') {
+  if (server.child.exitCode !== null) return server.child.exitCode;
+  server.child.kill(signal);
+  const [code] = await server.exited;
+  return code;
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** A page in a fresh context (its own localStorage, so its own client id). */
+export async function newPage(browser, viewport = { width: 900, height: 700 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  return page;
+}
+
+export async function waitForStatus(page, status) {
+  await page.locator(`[data-testid="status"][data-status="${status}"]`).waitFor({ timeout: PATIENCE });
+}
+
+/** Waits for a delivered message with exactly `text` and returns its locator. */
+export async function waitForMessage(page, text) {
+  const message = page.locator('[data-testid="message"]').filter({
+    has: page.locator('.text', { hasText: new RegExp(`^${escape(text)}$`) }),
+  });
+  await message.first().waitFor({ timeout: PATIENCE });
+  return message;
+}
+
+export async function send(page, text) {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}
+
+export function tempProfile() {
+  return mkdtempSync(path.join(tmpdir(), 'roomcast-chromium-'));
+}
+
+function escape(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
