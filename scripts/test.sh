@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test, installing what is missing first: Rust unit and
+# integration tests (real servers, real sockets), the Autobahn conformance
+# cases against the production WebSocket settings, and the browser tests in
+# headless Chromium against the server serving the built app.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_debian_packages chromium chromium-driver fonts-noto-color-emoji fonts-wqy-microhei python3-venv
+build_frontend
+
+say "Rust tests (cargo test --workspace)"
+cargo test --workspace --locked
+
+say "building the server for the conformance and browser tests"
+cargo build --release --locked -p roomcast-backend
+export ROOMCAST_BIN="$ROOT/target/release/roomcast"
+
+say "Autobahn conformance (kosoku): cases 1-7 and 10, raw mode"
+"$ROOT/tests/autobahn/run.sh"
+
+say "browser tests (playwright-core, Debian's Chromium)"
+(cd "$ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
+say "all test suites passed"
