@@ -15,7 +15,6 @@ use roomcast_shared::{
     MessageId, Sender, ServerEvent, Welcome,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -24,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::queue::{MemberQueue, Next};
 use crate::registry::{Draft, Membership, Registry, WireMode};
 
 /// Most messages fed to the socket buffer before one flush.
@@ -116,23 +116,25 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (membership, inbox) = registry.join(&peer.group, peer.mode);
-    tracing::debug!("joined");
-    let mut connection = Connection { peer, settings, membership, inbox };
+    let membership = registry.join(&peer.group, peer.mode);
+    tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
+    let connection = Connection { peer, settings, membership };
     let (mut sink, mut stream) = socket.split();
     let reason = connection.run(&mut sink, &mut stream, &shutdown).await;
-    let Connection { membership, mut inbox, settings, .. } = connection;
+    let Connection { membership, settings, peer } = connection;
+    let (conn, group) = (&peer.connection_id, &peer.group);
     match &reason {
-        CloseReason::TooSlow => tracing::warn!("disconnecting a reader too slow for its group"),
-        CloseReason::PeerClosed | CloseReason::Shutdown => tracing::debug!(%reason, "closing"),
-        _ => tracing::info!(%reason, "closing"),
+        CloseReason::TooSlow => tracing::warn!(%conn, %group, "disconnecting a reader too slow for its group"),
+        CloseReason::PeerClosed | CloseReason::Shutdown => tracing::debug!(%conn, %group, %reason, "closing"),
+        _ => tracing::info!(%conn, %group, %reason, "closing"),
     }
-    // Leave first, so that nothing more is queued for a closing connection.
-    drop(membership);
     let Some(frame) = reason.close_frame() else { return };
+    // Leave first, so that nothing more is queued for a closing connection.
+    let queue = membership.queue().clone();
+    drop(membership);
     let closing = async {
         if reason.drains_queue() {
-            while let Ok(message) = inbox.try_recv() {
+            while let Some(message) = queue.try_pop() {
                 sink.feed(message).await?;
             }
         }
@@ -150,7 +152,6 @@ struct Connection {
     peer: Peer,
     settings: Settings,
     membership: Membership,
-    inbox: mpsc::Receiver<Message>,
 }
 
 type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
@@ -158,7 +159,7 @@ type Stream<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;
 
 impl Connection {
     async fn run<S>(
-        &mut self,
+        &self,
         sink: &mut Sink<S>,
         stream: &mut Stream<S>,
         shutdown: &CancellationToken,
@@ -176,22 +177,27 @@ impl Connection {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut unflushed = false;
-        let evicted = self.membership.evicted().clone();
+        let queue = self.membership.queue();
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return CloseReason::Shutdown,
-                () = evicted.cancelled() => return CloseReason::TooSlow,
                 flushed = sink.flush(), if unflushed => match flushed {
                     Ok(()) => unflushed = false,
                     Err(err) => return err.into(),
                 },
-                Some(first) = self.inbox.recv(), if !unflushed => {
-                    if let Err(err) = feed_batch(sink, &mut self.inbox, first).await {
-                        return err.into();
+                // While a flush is pending (the peer may not be reading) only
+                // eviction matters; otherwise take the next message.
+                () = queue.evicted(), if unflushed => return CloseReason::TooSlow,
+                next = queue.next(), if !unflushed => match next {
+                    Next::Evicted => return CloseReason::TooSlow,
+                    Next::Message(first) => {
+                        if let Err(err) = feed_batch(sink, queue, first).await {
+                            return err.into();
+                        }
+                        unflushed = true;
                     }
-                    unflushed = true;
-                }
+                },
                 frame = stream.next() => {
                     last_heard = Instant::now();
                     let outcome = match frame {
@@ -262,7 +268,7 @@ impl Connection {
             }
             Ok(ClientCommand::Ping) => self.reply(&ServerEvent::Pong),
             Err(err) => {
-                tracing::debug!(code = ?err.code(), "refused a command");
+                tracing::debug!(conn = %self.peer.connection_id, code = ?err.code(), "refused a command");
                 self.reply(&ServerEvent::from_command_error(&err))
             }
         }
@@ -286,7 +292,7 @@ impl Connection {
 /// the socket's write buffer without flushing.
 async fn feed_batch<S>(
     sink: &mut Sink<S>,
-    inbox: &mut mpsc::Receiver<Message>,
+    queue: &MemberQueue,
     first: Message,
 ) -> Result<(), tungstenite::Error>
 where
@@ -298,7 +304,7 @@ where
         if bytes >= BATCH_BYTES {
             break;
         }
-        let Ok(next) = inbox.try_recv() else { break };
+        let Some(next) = queue.try_pop() else { break };
         bytes += next.len();
         sink.feed(next).await?;
     }

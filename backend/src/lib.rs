@@ -8,6 +8,7 @@
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
 //! - [`registry`]: groups, membership, sequencing and fan-out.
+//! - [`queue`]: a member's bounded outbound queue.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
 //!   [`shutdown`]: the stop signal.
 //!
@@ -16,6 +17,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod queue;
 pub mod registry;
 pub mod routes;
 pub mod server;

@@ -10,8 +10,8 @@
 //! Fan-out encodes a message once per wire mode and hands every member a
 //! clone of the same [`Message`], whose payload is reference-counted bytes:
 //! there is no per-recipient serialization or copy. Each member has a bounded
-//! queue; a member whose queue is full is evicted on the spot (its
-//! [`Membership::evicted`] token fires) instead of letting memory grow.
+//! [`MemberQueue`]; a member whose queue is full is evicted on the spot
+//! instead of letting memory grow.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use roomcast_shared::{ChatMessage, GroupName, MessageId, Sender, ServerEvent};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_util::sync::CancellationToken;
+
+use crate::queue::{MemberQueue, QueueFull};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +67,6 @@ impl Published {
     }
 }
 
-/// The member's own queue was full when replying to it.
-#[derive(Debug, thiserror::Error)]
-#[error("outbound queue full")]
-pub struct QueueFull;
-
 /// All groups of this node.
 #[derive(Debug)]
 pub struct Registry {
@@ -100,8 +95,7 @@ struct GroupState {
 #[derive(Debug)]
 struct Member {
     mode: WireMode,
-    outbox: mpsc::Sender<Message>,
-    evicted: CancellationToken,
+    queue: Arc<MemberQueue>,
 }
 
 /// One connection's place in a group. Dropping it leaves the group.
@@ -110,8 +104,7 @@ pub struct Membership {
     registry: Arc<Registry>,
     group: Arc<Group>,
     key: u64,
-    outbox: mpsc::Sender<Message>,
-    evicted: CancellationToken,
+    queue: Arc<MemberQueue>,
 }
 
 /// A snapshot of the registry's size, for health checks and tests.
@@ -135,12 +128,12 @@ impl Registry {
     }
 
     /// Adds a member to `group`, creating the group on first use. The
-    /// receiver yields everything the member must write to its socket.
-    pub fn join(self: &Arc<Self>, group: &GroupName, mode: WireMode) -> (Membership, mpsc::Receiver<Message>) {
-        let (outbox, inbox) = mpsc::channel(self.outbound_queue);
-        let evicted = CancellationToken::new();
+    /// membership's [`queue`](Membership::queue) holds everything the member
+    /// must write to its socket.
+    pub fn join(self: &Arc<Self>, group: &GroupName, mode: WireMode) -> Membership {
+        let queue = Arc::new(MemberQueue::new(self.outbound_queue));
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let member = Member { mode, outbox: outbox.clone(), evicted: evicted.clone() };
+        let member = Member { mode, queue: queue.clone() };
         // The map stays locked while the member is inserted so that a
         // concurrent leave cannot remove the group in between.
         let mut groups = lock(&self.groups);
@@ -151,8 +144,7 @@ impl Registry {
         lock(&group.state).insert(key, member);
         drop(groups);
         self.connections.fetch_add(1, Ordering::Relaxed);
-        let membership = Membership { registry: self.clone(), group, key, outbox, evicted };
-        (membership, inbox)
+        Membership { registry: self.clone(), group, key, queue }
     }
 
     pub fn stats(&self) -> Stats {
@@ -231,14 +223,12 @@ impl GroupState {
             };
             let keep = match message {
                 None => true,
-                Some(message) => match member.outbox.try_send(message.clone()) {
+                Some(message) => match member.queue.push(message.clone()) {
                     Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        member.evicted.cancel();
+                    Err(QueueFull) => {
+                        member.queue.evict();
                         false
                     }
-                    // The connection is gone and its leave is on its way.
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
                 },
             };
             *left += usize::from(keep);
@@ -287,12 +277,12 @@ impl Membership {
 
     /// Queues `message` for this member only.
     pub fn reply(&self, message: Message) -> Result<(), QueueFull> {
-        self.outbox.try_send(message).map_err(|_| QueueFull)
+        self.queue.push(message)
     }
 
-    /// Fires when the group evicted this member for being too slow.
-    pub fn evicted(&self) -> &CancellationToken {
-        &self.evicted
+    /// What this member must write to its socket; reports eviction too.
+    pub fn queue(&self) -> &Arc<MemberQueue> {
+        &self.queue
     }
 }
 
@@ -370,60 +360,60 @@ mod tests {
     #[test]
     fn publish_reaches_every_member_of_the_group_and_no_other() {
         let registry = Registry::new(8, 16);
-        let (alice, mut alice_rx) = registry.join(&group("a"), WireMode::Raw);
-        let (_bob, mut bob_rx) = registry.join(&group("a"), WireMode::Raw);
-        let (_carol, mut carol_rx) = registry.join(&group("b"), WireMode::Raw);
+        let alice = registry.join(&group("a"), WireMode::Raw);
+        let bob = registry.join(&group("a"), WireMode::Raw);
+        let carol = registry.join(&group("b"), WireMode::Raw);
         assert_eq!(alice.publish(draft("hi")), Published::New { seq: 1 });
-        assert_eq!(text_of(alice_rx.try_recv().unwrap()), "hi");
-        assert_eq!(text_of(bob_rx.try_recv().unwrap()), "hi");
-        assert!(carol_rx.try_recv().is_err());
+        assert_eq!(text_of(alice.queue().try_pop().unwrap()), "hi");
+        assert_eq!(text_of(bob.queue().try_pop().unwrap()), "hi");
+        assert!(carol.queue().try_pop().is_none());
     }
 
     #[test]
     fn each_mode_gets_its_own_encoding() {
         let registry = Registry::new(8, 16);
-        let (raw, mut raw_rx) = registry.join(&group("a"), WireMode::Raw);
-        let (_json, mut json_rx) = registry.join(&group("a"), WireMode::Json);
+        let raw = registry.join(&group("a"), WireMode::Raw);
+        let json = registry.join(&group("a"), WireMode::Json);
         raw.publish(draft("hi"));
-        assert_eq!(text_of(raw_rx.try_recv().unwrap()), "hi");
-        let event = ServerEvent::decode(&text_of(json_rx.try_recv().unwrap())).unwrap();
+        assert_eq!(text_of(raw.queue().try_pop().unwrap()), "hi");
+        let event = ServerEvent::decode(&text_of(json.queue().try_pop().unwrap())).unwrap();
         assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 1));
     }
 
     #[test]
     fn duplicates_are_acknowledged_with_the_first_sequence_number() {
         let registry = Registry::new(8, 16);
-        let (member, mut rx) = registry.join(&group("a"), WireMode::Raw);
+        let member = registry.join(&group("a"), WireMode::Raw);
         member.publish(draft("first"));
         let again = draft("second");
         let id = again.id;
         assert_eq!(member.publish(again), Published::New { seq: 2 });
         let resend = Draft { id, ..draft("second") };
         assert_eq!(member.publish(resend), Published::Duplicate { seq: 2 });
-        assert_eq!(text_of(rx.try_recv().unwrap()), "first");
-        assert_eq!(text_of(rx.try_recv().unwrap()), "second");
-        assert!(rx.try_recv().is_err(), "a duplicate is not delivered again");
+        assert_eq!(text_of(member.queue().try_pop().unwrap()), "first");
+        assert_eq!(text_of(member.queue().try_pop().unwrap()), "second");
+        assert!(member.queue().try_pop().is_none(), "a duplicate is not delivered again");
     }
 
     #[test]
     fn a_full_queue_evicts_only_that_member() {
         let registry = Registry::new(2, 16);
-        let (fast, mut fast_rx) = registry.join(&group("a"), WireMode::Raw);
-        let (slow, _slow_rx) = registry.join(&group("a"), WireMode::Raw);
+        let fast = registry.join(&group("a"), WireMode::Raw);
+        let slow = registry.join(&group("a"), WireMode::Raw);
         for i in 0..5 {
             fast.publish(draft(&format!("m{i}")));
-            while fast_rx.try_recv().is_ok() {}
+            while fast.queue().try_pop().is_some() {}
         }
-        assert!(slow.evicted().is_cancelled());
-        assert!(!fast.evicted().is_cancelled());
+        assert!(slow.queue().is_evicted());
+        assert!(!fast.queue().is_evicted());
         assert_eq!(registry.members(&group("a")), 1);
     }
 
     #[test]
     fn leaving_last_removes_the_group() {
         let registry = Registry::new(8, 16);
-        let (a, _) = registry.join(&group("a"), WireMode::Raw);
-        let (b, _) = registry.join(&group("a"), WireMode::Json);
+        let a = registry.join(&group("a"), WireMode::Raw);
+        let b = registry.join(&group("a"), WireMode::Json);
         assert_eq!(registry.stats(), Stats { connections: 2, groups: 1 });
         drop(a);
         assert_eq!(registry.stats(), Stats { connections: 1, groups: 1 });
@@ -434,11 +424,11 @@ mod tests {
     #[test]
     fn relay_skips_json_members_and_the_sequence() {
         let registry = Registry::new(8, 16);
-        let (raw, mut raw_rx) = registry.join(&group("a"), WireMode::Raw);
-        let (_json, mut json_rx) = registry.join(&group("a"), WireMode::Json);
+        let raw = registry.join(&group("a"), WireMode::Raw);
+        let json = registry.join(&group("a"), WireMode::Json);
         raw.relay(Message::binary(vec![1, 2, 3]));
-        assert_eq!(raw_rx.try_recv().unwrap(), Message::binary(vec![1, 2, 3]));
-        assert!(json_rx.try_recv().is_err());
+        assert_eq!(raw.queue().try_pop().unwrap(), Message::binary(vec![1, 2, 3]));
+        assert!(json.queue().try_pop().is_none());
         assert_eq!(raw.publish(draft("x")).seq(), 1);
     }
 

@@ -14,7 +14,6 @@ use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
-use tracing::Instrument;
 use uuid::Uuid;
 use warp::reply::Response;
 
@@ -92,24 +91,22 @@ pub fn accept(
     }
 
     let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, group, mode };
-    let span = tracing::info_span!("conn", id = %peer.connection_id, group = %peer.group, mode = mode.as_str());
     let config = socket_config(state.settings.max_message_bytes);
     let (registry, settings, shutdown) = (state.registry.clone(), state.settings, state.shutdown.clone());
-    state.connections.spawn(
-        async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(err) => {
-                    tracing::debug!(%err, "upgrade failed");
-                    return;
-                }
-            };
-            let socket =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-            connection::serve(socket, peer, registry, settings, shutdown).await;
-        }
-        .instrument(span),
-    );
+    // No tracing span per connection: a span's recorded fields cost about
+    // half a KiB for the connection's lifetime; the few log events carry the
+    // connection's fields themselves instead.
+    state.connections.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(conn = %peer.connection_id, %err, "upgrade failed");
+                return;
+            }
+        };
+        let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        connection::serve(socket, peer, registry, settings, shutdown).await;
+    });
 
     let mut response = Response::default();
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
