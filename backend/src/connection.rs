@@ -179,8 +179,10 @@ impl Connection {
         let mut unflushed = false;
         let queue = self.membership.queue();
         loop {
+            // Unbiased on purpose: a busy group must not starve reads (the
+            // peer's pongs would go unseen) and a chatty peer must not starve
+            // writes.
             tokio::select! {
-                biased;
                 () = shutdown.cancelled() => return CloseReason::Shutdown,
                 flushed = sink.flush(), if unflushed => match flushed {
                     Ok(()) => unflushed = false,

@@ -37,34 +37,26 @@ async fn bad_commands_get_error_events_and_the_connection_stays_open() {
     ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     expect_error(&mut ws, ErrorCode::BinaryNotSupported).await;
 
-    let id = send_text(&mut ws, "still here").await;
-    let ServerEvent::Message(message) = next_event(&mut ws).await else { panic!("expected message") };
-    assert_eq!(message.id, id);
+    assert_round_trip(&mut ws, "still here").await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_oversized_message_closes_with_1009() {
-    let mut config = test_config();
-    config.max_message_bytes = 1024;
-    let server = start(config).await;
+    let server = start_with_limit(1024).await;
     let addr = server.local_addr();
     let mut bystander = connect_json(addr, "big").await;
     let mut ws = connect_json(addr, "big").await;
     ws.send(Message::text("x".repeat(1025))).await.unwrap();
     assert_eq!(close_code(&mut ws).await, close::MESSAGE_TOO_BIG);
 
-    let id = send_text(&mut bystander, "unaffected").await;
-    let ServerEvent::Message(message) = next_event(&mut bystander).await else { panic!("expected message") };
-    assert_eq!(message.id, id);
+    assert_round_trip(&mut bystander, "unaffected").await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_message_at_the_limit_is_accepted() {
-    let mut config = test_config();
-    config.max_message_bytes = 1024;
-    let server = start(config).await;
+    let server = start_with_limit(1024).await;
     let mut raw = connect_raw(server.local_addr(), "edge").await;
     raw.send(Message::text("y".repeat(1024))).await.unwrap();
     assert_eq!(next_text(&mut raw).await.len(), 1024);

@@ -18,7 +18,7 @@ async fn a_message_reaches_every_member_of_its_group_and_no_other() {
 
     let id = send_text(&mut alice, "hello <b>lobby</b>").await;
     for member in [&mut alice, &mut bob] {
-        let ServerEvent::Message(message) = next_event(member).await else { panic!("expected message") };
+        let message = next_chat(member).await;
         assert_eq!(message.id, id);
         assert_eq!(message.text, "hello <b>lobby</b>");
         assert_eq!(message.group.as_str(), "lobby");
@@ -29,7 +29,7 @@ async fn a_message_reaches_every_member_of_its_group_and_no_other() {
 
     // The other group hears nothing; its own traffic proves the socket works.
     let own = send_text(&mut other, "mine").await;
-    let ServerEvent::Message(message) = next_event(&mut other).await else { panic!("expected message") };
+    let message = next_chat(&mut other).await;
     assert_eq!(message.id, own, "the other group got only its own message");
     server.shutdown().await;
 }
@@ -50,7 +50,7 @@ async fn sequence_numbers_strictly_increase_across_publishers() {
     }
     let mut last = 0;
     for _ in 0..100 {
-        let ServerEvent::Message(message) = next_event(&mut listener).await else { panic!("expected message") };
+        let message = next_chat(&mut listener).await;
         assert!(message.seq > last, "{} after {last}", message.seq);
         last = message.seq;
     }
@@ -67,7 +67,7 @@ async fn raw_and_json_members_share_a_group() {
 
     raw.send(Message::text("from raw")).await.unwrap();
     assert_eq!(next_text(&mut raw).await, "from raw", "raw members get bare text, the sender too");
-    let ServerEvent::Message(message) = next_event(&mut json).await else { panic!("expected message") };
+    let message = next_chat(&mut json).await;
     assert_eq!((message.text.as_str(), message.seq), ("from raw", 1));
 
     send_text(&mut json, "from json").await;
@@ -99,7 +99,7 @@ async fn connections_sharing_a_client_id_are_separate_members() {
     let mut tab2 = connect_json_as(addr, "tabs", client, None).await;
     assert_eq!(server.registry().members(&"tabs".parse().unwrap()), 2);
     send_text(&mut tab1, "to both tabs").await;
-    let ServerEvent::Message(message) = next_event(&mut tab2).await else { panic!("expected message") };
+    let message = next_chat(&mut tab2).await;
     assert_eq!(message.from.client_id.0, client);
     server.shutdown().await;
 }
@@ -113,7 +113,7 @@ async fn a_resent_message_is_acknowledged_again_but_delivered_once() {
     let id = MessageId(Uuid::new_v4());
     let send = ClientCommand::Send { id, text: "once".into() };
     send_command(&mut sender, &send).await;
-    let ServerEvent::Message(first) = next_event(&mut sender).await else { panic!("expected message") };
+    let first = next_chat(&mut sender).await;
     assert_eq!(next_event(&mut sender).await, ServerEvent::Ack { id, seq: first.seq });
 
     // As after a reconnect: the same id again, on a new connection.
@@ -123,9 +123,9 @@ async fn a_resent_message_is_acknowledged_again_but_delivered_once() {
     assert_eq!(next_event(&mut sender).await, ServerEvent::Ack { id, seq: first.seq });
 
     let marker = send_text(&mut sender, "marker").await;
-    let ServerEvent::Message(m) = next_event(&mut listener).await else { panic!() };
+    let m = next_chat(&mut listener).await;
     assert_eq!(m.id, id);
-    let ServerEvent::Message(m) = next_event(&mut listener).await else { panic!() };
+    let m = next_chat(&mut listener).await;
     assert_eq!(m.id, marker, "the resend was not delivered a second time");
     server.shutdown().await;
 }

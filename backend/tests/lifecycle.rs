@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use roomcast_shared::{close, ServerEvent};
+use roomcast_shared::close;
 use support::*;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -63,9 +63,7 @@ async fn a_peer_that_answers_pings_stays_connected() {
         }
     }
     assert!(pings >= 7, "{pings} pings in 120 s");
-    let id = send_text(&mut ws, "still connected").await;
-    let ServerEvent::Message(message) = next_event(&mut ws).await else { panic!("expected message") };
-    assert_eq!(message.id, id);
+    assert_round_trip(&mut ws, "still connected").await;
     server.shutdown().await;
 }
 

@@ -20,18 +20,44 @@ pub enum NameError {
     InvalidDisplayName,
 }
 
+/// The accessors every validated string newtype shares; validation itself is
+/// the type's `TryFrom<String>`, the only way in.
+macro_rules! validated_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = NameError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::try_from(s.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(name: $name) -> Self {
+                name.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A group (room) name: 1–64 characters of `[A-Za-z0-9_-]`.
 ///
 /// The alphabet is URL-safe, so a group name never needs escaping in a path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct GroupName(String);
-
-impl GroupName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 impl TryFrom<String> for GroupName {
     type Error = NameError;
@@ -49,25 +75,7 @@ impl TryFrom<String> for GroupName {
     }
 }
 
-impl FromStr for GroupName {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::try_from(s.to_owned())
-    }
-}
-
-impl From<GroupName> for String {
-    fn from(name: GroupName) -> Self {
-        name.0
-    }
-}
-
-impl fmt::Display for GroupName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(GroupName);
 
 /// The id a client gives itself (a UUID kept in the browser). Several
 /// connections may share one client id, e.g. one per tab.
@@ -96,12 +104,6 @@ impl fmt::Display for ClientId {
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
 
-impl DisplayName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl TryFrom<String> for DisplayName {
     type Error = NameError;
 
@@ -117,25 +119,7 @@ impl TryFrom<String> for DisplayName {
     }
 }
 
-impl FromStr for DisplayName {
-    type Err = NameError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::try_from(s.to_owned())
-    }
-}
-
-impl From<DisplayName> for String {
-    fn from(name: DisplayName) -> Self {
-        name.0
-    }
-}
-
-impl fmt::Display for DisplayName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(DisplayName);
 
 #[cfg(test)]
 mod tests {

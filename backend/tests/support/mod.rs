@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use roomcast_backend::{Config, Server};
-use roomcast_shared::{ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
+use roomcast_shared::{ChatMessage, ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -37,6 +37,13 @@ pub async fn start(config: Config) -> Server {
 
 pub async fn start_default() -> Server {
     start(test_config()).await
+}
+
+/// A server that accepts messages of at most `max_message_bytes`.
+pub async fn start_with_limit(max_message_bytes: usize) -> Server {
+    let mut config = test_config();
+    config.max_message_bytes = max_message_bytes;
+    start(config).await
 }
 
 pub fn ws_url(addr: SocketAddr, group: &str, client: Uuid) -> String {
@@ -93,6 +100,22 @@ pub async fn next_event(ws: &mut Client) -> ServerEvent {
         Message::Text(text) => ServerEvent::decode(&text).unwrap(),
         other => panic!("expected a text frame, got {other:?}"),
     }
+}
+
+/// The next event, which must be a group message.
+pub async fn next_chat(ws: &mut Client) -> ChatMessage {
+    match next_event(ws).await {
+        ServerEvent::Message(message) => message,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Sends `text` and checks it comes back: the connection is alive and in
+/// its group.
+pub async fn assert_round_trip(ws: &mut Client, text: &str) {
+    let id = send_text(ws, text).await;
+    let message = next_chat(ws).await;
+    assert_eq!((message.id, message.text.as_str()), (id, text));
 }
 
 pub async fn next_text(ws: &mut Client) -> String {
