@@ -65,12 +65,27 @@ fn issue(commands: &RefCell<Option<UnboundedSender<Command>>>, command: Command)
     }
 }
 
+/// `trunk serve`'s port and the backend's default port (Trunk.toml, config).
+const TRUNK_SERVE_PORT: &str = "8080";
+const DEV_BACKEND_PORT: u16 = 8000;
+
 /// `ws(s)://<this host>/ws/{group}/{client_id}?name=…`, same origin as the page.
+///
+/// One exception, in debug builds only: under `trunk serve` the socket goes
+/// to the backend directly. trunk 0.21 proxies the WebSocket but drops the
+/// negotiated subprotocol from its `101` response, and browsers refuse a
+/// connection whose requested subprotocol is not confirmed.
 fn socket_url(group: &GroupName, client_id: ClientId, name: &DisplayName) -> String {
     let location = web_sys::window().map(|window| window.location());
-    let secure = location.as_ref().and_then(|l| l.protocol().ok()).is_some_and(|p| p == "https:");
-    let host = location.and_then(|l| l.host().ok()).unwrap_or_default();
-    let scheme = if secure { "wss" } else { "ws" };
+    let field = |read: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {
+        location.as_ref().and_then(|l| read(l).ok()).unwrap_or_default()
+    };
+    let scheme = if field(web_sys::Location::protocol) == "https:" { "wss" } else { "ws" };
+    let host = if cfg!(debug_assertions) && field(web_sys::Location::port) == TRUNK_SERVE_PORT {
+        format!("{}:{DEV_BACKEND_PORT}", field(web_sys::Location::hostname))
+    } else {
+        field(web_sys::Location::host)
+    };
     let name = String::from(js_sys::encode_uri_component(name.as_str()));
     format!("{scheme}://{host}/ws/{group}/{client_id}?name={name}")
 }
