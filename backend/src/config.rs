@@ -9,6 +9,9 @@ use std::time::Duration;
 use clap::Parser;
 use roomcast_shared::limits;
 
+pub use crate::history::sqlite::Durability;
+use crate::history::Retention;
+
 /// Roomcast: real-time group messaging over WebSocket.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "roomcast", version, about)]
@@ -42,13 +45,53 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub close_grace: Duration,
 
-    /// Recent message ids remembered per group, so that a resent message is
-    /// acknowledged again instead of being published twice.
-    #[arg(long, env = "ROOMCAST_DEDUP_WINDOW", default_value_t = 4096)]
-    pub dedup_window: usize,
+    /// Where history is kept: an SQLite file, or memory (lost on restart;
+    /// for tests and throwaway runs).
+    #[arg(long, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]
+    pub history: HistoryKind,
+
+    /// The SQLite history file.
+    #[arg(long, env = "ROOMCAST_DATABASE", default_value = "data/roomcast.sqlite3")]
+    pub database: PathBuf,
+
+    /// `full`: every commit reaches the disk before messages are
+    /// acknowledged (survives power loss); `normal`: survives a crash of the
+    /// server process, not of the machine.
+    #[arg(long, env = "ROOMCAST_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    pub durability: Durability,
+
+    /// Messages a client receives when it joins without `since`.
+    #[arg(long, env = "ROOMCAST_HISTORY_ON_JOIN", default_value_t = limits::HISTORY_ON_JOIN)]
+    pub history_on_join: usize,
+
+    /// Keep at most this many messages per group (0: no limit).
+    #[arg(long, env = "ROOMCAST_RETENTION_MESSAGES", default_value_t = 10_000)]
+    pub retention_messages: u64,
+
+    /// Remove messages older than this (e.g. `30d`; 0: keep regardless of age).
+    #[arg(long, env = "ROOMCAST_RETENTION_AGE", default_value = "0", value_parser = parse_duration)]
+    pub retention_age: Duration,
+
+    /// How often retention runs.
+    #[arg(long, env = "ROOMCAST_RETENTION_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub retention_interval: Duration,
+}
+
+/// Where history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryKind {
+    Sqlite,
+    Memory,
 }
 
 impl Config {
+    pub fn retention(&self) -> Retention {
+        Retention {
+            max_messages: (self.retention_messages > 0).then_some(self.retention_messages),
+            max_age: (!self.retention_age.is_zero()).then_some(self.retention_age),
+        }
+    }
+
     /// The defaults, as `roomcast` with no flags and no environment would run.
     pub fn defaults() -> Self {
         // Parsing an empty command line only applies the declared defaults,
@@ -57,7 +100,7 @@ impl Config {
     }
 }
 
-/// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `15s`, `2m`, `12h`, `30d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
@@ -69,7 +112,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(number)),
         "" | "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number * 60)),
-        _ => Err(format!("unknown unit in {text:?}: use ms, s or m")),
+        "h" => Ok(Duration::from_secs(number * 3600)),
+        "d" => Ok(Duration::from_secs(number * 86_400)),
+        _ => Err(format!("unknown unit in {text:?}: use ms, s, m, h or d")),
     }
 }
 
@@ -84,7 +129,8 @@ mod tests {
         assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("5y").is_err());
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //! Everything happens in one task with one `select!`, so a connection costs
 //! one task, one bounded queue and the WebSocket buffers. Writes are batched:
 //! everything already queued is fed to the socket buffer, then flushed once.
+//!
+//! A JSON connection first joins its group (so the live queue starts
+//! collecting), then replays history, then goes live, dropping the live
+//! messages the replay already covered: no gap and no duplicate, whatever is
+//! published meanwhile.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use roomcast_shared::{
-    close, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings,
+    close, ChatMessage, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings,
     MessageId, Sender, ServerEvent, Welcome,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -20,11 +24,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::queue::{MemberQueue, Next};
-use crate::registry::{Draft, Membership, Registry, WireMode};
+use crate::history::sequencer::Publish;
+use crate::history::HistoryError;
+use crate::queue::{MemberQueue, Next, Outbound};
+use crate::registry::{Membership, WireMode};
+use crate::state::AppState;
 
 /// Most messages fed to the socket buffer before one flush.
 const BATCH_MESSAGES: usize = 64;
@@ -39,6 +45,8 @@ pub struct Peer {
     pub name: Option<DisplayName>,
     pub group: GroupName,
     pub mode: WireMode,
+    /// The last sequence number the client holds (JSON mode).
+    pub since: Option<u64>,
 }
 
 /// Connection settings taken from the server configuration.
@@ -48,6 +56,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     pub close_grace: Duration,
     pub max_message_bytes: usize,
+    /// Messages replayed to a client that joins without `since`.
+    pub history_on_join: usize,
 }
 
 /// Why a connection ended; decides the close frame, if any.
@@ -59,6 +69,8 @@ pub enum CloseReason {
     TooSlow,
     #[error("heartbeat timeout")]
     HeartbeatTimeout,
+    #[error("history unavailable: {0}")]
+    HistoryUnavailable(HistoryError),
     #[error("message too big")]
     TooBig,
     #[error("invalid UTF-8")]
@@ -78,6 +90,7 @@ impl CloseReason {
             Self::Shutdown => (close::SERVICE_RESTART, "server restarting"),
             Self::TooSlow => (close::TRY_AGAIN_LATER, "too slow to keep up"),
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
+            Self::HistoryUnavailable(_) => (close::INTERNAL_ERROR, "history unavailable"),
             Self::TooBig => (close::MESSAGE_TOO_BIG, "message too big"),
             Self::InvalidUtf8 => (close::INVALID_PAYLOAD, "invalid UTF-8"),
             Self::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
@@ -107,21 +120,16 @@ impl From<tungstenite::Error> for CloseReason {
 }
 
 /// Serves one upgraded connection until it ends.
-pub async fn serve<S>(
-    socket: WebSocketStream<S>,
-    peer: Peer,
-    registry: Arc<Registry>,
-    settings: Settings,
-    shutdown: CancellationToken,
-) where
+pub async fn serve<S>(socket: WebSocketStream<S>, peer: Peer, state: AppState)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let membership = registry.join(&peer.group, peer.mode);
+    let membership = state.registry.join(&peer.group, peer.mode);
     tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
-    let connection = Connection { peer, settings, membership };
+    let mut connection = Connection { peer, state, membership, watermark: 0 };
     let (mut sink, mut stream) = socket.split();
-    let reason = connection.run(&mut sink, &mut stream, &shutdown).await;
-    let Connection { membership, settings, peer } = connection;
+    let reason = connection.run(&mut sink, &mut stream).await;
+    let Connection { membership, state, peer, .. } = connection;
     let (conn, group) = (&peer.connection_id, &peer.group);
     match &reason {
         CloseReason::TooSlow => tracing::warn!(%conn, %group, "disconnecting a reader too slow for its group"),
@@ -134,8 +142,8 @@ pub async fn serve<S>(
     drop(membership);
     let closing = async {
         if reason.drains_queue() {
-            while let Some(message) = queue.try_pop() {
-                sink.feed(message).await?;
+            while let Some(outbound) = queue.try_pop() {
+                sink.feed(outbound.message).await?;
             }
         }
         sink.send(Message::Close(Some(frame))).await?;
@@ -145,39 +153,42 @@ pub async fn serve<S>(
         Ok::<_, tungstenite::Error>(())
     };
     // A peer that never answers must not keep the socket open.
-    let _ = timeout(settings.close_grace, closing).await;
+    let _ = timeout(state.settings.close_grace, closing).await;
 }
 
 struct Connection {
     peer: Peer,
-    settings: Settings,
+    state: AppState,
     membership: Membership,
+    /// The last sequence number already written (by the replay); live
+    /// messages up to it are dropped.
+    watermark: u64,
 }
 
 type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
 type Stream<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;
 
 impl Connection {
-    async fn run<S>(
-        &self,
-        sink: &mut Sink<S>,
-        stream: &mut Stream<S>,
-        shutdown: &CancellationToken,
-    ) -> CloseReason
+    async fn run<S>(&mut self, sink: &mut Sink<S>, stream: &mut Stream<S>) -> CloseReason
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let shutdown = self.state.shutdown.clone();
         if self.peer.mode == WireMode::Json {
-            if let Err(reason) = self.reply(&ServerEvent::Welcome(self.welcome())) {
+            let greeted = tokio::select! {
+                () = shutdown.cancelled() => return CloseReason::Shutdown,
+                greeted = self.greet(sink) => greeted,
+            };
+            if let Err(reason) = greeted {
                 return reason;
             }
         }
-        let ping_interval = self.settings.ping_interval;
+        let ping_interval = self.state.settings.ping_interval;
         let mut heartbeat = interval_at(Instant::now() + ping_interval, ping_interval);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut unflushed = false;
-        let queue = self.membership.queue();
+        let queue = self.membership.queue().clone();
         loop {
             // Unbiased on purpose: a busy group must not starve reads (the
             // peer's pongs would go unseen) and a chatty peer must not starve
@@ -194,10 +205,10 @@ impl Connection {
                 next = queue.next(), if !unflushed => match next {
                     Next::Evicted => return CloseReason::TooSlow,
                     Next::Message(first) => {
-                        if let Err(err) = feed_batch(sink, queue, first).await {
-                            return err.into();
+                        match feed_batch(sink, &queue, first, self.watermark).await {
+                            Ok(fed) => unflushed = fed,
+                            Err(err) => return err.into(),
                         }
-                        unflushed = true;
                     }
                 },
                 frame = stream.next() => {
@@ -205,14 +216,14 @@ impl Connection {
                     let outcome = match frame {
                         None => Err(CloseReason::PeerClosed),
                         Some(Err(err)) => Err(err.into()),
-                        Some(Ok(message)) => self.on_message(message),
+                        Some(Ok(message)) => self.on_message(message).await,
                     };
                     if let Err(reason) = outcome {
                         return reason;
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() >= self.settings.idle_timeout {
+                    if last_heard.elapsed() >= self.state.settings.idle_timeout {
                         return CloseReason::HeartbeatTimeout;
                     }
                     if let Err(reason) = self.queue(Message::Ping(Default::default())) {
@@ -223,25 +234,54 @@ impl Connection {
         }
     }
 
+    /// Writes `welcome`, then the replay (a `gap` if some history cannot be
+    /// recovered, the messages, and `synced`), straight to the socket.
+    async fn greet<S>(&mut self, sink: &mut Sink<S>) -> Result<(), CloseReason>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        sink.feed(event_frame(&ServerEvent::Welcome(self.welcome()))).await?;
+        let replay = self
+            .state
+            .history
+            .replay(self.peer.group.clone(), self.peer.since, self.state.settings.history_on_join)
+            .await
+            .map_err(CloseReason::HistoryUnavailable)?;
+        if let Some((from, to)) = replay.gap {
+            sink.feed(event_frame(&ServerEvent::Gap { from, to })).await?;
+        }
+        for (index, message) in replay.messages.into_iter().enumerate() {
+            sink.feed(event_frame(&ServerEvent::Message(message))).await?;
+            if index % BATCH_MESSAGES == BATCH_MESSAGES - 1 {
+                sink.flush().await?;
+            }
+        }
+        sink.feed(event_frame(&ServerEvent::Synced { seq: replay.synced })).await?;
+        sink.flush().await?;
+        self.watermark = replay.synced;
+        Ok(())
+    }
+
     fn welcome(&self) -> Welcome {
+        let settings = &self.state.settings;
         Welcome {
             connection_id: self.peer.connection_id,
             client_id: self.peer.client_id,
             group: self.peer.group.clone(),
             heartbeat: HeartbeatSettings {
-                ping_interval_ms: self.settings.ping_interval.as_millis() as u64,
-                idle_timeout_ms: self.settings.idle_timeout.as_millis() as u64,
+                ping_interval_ms: settings.ping_interval.as_millis() as u64,
+                idle_timeout_ms: settings.idle_timeout.as_millis() as u64,
             },
-            max_message_bytes: self.settings.max_message_bytes,
+            max_message_bytes: settings.max_message_bytes,
         }
     }
 
     /// Handles one inbound message. Control frames are answered by the
     /// WebSocket layer itself; they only count as signs of life here.
-    fn on_message(&self, message: Message) -> Result<(), CloseReason> {
+    async fn on_message(&self, message: Message) -> Result<(), CloseReason> {
         match (self.peer.mode, message) {
             (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Ok(()),
-            (WireMode::Json, Message::Text(text)) => self.on_command(&text),
+            (WireMode::Json, Message::Text(text)) => self.on_command(&text).await,
             (WireMode::Json, Message::Binary(_)) => self.reply(&ServerEvent::Error {
                 code: ErrorCode::BinaryNotSupported,
                 message: "binary frames carry nothing in roomcast.v1; send JSON text".into(),
@@ -252,7 +292,9 @@ impl Connection {
                 Ok(())
             }
             (WireMode::Raw, Message::Text(text)) => {
-                self.publish(MessageId(Uuid::new_v4()), text);
+                // Raw clients get no acknowledgement; a refused publish is
+                // logged by the sequencer.
+                let _ = self.publish(MessageId(Uuid::new_v4()), text.as_str().to_owned(), false).await;
                 Ok(())
             }
             (WireMode::Raw, Message::Binary(data)) => {
@@ -262,12 +304,17 @@ impl Connection {
         }
     }
 
-    fn on_command(&self, frame: &str) -> Result<(), CloseReason> {
+    async fn on_command(&self, frame: &str) -> Result<(), CloseReason> {
         match ClientCommand::decode(frame) {
-            Ok(ClientCommand::Send { id, text }) => {
-                let seq = self.publish(id, text.into());
-                self.reply(&ServerEvent::Ack { id, seq })
-            }
+            // The ack (or an error) comes from the sequencer, once stored.
+            Ok(ClientCommand::Send { id, text }) => match self.publish(id, text, true).await {
+                Ok(()) => Ok(()),
+                Err(stopped) => self.reply(&ServerEvent::Error {
+                    code: ErrorCode::Unavailable,
+                    message: stopped.to_string(),
+                    id: Some(id),
+                }),
+            },
             Ok(ClientCommand::Ping) => self.reply(&ServerEvent::Pong),
             Err(err) => {
                 tracing::debug!(conn = %self.peer.connection_id, code = ?err.code(), "refused a command");
@@ -276,13 +323,23 @@ impl Connection {
         }
     }
 
-    fn publish(&self, id: MessageId, text: tungstenite::Utf8Bytes) -> u64 {
-        let from = Sender { client_id: self.peer.client_id, name: self.peer.name.clone() };
-        self.membership.publish(Draft { id, from, text }).seq()
+    /// Hands a message to the sequencer; waits only if the writer is far
+    /// behind, which holds this socket's reads back.
+    async fn publish(&self, id: MessageId, text: String, acknowledge: bool) -> Result<(), crate::history::sequencer::Stopped> {
+        let message = ChatMessage {
+            group: self.peer.group.clone(),
+            seq: 0,
+            id,
+            from: Sender { client_id: self.peer.client_id, name: self.peer.name.clone() },
+            text,
+            ts: 0,
+        };
+        let reply_to = acknowledge.then(|| self.membership.queue().clone());
+        self.state.sequencer.submit(Publish { message, reply_to }).await
     }
 
     fn reply(&self, event: &ServerEvent) -> Result<(), CloseReason> {
-        self.queue(Message::text(event.encode()))
+        self.queue(event_frame(event))
     }
 
     fn queue(&self, message: Message) -> Result<(), CloseReason> {
@@ -290,25 +347,34 @@ impl Connection {
     }
 }
 
+fn event_frame(event: &ServerEvent) -> Message {
+    Message::text(event.encode())
+}
+
 /// Feeds `first` and whatever else is already queued, up to one batch, into
-/// the socket's write buffer without flushing.
+/// the socket's write buffer without flushing, skipping messages the replay
+/// already sent. Returns whether anything was fed.
 async fn feed_batch<S>(
     sink: &mut Sink<S>,
     queue: &MemberQueue,
-    first: Message,
-) -> Result<(), tungstenite::Error>
+    first: Outbound,
+    watermark: u64,
+) -> Result<bool, tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut bytes = first.len();
-    sink.feed(first).await?;
-    for _ in 1..BATCH_MESSAGES {
-        if bytes >= BATCH_BYTES {
+    let (mut bytes, mut fed) = (0, 0);
+    let mut next = Some(first);
+    while let Some(outbound) = next {
+        if outbound.seq == 0 || outbound.seq > watermark {
+            bytes += outbound.message.len();
+            fed += 1;
+            sink.feed(outbound.message).await?;
+        }
+        if fed >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
             break;
         }
-        let Some(next) = queue.try_pop() else { break };
-        bytes += next.len();
-        sink.feed(next).await?;
+        next = queue.try_pop();
     }
-    Ok(())
+    Ok(fed > 0)
 }

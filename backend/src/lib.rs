@@ -2,12 +2,15 @@
 //!
 //! Layout, from the socket inwards:
 //! - [`server`]: binds, serves, and shuts down (used by `main` and by tests).
-//! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`.
+//! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
+//!   [`api`]: the history API behind it.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
-//! - [`registry`]: groups, membership, sequencing and fan-out.
+//! - [`history`]: the durable log (SQLite or memory), the single writer
+//!   that sequences and stores every message before fan-out, retention.
+//! - [`registry`]: groups, membership and fan-out.
 //! - [`queue`]: a member's bounded outbound queue.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
 //!   [`shutdown`]: the stop signal.
@@ -15,8 +18,10 @@
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
 
+pub mod api;
 pub mod config;
 pub mod connection;
+pub mod history;
 pub mod queue;
 pub mod registry;
 pub mod routes;
@@ -26,4 +31,4 @@ pub mod state;
 pub mod upgrade;
 
 pub use config::Config;
-pub use server::Server;
+pub use server::{Server, StartError};

@@ -18,10 +18,26 @@ use tokio_tungstenite::tungstenite::Message;
 #[error("outbound queue full")]
 pub struct QueueFull;
 
+/// A frame waiting for the socket, with the group sequence number of the
+/// message it carries (0 for control frames, replies and unsequenced relays).
+/// The number lets a connection drop live messages its replay already sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    pub seq: u64,
+    pub message: Message,
+}
+
+impl Outbound {
+    /// A frame outside the group's sequence.
+    pub fn unsequenced(message: Message) -> Self {
+        Self { seq: 0, message }
+    }
+}
+
 /// What [`MemberQueue::next`] yields.
 #[derive(Debug, PartialEq)]
 pub enum Next {
-    Message(Message),
+    Message(Outbound),
     /// The member was evicted; stop writing.
     Evicted,
 }
@@ -35,7 +51,7 @@ pub struct MemberQueue {
 
 #[derive(Debug, Default)]
 struct State {
-    messages: VecDeque<Message>,
+    messages: VecDeque<Outbound>,
     evicted: bool,
 }
 
@@ -45,7 +61,7 @@ impl MemberQueue {
     }
 
     /// Queues `message` unless the queue is full or evicted.
-    pub fn push(&self, message: Message) -> Result<(), QueueFull> {
+    pub fn push(&self, message: Outbound) -> Result<(), QueueFull> {
         let mut state = self.lock();
         if state.evicted || state.messages.len() >= self.capacity {
             return Err(QueueFull);
@@ -89,7 +105,7 @@ impl MemberQueue {
     }
 
     /// A message already queued, if any (eviction aside).
-    pub fn try_pop(&self) -> Option<Message> {
+    pub fn try_pop(&self) -> Option<Outbound> {
         let mut state = self.lock();
         if state.evicted {
             return None;
@@ -120,31 +136,35 @@ impl MemberQueue {
 mod tests {
     use super::*;
 
+    fn text(text: &'static str) -> Outbound {
+        Outbound::unsequenced(Message::text(text))
+    }
+
     #[tokio::test]
     async fn messages_come_out_in_order() {
         let queue = MemberQueue::new(4);
-        queue.push(Message::text("a")).unwrap();
-        queue.push(Message::text("b")).unwrap();
-        assert_eq!(queue.next().await, Next::Message(Message::text("a")));
-        assert_eq!(queue.try_pop(), Some(Message::text("b")));
+        queue.push(text("a")).unwrap();
+        queue.push(text("b")).unwrap();
+        assert_eq!(queue.next().await, Next::Message(text("a")));
+        assert_eq!(queue.try_pop(), Some(text("b")));
         assert_eq!(queue.try_pop(), None);
     }
 
     #[test]
     fn a_full_queue_refuses() {
         let queue = MemberQueue::new(2);
-        queue.push(Message::text("a")).unwrap();
-        queue.push(Message::text("b")).unwrap();
-        assert!(queue.push(Message::text("c")).is_err());
+        queue.push(text("a")).unwrap();
+        queue.push(text("b")).unwrap();
+        assert!(queue.push(text("c")).is_err());
     }
 
     #[tokio::test]
     async fn eviction_wins_over_queued_messages() {
         let queue = MemberQueue::new(2);
-        queue.push(Message::text("a")).unwrap();
+        queue.push(text("a")).unwrap();
         queue.evict();
         assert_eq!(queue.next().await, Next::Evicted);
-        assert!(queue.push(Message::text("b")).is_err());
+        assert!(queue.push(text("b")).is_err());
     }
 
     #[tokio::test]
@@ -155,7 +175,7 @@ mod tests {
             async move { queue.next().await }
         });
         tokio::task::yield_now().await;
-        queue.push(Message::text("late")).unwrap();
-        assert_eq!(reader.await.unwrap(), Next::Message(Message::text("late")));
+        queue.push(text("late")).unwrap();
+        assert_eq!(reader.await.unwrap(), Next::Message(text("late")));
     }
 }

@@ -1,11 +1,13 @@
 //! Group membership and fan-out: the Channels-style "group layer".
 //!
-//! The interface is three operations, [`Registry::join`], [`Membership::publish`]
-//! (with its unsequenced sibling [`Membership::relay`]) and leave, which happens
-//! when the [`Membership`] is dropped, so that no exit path of a connection can
-//! forget it. Connection code sees nothing else, so a multi-node layer (e.g.
-//! Redis carrying publishes between nodes) can take over sequencing behind the
-//! same interface while this module keeps doing the local fan-out.
+//! The interface is [`Registry::join`], leave (which happens when the
+//! [`Membership`] is dropped, so that no exit path of a connection can forget
+//! it), [`Registry::deliver`] for stored messages (called by the
+//! [sequencer](crate::history::sequencer) in sequence order) and
+//! [`Membership::relay`] for unsequenced raw frames. Sequencing lives in the
+//! history; a multi-node layer (e.g. Redis carrying stored messages between
+//! nodes) would call `deliver` on each node while this module keeps doing the
+//! local fan-out.
 //!
 //! Fan-out encodes a message once per wire mode and hands every member a
 //! clone of the same [`Message`], whose payload is reference-counted bytes:
@@ -13,15 +15,14 @@
 //! [`MemberQueue`]; a member whose queue is full is evicted on the spot
 //! instead of letting memory grow.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use roomcast_shared::{ChatMessage, GroupName, MessageId, Sender, ServerEvent};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use roomcast_shared::{ChatMessage, GroupName, ServerEvent};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::queue::{MemberQueue, QueueFull};
+use crate::queue::{MemberQueue, Outbound, QueueFull};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,32 +42,6 @@ impl WireMode {
     }
 }
 
-/// A message about to be sequenced.
-#[derive(Debug)]
-pub struct Draft {
-    pub id: MessageId,
-    pub from: Sender,
-    pub text: Utf8Bytes,
-}
-
-/// What [`Membership::publish`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Published {
-    /// Sequenced and delivered to the group.
-    New { seq: u64 },
-    /// This id was published recently: nothing was delivered again, and the
-    /// sequence number is the one it got the first time.
-    Duplicate { seq: u64 },
-}
-
-impl Published {
-    pub fn seq(self) -> u64 {
-        match self {
-            Self::New { seq } | Self::Duplicate { seq } => seq,
-        }
-    }
-}
-
 /// All groups of this node.
 #[derive(Debug)]
 pub struct Registry {
@@ -74,7 +49,6 @@ pub struct Registry {
     next_member: AtomicU64,
     connections: AtomicUsize,
     outbound_queue: usize,
-    dedup_window: usize,
 }
 
 #[derive(Debug)]
@@ -83,13 +57,11 @@ struct Group {
     state: Mutex<GroupState>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct GroupState {
-    next_seq: u64,
     members: HashMap<u64, Member>,
     json_members: usize,
     raw_members: usize,
-    recent: RecentIds,
 }
 
 #[derive(Debug)]
@@ -116,14 +88,13 @@ pub struct Stats {
 
 impl Registry {
     /// `outbound_queue`: messages a member may have waiting before it is
-    /// evicted; `dedup_window`: recent message ids remembered per group.
-    pub fn new(outbound_queue: usize, dedup_window: usize) -> Arc<Self> {
+    /// evicted.
+    pub fn new(outbound_queue: usize) -> Arc<Self> {
         Arc::new(Self {
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             outbound_queue: outbound_queue.max(1),
-            dedup_window,
         })
     }
 
@@ -139,12 +110,27 @@ impl Registry {
         let mut groups = lock(&self.groups);
         let group = groups
             .entry(group.clone())
-            .or_insert_with(|| Arc::new(Group::new(group.clone(), self.dedup_window)))
+            .or_insert_with(|| Arc::new(Group { name: group.clone(), state: Mutex::default() }))
             .clone();
         lock(&group.state).insert(key, member);
         drop(groups);
         self.connections.fetch_add(1, Ordering::Relaxed);
         Membership { registry: self.clone(), group, key, queue }
+    }
+
+    /// Hands a stored message to every member of its group: encoded once
+    /// per wire mode in use, the same bytes for every member.
+    pub fn deliver(&self, message: ChatMessage) {
+        let Some(group) = lock(&self.groups).get(&message.group).cloned() else {
+            return; // nobody is connected to this group here
+        };
+        let mut state = lock(&group.state);
+        let seq = message.seq;
+        let event = ServerEvent::Message(message);
+        let json = (state.json_members > 0).then(|| Outbound { seq, message: Message::text(event.encode()) });
+        let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
+        let raw = (state.raw_members > 0).then(|| Outbound { seq, message: Message::text(message.text) });
+        state.fan_out(json.as_ref(), raw.as_ref());
     }
 
     pub fn stats(&self) -> Stats {
@@ -178,21 +164,6 @@ impl Registry {
     }
 }
 
-impl Group {
-    fn new(name: GroupName, dedup_window: usize) -> Self {
-        Self {
-            name,
-            state: Mutex::new(GroupState {
-                next_seq: 1,
-                members: HashMap::new(),
-                json_members: 0,
-                raw_members: 0,
-                recent: RecentIds::new(dedup_window),
-            }),
-        }
-    }
-}
-
 impl GroupState {
     fn insert(&mut self, key: u64, member: Member) {
         *self.count_mut(member.mode) += 1;
@@ -214,7 +185,7 @@ impl GroupState {
 
     /// Hands `json` to JSON members and `raw` to raw members (skipping a mode
     /// whose message is `None`), evicting every member whose queue is full.
-    fn fan_out(&mut self, json: Option<&Message>, raw: Option<&Message>) {
+    fn fan_out(&mut self, json: Option<&Outbound>, raw: Option<&Outbound>) {
         let (mut json_left, mut raw_left) = (0, 0);
         self.members.retain(|_, member| {
             let (message, left) = match member.mode {
@@ -240,44 +211,16 @@ impl GroupState {
 }
 
 impl Membership {
-    /// Sequences `draft` and delivers it to every member of the group,
-    /// this one included. A recently seen id is not delivered again.
-    pub fn publish(&self, draft: Draft) -> Published {
-        let mut state = lock(&self.group.state);
-        if let Some(seq) = state.recent.get(&draft.id) {
-            return Published::Duplicate { seq };
-        }
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state.recent.insert(draft.id, seq);
-        let json = (state.json_members > 0).then(|| {
-            let event = ServerEvent::Message(ChatMessage {
-                group: self.group.name.clone(),
-                seq,
-                id: draft.id,
-                from: draft.from,
-                text: draft.text.as_str().to_owned(),
-                ts: unix_millis(),
-            });
-            Message::text(event.encode())
-        });
-        let raw = (state.raw_members > 0).then(|| Message::Text(draft.text));
-        // Delivering under the group lock keeps every member's queue in
-        // sequence order even when several connections publish at once.
-        state.fan_out(json.as_ref(), raw.as_ref());
-        Published::New { seq }
-    }
-
     /// Delivers `message` to the group's raw members as it is, outside the
     /// sequence (binary frames and empty texts, which JSON members cannot
     /// receive).
     pub fn relay(&self, message: Message) {
-        lock(&self.group.state).fan_out(None, Some(&message));
+        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(message)));
     }
 
     /// Queues `message` for this member only.
     pub fn reply(&self, message: Message) -> Result<(), QueueFull> {
-        self.queue.push(message)
+        self.queue.push(Outbound::unsequenced(message))
     }
 
     /// What this member must write to its socket; reports eviction too.
@@ -292,43 +235,6 @@ impl Drop for Membership {
     }
 }
 
-/// The last `capacity` message ids of a group with their sequence numbers.
-#[derive(Debug)]
-struct RecentIds {
-    capacity: usize,
-    seqs: HashMap<MessageId, u64>,
-    order: VecDeque<MessageId>,
-}
-
-impl RecentIds {
-    fn new(capacity: usize) -> Self {
-        Self { capacity, seqs: HashMap::new(), order: VecDeque::new() }
-    }
-
-    fn get(&self, id: &MessageId) -> Option<u64> {
-        self.seqs.get(id).copied()
-    }
-
-    fn insert(&mut self, id: MessageId, seq: u64) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.order.len() == self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.seqs.remove(&oldest);
-            }
-        }
-        self.order.push_back(id);
-        self.seqs.insert(id, seq);
-    }
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the
 /// state consistent at each step, so a panic elsewhere cannot corrupt it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -338,70 +244,58 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_shared::ClientId;
+    use roomcast_shared::{ClientId, MessageId, Sender};
     use uuid::Uuid;
 
     fn group(name: &str) -> GroupName {
         name.parse().unwrap()
     }
 
-    fn draft(text: &str) -> Draft {
-        Draft {
+    fn stored(group_name: &str, seq: u64, text: &str) -> ChatMessage {
+        ChatMessage {
+            group: group(group_name),
+            seq,
             id: MessageId(Uuid::new_v4()),
             from: Sender { client_id: ClientId(Uuid::nil()), name: None },
             text: text.into(),
+            ts: 1,
         }
     }
 
-    fn text_of(message: Message) -> String {
-        message.into_text().unwrap().to_string()
+    fn text_of(outbound: Outbound) -> String {
+        outbound.message.into_text().unwrap().to_string()
     }
 
     #[test]
-    fn publish_reaches_every_member_of_the_group_and_no_other() {
-        let registry = Registry::new(8, 16);
+    fn delivery_reaches_every_member_of_the_group_and_no_other() {
+        let registry = Registry::new(8);
         let alice = registry.join(&group("a"), WireMode::Raw);
         let bob = registry.join(&group("a"), WireMode::Raw);
         let carol = registry.join(&group("b"), WireMode::Raw);
-        assert_eq!(alice.publish(draft("hi")), Published::New { seq: 1 });
+        registry.deliver(stored("a", 1, "hi"));
         assert_eq!(text_of(alice.queue().try_pop().unwrap()), "hi");
-        assert_eq!(text_of(bob.queue().try_pop().unwrap()), "hi");
+        assert_eq!(bob.queue().try_pop().unwrap().seq, 1);
         assert!(carol.queue().try_pop().is_none());
     }
 
     #[test]
     fn each_mode_gets_its_own_encoding() {
-        let registry = Registry::new(8, 16);
+        let registry = Registry::new(8);
         let raw = registry.join(&group("a"), WireMode::Raw);
         let json = registry.join(&group("a"), WireMode::Json);
-        raw.publish(draft("hi"));
+        registry.deliver(stored("a", 7, "hi"));
         assert_eq!(text_of(raw.queue().try_pop().unwrap()), "hi");
         let event = ServerEvent::decode(&text_of(json.queue().try_pop().unwrap())).unwrap();
-        assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 1));
-    }
-
-    #[test]
-    fn duplicates_are_acknowledged_with_the_first_sequence_number() {
-        let registry = Registry::new(8, 16);
-        let member = registry.join(&group("a"), WireMode::Raw);
-        member.publish(draft("first"));
-        let again = draft("second");
-        let id = again.id;
-        assert_eq!(member.publish(again), Published::New { seq: 2 });
-        let resend = Draft { id, ..draft("second") };
-        assert_eq!(member.publish(resend), Published::Duplicate { seq: 2 });
-        assert_eq!(text_of(member.queue().try_pop().unwrap()), "first");
-        assert_eq!(text_of(member.queue().try_pop().unwrap()), "second");
-        assert!(member.queue().try_pop().is_none(), "a duplicate is not delivered again");
+        assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 7));
     }
 
     #[test]
     fn a_full_queue_evicts_only_that_member() {
-        let registry = Registry::new(2, 16);
+        let registry = Registry::new(2);
         let fast = registry.join(&group("a"), WireMode::Raw);
         let slow = registry.join(&group("a"), WireMode::Raw);
-        for i in 0..5 {
-            fast.publish(draft(&format!("m{i}")));
+        for seq in 1..=5 {
+            registry.deliver(stored("a", seq, "m"));
             while fast.queue().try_pop().is_some() {}
         }
         assert!(slow.queue().is_evicted());
@@ -411,7 +305,7 @@ mod tests {
 
     #[test]
     fn leaving_last_removes_the_group() {
-        let registry = Registry::new(8, 16);
+        let registry = Registry::new(8);
         let a = registry.join(&group("a"), WireMode::Raw);
         let b = registry.join(&group("a"), WireMode::Json);
         assert_eq!(registry.stats(), Stats { connections: 2, groups: 1 });
@@ -423,23 +317,11 @@ mod tests {
 
     #[test]
     fn relay_skips_json_members_and_the_sequence() {
-        let registry = Registry::new(8, 16);
+        let registry = Registry::new(8);
         let raw = registry.join(&group("a"), WireMode::Raw);
         let json = registry.join(&group("a"), WireMode::Json);
         raw.relay(Message::binary(vec![1, 2, 3]));
-        assert_eq!(raw.queue().try_pop().unwrap(), Message::binary(vec![1, 2, 3]));
+        assert_eq!(raw.queue().try_pop().unwrap(), Outbound::unsequenced(Message::binary(vec![1, 2, 3])));
         assert!(json.queue().try_pop().is_none());
-        assert_eq!(raw.publish(draft("x")).seq(), 1);
-    }
-
-    #[test]
-    fn the_dedup_window_forgets_the_oldest() {
-        let mut recent = RecentIds::new(2);
-        let ids: Vec<_> = (0..3).map(|_| MessageId(Uuid::new_v4())).collect();
-        for (seq, id) in ids.iter().enumerate() {
-            recent.insert(*id, seq as u64);
-        }
-        assert_eq!(recent.get(&ids[0]), None);
-        assert_eq!(recent.get(&ids[2]), Some(2));
     }
 }

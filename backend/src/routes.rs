@@ -13,6 +13,7 @@ use warp::filters::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use crate::api::{self, ApiError};
 use crate::state::AppState;
 use crate::upgrade::{self, UpgradeError};
 
@@ -22,7 +23,9 @@ pub fn routes(
     static_dir: PathBuf,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     websocket(state.clone())
-        .or(healthz(state))
+        .or(healthz(state.clone()))
+        .unify()
+        .or(messages(state))
         .unify()
         .or(static_files(static_dir.clone()))
         .unify()
@@ -46,6 +49,20 @@ fn websocket(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
         .and(with_state(state))
         .and_then(|group: String, client: String, query, headers, on_upgrade, state: AppState| async move {
             upgrade::accept(&group, &client, &query, &headers, on_upgrade, &state)
+                .map_err(warp::reject::custom)
+        })
+}
+
+/// GET /api/groups/{group}/messages?before={seq}&limit={n}
+fn messages(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "groups" / String / "messages")
+        .and(warp::get())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(with_state(state))
+        .and_then(|group: String, query, state: AppState| async move {
+            api::messages(&group, &query, &state)
+                .await
+                .map(|page| warp::reply::json(&page).into_response())
                 .map_err(warp::reject::custom)
         })
 }
@@ -108,6 +125,8 @@ fn response_is_html(response: &Response) -> bool {
 /// The one place rejections become HTTP responses.
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
     let (status, message) = if let Some(err) = rejection.find::<UpgradeError>() {
+        (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<ApiError>() {
         (err.status(), err.to_string())
     } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found".to_owned())

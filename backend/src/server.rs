@@ -10,45 +10,69 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, HistoryKind};
 use crate::connection::Settings;
+use crate::history::memory::MemoryStore;
+use crate::history::sequencer::Sequencer;
+use crate::history::sqlite::SqliteStore;
+use crate::history::{retention, History, HistoryError, Store};
 use crate::registry::Registry;
 use crate::routes::routes;
 use crate::state::AppState;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen: {0}")]
+    Listen(#[from] io::Error),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
 
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
     registry: Arc<Registry>,
+    history: History,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Server {
     /// Binds `config.listen` and starts serving.
-    pub async fn bind(config: Config) -> io::Result<Self> {
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
         let listener = TcpListener::bind(config.listen).await?;
         Self::start(listener, config)
     }
 
     /// Starts serving on an already bound listener (tests bind port 0).
-    pub fn start(listener: TcpListener, config: Config) -> io::Result<Self> {
+    pub fn start(listener: TcpListener, config: Config) -> Result<Self, StartError> {
         let addr = listener.local_addr()?;
-        let registry = Registry::new(config.outbound_queue, config.dedup_window);
+        let store: Arc<dyn Store> = match config.history {
+            HistoryKind::Memory => Arc::new(MemoryStore::default()),
+            HistoryKind::Sqlite => Arc::new(SqliteStore::open(&config.database, config.durability)?),
+        };
+        let registry = Registry::new(config.outbound_queue);
+        let (sequencer, writer) = Sequencer::start(store.clone(), registry.clone())?;
         let shutdown = CancellationToken::new();
+        let history = History::new(store.clone());
         let state = AppState {
             registry: registry.clone(),
+            history: history.clone(),
+            sequencer,
             settings: Settings {
                 ping_interval: config.ping_interval,
                 idle_timeout: config.idle_timeout,
                 close_grace: config.close_grace,
                 max_message_bytes: config.max_message_bytes,
+                history_on_join: config.history_on_join,
             },
             shutdown: shutdown.clone(),
             connections: TaskTracker::new(),
         };
         let connections = state.connections.clone();
+        let pruning = tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));
         let http = warp::serve(routes(state, config.static_dir))
             .incoming(listener)
             .graceful(shutdown.clone().cancelled_owned());
@@ -58,8 +82,14 @@ impl Server {
             // closing handshakes (each bounded by the close grace period).
             connections.close();
             connections.wait().await;
+            let _ = pruning.await;
+            // Every sequencer handle is gone with the routes and connections:
+            // the writer stores what it still holds, then stops.
+            if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
+                tracing::error!("the history writer panicked");
+            }
         });
-        Ok(Self { addr, registry, shutdown, task })
+        Ok(Self { addr, registry, history, shutdown, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -70,9 +100,13 @@ impl Server {
         &self.registry
     }
 
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
     /// Stops accepting, closes every connection with
-    /// [`SERVICE_RESTART`](roomcast_shared::close::SERVICE_RESTART) and waits
-    /// until all of them are closed.
+    /// [`SERVICE_RESTART`](roomcast_shared::close::SERVICE_RESTART), waits
+    /// until all of them are closed and the history writer has stopped.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         if let Err(err) = self.task.await {

@@ -32,6 +32,8 @@ pub enum UpgradeError {
     BadName(#[from] NameError),
     #[error("display name: {0}")]
     BadDisplayName(NameError),
+    #[error("since must be a sequence number (a non-negative integer)")]
+    BadSince,
     #[error("expected a WebSocket upgrade request (Connection: Upgrade, Upgrade: websocket)")]
     NotWebSocket,
     #[error("missing Sec-WebSocket-Key")]
@@ -75,6 +77,10 @@ pub fn accept(
         .filter(|name| !name.is_empty())
         .map(|name| name.parse::<DisplayName>().map_err(UpgradeError::BadDisplayName))
         .transpose()?;
+    let since = query
+        .get("since")
+        .map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince))
+        .transpose()?;
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
     {
@@ -90,9 +96,9 @@ pub fn accept(
         return Err(UpgradeError::ShuttingDown);
     }
 
-    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, group, mode };
+    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, group, mode, since };
     let config = socket_config(state.settings.max_message_bytes);
-    let (registry, settings, shutdown) = (state.registry.clone(), state.settings, state.shutdown.clone());
+    let shared = state.clone();
     // No tracing span per connection: a span's recorded fields cost about
     // half a KiB for the connection's lifetime; the few log events carry the
     // connection's fields themselves instead.
@@ -105,7 +111,7 @@ pub fn accept(
             }
         };
         let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-        connection::serve(socket, peer, registry, settings, shutdown).await;
+        connection::serve(socket, peer, shared).await;
     });
 
     let mut response = Response::default();

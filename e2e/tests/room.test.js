@@ -133,7 +133,7 @@ test('the page survives a server restart and delivers what was typed meanwhile',
   // her queued message goes out (history for late joiners is not this test's
   // subject); going online also exercises the immediate retry on `online`.
   await alice.context().setOffline(true);
-  server = await startServer(server.port);
+  server = await startServer(server.port, server.database);
   await waitForStatus(bob, 'open');
   await alice.context().setOffline(false);
   await waitForStatus(alice, 'open');

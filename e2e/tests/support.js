@@ -25,10 +25,16 @@ export async function freePort() {
   return port;
 }
 
-/** Starts the backend on `port` and resolves once /healthz answers. */
-export async function startServer(port) {
+/** A fresh SQLite history file for one server (kept across its restarts). */
+export function tempDatabase() {
+  return path.join(mkdtempSync(path.join(tmpdir(), 'roomcast-e2e-')), 'history.sqlite3');
+}
+
+/** Starts the backend on `port` with `database` and resolves once /healthz answers. */
+export async function startServer(port, database = tempDatabase()) {
   const binary = process.env.ROOMCAST_BIN ?? path.join(root, 'target', 'debug', 'roomcast');
-  const child = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--static-dir', path.join(root, 'frontend', 'dist')], {
+  const args = ['--listen', `127.0.0.1:${port}`, '--static-dir', path.join(root, 'frontend', 'dist'), '--database', database];
+  const child = spawn(binary, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });
@@ -45,7 +51,7 @@ export async function startServer(port) {
     if (Date.now() > deadline) throw new Error('server did not become healthy');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { child, exited, port, url: `http://127.0.0.1:${port}` };
+  return { child, exited, port, database, url: `http://127.0.0.1:${port}` };
 }
 
 /** Stops the server with `signal` and resolves with its exit code. */

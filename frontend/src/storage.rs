@@ -2,7 +2,7 @@
 //! browser, shared by its tabs) and the display name.
 
 use gloo_storage::{LocalStorage, Storage};
-use roomcast_shared::{ClientId, DisplayName};
+use roomcast_shared::{ClientId, DisplayName, GroupName, MessageId};
 use uuid::Uuid;
 
 const CLIENT_ID_KEY: &str = "roomcast.client_id";
@@ -29,4 +29,21 @@ pub fn display_name() -> Option<DisplayName> {
 
 pub fn remember_display_name(name: &DisplayName) {
     let _ = LocalStorage::set(NAME_KEY, name.as_str());
+}
+
+fn outbox_key(group: &GroupName) -> String {
+    format!("roomcast.outbox.{group}")
+}
+
+/// Messages of `group` not yet acknowledged when the page last ran.
+pub fn load_outbox(group: &GroupName) -> Vec<(MessageId, String)> {
+    LocalStorage::get(outbox_key(group)).unwrap_or_default()
+}
+
+pub fn save_outbox(group: &GroupName, saved: &[(MessageId, String)]) {
+    if saved.is_empty() {
+        LocalStorage::delete(outbox_key(group));
+    } else {
+        let _ = LocalStorage::set(outbox_key(group), saved);
+    }
 }

@@ -22,7 +22,7 @@ pub mod protocol;
 
 pub use names::{ClientId, DisplayName, GroupName, NameError};
 pub use protocol::{
-    ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, Sender,
+    ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, Sender,
     ServerEvent, Welcome,
 };
 

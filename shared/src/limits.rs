@@ -18,3 +18,10 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 32;
 
 /// Longest group name, in bytes (all of them ASCII).
 pub const MAX_GROUP_NAME_LEN: usize = 64;
+
+/// Messages a client receives on joining without a `since`.
+pub const HISTORY_ON_JOIN: usize = 100;
+
+/// Default and largest page of the history API.
+pub const HISTORY_PAGE: usize = 50;
+pub const MAX_HISTORY_PAGE: usize = 500;

@@ -156,6 +156,14 @@ pub struct Welcome {
     pub max_message_bytes: usize,
 }
 
+/// A page of a group's history, oldest first (`GET /api/groups/{group}/messages`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<ChatMessage>,
+    /// Whether older messages exist before the first one of this page.
+    pub has_more: bool,
+}
+
 /// Machine-readable error codes of the `error` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -168,6 +176,9 @@ pub enum ErrorCode {
     InvalidMessage,
     /// Binary frames carry nothing in the JSON protocol.
     BinaryNotSupported,
+    /// The message could not be stored right now; it was not published.
+    /// Send it again later (with the same id).
+    Unavailable,
 }
 
 /// Server → client.
@@ -176,8 +187,16 @@ pub enum ErrorCode {
 pub enum ServerEvent {
     Welcome(Welcome),
     Message(ChatMessage),
-    /// The message with this id is sequenced as `seq`.
+    /// The message with this id is stored and sequenced as `seq`.
     Ack { id: MessageId, seq: u64 },
+    /// Messages `from..=to` cannot be recovered (removed by retention, or
+    /// numbers the group never reached). The messages that follow are the
+    /// group's latest page; older ones remain available from the HTTP API.
+    Gap { from: u64, to: u64 },
+    /// The replay that follows `welcome` is complete: the client holds the
+    /// group's messages up to `seq` (0 for an empty group) and everything
+    /// after arrives live.
+    Synced { seq: u64 },
     Pong,
     Error {
         code: ErrorCode,
@@ -316,6 +335,8 @@ mod tests {
                 ts: 1_700_000_000_000,
             }),
             ServerEvent::Ack { id: id(), seq: 7 },
+            ServerEvent::Gap { from: 3, to: 9 },
+            ServerEvent::Synced { seq: 0 },
             ServerEvent::Pong,
             ServerEvent::Error { code: ErrorCode::BadJson, message: "x".into(), id: None },
         ];
@@ -329,6 +350,8 @@ mod tests {
         let ack = ServerEvent::Ack { id: id(), seq: 3 }.encode();
         assert_eq!(ack, format!(r#"{{"type":"ack","id":"{ID}","seq":3}}"#));
         assert_eq!(ServerEvent::Pong.encode(), r#"{"type":"pong"}"#);
+        assert_eq!(ServerEvent::Gap { from: 3, to: 9 }.encode(), r#"{"type":"gap","from":3,"to":9}"#);
+        assert_eq!(ServerEvent::Synced { seq: 12 }.encode(), r#"{"type":"synced","seq":12}"#);
         let err = ServerEvent::from_command_error(&CommandError::UnknownType("x".into())).encode();
         assert_eq!(err, r#"{"type":"error","code":"unknown_type","message":"unknown command type \"x\""}"#);
     }

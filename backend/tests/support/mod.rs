@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use roomcast_backend::config::HistoryKind;
 use roomcast_backend::{Config, Server};
 use roomcast_shared::{ChatMessage, ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,6 +28,7 @@ pub fn test_config() -> Config {
     config.static_dir = std::env::temp_dir().join("roomcast-no-static-dir");
     // Tests end with clients that no longer read; do not wait long for them.
     config.close_grace = Duration::from_millis(500);
+    config.history = HistoryKind::Memory;
     config
 }
 
@@ -70,7 +72,17 @@ pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: 
         ServerEvent::Welcome(welcome) => assert_eq!(welcome.group.as_str(), group),
         other => panic!("expected welcome, got {other:?}"),
     }
+    skip_replay(&mut ws).await;
     ws
+}
+
+/// Reads a JSON connection's replay up to its `synced` event.
+pub async fn skip_replay(ws: &mut Client) -> u64 {
+    loop {
+        if let ServerEvent::Synced { seq } = next_event(ws).await {
+            return seq;
+        }
+    }
 }
 
 /// Connects in raw mode (no subprotocol).

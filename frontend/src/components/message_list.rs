@@ -5,14 +5,21 @@ use web_sys::Element;
 use yew::prelude::*;
 
 use crate::session::{Pending, PendingState};
-use crate::state::Entry;
+use crate::state::{Entry, Older};
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
     pub entries: Vec<Rc<Entry>>,
     pub pending: Vec<Pending>,
     pub me: ClientId,
+    pub older: Older,
+    pub can_load_older: bool,
+    /// Asked when the user reaches the top (or presses the button).
+    pub on_load_older: Callback<()>,
 }
+
+/// Distance from the top, in pixels, at which older history is loaded.
+const NEAR_TOP: i32 = 40;
 
 /// The timeline: system lines, messages (own ones set apart), then what is
 /// still pending. Text is always rendered as text, never as HTML.
@@ -20,17 +27,39 @@ pub struct MessageListProps {
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     {
-        // Keep the newest line in view.
+        // Keep the newest line in view when one arrives (not when older
+        // history is put in front).
         let list = list.clone();
-        let count = props.entries.len() + props.pending.len();
-        use_effect_with(count, move |_| {
+        let newest = (props.entries.last().map(|entry| Rc::as_ptr(entry) as usize), props.pending.len());
+        use_effect_with(newest, move |_| {
             if let Some(element) = list.cast::<Element>() {
                 element.set_scroll_top(element.scroll_height());
             }
         });
     }
+    let on_scroll = {
+        let (list, can_load, on_load_older) = (list.clone(), props.can_load_older, props.on_load_older.clone());
+        Callback::from(move |_: Event| {
+            if can_load && list.cast::<Element>().is_some_and(|element| element.scroll_top() < NEAR_TOP) {
+                on_load_older.emit(());
+            }
+        })
+    };
+    let older = match (props.older, props.can_load_older) {
+        (Older::Loading, _) => html! { <li class="system older">{ "loading older messages…" }</li> },
+        (_, true) => html! {
+            <li class="system older">
+                <button data-testid="load-older" onclick={props.on_load_older.reform(|_: MouseEvent| ())}>
+                    { "Load older messages" }
+                </button>
+            </li>
+        },
+        (Older::Exhausted, false) => html! { <li class="system older">{ "beginning of the room" }</li> },
+        _ => html! {},
+    };
     html! {
-        <ol class="timeline" ref={list} data-testid="timeline" aria-live="polite">
+        <ol class="timeline" ref={list} data-testid="timeline" aria-live="polite" onscroll={on_scroll}>
+            { older }
             { for props.entries.iter().map(|entry| entry_view(entry, props.me)) }
             { for props.pending.iter().map(pending_view) }
         </ol>

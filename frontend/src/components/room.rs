@@ -33,7 +33,9 @@ pub fn Room(props: &RoomProps) -> Html {
                     <button onclick={on_reconnect} data-testid="reconnect">{ "Reconnect" }</button>
                 </div>
             </header>
-            <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.client_id} />
+            <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.client_id}
+                         older={state.older} can_load_older={state.can_load_older()}
+                         on_load_older={room.load_older.clone()} />
             <Composer on_send={room.send.clone()} />
             <footer>{ "Signed in as " }<strong>{ props.name.as_str() }</strong></footer>
         </main>

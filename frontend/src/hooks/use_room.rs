@@ -5,11 +5,12 @@ use std::rc::Rc;
 
 use futures_channel::mpsc::{self, UnboundedSender};
 use gloo_events::EventListener;
-use roomcast_shared::{ClientId, DisplayName, GroupName};
+use gloo_net::http::Request;
+use roomcast_shared::{limits, ClientId, DisplayName, GroupName, MessagePage};
 use yew::prelude::*;
 
 use crate::net::{Command, Driver};
-use crate::state::RoomState;
+use crate::state::{Action, RoomState};
 
 /// What a room view gets: the state to render and the user's actions.
 #[derive(Clone, PartialEq)]
@@ -18,6 +19,8 @@ pub struct RoomHandle {
     pub send: Callback<String>,
     pub close: Callback<()>,
     pub reconnect: Callback<()>,
+    /// Loads the page of history before the oldest message shown.
+    pub load_older: Callback<()>,
 }
 
 /// Connects to `group` as `client_id` named `name`, reconnecting as needed,
@@ -34,7 +37,7 @@ pub fn use_room(group: &GroupName, client_id: ClientId, name: &DisplayName) -> R
             let online = sender.clone();
             *commands.borrow_mut() = Some(sender);
             let url = socket_url(group, *client_id, name);
-            wasm_bindgen_futures::spawn_local(Driver::new(url, receiver, dispatcher).run());
+            wasm_bindgen_futures::spawn_local(Driver::new(group.clone(), url, receiver, dispatcher).run());
             let listener = web_sys::window().map(|window| {
                 EventListener::new(&window, "online", move |_| {
                     let _ = online.unbounded_send(Command::Online);
@@ -56,7 +59,24 @@ pub fn use_room(group: &GroupName, client_id: ClientId, name: &DisplayName) -> R
         Callback::from(move |()| issue(&commands, Command::Close))
     };
     let reconnect = Callback::from(move |()| issue(&commands, Command::Reconnect));
-    RoomHandle { state, send, close, reconnect }
+    let load_older = {
+        let state = state.clone();
+        let group = group.clone();
+        Callback::from(move |()| {
+            let Some(before) = state.oldest_seq().filter(|_| state.can_load_older()) else { return };
+            state.dispatch(Action::LoadingOlder);
+            let dispatcher = state.dispatcher();
+            let url = format!("/api/groups/{group}/messages?before={before}&limit={}", limits::HISTORY_PAGE);
+            wasm_bindgen_futures::spawn_local(async move {
+                let page = async { Request::get(&url).send().await?.json::<MessagePage>().await }.await;
+                dispatcher.dispatch(match page {
+                    Ok(MessagePage { messages, has_more }) => Action::Older { messages, has_more },
+                    Err(_) => Action::OlderFailed,
+                });
+            });
+        })
+    };
+    RoomHandle { state, send, close, reconnect, load_older }
 }
 
 fn issue(commands: &RefCell<Option<UnboundedSender<Command>>>, command: Command) {

@@ -11,12 +11,15 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
-use roomcast_shared::{close, limits, ClientCommand, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL};
+use roomcast_shared::{
+    close, limits, ClientCommand, ErrorCode, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
+};
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
 use crate::session::{Backoff, Beat, Heartbeat, Link, Outbox, Phase, Stop};
 use crate::state::{Action, RoomState, Status};
+use crate::storage;
 
 /// What the view asks of the driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,20 +46,33 @@ enum Event {
 }
 
 pub struct Driver {
+    group: GroupName,
+    /// The socket URL without `since`.
     url: String,
     commands: UnboundedReceiver<Command>,
     dispatch: UseReducerDispatcher<RoomState>,
     link: Link,
     outbox: Outbox,
+    /// The last sequence number received; a reconnect asks for what follows.
+    last_seq: Option<u64>,
 }
 
 impl Driver {
-    pub fn new(url: String, commands: UnboundedReceiver<Command>, dispatch: UseReducerDispatcher<RoomState>) -> Self {
-        Self { url, commands, dispatch, link: Link::new(Backoff::default()), outbox: Outbox::default() }
+    /// A driver for `group` at `url`, with the outbox a previous page left.
+    pub fn new(
+        group: GroupName,
+        url: String,
+        commands: UnboundedReceiver<Command>,
+        dispatch: UseReducerDispatcher<RoomState>,
+    ) -> Self {
+        let outbox = Outbox::restore(storage::load_outbox(&group));
+        let link = Link::new(Backoff::default());
+        Self { group, url, commands, dispatch, link, outbox, last_seq: None }
     }
 
     /// Runs until the view drops its command sender.
     pub async fn run(mut self) {
+        self.publish_outbox();
         loop {
             let flow = match self.link.phase().clone() {
                 Phase::Connecting { attempt } => {
@@ -115,7 +131,11 @@ impl Driver {
 
     /// One connection, from opening to closed.
     async fn connect(&mut self) -> Flow {
-        let socket = web_sys::WebSocket::new_with_str(&self.url, SUBPROTOCOL)
+        let url = match self.last_seq {
+            Some(seq) => format!("{}&since={seq}", self.url),
+            None => self.url.clone(),
+        };
+        let socket = web_sys::WebSocket::new_with_str(&url, SUBPROTOCOL)
             .map_err(|_| ())
             .and_then(|raw| WebSocket::try_from(raw.clone()).map(|ws| (raw, ws)).map_err(|_| ()));
         let Ok((raw, mut ws)) = socket else {
@@ -208,20 +228,30 @@ impl Driver {
     fn on_server_event(&mut self, event: ServerEvent) {
         match event {
             ServerEvent::Message(message) => {
+                self.last_seq = Some(self.last_seq.map_or(message.seq, |last| last.max(message.seq)));
                 if self.outbox.acknowledge(message.id) {
                     self.publish_outbox();
                 }
                 self.dispatch.dispatch(Action::Received(message));
             }
+            ServerEvent::Gap { from, to } => {
+                self.dispatch.dispatch(Action::Gap { from, to, at_ms: now_ms() });
+            }
+            ServerEvent::Synced { seq } => self.last_seq = Some(seq),
             ServerEvent::Ack { id, .. } => {
                 if self.outbox.acknowledge(id) {
                     self.publish_outbox();
                 }
             }
-            ServerEvent::Error { message, id, .. } => {
+            ServerEvent::Error { code, message, id } => {
                 if let Some(id) = id {
-                    // The server refused this message for good; do not resend it.
-                    self.outbox.acknowledge(id);
+                    if code == ErrorCode::Unavailable {
+                        // Not stored this time: it goes out with the next batch.
+                        self.outbox.requeue(id);
+                    } else {
+                        // Refused for good: resending would not help.
+                        self.outbox.acknowledge(id);
+                    }
                     self.publish_outbox();
                 }
                 self.system(format!("server: {message}"));
@@ -262,7 +292,10 @@ impl Driver {
         self.publish_outbox();
     }
 
+    /// Shows the outbox and keeps it in localStorage, so that a reload
+    /// does not lose what was typed.
     fn publish_outbox(&self) {
+        storage::save_outbox(&self.group, &self.outbox.saved());
         self.dispatch.dispatch(Action::Pending(self.outbox.items().to_vec()));
     }
 

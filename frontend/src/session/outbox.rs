@@ -63,6 +63,24 @@ impl Outbox {
         self.items.len() != before
     }
 
+    /// The server could not store `id` for now: send it again with the next
+    /// batch.
+    pub fn requeue(&mut self, id: MessageId) -> bool {
+        let item = self.items.iter_mut().find(|item| item.id == id);
+        item.map(|item| item.state = PendingState::Queued).is_some()
+    }
+
+    /// What must survive a page reload: every unacknowledged message.
+    pub fn saved(&self) -> Vec<(MessageId, String)> {
+        self.items.iter().map(|item| (item.id, item.text.clone())).collect()
+    }
+
+    /// An outbox rebuilt from [`saved`](Self::saved): everything is queued
+    /// again (the server acknowledges what it already stored).
+    pub fn restore(saved: Vec<(MessageId, String)>) -> Self {
+        Self { items: saved.into_iter().map(|(id, text)| Pending { id, text, state: PendingState::Queued }).collect() }
+    }
+
     /// The link dropped: everything unacknowledged must be sent again.
     pub fn requeue_all(&mut self) {
         for item in &mut self.items {
@@ -100,6 +118,27 @@ mod tests {
         assert!(outbox.acknowledge(a));
         assert!(!outbox.acknowledge(a));
         assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn a_restored_outbox_sends_everything_again() {
+        let mut outbox = Outbox::default();
+        let (a, b) = (id(), id());
+        outbox.push(a, "sent before the reload".into());
+        outbox.take_queued();
+        outbox.push(b, "typed before the reload".into());
+        let mut restored = Outbox::restore(outbox.saved());
+        assert_eq!(restored.take_queued(), vec![(a, "sent before the reload".into()), (b, "typed before the reload".into())]);
+    }
+
+    #[test]
+    fn a_message_the_server_could_not_store_goes_out_again() {
+        let mut outbox = Outbox::default();
+        let a = id();
+        outbox.push(a, "x".into());
+        outbox.take_queued();
+        assert!(outbox.requeue(a));
+        assert_eq!(outbox.take_queued(), vec![(a, "x".into())]);
     }
 
     #[test]

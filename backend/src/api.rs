@@ -1,0 +1,47 @@
+//! The HTTP API: history pages for scrollback.
+
+use std::collections::HashMap;
+
+use http::StatusCode;
+use roomcast_shared::{limits, GroupName, MessagePage, NameError};
+
+use crate::history::HistoryError;
+use crate::state::AppState;
+
+/// Why an API request failed (HTTP 400 or 503).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    BadGroup(#[from] NameError),
+    #[error("{0} must be a non-negative integer")]
+    BadNumber(&'static str),
+    #[error("history unavailable")]
+    Unavailable(#[source] HistoryError),
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Up to `limit` messages (default 50, at most 500) before `before` (default:
+/// the latest), oldest first.
+pub async fn messages(group: &str, query: &HashMap<String, String>, state: &AppState) -> Result<MessagePage, ApiError> {
+    let group: GroupName = group.parse()?;
+    let number = |name: &'static str| {
+        query.get(name).map(|value| value.parse::<u64>().map_err(|_| ApiError::BadNumber(name))).transpose()
+    };
+    let before = number("before")?;
+    let limit = number("limit")?.map_or(limits::HISTORY_PAGE, |n| n as usize).clamp(1, limits::MAX_HISTORY_PAGE);
+    let (messages, has_more) = state.history.page(group, before, limit).await.map_err(|err| {
+        tracing::error!(%err, "cannot read history");
+        ApiError::Unavailable(err)
+    })?;
+    Ok(MessagePage { messages, has_more })
+}

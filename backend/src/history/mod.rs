@@ -1,0 +1,115 @@
+//! Durable per-group history: every message is stored with its sequence
+//! number before anyone receives it, so a client can always recover what it
+//! missed.
+//!
+//! - [`store`]: the [`Store`] contract; [`memory`] and [`sqlite`] implement it.
+//! - [`sequencer`]: the single writer. It batches publishes into one
+//!   transaction (group commit), then fans out the stored messages in
+//!   sequence order and acknowledges them.
+//! - [`retention`]: the background task that applies the retention policy.
+//! - [`History`]: the async read side (replay on join, scrollback pages).
+
+pub mod memory;
+pub mod retention;
+pub mod sequencer;
+pub mod sqlite;
+pub mod store;
+
+use std::sync::Arc;
+
+use roomcast_shared::{ChatMessage, GroupName};
+
+pub use store::{Appending, Bounds, HistoryError, Outcome, Retention, Store};
+
+/// What a joining client receives before live messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    /// Messages that cannot be recovered, as `(from, to)`.
+    pub gap: Option<(u64, u64)>,
+    pub messages: Vec<ChatMessage>,
+    /// The group's last sequence number when the replay was read.
+    pub synced: u64,
+}
+
+/// The read side of the history, usable from async code.
+#[derive(Clone)]
+pub struct History {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("History")
+    }
+}
+
+impl History {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// What a client joining `group` gets: everything after `since`, or, with
+    /// no `since` or one that cannot be honoured, a gap and the latest
+    /// `latest` messages.
+    pub async fn replay(&self, group: GroupName, since: Option<u64>, latest: usize) -> Result<Replay, HistoryError> {
+        self.blocking(move |store| plan_replay(store, &group, since, latest)).await
+    }
+
+    /// Up to `limit` messages before `before` (or the latest), oldest first,
+    /// and whether older ones exist.
+    pub async fn page(&self, group: GroupName, before: Option<u64>, limit: usize) -> Result<(Vec<ChatMessage>, bool), HistoryError> {
+        self.blocking(move |store| {
+            let messages = store.before(&group, before.unwrap_or(u64::MAX), limit)?;
+            let oldest = store.bounds(&group)?.oldest;
+            let has_more = match (messages.first(), oldest) {
+                (Some(first), Some(oldest)) => first.seq > oldest,
+                _ => false,
+            };
+            Ok((messages, has_more))
+        })
+        .await
+    }
+
+    /// Runs a store read on the blocking pool: SQLite calls block.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
+    ) -> Result<T, HistoryError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || read(store.as_ref()))
+            .await
+            .map_err(|err| HistoryError::Task(err.to_string()))?
+    }
+}
+
+/// Decides the replay. The client's watermark after it (`synced`) is the last
+/// message it was sent, so that live messages already replayed are dropped
+/// and none after it are.
+fn plan_replay(store: &dyn Store, group: &GroupName, since: Option<u64>, latest: usize) -> Result<Replay, HistoryError> {
+    let bounds = store.bounds(group)?;
+    let (gap, messages, floor) = match since {
+        None => (None, store.latest(group, latest)?, bounds.last),
+        // The client holds numbers this group never gave out (its data was
+        // reset): nothing it holds after `last` can be trusted.
+        Some(since) if since > bounds.last => {
+            (Some((bounds.last + 1, since)), store.latest(group, latest)?, bounds.last)
+        }
+        Some(since) => {
+            let first_kept = bounds.oldest.unwrap_or(bounds.last + 1);
+            if since + 1 < first_kept {
+                (Some((since + 1, first_kept - 1)), store.latest(group, latest)?, bounds.last)
+            } else {
+                (None, store.after(group, since, usize::MAX)?, since)
+            }
+        }
+    };
+    let synced = messages.last().map_or(floor, |last| last.seq);
+    Ok(Replay { gap, messages, synced })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,30 @@
+//! Applies the retention policy in the background, off the write path.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use super::store::{Retention, Store};
+
+/// Prunes every `interval` until `shutdown`.
+pub async fn run(store: Arc<dyn Store>, retention: Retention, interval: Duration, shutdown: CancellationToken) {
+    if retention.max_messages.is_none() && retention.max_age.is_none() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let store = store.clone();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        match tokio::task::spawn_blocking(move || store.prune(&retention, now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "retention removed old messages"),
+            Ok(Err(err)) => tracing::error!(%err, "retention failed"),
+            Err(err) => tracing::error!(%err, "retention task failed"),
+        }
+    }
+}
