@@ -85,6 +85,87 @@ pub async fn skip_replay(ws: &mut Client) -> u64 {
     }
 }
 
+/// Connects in JSON mode with `query` (e.g. `since=5`) and returns the
+/// client with the events between `welcome` and `synced`, `synced` included.
+pub async fn connect_json_with(addr: SocketAddr, group: &str, query: &str) -> (Client, Vec<ServerEvent>) {
+    let url = format!("{}?{query}", ws_url(addr, group, Uuid::new_v4()));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert!(matches!(next_event(&mut ws).await, ServerEvent::Welcome(_)));
+    let mut replay = Vec::new();
+    loop {
+        let event = next_event(&mut ws).await;
+        let done = matches!(event, ServerEvent::Synced { .. });
+        replay.push(event);
+        if done {
+            return (ws, replay);
+        }
+    }
+}
+
+/// Sends every text (at most `window` unacknowledged at a time) and returns
+/// each message's id and acknowledged sequence number, in sending order.
+pub async fn publish_all(ws: &mut Client, texts: &[String], window: usize) -> Vec<(MessageId, u64)> {
+    let mut sent: Vec<MessageId> = Vec::new();
+    let mut acks: std::collections::HashMap<MessageId, u64> = std::collections::HashMap::new();
+    let mut next = 0;
+    while acks.len() < texts.len() {
+        while next < texts.len() && sent.len() - acks.len() < window {
+            sent.push(send_text(ws, &texts[next]).await);
+            next += 1;
+        }
+        match next_event(ws).await {
+            ServerEvent::Ack { id, seq } => {
+                acks.insert(id, seq);
+            }
+            ServerEvent::Error { message, .. } => panic!("publish refused: {message}"),
+            _ => {}
+        }
+    }
+    sent.into_iter().map(|id| (id, acks[&id])).collect()
+}
+
+/// The whole stored history of `group`, oldest first, through the HTTP API.
+pub async fn stored_history(addr: SocketAddr, group: &str) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    let mut before = String::new();
+    loop {
+        let (status, body) = http_request(addr, &format!("/api/groups/{group}/messages?limit=500{before}"), &[]).await;
+        assert_eq!(status, 200, "{body}");
+        let page: roomcast_shared::MessagePage = serde_json::from_str(&body).unwrap();
+        let Some(first) = page.messages.first() else { break };
+        before = format!("&before={}", first.seq);
+        let mut older = page.messages;
+        older.append(&mut messages);
+        messages = older;
+        if !page.has_more {
+            break;
+        }
+    }
+    messages
+}
+
+/// A fresh path for an SQLite history file, removed (with its WAL files)
+/// when dropped.
+pub struct TempDatabase(pub std::path::PathBuf);
+
+impl TempDatabase {
+    pub fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("roomcast-it-{}.sqlite3", Uuid::new_v4())))
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
 /// Connects in raw mode (no subprotocol).
 pub async fn connect_raw(addr: SocketAddr, group: &str) -> Client {
     let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, group, Uuid::new_v4()))

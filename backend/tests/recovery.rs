@@ -1,0 +1,268 @@
+//! Nothing lost: replay on join, recovery with `since`, exactly-once sends,
+//! scrollback, over real sockets.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
+use support::*;
+use uuid::Uuid;
+
+fn texts(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn replayed_seqs(events: &[ServerEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            ServerEvent::Message(message) => Some(message.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+fn gap(events: &[ServerEvent]) -> Option<(u64, u64)> {
+    events.iter().find_map(|event| match event {
+        ServerEvent::Gap { from, to } => Some((*from, *to)),
+        _ => None,
+    })
+}
+
+fn synced(events: &[ServerEvent]) -> u64 {
+    match events.last() {
+        Some(ServerEvent::Synced { seq }) => *seq,
+        other => panic!("replay must end with synced, got {other:?}"),
+    }
+}
+
+/// The recovery table: since = latest, inside the history, older than
+/// retention, in the future, and an empty group.
+#[tokio::test]
+async fn recovery_table() {
+    let mut config = test_config();
+    config.history_on_join = 3;
+    config.retention_messages = 6;
+    config.retention_interval = Duration::from_millis(20);
+    let server = start(config).await;
+    let addr = server.local_addr();
+
+    let (_ws, empty) = connect_json_with(addr, "recovery", "").await;
+    assert_eq!((gap(&empty), replayed_seqs(&empty), synced(&empty)), (None, vec![], 0), "empty group");
+    let (_ws, empty_since) = connect_json_with(addr, "recovery", "since=0").await;
+    assert_eq!(synced(&empty_since), 0);
+
+    let mut publisher = connect_json(addr, "recovery").await;
+    publish_all(&mut publisher, &texts("m", 10), 10).await;
+    // Retention keeps the last 6: 5..=10.
+    let group = "recovery".parse().unwrap();
+    eventually(|| server.history().store().bounds(&group).unwrap().oldest == Some(5)).await;
+
+    type Case = (&'static str, Option<(u64, u64)>, Vec<u64>);
+    let cases: [Case; 6] = [
+        ("", None, vec![8, 9, 10]),                    // no since: the latest page
+        ("since=10", None, vec![]),                    // since = latest
+        ("since=6", None, vec![7, 8, 9, 10]),          // inside the history: all of it
+        ("since=4", None, vec![5, 6, 7, 8, 9, 10]),    // just before the oldest kept
+        ("since=2", Some((3, 4)), vec![8, 9, 10]),     // older than retention
+        ("since=15", Some((11, 15)), vec![8, 9, 10]),  // in the future
+    ];
+    for (query, expected_gap, expected) in cases {
+        let (_ws, events) = connect_json_with(addr, "recovery", query).await;
+        assert_eq!(gap(&events), expected_gap, "{query}");
+        assert_eq!(replayed_seqs(&events), expected, "{query}");
+        assert_eq!(synced(&events), 10, "{query}");
+    }
+
+    let (status, body) = http_request(addr, &format!("/ws/recovery/{}?since=-1", Uuid::new_v4()), &UPGRADE_HEADERS).await;
+    assert_eq!(status, 400, "{body}");
+    server.shutdown().await;
+}
+
+/// Publishers keep sending while a client reconnects with `since` again and
+/// again: what it ends up with is complete and strictly increasing.
+#[tokio::test]
+async fn reconnecting_during_publishing_misses_nothing() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let total = 600;
+    let mut publishers = Vec::new();
+    for p in 0..3 {
+        let mut ws = connect_json(addr, "race").await;
+        publishers.push(tokio::spawn(async move { publish_all(&mut ws, &texts(&format!("p{p}"), total / 3), 16).await }));
+    }
+    let mut seen: Vec<u64> = Vec::new();
+    let mut last = None::<u64>;
+    while seen.len() < total {
+        let query = last.map(|seq| format!("since={seq}")).unwrap_or_default();
+        let (mut ws, replay) = connect_json_with(addr, "race", &query).await;
+        let mut batch = replayed_seqs(&replay);
+        // Read a little live, then drop the connection mid-stream.
+        for _ in 0..25 {
+            if seen.len() + batch.len() >= total {
+                break;
+            }
+            batch.push(next_chat(&mut ws).await.seq);
+        }
+        if last.is_none() {
+            // The first connection got only the latest page: start from it.
+            seen.clear();
+        }
+        seen.extend(batch);
+        last = seen.last().copied();
+        drop(ws);
+    }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let first = seen[0];
+    assert!(seen.windows(2).all(|pair| pair[1] == pair[0] + 1), "gap or duplicate in {seen:?}");
+    assert_eq!(*seen.last().unwrap(), total as u64);
+    assert!(first <= 100, "started from the latest page");
+    server.shutdown().await;
+}
+
+/// 10 publishers send 2,000 messages while 20 subscribers drop their TCP
+/// connections at random moments (no close frame) and come back with
+/// `since`: every subscriber ends with the same complete sequence, and every
+/// message is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_with_abrupt_disconnects() {
+    let database = TempDatabase::new();
+    let mut config = test_config();
+    config.history = roomcast_backend::config::HistoryKind::Sqlite;
+    config.database = database.0.clone();
+    let server = start(config).await;
+    let addr = server.local_addr();
+    const PUBLISHERS: usize = 10;
+    const PER_PUBLISHER: usize = 200;
+    const TOTAL: u64 = (PUBLISHERS * PER_PUBLISHER) as u64;
+
+    let mut subscribers = Vec::new();
+    for s in 0..20u64 {
+        subscribers.push(tokio::spawn(async move {
+            let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (s + 1));
+            let mut held: Vec<(u64, MessageId)> = Vec::new();
+            let mut reconnects = 0;
+            loop {
+                let query = held.last().map_or_else(|| "since=0".to_owned(), |(seq, _)| format!("since={seq}"));
+                let (mut ws, replay) = connect_json_with(addr, "soak", &query).await;
+                assert_eq!(gap(&replay), None);
+                for event in replay {
+                    if let ServerEvent::Message(m) = event {
+                        held.push((m.seq, m.id));
+                    }
+                }
+                let live = random.below(150);
+                for _ in 0..live {
+                    if held.len() as u64 == TOTAL {
+                        break;
+                    }
+                    let m = next_chat(&mut ws).await;
+                    held.push((m.seq, m.id));
+                }
+                if held.len() as u64 == TOTAL {
+                    return (held, reconnects);
+                }
+                // Abruptly: the TCP connection goes, no close frame.
+                drop(ws);
+                reconnects += 1;
+            }
+        }));
+    }
+    let mut publishers = Vec::new();
+    for p in 0..PUBLISHERS {
+        publishers.push(tokio::spawn(async move {
+            let mut ws = connect_json(addr, "soak").await;
+            publish_all(&mut ws, &texts(&format!("p{p}"), PER_PUBLISHER), 8).await
+        }));
+    }
+    let mut sent = HashSet::new();
+    for publisher in publishers {
+        sent.extend(publisher.await.unwrap().into_iter().map(|(id, _)| id));
+    }
+    assert_eq!(sent.len() as u64, TOTAL);
+
+    let mut reference = None;
+    let mut total_reconnects = 0;
+    for subscriber in subscribers {
+        let (held, reconnects) = subscriber.await.unwrap();
+        total_reconnects += reconnects;
+        let seqs: Vec<u64> = held.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=TOTAL).collect::<Vec<_>>(), "complete, in order, no duplicates");
+        match &reference {
+            None => reference = Some(held),
+            Some(reference) => assert_eq!(&held, reference, "every subscriber sees the same sequence"),
+        }
+    }
+    assert!(total_reconnects >= 20, "only {total_reconnects} reconnects");
+
+    let stored = stored_history(addr, "soak").await;
+    let stored_ids: Vec<MessageId> = stored.iter().map(|m| m.id).collect();
+    assert_eq!(stored_ids.len() as u64, TOTAL, "stored exactly once");
+    assert_eq!(stored_ids.iter().collect::<HashSet<_>>(), sent.iter().collect::<HashSet<_>>());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resend_after_reconnect_is_acknowledged_with_its_first_number() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let id = MessageId(Uuid::new_v4());
+    let send = ClientCommand::Send { id, text: "exactly once".into() };
+    let mut first = connect_json(addr, "once").await;
+    send_command(&mut first, &send).await;
+    let seq = loop {
+        if let ServerEvent::Ack { id: acked, seq } = next_event(&mut first).await {
+            assert_eq!(acked, id);
+            break seq;
+        }
+    };
+    drop(first);
+    // The same id, twice in a row, on a new connection.
+    let mut second = connect_json(addr, "once").await;
+    send_command(&mut second, &send).await;
+    send_command(&mut second, &send).await;
+    for _ in 0..2 {
+        assert_eq!(next_event(&mut second).await, ServerEvent::Ack { id, seq });
+    }
+    assert_eq!(stored_history(addr, "once").await.len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn scrollback_pages_through_the_history() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut ws = connect_json(addr, "scroll").await;
+    publish_all(&mut ws, &texts("m", 120), 32).await;
+    let page = |query: &'static str| async move {
+        let (status, body) = http_request(addr, &format!("/api/groups/scroll/messages{query}"), &[]).await;
+        assert_eq!(status, 200, "{body}");
+        let page: roomcast_shared::MessagePage = serde_json::from_str(&body).unwrap();
+        (page.messages.first().map(|m| m.seq), page.messages.last().map(|m| m.seq), page.has_more)
+    };
+    assert_eq!(page("").await, (Some(71), Some(120), true));
+    assert_eq!(page("?before=71").await, (Some(21), Some(70), true));
+    assert_eq!(page("?before=21&limit=50").await, (Some(1), Some(20), false));
+    assert_eq!(page("?limit=5").await, (Some(116), Some(120), true));
+    assert_eq!(http_request(addr, "/api/groups/scroll/messages?before=x", &[]).await.0, 400);
+    assert_eq!(http_request(addr, "/api/groups/no.dots/messages", &[]).await.0, 400);
+    let (status, body) = http_request(addr, "/api/groups/empty/messages", &[]).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"messages":[],"has_more":false}"#));
+    server.shutdown().await;
+}
+
+/// A small deterministic generator for "random" moments.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
