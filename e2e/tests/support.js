@@ -106,3 +106,35 @@ export function tempProfile() {
 function escape(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/**
+ * Lets the test cut a page's WebSocket and keep it from reconnecting, while
+ * the page's HTTP keeps working (so it can reload): every socket goes through
+ * Playwright's WebSocket routing to the real server unless blocked.
+ */
+export async function cuttableSockets(page) {
+  const control = { blocked: false, current: null };
+  await page.context().routeWebSocket(/\/ws\//, (socket) => {
+    if (control.blocked) {
+      socket.close({ code: 4001, reason: 'cut by the test' });
+      return;
+    }
+    control.current = socket;
+    socket.connectToServer();
+  });
+  return {
+    /** Drops the open socket and refuses new ones. */
+    async cut() {
+      control.blocked = true;
+      await control.current?.close({ code: 4001, reason: 'cut by the test' });
+    },
+    restore() {
+      control.blocked = false;
+    },
+  };
+}
+
+/** The texts of the delivered messages, in the order the page shows them. */
+export async function shownTexts(page) {
+  return page.locator('[data-testid="message"] .text').allTextContents();
+}

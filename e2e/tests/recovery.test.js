@@ -1,0 +1,108 @@
+// Nothing lost: a page that was away catches up, and what was typed while
+// offline survives a reload and is delivered exactly once.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  cuttableSockets, freePort, launchBrowser, newPage, send, shownTexts, startServer, stopServer,
+  waitForMessage, waitForStatus, PATIENCE,
+} from './support.js';
+
+let browser;
+let server;
+
+before(async () => {
+  server = await startServer(await freePort());
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) assert.equal(await stopServer(server), 0);
+});
+
+test('a page that was away shows what it missed, in order, once', async () => {
+  const alice = await newPage(browser);
+  const sockets = await cuttableSockets(alice);
+  const bob = await newPage(browser);
+  await alice.goto(`${server.url}/room/e2e-catchup?name=Alice`);
+  await bob.goto(`${server.url}/room/e2e-catchup?name=Bob`);
+  await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
+  await send(bob, 'before the cut');
+  await waitForMessage(alice, 'before the cut');
+
+  await sockets.cut();
+  await waitForStatus(alice, 'reconnecting');
+  for (const text of ['missed one', 'missed two', 'missed three']) {
+    await send(bob, text);
+    await waitForMessage(bob, text);
+  }
+  await bob.getByTestId('pending').waitFor({ state: 'detached', timeout: PATIENCE });
+
+  sockets.restore();
+  await waitForStatus(alice, 'open');
+  await waitForMessage(alice, 'missed three');
+  assert.deepEqual(await shownTexts(alice), ['before the cut', 'missed one', 'missed two', 'missed three']);
+  const seqs = await alice.locator('[data-testid="message"]').evaluateAll((nodes) => nodes.map((n) => Number(n.dataset.seq)));
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in sequence order');
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('a message typed offline survives a reload and is delivered exactly once', async () => {
+  const alice = await newPage(browser);
+  const sockets = await cuttableSockets(alice);
+  const bob = await newPage(browser);
+  await alice.goto(`${server.url}/room/e2e-reload?name=Alice`);
+  await bob.goto(`${server.url}/room/e2e-reload?name=Bob`);
+  await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
+
+  await sockets.cut();
+  await waitForStatus(alice, 'reconnecting');
+  await send(alice, 'typed offline, then reloaded');
+  await alice.getByTestId('pending').waitFor({ timeout: PATIENCE });
+
+  await alice.reload();
+  const pending = alice.getByTestId('pending');
+  await pending.waitFor({ timeout: PATIENCE });
+  assert.match(await pending.textContent(), /typed offline, then reloaded/, 'the outbox survived the reload');
+
+  sockets.restore();
+  await waitForStatus(alice, 'open');
+  await waitForMessage(bob, 'typed offline, then reloaded');
+  await pending.waitFor({ state: 'detached', timeout: PATIENCE });
+  // Let any duplicate show up before counting (Bob sends a marker after it).
+  await send(bob, 'marker');
+  await waitForMessage(alice, 'marker');
+  for (const page of [alice, bob]) {
+    const texts = await shownTexts(page);
+    assert.equal(texts.filter((t) => t === 'typed offline, then reloaded').length, 1, 'shown once');
+  }
+  const stored = await (await fetch(`${server.url}/api/groups/e2e-reload/messages`)).json();
+  assert.equal(stored.messages.filter((m) => m.text === 'typed offline, then reloaded').length, 1, 'stored once');
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('scrolling to the top loads older messages', async () => {
+  const writer = await newPage(browser);
+  await writer.goto(`${server.url}/room/e2e-scroll?name=Writer`);
+  await waitForStatus(writer, 'open');
+  // More than one join page (100): send through the page's own socket.
+  for (let i = 1; i <= 130; i += 1) {
+    await send(writer, `line ${i}`);
+  }
+  await waitForMessage(writer, 'line 130');
+  await writer.getByTestId('pending').waitFor({ state: 'detached', timeout: PATIENCE });
+
+  const reader = await newPage(browser);
+  await reader.goto(`${server.url}/room/e2e-scroll?name=Reader`);
+  await waitForStatus(reader, 'open');
+  await waitForMessage(reader, 'line 130');
+  assert.equal((await shownTexts(reader))[0], 'line 31', 'joins with the latest 100');
+  await reader.getByTestId('timeline').evaluate((list) => { list.scrollTop = 0; });
+  await waitForMessage(reader, 'line 1');
+  const texts = await shownTexts(reader);
+  assert.deepEqual(texts, Array.from({ length: 130 }, (_, i) => `line ${i + 1}`));
+  await writer.context().close();
+  await reader.context().close();
+});
