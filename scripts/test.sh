@@ -13,14 +13,17 @@ say "Rust tests (cargo test --workspace)"
 cargo test --workspace --locked
 
 say "building the server for the conformance and browser tests"
-cargo build --release --locked -p roomcast-backend
+cargo build --release --locked -p roomcast-backend -p roomcast-bench
 export ROOMCAST_BIN="$ROOT/target/release/roomcast"
 
 say "Autobahn conformance (kosoku): cases 1-7 and 10, raw mode"
 "$ROOT/tests/autobahn/run.sh"
 
+say "load generator smoke run (small fanout against the release server)"
+"$ROOT/tests/bench-smoke.sh"
+
 say "browser tests (playwright-core, Debian's Chromium)"
 (cd "$ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 say "all test suites passed"
-echo "suites: 3 passed, 0 failed"
+echo "suites: 4 passed, 0 failed"

@@ -175,9 +175,11 @@ impl Connection {
     {
         let shutdown = self.state.shutdown.clone();
         if self.peer.mode == WireMode::Json {
+            // Boxed: the replay's state would otherwise stay part of every
+            // idle connection's future.
             let greeted = tokio::select! {
                 () = shutdown.cancelled() => return CloseReason::Shutdown,
-                greeted = self.greet(sink) => greeted,
+                greeted = Box::pin(self.greet(sink)) => greeted,
             };
             if let Err(reason) = greeted {
                 return reason;
@@ -216,7 +218,9 @@ impl Connection {
                     let outcome = match frame {
                         None => Err(CloseReason::PeerClosed),
                         Some(Err(err)) => Err(err.into()),
-                        Some(Ok(message)) => self.on_message(message).await,
+                        // Boxed for the same reason: publishing awaits the
+                        // sequencer's queue, state no idle connection needs.
+                        Some(Ok(message)) => Box::pin(self.on_message(message)).await,
                     };
                     if let Err(reason) = outcome {
                         return reason;

@@ -6,6 +6,7 @@
 //!   [`api`]: the history API behind it.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
+//! - [`batched_io`]: one socket write per batch of frames, memory freed after.
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
 //! - [`history`]: the durable log (SQLite or memory), the single writer
@@ -19,6 +20,7 @@
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
 
 pub mod api;
+pub mod batched_io;
 pub mod config;
 pub mod connection;
 pub mod history;

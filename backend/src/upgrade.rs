@@ -17,6 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 use warp::reply::Response;
 
+use crate::batched_io::BatchedWriter;
 use crate::connection::{self, Peer};
 use crate::registry::WireMode;
 use crate::state::AppState;
@@ -110,7 +111,8 @@ pub fn accept(
                 return;
             }
         };
-        let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        let io = BatchedWriter::new(TokioIo::new(upgraded));
+        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         connection::serve(socket, peer, shared).await;
     });
 
@@ -128,14 +130,13 @@ pub fn accept(
     Ok(response)
 }
 
-/// The production WebSocket settings: small buffers, bounded messages, and a
-/// write buffer that is only written out on flush (once per batch).
+/// The production WebSocket settings: small buffers and bounded messages.
+/// tungstenite passes every frame straight on to the [`BatchedWriter`],
+/// which turns a batch into one socket write and frees its memory after.
 pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
-        // Writes go to the socket on flush only; the connection loop bounds a
-        // batch, so the buffer stays within a batch plus one message.
-        .write_buffer_size(usize::MAX / 2)
+        .write_buffer_size(0)
         .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(max_message_bytes))
         .max_frame_size(Some(max_message_bytes))

@@ -31,10 +31,16 @@ pub struct Replay {
     pub synced: u64,
 }
 
+/// History reads running at once. Reads block a thread (SQLite), so a burst
+/// of joins must not grow the blocking pool, the per-thread allocator arenas
+/// and the SQLite reader pool to hundreds; they queue here instead.
+const CONCURRENT_READS: usize = 4;
+
 /// The read side of the history, usable from async code.
 #[derive(Clone)]
 pub struct History {
     store: Arc<dyn Store>,
+    reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for History {
@@ -45,7 +51,7 @@ impl std::fmt::Debug for History {
 
 impl History {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -79,6 +85,7 @@ impl History {
         &self,
         read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, HistoryError> {
+        let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || read(store.as_ref()))
             .await

@@ -1,0 +1,46 @@
+//! Opening WebSocket connections to the server under test.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use anyhow::Context;
+use clap::ValueEnum;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
+use uuid::Uuid;
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Json,
+    Raw,
+}
+
+/// Connects to `group` from source address `source`.
+pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode) -> anyhow::Result<Socket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await.context("tcp connect")?;
+    stream.set_nodelay(true)?;
+    let mut request = format!("ws://{server}/ws/{group}/{}", Uuid::new_v4()).into_client_request()?;
+    if mode == Mode::Json {
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static(roomcast_shared::SUBPROTOCOL));
+    }
+    // Small buffers: the generator holds many sockets too.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+        .await
+        .context("handshake")?;
+    Ok(socket)
+}
+
+/// 127.0.0.1, 127.0.0.2, … one per 20,000 connections, to pass the ~28k
+/// ephemeral ports of a single source address.
+pub fn source_address(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index / 20_000) as u8))
+}

@@ -1,0 +1,251 @@
+//! `fanout`: S subscribers and P publishers in one group. Publishers send N
+//! messages each, as fast as acknowledgements allow (a window of unacked
+//! messages each) or at a fixed total rate; subscribers check every message
+//! arrives exactly once and record send → receive latency.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
+use tokio::sync::{Barrier, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::client::{connect, source_address, Mode, Socket};
+use crate::procfs::cpu_seconds;
+
+pub struct Fanout {
+    pub addr: SocketAddr,
+    pub subscribers: usize,
+    pub publishers: usize,
+    pub messages: usize,
+    pub size: usize,
+    pub window: usize,
+    /// Total messages per second over all publishers; 0 means as fast as
+    /// the window allows.
+    pub rate: u64,
+    pub mode: Mode,
+    pub server_pid: Option<u32>,
+}
+
+/// What one subscriber saw.
+struct Tally {
+    /// One bit per (publisher, message).
+    seen: Vec<Vec<u64>>,
+    distinct: u64,
+    duplicates: u64,
+    latency_us: Histogram<u64>,
+}
+
+impl Tally {
+    fn new(publishers: usize, messages: usize) -> Self {
+        Self {
+            seen: vec![vec![0; messages.div_ceil(64)]; publishers],
+            distinct: 0,
+            duplicates: 0,
+            latency_us: Histogram::new(3).expect("3 significant figures is valid"),
+        }
+    }
+
+    fn record(&mut self, text: &str, base: Instant) {
+        let mut fields = text.splitn(4, ':');
+        let (Some(publisher), Some(index), Some(sent_us)) = (fields.next(), fields.next(), fields.next()) else { return };
+        let (Ok(publisher), Ok(index), Ok(sent_us)) = (publisher.parse::<usize>(), index.parse::<usize>(), sent_us.parse::<u64>()) else {
+            return;
+        };
+        let Some(word) = self.seen.get_mut(publisher).and_then(|bits| bits.get_mut(index / 64)) else { return };
+        let bit = 1 << (index % 64);
+        if *word & bit != 0 {
+            self.duplicates += 1;
+            return;
+        }
+        *word |= bit;
+        self.distinct += 1;
+        let now_us = base.elapsed().as_micros() as u64;
+        let _ = self.latency_us.record(now_us.saturating_sub(sent_us).max(1));
+    }
+}
+
+pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
+    let group = format!("bench-{}", &Uuid::new_v4().to_string()[..8]);
+    let expected = (fanout.publishers * fanout.messages) as u64;
+    let base = Instant::now();
+    let ready = Arc::new(Barrier::new(fanout.subscribers + fanout.publishers + 1));
+
+    let mut subscribers = Vec::new();
+    for index in 0..fanout.subscribers {
+        let socket = connect(fanout.addr, source_address(index), &group, fanout.mode).await?;
+        let ready = ready.clone();
+        let (publishers, messages, mode) = (fanout.publishers, fanout.messages, fanout.mode);
+        subscribers.push(tokio::spawn(async move {
+            subscribe(socket, mode, ready, Tally::new(publishers, messages), expected, base).await
+        }));
+    }
+    let mut publishers = Vec::new();
+    let interval = (fanout.rate > 0).then(|| Duration::from_secs_f64(fanout.publishers as f64 / fanout.rate as f64));
+    for index in 0..fanout.publishers {
+        let socket = connect(fanout.addr, source_address(index), &group, Mode::Json).await?;
+        let ready = ready.clone();
+        let (messages, size, window) = (fanout.messages, fanout.size, fanout.window.max(1));
+        publishers.push(tokio::spawn(async move {
+            publish(socket, index, messages, size, window, interval, ready, base).await
+        }));
+    }
+
+    ready.wait().await;
+    let server_cpu = fanout.server_pid.map(cpu_seconds).transpose()?;
+    let own_cpu = cpu_seconds(std::process::id())?;
+    let started = Instant::now();
+    for publisher in publishers {
+        publisher.await??;
+    }
+    let sent_in = started.elapsed();
+    let mut total = Tally::new(0, 0);
+    let (mut delivered, mut lost) = (0u64, 0u64);
+    for subscriber in subscribers {
+        let tally = subscriber.await??;
+        delivered += tally.distinct;
+        lost += expected - tally.distinct;
+        total.duplicates += tally.duplicates;
+        total.latency_us.add(&tally.latency_us).context("merging histograms")?;
+    }
+    let elapsed = started.elapsed();
+    let server_cpu = match (fanout.server_pid, server_cpu) {
+        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+        _ => None,
+    };
+    let own_cpu = cpu_seconds(std::process::id())? - own_cpu;
+
+    let mode = match fanout.mode {
+        Mode::Json => "json",
+        Mode::Raw => "raw",
+    };
+    println!(
+        "fanout: {} subscribers ({mode}), {} publishers x {} messages of {} bytes, window {}, rate {}",
+        fanout.subscribers,
+        fanout.publishers,
+        fanout.messages,
+        fanout.size,
+        fanout.window,
+        if fanout.rate == 0 { "max".to_owned() } else { format!("{}/s", fanout.rate) }
+    );
+    println!(
+        "sent {expected} messages in {:.2} s ({:.0} msg/s); {delivered} deliveries in {:.2} s ({:.0} deliveries/s)",
+        sent_in.as_secs_f64(),
+        expected as f64 / sent_in.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        delivered as f64 / elapsed.as_secs_f64()
+    );
+    let h = &total.latency_us;
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.9) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    );
+    println!("lost {lost}, duplicated {}", total.duplicates);
+    if let Some(cpu) = server_cpu {
+        println!(
+            "server CPU {cpu:.2} s ({:.2} us per delivery); generator CPU {own_cpu:.2} s",
+            cpu * 1e6 / delivered.max(1) as f64
+        );
+    } else {
+        println!("generator CPU {own_cpu:.2} s");
+    }
+    if lost > 0 || total.duplicates > 0 {
+        bail!("{lost} lost, {} duplicated", total.duplicates);
+    }
+    Ok(())
+}
+
+/// Reads until every expected message arrived (or the stream goes quiet).
+async fn subscribe(
+    mut socket: Socket,
+    mode: Mode,
+    ready: Arc<Barrier>,
+    mut tally: Tally,
+    expected: u64,
+    base: Instant,
+) -> anyhow::Result<Tally> {
+    if mode == Mode::Json {
+        // Skip welcome and the (empty) replay.
+        while let Some(frame) = socket.next().await {
+            if let Message::Text(text) = frame? {
+                if matches!(ServerEvent::decode(&text), Ok(ServerEvent::Synced { .. })) {
+                    break;
+                }
+            }
+        }
+    }
+    ready.wait().await;
+    while tally.distinct < expected {
+        let Ok(frame) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await else { break };
+        let Some(frame) = frame else { break };
+        match (mode, frame?) {
+            (Mode::Raw, Message::Text(text)) => tally.record(&text, base),
+            (Mode::Json, Message::Text(text)) => {
+                if let Ok(ServerEvent::Message(message)) = ServerEvent::decode(&text) {
+                    tally.record(&message.text, base);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(tally)
+}
+
+/// Sends `messages` texts of `size` bytes, keeping at most `window`
+/// unacknowledged, optionally one per `interval`.
+#[allow(clippy::too_many_arguments)]
+async fn publish(
+    socket: Socket,
+    index: usize,
+    messages: usize,
+    size: usize,
+    window: usize,
+    interval: Option<Duration>,
+    ready: Arc<Barrier>,
+    base: Instant,
+) -> anyhow::Result<()> {
+    let (mut sink, mut stream) = socket.split();
+    let permits = Arc::new(Semaphore::new(window));
+    let acks = tokio::spawn({
+        let permits = permits.clone();
+        async move {
+            let mut acked = 0;
+            while acked < messages {
+                let Some(frame) = stream.next().await else { bail!("publisher connection closed") };
+                if let Message::Text(text) = frame? {
+                    match ServerEvent::decode(&text) {
+                        Ok(ServerEvent::Ack { .. }) => {
+                            acked += 1;
+                            permits.add_permits(1);
+                        }
+                        Ok(ServerEvent::Error { message, .. }) => bail!("publish refused: {message}"),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        }
+    });
+    ready.wait().await;
+    let mut ticker = interval.map(tokio::time::interval);
+    for n in 0..messages {
+        if let Some(ticker) = ticker.as_mut() {
+            ticker.tick().await;
+        }
+        permits.acquire().await?.forget();
+        let mut text = format!("{index}:{n}:{}:", base.elapsed().as_micros());
+        text.extend(std::iter::repeat_n('x', size.saturating_sub(text.len())));
+        let command = ClientCommand::Send { id: MessageId(Uuid::new_v4()), text };
+        sink.send(Message::text(command.encode())).await?;
+    }
+    acks.await??;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Keeps the load generator working: a small fanout (SQLite history) and a
+# few idle connections against the release server. It fails on any lost or
+# duplicated message. The figures are not judged here; see README.md.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${ROOMCAST_BIN:-$ROOT/target/release/roomcast}
+BENCH=$ROOT/target/release/roomcast-bench
+DATA=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --static-dir "$ROOT/frontend/dist" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 4 --messages 200
+"$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 2 --messages 100 --mode raw
+"$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" idle --connections 500
