@@ -18,7 +18,7 @@ use roomcast_shared::{
     close, ChatMessage, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings,
     MessageId, Sender, ServerEvent, Welcome,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -136,24 +136,30 @@ where
         CloseReason::PeerClosed | CloseReason::Shutdown => tracing::debug!(%conn, %group, %reason, "closing"),
         _ => tracing::info!(%conn, %group, %reason, "closing"),
     }
-    let Some(frame) = reason.close_frame() else { return };
     // Leave first, so that nothing more is queued for a closing connection.
     let queue = membership.queue().clone();
     drop(membership);
+    // The halves are this socket's own, so reuniting them cannot fail.
+    let mut socket = sink.reunite(stream).expect("both halves of one socket");
     let closing = async {
-        if reason.drains_queue() {
-            while let Some(outbound) = queue.try_pop() {
-                sink.feed(outbound.message).await?;
+        if let Some(frame) = reason.close_frame() {
+            if reason.drains_queue() {
+                while let Some(outbound) = queue.try_pop() {
+                    socket.feed(outbound.message).await?;
+                }
             }
+            socket.send(Message::Close(Some(frame))).await?;
+            // Wait for the peer's close frame (or its end of stream), so that
+            // the server closes the TCP connection last, as RFC 6455 prefers.
+            while let Some(Ok(_)) = socket.next().await {}
         }
-        sink.send(Message::Close(Some(frame))).await?;
-        // Wait for the peer's close frame (or its end of stream), so that the
-        // server closes the TCP connection last, as RFC 6455 prefers.
-        while let Some(Ok(_)) = stream.next().await {}
         Ok::<_, tungstenite::Error>(())
     };
     // A peer that never answers must not keep the socket open.
     let _ = timeout(state.settings.close_grace, closing).await;
+    // tungstenite's last words (its reply to the peer's close frame) may
+    // still sit in the batched writer: it does not flush a closed stream.
+    let _ = timeout(state.settings.close_grace, socket.get_mut().flush()).await;
 }
 
 struct Connection {

@@ -85,3 +85,16 @@ async fn shutdown_closes_every_connection_with_service_restart() {
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let server = start_default().await;
+    let addr = server.local_addr();
+    for mut ws in [connect_json(addr, "goodbye").await, connect_raw(addr, "goodbye").await] {
+        ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })).await.unwrap();
+        assert_eq!(close_code(&mut ws).await, close::NORMAL, "the server echoes the close");
+    }
+    server.shutdown().await;
+}

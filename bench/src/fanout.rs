@@ -88,11 +88,11 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     let mut publishers = Vec::new();
     let interval = (fanout.rate > 0).then(|| Duration::from_secs_f64(fanout.publishers as f64 / fanout.rate as f64));
     for index in 0..fanout.publishers {
-        let socket = connect(fanout.addr, source_address(index), &group, Mode::Json).await?;
+        let socket = connect(fanout.addr, source_address(index), &group, fanout.mode).await?;
         let ready = ready.clone();
-        let (messages, size, window) = (fanout.messages, fanout.size, fanout.window.max(1));
+        let (messages, size, window, mode) = (fanout.messages, fanout.size, fanout.window.max(1), fanout.mode);
         publishers.push(tokio::spawn(async move {
-            publish(socket, index, messages, size, window, interval, ready, base).await
+            publish(socket, mode, index, messages, size, window, interval, ready, base).await
         }));
     }
 
@@ -125,7 +125,7 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         Mode::Raw => "raw",
     };
     println!(
-        "fanout: {} subscribers ({mode}), {} publishers x {} messages of {} bytes, window {}, rate {}",
+        "fanout: {} subscribers and {} publishers ({mode}), {} messages each of {} bytes, window {}, rate {}",
         fanout.subscribers,
         fanout.publishers,
         fanout.messages,
@@ -200,10 +200,13 @@ async fn subscribe(
 }
 
 /// Sends `messages` texts of `size` bytes, keeping at most `window`
-/// unacknowledged, optionally one per `interval`.
+/// unacknowledged, optionally one per `interval`. A JSON publisher counts
+/// `ack`s; a raw one (which gets no acks) counts its own messages coming back
+/// from the group, which works against any broadcast server.
 #[allow(clippy::too_many_arguments)]
 async fn publish(
     socket: Socket,
+    mode: Mode,
     index: usize,
     messages: usize,
     size: usize,
@@ -214,21 +217,25 @@ async fn publish(
 ) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
     let permits = Arc::new(Semaphore::new(window));
+    let own_prefix = format!("{index}:");
     let acks = tokio::spawn({
         let permits = permits.clone();
         async move {
             let mut acked = 0;
             while acked < messages {
                 let Some(frame) = stream.next().await else { bail!("publisher connection closed") };
-                if let Message::Text(text) = frame? {
-                    match ServerEvent::decode(&text) {
-                        Ok(ServerEvent::Ack { .. }) => {
-                            acked += 1;
-                            permits.add_permits(1);
-                        }
+                let Message::Text(text) = frame? else { continue };
+                let acknowledged = match mode {
+                    Mode::Raw => text.starts_with(&own_prefix),
+                    Mode::Json => match ServerEvent::decode(&text) {
+                        Ok(ServerEvent::Ack { .. }) => true,
                         Ok(ServerEvent::Error { message, .. }) => bail!("publish refused: {message}"),
-                        _ => {}
-                    }
+                        _ => false,
+                    },
+                };
+                if acknowledged {
+                    acked += 1;
+                    permits.add_permits(1);
                 }
             }
             Ok(())
@@ -243,8 +250,11 @@ async fn publish(
         permits.acquire().await?.forget();
         let mut text = format!("{index}:{n}:{}:", base.elapsed().as_micros());
         text.extend(std::iter::repeat_n('x', size.saturating_sub(text.len())));
-        let command = ClientCommand::Send { id: MessageId(Uuid::new_v4()), text };
-        sink.send(Message::text(command.encode())).await?;
+        let frame = match mode {
+            Mode::Raw => text,
+            Mode::Json => ClientCommand::Send { id: MessageId(Uuid::new_v4()), text }.encode(),
+        };
+        sink.send(Message::text(frame)).await?;
     }
     acks.await??;
     Ok(())

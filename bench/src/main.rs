@@ -6,8 +6,15 @@
 //!   second, send → receive latency, lost and duplicated messages, and the
 //!   server's and the generator's CPU time.
 //!
+//! - `churn`: connect/disconnect cycles; the server's connection count and
+//!   memory must return to their baseline.
+//! - `baseline-server`: NOT Roomcast: the minimal tokio-tungstenite
+//!   broadcast server Roomcast is compared with (raw mode only).
+//!
 //! Give `--server-pid` to read the server's memory and CPU from /proc.
 
+mod baseline;
+mod churn;
 mod client;
 mod fanout;
 mod idle;
@@ -69,9 +76,25 @@ enum Scenario {
         /// window allows).
         #[arg(long, default_value_t = 0)]
         rate: u64,
-        /// How subscribers connect (publishers always speak JSON, for acks).
+        /// How everyone connects. Raw publishers pace themselves on their own
+        /// messages coming back (there are no acks in raw mode).
         #[arg(long, value_enum, default_value_t = Mode::Json)]
         mode: Mode,
+    },
+    /// Connect and disconnect N connections, C times; report the server's
+    /// connections and memory after each cycle.
+    Churn {
+        #[arg(long, default_value_t = 2_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 5)]
+        cycles: usize,
+        #[arg(long, value_enum, default_value_t = Mode::Json)]
+        mode: Mode,
+    },
+    /// Run the BASELINE broadcast server (not Roomcast) for comparison.
+    BaselineServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
     },
 }
 
@@ -91,6 +114,10 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Scenario::Churn { connections, cycles, mode } => {
+            churn::run(cli.addr, connections, cycles, mode, cli.server_pid).await
+        }
+        Scenario::BaselineServer { listen } => baseline::run(listen).await,
         Scenario::Fanout { subscribers, publishers, messages, size, window, rate, mode } => {
             fanout::run(fanout::Fanout {
                 addr: cli.addr,

@@ -1,32 +1,15 @@
 // Nothing lost: a page that was away catches up, and what was typed while
 // offline survives a reload and is delivered exactly once.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  cuttableSockets, freePort, launchBrowser, newPage, send, shownTexts, startServer, stopServer,
-  waitForMessage, waitForStatus, PATIENCE,
+  newPage, openPair, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
 } from './support.js';
 
-let browser;
-let server;
-
-before(async () => {
-  server = await startServer(await freePort());
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  if (server) assert.equal(await stopServer(server), 0);
-});
+const env = serverAndBrowser();
 
 test('a page that was away shows what it missed, in order, once', async () => {
-  const alice = await newPage(browser);
-  const sockets = await cuttableSockets(alice);
-  const bob = await newPage(browser);
-  await alice.goto(`${server.url}/room/e2e-catchup?name=Alice`);
-  await bob.goto(`${server.url}/room/e2e-catchup?name=Bob`);
-  await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
+  const { alice, bob, sockets } = await openPair(env, 'e2e-catchup', { cuttable: true });
   await send(bob, 'before the cut');
   await waitForMessage(alice, 'before the cut');
 
@@ -49,12 +32,7 @@ test('a page that was away shows what it missed, in order, once', async () => {
 });
 
 test('a message typed offline survives a reload and is delivered exactly once', async () => {
-  const alice = await newPage(browser);
-  const sockets = await cuttableSockets(alice);
-  const bob = await newPage(browser);
-  await alice.goto(`${server.url}/room/e2e-reload?name=Alice`);
-  await bob.goto(`${server.url}/room/e2e-reload?name=Bob`);
-  await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
+  const { alice, bob, sockets } = await openPair(env, 'e2e-reload', { cuttable: true });
 
   await sockets.cut();
   await waitForStatus(alice, 'reconnecting');
@@ -77,15 +55,15 @@ test('a message typed offline survives a reload and is delivered exactly once', 
     const texts = await shownTexts(page);
     assert.equal(texts.filter((t) => t === 'typed offline, then reloaded').length, 1, 'shown once');
   }
-  const stored = await (await fetch(`${server.url}/api/groups/e2e-reload/messages`)).json();
+  const stored = await (await fetch(`${env.server.url}/api/groups/e2e-reload/messages`)).json();
   assert.equal(stored.messages.filter((m) => m.text === 'typed offline, then reloaded').length, 1, 'stored once');
   await alice.context().close();
   await bob.context().close();
 });
 
 test('scrolling to the top loads older messages', async () => {
-  const writer = await newPage(browser);
-  await writer.goto(`${server.url}/room/e2e-scroll?name=Writer`);
+  const writer = await newPage(env.browser);
+  await writer.goto(`${env.server.url}/room/e2e-scroll?name=Writer`);
   await waitForStatus(writer, 'open');
   // More than one join page (100): send through the page's own socket.
   for (let i = 1; i <= 130; i += 1) {
@@ -94,8 +72,8 @@ test('scrolling to the top loads older messages', async () => {
   await waitForMessage(writer, 'line 130');
   await writer.getByTestId('pending').waitFor({ state: 'detached', timeout: PATIENCE });
 
-  const reader = await newPage(browser);
-  await reader.goto(`${server.url}/room/e2e-scroll?name=Reader`);
+  const reader = await newPage(env.browser);
+  await reader.goto(`${env.server.url}/room/e2e-scroll?name=Reader`);
   await waitForStatus(reader, 'open');
   await waitForMessage(reader, 'line 130');
   assert.equal((await shownTexts(reader))[0], 'line 31', 'joins with the latest 100');

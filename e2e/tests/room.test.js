@@ -5,32 +5,21 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  artifacts, freePort, launchBrowser, newPage, send, startServer, stopServer, waitForMessage, waitForStatus,
+  artifacts, newPage, openPair, send, serverAndBrowser, startServer, stopServer, waitForMessage, waitForStatus,
   PATIENCE,
 } from './support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-let browser;
-let server;
-
-before(async () => {
-  server = await startServer(await freePort());
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  if (server) assert.equal(await stopServer(server), 0, 'graceful shutdown exits 0');
-});
+const env = serverAndBrowser();
 
 test('two pages in one room exchange messages', async () => {
-  const alice = await newPage(browser);
-  const bob = await newPage(browser, { width: 390, height: 760 });
-  await alice.goto(`${server.url}/room/e2e-chat?name=Alice`);
-  await bob.goto(`${server.url}/room/e2e-chat?name=Bob`);
+  const alice = await newPage(env.browser);
+  const bob = await newPage(env.browser, { width: 390, height: 760 });
+  await alice.goto(`${env.server.url}/room/e2e-chat?name=Alice`);
+  await bob.goto(`${env.server.url}/room/e2e-chat?name=Bob`);
   await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
 
   await send(alice, 'Hello from Alice <b>not bold</b>');
@@ -53,16 +42,16 @@ test('two pages in one room exchange messages', async () => {
 });
 
 test('a shared link asks for a name once, and the join screen leads to the room', async () => {
-  const page = await newPage(browser);
-  await page.goto(`${server.url}/room/e2e-link`);
+  const page = await newPage(env.browser);
+  await page.goto(`${env.server.url}/room/e2e-link`);
   await page.getByTestId('name').fill('Carol');
   await page.getByTestId('join').click();
   await waitForStatus(page, 'open');
-  await page.goto(`${server.url}/room/e2e-link`);
+  await page.goto(`${env.server.url}/room/e2e-link`);
   await waitForStatus(page, 'open'); // remembered: no prompt this time
   assert.match(await page.locator('footer').textContent(), /Carol/);
 
-  await page.goto(`${server.url}/`);
+  await page.goto(`${env.server.url}/`);
   await page.getByTestId('room').fill('e2e-other');
   await page.getByTestId('join').click();
   await waitForStatus(page, 'open');
@@ -71,8 +60,8 @@ test('a shared link asks for a name once, and the join screen leads to the room'
 });
 
 test('close and reconnect buttons', async () => {
-  const page = await newPage(browser);
-  await page.goto(`${server.url}/room/e2e-buttons?name=Dan`);
+  const page = await newPage(env.browser);
+  await page.goto(`${env.server.url}/room/e2e-buttons?name=Dan`);
   await waitForStatus(page, 'open');
   await page.getByTestId('close').click();
   await waitForStatus(page, 'closed');
@@ -85,8 +74,8 @@ test('close and reconnect buttons', async () => {
 test("the seeds' plain HTML group chat works unchanged in raw mode beside the app", async () => {
   const fixture = await readFile(path.join(here, '..', 'fixtures', 'seed-flask-group-chat.html'), 'utf8');
   // Only the address differs from the tutorial page.
-  const seedHtml = fixture.replace('ws://192.168.11.50:8888/conn_ws', `ws://127.0.0.1:${server.port}/ws/seed/${randomUUID()}`);
-  const seed = await newPage(browser);
+  const seedHtml = fixture.replace('ws://192.168.11.50:8888/conn_ws', `ws://127.0.0.1:${env.server.port}/ws/seed/${randomUUID()}`);
+  const seed = await newPage(env.browser);
   // Served over loopback by a server of its own, as the tutorial's Flask app
   // served it (Chromium refuses loopback sockets to pages from elsewhere).
   const pageServer = http.createServer((request, response) => {
@@ -95,8 +84,8 @@ test("the seeds' plain HTML group chat works unchanged in raw mode beside the ap
   pageServer.listen(0, '127.0.0.1');
   await once(pageServer, 'listening');
   await seed.goto(`http://127.0.0.1:${pageServer.address().port}/`);
-  const app = await newPage(browser);
-  await app.goto(`${server.url}/room/seed?name=Erin`);
+  const app = await newPage(env.browser);
+  await app.goto(`${env.server.url}/room/seed?name=Erin`);
   await waitForStatus(app, 'open');
   await seed.waitForFunction(() => ws.readyState === WebSocket.OPEN, null, { timeout: PATIENCE });
 
@@ -113,13 +102,9 @@ test("the seeds' plain HTML group chat works unchanged in raw mode beside the ap
 });
 
 test('the page survives a server restart and delivers what was typed meanwhile', async () => {
-  const alice = await newPage(browser);
-  const bob = await newPage(browser);
-  await alice.goto(`${server.url}/room/e2e-restart?name=Alice`);
-  await bob.goto(`${server.url}/room/e2e-restart?name=Bob`);
-  await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
+  const { alice, bob } = await openPair(env, 'e2e-restart');
 
-  assert.equal(await stopServer(server, 'SIGTERM'), 0);
+  assert.equal(await stopServer(env.server, 'SIGTERM'), 0);
   await Promise.all([waitForStatus(alice, 'reconnecting'), waitForStatus(bob, 'reconnecting')]);
   await alice.getByTestId('system').filter({ hasText: '1012' }).first().waitFor({ timeout: PATIENCE });
   assert.match(await alice.getByTestId('status').textContent(), /reconnecting in \d+ s \(attempt \d+\)/);
@@ -133,7 +118,7 @@ test('the page survives a server restart and delivers what was typed meanwhile',
   // her queued message goes out (history for late joiners is not this test's
   // subject); going online also exercises the immediate retry on `online`.
   await alice.context().setOffline(true);
-  server = await startServer(server.port, server.database);
+  env.server = await startServer(env.server.port, env.server.database);
   await waitForStatus(bob, 'open');
   await alice.context().setOffline(false);
   await waitForStatus(alice, 'open');

@@ -1,12 +1,14 @@
 // Helpers for the browser tests: the real backend binary serving the
 // trunk-built app on a free loopback port, and Debian's Chromium driven by
 // playwright-core.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -137,4 +139,35 @@ export async function cuttableSockets(page) {
 /** The texts of the delivered messages, in the order the page shows them. */
 export async function shownTexts(page) {
   return page.locator('[data-testid="message"] .text').allTextContents();
+}
+
+/**
+ * One server and one browser for a test file: started before its tests,
+ * stopped after them (the server must exit 0). Tests may replace `server`.
+ */
+export function serverAndBrowser() {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await startServer(await freePort());
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    if (env.server) assert.equal(await stopServer(env.server), 0, 'graceful shutdown exits 0');
+  });
+  return env;
+}
+
+/**
+ * Alice and Bob in `room`, both connected. With `cuttable`, Alice's sockets
+ * are routed so that the test can cut them (`sockets`).
+ */
+export async function openPair(env, room, { cuttable = false } = {}) {
+  const alice = await newPage(env.browser);
+  const sockets = cuttable ? await cuttableSockets(alice) : null;
+  const bob = await newPage(env.browser);
+  await alice.goto(`${env.server.url}/room/${room}?name=Alice`);
+  await bob.goto(`${env.server.url}/room/${room}?name=Bob`);
+  await Promise.all([waitForStatus(alice, 'open'), waitForStatus(bob, 'open')]);
+  return { alice, bob, sockets };
 }
