@@ -12,7 +12,7 @@ RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
   sleep 0.1
 done
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 4 --messages 200

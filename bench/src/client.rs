@@ -39,8 +39,9 @@ pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode
     Ok(socket)
 }
 
-/// 127.0.0.1, 127.0.0.2, … one per 20,000 connections, to pass the ~28k
-/// ephemeral ports of a single source address.
+/// Source addresses 127.0.0.1 to 127.0.0.32 in turn: together they pass the
+/// ~28k ephemeral ports of a single address, and the sockets earlier runs
+/// left in TIME_WAIT rarely collide with new ones.
 pub fn source_address(index: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index / 20_000) as u8))
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 32) as u8))
 }

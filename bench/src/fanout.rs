@@ -149,6 +149,18 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         h.max() as f64 / 1000.0
     );
     println!("lost {lost}, duplicated {}", total.duplicates);
+    // One machine-readable line for scripts (bench/scenarios.sh).
+    println!(
+        "result deliveries_per_s={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} lost={lost} duplicated={} server_us_per_delivery={} generator_cpu_pct={:.0}",
+        delivered as f64 / elapsed.as_secs_f64(),
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.9) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0,
+        total.duplicates,
+        server_cpu.map_or("-".to_owned(), |cpu| format!("{:.2}", cpu * 1e6 / delivered.max(1) as f64)),
+        own_cpu * 100.0 / elapsed.as_secs_f64()
+    );
     if let Some(cpu) = server_cpu {
         println!(
             "server CPU {cpu:.2} s ({:.2} us per delivery); generator CPU {own_cpu:.2} s",

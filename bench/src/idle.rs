@@ -54,13 +54,21 @@ pub async fn run(idle: Idle) -> anyhow::Result<()> {
     if let Some(err) = first_error {
         println!("first failure: {err:#}");
     }
+    let mut per_connection_kib = None;
     if let (Some(pid), Some(before)) = (idle.server_pid, rss_before) {
         // Let the server finish its side of the last handshakes.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let after = resident_kib(pid)?;
         let per = after.saturating_sub(before) as f64 * 1024.0 / open.len().max(1) as f64;
         println!("server RSS: {before} KiB before, {after} KiB after: {per:.0} bytes ({:.2} KiB) per connection", per / 1024.0);
+        per_connection_kib = Some(per / 1024.0);
     }
+    println!(
+        "result open={} failed={failures} connects_per_s={:.0} kib_per_connection={}",
+        open.len(),
+        open.len() as f64 / elapsed.as_secs_f64(),
+        per_connection_kib.map_or("-".to_owned(), |kib| format!("{kib:.2}"))
+    );
     tokio::time::sleep(idle.hold).await;
     drop(open);
     if failures > 0 {

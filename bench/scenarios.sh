@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Roomcast's standard load scenarios. The server runs pinned to core 0 and
+# the generator to core 1 (taskset); each scenario gets a fresh server. Prints
+# a Markdown table of what `roomcast-bench` measured.
+#
+#   bench/scenarios.sh            # every scenario (about 3 minutes)
+#   bench/scenarios.sh a b        # only some: a b c d churn
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+cargo build --release --locked -q -p roomcast-backend -p roomcast-bench
+SERVER_BIN=target/release/roomcast
+BENCH=target/release/roomcast-bench
+# Up to the hard limit of open files: 19,000 connections need it.
+ulimit -n "$(ulimit -Hn)"
+SCENARIOS=${*:-a b c d churn}
+DATA=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_server roomcast|baseline [flags…]: sets PORT and PID.
+start_server() {
+  local kind=$1; shift
+  PORT=$(free_port)
+  rm -f "$DATA"/history.sqlite3*
+  if [ "$kind" = baseline ]; then
+    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$PORT" >/dev/null &
+  else
+    RUST_LOG=warn taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" "$@" &
+  fi
+  PID=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server did not start" >&2
+  return 1
+}
+
+stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+
+ROWS=()
+# run LABEL SERVER-KIND "SERVER FLAGS" BENCH-ARGS…
+run() {
+  local label=$1 kind=$2 flags=$3; shift 3
+  start_server "$kind" $flags
+  local output
+  output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" "$@" 2>&1) || true
+  stop_server
+  echo "$output" | grep -v '^result' >&2
+  local result
+  result=$(echo "$output" | grep '^result' | tail -1)
+  ROWS+=("$label|$result")
+}
+
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+for scenario in $SCENARIOS; do
+  case $scenario in
+    a)
+      for rate in 500 0; do
+        messages=$([ "$rate" = 0 ] && echo 2000 || echo 500)
+        run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), Roomcast JSON" roomcast "" \
+          fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json
+        run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), Roomcast raw" roomcast "" \
+          fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode raw
+        run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), BASELINE raw" baseline "" \
+          fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode raw
+      done
+      ;;
+    b)
+      run "b: 1,000 subs, 1 pub at 100/s for 10 s" roomcast "" \
+        fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode json
+      ;;
+    c)
+      run "c: 5,000 idle (JSON)" roomcast "" idle --connections 5000 --mode json
+      run "c: 19,000 idle (JSON)" roomcast "" idle --connections 19000 --mode json
+      ;;
+    d)
+      run "d: 15,000 members, a broadcast every 100 ms" roomcast "" \
+        fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode json
+      ;;
+    churn)
+      start_server roomcast
+      taskset -c 1 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" churn --connections 2000 --cycles 5 >&2 \
+        && ROWS+=("churn: 5 x 2,000 connect/disconnect|result churn=ok") \
+        || ROWS+=("churn: 5 x 2,000 connect/disconnect|result churn=FAILED")
+      stop_server
+      ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "| scenario | deliveries/s | p50 ms | p99 ms | max ms | lost | dup | server µs/delivery | generator CPU % | connects/s | KiB/conn |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for row in "${ROWS[@]}"; do
+  label=${row%%|*}; result=${row#*|}
+  if [ -n "$(field churn "$result")" ]; then
+    echo "| $label | | | | | | | | | | $(field churn "$result") |"
+  elif [ -n "$(field connects_per_s "$result")" ]; then
+    echo "| $label ($(field open "$result") open, $(field failed "$result") failed) | | | | | | | | | $(field connects_per_s "$result") | $(field kib_per_connection "$result") |"
+  else
+    echo "| $label | $(field deliveries_per_s "$result") | $(field p50_ms "$result") | $(field p99_ms "$result") | $(field max_ms "$result") | $(field lost "$result") | $(field duplicated "$result") | $(field server_us_per_delivery "$result") | $(field generator_cpu_pct "$result") | | |"
+  fi
+done
