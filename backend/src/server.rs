@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,6 +29,18 @@ pub enum StartError {
     History(#[from] HistoryError),
 }
 
+/// A listening socket whose accepted connections have Nagle's algorithm off
+/// (Linux copies TCP_NODELAY from the listener to each accepted socket; warp
+/// offers no hook to set it per connection). A chat message is small and
+/// must leave at once, not wait for the previous one's acknowledgement.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -42,7 +54,7 @@ pub struct Server {
 impl Server {
     /// Binds `config.listen` and starts serving.
     pub async fn bind(config: Config) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = listen(config.listen)?;
         Self::start(listener, config)
     }
 

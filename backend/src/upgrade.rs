@@ -24,7 +24,7 @@ use crate::state::AppState;
 
 /// Read buffer per connection. Small on purpose: idle connections dominate,
 /// and tungstenite grows the buffer for the rare large message.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Why an upgrade request was refused (HTTP 400, 426 or 503).
 #[derive(Debug, thiserror::Error)]

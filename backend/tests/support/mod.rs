@@ -10,7 +10,7 @@ use roomcast_backend::config::HistoryKind;
 use roomcast_backend::{Config, Server};
 use roomcast_shared::{ChatMessage, ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -33,7 +33,7 @@ pub fn test_config() -> Config {
 }
 
 pub async fn start(config: Config) -> Server {
-    let listener = TcpListener::bind(config.listen).await.unwrap();
+    let listener = roomcast_backend::server::listen(config.listen).unwrap();
     Server::start(listener, config).unwrap()
 }
 
