@@ -78,8 +78,8 @@ for scenario in $SCENARIOS; do
       run "c: 19,000 idle (JSON)" roomcast "" idle --connections 19000 --mode json
       ;;
     d)
-      run "d: 15,000 members, a broadcast every 100 ms" roomcast "" \
-        fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode json
+      run "d: 15,000 members (raw), a broadcast every 100 ms" roomcast "" \
+        fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
       ;;
     churn)
       start_server roomcast
