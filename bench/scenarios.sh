@@ -74,8 +74,10 @@ for scenario in $SCENARIOS; do
         fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode json
       ;;
     c)
-      run "c: 5,000 idle (JSON)" roomcast "" idle --connections 5000 --mode json
-      run "c: 19,000 idle (JSON)" roomcast "" idle --connections 19000 --mode json
+      for mode in json raw; do
+        run "c: 5,000 idle ($mode)" roomcast "" idle --connections 5000 --mode "$mode"
+        run "c: 19,000 idle ($mode)" roomcast "" idle --connections 19000 --mode "$mode"
+      done
       ;;
     d)
       run "d: 15,000 members (raw), a broadcast every 100 ms" roomcast "" \
