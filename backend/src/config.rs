@@ -45,6 +45,16 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub close_grace: Duration,
 
+    /// Messages per second one connection may publish (0: no limit). A JSON
+    /// client over the limit gets `rate_limited` errors; a raw one is closed
+    /// with 1008.
+    #[arg(long, env = "ROOMCAST_PUBLISH_RATE", default_value_t = 50)]
+    pub publish_rate: u32,
+
+    /// Messages one connection may publish at once before the rate applies.
+    #[arg(long, env = "ROOMCAST_PUBLISH_BURST", default_value_t = 200)]
+    pub publish_burst: u32,
+
     /// Where history is kept: an SQLite file, or memory (lost on restart;
     /// for tests and throwaway runs).
     #[arg(long, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]

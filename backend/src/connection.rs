@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::history::sequencer::Publish;
 use crate::history::HistoryError;
 use crate::queue::{MemberQueue, Next, Outbound};
+use crate::rate::TokenBucket;
 use crate::registry::{Membership, WireMode};
 use crate::state::AppState;
 
@@ -58,6 +59,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Messages replayed to a client that joins without `since`.
     pub history_on_join: usize,
+    /// Publishes per second and burst per connection; `None`: no limit.
+    pub publish_limit: Option<(u32, u32)>,
 }
 
 /// Why a connection ended; decides the close frame, if any.
@@ -71,6 +74,8 @@ pub enum CloseReason {
     HeartbeatTimeout,
     #[error("history unavailable: {0}")]
     HistoryUnavailable(HistoryError),
+    #[error("publish rate limit exceeded")]
+    RateLimited,
     #[error("message too big")]
     TooBig,
     #[error("invalid UTF-8")]
@@ -91,6 +96,7 @@ impl CloseReason {
             Self::TooSlow => (close::TRY_AGAIN_LATER, "too slow to keep up"),
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
             Self::HistoryUnavailable(_) => (close::INTERNAL_ERROR, "history unavailable"),
+            Self::RateLimited => (close::POLICY_VIOLATION, "publish rate limit exceeded"),
             Self::TooBig => (close::MESSAGE_TOO_BIG, "message too big"),
             Self::InvalidUtf8 => (close::INVALID_PAYLOAD, "invalid UTF-8"),
             Self::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
@@ -126,7 +132,8 @@ where
 {
     let membership = state.registry.join(&peer.group, peer.mode);
     tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
-    let mut connection = Connection { peer, state, membership, watermark: 0 };
+    let limit = state.settings.publish_limit.map(|(rate, burst)| TokenBucket::new(rate, burst, Instant::now()));
+    let mut connection = Connection { peer, state, membership, watermark: 0, limit };
     let (mut sink, mut stream) = socket.split();
     let reason = connection.run(&mut sink, &mut stream).await;
     let Connection { membership, state, peer, .. } = connection;
@@ -169,6 +176,7 @@ struct Connection {
     /// The last sequence number already written (by the replay); live
     /// messages up to it are dropped.
     watermark: u64,
+    limit: Option<TokenBucket>,
 }
 
 type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
@@ -288,7 +296,7 @@ impl Connection {
 
     /// Handles one inbound message. Control frames are answered by the
     /// WebSocket layer itself; they only count as signs of life here.
-    async fn on_message(&self, message: Message) -> Result<(), CloseReason> {
+    async fn on_message(&mut self, message: Message) -> Result<(), CloseReason> {
         match (self.peer.mode, message) {
             (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Ok(()),
             (WireMode::Json, Message::Text(text)) => self.on_command(&text).await,
@@ -302,6 +310,10 @@ impl Connection {
                 Ok(())
             }
             (WireMode::Raw, Message::Text(text)) => {
+                // A raw client cannot be told about one refused message.
+                if !self.within_limit() {
+                    return Err(CloseReason::RateLimited);
+                }
                 // Raw clients get no acknowledgement; a refused publish is
                 // logged by the sequencer.
                 let _ = self.publish(MessageId(Uuid::new_v4()), text.as_str().to_owned(), false).await;
@@ -314,8 +326,13 @@ impl Connection {
         }
     }
 
-    async fn on_command(&self, frame: &str) -> Result<(), CloseReason> {
+    async fn on_command(&mut self, frame: &str) -> Result<(), CloseReason> {
         match ClientCommand::decode(frame) {
+            Ok(ClientCommand::Send { id, .. }) if !self.within_limit() => self.reply(&ServerEvent::Error {
+                code: ErrorCode::RateLimited,
+                message: "too many messages; send this one again later".into(),
+                id: Some(id),
+            }),
             // The ack (or an error) comes from the sequencer, once stored.
             Ok(ClientCommand::Send { id, text }) => match self.publish(id, text, true).await {
                 Ok(()) => Ok(()),
@@ -331,6 +348,11 @@ impl Connection {
                 self.reply(&ServerEvent::from_command_error(&err))
             }
         }
+    }
+
+    /// Whether one more publish fits this connection's rate limit.
+    fn within_limit(&mut self) -> bool {
+        self.limit.as_mut().is_none_or(|bucket| bucket.try_take(Instant::now()))
     }
 
     /// Hands a message to the sequencer; waits only if the writer is far

@@ -12,7 +12,8 @@
 //! - [`history`]: the durable log (SQLite or memory), the single writer
 //!   that sequences and stores every message before fan-out, retention.
 //! - [`registry`]: groups, membership and fan-out.
-//! - [`queue`]: a member's bounded outbound queue.
+//! - [`queue`]: a member's bounded outbound queue; [`rate`]: the
+//!   per-connection publish rate limit.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
 //!   [`shutdown`]: the stop signal.
 //!
@@ -25,6 +26,7 @@ pub mod config;
 pub mod connection;
 pub mod history;
 pub mod queue;
+pub mod rate;
 pub mod registry;
 pub mod routes;
 pub mod server;

@@ -79,6 +79,7 @@ impl Server {
                 close_grace: config.close_grace,
                 max_message_bytes: config.max_message_bytes,
                 history_on_join: config.history_on_join,
+                publish_limit: (config.publish_rate > 0).then_some((config.publish_rate, config.publish_burst)),
             },
             shutdown: shutdown.clone(),
             connections: TaskTracker::new(),

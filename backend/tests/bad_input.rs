@@ -91,3 +91,41 @@ async fn a_flood_of_garbage_is_answered_in_order_without_growing_the_group() {
     assert_eq!(server.registry().stats().connections, 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_publishing_flood_is_rate_limited() {
+    let mut config = test_config();
+    config.publish_rate = 1;
+    config.publish_burst = 5;
+    let server = start(config).await;
+    let addr = server.local_addr();
+
+    // JSON: the burst goes through, the rest is refused with its id, and the
+    // connection stays open.
+    let mut ws = connect_json(addr, "flood").await;
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(send_text(&mut ws, &format!("flood {i}")).await);
+    }
+    let (mut acked, mut limited) = (Vec::new(), Vec::new());
+    while acked.len() + limited.len() < sent.len() {
+        match next_event(&mut ws).await {
+            ServerEvent::Ack { id, .. } => acked.push(id),
+            ServerEvent::Error { code: ErrorCode::RateLimited, id: Some(id), .. } => limited.push(id),
+            ServerEvent::Message(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((5..=6).contains(&acked.len()), "{} acknowledged", acked.len());
+    assert_eq!(acked.len() + limited.len(), 20);
+    assert_eq!(stored_history(addr, "flood").await.len(), acked.len(), "refused messages are not stored");
+
+    // Raw: cannot be told per message, so it is closed with 1008.
+    let mut raw = connect_raw(addr, "flood-raw").await;
+    for i in 0..20 {
+        raw.feed(Message::text(format!("raw flood {i}"))).await.unwrap();
+    }
+    raw.flush().await.unwrap();
+    assert_eq!(close_code(&mut raw).await, close::POLICY_VIOLATION);
+    server.shutdown().await;
+}

@@ -39,6 +39,14 @@ pub enum CommandError {
     Invalid { id: MessageId, reason: &'static str },
 }
 
+impl ErrorCode {
+    /// Whether a message refused with this code may be sent again later
+    /// (with the same id), as opposed to refused for good.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Unavailable | Self::RateLimited)
+    }
+}
+
 impl CommandError {
     /// The machine-readable code for the `error` event.
     pub fn code(&self) -> ErrorCode {
@@ -179,6 +187,9 @@ pub enum ErrorCode {
     /// The message could not be stored right now; it was not published.
     /// Send it again later (with the same id).
     Unavailable,
+    /// The connection sent more messages than its rate limit allows; this
+    /// one was not published. Send it again later (with the same id).
+    RateLimited,
 }
 
 /// Server → client.

@@ -29,6 +29,8 @@ pub fn test_config() -> Config {
     // Tests end with clients that no longer read; do not wait long for them.
     config.close_grace = Duration::from_millis(500);
     config.history = HistoryKind::Memory;
+    // Tests publish as fast as they can; the limit has a test of its own.
+    config.publish_rate = 0;
     config
 }
 

@@ -12,7 +12,7 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 use roomcast_shared::{
-    close, limits, ClientCommand, ErrorCode, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
+    close, limits, ClientCommand, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
 };
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
@@ -245,7 +245,7 @@ impl Driver {
             }
             ServerEvent::Error { code, message, id } => {
                 if let Some(id) = id {
-                    if code == ErrorCode::Unavailable {
+                    if code.is_retryable() {
                         // Not stored this time: it goes out with the next batch.
                         self.outbox.requeue(id);
                     } else {
