@@ -106,23 +106,24 @@ impl MemberQueue {
 
     /// A message already queued, if any (eviction aside).
     pub fn try_pop(&self) -> Option<Outbound> {
+        match self.poll_now() {
+            Some(Next::Message(message)) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Eviction, else the next queued message, under one lock.
+    fn poll_now(&self) -> Option<Next> {
         let mut state = self.lock();
         if state.evicted {
-            return None;
+            return Some(Next::Evicted);
         }
         let message = state.messages.pop_front();
         if state.messages.is_empty() && state.messages.capacity() > self.capacity.min(64) {
             // Give back what a burst grew, so an idle member stays small.
             state.messages = VecDeque::new();
         }
-        message
-    }
-
-    fn poll_now(&self) -> Option<Next> {
-        if self.is_evicted() {
-            return Some(Next::Evicted);
-        }
-        self.try_pop().map(Next::Message)
+        message.map(Next::Message)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

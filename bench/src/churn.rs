@@ -5,11 +5,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use anyhow::bail;
 
-use crate::client::{connect, source_address, Mode};
+use crate::client::{connect, server_connections, source_address, Mode};
 use crate::procfs::resident_kib;
 
 pub async fn run(addr: SocketAddr, connections: usize, cycles: usize, mode: Mode, server_pid: Option<u32>) -> anyhow::Result<()> {
@@ -51,17 +49,4 @@ pub async fn run(addr: SocketAddr, connections: usize, cycles: usize, mode: Mode
         }
     }
     Ok(())
-}
-
-/// The server's open connections, from its /healthz.
-async fn server_connections(addr: SocketAddr) -> anyhow::Result<u64> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream
-        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let body = response.split_once("\r\n\r\n").context("no body")?.1;
-    let health: serde_json::Value = serde_json::from_str(body).context("healthz is not JSON")?;
-    health["connections"].as_u64().context("no connection count")
 }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::Context;
 use clap::ValueEnum;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -44,4 +45,17 @@ pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode
 /// left in TIME_WAIT rarely collide with new ones.
 pub fn source_address(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (index % 32) as u8))
+}
+
+/// The server's open connections, from its /healthz.
+pub async fn server_connections(addr: SocketAddr) -> anyhow::Result<u64> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let body = response.split_once("\r\n\r\n").context("no body")?.1;
+    let health: serde_json::Value = serde_json::from_str(body).context("healthz is not JSON")?;
+    health["connections"].as_u64().context("no connection count")
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use tokio::sync::Semaphore;
 
-use crate::client::{connect, source_address, Mode};
-use crate::procfs::resident_kib;
+use crate::client::{connect, server_connections, source_address, Mode};
+use crate::procfs::{cpu_seconds, resident_kib};
 
 pub struct Idle {
     pub addr: SocketAddr,
@@ -56,8 +56,23 @@ pub async fn run(idle: Idle) -> anyhow::Result<()> {
     }
     let mut per_connection_kib = None;
     if let (Some(pid), Some(before)) = (idle.server_pid, rss_before) {
-        // Let the server finish its side of the last handshakes.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The server finishes its side of the handshakes, joins and replays
+        // after the client's: read its memory once it counts every
+        // connection and its CPU time has stopped moving.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last_cpu = -1.0;
+        loop {
+            let counted = server_connections(idle.addr).await? >= open.len() as u64;
+            let cpu = cpu_seconds(pid)?;
+            if counted && cpu == last_cpu {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the server did not settle with {} connections", open.len());
+            }
+            last_cpu = cpu;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let after = resident_kib(pid)?;
         let per = after.saturating_sub(before) as f64 * 1024.0 / open.len().max(1) as f64;
         println!("server RSS: {before} KiB before, {after} KiB after: {per:.0} bytes ({:.2} KiB) per connection", per / 1024.0);

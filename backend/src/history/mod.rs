@@ -16,10 +16,16 @@ pub mod sqlite;
 pub mod store;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use roomcast_shared::{ChatMessage, GroupName};
 
 pub use store::{Appending, Bounds, HistoryError, Outcome, Retention, Store};
+
+/// Now, in Unix milliseconds: message timestamps and retention ages.
+pub fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 
 /// What a joining client receives before live messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,11 +1,12 @@
 //! Applies the retention policy in the background, off the write path.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::store::{Retention, Store};
+use super::unix_millis;
 
 /// Prunes every `interval` until `shutdown`.
 pub async fn run(store: Arc<dyn Store>, retention: Retention, interval: Duration, shutdown: CancellationToken) {
@@ -19,7 +20,7 @@ pub async fn run(store: Arc<dyn Store>, retention: Retention, interval: Duration
             _ = ticker.tick() => {}
         }
         let store = store.clone();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = unix_millis();
         match tokio::task::spawn_blocking(move || store.prune(&retention, now)).await {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => tracing::info!(removed, "retention removed old messages"),

@@ -10,13 +10,13 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use roomcast_shared::{ChatMessage, ErrorCode, MessageId, ServerEvent};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::store::{Appending, Outcome, Store};
+use super::unix_millis;
 use crate::queue::{MemberQueue, Outbound};
 use crate::registry::Registry;
 
@@ -118,6 +118,3 @@ fn unavailable(id: MessageId) -> ServerEvent {
     }
 }
 
-fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
