@@ -107,7 +107,10 @@ test('the page survives a server restart and delivers what was typed meanwhile',
   assert.equal(await stopServer(env.server, 'SIGTERM'), 0);
   await Promise.all([waitForStatus(alice, 'reconnecting'), waitForStatus(bob, 'reconnecting')]);
   await alice.getByTestId('system').filter({ hasText: '1012' }).first().waitFor({ timeout: PATIENCE });
-  assert.match(await alice.getByTestId('status').textContent(), /reconnecting in \d+ s \(attempt \d+\)/);
+  // The status cycles between waiting and trying while the server is down,
+  // so wait for the waiting phase rather than sampling the text once.
+  await alice.getByTestId('status').filter({ hasText: /^reconnecting in \d+ s \(attempt \d+\)$/ })
+    .waitFor({ timeout: PATIENCE });
 
   await send(alice, 'typed while the server was down');
   const pending = alice.getByTestId('pending');
