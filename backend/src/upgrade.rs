@@ -5,6 +5,8 @@
 //! gets a plain-text HTTP error instead of a dropped socket.
 
 use std::collections::HashMap;
+use std::future::poll_fn;
+use std::pin::Pin;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
@@ -14,6 +16,8 @@ use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, ReadBuf};
 use uuid::Uuid;
 use warp::reply::Response;
 
@@ -111,7 +115,9 @@ pub fn accept(
                 return;
             }
         };
-        let io = BatchedWriter::new(TokioIo::new(upgraded));
+        let mut io = TokioIo::new(upgraded);
+        release_handshake_buffer(&mut io);
+        let io = BatchedWriter::new(io);
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         connection::serve(socket, peer, shared).await;
     });
@@ -128,6 +134,17 @@ pub fn accept(
         reply.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
     }
     Ok(response)
+}
+
+/// hyper hands over the upgraded socket with its HTTP read buffer (8 KiB or
+/// more, usually empty) still attached, and lets go of it only on the first
+/// read. A JSON connection does not read until its replay is written, and
+/// under a storm of joins thousands wait for their replay: one zero-length
+/// read here frees that buffer at once. It is polled once, never awaited (a
+/// socket read waits for data); bytes the client already sent stay queued.
+fn release_handshake_buffer<S: AsyncRead + Unpin>(io: &mut S) {
+    let mut nothing = ReadBuf::new(&mut []);
+    let _ = poll_fn(|cx| Pin::new(&mut *io).poll_read(cx, &mut nothing)).now_or_never();
 }
 
 /// The production WebSocket settings: small buffers and bounded messages.

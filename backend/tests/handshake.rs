@@ -2,7 +2,14 @@
 
 mod support;
 
+use futures_util::StreamExt;
+use roomcast_shared::{ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
 use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
 const CLIENT: &str = "3f2504e0-4f89-4d3a-9a0c-0305e82c3301";
@@ -57,6 +64,53 @@ async fn a_valid_upgrade_switches_protocols() {
     assert_eq!(response.status(), 101);
     assert!(response.headers().get("sec-websocket-protocol").is_none(), "raw mode has no subprotocol");
     server.shutdown().await;
+}
+
+/// A client may send its first frame in the same packet as the upgrade
+/// request. hyper keeps those bytes in the buffer the server releases right
+/// after the upgrade; they must still be read, not dropped with it.
+#[tokio::test]
+async fn a_frame_sent_with_the_upgrade_request_is_read() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut request = format!("GET /ws/early/{CLIENT} HTTP/1.1\r\nHost: {addr}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n");
+    for (name, value) in UPGRADE_HEADERS {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let id = MessageId(Uuid::new_v4());
+    let command = ClientCommand::Send { id, text: "sent with the upgrade".into() }.encode();
+    let mut bytes = request.into_bytes();
+    bytes.extend(masked_text_frame(command.as_bytes()));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&bytes).await.unwrap();
+
+    // The 101 response, byte by byte so as not to read into the frames.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let mut ws = WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, ws.next()).await.expect("an ack in time");
+        let Some(Ok(Message::Text(text))) = frame else { panic!("connection ended: {frame:?}") };
+        if let ServerEvent::Ack { id: acked, seq } = ServerEvent::decode(&text).unwrap() {
+            assert_eq!((acked, seq), (id, 1));
+            break;
+        }
+    }
+    server.shutdown().await;
+}
+
+/// A client-to-server text frame (clients must mask) of under 126 bytes.
+fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend(mask);
+    frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(byte, key)| byte ^ key));
+    frame
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
-use tokio::sync::{Barrier, Semaphore};
+use tokio::sync::{watch, Barrier, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -32,13 +32,22 @@ pub struct Fanout {
     pub server_pid: Option<u32>,
 }
 
+/// How long subscribers keep reading after the last publisher finished;
+/// whatever has not arrived by then counts as lost.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// What one subscriber saw.
+///
+/// Latencies are kept as a plain list and merged into one histogram at the
+/// end: a histogram per subscriber (15,000 in scenario d) grows and moves
+/// itself as latencies grow, and that page-faulting showed up as the
+/// generator's largest cost.
 struct Tally {
     /// One bit per (publisher, message).
     seen: Vec<Vec<u64>>,
     distinct: u64,
     duplicates: u64,
-    latency_us: Histogram<u64>,
+    latencies_us: Vec<u32>,
 }
 
 impl Tally {
@@ -47,7 +56,7 @@ impl Tally {
             seen: vec![vec![0; messages.div_ceil(64)]; publishers],
             distinct: 0,
             duplicates: 0,
-            latency_us: Histogram::new(3).expect("3 significant figures is valid"),
+            latencies_us: Vec::with_capacity(publishers * messages),
         }
     }
 
@@ -66,7 +75,8 @@ impl Tally {
         *word |= bit;
         self.distinct += 1;
         let now_us = base.elapsed().as_micros() as u64;
-        let _ = self.latency_us.record(now_us.saturating_sub(sent_us).max(1));
+        let latency = now_us.saturating_sub(sent_us).max(1);
+        self.latencies_us.push(u32::try_from(latency).unwrap_or(u32::MAX));
     }
 }
 
@@ -75,14 +85,15 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     let expected = (fanout.publishers * fanout.messages) as u64;
     let base = Instant::now();
     let ready = Arc::new(Barrier::new(fanout.subscribers + fanout.publishers + 1));
+    let (stop, stopped) = watch::channel(false);
 
     let mut subscribers = Vec::new();
     for index in 0..fanout.subscribers {
         let socket = connect(fanout.addr, source_address(index), &group, fanout.mode).await?;
-        let ready = ready.clone();
+        let (ready, stopped) = (ready.clone(), stopped.clone());
         let (publishers, messages, mode) = (fanout.publishers, fanout.messages, fanout.mode);
         subscribers.push(tokio::spawn(async move {
-            subscribe(socket, mode, ready, Tally::new(publishers, messages), expected, base).await
+            subscribe(socket, mode, ready, stopped, Tally::new(publishers, messages), expected, base).await
         }));
     }
     let mut publishers = Vec::new();
@@ -104,16 +115,25 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         publisher.await??;
     }
     let sent_in = started.elapsed();
-    let mut total = Tally::new(0, 0);
-    let (mut delivered, mut lost) = (0u64, 0u64);
+    let drain = tokio::spawn(async move {
+        tokio::time::sleep(DRAIN).await;
+        let _ = stop.send(true);
+    });
+    let mut latency_us = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+    let (mut delivered, mut lost, mut duplicates) = (0u64, 0u64, 0u64);
+    let mut last_arrival = started;
     for subscriber in subscribers {
-        let tally = subscriber.await??;
+        let (tally, finished) = subscriber.await??;
         delivered += tally.distinct;
         lost += expected - tally.distinct;
-        total.duplicates += tally.duplicates;
-        total.latency_us.add(&tally.latency_us).context("merging histograms")?;
+        duplicates += tally.duplicates;
+        last_arrival = last_arrival.max(finished);
+        for latency in tally.latencies_us {
+            latency_us.record(u64::from(latency)).context("recording a latency")?;
+        }
     }
-    let elapsed = started.elapsed();
+    drain.abort();
+    let elapsed = last_arrival - started;
     let server_cpu = match (fanout.server_pid, server_cpu) {
         (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
         _ => None,
@@ -140,7 +160,7 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         delivered as f64 / elapsed.as_secs_f64()
     );
-    let h = &total.latency_us;
+    let h = &latency_us;
     println!(
         "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
         h.value_at_quantile(0.5) as f64 / 1000.0,
@@ -148,7 +168,7 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         h.value_at_quantile(0.99) as f64 / 1000.0,
         h.max() as f64 / 1000.0
     );
-    println!("lost {lost}, duplicated {}", total.duplicates);
+    println!("lost {lost}, duplicated {duplicates}");
     // One machine-readable line for scripts (bench/scenarios.sh).
     println!(
         "result deliveries_per_s={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} lost={lost} duplicated={} server_us_per_delivery={} generator_cpu_pct={:.0}",
@@ -157,7 +177,7 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         h.value_at_quantile(0.9) as f64 / 1000.0,
         h.value_at_quantile(0.99) as f64 / 1000.0,
         h.max() as f64 / 1000.0,
-        total.duplicates,
+        duplicates,
         server_cpu.map_or("-".to_owned(), |cpu| format!("{:.2}", cpu * 1e6 / delivered.max(1) as f64)),
         own_cpu * 100.0 / elapsed.as_secs_f64()
     );
@@ -169,21 +189,24 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     } else {
         println!("generator CPU {own_cpu:.2} s");
     }
-    if lost > 0 || total.duplicates > 0 {
-        bail!("{lost} lost, {} duplicated", total.duplicates);
+    if lost > 0 || duplicates > 0 {
+        bail!("{lost} lost, {duplicates} duplicated");
     }
     Ok(())
 }
 
-/// Reads until every expected message arrived (or the stream goes quiet).
+/// Reads until every expected message arrived, the stream ends, or `stop`
+/// says the drain time is over; returns what it saw and when it last
+/// received something.
 async fn subscribe(
     mut socket: Socket,
     mode: Mode,
     ready: Arc<Barrier>,
+    mut stop: watch::Receiver<bool>,
     mut tally: Tally,
     expected: u64,
     base: Instant,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<(Tally, Instant)> {
     if mode == Mode::Json {
         // Skip welcome and the (empty) replay.
         while let Some(frame) = socket.next().await {
@@ -195,9 +218,19 @@ async fn subscribe(
         }
     }
     ready.wait().await;
+    // One stop future for the whole loop rather than a timer per frame: at
+    // 150,000 frames/s, arming and cancelling timers is a generator cost.
+    let stopped = stop.wait_for(|stop| *stop);
+    tokio::pin!(stopped);
+    let mut last_arrival = Instant::now();
     while tally.distinct < expected {
-        let Ok(frame) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await else { break };
+        let frame = tokio::select! {
+            biased;
+            frame = socket.next() => frame,
+            _ = &mut stopped => break,
+        };
         let Some(frame) = frame else { break };
+        last_arrival = Instant::now();
         match (mode, frame?) {
             (Mode::Raw, Message::Text(text)) => tally.record(&text, base),
             (Mode::Json, Message::Text(text)) => {
@@ -208,7 +241,7 @@ async fn subscribe(
             _ => {}
         }
     }
-    Ok(tally)
+    Ok((tally, last_arrival))
 }
 
 /// Sends `messages` texts of `size` bytes, keeping at most `window`
