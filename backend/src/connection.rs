@@ -2,15 +2,19 @@
 //! writes what the group and the server queue for it, keeps the heartbeat,
 //! and closes with the code that says why.
 //!
-//! Everything happens in one task with one `select!`, so a connection costs
-//! one task, one bounded queue and the WebSocket buffers. Writes are batched:
-//! everything already queued is fed to the socket buffer, then flushed once.
+//! Everything happens in one task that waits on all its sources at once (see
+//! [`Sources`]), so a connection costs one task, one bounded queue and the
+//! WebSocket buffers. Writes are batched: everything already queued is fed
+//! to the socket buffer, then flushed once.
 //!
 //! A JSON connection first joins its group (so the live queue starts
 //! collecting), then replays history, then goes live, dropping the live
 //! messages the replay already covered: no gap and no duplicate, whatever is
 //! published meanwhile.
 
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -19,7 +23,7 @@ use roomcast_shared::{
     MessageId, Sender, ServerEvent, Welcome,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
+use tokio::time::{interval_at, timeout, Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -126,7 +130,7 @@ impl From<tungstenite::Error> for CloseReason {
 }
 
 /// Serves one upgraded connection until it ends.
-pub async fn serve<S>(socket: WebSocketStream<S>, peer: Peer, state: AppState)
+pub async fn serve<S>(mut socket: WebSocketStream<S>, peer: Peer, state: AppState)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -134,8 +138,7 @@ where
     tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
     let limit = state.settings.publish_limit.map(|(rate, burst)| TokenBucket::new(rate, burst, Instant::now()));
     let mut connection = Connection { peer, state, membership, watermark: 0, limit };
-    let (mut sink, mut stream) = socket.split();
-    let reason = connection.run(&mut sink, &mut stream).await;
+    let reason = connection.run(&mut socket).await;
     let Connection { membership, state, peer, .. } = connection;
     let (conn, group) = (&peer.connection_id, &peer.group);
     match &reason {
@@ -146,8 +149,6 @@ where
     // Leave first, so that nothing more is queued for a closing connection.
     let queue = membership.queue().clone();
     drop(membership);
-    // The halves are this socket's own, so reuniting them cannot fail.
-    let mut socket = sink.reunite(stream).expect("both halves of one socket");
     let closing = async {
         if let Some(frame) = reason.close_frame() {
             if reason.drains_queue() {
@@ -179,21 +180,30 @@ struct Connection {
     limit: Option<TokenBucket>,
 }
 
-type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
-type Stream<S> = futures_util::stream::SplitStream<WebSocketStream<S>>;
+/// What woke the connection's loop.
+enum Event {
+    Shutdown,
+    /// A pending flush finished (or failed).
+    Flushed(Result<(), tungstenite::Error>),
+    Queued(Next),
+    Frame(Option<Result<Message, tungstenite::Error>>),
+    Heartbeat,
+}
 
 impl Connection {
-    async fn run<S>(&mut self, sink: &mut Sink<S>, stream: &mut Stream<S>) -> CloseReason
+    async fn run<S>(&mut self, ws: &mut WebSocketStream<S>) -> CloseReason
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let shutdown = self.state.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         if self.peer.mode == WireMode::Json {
             // Boxed: the replay's state would otherwise stay part of every
             // idle connection's future.
             let greeted = tokio::select! {
-                () = shutdown.cancelled() => return CloseReason::Shutdown,
-                greeted = Box::pin(self.greet(sink)) => greeted,
+                () = &mut cancelled => return CloseReason::Shutdown,
+                greeted = Box::pin(self.greet(ws)) => greeted,
             };
             if let Err(reason) = greeted {
                 return reason;
@@ -204,36 +214,32 @@ impl Connection {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut unflushed = false;
+        let mut reads_first = false;
         let queue = self.membership.queue().clone();
         loop {
-            // Unbiased on purpose: a busy group must not starve reads (the
-            // peer's pongs would go unseen) and a chatty peer must not starve
-            // writes.
-            tokio::select! {
-                () = shutdown.cancelled() => return CloseReason::Shutdown,
-                flushed = sink.flush(), if unflushed => match flushed {
-                    Ok(()) => unflushed = false,
+            // Reads and writes take turns at going first, so that a busy
+            // group cannot starve reads (the peer's pongs would go unseen)
+            // and a chatty peer cannot starve writes.
+            reads_first = !reads_first;
+            let sources = Sources { cancelled: cancelled.as_mut(), ws: &mut *ws, queue: &queue, heartbeat: &mut heartbeat };
+            match sources.next_event(unflushed, reads_first).await {
+                Event::Shutdown => return CloseReason::Shutdown,
+                Event::Flushed(Ok(())) => unflushed = false,
+                Event::Flushed(Err(err)) => return err.into(),
+                Event::Queued(Next::Evicted) => return CloseReason::TooSlow,
+                Event::Queued(Next::Message(first)) => match feed_batch(ws, &queue, first, self.watermark).await {
+                    // Flush at once when the socket takes it (the usual
+                    // case), instead of in another turn of this loop: one
+                    // delivery then costs one pass, not two.
+                    Ok(true) => match ws.flush().now_or_never() {
+                        Some(Ok(())) => {}
+                        Some(Err(err)) => return err.into(),
+                        None => unflushed = true,
+                    },
+                    Ok(false) => {}
                     Err(err) => return err.into(),
                 },
-                // While a flush is pending (the peer may not be reading) only
-                // eviction matters; otherwise take the next message.
-                () = queue.evicted(), if unflushed => return CloseReason::TooSlow,
-                next = queue.next(), if !unflushed => match next {
-                    Next::Evicted => return CloseReason::TooSlow,
-                    Next::Message(first) => match feed_batch(sink, &queue, first, self.watermark).await {
-                        // Flush at once when the socket takes it (the usual
-                        // case), instead of in another turn of this loop:
-                        // one delivery then costs one pass, not two.
-                        Ok(true) => match sink.flush().now_or_never() {
-                            Some(Ok(())) => {}
-                            Some(Err(err)) => return err.into(),
-                            None => unflushed = true,
-                        },
-                        Ok(false) => {}
-                        Err(err) => return err.into(),
-                    },
-                },
-                frame = stream.next() => {
+                Event::Frame(frame) => {
                     last_heard = Instant::now();
                     let outcome = match frame {
                         None => Err(CloseReason::PeerClosed),
@@ -246,7 +252,7 @@ impl Connection {
                         return reason;
                     }
                 }
-                _ = heartbeat.tick() => {
+                Event::Heartbeat => {
                     if last_heard.elapsed() >= self.state.settings.idle_timeout {
                         return CloseReason::HeartbeatTimeout;
                     }
@@ -260,11 +266,11 @@ impl Connection {
 
     /// Writes `welcome`, then the replay (a `gap` if some history cannot be
     /// recovered, the messages, and `synced`), straight to the socket.
-    async fn greet<S>(&mut self, sink: &mut Sink<S>) -> Result<(), CloseReason>
+    async fn greet<S>(&mut self, ws: &mut WebSocketStream<S>) -> Result<(), CloseReason>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        sink.feed(event_frame(&ServerEvent::Welcome(self.welcome()))).await?;
+        ws.feed(event_frame(&ServerEvent::Welcome(self.welcome()))).await?;
         let replay = self
             .state
             .history
@@ -272,16 +278,16 @@ impl Connection {
             .await
             .map_err(CloseReason::HistoryUnavailable)?;
         if let Some((from, to)) = replay.gap {
-            sink.feed(event_frame(&ServerEvent::Gap { from, to })).await?;
+            ws.feed(event_frame(&ServerEvent::Gap { from, to })).await?;
         }
         for (index, message) in replay.messages.into_iter().enumerate() {
-            sink.feed(event_frame(&ServerEvent::Message(message))).await?;
+            ws.feed(event_frame(&ServerEvent::Message(message))).await?;
             if index % BATCH_MESSAGES == BATCH_MESSAGES - 1 {
-                sink.flush().await?;
+                ws.flush().await?;
             }
         }
-        sink.feed(event_frame(&ServerEvent::Synced { seq: replay.synced })).await?;
-        sink.flush().await?;
+        ws.feed(event_frame(&ServerEvent::Synced { seq: replay.synced })).await?;
+        ws.flush().await?;
         self.watermark = replay.synced;
         Ok(())
     }
@@ -389,11 +395,62 @@ fn event_frame(event: &ServerEvent) -> Message {
     Message::text(event.encode())
 }
 
+/// Everything a connection waits on, polled by hand rather than with
+/// `select!` over a split socket: the socket stays whole (no lock between
+/// its read and write halves), and the loop chooses the order of polling.
+struct Sources<'a, S, C> {
+    cancelled: Pin<&'a mut C>,
+    ws: &'a mut WebSocketStream<S>,
+    queue: &'a MemberQueue,
+    heartbeat: &'a mut Interval,
+}
+
+impl<S, C> Sources<'_, S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: Future<Output = ()>,
+{
+    /// The first source that is ready. While a flush is pending (the peer
+    /// may not be reading) the queue is only watched for eviction.
+    async fn next_event(mut self, unflushed: bool, reads_first: bool) -> Event {
+        poll_fn(|cx| {
+            if self.cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Shutdown);
+            }
+            if reads_first {
+                if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Frame(frame));
+                }
+            }
+            if unflushed {
+                if let Poll::Ready(flushed) = self.ws.poll_flush_unpin(cx) {
+                    return Poll::Ready(Event::Flushed(flushed));
+                }
+                if self.queue.poll_evicted(cx).is_ready() {
+                    return Poll::Ready(Event::Queued(Next::Evicted));
+                }
+            } else if let Poll::Ready(next) = self.queue.poll_next(cx) {
+                return Poll::Ready(Event::Queued(next));
+            }
+            if !reads_first {
+                if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Frame(frame));
+                }
+            }
+            match self.heartbeat.poll_tick(cx) {
+                Poll::Ready(_) => Poll::Ready(Event::Heartbeat),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
 /// Feeds `first` and whatever else is already queued, up to one batch, into
 /// the socket's write buffer without flushing, skipping messages the replay
 /// already sent. Returns whether anything was fed.
 async fn feed_batch<S>(
-    sink: &mut Sink<S>,
+    ws: &mut WebSocketStream<S>,
     queue: &MemberQueue,
     first: Outbound,
     watermark: u64,
@@ -407,7 +464,7 @@ where
         if outbound.seq == 0 || outbound.seq > watermark {
             bytes += outbound.message.len();
             fed += 1;
-            sink.feed(outbound.message).await?;
+            ws.feed(outbound.message).await?;
         }
         if fed >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
             break;

@@ -2,15 +2,18 @@
 //!
 //! The registry pushes into it (never waiting: a full queue means the member
 //! is too slow and gets evicted) and the connection task drains it. It is a
-//! `VecDeque` behind a mutex plus a [`Notify`], rather than a tokio channel,
-//! because a channel allocates its first block of slots (~2 KiB) up front and
-//! idle connections dominate a chat server's memory. Eviction travels through
-//! the same queue, so one wake-up source tells the connection everything.
+//! `VecDeque` and the reader's waker behind one mutex, rather than a tokio
+//! channel, because a channel allocates its first block of slots (~2 KiB) up
+//! front and idle connections dominate a chat server's memory. One lock per
+//! push and one per pop, nothing else: a large group's fan-out does this
+//! once per member. Eviction travels through the same queue, so one wake-up
+//! source tells the connection everything.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The queue was full; the message was not queued.
@@ -42,22 +45,24 @@ pub enum Next {
     Evicted,
 }
 
+/// A queue with a single reader: the connection task that owns the member.
 #[derive(Debug)]
 pub struct MemberQueue {
     capacity: usize,
     state: Mutex<State>,
-    ready: Notify,
 }
 
 #[derive(Debug, Default)]
 struct State {
     messages: VecDeque<Outbound>,
     evicted: bool,
+    /// The reader, waiting for a message or for eviction.
+    reader: Option<Waker>,
 }
 
 impl MemberQueue {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), state: Mutex::default(), ready: Notify::new() }
+        Self { capacity: capacity.max(1), state: Mutex::default() }
     }
 
     /// Queues `message` unless the queue is full or evicted.
@@ -67,15 +72,24 @@ impl MemberQueue {
             return Err(QueueFull);
         }
         state.messages.push_back(message);
+        let reader = state.reader.take();
         drop(state);
-        self.ready.notify_one();
+        // Woken outside the lock, so the reader never finds it held.
+        if let Some(reader) = reader {
+            reader.wake();
+        }
         Ok(())
     }
 
-    /// Marks the member evicted; [`next`](Self::next) reports it at once.
+    /// Marks the member evicted; the reader learns it at once.
     pub fn evict(&self) {
-        self.lock().evicted = true;
-        self.ready.notify_one();
+        let mut state = self.lock();
+        state.evicted = true;
+        let reader = state.reader.take();
+        drop(state);
+        if let Some(reader) = reader {
+            reader.wake();
+        }
     }
 
     pub fn is_evicted(&self) -> bool {
@@ -85,45 +99,58 @@ impl MemberQueue {
     /// The next message, or [`Next::Evicted`]. Cancel-safe: a message is
     /// only taken from the queue when this returns.
     pub async fn next(&self) -> Next {
-        loop {
-            if let Some(next) = self.poll_now() {
-                return next;
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`next`](Self::next) as a poll: when nothing is queued, the task is
+    /// woken by the next push or by eviction.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        let mut state = self.lock();
+        if state.evicted {
+            return Poll::Ready(Next::Evicted);
+        }
+        match Self::pop(&mut state, self.capacity) {
+            Some(message) => Poll::Ready(Next::Message(message)),
+            None => {
+                Self::wait(&mut state, cx);
+                Poll::Pending
             }
-            // notify_one stores a permit when nobody waits, so a push between
-            // the check above and this await is not missed.
-            self.ready.notified().await;
         }
     }
 
-    /// Resolves once the member is evicted. It consumes wake-ups meant for
-    /// [`next`](Self::next), so wait in one or the other, never both; `next`
-    /// looks at the queue before it waits, so nothing is lost by switching.
-    pub async fn evicted(&self) {
-        while !self.is_evicted() {
-            self.ready.notified().await;
+    /// Ready once the member is evicted; what is queued stays queued.
+    pub fn poll_evicted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.evicted {
+            return Poll::Ready(());
         }
+        Self::wait(&mut state, cx);
+        Poll::Pending
     }
 
     /// A message already queued, if any (eviction aside).
     pub fn try_pop(&self) -> Option<Outbound> {
-        match self.poll_now() {
-            Some(Next::Message(message)) => Some(message),
-            _ => None,
-        }
-    }
-
-    /// Eviction, else the next queued message, under one lock.
-    fn poll_now(&self) -> Option<Next> {
         let mut state = self.lock();
         if state.evicted {
-            return Some(Next::Evicted);
+            return None;
         }
+        Self::pop(&mut state, self.capacity)
+    }
+
+    fn pop(state: &mut State, capacity: usize) -> Option<Outbound> {
         let message = state.messages.pop_front();
-        if state.messages.is_empty() && state.messages.capacity() > self.capacity.min(64) {
+        if state.messages.is_empty() && state.messages.capacity() > capacity.min(64) {
             // Give back what a burst grew, so an idle member stays small.
             state.messages = VecDeque::new();
         }
-        message.map(Next::Message)
+        message
+    }
+
+    fn wait(state: &mut State, cx: &mut Context<'_>) {
+        match &state.reader {
+            Some(reader) if reader.will_wake(cx.waker()) => {}
+            _ => state.reader = Some(cx.waker().clone()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -166,6 +193,21 @@ mod tests {
         queue.evict();
         assert_eq!(queue.next().await, Next::Evicted);
         assert!(queue.push(text("b")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_reader_waiting_for_eviction_is_woken_by_it_and_keeps_the_queue() {
+        let queue = std::sync::Arc::new(MemberQueue::new(2));
+        queue.push(text("a")).unwrap();
+        let reader = tokio::spawn({
+            let queue = queue.clone();
+            async move { poll_fn(|cx| queue.poll_evicted(cx)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!reader.is_finished());
+        queue.evict();
+        reader.await.unwrap();
+        assert_eq!(queue.next().await, Next::Evicted);
     }
 
     #[tokio::test]
