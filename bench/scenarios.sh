@@ -3,7 +3,7 @@
 # the generator to core 1 (taskset); each scenario gets a fresh server. Prints
 # a Markdown table of what `roomcast-bench` measured.
 #
-#   bench/scenarios.sh            # every scenario (about 3 minutes)
+#   bench/scenarios.sh            # every scenario (about 5 minutes)
 #   bench/scenarios.sh a b        # only some: a b c d churn
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,8 +71,12 @@ for scenario in $SCENARIOS; do
       done
       ;;
     b)
-      run "b: 1,000 subs, 1 pub at 100/s for 10 s" roomcast "" \
+      run "b: 1,000 subs, 1 pub at 100/s for 10 s, Roomcast JSON" roomcast "" \
         fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode json
+      run "b: 1,000 subs, 1 pub at 100/s for 10 s, Roomcast raw" roomcast "" \
+        fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode raw
+      run "b: 1,000 subs, 1 pub at 100/s for 10 s, BASELINE raw" baseline "" \
+        fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode raw
       ;;
     c)
       for mode in json raw; do
@@ -81,7 +85,9 @@ for scenario in $SCENARIOS; do
       done
       ;;
     d)
-      run "d: 15,000 members (raw), a broadcast every 100 ms" roomcast "" \
+      run "d: 15,000 members, a broadcast every 100 ms, Roomcast raw" roomcast "" \
+        fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
+      run "d: 15,000 members, a broadcast every 100 ms, BASELINE raw" baseline "" \
         fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
       ;;
     churn)

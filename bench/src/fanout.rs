@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
@@ -103,8 +104,12 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         let socket = connect(fanout.addr, source_address(index), &group, fanout.mode).await?;
         let ready = ready.clone();
         let (messages, size, window, mode) = (fanout.messages, fanout.size, fanout.window.max(1), fanout.mode);
+        // Publishers take turns rather than ticking together: at 500 msg/s
+        // from 10 publishers that is one message every 2 ms, not 10 at once
+        // every 20 ms (which a batching server would write as one burst).
+        let pace = interval.map(|interval| (interval, interval.mul_f64(index as f64 / fanout.publishers as f64)));
         publishers.push(tokio::spawn(async move {
-            publish(socket, mode, index, messages, size, window, interval, ready, base).await
+            publish(socket, mode, index, messages, size, window, pace, ready, base).await
         }));
     }
 
@@ -259,10 +264,47 @@ async fn subscribe(
     Ok((tally, last_arrival))
 }
 
+/// Adds a permit for each of the publisher's messages the server
+/// acknowledges (JSON) or sends back (raw), until all `messages` are.
+async fn count_acks(
+    stream: &mut SplitStream<Socket>,
+    mode: Mode,
+    own_prefix: &str,
+    messages: usize,
+    permits: &Semaphore,
+) -> anyhow::Result<()> {
+    let mut acked = 0;
+    while acked < messages {
+        let frame = match stream.next().await {
+            None => bail!("publisher connection ended"),
+            Some(frame) => frame?,
+        };
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(close) => bail!("the server closed the publisher's connection: {close:?}"),
+            _ => continue,
+        };
+        let acknowledged = match mode {
+            Mode::Raw => text.starts_with(own_prefix),
+            Mode::Json => match ServerEvent::decode(&text) {
+                Ok(ServerEvent::Ack { .. }) => true,
+                Ok(ServerEvent::Error { message, .. }) => bail!("publish refused: {message}"),
+                _ => false,
+            },
+        };
+        if acknowledged {
+            acked += 1;
+            permits.add_permits(1);
+        }
+    }
+    Ok(())
+}
+
 /// Sends `messages` texts of `size` bytes, keeping at most `window`
-/// unacknowledged, optionally one per `interval`. A JSON publisher counts
-/// `ack`s; a raw one (which gets no acks) counts its own messages coming back
-/// from the group, which works against any broadcast server.
+/// unacknowledged, optionally one per interval after an offset (`pace`). A
+/// JSON publisher counts `ack`s; a raw one (which gets no acks) counts its
+/// own messages coming back from the group, which works against any
+/// broadcast server.
 #[allow(clippy::too_many_arguments)]
 async fn publish(
     socket: Socket,
@@ -271,7 +313,7 @@ async fn publish(
     messages: usize,
     size: usize,
     window: usize,
-    interval: Option<Duration>,
+    pace: Option<(Duration, Duration)>,
     ready: Arc<Barrier>,
     base: Instant,
 ) -> anyhow::Result<()> {
@@ -281,33 +323,24 @@ async fn publish(
     let acks = tokio::spawn({
         let permits = permits.clone();
         async move {
-            let mut acked = 0;
-            while acked < messages {
-                let Some(frame) = stream.next().await else { bail!("publisher connection closed") };
-                let Message::Text(text) = frame? else { continue };
-                let acknowledged = match mode {
-                    Mode::Raw => text.starts_with(&own_prefix),
-                    Mode::Json => match ServerEvent::decode(&text) {
-                        Ok(ServerEvent::Ack { .. }) => true,
-                        Ok(ServerEvent::Error { message, .. }) => bail!("publish refused: {message}"),
-                        _ => false,
-                    },
-                };
-                if acknowledged {
-                    acked += 1;
-                    permits.add_permits(1);
-                }
-            }
-            Ok(())
+            let counted = count_acks(&mut stream, mode, &own_prefix, messages, &permits).await;
+            // However counting ended, the sender must not wait for permits
+            // that will never come (an evicted publisher would hang the run).
+            permits.close();
+            counted
         }
     });
     ready.wait().await;
-    let mut ticker = interval.map(tokio::time::interval);
+    let mut ticker = pace.map(|(interval, offset)| tokio::time::interval_at(tokio::time::Instant::now() + offset, interval));
     for n in 0..messages {
         if let Some(ticker) = ticker.as_mut() {
             ticker.tick().await;
         }
-        permits.acquire().await?.forget();
+        let Ok(permit) = permits.acquire().await else {
+            acks.await??;
+            bail!("publisher {index}: acknowledgements stopped after {n} messages");
+        };
+        permit.forget();
         let mut text = format!("{index}:{n}:{}:", base.elapsed().as_micros());
         text.extend(std::iter::repeat_n('x', size.saturating_sub(text.len())));
         let frame = match mode {
