@@ -66,6 +66,14 @@ for scenario in $SCENARIOS; do
           fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json
         run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), Roomcast raw" roomcast "" \
           fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode raw
+        if [ "$rate" != 0 ]; then
+          # At 500 msg/s spread evenly every message is its own transaction:
+          # the same run with an fsync at checkpoints only, and with no disk.
+          for history in "--durability normal" "--history memory"; do
+            run "a: 100 subs + 10 pubs, $rate/s, Roomcast JSON, $history" roomcast "$history" \
+              fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json
+          done
+        fi
         run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), BASELINE raw" baseline "" \
           fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode raw
       done
