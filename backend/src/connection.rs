@@ -417,6 +417,11 @@ where
             if self.cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
             }
+            // Before the busy sources, so that however busy the group and
+            // the peer are, pings go out and the idle timeout is checked.
+            if self.heartbeat.poll_tick(cx).is_ready() {
+                return Poll::Ready(Event::Heartbeat);
+            }
             if reads_first {
                 if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Frame(frame));
@@ -437,10 +442,7 @@ where
                     return Poll::Ready(Event::Frame(frame));
                 }
             }
-            match self.heartbeat.poll_tick(cx) {
-                Poll::Ready(_) => Poll::Ready(Event::Heartbeat),
-                Poll::Pending => Poll::Pending,
-            }
+            Poll::Pending
         })
         .await
     }
