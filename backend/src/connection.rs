@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
-use crate::history::sequencer::Publish;
+use crate::history::sequencer::{Backlogged, Publish, Stopped, Submitted};
 use crate::history::HistoryError;
 use crate::queue::{MemberQueue, Next, Outbound};
 use crate::rate::TokenBucket;
@@ -137,7 +137,7 @@ where
     let membership = state.registry.join(&peer.group, peer.mode);
     tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
     let limit = state.settings.publish_limit.map(|(rate, burst)| TokenBucket::new(rate, burst, Instant::now()));
-    let mut connection = Connection { peer, state, membership, watermark: 0, limit };
+    let mut connection = Connection { peer, state, membership, watermark: 0, limit, held: None };
     let reason = connection.run(&mut socket).await;
     let Connection { membership, state, peer, .. } = connection;
     let (conn, group) = (&peer.connection_id, &peer.group);
@@ -178,6 +178,8 @@ struct Connection {
     /// messages up to it are dropped.
     watermark: u64,
     limit: Option<TokenBucket>,
+    /// A publish waiting for room at the sequencer; reading stops meanwhile.
+    held: Option<Box<Backlogged>>,
 }
 
 /// What woke the connection's loop.
@@ -187,6 +189,8 @@ enum Event {
     Flushed(Result<(), tungstenite::Error>),
     Queued(Next),
     Frame(Option<Result<Message, tungstenite::Error>>),
+    /// The held publish was handed to the sequencer (or it has stopped).
+    Submitted(Result<(), Stopped>),
     Heartbeat,
 }
 
@@ -221,7 +225,13 @@ impl Connection {
             // group cannot starve reads (the peer's pongs would go unseen)
             // and a chatty peer cannot starve writes.
             reads_first = !reads_first;
-            let sources = Sources { cancelled: cancelled.as_mut(), ws: &mut *ws, queue: &queue, heartbeat: &mut heartbeat };
+            let sources = Sources {
+                cancelled: cancelled.as_mut(),
+                ws: &mut *ws,
+                queue: &queue,
+                heartbeat: &mut heartbeat,
+                held: self.held.as_deref_mut(),
+            };
             match sources.next_event(unflushed, reads_first).await {
                 Event::Shutdown => return CloseReason::Shutdown,
                 Event::Flushed(Ok(())) => unflushed = false,
@@ -244,12 +254,18 @@ impl Connection {
                     let outcome = match frame {
                         None => Err(CloseReason::PeerClosed),
                         Some(Err(err)) => Err(err.into()),
-                        // Boxed for the same reason: publishing awaits the
-                        // sequencer's queue, state no idle connection needs.
-                        Some(Ok(message)) => Box::pin(self.on_message(message)).await,
+                        Some(Ok(message)) => self.on_message(message),
                     };
                     if let Err(reason) = outcome {
                         return reason;
+                    }
+                }
+                Event::Submitted(submitted) => {
+                    let held = self.held.take();
+                    if let (Err(stopped), Some(id)) = (submitted, held.and_then(|held| held.reply_id())) {
+                        if let Err(reason) = self.refuse(id, stopped) {
+                            return reason;
+                        }
                     }
                 }
                 Event::Heartbeat => {
@@ -308,10 +324,10 @@ impl Connection {
 
     /// Handles one inbound message. Control frames are answered by the
     /// WebSocket layer itself; they only count as signs of life here.
-    async fn on_message(&mut self, message: Message) -> Result<(), CloseReason> {
+    fn on_message(&mut self, message: Message) -> Result<(), CloseReason> {
         match (self.peer.mode, message) {
             (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Ok(()),
-            (WireMode::Json, Message::Text(text)) => self.on_command(&text).await,
+            (WireMode::Json, Message::Text(text)) => self.on_command(&text),
             (WireMode::Json, Message::Binary(_)) => self.reply(&ServerEvent::Error {
                 code: ErrorCode::BinaryNotSupported,
                 message: "binary frames carry nothing in roomcast.v1; send JSON text".into(),
@@ -327,8 +343,9 @@ impl Connection {
                     return Err(CloseReason::RateLimited);
                 }
                 // Raw clients get no acknowledgement; a refused publish is
-                // logged by the sequencer.
-                let _ = self.publish(MessageId(Uuid::new_v4()), text.as_str().to_owned(), false).await;
+                // logged by the sequencer, and a stopped one is the
+                // shutdown this connection is about to see.
+                let _ = self.publish(MessageId(Uuid::new_v4()), text.as_str().to_owned(), false);
                 Ok(())
             }
             (WireMode::Raw, Message::Binary(data)) => {
@@ -338,7 +355,7 @@ impl Connection {
         }
     }
 
-    async fn on_command(&mut self, frame: &str) -> Result<(), CloseReason> {
+    fn on_command(&mut self, frame: &str) -> Result<(), CloseReason> {
         match ClientCommand::decode(frame) {
             Ok(ClientCommand::Send { id, .. }) if !self.within_limit() => self.reply(&ServerEvent::Error {
                 code: ErrorCode::RateLimited,
@@ -346,13 +363,9 @@ impl Connection {
                 id: Some(id),
             }),
             // The ack (or an error) comes from the sequencer, once stored.
-            Ok(ClientCommand::Send { id, text }) => match self.publish(id, text, true).await {
+            Ok(ClientCommand::Send { id, text }) => match self.publish(id, text, true) {
                 Ok(()) => Ok(()),
-                Err(stopped) => self.reply(&ServerEvent::Error {
-                    code: ErrorCode::Unavailable,
-                    message: stopped.to_string(),
-                    id: Some(id),
-                }),
+                Err(stopped) => self.refuse(id, stopped),
             },
             Ok(ClientCommand::Ping) => self.reply(&ServerEvent::Pong),
             Err(err) => {
@@ -367,9 +380,11 @@ impl Connection {
         self.limit.as_mut().is_none_or(|bucket| bucket.try_take(Instant::now()))
     }
 
-    /// Hands a message to the sequencer; waits only if the writer is far
-    /// behind, which holds this socket's reads back.
-    async fn publish(&self, id: MessageId, text: String, acknowledge: bool) -> Result<(), crate::history::sequencer::Stopped> {
+    /// Hands a message to the sequencer. When the writer is far behind, the
+    /// publish is held and the connection reads nothing more until it is
+    /// handed over: the sender is held back, while this connection's writes
+    /// go on, so its own queue keeps draining instead of overflowing.
+    fn publish(&mut self, id: MessageId, text: String, acknowledge: bool) -> Result<(), Stopped> {
         let message = ChatMessage {
             group: self.peer.group.clone(),
             seq: 0,
@@ -379,7 +394,17 @@ impl Connection {
             ts: 0,
         };
         let reply_to = acknowledge.then(|| self.membership.queue().clone());
-        self.state.sequencer.submit(Publish { message, reply_to }).await
+        match self.state.sequencer.try_submit(Publish { message, reply_to })? {
+            Submitted::Queued => {}
+            Submitted::Backlogged(backlogged) => self.held = Some(backlogged),
+        }
+        Ok(())
+    }
+
+    /// Tells a JSON sender its message was not taken (the server is
+    /// stopping); its app sends it again after reconnecting.
+    fn refuse(&self, id: MessageId, stopped: Stopped) -> Result<(), CloseReason> {
+        self.reply(&ServerEvent::Error { code: ErrorCode::Unavailable, message: stopped.to_string(), id: Some(id) })
     }
 
     fn reply(&self, event: &ServerEvent) -> Result<(), CloseReason> {
@@ -403,6 +428,7 @@ struct Sources<'a, S, C> {
     ws: &'a mut WebSocketStream<S>,
     queue: &'a MemberQueue,
     heartbeat: &'a mut Interval,
+    held: Option<&'a mut Backlogged>,
 }
 
 impl<S, C> Sources<'_, S, C>
@@ -411,7 +437,8 @@ where
     C: Future<Output = ()>,
 {
     /// The first source that is ready. While a flush is pending (the peer
-    /// may not be reading) the queue is only watched for eviction.
+    /// may not be reading) the queue is only watched for eviction; while a
+    /// publish is held, the socket is not read.
     async fn next_event(mut self, unflushed: bool, reads_first: bool) -> Event {
         poll_fn(|cx| {
             if self.cancelled.as_mut().poll(cx).is_ready() {
@@ -422,7 +449,14 @@ where
             if self.heartbeat.poll_tick(cx).is_ready() {
                 return Poll::Ready(Event::Heartbeat);
             }
-            if reads_first {
+            let reading = match self.held.as_mut() {
+                Some(held) => match held.poll_submit(cx) {
+                    Poll::Ready(submitted) => return Poll::Ready(Event::Submitted(submitted)),
+                    Poll::Pending => false,
+                },
+                None => true,
+            };
+            if reads_first && reading {
                 if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Frame(frame));
                 }
@@ -437,7 +471,7 @@ where
             } else if let Poll::Ready(next) = self.queue.poll_next(cx) {
                 return Poll::Ready(Event::Queued(next));
             }
-            if !reads_first {
+            if !reads_first && reading {
                 if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Frame(frame));
                 }

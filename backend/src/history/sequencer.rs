@@ -8,11 +8,14 @@
 //! sequence order. Publishers do not wait for the commit: the acknowledgement
 //! arrives in their queue, so a connection can have many sends in flight.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::thread::JoinHandle;
 
 use roomcast_shared::{ChatMessage, ErrorCode, MessageId, ServerEvent};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::SendError, error::TrySendError, OwnedPermit};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::store::{Appending, Outcome, Store};
@@ -57,10 +60,56 @@ impl Sequencer {
         Ok((Self { sender }, thread))
     }
 
-    /// Submits a publish; waits only while the writer is [`QUEUE_DEPTH`]
-    /// publishes behind, which holds the sender's socket back.
-    pub async fn submit(&self, publish: Publish) -> Result<(), Stopped> {
-        self.sender.send(publish).await.map_err(|_| Stopped)
+    /// Submits a publish without waiting. When the writer is
+    /// [`QUEUE_DEPTH`] publishes behind, the publish comes back as
+    /// [`Backlogged`], to be handed over once there is room; meanwhile its
+    /// connection stops reading (which holds the sender back) but keeps
+    /// writing.
+    pub fn try_submit(&self, publish: Publish) -> Result<Submitted, Stopped> {
+        match self.sender.try_send(publish) {
+            Ok(()) => Ok(Submitted::Queued),
+            Err(TrySendError::Full(publish)) => Ok(Submitted::Backlogged(Box::new(Backlogged {
+                reply_id: publish.reply_to.is_some().then_some(publish.message.id),
+                publish: Some(publish),
+                room: Box::pin(self.sender.clone().reserve_owned()),
+            }))),
+            Err(TrySendError::Closed(_)) => Err(Stopped),
+        }
+    }
+}
+
+/// What [`Sequencer::try_submit`] did with a publish.
+pub enum Submitted {
+    Queued,
+    /// Boxed: a connection holds at most one, and idle ones none.
+    Backlogged(Box<Backlogged>),
+}
+
+/// Resolves to a reserved slot in the writer's queue (or to its end).
+type Room = Pin<Box<dyn Future<Output = Result<OwnedPermit<Publish>, SendError<()>>> + Send>>;
+
+/// A publish waiting for room in the writer's queue.
+pub struct Backlogged {
+    publish: Option<Publish>,
+    room: Room,
+    reply_id: Option<MessageId>,
+}
+
+impl Backlogged {
+    /// Hands the publish over once the writer has room. Call it until it is
+    /// ready, then no more.
+    pub fn poll_submit(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stopped>> {
+        let permit = ready!(self.room.as_mut().poll(cx)).map_err(|_| Stopped)?;
+        if let Some(publish) = self.publish.take() {
+            permit.send(publish);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The message id to answer if the publish cannot be handed over (JSON
+    /// senders only).
+    pub fn reply_id(&self) -> Option<MessageId> {
+        self.reply_id
     }
 }
 
@@ -118,3 +167,153 @@ fn unavailable(id: MessageId) -> ServerEvent {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::sync::{Condvar, Mutex};
+
+    use roomcast_shared::{ChatMessage, ClientId, GroupName, Sender};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::history::memory::MemoryStore;
+    use crate::history::store::{Bounds, HistoryError, Retention};
+    use crate::queue::Next;
+    use crate::registry::WireMode;
+
+    /// A memory store whose appends wait for [`open`](Self::open) and then
+    /// succeed or, if `failing`, fail.
+    struct GatedStore {
+        inner: MemoryStore,
+        failing: bool,
+        state: Mutex<Gate>,
+        changed: Condvar,
+    }
+
+    #[derive(Default)]
+    struct Gate {
+        open: bool,
+        entered: bool,
+    }
+
+    impl GatedStore {
+        fn new(open: bool, failing: bool) -> Arc<Self> {
+            let gate = Gate { open, entered: false };
+            Arc::new(Self { inner: MemoryStore::default(), failing, state: Mutex::new(gate), changed: Condvar::new() })
+        }
+
+        fn open(&self) {
+            self.state.lock().unwrap().open = true;
+            self.changed.notify_all();
+        }
+
+        /// Blocks until the writer is inside `append`.
+        fn wait_until_entered(&self) {
+            let mut gate = self.state.lock().unwrap();
+            while !gate.entered {
+                gate = self.changed.wait(gate).unwrap();
+            }
+        }
+    }
+
+    impl Store for GatedStore {
+        fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
+            let mut gate = self.state.lock().unwrap();
+            gate.entered = true;
+            self.changed.notify_all();
+            while !gate.open {
+                gate = self.changed.wait(gate).unwrap();
+            }
+            drop(gate);
+            if self.failing {
+                return Err(HistoryError::Corrupt("injected failure".into()));
+            }
+            self.inner.append(batch)
+        }
+
+        fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+            self.inner.latest(group, limit)
+        }
+
+        fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+            self.inner.after(group, after, limit)
+        }
+
+        fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+            self.inner.before(group, before, limit)
+        }
+
+        fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
+            self.inner.bounds(group)
+        }
+
+        fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
+            self.inner.prune(retention, now_ms)
+        }
+    }
+
+    fn lobby() -> GroupName {
+        "lobby".parse().unwrap()
+    }
+
+    fn publish(reply_to: Option<Arc<MemberQueue>>) -> Publish {
+        let message = ChatMessage {
+            group: lobby(),
+            seq: 0,
+            id: MessageId(Uuid::new_v4()),
+            from: Sender { client_id: ClientId(Uuid::new_v4()), name: None },
+            text: "hello".into(),
+            ts: 0,
+        };
+        Publish { message, reply_to }
+    }
+
+    async fn stop(sequencer: Sequencer, writer: JoinHandle<()>) {
+        drop(sequencer);
+        tokio::task::spawn_blocking(move || writer.join().expect("the writer does not panic")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_hands_the_publish_back_until_there_is_room() {
+        let store = GatedStore::new(false, false);
+        let (sequencer, writer) = Sequencer::start(store.clone(), Registry::new(8)).unwrap();
+        assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
+        // The writer holds that one in `append`; the queue behind it fills.
+        store.wait_until_entered();
+        for _ in 0..QUEUE_DEPTH {
+            assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
+        }
+        let Ok(Submitted::Backlogged(mut backlogged)) = sequencer.try_submit(publish(None)) else {
+            panic!("a full queue must hand the publish back");
+        };
+        assert!(poll_fn(|cx| Poll::Ready(backlogged.poll_submit(cx))).await.is_pending());
+
+        store.open();
+        poll_fn(|cx| backlogged.poll_submit(cx)).await.unwrap();
+        stop(sequencer, writer).await;
+        assert_eq!(store.bounds(&lobby()).unwrap().last, QUEUE_DEPTH as u64 + 2, "every publish stored, none twice");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_neither_delivered_nor_acknowledged() {
+        let store = GatedStore::new(true, true);
+        let registry = Registry::new(8);
+        let member = registry.join(&lobby(), WireMode::Json);
+        let sender = Arc::new(MemberQueue::new(8));
+        let (sequencer, writer) = Sequencer::start(store, registry.clone()).unwrap();
+        let sent = publish(Some(sender.clone()));
+        let id = sent.message.id;
+        assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));
+
+        let Next::Message(reply) = sender.next().await else { panic!("the sender is not evicted") };
+        let event = ServerEvent::decode(reply.message.to_text().unwrap()).unwrap();
+        assert!(
+            matches!(event, ServerEvent::Error { code: ErrorCode::Unavailable, id: Some(refused), .. } if refused == id),
+            "{event:?}"
+        );
+        // Delivery comes before the reply, so anything delivered would be here.
+        assert!(member.queue().try_pop().is_none());
+        stop(sequencer, writer).await;
+    }
+}
