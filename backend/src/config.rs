@@ -55,6 +55,12 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_PUBLISH_BURST", default_value_t = 200)]
     pub publish_burst: u32,
 
+    /// Publishes that may wait for the history writer. When it is this far
+    /// behind, each publishing connection holds its next message and stops
+    /// reading until there is room, which holds its sender back.
+    #[arg(long, env = "ROOMCAST_PUBLISH_QUEUE", default_value_t = 8192)]
+    pub publish_queue: usize,
+
     /// Where history is kept: an SQLite file, or memory (lost on restart;
     /// for tests and throwaway runs).
     #[arg(long, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]

@@ -66,7 +66,7 @@ impl Server {
             HistoryKind::Sqlite => Arc::new(SqliteStore::open(&config.database, config.durability)?),
         };
         let registry = Registry::new(config.outbound_queue);
-        let (sequencer, writer) = Sequencer::start(store.clone(), registry.clone())?;
+        let (sequencer, writer) = Sequencer::start(store.clone(), registry.clone(), config.publish_queue)?;
         let shutdown = CancellationToken::new();
         let history = History::new(store.clone());
         let state = AppState {

@@ -129,3 +129,42 @@ async fn a_publishing_flood_is_rate_limited() {
     assert_eq!(close_code(&mut raw).await, close::POLICY_VIOLATION);
     server.shutdown().await;
 }
+
+/// With room for a single publish at the history writer, three publishers
+/// that send everything at once keep finding its queue full: their
+/// connections hold the publish and stop reading until there is room. Every
+/// message is still stored once, acknowledged with its number and delivered
+/// in order, and nobody is disconnected.
+#[tokio::test]
+async fn a_flood_past_the_writers_queue_is_held_back_not_lost() {
+    let mut config = test_config();
+    config.publish_queue = 1;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let (publishers, each) = (3, 300);
+    let total = (publishers * each) as u64;
+
+    let mut subscriber = connect_json(addr, "backlog").await;
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while seqs.len() < total as usize {
+            seqs.push(next_chat(&mut subscriber).await.seq);
+        }
+        seqs
+    });
+    let mut floods = Vec::new();
+    for p in 0..publishers {
+        let mut ws = connect_json(addr, "backlog").await;
+        let texts: Vec<String> = (0..each).map(|i| format!("p{p}-{i}")).collect();
+        floods.push(tokio::spawn(async move { publish_all(&mut ws, &texts, each).await }));
+    }
+    let mut acked = Vec::new();
+    for flood in floods {
+        acked.extend(flood.await.unwrap().into_iter().map(|(_, seq)| seq));
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=total).collect::<Vec<_>>(), "each message acknowledged once, with its own number");
+    assert_eq!(reader.await.unwrap(), (1..=total).collect::<Vec<_>>(), "delivered in order, none missing");
+    assert_eq!(stored_history(addr, "backlog").await.len(), total as usize);
+    server.shutdown().await;
+}

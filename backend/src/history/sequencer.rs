@@ -25,8 +25,6 @@ use crate::registry::Registry;
 
 /// Most publishes stored in one transaction.
 const MAX_BATCH: usize = 512;
-/// Publishes that may wait for the writer before senders are held back.
-const QUEUE_DEPTH: usize = 8192;
 
 /// A message to store and deliver. `message.seq` and `message.ts` are
 /// filled in by the sequencer.
@@ -52,16 +50,18 @@ pub struct Sequencer {
 impl Sequencer {
     /// Starts the writer thread. It ends once every handle is dropped and
     /// the publishes already submitted are stored and delivered.
-    pub fn start(store: Arc<dyn Store>, registry: Arc<Registry>) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+    /// `depth`: publishes that may wait for the writer before
+    /// [`try_submit`](Self::try_submit) hands them back.
+    pub fn start(store: Arc<dyn Store>, registry: Arc<Registry>, depth: usize) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let (sender, receiver) = mpsc::channel(depth.max(1));
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
             .spawn(move || run(store.as_ref(), &registry, receiver))?;
         Ok((Self { sender }, thread))
     }
 
-    /// Submits a publish without waiting. When the writer is
-    /// [`QUEUE_DEPTH`] publishes behind, the publish comes back as
+    /// Submits a publish without waiting. When the writer is its queue's
+    /// depth behind, the publish comes back as
     /// [`Backlogged`], to be handed over once there is room; meanwhile its
     /// connection stops reading (which holds the sender back) but keeps
     /// writing.
@@ -253,6 +253,8 @@ mod tests {
         }
     }
 
+    const DEPTH: usize = 16;
+
     fn lobby() -> GroupName {
         "lobby".parse().unwrap()
     }
@@ -277,11 +279,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
-        let (sequencer, writer) = Sequencer::start(store.clone(), Registry::new(8)).unwrap();
+        let (sequencer, writer) = Sequencer::start(store.clone(), Registry::new(8), DEPTH).unwrap();
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         // The writer holds that one in `append`; the queue behind it fills.
         store.wait_until_entered();
-        for _ in 0..QUEUE_DEPTH {
+        for _ in 0..DEPTH {
             assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         }
         let Ok(Submitted::Backlogged(mut backlogged)) = sequencer.try_submit(publish(None)) else {
@@ -292,7 +294,7 @@ mod tests {
         store.open();
         poll_fn(|cx| backlogged.poll_submit(cx)).await.unwrap();
         stop(sequencer, writer).await;
-        assert_eq!(store.bounds(&lobby()).unwrap().last, QUEUE_DEPTH as u64 + 2, "every publish stored, none twice");
+        assert_eq!(store.bounds(&lobby()).unwrap().last, DEPTH as u64 + 2, "every publish stored, none twice");
     }
 
     #[tokio::test]
@@ -301,7 +303,7 @@ mod tests {
         let registry = Registry::new(8);
         let member = registry.join(&lobby(), WireMode::Json);
         let sender = Arc::new(MemberQueue::new(8));
-        let (sequencer, writer) = Sequencer::start(store, registry.clone()).unwrap();
+        let (sequencer, writer) = Sequencer::start(store, registry.clone(), DEPTH).unwrap();
         let sent = publish(Some(sender.clone()));
         let id = sent.message.id;
         assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));
