@@ -261,6 +261,9 @@ impl Connection {
                     }
                 }
                 Event::Submitted(submitted) => {
+                    // Reading resumes: the time it was paused is not the
+                    // peer's silence.
+                    last_heard = Instant::now();
                     let held = self.held.take();
                     if let (Err(stopped), Some(id)) = (submitted, held.and_then(|held| held.reply_id())) {
                         if let Err(reason) = self.refuse(id, stopped) {
@@ -269,7 +272,9 @@ impl Connection {
                     }
                 }
                 Event::Heartbeat => {
-                    if last_heard.elapsed() >= self.state.settings.idle_timeout {
+                    // While a publish is held the socket is not read, so the
+                    // peer cannot be heard; it is not silent.
+                    if self.held.is_none() && last_heard.elapsed() >= self.state.settings.idle_timeout {
                         return CloseReason::HeartbeatTimeout;
                     }
                     if let Err(reason) = self.queue(Message::Ping(Default::default())) {

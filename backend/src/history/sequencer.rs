@@ -69,7 +69,6 @@ impl Sequencer {
         match self.sender.try_send(publish) {
             Ok(()) => Ok(Submitted::Queued),
             Err(TrySendError::Full(publish)) => Ok(Submitted::Backlogged(Box::new(Backlogged {
-                reply_id: publish.reply_to.is_some().then_some(publish.message.id),
                 publish: Some(publish),
                 room: Box::pin(self.sender.clone().reserve_owned()),
             }))),
@@ -90,9 +89,9 @@ type Room = Pin<Box<dyn Future<Output = Result<OwnedPermit<Publish>, SendError<(
 
 /// A publish waiting for room in the writer's queue.
 pub struct Backlogged {
+    /// Taken once it is handed over.
     publish: Option<Publish>,
     room: Room,
-    reply_id: Option<MessageId>,
 }
 
 impl Backlogged {
@@ -106,10 +105,10 @@ impl Backlogged {
         Poll::Ready(Ok(()))
     }
 
-    /// The message id to answer if the publish cannot be handed over (JSON
-    /// senders only).
+    /// The message id to answer if the publish could not be handed over
+    /// (JSON senders only).
     pub fn reply_id(&self) -> Option<MessageId> {
-        self.reply_id
+        self.publish.as_ref().filter(|publish| publish.reply_to.is_some()).map(|publish| publish.message.id)
     }
 }
 
