@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test, installing what is missing first: Rust unit and
+# Runs every test, installing what is missing first: formatting and lints,
+# Rust unit and
 # integration tests (real servers, real sockets), the Autobahn conformance
 # cases against the production WebSocket settings, and the browser tests in
 # headless Chromium against the server serving the built app.
@@ -8,6 +9,11 @@ cd "$ROOT"
 
 ensure_debian_packages chromium chromium-driver fonts-noto-color-emoji fonts-wqy-microhei python3-venv
 build_frontend
+
+say "formatting and lints (cargo fmt --check; cargo clippy -D warnings, native and wasm)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p roomcast-frontend --target wasm32-unknown-unknown --locked -- -D warnings
 
 say "Rust tests (cargo test --workspace)"
 cargo test --workspace --locked
@@ -26,4 +32,4 @@ say "browser tests (playwright-core, Debian's Chromium)"
 (cd "$ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 say "all test suites passed"
-echo "suites: 4 passed, 0 failed"
+echo "suites: 5 passed, 0 failed"

@@ -1,11 +1,12 @@
-//! The HTTP API: history pages for scrollback.
+//! The HTTP API: history pages, back for scrollback and forward for catching
+//! up.
 
 use std::collections::HashMap;
 
 use http::StatusCode;
 use roomcast_shared::{limits, GroupName, MessagePage, NameError};
 
-use crate::history::HistoryError;
+use crate::history::{HistoryError, PageFrom};
 use crate::state::AppState;
 
 /// Why an API request failed (HTTP 400 or 503).
@@ -15,6 +16,8 @@ pub enum ApiError {
     BadGroup(#[from] NameError),
     #[error("{0} must be a non-negative integer")]
     BadNumber(&'static str),
+    #[error("before and after cannot be used together")]
+    BeforeAndAfter,
     #[error("history unavailable")]
     Unavailable(#[source] HistoryError),
 }
@@ -30,16 +33,20 @@ impl ApiError {
     }
 }
 
-/// Up to `limit` messages (default 50, at most 500) before `before` (default:
-/// the latest), oldest first.
+/// Up to `limit` messages (default 50, at most 500), oldest first: before
+/// `before` (default: the latest), or after `after`, never both.
 pub async fn messages(group: &str, query: &HashMap<String, String>, state: &AppState) -> Result<MessagePage, ApiError> {
     let group: GroupName = group.parse()?;
     let number = |name: &'static str| {
         query.get(name).map(|value| value.parse::<u64>().map_err(|_| ApiError::BadNumber(name))).transpose()
     };
-    let before = number("before")?;
+    let from = match (number("before")?, number("after")?) {
+        (before, None) => PageFrom::Before(before),
+        (None, Some(after)) => PageFrom::After(after),
+        (Some(_), Some(_)) => return Err(ApiError::BeforeAndAfter),
+    };
     let limit = number("limit")?.map_or(limits::HISTORY_PAGE, |n| n as usize).clamp(1, limits::MAX_HISTORY_PAGE);
-    let (messages, has_more) = state.history.page(group, before, limit).await.map_err(|err| {
+    let (messages, has_more) = state.history.page(group, from, limit).await.map_err(|err| {
         tracing::error!(%err, "cannot read history");
         ApiError::Unavailable(err)
     })?;

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use roomcast_shared::{
-    close, ChatMessage, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings,
-    MessageId, Sender, ServerEvent, Welcome,
+    close, ChatMessage, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings, MessageId,
+    Sender, ServerEvent, Welcome,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval_at, timeout, Instant, Interval, MissedTickBehavior};

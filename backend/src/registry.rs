@@ -134,17 +134,12 @@ impl Registry {
     }
 
     pub fn stats(&self) -> Stats {
-        Stats {
-            connections: self.connections.load(Ordering::Relaxed),
-            groups: lock(&self.groups).len(),
-        }
+        Stats { connections: self.connections.load(Ordering::Relaxed), groups: lock(&self.groups).len() }
     }
 
     /// Members currently in `group` (0 when it does not exist).
     pub fn members(&self, group: &GroupName) -> usize {
-        lock(&self.groups)
-            .get(group)
-            .map_or(0, |g| lock(&g.state).members.len())
+        lock(&self.groups).get(group).map_or(0, |g| lock(&g.state).members.len())
     }
 
     fn leave(&self, group: &Arc<Group>, key: u64) {

@@ -18,10 +18,7 @@ use crate::state::AppState;
 use crate::upgrade::{self, UpgradeError};
 
 /// All routes of the server.
-pub fn routes(
-    state: AppState,
-    static_dir: PathBuf,
-) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     websocket(state.clone())
         .or(healthz(state.clone()))
         .unify()
@@ -48,12 +45,11 @@ fn websocket(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::ext::optional::<OnUpgrade>())
         .and(with_state(state))
         .and_then(|group: String, client: String, query, headers, on_upgrade, state: AppState| async move {
-            upgrade::accept(&group, &client, &query, &headers, on_upgrade, &state)
-                .map_err(warp::reject::custom)
+            upgrade::accept(&group, &client, &query, &headers, on_upgrade, &state).map_err(warp::reject::custom)
         })
 }
 
-/// GET /api/groups/{group}/messages?before={seq}&limit={n}
+/// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}]
 fn messages(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "groups" / String / "messages")
         .and(warp::get())
@@ -69,18 +65,15 @@ fn messages(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejec
 
 /// GET /healthz
 fn healthz(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("healthz")
-        .and(warp::get())
-        .and(with_state(state))
-        .map(|state: AppState| {
-            let stats = state.registry.stats();
-            warp::reply::json(&serde_json::json!({
-                "status": "ok",
-                "connections": stats.connections,
-                "groups": stats.groups,
-            }))
-            .into_response()
-        })
+    warp::path!("healthz").and(warp::get()).and(with_state(state)).map(|state: AppState| {
+        let stats = state.registry.stats();
+        warp::reply::json(&serde_json::json!({
+            "status": "ok",
+            "connections": stats.connections,
+            "groups": stats.groups,
+        }))
+        .into_response()
+    })
 }
 
 /// GET /{file} from the built single-page app.
@@ -103,7 +96,11 @@ fn spa_fallback(dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Reje
             // API and socket paths never fall back to the app, so that their
             // own errors are what the client sees.
             let reserved = ["/ws/", "/api/"].iter().any(|prefix| path.as_str().starts_with(prefix));
-            if reserved { Err(warp::reject::not_found()) } else { Ok(()) }
+            if reserved {
+                Err(warp::reject::not_found())
+            } else {
+                Ok(())
+            }
         })
         .untuple_one()
         .and(warp::fs::file(index))

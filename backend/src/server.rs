@@ -85,7 +85,8 @@ impl Server {
             connections: TaskTracker::new(),
         };
         let connections = state.connections.clone();
-        let pruning = tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));
+        let pruning =
+            tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));
         let http = warp::serve(routes(state, config.static_dir))
             .incoming(listener)
             .graceful(shutdown.clone().cancelled_owned());

@@ -8,16 +8,16 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::pin::Pin;
 
+use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
-use futures_util::FutureExt;
-use tokio::io::{AsyncRead, ReadBuf};
 use uuid::Uuid;
 use warp::reply::Response;
 
@@ -82,10 +82,7 @@ pub fn accept(
         .filter(|name| !name.is_empty())
         .map(|name| name.parse::<DisplayName>().map_err(UpgradeError::BadDisplayName))
         .transpose()?;
-    let since = query
-        .get("since")
-        .map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince))
-        .transpose()?;
+    let since = query.get("since").map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince)).transpose()?;
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
     {

@@ -29,7 +29,10 @@ async fn bad_commands_get_error_events_and_the_connection_stays_open() {
         ("not json", ErrorCode::BadJson),
         ("{\"type\":\"send\"}", ErrorCode::BadJson),
         ("{\"type\":\"teleport\"}", ErrorCode::UnknownType),
-        ("{\"type\":\"send\",\"id\":\"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10\",\"text\":\" \"}", ErrorCode::InvalidMessage),
+        (
+            "{\"type\":\"send\",\"id\":\"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10\",\"text\":\" \"}",
+            ErrorCode::InvalidMessage,
+        ),
     ] {
         ws.send(Message::text(frame)).await.unwrap();
         expect_error(&mut ws, code).await;
@@ -66,10 +69,7 @@ async fn a_message_at_the_limit_is_accepted() {
 #[tokio::test]
 async fn invalid_utf8_closes_with_1007() {
     let server = start_default().await;
-    for mut ws in [
-        connect_raw(server.local_addr(), "utf8").await,
-        connect_json(server.local_addr(), "utf8").await,
-    ] {
+    for mut ws in [connect_raw(server.local_addr(), "utf8").await, connect_json(server.local_addr(), "utf8").await] {
         let frame = Frame::message(Bytes::from_static(&[0x68, 0xff, 0xfe]), OpCode::Data(Data::Text), true);
         ws.send(Message::Frame(frame)).await.unwrap();
         assert_eq!(close_code(&mut ws).await, close::INVALID_PAYLOAD);

@@ -100,10 +100,8 @@ async fn acknowledged_messages_survive_kill_9() {
     let (_, seq) = publish_all(&mut ws, &["after the crash".to_owned()], 1).await[0];
     assert_eq!(seq, last_before + 1);
     let (_, replay) = connect_json_with(server.addr, group, &format!("since={}", last_before - 5)).await;
-    let replayed: Vec<u64> = replay
-        .iter()
-        .filter_map(|e| if let ServerEvent::Message(m) = e { Some(m.seq) } else { None })
-        .collect();
+    let replayed: Vec<u64> =
+        replay.iter().filter_map(|e| if let ServerEvent::Message(m) = e { Some(m.seq) } else { None }).collect();
     assert_eq!(replayed, (last_before - 4..=last_before + 1).collect::<Vec<_>>());
     server.kill_9();
 }

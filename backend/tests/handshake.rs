@@ -73,7 +73,8 @@ async fn a_valid_upgrade_switches_protocols() {
 async fn a_frame_sent_with_the_upgrade_request_is_read() {
     let server = start_default().await;
     let addr = server.local_addr();
-    let mut request = format!("GET /ws/early/{CLIENT} HTTP/1.1\r\nHost: {addr}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n");
+    let mut request =
+        format!("GET /ws/early/{CLIENT} HTTP/1.1\r\nHost: {addr}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n");
     for (name, value) in UPGRADE_HEADERS {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

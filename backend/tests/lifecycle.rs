@@ -37,9 +37,7 @@ async fn read_frames_silently(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, O
 #[tokio::test(start_paused = true)]
 async fn a_silent_peer_is_pinged_then_closed_by_the_heartbeat() {
     let server = start_default().await; // pings every 15 s, closes after 45 s
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url(server.local_addr(), "quiet", Uuid::new_v4()))
-        .await
-        .unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(server.local_addr(), "quiet", Uuid::new_v4())).await.unwrap();
     let MaybeTlsStream::Plain(mut tcp) = ws.into_inner() else { panic!("plain TCP expected") };
     let started = tokio::time::Instant::now();
     let (opcodes, code) = read_frames_silently(&mut tcp).await;

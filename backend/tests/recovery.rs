@@ -6,7 +6,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
+use roomcast_shared::{ChatMessage, ClientCommand, MessageId, ServerEvent};
 use support::*;
 use uuid::Uuid;
 
@@ -61,13 +61,14 @@ async fn recovery_table() {
     eventually(|| server.history().store().bounds(&group).unwrap().oldest == Some(5)).await;
 
     type Case = (&'static str, Option<(u64, u64)>, Vec<u64>);
-    let cases: [Case; 6] = [
-        ("", None, vec![8, 9, 10]),                    // no since: the latest page
-        ("since=10", None, vec![]),                    // since = latest
-        ("since=6", None, vec![7, 8, 9, 10]),          // inside the history: all of it
-        ("since=4", None, vec![5, 6, 7, 8, 9, 10]),    // just before the oldest kept
-        ("since=2", Some((3, 4)), vec![8, 9, 10]),     // older than retention
-        ("since=15", Some((11, 15)), vec![8, 9, 10]),  // in the future
+    let cases: [Case; 7] = [
+        ("", None, vec![8, 9, 10]),                         // no since: the latest page
+        ("since=10", None, vec![]),                         // since = latest
+        ("since=6", None, vec![7, 8, 9, 10]),               // inside the history: all of it
+        ("since=4", None, vec![5, 6, 7, 8, 9, 10]),         // just before the oldest kept
+        ("since=2", Some((3, 4)), vec![5, 6, 7, 8, 9, 10]), // older than retention: all that is kept
+        ("since=0", Some((1, 4)), vec![5, 6, 7, 8, 9, 10]), // from the start
+        ("since=15", Some((11, 15)), vec![8, 9, 10]),       // in the future: the latest page
     ];
     for (query, expected_gap, expected) in cases {
         let (_ws, events) = connect_json_with(addr, "recovery", query).await;
@@ -76,7 +77,17 @@ async fn recovery_table() {
         assert_eq!(synced(&events), 10, "{query}");
     }
 
-    let (status, body) = http_request(addr, &format!("/ws/recovery/{}?since=-1", Uuid::new_v4()), &UPGRADE_HEADERS).await;
+    // After a retention gap the replay picks up exactly where the gap ends
+    // (the oldest kept) and runs without a hole up to `synced`.
+    let (_ws, events) = connect_json_with(addr, "recovery", "since=2").await;
+    assert_eq!(events.first(), Some(&ServerEvent::Gap { from: 3, to: 4 }), "the gap comes first");
+    let replayed = replayed_seqs(&events);
+    assert_eq!(replayed.first(), Some(&5), "the first message after the gap is the oldest kept");
+    assert!(replayed.windows(2).all(|pair| pair[1] == pair[0] + 1), "contiguous: {replayed:?}");
+    assert_eq!(replayed.last(), Some(&synced(&events)), "up to synced");
+
+    let (status, body) =
+        http_request(addr, &format!("/ws/recovery/{}?since=-1", Uuid::new_v4()), &UPGRADE_HEADERS).await;
     assert_eq!(status, 400, "{body}");
     server.shutdown().await;
 }
@@ -255,6 +266,49 @@ async fn scrollback_pages_through_the_history() {
     assert_eq!(http_request(addr, "/api/groups/no.dots/messages", &[]).await.0, 400);
     let (status, body) = http_request(addr, "/api/groups/empty/messages", &[]).await;
     assert_eq!((status, body.as_str()), (200, r#"{"messages":[],"has_more":false}"#));
+    server.shutdown().await;
+}
+
+/// `after` pages go forward: the messages after a number, oldest first, with
+/// `has_more` while newer ones exist.
+#[tokio::test]
+async fn forward_pages_catch_up_after_a_number() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut ws = connect_json(addr, "forward").await;
+    publish_all(&mut ws, &texts("m", 120), 32).await;
+    let page = |query: &'static str| async move {
+        let page = history_page(addr, "forward", query).await;
+        let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+        assert!(seqs.windows(2).all(|pair| pair[1] == pair[0] + 1), "{query}: {seqs:?}");
+        (seqs.first().copied(), seqs.last().copied(), page.has_more)
+    };
+    assert_eq!(page("?after=20").await, (Some(21), Some(70), true), "in the middle");
+    assert_eq!(page("?after=70").await, (Some(71), Some(120), false), "the last page, exactly full");
+    assert_eq!(page("?after=100&limit=50").await, (Some(101), Some(120), false), "the last page");
+    assert_eq!(page("?after=0&limit=5").await, (Some(1), Some(5), true));
+    assert_eq!(page("?after=0&limit=0").await, (Some(1), Some(1), true), "limit is at least 1");
+    assert_eq!(page("?after=120").await, (None, None, false), "after the last");
+    assert_eq!(page("?after=500").await, (None, None, false), "beyond the last");
+
+    // Walking forward from the start yields the whole history once.
+    let mut walked: Vec<ChatMessage> = Vec::new();
+    let mut more = true;
+    while more {
+        let after = walked.last().map_or(0, |m| m.seq);
+        let page = history_page(addr, "forward", &format!("?after={after}&limit=50")).await;
+        more = page.has_more;
+        walked.extend(page.messages);
+    }
+    assert_eq!(walked, stored_history(addr, "forward").await);
+    assert_eq!(walked.len(), 120);
+
+    let (status, body) = http_request(addr, "/api/groups/forward/messages?before=50&after=10", &[]).await;
+    assert_eq!((status, body.as_str()), (400, "before and after cannot be used together\n"));
+    let (status, body) = http_request(addr, "/api/groups/forward/messages?after=-1", &[]).await;
+    assert_eq!((status, body.as_str()), (400, "after must be a non-negative integer\n"));
+    let empty = history_page(addr, "empty", "?after=0").await;
+    assert_eq!((empty.messages.len(), empty.has_more), (0, false));
     server.shutdown().await;
 }
 

@@ -24,9 +24,7 @@ async fn a_reader_that_never_reads_is_disconnected_while_others_keep_receiving()
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let tcp = socket.connect(addr).await.unwrap();
-    let (stalled, _) = tokio_tungstenite::client_async(ws_url(addr, "firehose", Uuid::new_v4()), tcp)
-        .await
-        .unwrap();
+    let (stalled, _) = tokio_tungstenite::client_async(ws_url(addr, "firehose", Uuid::new_v4()), tcp).await.unwrap();
     let mut reader = connect_raw(addr, "firehose").await;
     let mut publisher = connect_raw(addr, "firehose").await;
     let group = "firehose".parse().unwrap();

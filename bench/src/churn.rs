@@ -10,7 +10,13 @@ use anyhow::bail;
 use crate::client::{connect, server_connections, source_address, Mode};
 use crate::procfs::resident_kib;
 
-pub async fn run(addr: SocketAddr, connections: usize, cycles: usize, mode: Mode, server_pid: Option<u32>) -> anyhow::Result<()> {
+pub async fn run(
+    addr: SocketAddr,
+    connections: usize,
+    cycles: usize,
+    mode: Mode,
+    server_pid: Option<u32>,
+) -> anyhow::Result<()> {
     let start_kib = server_pid.map(resident_kib).transpose()?;
     let mut after_first = None;
     for cycle in 1..=cycles {

@@ -28,15 +28,12 @@ pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode
     stream.set_nodelay(true)?;
     let mut request = format!("ws://{server}/ws/{group}/{}", Uuid::new_v4()).into_client_request()?;
     if mode == Mode::Json {
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static(roomcast_shared::SUBPROTOCOL));
+        request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(roomcast_shared::SUBPROTOCOL));
     }
     // Small buffers: the generator holds many sockets too.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-        .await
-        .context("handshake")?;
+    let (socket, _) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.context("handshake")?;
     Ok(socket)
 }
 
@@ -50,9 +47,7 @@ pub fn source_address(index: usize) -> IpAddr {
 /// The server's open connections, from its /healthz.
 pub async fn server_connections(addr: SocketAddr) -> anyhow::Result<u64> {
     let mut stream = TcpStream::connect(addr).await?;
-    stream
-        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
     let body = response.split_once("\r\n\r\n").context("no body")?.1;

@@ -64,8 +64,12 @@ impl Tally {
 
     fn record(&mut self, text: &str, base: Instant) {
         let mut fields = text.splitn(4, ':');
-        let (Some(publisher), Some(index), Some(sent_us)) = (fields.next(), fields.next(), fields.next()) else { return };
-        let (Ok(publisher), Ok(index), Ok(sent_us)) = (publisher.parse::<usize>(), index.parse::<usize>(), sent_us.parse::<u64>()) else {
+        let (Some(publisher), Some(index), Some(sent_us)) = (fields.next(), fields.next(), fields.next()) else {
+            return;
+        };
+        let (Ok(publisher), Ok(index), Ok(sent_us)) =
+            (publisher.parse::<usize>(), index.parse::<usize>(), sent_us.parse::<u64>())
+        else {
             return;
         };
         let Some(word) = self.seen.get_mut(publisher).and_then(|bits| bits.get_mut(index / 64)) else { return };
@@ -331,7 +335,8 @@ async fn publish(
         }
     });
     ready.wait().await;
-    let mut ticker = pace.map(|(interval, offset)| tokio::time::interval_at(tokio::time::Instant::now() + offset, interval));
+    let mut ticker =
+        pace.map(|(interval, offset)| tokio::time::interval_at(tokio::time::Instant::now() + offset, interval));
     for n in 0..messages {
         if let Some(ticker) = ticker.as_mut() {
             ticker.tick().await;

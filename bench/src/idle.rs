@@ -75,7 +75,10 @@ pub async fn run(idle: Idle) -> anyhow::Result<()> {
         }
         let after = resident_kib(pid)?;
         let per = after.saturating_sub(before) as f64 * 1024.0 / open.len().max(1) as f64;
-        println!("server RSS: {before} KiB before, {after} KiB after: {per:.0} bytes ({:.2} KiB) per connection", per / 1024.0);
+        println!(
+            "server RSS: {before} KiB before, {after} KiB after: {per:.0} bytes ({:.2} KiB) per connection",
+            per / 1024.0
+        );
         per_connection_kib = Some(per / 1024.0);
     }
     println!(

@@ -6,6 +6,9 @@ import {
   newPage, openPair, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
 } from './support.js';
 
+/** How long "at once" may take: far below any timeout or backoff. */
+const AT_ONCE = 2_000;
+
 const env = serverAndBrowser();
 
 test('a page that was away shows what it missed, in order, once', async () => {
@@ -83,4 +86,44 @@ test('scrolling to the top loads older messages', async () => {
   assert.deepEqual(texts, Array.from({ length: 130 }, (_, i) => `line ${i + 1}`));
   await writer.context().close();
   await reader.context().close();
+});
+
+test('going offline shows it at once; coming back online reconnects at once and catches up', async () => {
+  const { alice, bob } = await openPair(env, 'e2e-offline');
+  await alice.context().setOffline(true);
+  await alice.locator('[data-testid="status"][data-status="offline"]').waitFor({ timeout: AT_ONCE });
+  await alice.getByTestId('system').filter({ hasText: 'offline' }).first().waitFor({ timeout: PATIENCE });
+  await send(bob, 'sent while Alice was offline');
+  await waitForMessage(bob, 'sent while Alice was offline');
+  await alice.context().setOffline(false);
+  await waitForMessage(alice, 'sent while Alice was offline');
+  await waitForStatus(alice, 'open');
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('Reconnect and Close act at once, even on a socket that no longer answers', async () => {
+  const page = await newPage(env.browser);
+  let sockets = 0;
+  await page.context().routeWebSocket(/\/ws\//, (socket) => {
+    sockets += 1;
+    if (sockets === 1) {
+      // Half-dead: it opened, then nothing comes back, not even to a close.
+      socket.onMessage(() => {});
+      socket.onClose(() => {});
+      return;
+    }
+    socket.connectToServer();
+  });
+  await page.goto(`${env.server.url}/room/e2e-half-dead?name=Hal`);
+  await waitForStatus(page, 'open');
+  await page.getByTestId('reconnect').click();
+  await page.getByTestId('system').filter({ hasText: 'disconnected: 1000 reconnecting' }).first()
+    .waitFor({ timeout: AT_ONCE });
+  await send(page, 'through the new socket');
+  await waitForMessage(page, 'through the new socket');
+  assert.equal(sockets, 2);
+  await page.getByTestId('close').click();
+  await page.locator('[data-testid="status"][data-status="closed"]').waitFor({ timeout: AT_ONCE });
+  await page.context().close();
 });

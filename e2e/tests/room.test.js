@@ -8,11 +8,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  artifacts, newPage, openPair, send, serverAndBrowser, startServer, stopServer, waitForMessage, waitForStatus,
+  artifacts, newPage, openPair, restartServer, send, serverAndBrowser, stopServer, waitForMessage, waitForStatus,
   PATIENCE,
 } from './support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** The README's screenshot: refreshed by every run, so it shows real fonts. */
+const screenshot = path.join(here, '..', '..', 'docs', 'screenshot.png');
 const env = serverAndBrowser();
 
 test('two pages in one room exchange messages', async () => {
@@ -36,6 +38,7 @@ test('two pages in one room exchange messages', async () => {
   await alice.getByTestId('pending').waitFor({ state: 'detached', timeout: PATIENCE });
 
   await alice.screenshot({ path: path.join(artifacts, 'room-desktop.png') });
+  await alice.screenshot({ path: screenshot });
   await bob.screenshot({ path: path.join(artifacts, 'room-phone.png') });
   await alice.context().close();
   await bob.context().close();
@@ -56,6 +59,25 @@ test('a shared link asks for a name once, and the join screen leads to the room'
   await page.getByTestId('join').click();
   await waitForStatus(page, 'open');
   assert.equal(new URL(page.url()).pathname, '/room/e2e-other');
+  await page.context().close();
+});
+
+test('a link\'s name is for newcomers only and leaves the address bar; Copy link copies the room alone', async () => {
+  const page = await newPage(env.browser);
+  await page.goto(`${env.server.url}/room/e2e-share?name=Alice`);
+  await waitForStatus(page, 'open');
+  assert.match(await page.locator('footer').textContent(), /Alice/, 'a newcomer takes the link\'s name');
+  assert.equal(new URL(page.url()).search, '', 'the name is taken out of the address bar');
+
+  await page.goto(`${env.server.url}/room/e2e-share-2?name=Mallory&x=1`);
+  await waitForStatus(page, 'open');
+  assert.match(await page.locator('footer').textContent(), /Alice/, 'a saved name is kept');
+  assert.equal(new URL(page.url()).search, '?x=1');
+
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.server.url });
+  await page.getByTestId('copy-link').click();
+  await page.getByTestId('copy-link').filter({ hasText: 'Link copied' }).waitFor({ timeout: PATIENCE });
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `${env.server.url}/room/e2e-share-2`);
   await page.context().close();
 });
 
@@ -109,19 +131,20 @@ test('the page survives a server restart and delivers what was typed meanwhile',
   await alice.getByTestId('system').filter({ hasText: '1012' }).first().waitFor({ timeout: PATIENCE });
   // The status cycles between waiting and trying while the server is down,
   // so wait for the waiting phase rather than sampling the text once.
-  await alice.getByTestId('status').filter({ hasText: /^reconnecting in \d+ s \(attempt \d+\)$/ })
+  await alice.getByTestId('status').filter({ hasText: /^reconnecting in \d+ s \(attempt \d+\)/ })
     .waitFor({ timeout: PATIENCE });
 
   await send(alice, 'typed while the server was down');
   const pending = alice.getByTestId('pending');
   await pending.waitFor({ timeout: PATIENCE });
-  assert.match(await pending.textContent(), /waiting for connection/);
+  assert.match(await pending.textContent(), /waiting to be sent/);
 
   // Alice stays offline until Bob is back, so that Bob is in the room when
   // her queued message goes out (history for late joiners is not this test's
   // subject); going online also exercises the immediate retry on `online`.
   await alice.context().setOffline(true);
-  env.server = await startServer(env.server.port, env.server.database);
+  await waitForStatus(alice, 'offline');
+  env.server = await restartServer(env.server);
   await waitForStatus(bob, 'open');
   await alice.context().setOffline(false);
   await waitForStatus(alice, 'open');

@@ -32,10 +32,16 @@ export function tempDatabase() {
   return path.join(mkdtempSync(path.join(tmpdir(), 'roomcast-e2e-')), 'history.sqlite3');
 }
 
-/** Starts the backend on `port` with `database` and resolves once /healthz answers. */
-export async function startServer(port, database = tempDatabase()) {
+/**
+ * Starts the backend on `port` with `database` (and any `extraArgs`, e.g.
+ * `['--max-message-bytes', '8192']`) and resolves once /healthz answers.
+ */
+export async function startServer(port, database = tempDatabase(), extraArgs = []) {
   const binary = process.env.ROOMCAST_BIN ?? path.join(root, 'target', 'debug', 'roomcast');
-  const args = ['--listen', `127.0.0.1:${port}`, '--static-dir', path.join(root, 'frontend', 'dist'), '--database', database];
+  const args = [
+    '--listen', `127.0.0.1:${port}`, '--static-dir', path.join(root, 'frontend', 'dist'), '--database', database,
+    ...extraArgs,
+  ];
   const child = spawn(binary, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
@@ -53,7 +59,12 @@ export async function startServer(port, database = tempDatabase()) {
     if (Date.now() > deadline) throw new Error('server did not become healthy');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { child, exited, port, database, url: `http://127.0.0.1:${port}` };
+  return { child, exited, port, database, extraArgs, url: `http://127.0.0.1:${port}` };
+}
+
+/** Starts `server` again on its port, with its database and flags. */
+export async function restartServer(server) {
+  return startServer(server.port, server.database, server.extraArgs);
 }
 
 /** Stops the server with `signal` and resolves with its exit code. */
@@ -136,6 +147,40 @@ export async function cuttableSockets(page) {
   };
 }
 
+/**
+ * Publishes `texts` into `room` through a raw-mode socket that `page` opens
+ * (no subprotocol: each text frame is one message), and resolves once the
+ * last one is stored.
+ */
+export async function publishRaw(page, server, room, texts) {
+  await page.evaluate(async ({ port, room, texts }) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws/${room}/${crypto.randomUUID()}`);
+    await new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = reject;
+    });
+    for (const text of texts) socket.send(text);
+  }, { port: server.port, room, texts });
+  await waitForStored(server, room, texts.at(-1));
+}
+
+/** Resolves once the latest message stored in `room` is `text`. */
+export async function waitForStored(server, room, text, patience = PATIENCE) {
+  const deadline = Date.now() + patience;
+  for (;;) {
+    const page = await (await fetch(`${server.url}/api/groups/${room}/messages?limit=1`)).json();
+    if (page.messages.at(-1)?.text === text) return;
+    if (Date.now() > deadline) throw new Error(`"${text}" was not stored in ${room}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Every stored message of `room`, oldest first (at most 500). */
+export async function storedTexts(server, room) {
+  const page = await (await fetch(`${server.url}/api/groups/${room}/messages?limit=500`)).json();
+  return page.messages.map((message) => message.text);
+}
+
 /** The texts of the delivered messages, in the order the page shows them. */
 export async function shownTexts(page) {
   return page.locator('[data-testid="message"] .text').allTextContents();
@@ -145,10 +190,10 @@ export async function shownTexts(page) {
  * One server and one browser for a test file: started before its tests,
  * stopped after them (the server must exit 0). Tests may replace `server`.
  */
-export function serverAndBrowser() {
+export function serverAndBrowser(extraArgs = []) {
   const env = { server: null, browser: null };
   before(async () => {
-    env.server = await startServer(await freePort());
+    env.server = await startServer(await freePort(), tempDatabase(), extraArgs);
     env.browser = await launchBrowser();
   });
   after(async () => {

@@ -1,5 +1,5 @@
 //! Routes: `/` is the join screen, `/room/{group}` a room (shareable;
-//! `?name=Alice` presets the display name).
+//! `?name=Alice` presets the display name of a visitor who has none yet).
 
 use roomcast_shared::{DisplayName, GroupName};
 use yew::prelude::*;
@@ -56,16 +56,15 @@ struct RoomPageProps {
     group: GroupName,
 }
 
-/// A room by URL: takes the name from `?name=`, else the remembered one,
-/// else asks once.
+/// A room by URL: with the remembered name, else the one in `?name=` (a
+/// link someone shared), else asks once. A link's name never replaces the
+/// visitor's own, and it is taken out of the address bar either way, so that
+/// a link copied from there carries nobody's name.
 #[function_component]
 fn RoomPage(props: &RoomPageProps) -> Html {
     let name = use_state(|| {
-        let from_query = query_name();
-        if let Some(name) = &from_query {
-            storage::remember_display_name(name);
-        }
-        from_query.or_else(storage::display_name)
+        let from_link = take_query_name();
+        storage::display_name().or_else(|| from_link.inspect(storage::remember_display_name))
     });
     let client_id = use_memo((), |()| storage::client_id());
     match &*name {
@@ -82,10 +81,21 @@ fn RoomPage(props: &RoomPageProps) -> Html {
     }
 }
 
-fn query_name() -> Option<DisplayName> {
-    let search = web_sys::window()?.location().search().ok()?;
-    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
-    params.get("name")?.parse().ok()
+/// The `name` of the page's query, removed from the address bar (without a
+/// new history entry).
+fn take_query_name() -> Option<DisplayName> {
+    let window = web_sys::window()?;
+    let location = window.location();
+    let params = web_sys::UrlSearchParams::new_with_str(&location.search().ok()?).ok()?;
+    let name = params.get("name")?;
+    params.delete("name");
+    let query = String::from(params.to_string());
+    let query = if query.is_empty() { query } else { format!("?{query}") };
+    let address = format!("{}{query}{}", location.pathname().ok()?, location.hash().ok()?);
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&address));
+    }
+    name.parse().ok()
 }
 
 #[derive(Properties, PartialEq)]

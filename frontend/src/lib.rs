@@ -2,12 +2,15 @@
 //!
 //! Layout:
 //! - [`session`]: connection logic as plain Rust (reconnect machine,
-//!   heartbeat, outbox), unit-tested natively.
+//!   heartbeat, outbox and its delivery states, tabs), unit-tested natively.
+//! - [`timeline`]: the ordered, bounded timeline as plain Rust, unit- and
+//!   property-tested natively.
 //! - [`state`]: the room's `Reducible` state and its `Action`s.
 //! - [`net`]: thin browser glue: the WebSocket driver that runs the session
-//!   logic against a real socket and dispatches actions.
+//!   logic against a real socket and dispatches actions; Web Locks for tabs.
 //! - [`hooks`]: `use_room`, which owns a driver for the lifetime of a room
-//!   view and returns a handle with `send`, `close` and `reconnect`.
+//!   view and returns a handle with the user's actions (send, retry, delete,
+//!   close, reconnect, paging).
 //! - [`components`]: the views; [`app`]: routes.
 //! - [`storage`]: the client id and display name kept in localStorage.
 
@@ -18,6 +21,7 @@ pub mod net;
 pub mod session;
 pub mod state;
 pub mod storage;
+pub mod timeline;
 
 /// Mounts the app on the document body.
 pub fn run() {

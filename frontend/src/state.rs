@@ -1,23 +1,36 @@
 //! The room view's state: what the user sees, changed only by [`Action`]s.
+//!
+//! The timeline is large (up to 2,000 messages) and changes with every
+//! message, so it is not copied per action: the state holds it behind an
+//! `Rc<RefCell<_>>`, each action changes it in place and bumps `revision`,
+//! and a new state shares the same timeline. Everything else is small and
+//! replaced whole.
 
-use std::collections::HashSet;
+use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
-use roomcast_shared::{ChatMessage, MessageId};
+use roomcast_shared::{limits, ChatMessage};
 use yew::Reducible;
 
 use crate::session::Pending;
-
-/// Most entries kept in the view; older ones scroll away for good.
-const MAX_ENTRIES: usize = 2_000;
+use crate::timeline::{LineKind, Page, Timeline};
 
 /// The connection status line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     Open,
-    Reconnecting { attempt: u32, at_ms: f64 },
-    Closed { reason: String },
+    Reconnecting {
+        attempt: u32,
+        at_ms: f64,
+    },
+    /// The browser says it is offline.
+    Offline,
+    Closed {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -27,229 +40,155 @@ impl Status {
             Self::Connecting { .. } => "connecting",
             Self::Open => "open",
             Self::Reconnecting { .. } => "reconnecting",
+            Self::Offline => "offline",
             Self::Closed { .. } => "closed",
         }
     }
 }
 
-/// One line of the room's timeline.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
-    /// Connection events: opened, closed with code and reason, errors.
-    System { text: String, at_ms: f64 },
-    Message(ChatMessage),
-}
-
-/// Whether older history can be loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Older {
-    /// Unknown until the oldest shown message is the group's first.
-    Maybe,
-    Loading,
-    /// The oldest shown message is the oldest the server keeps.
-    Exhausted,
-}
-
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RoomState {
     pub status: Status,
-    /// System lines and messages; messages in sequence order. Shared
-    /// entries: a new state clones pointers, not messages.
-    pub entries: Vec<Rc<Entry>>,
+    timeline: Rc<RefCell<Timeline>>,
     /// Messages typed by the user and not yet acknowledged.
-    pub pending: Vec<Pending>,
-    pub older: Older,
-    seen: HashSet<MessageId>,
+    pub outbox: Rc<[Pending]>,
+    /// The largest `send` frame the server accepts: the last value it told
+    /// (kept for use while offline), else the protocol's default.
+    pub max_message_bytes: usize,
+    /// Bumped by every action: the timeline changes in place.
+    revision: u64,
+}
+
+impl PartialEq for RoomState {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.timeline, &other.timeline) && self.revision == other.revision
+    }
 }
 
 impl Default for RoomState {
     fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl RoomState {
+    /// A state for a room view, with the message size limit remembered from
+    /// an earlier visit, if any.
+    pub fn new(max_message_bytes: Option<usize>) -> Self {
         Self {
             status: Status::Connecting { attempt: 0 },
-            entries: Vec::new(),
-            pending: Vec::new(),
-            older: Older::Maybe,
-            seen: HashSet::new(),
+            timeline: Rc::default(),
+            outbox: Rc::new([]),
+            max_message_bytes: max_message_bytes.unwrap_or(limits::MAX_MESSAGE_BYTES),
+            revision: 0,
         }
+    }
+
+    pub fn timeline(&self) -> Ref<'_, Timeline> {
+        self.timeline.borrow()
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Status(Status),
-    System { text: String, at_ms: f64 },
-    /// A group message; one already shown (same id) is ignored.
-    Received(ChatMessage),
-    /// The server could not replay messages `from..=to`; the latest page
-    /// follows, so what is shown is dropped.
-    Gap { from: u64, to: u64, at_ms: f64 },
+    /// A connection event for the timeline.
+    Note {
+        kind: LineKind,
+        text: String,
+        at_ms: f64,
+    },
+    /// Group messages, live or replayed, in the order they came.
+    Received(Vec<ChatMessage>),
+    /// The server could not replay messages `from..=to`.
+    Gap {
+        from: u64,
+        to: u64,
+        at_ms: f64,
+    },
+    /// The replay is complete up to `seq`.
+    Synced(u64),
+    /// A message of ours was stored as this number.
+    Acked(u64),
     LoadingOlder,
-    /// A page of older history, oldest first.
-    Older { messages: Vec<ChatMessage>, has_more: bool },
-    /// Loading older history failed; it may be tried again.
+    /// A page of older history, asked for with `before`.
+    Older {
+        before: u64,
+        page: Page,
+    },
     OlderFailed,
+    LoadingNewer,
+    /// A page of newer history, asked for with `after`.
+    Newer {
+        after: u64,
+        page: Page,
+    },
+    NewerFailed,
+    /// The group's latest page, replacing the window.
+    Latest(Page),
+    /// The user is at the bottom of the timeline (or left it).
+    Following(bool),
     /// The outbox changed.
-    Pending(Vec<Pending>),
+    Outbox(Vec<Pending>),
+    /// The server's message size limit.
+    Limit(usize),
 }
 
 impl Reducible for RoomState {
     type Action = Action;
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
-        let mut state = Rc::unwrap_or_clone(self);
-        match action {
-            Action::Status(status) => state.status = status,
-            Action::System { text, at_ms } => state.push(Entry::System { text, at_ms }),
-            Action::Received(message) => state.insert(message),
-            Action::Gap { from, to, at_ms } => {
-                state.entries.retain(|entry| matches!(**entry, Entry::System { .. }));
-                state.seen.clear();
-                state.older = Older::Maybe;
-                let missing = to - from + 1;
-                let text = format!("{missing} message{} could not be recovered", if missing == 1 { "" } else { "s" });
-                state.push(Entry::System { text, at_ms });
-            }
-            Action::LoadingOlder => state.older = Older::Loading,
-            Action::Older { messages, has_more } => {
-                for message in messages {
-                    state.insert(message);
-                }
-                state.older = if has_more { Older::Maybe } else { Older::Exhausted };
-            }
-            Action::OlderFailed => state.older = Older::Maybe,
-            Action::Pending(pending) => state.pending = pending,
-        }
-        Rc::new(state)
-    }
-}
-
-impl RoomState {
-    /// The sequence number of the oldest message shown.
-    pub fn oldest_seq(&self) -> Option<u64> {
-        self.entries.iter().find_map(|entry| match &**entry {
-            Entry::Message(message) => Some(message.seq),
-            Entry::System { .. } => None,
-        })
-    }
-
-    /// Whether there may be older messages to load.
-    pub fn can_load_older(&self) -> bool {
-        self.older == Older::Maybe && self.oldest_seq().is_some_and(|seq| seq > 1)
-    }
-
-    /// Places a message by sequence number: after every message with a
-    /// lower one (live messages append; older pages go to the front).
-    fn insert(&mut self, message: ChatMessage) {
-        if !self.seen.insert(message.id) {
-            return;
-        }
-        let position = self
-            .entries
-            .iter()
-            .rposition(|entry| matches!(&**entry, Entry::Message(m) if m.seq < message.seq))
-            .map_or_else(
-                || self.entries.iter().position(|e| matches!(**e, Entry::Message(_))).unwrap_or(self.entries.len()),
-                |index| index + 1,
-            );
-        if position == self.entries.len() {
-            self.push(Entry::Message(message));
-        } else {
-            self.entries.insert(position, Rc::new(Entry::Message(message)));
-        }
-    }
-
-    fn push(&mut self, entry: Entry) {
-        if self.entries.len() == MAX_ENTRIES {
-            if let Entry::Message(old) = &*self.entries.remove(0) {
-                self.seen.remove(&old.id);
+        let mut next = (*self).clone();
+        next.revision += 1;
+        {
+            let mut timeline = next.timeline.borrow_mut();
+            match action {
+                Action::Status(status) => next.status = status,
+                Action::Note { kind, text, at_ms } => timeline.note(kind, text, at_ms),
+                Action::Received(messages) => timeline.receive(messages),
+                Action::Gap { from, to, at_ms } => timeline.gap(from, to, at_ms),
+                Action::Synced(seq) => timeline.synced(seq),
+                Action::Acked(seq) => timeline.acknowledged(seq),
+                Action::LoadingOlder => timeline.loading_older(),
+                Action::Older { before, page } => timeline.older_page(before, page),
+                Action::OlderFailed => timeline.older_failed(),
+                Action::LoadingNewer => timeline.loading_newer(),
+                Action::Newer { after, page } => timeline.newer_page(after, page),
+                Action::NewerFailed => timeline.newer_failed(),
+                Action::Latest(page) => timeline.latest_page(page),
+                Action::Following(following) => timeline.set_following(following),
+                Action::Outbox(pending) => next.outbox = pending.into(),
+                Action::Limit(limit) => next.max_message_bytes = limit,
             }
         }
-        self.entries.push(Rc::new(entry));
+        Rc::new(next)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_shared::{ClientId, Sender};
-    use uuid::Uuid;
 
-    fn message(id: MessageId, seq: u64) -> ChatMessage {
-        ChatMessage {
-            group: "g".parse().unwrap(),
-            seq,
-            id,
-            from: Sender { client_id: ClientId(Uuid::nil()), name: None },
-            text: format!("m{seq}"),
-            ts: 0,
-        }
-    }
-
-    fn reduce(state: Rc<RoomState>, action: Action) -> Rc<RoomState> {
-        state.reduce(action)
+    #[test]
+    fn actions_change_the_shared_timeline_in_place() {
+        let state = Rc::new(RoomState::default());
+        let before = state.clone();
+        let state = state.reduce(Action::Note { kind: LineKind::Event, text: "connected".into(), at_ms: 0.0 });
+        assert_ne!(*state, *before, "a new revision renders");
+        assert!(Rc::ptr_eq(&state.timeline, &before.timeline), "the timeline is not copied");
+        assert_eq!(state.timeline().rows().len(), 1);
     }
 
     #[test]
-    fn a_message_is_shown_once() {
-        let id = MessageId(Uuid::new_v4());
-        let mut state = Rc::new(RoomState::default());
-        state = reduce(state, Action::Received(message(id, 1)));
-        state = reduce(state, Action::Received(message(id, 1)));
-        assert_eq!(state.entries.len(), 1);
-    }
-
-    fn texts(state: &RoomState) -> Vec<String> {
-        state
-            .entries
-            .iter()
-            .map(|entry| match &**entry {
-                Entry::Message(m) => m.text.clone(),
-                Entry::System { text, .. } => format!("[{text}]"),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn messages_take_their_place_by_sequence_number() {
-        let mut state = Rc::new(RoomState::default());
-        state = reduce(state, Action::System { text: "connected".into(), at_ms: 0.0 });
-        for seq in [5, 7, 6] {
-            state = reduce(state, Action::Received(message(MessageId(Uuid::new_v4()), seq)));
-        }
-        assert_eq!(texts(&state), ["[connected]", "m5", "m6", "m7"]);
-        assert_eq!(state.oldest_seq(), Some(5));
-        assert!(state.can_load_older());
-        let older = vec![message(MessageId(Uuid::new_v4()), 3), message(MessageId(Uuid::new_v4()), 4)];
-        state = reduce(state, Action::Older { messages: older, has_more: false });
-        assert_eq!(texts(&state), ["[connected]", "m3", "m4", "m5", "m6", "m7"]);
-        assert!(!state.can_load_older());
-    }
-
-    #[test]
-    fn a_gap_replaces_what_is_shown_with_a_note() {
-        let mut state = Rc::new(RoomState::default());
-        state = reduce(state, Action::Received(message(MessageId(Uuid::new_v4()), 1)));
-        state = reduce(state, Action::Gap { from: 2, to: 41, at_ms: 0.0 });
-        state = reduce(state, Action::Received(message(MessageId(Uuid::new_v4()), 90)));
-        assert_eq!(texts(&state), ["[40 messages could not be recovered]", "m90"]);
-    }
-
-    #[test]
-    fn the_timeline_is_bounded() {
-        let mut state = Rc::new(RoomState::default());
-        for seq in 0..(MAX_ENTRIES as u64 + 10) {
-            state = reduce(state, Action::Received(message(MessageId(Uuid::new_v4()), seq)));
-        }
-        assert_eq!(state.entries.len(), MAX_ENTRIES);
-        assert_eq!(state.seen.len(), MAX_ENTRIES);
-    }
-
-    #[test]
-    fn status_and_system_lines_are_recorded() {
-        let mut state = Rc::new(RoomState::default());
-        state = reduce(state, Action::Status(Status::Open));
-        state = reduce(state, Action::System { text: "connected".into(), at_ms: 1.0 });
+    fn status_and_limits_are_recorded() {
+        let state = Rc::new(RoomState::new(Some(8192)));
+        assert_eq!(state.max_message_bytes, 8192);
+        let state = state.reduce(Action::Status(Status::Open)).reduce(Action::Limit(1024));
         assert_eq!(state.status.key(), "open");
-        assert_eq!(*state.entries[0], Entry::System { text: "connected".into(), at_ms: 1.0 });
+        assert_eq!(state.max_message_bytes, 1024);
     }
 }

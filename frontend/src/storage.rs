@@ -1,23 +1,28 @@
-//! What the browser remembers between visits: the client id (one per
-//! browser, shared by its tabs) and the display name.
+//! What the browser remembers: the client id (one per browser, shared by
+//! its tabs), the display name, the server's last message size limit, this
+//! tab's id (per tab, kept across reloads), and each tab's outbox per room.
+//!
+//! Storage may be missing or full (private modes, quotas): then each value
+//! lives for the page only, and nothing fails.
 
-use gloo_storage::{LocalStorage, Storage};
+use gloo_storage::{LocalStorage, SessionStorage, Storage};
 use roomcast_shared::{ClientId, DisplayName, GroupName, MessageId};
 use uuid::Uuid;
 
+use crate::session::tabs::{self, Owner, TabOutbox};
+use crate::session::Saved;
+
 const CLIENT_ID_KEY: &str = "roomcast.client_id";
 const NAME_KEY: &str = "roomcast.name";
+const LIMIT_KEY: &str = "roomcast.max_message_bytes";
+const TAB_KEY: &str = "roomcast.tab";
 
 /// This browser's client id, created and stored on first use.
 pub fn client_id() -> ClientId {
-    if let Some(id) = LocalStorage::get::<String>(CLIENT_ID_KEY)
-        .ok()
-        .and_then(|stored| stored.parse().ok())
-    {
+    if let Some(id) = LocalStorage::get::<String>(CLIENT_ID_KEY).ok().and_then(|stored| stored.parse().ok()) {
         return id;
     }
     let id = ClientId(Uuid::new_v4());
-    // Without storage (private mode, quota) the id lives for this page only.
     let _ = LocalStorage::set(CLIENT_ID_KEY, id.to_string());
     id
 }
@@ -31,19 +36,67 @@ pub fn remember_display_name(name: &DisplayName) {
     let _ = LocalStorage::set(NAME_KEY, name.as_str());
 }
 
-fn outbox_key(group: &GroupName) -> String {
-    format!("roomcast.outbox.{group}")
+/// The message size limit the server last told (`welcome`).
+pub fn max_message_bytes() -> Option<usize> {
+    LocalStorage::get(LIMIT_KEY).ok()
 }
 
-/// Messages of `group` not yet acknowledged when the page last ran.
-pub fn load_outbox(group: &GroupName) -> Vec<(MessageId, String)> {
-    LocalStorage::get(outbox_key(group)).unwrap_or_default()
+pub fn remember_max_message_bytes(limit: usize) {
+    let _ = LocalStorage::set(LIMIT_KEY, limit);
 }
 
-pub fn save_outbox(group: &GroupName, saved: &[(MessageId, String)]) {
-    if saved.is_empty() {
-        LocalStorage::delete(outbox_key(group));
-    } else {
-        let _ = LocalStorage::set(outbox_key(group), saved);
+/// This tab's id: kept in `sessionStorage`, so a reload keeps it and
+/// another tab has its own.
+pub fn tab_id() -> Uuid {
+    SessionStorage::get::<String>(TAB_KEY).ok().and_then(|stored| stored.parse().ok()).unwrap_or_else(new_tab_id)
+}
+
+/// A new id for this tab (a duplicated tab copies its original's
+/// `sessionStorage`, and must not share its outbox).
+pub fn new_tab_id() -> Uuid {
+    let tab = Uuid::new_v4();
+    let _ = SessionStorage::set(TAB_KEY, tab.to_string());
+    tab
+}
+
+/// `owner`'s outbox for `group`, if there is one.
+pub fn read_outbox(group: &GroupName, owner: Owner) -> Option<TabOutbox> {
+    let key = tabs::outbox_key(group, owner);
+    match owner {
+        Owner::Tab(_) => LocalStorage::get(key).ok(),
+        // Earlier versions kept `[[id, text], …]` per room.
+        Owner::Shared => {
+            let items: Vec<(MessageId, String)> = LocalStorage::get(key).ok()?;
+            let items = items.into_iter().map(|(id, text)| Saved { id, text, failed: None }).collect();
+            Some(TabOutbox { seen_ms: 0.0, items })
+        }
     }
+}
+
+/// Keeps `tab`'s outbox for `group`, stamped `now_ms`; an empty one is
+/// removed.
+pub fn save_outbox(group: &GroupName, tab: Uuid, items: Vec<Saved>, now_ms: f64) {
+    let key = tabs::outbox_key(group, Owner::Tab(tab));
+    if items.is_empty() {
+        LocalStorage::delete(key);
+    } else {
+        let _ = LocalStorage::set(key, TabOutbox { seen_ms: now_ms, items });
+    }
+}
+
+pub fn remove_outbox(group: &GroupName, owner: Owner) {
+    LocalStorage::delete(tabs::outbox_key(group, owner));
+}
+
+/// The owners of every outbox for `group` in storage, this tab's excepted.
+pub fn other_outboxes(group: &GroupName, tab: Uuid) -> Vec<Owner> {
+    let Ok(storage) = web_sys::window().ok_or(()).and_then(|w| w.local_storage().ok().flatten().ok_or(())) else {
+        return Vec::new();
+    };
+    let count = storage.length().unwrap_or(0);
+    (0..count)
+        .filter_map(|index| storage.key(index).ok().flatten())
+        .filter_map(|key| tabs::owner_of(&key, group))
+        .filter(|owner| *owner != Owner::Tab(tab))
+        .collect()
 }

@@ -64,9 +64,7 @@ impl TryFrom<String> for GroupName {
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let valid = (1..=MAX_GROUP_NAME_LEN).contains(&value.len())
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if valid {
             Ok(Self(value))
         } else {
@@ -87,9 +85,7 @@ impl FromStr for ClientId {
     type Err = NameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| NameError::InvalidClientId)
+        Uuid::parse_str(s).map(Self).map_err(|_| NameError::InvalidClientId)
     }
 }
 
@@ -110,8 +106,7 @@ impl TryFrom<String> for DisplayName {
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let trimmed = value.trim();
         let chars = trimmed.chars().count();
-        if (1..=MAX_DISPLAY_NAME_CHARS).contains(&chars) && !trimmed.chars().any(char::is_control)
-        {
+        if (1..=MAX_DISPLAY_NAME_CHARS).contains(&chars) && !trimmed.chars().any(char::is_control) {
             Ok(Self(trimmed.to_owned()))
         } else {
             Err(NameError::InvalidDisplayName)

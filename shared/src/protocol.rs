@@ -75,10 +75,7 @@ impl ClientCommand {
         let command: Self = serde_json::from_str(frame).map_err(|err| classify(frame, err))?;
         if let Self::Send { id, text } = &command {
             if text.trim().is_empty() {
-                return Err(CommandError::Invalid {
-                    id: *id,
-                    reason: "text must not be empty",
-                });
+                return Err(CommandError::Invalid { id: *id, reason: "text must not be empty" });
             }
         }
         Ok(command)
@@ -89,6 +86,12 @@ impl ClientCommand {
         // Serializing a type made only of strings, UUIDs and derived impls
         // cannot fail.
         serde_json::to_string(self).expect("ClientCommand serializes")
+    }
+
+    /// Bytes of the `send` frame that carries `text`: what the server's
+    /// `max_message_bytes` limits. Ids are fixed-width, so any id will do.
+    pub fn send_frame_len(text: &str) -> usize {
+        Self::Send { id: MessageId(Uuid::nil()), text: text.to_owned() }.encode().len()
     }
 }
 
@@ -168,7 +171,10 @@ pub struct Welcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessagePage {
     pub messages: Vec<ChatMessage>,
-    /// Whether older messages exist before the first one of this page.
+    /// Whether more messages exist beyond this page, in the direction it was
+    /// asked for: for a `before` page (or one with neither `before` nor
+    /// `after`), older messages before its first one; for an `after` page,
+    /// newer messages after its last one. Always false for an empty page.
     pub has_more: bool,
 }
 
@@ -199,15 +205,28 @@ pub enum ServerEvent {
     Welcome(Welcome),
     Message(ChatMessage),
     /// The message with this id is stored and sequenced as `seq`.
-    Ack { id: MessageId, seq: u64 },
-    /// Messages `from..=to` cannot be recovered (removed by retention, or
-    /// numbers the group never reached). The messages that follow are the
-    /// group's latest page; older ones remain available from the HTTP API.
-    Gap { from: u64, to: u64 },
+    Ack {
+        id: MessageId,
+        seq: u64,
+    },
+    /// Messages `from..=to` cannot be recovered. What follows depends on why:
+    /// - retention removed them (the client's `since` is older than the
+    ///   oldest message kept): everything kept after them, from `to + 1` on,
+    ///   so the client's timeline is whole except for exactly `from..=to`;
+    /// - the group never reached these numbers (`since` is beyond the group's
+    ///   latest: the server's data was reset): nothing the client holds can
+    ///   be trusted, and the messages that follow are the group's latest
+    ///   page; older ones remain available from the HTTP API.
+    Gap {
+        from: u64,
+        to: u64,
+    },
     /// The replay that follows `welcome` is complete: the client holds the
     /// group's messages up to `seq` (0 for an empty group) and everything
     /// after arrives live.
-    Synced { seq: u64 },
+    Synced {
+        seq: u64,
+    },
     Pong,
     Error {
         code: ErrorCode,
@@ -232,11 +251,7 @@ impl ServerEvent {
 
     /// The `error` event for a refused command.
     pub fn from_command_error(err: &CommandError) -> Self {
-        Self::Error {
-            code: err.code(),
-            message: err.to_string(),
-            id: err.message_id(),
-        }
+        Self::Error { code: err.code(), message: err.to_string(), id: err.message_id() }
     }
 }
 
@@ -252,10 +267,7 @@ mod tests {
 
     #[test]
     fn commands_round_trip() {
-        for command in [
-            ClientCommand::Send { id: id(), text: "héllo <b>".into() },
-            ClientCommand::Ping,
-        ] {
+        for command in [ClientCommand::Send { id: id(), text: "héllo <b>".into() }, ClientCommand::Ping] {
             assert_eq!(ClientCommand::decode(&command.encode()), Ok(command));
         }
     }
@@ -264,9 +276,20 @@ mod tests {
     fn commands_have_the_documented_shape() {
         assert_eq!(ClientCommand::Ping.encode(), r#"{"type":"ping"}"#);
         let send = format!(r#"{{"type":"send","id":"{ID}","text":"hi"}}"#);
+        assert_eq!(ClientCommand::decode(&send), Ok(ClientCommand::Send { id: id(), text: "hi".into() }));
+    }
+
+    #[test]
+    fn the_frame_length_counts_encoded_utf8_bytes() {
+        let overhead = ClientCommand::send_frame_len("");
+        assert_eq!(ClientCommand::send_frame_len("abc"), overhead + 3);
+        assert_eq!(ClientCommand::send_frame_len("é"), overhead + 2, "UTF-8 bytes, not characters");
+        assert_eq!(ClientCommand::send_frame_len("\""), overhead + 2, "escaped as JSON");
+        assert_eq!(ClientCommand::send_frame_len("\u{1}"), overhead + 6, "control characters grow six-fold");
+        let text = "你好 👋".repeat(50);
         assert_eq!(
-            ClientCommand::decode(&send),
-            Ok(ClientCommand::Send { id: id(), text: "hi".into() })
+            ClientCommand::send_frame_len(&text),
+            ClientCommand::Send { id: id(), text: text.clone() }.encode().len()
         );
     }
 

@@ -33,8 +33,19 @@ pub struct Replay {
     /// Messages that cannot be recovered, as `(from, to)`.
     pub gap: Option<(u64, u64)>,
     pub messages: Vec<ChatMessage>,
-    /// The group's last sequence number when the replay was read.
+    /// The last message sent, or with none, the group's last sequence number
+    /// when the replay was read.
     pub synced: u64,
+}
+
+/// Where a history page starts, and which way it extends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFrom {
+    /// The last messages before this number (`None`: the latest messages);
+    /// for scrolling back.
+    Before(Option<u64>),
+    /// The first messages after this number; for catching up forward.
+    After(u64),
 }
 
 /// History reads running at once. Reads block a thread (SQLite), so a burst
@@ -64,22 +75,37 @@ impl History {
         &self.store
     }
 
-    /// What a client joining `group` gets: everything after `since`, or, with
-    /// no `since` or one that cannot be honoured, a gap and the latest
-    /// `latest` messages.
+    /// What a client joining `group` gets: everything retained after `since`
+    /// (after a gap if retention removed some of it); with no `since`, the
+    /// latest `latest` messages; with a `since` beyond the group's last, a
+    /// gap and the latest `latest` messages.
     pub async fn replay(&self, group: GroupName, since: Option<u64>, latest: usize) -> Result<Replay, HistoryError> {
         self.blocking(move |store| plan_replay(store, &group, since, latest)).await
     }
 
-    /// Up to `limit` messages before `before` (or the latest), oldest first,
-    /// and whether older ones exist.
-    pub async fn page(&self, group: GroupName, before: Option<u64>, limit: usize) -> Result<(Vec<ChatMessage>, bool), HistoryError> {
+    /// Up to `limit` messages from `from`, oldest first, and whether more
+    /// exist beyond the page in its direction: older ones before it for
+    /// [`PageFrom::Before`], newer ones after it for [`PageFrom::After`].
+    pub async fn page(
+        &self,
+        group: GroupName,
+        from: PageFrom,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), HistoryError> {
         self.blocking(move |store| {
-            let messages = store.before(&group, before.unwrap_or(u64::MAX), limit)?;
-            let oldest = store.bounds(&group)?.oldest;
-            let has_more = match (messages.first(), oldest) {
-                (Some(first), Some(oldest)) => first.seq > oldest,
-                _ => false,
+            let messages = match from {
+                PageFrom::Before(before) => store.before(&group, before.unwrap_or(u64::MAX), limit)?,
+                PageFrom::After(after) => store.after(&group, after, limit)?,
+            };
+            let bounds = store.bounds(&group)?;
+            let has_more = match from {
+                PageFrom::Before(_) => match (messages.first(), bounds.oldest) {
+                    (Some(first), Some(oldest)) => first.seq > oldest,
+                    _ => false,
+                },
+                // Retention removes the oldest messages only, so the numbers
+                // between this page's last and the group's last are retained.
+                PageFrom::After(_) => messages.last().is_some_and(|last| last.seq < bounds.last),
             };
             Ok((messages, has_more))
         })
@@ -102,25 +128,31 @@ impl History {
 /// Decides the replay. The client's watermark after it (`synced`) is the last
 /// message it was sent, so that live messages already replayed are dropped
 /// and none after it are.
-fn plan_replay(store: &dyn Store, group: &GroupName, since: Option<u64>, latest: usize) -> Result<Replay, HistoryError> {
+fn plan_replay(
+    store: &dyn Store,
+    group: &GroupName,
+    since: Option<u64>,
+    latest: usize,
+) -> Result<Replay, HistoryError> {
     let bounds = store.bounds(group)?;
-    let (gap, messages, floor) = match since {
-        None => (None, store.latest(group, latest)?, bounds.last),
+    let (gap, messages) = match since {
+        None => (None, store.latest(group, latest)?),
         // The client holds numbers this group never gave out (its data was
         // reset): nothing it holds after `last` can be trusted.
-        Some(since) if since > bounds.last => {
-            (Some((bounds.last + 1, since)), store.latest(group, latest)?, bounds.last)
-        }
+        Some(since) if since > bounds.last => (Some((bounds.last + 1, since)), store.latest(group, latest)?),
+        // Everything retained after `since`, however many, so that the
+        // client's timeline has no hole but the one it is told about. The
+        // gap is what retention removed before the first message read, taken
+        // from that read rather than from `bounds`: a prune between the two
+        // reads then widens the gap instead of leaving a silent hole.
         Some(since) => {
-            let first_kept = bounds.oldest.unwrap_or(bounds.last + 1);
-            if since + 1 < first_kept {
-                (Some((since + 1, first_kept - 1)), store.latest(group, latest)?, bounds.last)
-            } else {
-                (None, store.after(group, since, usize::MAX)?, since)
-            }
+            let messages = store.after(group, since, usize::MAX)?;
+            let first_kept = messages.first().map_or(bounds.last + 1, |first| first.seq);
+            let gap = (since + 1 < first_kept).then(|| (since + 1, first_kept - 1));
+            (gap, messages)
         }
     };
-    let synced = messages.last().map_or(floor, |last| last.seq);
+    let synced = messages.last().map_or(bounds.last, |last| last.seq);
     Ok(Replay { gap, messages, synced })
 }
 

@@ -52,7 +52,11 @@ impl Sequencer {
     /// the publishes already submitted are stored and delivered.
     /// `depth`: publishes that may wait for the writer before
     /// [`try_submit`](Self::try_submit) hands them back.
-    pub fn start(store: Arc<dyn Store>, registry: Arc<Registry>, depth: usize) -> std::io::Result<(Self, JoinHandle<()>)> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        depth: usize,
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(depth.max(1));
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
@@ -165,7 +169,6 @@ fn unavailable(id: MessageId) -> ServerEvent {
         id: Some(id),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -121,7 +121,8 @@ impl SqliteStore {
     fn query(&self, sql: &str, group: &GroupName, bound: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
         self.read(|connection| {
             let mut statement = connection.prepare_cached(sql)?;
-            let rows = statement.query_map(params![group.as_str(), to_sql(bound), to_sql(limit as u64)], row_to_message)?;
+            let rows =
+                statement.query_map(params![group.as_str(), to_sql(bound), to_sql(limit as u64)], row_to_message)?;
             rows.map(|row| row?).collect()
         })
     }
@@ -231,11 +232,9 @@ impl Store for SqliteStore {
             let last: Option<i64> = connection
                 .query_row("SELECT last_seq FROM groups WHERE name = ?1", [group.as_str()], |row| row.get(0))
                 .optional()?;
-            let oldest: Option<i64> = connection.query_row(
-                "SELECT MIN(seq) FROM messages WHERE grp = ?1",
-                [group.as_str()],
-                |row| row.get(0),
-            )?;
+            let oldest: Option<i64> =
+                connection
+                    .query_row("SELECT MIN(seq) FROM messages WHERE grp = ?1", [group.as_str()], |row| row.get(0))?;
             Ok(Bounds { oldest: oldest.map(|seq| seq as u64), last: last.unwrap_or(0) as u64 })
         })
     }

@@ -1,4 +1,5 @@
-//! The store contract, checked against both stores, and the replay plan.
+//! The store contract, checked against both stores; the replay plan; history
+//! pages.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,11 +67,10 @@ fn sequence_numbers_are_consecutive_per_group() {
     each_store(|store| {
         let mut batch = vec![draft("a", "1", 1), draft("b", "1", 1), draft("a", "2", 1)];
         store.append(&mut batch).unwrap();
-        assert_eq!(batch.iter().map(|i| (i.message.seq, i.outcome)).collect::<Vec<_>>(), [
-            (1, Outcome::New),
-            (1, Outcome::New),
-            (2, Outcome::New)
-        ]);
+        assert_eq!(
+            batch.iter().map(|i| (i.message.seq, i.outcome)).collect::<Vec<_>>(),
+            [(1, Outcome::New), (1, Outcome::New), (2, Outcome::New)]
+        );
         assert_eq!(seqs(&append(store, "a", 2)), [3, 4]);
         assert_eq!(store.bounds(&group("a")).unwrap(), Bounds { oldest: Some(1), last: 4 });
         assert_eq!(store.bounds(&group("new")).unwrap(), Bounds { oldest: None, last: 0 });
@@ -91,7 +91,8 @@ fn a_message_id_is_stored_once_per_group() {
         assert_eq!(again[2].outcome, Outcome::Duplicate(1));
         assert_eq!(seqs(&store.latest(&group("a"), 10).unwrap()), [1, 2]);
         // The same id in another group is another message.
-        let mut elsewhere = vec![Appending { message: ChatMessage { group: group("b"), ..first.message }, outcome: Outcome::Pending }];
+        let mut elsewhere =
+            vec![Appending { message: ChatMessage { group: group("b"), ..first.message }, outcome: Outcome::Pending }];
         store.append(&mut elsewhere).unwrap();
         assert_eq!(elsewhere[0].outcome, Outcome::New);
     });
@@ -164,10 +165,107 @@ fn replay_plans() {
     assert_eq!((behind.gap, seqs(&behind.messages), behind.synced), (None, vec![7, 8, 9, 10], 10));
     // Since just before the oldest kept: still complete.
     assert_eq!(seqs(&plan(Some(4), 2).messages), [5, 6, 7, 8, 9, 10]);
-    // Since older than retention: the exact missing range, then the latest page.
+    // Since older than retention: the exact missing range, then everything
+    // kept, from the oldest kept on (not the latest page): the client's
+    // timeline has no hole but the one it is told about.
     let lost = plan(Some(2), 2);
-    assert_eq!((lost.gap, seqs(&lost.messages), lost.synced), (Some((3, 4)), vec![9, 10], 10));
+    assert_eq!((lost.gap, seqs(&lost.messages), lost.synced), (Some((3, 4)), vec![5, 6, 7, 8, 9, 10], 10));
+    assert_eq!(plan(Some(0), 2).gap, Some((1, 4)));
     // Since in the future: the numbers the group never reached, then the latest page.
     let future = plan(Some(15), 2);
     assert_eq!((future.gap, seqs(&future.messages), future.synced), (Some((11, 15)), vec![9, 10], 10));
+}
+
+/// After a gap, the replay picks up exactly where the gap ends and runs
+/// without a hole to `synced`, however much is kept.
+#[test]
+fn replay_after_a_retention_gap_is_contiguous() {
+    let store = MemoryStore::default();
+    let lobby = group("lobby");
+    append(&store, "lobby", 300);
+    store.prune(&Retention { max_messages: Some(250), max_age: None }, 0).unwrap(); // keeps 51..=300
+    let replay = plan_replay(&store, &lobby, Some(7), 100).unwrap();
+    assert_eq!(replay.gap, Some((8, 50)));
+    assert_eq!(replay.messages.first().map(|m| m.seq), Some(51), "right after the gap: the oldest kept");
+    assert_eq!(seqs(&replay.messages), (51..=300).collect::<Vec<_>>(), "not capped by the page size");
+    assert_eq!(replay.synced, 300);
+
+    // Retention removed everything: the gap runs to the group's last number,
+    // and the client is synced there.
+    store.prune(&Retention { max_messages: Some(0), max_age: None }, 0).unwrap();
+    let emptied = plan_replay(&store, &lobby, Some(7), 100).unwrap();
+    assert_eq!(emptied, Replay { gap: Some((8, 300)), messages: vec![], synced: 300 });
+}
+
+/// A store that prunes to its last `keep` messages right before each
+/// `after` read: retention running between the replay's two reads.
+struct PrunesBeforeAfter {
+    inner: MemoryStore,
+    keep: u64,
+}
+
+impl Store for PrunesBeforeAfter {
+    fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
+        self.inner.append(batch)
+    }
+
+    fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+        self.inner.latest(group, limit)
+    }
+
+    fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+        self.inner.prune(&Retention { max_messages: Some(self.keep), max_age: None }, 0)?;
+        self.inner.after(group, after, limit)
+    }
+
+    fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+        self.inner.before(group, before, limit)
+    }
+
+    fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
+        self.inner.bounds(group)
+    }
+
+    fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
+        self.inner.prune(retention, now_ms)
+    }
+}
+
+/// The gap is taken from what the replay read, so a prune between reading
+/// the bounds and reading the messages widens it instead of leaving a silent
+/// hole behind it.
+#[test]
+fn a_prune_during_the_replay_widens_the_gap() {
+    let store = PrunesBeforeAfter { inner: MemoryStore::default(), keep: 4 };
+    let lobby = group("lobby");
+    append(&store, "lobby", 10);
+    // The bounds say 1..=10 are kept; by the read only 7..=10 are.
+    let inside = plan_replay(&store, &lobby, Some(3), 100).unwrap();
+    assert_eq!((inside.gap, seqs(&inside.messages), inside.synced), (Some((4, 6)), vec![7, 8, 9, 10], 10));
+}
+
+/// History pages: back from `before` (or the latest), forward from `after`,
+/// each with `has_more` pointing its own way.
+#[tokio::test]
+async fn pages_go_back_and_forward() {
+    let store = Arc::new(MemoryStore::default());
+    append(store.as_ref(), "lobby", 10);
+    store.prune(&Retention { max_messages: Some(8), max_age: None }, 0).unwrap(); // keeps 3..=10
+    let history = History::new(store);
+    let page = |from, limit| {
+        let history = history.clone();
+        async move {
+            let (messages, has_more) = history.page(group("lobby"), from, limit).await.unwrap();
+            (seqs(&messages), has_more)
+        }
+    };
+    assert_eq!(page(PageFrom::Before(None), 3).await, (vec![8, 9, 10], true));
+    assert_eq!(page(PageFrom::Before(Some(6)), 5).await, (vec![3, 4, 5], false));
+    assert_eq!(page(PageFrom::After(4), 3).await, (vec![5, 6, 7], true));
+    assert_eq!(page(PageFrom::After(7), 3).await, (vec![8, 9, 10], false));
+    assert_eq!(page(PageFrom::After(10), 3).await, (vec![], false));
+    assert_eq!(page(PageFrom::After(99), 3).await, (vec![], false));
+    // After a number retention removed: from the oldest kept on.
+    assert_eq!(page(PageFrom::After(0), 2).await, (vec![3, 4], true));
+    assert_eq!(page(PageFrom::After(0), 3).await.0, [3, 4, 5]);
 }

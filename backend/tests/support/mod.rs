@@ -65,9 +65,7 @@ pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: 
         url.push_str(&format!("?name={name}"));
     }
     let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], SUBPROTOCOL);
     match next_event(&mut ws).await {
@@ -92,9 +90,7 @@ pub async fn skip_replay(ws: &mut Client) -> u64 {
 pub async fn connect_json_with(addr: SocketAddr, group: &str, query: &str) -> (Client, Vec<ServerEvent>) {
     let url = format!("{}?{query}", ws_url(addr, group, Uuid::new_v4()));
     let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert!(matches!(next_event(&mut ws).await, ServerEvent::Welcome(_)));
     let mut replay = Vec::new();
@@ -128,6 +124,14 @@ pub async fn publish_all(ws: &mut Client, texts: &[String], window: usize) -> Ve
         }
     }
     sent.into_iter().map(|id| (id, acks[&id])).collect()
+}
+
+/// One page of `group`'s history through the HTTP API; `query` is the query
+/// string, `?` included (or empty). Panics unless the answer is 200.
+pub async fn history_page(addr: SocketAddr, group: &str, query: &str) -> roomcast_shared::MessagePage {
+    let (status, body) = http_request(addr, &format!("/api/groups/{group}/messages{query}"), &[]).await;
+    assert_eq!(status, 200, "{query}: {body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 /// The whole stored history of `group`, oldest first, through the HTTP API.
@@ -170,9 +174,7 @@ impl Drop for TempDatabase {
 
 /// Connects in raw mode (no subprotocol).
 pub async fn connect_raw(addr: SocketAddr, group: &str) -> Client {
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, group, Uuid::new_v4()))
-        .await
-        .unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, group, Uuid::new_v4())).await.unwrap();
     ws
 }
 
@@ -234,9 +236,7 @@ pub async fn send_text(ws: &mut Client, text: &str) -> MessageId {
 /// Reads until the close frame and returns its code.
 pub async fn close_code(ws: &mut Client) -> u16 {
     loop {
-        let next = tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("timed out waiting for close");
+        let next = tokio::time::timeout(PATIENCE, ws.next()).await.expect("timed out waiting for close");
         match next {
             Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
             Some(Ok(Message::Close(None))) => return 1005,
@@ -262,11 +262,7 @@ pub async fn http_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]
         .expect("timed out reading the response")
         .unwrap();
     let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("status line");
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
     let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
     (status, body)
 }

@@ -1,114 +1,193 @@
+//! The timeline view: keyed rows, loaders at both ends, and the scrolling
+//! rules. It follows the newest message only while the user is at the
+//! bottom; otherwise it keeps the row the user is looking at in place,
+//! whatever is added or dropped above it, and offers "N new messages ↓".
+
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use roomcast_shared::ClientId;
-use web_sys::Element;
+use roomcast_shared::{ClientId, MessageId};
+use wasm_bindgen::JsCast;
+use web_sys::HtmlElement;
 use yew::prelude::*;
 
-use crate::session::{Pending, PendingState};
-use crate::state::{Entry, Older};
+use crate::components::rows::{row_key_line, row_key_message, MessageRow, PendingRow, SystemRow};
+use crate::session::Pending;
+use crate::timeline::{Edge, Row};
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
-    pub entries: Vec<Rc<Entry>>,
-    pub pending: Vec<Pending>,
+    pub rows: Rc<Vec<Row>>,
+    pub pending: Rc<[Pending]>,
     pub me: ClientId,
-    pub older: Older,
-    pub can_load_older: bool,
-    /// Asked when the user reaches the top (or presses the button).
+    pub older: Edge,
+    pub newer: Edge,
+    pub following: bool,
+    pub unseen: u64,
     pub on_load_older: Callback<()>,
+    pub on_load_newer: Callback<()>,
+    pub on_jump_to_newest: Callback<()>,
+    /// The user reached the bottom (`true`) or left it.
+    pub on_following: Callback<bool>,
+    pub on_retry: Callback<MessageId>,
+    pub on_delete: Callback<MessageId>,
 }
 
 /// Distance from the top, in pixels, at which older history is loaded.
 const NEAR_TOP: i32 = 40;
+/// Distance from the bottom, in pixels, that still counts as at the bottom.
+const NEAR_BOTTOM: i32 = 32;
 
-/// The timeline: system lines, messages (own ones set apart), then what is
-/// still pending. Text is always rendered as text, never as HTML.
+/// The `data-key`s of the loader rows at both ends.
+const EDGE_KEYS: [&str; 2] = ["older", "newer"];
+
+/// The row at the top of the view and its distance from the view's top.
+type Anchor = Rc<RefCell<Option<(String, i32)>>>;
+
 #[function_component]
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
+    let anchor: Anchor = use_mut_ref(|| None);
     {
-        // Keep the newest line in view when one arrives (not when older
-        // history is put in front).
-        let list = list.clone();
-        let newest = (props.entries.last().map(|entry| Rc::as_ptr(entry) as usize), props.pending.len());
-        use_effect_with(newest, move |_| {
-            if let Some(element) = list.cast::<Element>() {
-                element.set_scroll_top(element.scroll_height());
+        // After every render: follow the bottom, or put the anchored row
+        // back where the user saw it.
+        let (list, anchor, following) = (list.clone(), anchor.clone(), props.following);
+        use_effect(move || {
+            if let Some(element) = list.cast::<HtmlElement>() {
+                if following {
+                    element.set_scroll_top(element.scroll_height());
+                } else if let Some((key, offset)) = anchor.borrow().clone() {
+                    if let Some(row) = find_row(&element, &key) {
+                        element.set_scroll_top(row.offset_top() - offset);
+                    }
+                }
+                *anchor.borrow_mut() = top_row(&element);
             }
         });
     }
     let on_scroll = {
-        let (list, can_load, on_load_older) = (list.clone(), props.can_load_older, props.on_load_older.clone());
+        let list = list.clone();
+        let anchor = anchor.clone();
+        let (following, older, newer) = (props.following, props.older, props.newer);
+        let (on_following, on_load_older, on_load_newer) =
+            (props.on_following.clone(), props.on_load_older.clone(), props.on_load_newer.clone());
         Callback::from(move |_: Event| {
-            if can_load && list.cast::<Element>().is_some_and(|element| element.scroll_top() < NEAR_TOP) {
+            let Some(element) = list.cast::<HtmlElement>() else { return };
+            let at_bottom = element.scroll_height() - element.scroll_top() - element.client_height() <= NEAR_BOTTOM;
+            if at_bottom != following {
+                on_following.emit(at_bottom);
+            }
+            if element.scroll_top() < NEAR_TOP && older == Edge::More {
                 on_load_older.emit(());
             }
+            if at_bottom && newer == Edge::More {
+                on_load_newer.emit(());
+            }
+            *anchor.borrow_mut() = top_row(&element);
         })
     };
-    let older = match (props.older, props.can_load_older) {
-        (Older::Loading, _) => html! { <li class="system older">{ "loading older messages…" }</li> },
-        (_, true) => html! {
-            <li class="system older">
-                <button data-testid="load-older" onclick={props.on_load_older.reform(|_: MouseEvent| ())}>
-                    { "Load older messages" }
-                </button>
-            </li>
-        },
-        (Older::Exhausted, false) => html! { <li class="system older">{ "beginning of the room" }</li> },
-        _ => html! {},
-    };
+    let busy = props.older == Edge::Loading || props.newer == Edge::Loading;
+    let me = props.me;
     html! {
-        <ol class="timeline" ref={list} data-testid="timeline" aria-live="polite" onscroll={on_scroll}>
-            { older }
-            { for props.entries.iter().map(|entry| entry_view(entry, props.me)) }
-            { for props.pending.iter().map(pending_view) }
-        </ol>
+        <div class="timeline-frame">
+            <ol class="timeline" ref={list} data-testid="timeline" role="log" aria-live="polite"
+                aria-relevant="additions" aria-busy={busy.to_string()} aria-label="Messages" onscroll={on_scroll}>
+                { loader(props.older, &props.on_load_older, Side::Older) }
+                { for props.rows.iter().map(|row| match row {
+                    Row::Message(message) => html! {
+                        <MessageRow key={row_key_message(message.seq)} message={message.clone()}
+                                    mine={message.from.client_id == me} />
+                    },
+                    Row::Line { key, line } => html! {
+                        <SystemRow key={row_key_line(key.line)} line={line.clone()} number={key.line} />
+                    },
+                }) }
+                { loader(props.newer, &props.on_load_newer, Side::Newer) }
+                { for props.pending.iter().map(|pending| html! {
+                    <PendingRow key={format!("p{}", pending.id.0)} pending={pending.clone()}
+                                on_retry={props.on_retry.clone()} on_delete={props.on_delete.clone()} />
+                }) }
+            </ol>
+            if !props.following && (props.unseen > 0 || props.newer != Edge::Complete) {
+                <button class="new-messages" data-testid="new-messages"
+                        onclick={props.on_jump_to_newest.reform(|_: MouseEvent| ())}>
+                    { new_messages_label(props.unseen) }
+                </button>
+            }
+        </div>
     }
 }
 
-fn entry_view(entry: &Entry, me: ClientId) -> Html {
-    match entry {
-        Entry::System { text, at_ms } => html! {
-            <li class="system" data-testid="system">
-                <time>{ clock(*at_ms) }</time>{ " " }{ text }
+fn new_messages_label(unseen: u64) -> String {
+    match unseen {
+        0 => "Newest messages ↓".to_owned(),
+        1 => "1 new message ↓".to_owned(),
+        n => format!("{n} new messages ↓"),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Older,
+    Newer,
+}
+
+/// The row at one end of the window: a button, a spinner, an inline retry,
+/// or (older side) the beginning of the room.
+fn loader(edge: Edge, on_load: &Callback<()>, side: Side) -> Html {
+    let (key, noun, testid) = match side {
+        Side::Older => ("older", "older", "load-older"),
+        Side::Newer => ("newer", "newer", "load-newer"),
+    };
+    let click = on_load.reform(|_: MouseEvent| ());
+    match (edge, side) {
+        (Edge::Complete, Side::Older) => html! {
+            <li key={key} class="system edge" data-key={key}>{ "beginning of the room" }</li>
+        },
+        (Edge::Complete, Side::Newer) => html! {},
+        (Edge::Loading, _) => html! {
+            <li key={key} class="system edge" data-key={key}>{ format!("loading {noun} messages…") }</li>
+        },
+        (Edge::More, _) => html! {
+            <li key={key} class="system edge" data-key={key}>
+                <button data-testid={testid} onclick={click}>{ format!("Load {noun} messages") }</button>
             </li>
         },
-        Entry::Message(message) => {
-            let mine = message.from.client_id == me;
-            let sender = message
-                .from
-                .name
-                .as_ref()
-                .map_or_else(|| format!("guest-{}", &message.from.client_id.to_string()[..4]), |n| n.to_string());
-            html! {
-                <li class={classes!("message", mine.then_some("mine"))} data-testid="message"
-                    data-seq={message.seq.to_string()}>
-                    <div class="meta">
-                        <span class="sender">{ if mine { "You".to_owned() } else { sender } }</span>
-                        <time>{ clock(message.ts as f64) }</time>
-                    </div>
-                    <div class="text">{ &message.text }</div>
-                </li>
-            }
+        (Edge::Failed, _) => html! {
+            <li key={key} class="system edge failed" data-key={key} role="alert">
+                { format!("Could not load {noun} messages. ") }
+                <button data-testid={format!("{testid}-retry")} onclick={click}>{ "Retry" }</button>
+            </li>
+        },
+    }
+}
+
+fn find_row(list: &HtmlElement, key: &str) -> Option<HtmlElement> {
+    list.query_selector(&format!(r#":scope > [data-key="{key}"]"#)).ok().flatten()?.dyn_into().ok()
+}
+
+/// The first row whose bottom is below the top of the view, and how far
+/// its top is from the view's top.
+fn top_row(list: &HtmlElement) -> Option<(String, i32)> {
+    let top = list.scroll_top();
+    let children = list.children();
+    // Rows are in document order, so the first one reaching below `top` is
+    // found by bisection.
+    let (mut low, mut high) = (0, children.length());
+    while low < high {
+        let middle = (low + high) / 2;
+        let row: HtmlElement = children.item(middle)?.dyn_into().ok()?;
+        if row.offset_top() + row.offset_height() <= top {
+            low = middle + 1;
+        } else {
+            high = middle;
         }
     }
-}
-
-fn pending_view(pending: &Pending) -> Html {
-    let label = match pending.state {
-        PendingState::Queued => "waiting for connection",
-        PendingState::Sent => "sending…",
-    };
-    html! {
-        <li class="message mine pending" data-testid="pending">
-            <div class="meta"><span class="sender">{ "You" }</span><span class="state">{ label }</span></div>
-            <div class="text">{ &pending.text }</div>
-        </li>
-    }
-}
-
-/// `HH:MM` in the browser's time zone.
-fn clock(unix_ms: f64) -> String {
-    let date = js_sys::Date::new(&unix_ms.into());
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+    // Never the loaders at the ends: a page loaded above must push them away,
+    // not keep them in view.
+    (low..children.length()).find_map(|index| {
+        let row: HtmlElement = children.item(index)?.dyn_into().ok()?;
+        let key = row.get_attribute("data-key").filter(|key| !EDGE_KEYS.contains(&key.as_str()))?;
+        Some((key, row.offset_top() - top))
+    })
 }

@@ -2,12 +2,15 @@
 //! callbacks.
 
 mod composer;
+mod copy_link;
 mod join;
 mod message_list;
 mod room;
+mod rows;
 mod status_bar;
 
 pub use composer::Composer;
+pub use copy_link::CopyLink;
 pub use join::{Join, NamePrompt};
 pub use message_list::MessageList;
 pub use room::Room;

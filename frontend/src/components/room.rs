@@ -1,7 +1,9 @@
+use std::rc::Rc;
+
 use roomcast_shared::{ClientId, DisplayName, GroupName};
 use yew::prelude::*;
 
-use crate::components::{Composer, MessageList, StatusBar};
+use crate::components::{Composer, CopyLink, MessageList, StatusBar};
 use crate::hooks::use_room;
 use crate::state::Status;
 
@@ -21,6 +23,8 @@ pub fn Room(props: &RoomProps) -> Html {
     let closed = matches!(state.status, Status::Closed { .. });
     let on_close = room.close.reform(|_: MouseEvent| ());
     let on_reconnect = room.reconnect.reform(|_: MouseEvent| ());
+    let timeline = state.timeline();
+    let rows = Rc::new(timeline.rows());
     html! {
         <main class="room">
             <header>
@@ -29,14 +33,18 @@ pub fn Room(props: &RoomProps) -> Html {
                     <StatusBar status={state.status.clone()} />
                 </div>
                 <div class="actions">
+                    <CopyLink group={props.group.clone()} />
                     <button onclick={on_close} disabled={closed} data-testid="close">{ "Close connection" }</button>
                     <button onclick={on_reconnect} data-testid="reconnect">{ "Reconnect" }</button>
                 </div>
             </header>
-            <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.client_id}
-                         older={state.older} can_load_older={state.can_load_older()}
-                         on_load_older={room.load_older.clone()} />
-            <Composer on_send={room.send.clone()} />
+            <MessageList {rows} pending={state.outbox.clone()} me={props.client_id}
+                         older={timeline.older()} newer={timeline.newer()} following={timeline.following()}
+                         unseen={timeline.unseen()}
+                         on_load_older={room.load_older.clone()} on_load_newer={room.load_newer.clone()}
+                         on_jump_to_newest={room.jump_to_newest.clone()} on_following={room.following.clone()}
+                         on_retry={room.retry.clone()} on_delete={room.delete.clone()} />
+            <Composer on_send={room.send.clone()} max_bytes={state.max_message_bytes} />
             <footer>{ "Signed in as " }<strong>{ props.name.as_str() }</strong></footer>
         </main>
     }

@@ -9,6 +9,8 @@ pub struct StatusBarProps {
 }
 
 /// The connection status, always visible; counts down while reconnecting.
+/// Screen readers are told of each change of state politely, not of every
+/// tick of the countdown.
 #[function_component]
 pub fn StatusBar(props: &StatusBarProps) -> Html {
     // Re-render every second while a countdown is shown.
@@ -18,20 +20,22 @@ pub fn StatusBar(props: &StatusBarProps) -> Html {
         let interval = counting.then(|| Interval::new(1_000, move || tick.force_update()));
         move || drop(interval)
     });
-    let text = match &props.status {
-        Status::Connecting { attempt: 0 } => "connecting…".to_owned(),
-        Status::Connecting { attempt } => format!("connecting… (attempt {attempt})"),
-        Status::Open => "connected".to_owned(),
+    let (text, announced) = match &props.status {
+        Status::Connecting { attempt: 0 } => ("connecting…".to_owned(), "connecting".to_owned()),
+        Status::Connecting { attempt } => (format!("connecting… (attempt {attempt})"), "connecting".to_owned()),
+        Status::Open => ("connected".to_owned(), "connected".to_owned()),
         Status::Reconnecting { attempt, at_ms } => {
             let seconds = ((at_ms - js_sys::Date::now()) / 1000.0).ceil().max(0.0);
-            format!("reconnecting in {seconds} s (attempt {attempt})")
+            (format!("reconnecting in {seconds} s (attempt {attempt})"), "connection lost, reconnecting".to_owned())
         }
-        Status::Closed { reason } => format!("closed: {reason}"),
+        Status::Offline => ("offline: waiting for the network".to_owned(), "offline".to_owned()),
+        Status::Closed { reason } => (format!("closed: {reason}"), format!("closed: {reason}")),
     };
     html! {
         <span class={classes!("status", props.status.key())} data-testid="status" data-status={props.status.key()}>
             <span class="dot" aria-hidden="true"></span>
-            { text }
+            <span aria-hidden="true">{ text }</span>
+            <span class="visually-hidden" role="status">{ announced }</span>
         </span>
     }
 }

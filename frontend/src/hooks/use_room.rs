@@ -6,83 +6,199 @@ use std::rc::Rc;
 use futures_channel::mpsc::{self, UnboundedSender};
 use gloo_events::EventListener;
 use gloo_net::http::Request;
-use roomcast_shared::{limits, ClientId, DisplayName, GroupName, MessagePage};
+use roomcast_shared::{limits, ClientId, DisplayName, GroupName, MessageId, MessagePage};
 use yew::prelude::*;
 
-use crate::net::{Command, Driver};
+use crate::net::{tabs, Command, Driver};
 use crate::state::{Action, RoomState};
+use crate::storage;
+use crate::timeline::{Edge, Page, Timeline};
+
+/// Messages per page of history (older or newer).
+const PAGE: usize = limits::HISTORY_ON_JOIN;
 
 /// What a room view gets: the state to render and the user's actions.
 #[derive(Clone, PartialEq)]
 pub struct RoomHandle {
     pub state: UseReducerHandle<RoomState>,
     pub send: Callback<String>,
+    pub retry: Callback<MessageId>,
+    pub delete: Callback<MessageId>,
     pub close: Callback<()>,
     pub reconnect: Callback<()>,
     /// Loads the page of history before the oldest message shown.
     pub load_older: Callback<()>,
+    /// Loads the page of history after the newest message shown.
+    pub load_newer: Callback<()>,
+    /// Shows the newest messages and follows them.
+    pub jump_to_newest: Callback<()>,
+    /// The user reached the bottom (`true`) or left it.
+    pub following: Callback<bool>,
+}
+
+/// What lives as long as one connection of the view: the command sender and
+/// the watcher of other tabs.
+#[derive(Default)]
+struct Session {
+    commands: Option<UnboundedSender<Command>>,
+    watcher: Option<tabs::Watcher>,
+    ended: bool,
 }
 
 /// Connects to `group` as `client_id` named `name`, reconnecting as needed,
 /// and disconnects when the component unmounts or the arguments change.
 #[hook]
 pub fn use_room(group: &GroupName, client_id: ClientId, name: &DisplayName) -> RoomHandle {
-    let state = use_reducer(RoomState::default);
-    let commands: Rc<RefCell<Option<UnboundedSender<Command>>>> = use_mut_ref(|| None);
+    let state = use_reducer(|| RoomState::new(storage::max_message_bytes()));
+    let session: Rc<RefCell<Session>> = use_mut_ref(Session::default);
     {
         let dispatcher = state.dispatcher();
-        let commands = commands.clone();
+        let session = session.clone();
         use_effect_with((group.clone(), client_id, name.clone()), move |(group, client_id, name)| {
             let (sender, receiver) = mpsc::unbounded();
-            let online = sender.clone();
-            *commands.borrow_mut() = Some(sender);
+            *session.borrow_mut() = Session { commands: Some(sender.clone()), watcher: None, ended: false };
             let url = socket_url(group, *client_id, name);
-            wasm_bindgen_futures::spawn_local(Driver::new(group.clone(), url, receiver, dispatcher).run());
-            let listener = web_sys::window().map(|window| {
-                EventListener::new(&window, "online", move |_| {
-                    let _ = online.unbounded_send(Command::Online);
-                })
-            });
+            let listeners = browser_listeners(&sender);
+            {
+                let (session, group) = (session.clone(), group.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let claim = tabs::claim(&group).await;
+                    if session.borrow().ended {
+                        return;
+                    }
+                    session.borrow_mut().watcher = Some(tabs::watch(group.clone(), claim.tab, sender));
+                    Driver::new(group, claim.tab, url, receiver, dispatcher).run().await;
+                    drop(claim);
+                });
+            }
             // Dropping every sender ends the driver, which closes the socket.
             move || {
-                drop(listener);
-                commands.borrow_mut().take();
+                drop(listeners);
+                let mut session = session.borrow_mut();
+                *session = Session { ended: true, ..Session::default() };
             }
         });
     }
-    let send = {
-        let commands = commands.clone();
-        Callback::from(move |text| issue(&commands, Command::Send(text)))
-    };
-    let close = {
-        let commands = commands.clone();
-        Callback::from(move |()| issue(&commands, Command::Close))
-    };
-    let reconnect = Callback::from(move |()| issue(&commands, Command::Reconnect));
-    let load_older = {
-        let state = state.clone();
-        let group = group.clone();
-        Callback::from(move |()| {
-            let Some(before) = state.oldest_seq().filter(|_| state.can_load_older()) else { return };
-            state.dispatch(Action::LoadingOlder);
-            let dispatcher = state.dispatcher();
-            let url = format!("/api/groups/{group}/messages?before={before}&limit={}", limits::HISTORY_PAGE);
-            wasm_bindgen_futures::spawn_local(async move {
-                let page = async { Request::get(&url).send().await?.json::<MessagePage>().await }.await;
-                dispatcher.dispatch(match page {
-                    Ok(MessagePage { messages, has_more }) => Action::Older { messages, has_more },
-                    Err(_) => Action::OlderFailed,
-                });
-            });
+    let issue = {
+        let session = session.clone();
+        Rc::new(move |command: Command| {
+            if let Some(sender) = session.borrow().commands.as_ref() {
+                let _ = sender.unbounded_send(command);
+            }
         })
     };
-    RoomHandle { state, send, close, reconnect, load_older }
+    let command = |make: fn(()) -> Command| {
+        let issue = issue.clone();
+        Callback::from(move |()| issue(make(())))
+    };
+    let jump_to_newest = paging(&state, group, Paging::Latest);
+    // Sending shows the newest messages, as chat apps do.
+    let send = {
+        let (issue, jump_to_newest) = (issue.clone(), jump_to_newest.clone());
+        Callback::from(move |text| {
+            jump_to_newest.emit(());
+            issue(Command::Send(text));
+        })
+    };
+    let retry = {
+        let issue = issue.clone();
+        Callback::from(move |id| issue(Command::Retry(id)))
+    };
+    let delete = {
+        let issue = issue.clone();
+        Callback::from(move |id| issue(Command::Delete(id)))
+    };
+    let close = command(|()| Command::Close);
+    let reconnect = command(|()| Command::Reconnect);
+    let load_older = paging(&state, group, Paging::Older);
+    let load_newer = paging(&state, group, Paging::Newer);
+    let following = {
+        let state = state.clone();
+        Callback::from(move |following| state.dispatch(Action::Following(following)))
+    };
+    RoomHandle { state, send, retry, delete, close, reconnect, load_older, load_newer, jump_to_newest, following }
 }
 
-fn issue(commands: &RefCell<Option<UnboundedSender<Command>>>, command: Command) {
-    if let Some(sender) = commands.borrow().as_ref() {
-        let _ = sender.unbounded_send(command);
+/// The browser's `online` and `offline` events, as commands.
+fn browser_listeners(sender: &UnboundedSender<Command>) -> Vec<EventListener> {
+    let Some(window) = web_sys::window() else { return Vec::new() };
+    [("online", Command::Online), ("offline", Command::Offline)]
+        .into_iter()
+        .map(|(event, command)| {
+            let sender = sender.clone();
+            EventListener::new(&window, event, move |_| {
+                let _ = sender.unbounded_send(command.clone());
+            })
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Paging {
+    Older,
+    Newer,
+    /// The latest page, replacing the window.
+    Latest,
+}
+
+/// A callback that loads one page of history and hands it to the state.
+fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging) -> Callback<()> {
+    let (state, group) = (state.clone(), group.clone());
+    Callback::from(move |()| {
+        let timeline = state.timeline();
+        let base = format!("/api/groups/{group}/messages?limit={PAGE}");
+        let (url, loading): (String, Option<Action>) = match paging {
+            Paging::Older | Paging::Newer if edge(&timeline, paging) == Edge::Loading => return,
+            Paging::Older => {
+                let Some(before) = timeline.oldest_seq() else { return };
+                (format!("{base}&before={before}"), Some(Action::LoadingOlder))
+            }
+            Paging::Newer => {
+                let Some(after) = timeline.covered_to() else { return };
+                (format!("{base}&after={after}"), Some(Action::LoadingNewer))
+            }
+            Paging::Latest if timeline.is_live() => {
+                drop(timeline);
+                state.dispatch(Action::Following(true));
+                return;
+            }
+            Paging::Latest => (base, None),
+        };
+        let bound = match paging {
+            Paging::Older => timeline.oldest_seq(),
+            _ => timeline.covered_to(),
+        };
+        drop(timeline);
+        if let Some(loading) = loading {
+            state.dispatch(loading);
+        }
+        let dispatcher = state.dispatcher();
+        wasm_bindgen_futures::spawn_local(async move {
+            let page = async { Request::get(&url).send().await?.json::<MessagePage>().await }.await;
+            let action = match (paging, page) {
+                (Paging::Older, Ok(page)) => Action::Older { before: bound.unwrap_or(0), page: to_page(page) },
+                (Paging::Newer, Ok(page)) => Action::Newer { after: bound.unwrap_or(0), page: to_page(page) },
+                (Paging::Latest, Ok(page)) => {
+                    dispatcher.dispatch(Action::Following(true));
+                    Action::Latest(to_page(page))
+                }
+                (Paging::Older, Err(_)) => Action::OlderFailed,
+                (Paging::Newer | Paging::Latest, Err(_)) => Action::NewerFailed,
+            };
+            dispatcher.dispatch(action);
+        });
+    })
+}
+
+fn edge(timeline: &Timeline, paging: Paging) -> Edge {
+    match paging {
+        Paging::Older => timeline.older(),
+        _ => timeline.newer(),
     }
+}
+
+fn to_page(page: MessagePage) -> Page {
+    Page { messages: page.messages, has_more: page.has_more }
 }
 
 /// `trunk serve`'s port and the backend's default port (Trunk.toml, config).

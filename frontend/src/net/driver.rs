@@ -1,7 +1,12 @@
 //! The connection driver: one async task per room view that opens the
 //! WebSocket, feeds what happens into the session logic, and turns the
 //! results into [`Action`]s. It holds no rules of its own: when to reconnect,
-//! when to ping and what to resend are decided in [`crate::session`].
+//! when to ping, what to send and what became of each message are decided in
+//! [`crate::session`]; where a row goes, in [`crate::timeline`].
+//!
+//! Messages are handed to the view in batches: a replay as one batch when
+//! `synced` arrives, live messages at most once per [`BATCH_MS`]. A catch-up
+//! of thousands of messages therefore renders once, not once per message.
 
 use std::future::poll_fn;
 use std::task::Poll;
@@ -12,23 +17,46 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 use roomcast_shared::{
-    close, limits, ClientCommand, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
+    close, limits, ChatMessage, ClientCommand, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
 };
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
-use crate::session::{Backoff, Beat, Heartbeat, Link, Outbox, Phase, Stop};
+use crate::session::{Backoff, Beat, Heartbeat, Link, Outbox, Owner, Phase, Saved, Stop};
 use crate::state::{Action, RoomState, Status};
 use crate::storage;
+use crate::timeline::{LineKind, MAX_MESSAGES};
+
+/// A connection attempt that has not opened by then is abandoned and
+/// counts as failed: a stalled connect never blocks the next attempt.
+pub const CONNECT_TIMEOUT_MS: f64 = 10_000.0;
+
+/// Live messages wait at most this long to be shown with the ones after
+/// them (one render per batch).
+const BATCH_MS: f64 = 16.0;
 
 /// What the view asks of the driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Send(String),
+    /// The user's Retry on a failed message.
+    Retry(MessageId),
+    /// The user's Delete on an unsent message.
+    Delete(MessageId),
     Close,
     Reconnect,
     /// The browser's `online` event.
     Online,
+    /// The browser's `offline` event.
+    Offline,
+    /// Another tab's outbox, left by a tab that is gone.
+    Adopt {
+        owner: Owner,
+        items: Vec<Saved>,
+    },
+    /// Rewrite this tab's outbox so that other tabs see it is alive (for
+    /// browsers without Web Locks).
+    Refresh,
 }
 
 /// Whether the driver goes on after a connection ended.
@@ -47,6 +75,7 @@ enum Event {
 
 pub struct Driver {
     group: GroupName,
+    tab: Uuid,
     /// The socket URL without `since`.
     url: String,
     commands: UnboundedReceiver<Command>,
@@ -55,19 +84,50 @@ pub struct Driver {
     outbox: Outbox,
     /// The last sequence number received; a reconnect asks for what follows.
     last_seq: Option<u64>,
+    /// Messages received and not yet handed to the view.
+    incoming: Vec<ChatMessage>,
+    /// When `incoming` is handed over, unless `synced` comes first.
+    batch_due_ms: Option<f64>,
+}
+
+/// The state of one open socket.
+struct Connection {
+    raw: web_sys::WebSocket,
+    ws: WebSocket,
+    opened: bool,
+    /// The sink turns ready once, when the socket leaves CONNECTING.
+    connecting: bool,
+    /// `welcome` arrived: the limit is known and sends may go.
+    welcomed: bool,
+    /// Between `welcome` and `synced`: the replay is batched whole.
+    replaying: bool,
+    heartbeat: Option<Heartbeat>,
+    deadline_ms: f64,
 }
 
 impl Driver {
-    /// A driver for `group` at `url`, with the outbox a previous page left.
+    /// A driver for `group` at `url`, as tab `tab`, with the outbox this
+    /// tab left (a reload keeps its tab id).
     pub fn new(
         group: GroupName,
+        tab: Uuid,
         url: String,
         commands: UnboundedReceiver<Command>,
         dispatch: UseReducerDispatcher<RoomState>,
     ) -> Self {
-        let outbox = Outbox::restore(storage::load_outbox(&group));
-        let link = Link::new(Backoff::default());
-        Self { group, url, commands, dispatch, link, outbox, last_seq: None }
+        let saved = storage::read_outbox(&group, Owner::Tab(tab)).map(|outbox| outbox.items).unwrap_or_default();
+        Self {
+            outbox: Outbox::restore(saved),
+            link: Link::new(Backoff::default()),
+            group,
+            tab,
+            url,
+            commands,
+            dispatch,
+            last_seq: None,
+            incoming: Vec::new(),
+            batch_due_ms: None,
+        }
     }
 
     /// Runs until the view drops its command sender.
@@ -83,6 +143,10 @@ impl Driver {
                     self.dispatch.dispatch(Action::Status(Status::Reconnecting { attempt, at_ms }));
                     self.wait(Some(at_ms)).await
                 }
+                Phase::Offline => {
+                    self.dispatch.dispatch(Action::Status(Status::Offline));
+                    self.wait(None).await
+                }
                 Phase::Stopped(stop) => {
                     let reason = match stop {
                         Stop::ByUser => "closed by you".to_owned(),
@@ -91,7 +155,7 @@ impl Driver {
                     self.dispatch.dispatch(Action::Status(Status::Closed { reason }));
                     self.wait(None).await
                 }
-                // connect() returns only once the socket is closed again.
+                // connect() returns only once the socket is gone again.
                 Phase::Open { .. } => Flow::Continue,
             };
             if let Flow::Quit = flow {
@@ -111,25 +175,26 @@ impl Driver {
                     self.link.tick(now_ms());
                 }
                 Event::Command(None) => return Flow::Quit,
-                Event::Command(Some(Command::Send(text))) => self.queue(text),
                 Event::Command(Some(Command::Online)) => {
                     self.link.online();
                 }
-                Event::Command(Some(Command::Reconnect)) => {
-                    self.link.reconnect_by_user();
+                Event::Command(Some(Command::Offline)) => {
+                    self.link.offline();
                 }
+                Event::Command(Some(Command::Reconnect)) => self.link.reconnect_by_user(),
                 Event::Command(Some(Command::Close)) => {
                     if !matches!(phase, Phase::Stopped(_)) {
                         self.link.close_by_user();
                     }
                 }
+                Event::Command(Some(command)) => self.outbox_command(command),
                 Event::Opened | Event::Socket(_) => {}
             }
         }
         Flow::Continue
     }
 
-    /// One connection, from opening to closed.
+    /// One connection, from opening to gone.
     async fn connect(&mut self) -> Flow {
         let url = match self.last_seq {
             Some(seq) => format!("{}&since={seq}", self.url),
@@ -138,169 +203,286 @@ impl Driver {
         let socket = web_sys::WebSocket::new_with_str(&url, SUBPROTOCOL)
             .map_err(|_| ())
             .and_then(|raw| WebSocket::try_from(raw.clone()).map(|ws| (raw, ws)).map_err(|_| ()));
-        let Ok((raw, mut ws)) = socket else {
-            self.on_closed(false, 1006, "the browser refused to open a WebSocket");
+        let Ok((raw, ws)) = socket else {
+            self.ended(false, 1006, "the browser refused to open a WebSocket");
             return Flow::Continue;
         };
-        let mut opened = false;
-        // The sink turns ready once, when the socket leaves CONNECTING (for
-        // OPEN or for CLOSED); after that only the stream matters.
-        let mut connecting = true;
-        let mut heartbeat: Option<Heartbeat> = None;
+        let mut conn = Connection {
+            raw,
+            ws,
+            opened: false,
+            connecting: true,
+            welcomed: false,
+            replaying: false,
+            heartbeat: None,
+            deadline_ms: now_ms() + CONNECT_TIMEOUT_MS,
+        };
         loop {
-            let mut delay = None;
-            if let Some(beat) = heartbeat.as_mut() {
-                let now = now_ms();
-                match beat.check(now) {
-                    Beat::Ping => {
-                        let _ = ws.send(Message::Text(ClientCommand::Ping.encode())).await;
-                        if let Beat::Wait { next_check_ms } = beat.check(now) {
-                            delay = Some(next_check_ms - now);
-                        }
-                    }
-                    Beat::Dead => {
-                        let _ = raw.close_with_code_and_reason(close::NORMAL, "heartbeat timeout");
-                        self.on_closed(true, close::HEARTBEAT_TIMEOUT, "no answer from the server");
-                        return Flow::Continue;
-                    }
-                    Beat::Wait { next_check_ms } => delay = Some(next_check_ms - now),
-                }
-            }
-            match next_event(&mut self.commands, Some(&mut ws), connecting, delay).await {
-                Event::Opened => {
-                    connecting = false;
-                    if raw.ready_state() == web_sys::WebSocket::OPEN {
-                        opened = true;
-                        let now = now_ms();
-                        self.link.opened(now);
-                        heartbeat = Some(Heartbeat::new(default_heartbeat(), now));
-                        self.dispatch.dispatch(Action::Status(Status::Open));
-                        self.system("connected".to_owned());
-                        self.flush(&mut ws).await;
-                    }
-                }
-                Event::Socket(Some(Ok(Message::Text(text)))) => {
-                    if let Some(beat) = heartbeat.as_mut() {
-                        beat.heard(now_ms());
-                    }
-                    match ServerEvent::decode(&text) {
-                        Ok(ServerEvent::Welcome(welcome)) => {
-                            heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
-                        }
-                        Ok(event) => self.on_server_event(event),
-                        Err(_) => self.system("ignored an unreadable message from the server".to_owned()),
-                    }
-                }
-                Event::Socket(Some(Ok(Message::Bytes(_)))) => {}
-                Event::Socket(Some(Err(WebSocketError::ConnectionClose(event)))) => {
-                    self.on_closed(opened, event.code, &event.reason);
-                    return Flow::Continue;
-                }
-                // An `error` event; the `close` event follows.
-                Event::Socket(Some(Err(_))) => {}
-                Event::Socket(None) => {
-                    self.on_closed(opened, 1006, "");
-                    return Flow::Continue;
-                }
-                Event::Command(None) => {
-                    let _ = raw.close_with_code_and_reason(close::NORMAL, "left the room");
-                    return Flow::Quit;
-                }
-                Event::Command(Some(Command::Send(text))) => {
-                    self.queue(text);
-                    if opened {
-                        self.flush(&mut ws).await;
-                    }
-                }
-                Event::Command(Some(Command::Close)) => {
-                    self.link.close_by_user();
-                    let _ = raw.close_with_code_and_reason(close::NORMAL, "closed by user");
-                }
-                Event::Command(Some(Command::Reconnect)) => {
-                    self.link.reconnect_by_user();
-                    let _ = raw.close_with_code_and_reason(close::NORMAL, "reconnecting");
-                }
-                Event::Command(Some(Command::Online)) | Event::Timer => {}
+            let delay = match self.on_timers(&mut conn).await {
+                Ok(delay) => delay,
+                Err(flow) => return flow,
+            };
+            let event = next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, delay).await;
+            if let Some(flow) = self.on_event(&mut conn, event).await {
+                return flow;
             }
         }
     }
 
-    fn on_server_event(&mut self, event: ServerEvent) {
+    /// Does what is due (heartbeat, connect timeout, a resend, a batch) and
+    /// returns how long until the next thing is, or how the connection ended.
+    async fn on_timers(&mut self, conn: &mut Connection) -> Result<Option<f64>, Flow> {
+        let now = now_ms();
+        let mut next: Option<f64> = None;
+        let mut at = |due: f64| next = Some(next.map_or(due, |n: f64| n.min(due)));
+        if !conn.opened {
+            if now >= conn.deadline_ms {
+                let _ = conn.raw.close_with_code_and_reason(close::NORMAL, "connect timeout");
+                self.ended(false, 1006, "no answer within 10 s");
+                return Err(Flow::Continue);
+            }
+            at(conn.deadline_ms);
+        }
+        if let Some(beat) = conn.heartbeat.as_mut() {
+            match beat.check(now) {
+                Beat::Ping => {
+                    let _ = conn.ws.send(Message::Text(ClientCommand::Ping.encode())).await;
+                    if let Beat::Wait { next_check_ms } = beat.check(now) {
+                        at(next_check_ms);
+                    }
+                }
+                Beat::Dead => {
+                    let _ = conn.raw.close_with_code_and_reason(close::NORMAL, "heartbeat timeout");
+                    self.ended(true, close::HEARTBEAT_TIMEOUT, "no answer from the server");
+                    return Err(Flow::Continue);
+                }
+                Beat::Wait { next_check_ms } => at(next_check_ms),
+            }
+        }
+        if conn.welcomed {
+            self.send_next(conn).await;
+            if let Some(retry_at) = self.outbox.next_retry_ms() {
+                at(retry_at);
+            }
+        }
+        if let Some(due) = self.batch_due_ms {
+            if now >= due {
+                self.hand_over();
+            } else {
+                at(due);
+            }
+        }
+        Ok(next.map(|due| (due - now).max(0.0)))
+    }
+
+    /// Handles one event; `Some` when the connection is over.
+    async fn on_event(&mut self, conn: &mut Connection, event: Event) -> Option<Flow> {
         match event {
+            Event::Opened => {
+                conn.connecting = false;
+                if conn.raw.ready_state() == web_sys::WebSocket::OPEN {
+                    conn.opened = true;
+                    conn.replaying = true;
+                    let now = now_ms();
+                    self.link.opened(now);
+                    conn.heartbeat = Some(Heartbeat::new(default_heartbeat(), now));
+                    self.dispatch.dispatch(Action::Status(Status::Open));
+                    self.note(LineKind::Event, "connected".to_owned());
+                }
+            }
+            Event::Socket(Some(Ok(Message::Text(text)))) => {
+                if let Some(beat) = conn.heartbeat.as_mut() {
+                    beat.heard(now_ms());
+                }
+                match ServerEvent::decode(&text) {
+                    Ok(event) => self.on_server_event(conn, event).await,
+                    Err(_) => self.note(LineKind::Notice, "ignored an unreadable message from the server".to_owned()),
+                }
+            }
+            Event::Socket(Some(Ok(Message::Bytes(_)))) => {}
+            Event::Socket(Some(Err(WebSocketError::ConnectionClose(event)))) => {
+                self.ended(conn.opened, event.code, &event.reason);
+                return Some(Flow::Continue);
+            }
+            // An `error` event; the `close` event follows.
+            Event::Socket(Some(Err(_))) => {}
+            Event::Socket(None) => {
+                self.ended(conn.opened, 1006, "");
+                return Some(Flow::Continue);
+            }
+            Event::Command(None) => {
+                let _ = conn.raw.close_with_code_and_reason(close::NORMAL, "left the room");
+                return Some(Flow::Quit);
+            }
+            // Close, Reconnect and Offline act at once: the socket is let go
+            // without waiting for its close, which a half-dead link may
+            // never deliver.
+            Event::Command(Some(Command::Close)) => {
+                self.link.close_by_user();
+                self.let_go(conn, "closed by you");
+                return Some(Flow::Continue);
+            }
+            Event::Command(Some(Command::Reconnect)) => {
+                self.link.reconnect_by_user();
+                self.let_go(conn, "reconnecting");
+                return Some(Flow::Continue);
+            }
+            Event::Command(Some(Command::Offline)) => {
+                self.link.offline();
+                self.let_go(conn, "the browser is offline");
+                return Some(Flow::Continue);
+            }
+            Event::Command(Some(Command::Online)) | Event::Timer => {}
+            Event::Command(Some(command)) => self.outbox_command(command),
+        }
+        None
+    }
+
+    async fn on_server_event(&mut self, conn: &mut Connection, event: ServerEvent) {
+        match event {
+            ServerEvent::Welcome(welcome) => {
+                conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
+                conn.welcomed = true;
+                storage::remember_max_message_bytes(welcome.max_message_bytes);
+                self.dispatch.dispatch(Action::Limit(welcome.max_message_bytes));
+                if self.outbox.fail_oversized(welcome.max_message_bytes, ClientCommand::send_frame_len) {
+                    self.publish_outbox();
+                }
+            }
             ServerEvent::Message(message) => {
                 self.last_seq = Some(self.last_seq.map_or(message.seq, |last| last.max(message.seq)));
                 if self.outbox.acknowledge(message.id) {
                     self.publish_outbox();
                 }
-                self.dispatch.dispatch(Action::Received(message));
+                self.incoming.push(message);
+                if conn.replaying {
+                    // A replay is handed over whole at `synced`; only a huge
+                    // one is handed over in parts, to bound what waits here.
+                    if self.incoming.len() >= 2 * MAX_MESSAGES {
+                        self.hand_over();
+                    }
+                } else if self.batch_due_ms.is_none() {
+                    self.batch_due_ms = Some(now_ms() + BATCH_MS);
+                }
             }
             ServerEvent::Gap { from, to } => {
+                self.hand_over();
+                if self.last_seq.is_some_and(|last| from <= last) {
+                    // The server's history was reset below what we hold.
+                    self.last_seq = Some(from - 1);
+                }
                 self.dispatch.dispatch(Action::Gap { from, to, at_ms: now_ms() });
             }
-            ServerEvent::Synced { seq } => self.last_seq = Some(seq),
-            ServerEvent::Ack { id, .. } => {
+            ServerEvent::Synced { seq } => {
+                conn.replaying = false;
+                self.last_seq = Some(seq);
+                self.hand_over();
+                self.dispatch.dispatch(Action::Synced(seq));
+            }
+            ServerEvent::Ack { id, seq } => {
+                self.dispatch.dispatch(Action::Acked(seq));
                 if self.outbox.acknowledge(id) {
                     self.publish_outbox();
                 }
             }
-            ServerEvent::Error { code, message, id } => {
-                if let Some(id) = id {
-                    if code.is_retryable() {
-                        // Not stored this time: it goes out with the next batch.
-                        self.outbox.requeue(id);
-                    } else {
-                        // Refused for good: resending would not help.
-                        self.outbox.acknowledge(id);
-                    }
-                    self.publish_outbox();
-                }
-                self.system(format!("server: {message}"));
+            ServerEvent::Error { code, message, id: Some(id) } if self.outbox.items().iter().any(|p| p.id == id) => {
+                self.outbox.refused(id, code.is_retryable(), &message, now_ms(), js_sys::Math::random());
+                self.publish_outbox();
             }
-            ServerEvent::Welcome(_) | ServerEvent::Pong => {}
+            ServerEvent::Error { message, .. } => self.note(LineKind::Notice, format!("server: {message}")),
+            ServerEvent::Pong => {}
+        }
+        if conn.welcomed {
+            self.send_next(conn).await;
         }
     }
 
-    fn on_closed(&mut self, was_open: bool, code: u16, reason: &str) {
-        self.outbox.requeue_all();
+    /// The outbox commands, whatever the connection is doing; what they
+    /// queue goes out with the next [`send_next`](Self::send_next).
+    fn outbox_command(&mut self, command: Command) {
+        let changed = match command {
+            Command::Send(text) => {
+                self.outbox.push(MessageId(Uuid::new_v4()), text);
+                true
+            }
+            Command::Retry(id) => self.outbox.retry(id),
+            Command::Delete(id) => self.outbox.delete(id),
+            Command::Adopt { owner, items } => {
+                let adopted = self.outbox.adopt(items);
+                // Ours now: saved under this tab's key before theirs goes.
+                self.publish_outbox();
+                storage::remove_outbox(&self.group, owner);
+                adopted
+            }
+            Command::Refresh => !self.outbox.is_empty(),
+            Command::Close | Command::Reconnect | Command::Online | Command::Offline => false,
+        };
+        if changed {
+            self.publish_outbox();
+        }
+    }
+
+    /// Writes the next message of the outbox, if one may go now.
+    async fn send_next(&mut self, conn: &mut Connection) {
+        if let Some((id, text)) = self.outbox.next_to_send(now_ms()) {
+            // A failed write means the socket is closing; the close puts the
+            // message back in the queue.
+            let _ = conn.ws.send(Message::Text(ClientCommand::Send { id, text }.encode())).await;
+            self.publish_outbox();
+        }
+    }
+
+    /// The socket closed (or never opened) with `code`.
+    fn ended(&mut self, was_open: bool, code: u16, reason: &str) {
+        self.hand_over();
+        if was_open && code == close::MESSAGE_TOO_BIG {
+            self.outbox.in_flight_too_big();
+        }
+        self.outbox.connection_lost();
         self.publish_outbox();
-        let detail = if reason.is_empty() { close::describe(code).to_owned() } else { reason.to_owned() };
-        self.system(if was_open {
-            format!("disconnected: {code} {detail}")
-        } else {
-            format!("could not connect: {code} {detail}")
-        });
         self.link.closed(code, reason, now_ms(), js_sys::Math::random());
-    }
-
-    fn queue(&mut self, text: String) {
-        self.outbox.push(MessageId(Uuid::new_v4()), text);
-        self.publish_outbox();
-    }
-
-    /// Writes every queued message to the open socket.
-    async fn flush(&mut self, ws: &mut WebSocket) {
-        let queued = self.outbox.take_queued();
-        if queued.is_empty() {
-            return;
+        let detail = if reason.is_empty() { close::describe(code).to_owned() } else { reason.to_owned() };
+        match (was_open, self.link.phase()) {
+            (true, _) => self.note(LineKind::Event, format!("disconnected: {code} {detail}")),
+            (false, Phase::Waiting { attempt, .. }) => {
+                let attempt = *attempt;
+                self.note(LineKind::Retry, format!("could not connect (attempt {attempt}): {code} {detail}"));
+            }
+            (false, _) => self.note(LineKind::Event, format!("could not connect: {code} {detail}")),
         }
-        for (id, text) in queued {
-            // A failed write means the socket is closing; the close handler
-            // puts the message back in the queue.
-            let _ = ws.feed(Message::Text(ClientCommand::Send { id, text }.encode())).await;
-        }
-        let _ = ws.flush().await;
-        self.publish_outbox();
     }
 
-    /// Shows the outbox and keeps it in localStorage, so that a reload
-    /// does not lose what was typed.
+    /// The user or the browser ended the connection: it is let go now.
+    fn let_go(&mut self, conn: &mut Connection, why: &str) {
+        let _ = conn.raw.close_with_code_and_reason(close::NORMAL, why);
+        self.hand_over();
+        self.outbox.connection_lost();
+        self.publish_outbox();
+        let text = if conn.opened {
+            format!("disconnected: {} {why}", close::NORMAL)
+        } else {
+            format!("connection attempt abandoned: {why}")
+        };
+        self.note(LineKind::Event, text);
+    }
+
+    /// Hands the messages received so far to the view, as one action.
+    fn hand_over(&mut self) {
+        self.batch_due_ms = None;
+        if !self.incoming.is_empty() {
+            self.dispatch.dispatch(Action::Received(std::mem::take(&mut self.incoming)));
+        }
+    }
+
+    /// Shows the outbox and keeps it in storage under this tab's key, so
+    /// that a reload does not lose what was typed.
     fn publish_outbox(&self) {
-        storage::save_outbox(&self.group, &self.outbox.saved());
-        self.dispatch.dispatch(Action::Pending(self.outbox.items().to_vec()));
+        storage::save_outbox(&self.group, self.tab, self.outbox.saved(), now_ms());
+        self.dispatch.dispatch(Action::Outbox(self.outbox.items().to_vec()));
     }
 
-    fn system(&self, text: String) {
-        self.dispatch.dispatch(Action::System { text, at_ms: now_ms() });
+    fn note(&self, kind: LineKind, text: String) {
+        self.dispatch.dispatch(Action::Note { kind, text, at_ms: now_ms() });
     }
 }
 

@@ -1,6 +1,8 @@
 //! Browser glue for the connection: opening the socket and running the
-//! [`session`](crate::session) logic against it.
+//! [`session`](crate::session) logic against it, and the Web Locks that let
+//! tabs share storage.
 
 pub mod driver;
+pub mod tabs;
 
 pub use driver::{Command, Driver};

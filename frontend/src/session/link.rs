@@ -5,7 +5,8 @@
 //! clients of a restarted server do not all return at the same instant), then
 //! tries again. A connection that stayed open for `stable_after_ms` resets the
 //! count. The user's own close, and close codes that say retrying is useless,
-//! stop the link until the user asks to reconnect.
+//! stop the link until the user asks to reconnect. While the browser says it
+//! is offline nothing is tried; coming back online tries at once.
 
 use roomcast_shared::close;
 
@@ -46,10 +47,19 @@ pub enum Stop {
 pub enum Phase {
     /// A connection attempt is under way; `attempt` counts retries since the
     /// last good connection (0 for the first try).
-    Connecting { attempt: u32 },
-    Open { since_ms: f64 },
+    Connecting {
+        attempt: u32,
+    },
+    Open {
+        since_ms: f64,
+    },
     /// Retry number `attempt` starts at `at_ms`.
-    Waiting { attempt: u32, at_ms: f64 },
+    Waiting {
+        attempt: u32,
+        at_ms: f64,
+    },
+    /// The browser is offline: wait for it to come back.
+    Offline,
     Stopped(Stop),
 }
 
@@ -59,14 +69,12 @@ pub struct Link {
     backoff: Backoff,
     phase: Phase,
     failures: u32,
-    /// The user asked for a fresh connection while one was open.
-    restart_requested: bool,
 }
 
 impl Link {
     /// A link about to make its first connection attempt.
     pub fn new(backoff: Backoff) -> Self {
-        Self { backoff, phase: Phase::Connecting { attempt: 0 }, failures: 0, restart_requested: false }
+        Self { backoff, phase: Phase::Connecting { attempt: 0 }, failures: 0 }
     }
 
     pub fn phase(&self) -> &Phase {
@@ -90,12 +98,7 @@ impl Link {
                 self.failures = 0;
             }
         }
-        if matches!(self.phase, Phase::Stopped(_)) {
-            return;
-        }
-        if std::mem::take(&mut self.restart_requested) {
-            self.failures = 0;
-            self.phase = Phase::Connecting { attempt: 0 };
+        if matches!(self.phase, Phase::Stopped(_) | Phase::Offline) {
             return;
         }
         if !close::should_reconnect(code) {
@@ -122,35 +125,36 @@ impl Link {
     /// The browser reports the network is back: retry at once.
     pub fn online(&mut self) -> bool {
         match self.phase {
-            Phase::Waiting { attempt, .. } => {
-                self.phase = Phase::Connecting { attempt };
+            Phase::Waiting { .. } | Phase::Offline => {
+                self.phase = Phase::Connecting { attempt: self.failures };
                 true
             }
             _ => false,
         }
     }
 
+    /// The browser reports it is offline: whatever socket there is will not
+    /// work, and nothing is tried until [`online`](Self::online). Returns
+    /// whether a socket was open or opening (the caller drops it).
+    pub fn offline(&mut self) -> bool {
+        let had_socket = matches!(self.phase, Phase::Open { .. } | Phase::Connecting { .. });
+        if !matches!(self.phase, Phase::Stopped(_)) {
+            self.phase = Phase::Offline;
+        }
+        had_socket
+    }
+
     /// The user closed the connection: no more retries.
     pub fn close_by_user(&mut self) {
         self.phase = Phase::Stopped(Stop::ByUser);
-        self.restart_requested = false;
     }
 
-    /// The user asked to reconnect. Returns whether a connection should be
-    /// opened now; while one is open, the caller closes it first and the
-    /// next [`closed`](Self::closed) reconnects at once.
-    pub fn reconnect_by_user(&mut self) -> bool {
-        match self.phase {
-            Phase::Open { .. } | Phase::Connecting { .. } => {
-                self.restart_requested = true;
-                false
-            }
-            Phase::Waiting { .. } | Phase::Stopped(_) => {
-                self.failures = 0;
-                self.phase = Phase::Connecting { attempt: 0 };
-                true
-            }
-        }
+    /// The user asked to reconnect: a new connection now, whatever the
+    /// current one is doing (the caller drops it without waiting for its
+    /// close, which a half-dead socket may never deliver).
+    pub fn reconnect_by_user(&mut self) {
+        self.failures = 0;
+        self.phase = Phase::Connecting { attempt: 0 };
     }
 }
 
@@ -238,7 +242,7 @@ mod tests {
         link.closed(close::NORMAL, "", 10.0, 0.5);
         assert_eq!(link.phase(), &Phase::Stopped(Stop::ByUser));
         assert!(!link.tick(f64::MAX));
-        assert!(link.reconnect_by_user());
+        link.reconnect_by_user();
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
     }
 
@@ -252,20 +256,46 @@ mod tests {
     }
 
     #[test]
-    fn reconnect_while_open_reconnects_at_once_after_the_close() {
+    fn reconnect_while_open_starts_a_new_connection_at_once() {
         let mut link = link();
-        link.opened(0.0);
-        assert!(!link.reconnect_by_user(), "the open socket must close first");
-        link.closed(close::NORMAL, "", 1.0, 0.9);
+        link.closed(LOST, "", 0.0, 1.0);
+        link.tick(f64::MAX);
+        link.opened(1.0);
+        link.reconnect_by_user();
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+        link.closed(LOST, "", 2.0, 1.0);
+        assert_eq!(waiting_delay(&link, 2.0), (1, 500.0), "the backoff starts over");
     }
 
     #[test]
     fn reconnect_while_waiting_starts_now() {
         let mut link = link();
         link.closed(LOST, "", 0.0, 1.0);
-        assert!(link.reconnect_by_user());
+        link.reconnect_by_user();
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn offline_waits_for_online_and_then_tries_at_once() {
+        let mut link = link();
+        link.opened(0.0);
+        assert!(link.offline(), "the open socket is dropped");
+        assert_eq!(link.phase(), &Phase::Offline);
+        link.closed(LOST, "", 1.0, 0.5);
+        assert_eq!(link.phase(), &Phase::Offline, "a late close changes nothing");
+        assert!(!link.tick(f64::MAX));
+        assert!(!link.offline(), "no socket any more");
+        assert!(link.online());
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn offline_does_not_undo_the_users_close() {
+        let mut link = link();
+        link.close_by_user();
+        assert!(!link.offline());
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::ByUser));
+        assert!(!link.online());
     }
 
     #[test]

@@ -3,14 +3,19 @@
 //! random number), so that every rule is unit-tested natively.
 //!
 //! - [`link`]: the reconnect state machine (connecting / open / waiting /
-//!   stopped) with exponential backoff and full jitter.
+//!   offline / stopped) with exponential backoff and full jitter.
 //! - [`heartbeat`]: application-level ping/pong and dead-link detection.
-//! - [`outbox`]: messages typed but not yet acknowledged.
+//! - [`outbox`]: messages typed but not yet acknowledged, one in flight, and
+//!   what became of each (sending, retrying, failed).
+//! - [`tabs`]: one outbox per tab and room in shared storage, and when a tab
+//!   adopts another's.
 
 pub mod heartbeat;
 pub mod link;
 pub mod outbox;
+pub mod tabs;
 
 pub use heartbeat::{Beat, Heartbeat};
 pub use link::{Backoff, Link, Phase, Stop};
-pub use outbox::{Outbox, Pending, PendingState};
+pub use outbox::{Delivery, Outbox, Pending, Saved};
+pub use tabs::{Owner, TabOutbox};

@@ -1,0 +1,119 @@
+//! One component per timeline row. Each takes `PartialEq` props, so a new
+//! message renders its own row and leaves the others alone.
+
+use std::rc::Rc;
+
+use roomcast_shared::{ChatMessage, MessageId};
+use yew::prelude::*;
+
+use crate::session::{Delivery, Pending};
+use crate::timeline::{LineKind, SystemLine};
+
+#[derive(Properties, PartialEq)]
+pub struct MessageRowProps {
+    pub message: Rc<ChatMessage>,
+    /// Sent by this browser: shown as "You", set apart, and marked sent.
+    pub mine: bool,
+}
+
+/// A delivered message. Text is always rendered as text, never as HTML.
+#[function_component]
+pub fn MessageRow(props: &MessageRowProps) -> Html {
+    let message = &props.message;
+    let sender = match (&message.from.name, props.mine) {
+        (_, true) => "You".to_owned(),
+        (Some(name), false) => name.to_string(),
+        (None, false) => format!("guest-{}", &message.from.client_id.to_string()[..4]),
+    };
+    html! {
+        <li class={classes!("message", props.mine.then_some("mine"))} data-testid="message"
+            data-seq={message.seq.to_string()} data-key={row_key_message(message.seq)}>
+            <div class="meta">
+                <span class="sender">{ sender }</span>
+                <time>{ clock(message.ts as f64) }</time>
+                if props.mine {
+                    <span class="state sent" title={format!("stored as #{}", message.seq)}>{ "sent" }</span>
+                }
+            </div>
+            <div class="text">{ &message.text }</div>
+        </li>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SystemRowProps {
+    pub line: Rc<SystemLine>,
+    pub number: u64,
+}
+
+/// A connection event, a reconnect attempt (updated in place) or a gap.
+#[function_component]
+pub fn SystemRow(props: &SystemRowProps) -> Html {
+    let kind = match props.line.kind {
+        LineKind::Event => "event",
+        LineKind::Retry => "retry",
+        LineKind::Gap => "gap",
+        LineKind::Notice => "notice",
+    };
+    html! {
+        <li class={classes!("system", kind)} data-testid="system" data-kind={kind}
+            data-key={row_key_line(props.number)}>
+            <time>{ clock(props.line.at_ms) }</time>{ " " }{ &props.line.text }
+        </li>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct PendingRowProps {
+    pub pending: Pending,
+    pub on_retry: Callback<MessageId>,
+    pub on_delete: Callback<MessageId>,
+}
+
+/// A message of ours not stored yet: its state, and for a failed one the
+/// reason with Retry and Delete.
+#[function_component]
+pub fn PendingRow(props: &PendingRowProps) -> Html {
+    let pending = &props.pending;
+    let id = pending.id;
+    let (label, actions) = match &pending.delivery {
+        Delivery::Queued => ("waiting to be sent".to_owned(), false),
+        Delivery::Sending => ("sending…".to_owned(), false),
+        Delivery::Retrying { reason, .. } => (format!("{reason}; trying again shortly"), false),
+        Delivery::Failed { reason } => (format!("not sent: {reason}"), true),
+    };
+    let on_retry = props.on_retry.reform(move |_: MouseEvent| id);
+    let on_delete = props.on_delete.reform(move |_: MouseEvent| id);
+    html! {
+        <li class={classes!("message", "mine", "pending", pending.delivery.key())} data-testid="pending"
+            data-state={pending.delivery.key()} data-key={format!("p{}", id.0)}>
+            <div class="meta"><span class="sender">{ "You" }</span><span class="state">{ label }</span></div>
+            <div class="text">{ &pending.text }</div>
+            if actions {
+                <div class="pending-actions">
+                    <button data-testid="pending-retry" onclick={on_retry}>{ "Retry" }</button>
+                    <button data-testid="pending-delete" onclick={on_delete}>{ "Delete" }</button>
+                </div>
+            } else if !matches!(pending.delivery, Delivery::Sending) {
+                <div class="pending-actions">
+                    <button data-testid="pending-delete" onclick={on_delete}>{ "Delete" }</button>
+                </div>
+            }
+        </li>
+    }
+}
+
+/// The `data-key` of a message row, as the scroll anchor finds it.
+pub fn row_key_message(seq: u64) -> String {
+    format!("m{seq}")
+}
+
+pub fn row_key_line(number: u64) -> String {
+    format!("l{number}")
+}
+
+/// `HH:MM` in the browser's time zone.
+fn clock(unix_ms: f64) -> String {
+    let date = js_sys::Date::new(&unix_ms.into());
+    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+}
