@@ -104,3 +104,54 @@ impl Store for MemoryStore {
         Ok(removed)
     }
 }
+
+/// Test stores: a [`MemoryStore`] with hooks that tests use to inject
+/// failures, waits or retention at chosen points. A type implementing
+/// [`Hooked`] is a [`Store`].
+#[cfg(test)]
+pub(crate) mod hooked {
+    use super::*;
+    use crate::history::store::{Bounds, Retention};
+
+    pub(crate) trait Hooked: Send + Sync + 'static {
+        fn inner(&self) -> &MemoryStore;
+
+        /// Runs before every append; an error fails the append.
+        fn before_append(&self) -> Result<(), HistoryError> {
+            Ok(())
+        }
+
+        /// Runs before every `after` read.
+        fn before_after(&self) -> Result<(), HistoryError> {
+            Ok(())
+        }
+    }
+
+    impl<T: Hooked> Store for T {
+        fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
+            self.before_append()?;
+            self.inner().append(batch)
+        }
+
+        fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+            self.inner().latest(group, limit)
+        }
+
+        fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+            self.before_after()?;
+            self.inner().after(group, after, limit)
+        }
+
+        fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
+            self.inner().before(group, before, limit)
+        }
+
+        fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
+            self.inner().bounds(group)
+        }
+
+        fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
+            self.inner().prune(retention, now_ms)
+        }
+    }
+}

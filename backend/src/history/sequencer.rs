@@ -179,8 +179,8 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::history::memory::MemoryStore;
-    use crate::history::store::{Bounds, HistoryError, Retention};
+    use crate::history::memory::{hooked::Hooked, MemoryStore};
+    use crate::history::store::HistoryError;
     use crate::queue::Next;
     use crate::registry::WireMode;
 
@@ -219,39 +219,22 @@ mod tests {
         }
     }
 
-    impl Store for GatedStore {
-        fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
+    impl Hooked for GatedStore {
+        fn inner(&self) -> &MemoryStore {
+            &self.inner
+        }
+
+        fn before_append(&self) -> Result<(), HistoryError> {
             let mut gate = self.state.lock().unwrap();
             gate.entered = true;
             self.changed.notify_all();
             while !gate.open {
                 gate = self.changed.wait(gate).unwrap();
             }
-            drop(gate);
             if self.failing {
                 return Err(HistoryError::Corrupt("injected failure".into()));
             }
-            self.inner.append(batch)
-        }
-
-        fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-            self.inner.latest(group, limit)
-        }
-
-        fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-            self.inner.after(group, after, limit)
-        }
-
-        fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-            self.inner.before(group, before, limit)
-        }
-
-        fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
-            self.inner.bounds(group)
-        }
-
-        fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
-            self.inner.prune(retention, now_ms)
+            Ok(())
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
 use uuid::Uuid;
 
-use super::memory::MemoryStore;
+use super::memory::{hooked::Hooked, MemoryStore};
 use super::sqlite::{Durability, SqliteStore};
 use super::*;
 
@@ -204,30 +204,13 @@ struct PrunesBeforeAfter {
     keep: u64,
 }
 
-impl Store for PrunesBeforeAfter {
-    fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
-        self.inner.append(batch)
+impl Hooked for PrunesBeforeAfter {
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
     }
 
-    fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        self.inner.latest(group, limit)
-    }
-
-    fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        self.inner.prune(&Retention { max_messages: Some(self.keep), max_age: None }, 0)?;
-        self.inner.after(group, after, limit)
-    }
-
-    fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        self.inner.before(group, before, limit)
-    }
-
-    fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
-        self.inner.bounds(group)
-    }
-
-    fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
-        self.inner.prune(retention, now_ms)
+    fn before_after(&self) -> Result<(), HistoryError> {
+        self.inner.prune(&Retention { max_messages: Some(self.keep), max_age: None }, 0).map(drop)
     }
 }
 
