@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  newPage, openPair, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
+  newPage, openPair, publishRaw, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
 } from './support.js';
 
 /** How long "at once" may take: far below any timeout or backoff. */
@@ -126,4 +126,25 @@ test('Reconnect and Close act at once, even on a socket that no longer answers',
   await page.getByTestId('close').click();
   await page.locator('[data-testid="status"][data-status="closed"]').waitFor({ timeout: AT_ONCE });
   await page.context().close();
+});
+
+test('a page of history that fails to load offers an inline retry', async () => {
+  const writer = await newPage(env.browser);
+  await writer.goto(`${env.server.url}/healthz`);
+  await publishRaw(writer, env.server, 'e2e-page-retry', Array.from({ length: 130 }, (_, i) => `page ${i + 1}`));
+  const reader = await newPage(env.browser);
+  await reader.goto(`${env.server.url}/room/e2e-page-retry?name=Reader`);
+  await waitForStatus(reader, 'open');
+  await waitForMessage(reader, 'page 130');
+
+  await reader.route('**/api/groups/**', (route) => route.abort());
+  await reader.getByTestId('timeline').evaluate((list) => { list.scrollTop = 0; });
+  const retry = reader.getByTestId('load-older-retry');
+  await retry.waitFor({ timeout: PATIENCE });
+  await reader.unroute('**/api/groups/**');
+  await retry.click();
+  await waitForMessage(reader, 'page 1');
+  assert.deepEqual(await shownTexts(reader), Array.from({ length: 130 }, (_, i) => `page ${i + 1}`));
+  await writer.context().close();
+  await reader.context().close();
 });
