@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keeps the load generator working: a small fanout (SQLite history) and a
 # few idle connections against the release server. It fails on any lost or
-# duplicated message. The figures are not judged here; see README.md.
+# duplicated message. The figures are not judged here; see docs/BENCHMARKS.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${ROOMCAST_BIN:-$ROOT/target/release/roomcast}

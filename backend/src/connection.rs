@@ -22,7 +22,7 @@ use roomcast_shared::{
     close, ChatMessage, ClientCommand, ClientId, DisplayName, ErrorCode, GroupName, HeartbeatSettings, MessageId,
     Sender, ServerEvent, Welcome,
 };
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval_at, timeout, Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -109,6 +109,12 @@ impl CloseReason {
         Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })
     }
 
+    /// Whether the peer may still be sending a frame that tungstenite will
+    /// not read: it stops at the header of a frame over the size limit.
+    fn leaves_input_unread(&self) -> bool {
+        matches!(self, Self::TooBig)
+    }
+
     /// Whether queued messages should still be written before closing.
     fn drains_queue(&self) -> bool {
         !matches!(self, Self::TooSlow | Self::PeerClosed | Self::Lost(_))
@@ -157,9 +163,14 @@ where
                 }
             }
             socket.send(Message::Close(Some(frame))).await?;
-            // Wait for the peer's close frame (or its end of stream), so that
-            // the server closes the TCP connection last, as RFC 6455 prefers.
-            while let Some(Ok(_)) = socket.next().await {}
+            if reason.leaves_input_unread() {
+                discard_until_closed(socket.get_mut()).await?;
+            } else {
+                // Wait for the peer's close frame (or its end of stream), so
+                // that the server closes the TCP connection last, as RFC 6455
+                // prefers.
+                while let Some(Ok(_)) = socket.next().await {}
+            }
         }
         Ok::<_, tungstenite::Error>(())
     };
@@ -168,6 +179,19 @@ where
     // tungstenite's last words (its reply to the peer's close frame) may
     // still sit in the batched writer: it does not flush a closed stream.
     let _ = timeout(state.settings.close_grace, socket.get_mut().flush()).await;
+}
+
+/// Ends the connection after a close frame when its input cannot be read as
+/// frames any more: sends FIN, then reads and drops bytes until the peer
+/// closes too. Closing a socket with unread input makes the kernel reset it,
+/// and a reset can destroy the close frame before the peer reads it: browsers
+/// then report 1006 instead of 1009, and cannot tell which message was
+/// refused.
+async fn discard_until_closed<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<(), tungstenite::Error> {
+    stream.shutdown().await?;
+    let mut sink = [0u8; 2048];
+    while stream.read(&mut sink).await? > 0 {}
+    Ok(())
 }
 
 struct Connection {

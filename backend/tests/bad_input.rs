@@ -57,6 +57,22 @@ async fn an_oversized_message_closes_with_1009() {
     server.shutdown().await;
 }
 
+/// The server stops reading at the header of a frame over the limit, while
+/// the peer is still sending its payload: the close frame must still reach
+/// the peer (a socket closed with unread input is reset, and the reset can
+/// destroy the close frame: the peer sees 1006 and cannot tell which message
+/// was refused).
+#[tokio::test]
+async fn a_frame_far_over_the_limit_still_gets_its_1009() {
+    let server = start_with_limit(1024).await;
+    for _ in 0..10 {
+        let mut ws = connect_json(server.local_addr(), "far-too-big").await;
+        ws.send(Message::text("x".repeat(256 * 1024))).await.unwrap();
+        assert_eq!(close_code(&mut ws).await, close::MESSAGE_TOO_BIG);
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_message_at_the_limit_is_accepted() {
     let server = start_with_limit(1024).await;

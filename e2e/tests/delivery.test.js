@@ -59,7 +59,8 @@ test('a message forced past the limit fails once, is never resent, and can be de
   // were resent, and close the connection again).
   await send(page, 'after the failure');
   await waitForMessage(page, 'after the failure');
-  assert.equal(sockets, 2, 'one reconnect after the 1009, no more');
+  const log = await page.getByTestId('system').allTextContents();
+  assert.equal(sockets, 2, `one reconnect after the 1009, no more: ${JSON.stringify(log)}`);
 
   await page.reload();
   await waitForStatus(page, 'open');

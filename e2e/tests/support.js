@@ -75,13 +75,15 @@ export async function stopServer(server, signal = 'SIGTERM') {
   return code;
 }
 
-export async function launchBrowser() {
+/** Debian's Chromium, headless, with `extraArgs` after the usual flags. */
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...extraArgs,
     ],
   });
 }
@@ -150,7 +152,9 @@ export async function cuttableSockets(page) {
 /**
  * Publishes `texts` into `room` through a raw-mode socket that `page` opens
  * (no subprotocol: each text frame is one message), and resolves once the
- * last one is stored.
+ * last one is stored. For a couple of hundred messages at most: the socket
+ * is also a reader of the room, and the server evicts a reader more than
+ * 256 messages behind (e2e/measure/catchup.js paces a larger publish).
  */
 export async function publishRaw(page, server, room, texts) {
   await page.evaluate(async ({ port, room, texts }) => {

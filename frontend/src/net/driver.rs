@@ -35,6 +35,10 @@ pub const CONNECT_TIMEOUT_MS: f64 = 10_000.0;
 /// them (one render per batch).
 const BATCH_MS: f64 = 16.0;
 
+/// Most replayed messages held before they are handed over (a render each
+/// time): ten windows' worth, about 3 MB of messages.
+const REPLAY_BATCH_MAX: usize = 10 * MAX_MESSAGES;
+
 /// What the view asks of the driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -168,9 +172,10 @@ impl Driver {
     /// command that changes the link's phase.
     async fn wait(&mut self, until_ms: Option<f64>) -> Flow {
         let phase = self.link.phase().clone();
+        let mut timer = None;
         while *self.link.phase() == phase {
-            let delay = until_ms.map(|at| (at - now_ms()).max(0.0));
-            match next_event(&mut self.commands, None, false, delay).await {
+            arm(&mut timer, until_ms);
+            match next_event(&mut self.commands, None, false, &mut timer).await {
                 Event::Timer => {
                     self.link.tick(now_ms());
                 }
@@ -217,12 +222,14 @@ impl Driver {
             heartbeat: None,
             deadline_ms: now_ms() + CONNECT_TIMEOUT_MS,
         };
+        let mut timer = None;
         loop {
-            let delay = match self.on_timers(&mut conn).await {
-                Ok(delay) => delay,
+            let due = match self.on_timers(&mut conn).await {
+                Ok(due) => due,
                 Err(flow) => return flow,
             };
-            let event = next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, delay).await;
+            arm(&mut timer, due);
+            let event = next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, &mut timer).await;
             if let Some(flow) = self.on_event(&mut conn, event).await {
                 return flow;
             }
@@ -230,7 +237,7 @@ impl Driver {
     }
 
     /// Does what is due (heartbeat, connect timeout, a resend, a batch) and
-    /// returns how long until the next thing is, or how the connection ended.
+    /// returns when the next thing is due, or how the connection ended.
     async fn on_timers(&mut self, conn: &mut Connection) -> Result<Option<f64>, Flow> {
         let now = now_ms();
         let mut next: Option<f64> = None;
@@ -272,7 +279,7 @@ impl Driver {
                 at(due);
             }
         }
-        Ok(next.map(|due| (due - now).max(0.0)))
+        Ok(next)
     }
 
     /// Handles one event; `Some` when the connection is over.
@@ -356,9 +363,10 @@ impl Driver {
                 }
                 self.incoming.push(message);
                 if conn.replaying {
-                    // A replay is handed over whole at `synced`; only a huge
-                    // one is handed over in parts, to bound what waits here.
-                    if self.incoming.len() >= 2 * MAX_MESSAGES {
+                    // A replay is handed over whole at `synced` (one render);
+                    // only a huge one is handed over in parts, to bound what
+                    // waits here.
+                    if self.incoming.len() >= REPLAY_BATCH_MAX {
                         self.hand_over();
                     }
                 } else if self.batch_due_ms.is_none() {
@@ -491,15 +499,32 @@ fn default_heartbeat() -> HeartbeatSettings {
     HeartbeatSettings { ping_interval_ms: limits::PING_INTERVAL_MS, idle_timeout_ms: limits::IDLE_TIMEOUT_MS }
 }
 
+/// A timer and the time it fires at.
+type Timer = Option<(f64, TimeoutFuture)>;
+
+/// Makes `timer` fire at `due_ms` or earlier. A timer that already fires no
+/// later is kept: firing early only means checking again, and not setting a
+/// new timeout per message (the heartbeat's moves with each one) keeps
+/// `setTimeout`/`clearTimeout` off the per-message path.
+fn arm(timer: &mut Timer, due_ms: Option<f64>) {
+    match (timer.as_ref(), due_ms) {
+        (Some((at, _)), Some(due)) if *at <= due => {}
+        (_, Some(due)) => {
+            let delay = (due - now_ms()).ceil().clamp(0.0, f64::from(u32::MAX)) as u32;
+            *timer = Some((due, TimeoutFuture::new(delay)));
+        }
+        (_, None) => *timer = None,
+    }
+}
+
 /// The next thing that happens: the socket opening (if `await_open`), a
-/// socket event, a command, or `delay_ms` passing.
+/// socket event, a command, or `timer` firing (which disarms it).
 async fn next_event(
     commands: &mut UnboundedReceiver<Command>,
     mut socket: Option<&mut WebSocket>,
     await_open: bool,
-    delay_ms: Option<f64>,
+    timer: &mut Timer,
 ) -> Event {
-    let mut timer = delay_ms.map(|ms| TimeoutFuture::new(ms.ceil().clamp(0.0, u32::MAX as f64) as u32));
     poll_fn(|cx| {
         if let Some(ws) = socket.as_deref_mut() {
             // The sink becomes ready when the socket leaves CONNECTING.
@@ -513,8 +538,9 @@ async fn next_event(
         if let Poll::Ready(command) = commands.poll_next_unpin(cx) {
             return Poll::Ready(Event::Command(command));
         }
-        if let Some(timer) = timer.as_mut() {
-            if timer.poll_unpin(cx).is_ready() {
+        if let Some((_, future)) = timer.as_mut() {
+            if future.poll_unpin(cx).is_ready() {
+                *timer = None;
                 return Poll::Ready(Event::Timer);
             }
         }
