@@ -17,11 +17,10 @@
 //
 //   cd e2e && ROOMCAST_BIN=$PWD/../target/release/roomcast npm run measure:catchup
 //   (CATCHUP_N and CATCHUP_RUNS override N = 10000 and R = 5.)
-import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  freePort, launchBrowser, newPage, startServer, stopServer, tempDatabase, waitForStatus, PATIENCE,
+  freePort, launchBrowser, newPage, publishRaw, startServer, stopServer, tempDatabase, waitForStatus, PATIENCE,
 } from '../tests/support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,51 +56,6 @@ function launch() {
   return launchBrowser(['--enable-precise-memory-info']);
 }
 
-/** Publishes `count` raw-mode frames into `room` from `publisher` and waits until they are stored. */
-async function publish(publisher, port, room, count) {
-  return publisher.evaluate(async ({ port, room, client, count, timeout }) => {
-    const started = performance.now();
-    const deadline = started + timeout;
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws/${room}/${client}`);
-    await new Promise((resolve, reject) => {
-      socket.onopen = resolve;
-      socket.onerror = () => reject(new Error('the raw socket failed to open'));
-    });
-    let closed = null;
-    // A raw socket also receives every message of its room, itself a reader
-    // the server disconnects (1013) if its outbound queue (256) fills. So keep
-    // at most `window` messages not yet echoed back, and read while sending.
-    let echoed = 0;
-    let wake = null;
-    socket.onmessage = () => {
-      echoed += 1;
-      wake?.();
-    };
-    socket.onclose = (event) => {
-      closed = `${event.code} ${event.reason}`;
-      wake?.();
-    };
-    const window = 128;
-    for (let i = 1; i <= count; i += 1) {
-      while (i - 1 - echoed >= window && !closed) await new Promise((resolve) => { wake = resolve; });
-      if (closed) throw new Error(`the raw socket closed after ${i - 1} sent: ${closed}`);
-      socket.send(`catchup ${i}`);
-    }
-    const last = `catchup ${count}`;
-    for (;;) {
-      const response = await fetch(`/api/groups/${room}/messages?limit=1`);
-      const page = await response.json();
-      if (page.messages.at(-1)?.text === last) break;
-      if (closed) throw new Error(`the raw socket closed before all were stored: ${closed}`);
-      if (performance.now() > deadline) throw new Error(`not stored within ${timeout} ms: last is ${page.messages.at(-1)?.text}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const stored = performance.now() - started;
-    socket.close(1000);
-    return stored;
-  }, { port, room, client: randomUUID(), count, timeout: PUBLISH_TIMEOUT });
-}
-
 async function run(browser, server, index) {
   const room = `catchup-${index}-${Date.now().toString(36)}`;
   const page = await newPage(browser);
@@ -113,7 +67,10 @@ async function run(browser, server, index) {
 
   const publisher = await newPage(browser);
   await publisher.goto(`${server.url}/healthz`);
-  const publishMs = await publish(publisher, server.port, room, N);
+  const started = Date.now();
+  const texts = Array.from({ length: N }, (_, i) => `catchup ${i + 1}`);
+  await publishRaw(publisher, server, room, texts, { patience: PUBLISH_TIMEOUT });
+  const publishMs = Date.now() - started;
   await publisher.context().close();
 
   const last = `catchup ${N}`;

@@ -151,21 +151,38 @@ export async function cuttableSockets(page) {
 
 /**
  * Publishes `texts` into `room` through a raw-mode socket that `page` opens
- * (no subprotocol: each text frame is one message), and resolves once the
- * last one is stored. For a couple of hundred messages at most: the socket
- * is also a reader of the room, and the server evicts a reader more than
- * 256 messages behind (e2e/measure/catchup.js paces a larger publish).
+ * (no subprotocol: each text frame is one message), one every `intervalMs`
+ * (0: as fast as the server takes them), and resolves once the last one is
+ * stored. The socket is also a reader of the room, which the server evicts
+ * when it falls 256 messages behind, so at most 128 go out ahead of their
+ * echoes.
  */
-export async function publishRaw(page, server, room, texts) {
-  await page.evaluate(async ({ port, room, texts }) => {
+export async function publishRaw(page, server, room, texts, { intervalMs = 0, patience = PATIENCE } = {}) {
+  await page.evaluate(async ({ port, room, texts, intervalMs }) => {
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws/${room}/${crypto.randomUUID()}`);
     await new Promise((resolve, reject) => {
       socket.onopen = resolve;
-      socket.onerror = reject;
+      socket.onerror = () => reject(new Error('the raw socket did not open'));
     });
-    for (const text of texts) socket.send(text);
-  }, { port: server.port, room, texts });
-  await waitForStored(server, room, texts.at(-1));
+    let echoed = 0;
+    let closed = null;
+    let wake = null;
+    socket.onmessage = () => {
+      echoed += 1;
+      wake?.();
+    };
+    socket.onclose = (event) => {
+      closed = `${event.code} ${event.reason}`;
+      wake?.();
+    };
+    for (let i = 0; i < texts.length; i += 1) {
+      while (i - echoed >= 128 && !closed) await new Promise((resolve) => { wake = resolve; });
+      if (closed) throw new Error(`the raw socket closed after ${i} sent: ${closed}`);
+      socket.send(texts[i]);
+      if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }, { port: server.port, room, texts, intervalMs });
+  await waitForStored(server, room, texts.at(-1), patience);
 }
 
 /** Resolves once the latest message stored in `room` is `text`. */

@@ -7,7 +7,8 @@ import {
   waitForStatus, PATIENCE,
 } from './support.js';
 
-const env = serverAndBrowser();
+// Floods in these tests come from raw sockets, paced by their echoes.
+const env = serverAndBrowser(['--publish-rate', '0']);
 
 /** Where each row of the timeline is: its kind, text and vertical place. */
 async function rows(page) {
@@ -101,6 +102,83 @@ test('reading older messages while new ones arrive keeps the place and offers th
   await button.waitFor({ state: 'detached', timeout: PATIENCE });
   const texts = await shownTexts(reader);
   assert.deepEqual(texts.slice(-6), ['old 150', 'new 1', 'new 2', 'new 3', 'new 4', 'new 5']);
+  await reader.context().close();
+  await writer.context().close();
+});
+
+test('a reader at the bottom keeps following a fast stream of messages', async () => {
+  const reader = await newPage(env.browser);
+  const writer = await newPage(env.browser);
+  await reader.goto(`${env.server.url}/room/e2e-stream?name=Reader`);
+  await writer.goto(`${env.server.url}/healthz`);
+  await waitForStatus(reader, 'open');
+  const texts = Array.from({ length: 400 }, (_, i) => `stream ${i + 1}`);
+  await publishRaw(writer, env.server, 'e2e-stream', texts, { intervalMs: 5 });
+  await waitForMessage(reader, 'stream 400');
+  await reader.waitForFunction(() => {
+    const list = document.querySelector('[data-testid="timeline"]');
+    return list.scrollHeight - list.scrollTop - list.clientHeight <= 2;
+  }, null, { timeout: PATIENCE });
+  assert.ok(await showsAtBottom(reader, 'stream 400'));
+  assert.equal(await reader.getByTestId('new-messages').count(), 0, 'the reader never left the bottom');
+  await reader.context().close();
+  await writer.context().close();
+});
+
+/** Pages back (scrolling to the top) until the window is full and has let go of the newest. */
+async function pageBackUntilTheNewestAreLetGo(page) {
+  const timeline = page.getByTestId('timeline');
+  while (await page.getByTestId('new-messages').count() === 0) {
+    const oldest = await page.locator('[data-testid="message"]').first().getAttribute('data-seq');
+    await timeline.evaluate((list) => { list.scrollTop = 0; });
+    await page.waitForFunction((seq) => document.querySelector('[data-testid="message"]').dataset.seq !== seq
+      || document.querySelector('[data-testid="new-messages"]'), oldest, { timeout: PATIENCE });
+  }
+}
+
+async function atBottom(page) {
+  await page.waitForFunction(() => {
+    const list = document.querySelector('[data-testid="timeline"]');
+    return list.scrollHeight - list.scrollTop - list.clientHeight <= 2;
+  }, null, { timeout: PATIENCE });
+}
+
+test('reading far back: "newest" jumps back, and newer pages load below without moving the reader', async () => {
+  const reader = await newPage(env.browser);
+  const writer = await newPage(env.browser);
+  await writer.goto(`${env.server.url}/healthz`);
+  await publishRaw(writer, env.server, 'e2e-far', Array.from({ length: 2300 }, (_, i) => `far ${i + 1}`));
+  await reader.goto(`${env.server.url}/room/e2e-far?name=Reader`);
+  await waitForStatus(reader, 'open');
+  await waitForMessage(reader, 'far 2300');
+  const timeline = reader.getByTestId('timeline');
+  const messages = reader.locator('[data-testid="message"]');
+
+  await pageBackUntilTheNewestAreLetGo(reader);
+  assert.equal(await messages.count(), 2000, 'the window is full');
+  assert.equal(await reader.getByText('far 2300', { exact: true }).count(), 0, 'the newest were let go');
+  await reader.getByTestId('new-messages').click();
+  await waitForMessage(reader, 'far 2300');
+  await atBottom(reader);
+  await send(reader, 'after the jump');
+  await waitForMessage(reader, 'after the jump');
+  await atBottom(reader);
+  assert.ok(await showsAtBottom(reader, 'after the jump'), 'following again');
+
+  // Back again, then down to the end of what is held: the next page loads
+  // below, and the row being read stays where it is.
+  await pageBackUntilTheNewestAreLetGo(reader);
+  const last = await messages.last().getAttribute('data-seq');
+  await timeline.evaluate((list) => { list.scrollTop = list.scrollHeight - list.clientHeight - 150; });
+  const before = await timeline.evaluate((list) => {
+    const top = list.getBoundingClientRect().top;
+    const row = [...list.querySelectorAll('[data-testid="message"]')].find((node) => node.getBoundingClientRect().bottom > top);
+    return { seq: row.dataset.seq, y: row.getBoundingClientRect().y };
+  });
+  await reader.waitForFunction((seq) => [...document.querySelectorAll('[data-testid="message"]')].at(-1).dataset.seq !== seq,
+    last, { timeout: PATIENCE });
+  const row = reader.locator(`[data-testid="message"][data-seq="${before.seq}"]`);
+  assert.ok(Math.abs((await row.boundingBox()).y - before.y) <= 2, 'the reader was not moved');
   await reader.context().close();
   await writer.context().close();
 });

@@ -115,21 +115,29 @@ pub enum Action {
     /// A message of ours was stored as this number.
     Acked(u64),
     LoadingOlder,
-    /// A page of older history, asked for with `before`.
+    /// A page of older history, asked for with `before` in window
+    /// `generation`.
     Older {
+        generation: u64,
         before: u64,
         page: Page,
     },
     OlderFailed,
     LoadingNewer,
-    /// A page of newer history, asked for with `after`.
+    /// A page of newer history, asked for with `after` in window
+    /// `generation`.
     Newer {
+        generation: u64,
         after: u64,
         page: Page,
     },
     NewerFailed,
-    /// The group's latest page, replacing the window.
-    Latest(Page),
+    /// The group's latest page, asked for in window `generation`,
+    /// replacing the window.
+    Latest {
+        generation: u64,
+        page: Page,
+    },
     /// The user is at the bottom of the timeline (or left it).
     Following(bool),
     /// The outbox changed.
@@ -154,12 +162,12 @@ impl Reducible for RoomState {
                 Action::Synced(seq) => timeline.synced(seq),
                 Action::Acked(seq) => timeline.acknowledged(seq),
                 Action::LoadingOlder => timeline.loading_older(),
-                Action::Older { before, page } => timeline.older_page(before, page),
+                Action::Older { generation, before, page } => timeline.older_page(generation, before, page),
                 Action::OlderFailed => timeline.older_failed(),
                 Action::LoadingNewer => timeline.loading_newer(),
-                Action::Newer { after, page } => timeline.newer_page(after, page),
+                Action::Newer { generation, after, page } => timeline.newer_page(generation, after, page),
                 Action::NewerFailed => timeline.newer_failed(),
-                Action::Latest(page) => timeline.latest_page(page),
+                Action::Latest { generation, page } => timeline.latest_page(generation, page),
                 Action::Following(following) => timeline.set_following(following),
                 Action::Outbox(pending) => next.outbox = pending.into(),
                 Action::Limit(limit) => next.max_message_bytes = limit,

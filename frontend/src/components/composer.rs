@@ -58,8 +58,11 @@ pub fn Composer(props: &ComposerProps) -> Html {
                        aria-invalid={too_long.to_string()} aria-describedby="composer-error" />
                 <button type="submit" data-testid="send" disabled={too_long}>{ "Send" }</button>
             </div>
+            // Announced once when the text becomes too long; the byte count
+            // beside it changes with every key and is not announced.
+            <p class="visually-hidden" role="status">{ if too_long { "Too long to send." } else { "" } }</p>
             if too_long {
-                <p id="composer-error" class="error" data-testid="composer-error" role="alert">
+                <p id="composer-error" class="error" data-testid="composer-error" aria-hidden="true">
                     { format!("Too long to send: {} bytes, and this server accepts at most {}.",
                               group_digits(frame_len), group_digits(props.max_bytes)) }
                 </p>

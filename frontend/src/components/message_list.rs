@@ -11,13 +11,15 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 use yew::prelude::*;
 
-use crate::components::rows::{row_key_line, row_key_message, MessageRow, PendingRow, SystemRow};
+use crate::components::rows::{PendingRow, RowChunk};
 use crate::session::Pending;
-use crate::timeline::{Edge, Row};
+use crate::timeline::{Chunk, Edge};
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
-    pub rows: Rc<Vec<Row>>,
+    pub chunks: Rc<Vec<Chunk>>,
+    /// The window holds the newest message (live messages are appended).
+    pub live: bool,
     pub pending: Rc<[Pending]>,
     pub me: ClientId,
     pub older: Edge,
@@ -37,6 +39,9 @@ pub struct MessageListProps {
 const NEAR_TOP: i32 = 40;
 /// Distance from the bottom, in pixels, that still counts as at the bottom.
 const NEAR_BOTTOM: i32 = 32;
+/// Distance from the bottom, in pixels, at which newer history is loaded
+/// (when the window does not hold the newest messages).
+const NEAR_END: i32 = 400;
 
 /// The `data-key`s of the loader rows at both ends.
 const EDGE_KEYS: [&str; 2] = ["older", "newer"];
@@ -48,10 +53,15 @@ type Anchor = Rc<RefCell<Option<(String, i32)>>>;
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     let anchor: Anchor = use_mut_ref(|| None);
+    // Where the app itself last put the view: a scroll event that finds the
+    // view there (or further down) is the app's, not the user's.
+    let placed_at = use_mut_ref(|| 0);
     {
         // After every render: follow the bottom, or put the anchored row
-        // back where the user saw it.
-        let (list, anchor, following) = (list.clone(), anchor.clone(), props.following);
+        // back where the user saw it; near the end of a window that lacks
+        // the newest messages, ask for the next page.
+        let (list, anchor, placed_at) = (list.clone(), anchor.clone(), placed_at.clone());
+        let (following, newer, on_load_newer) = (props.following, props.newer, props.on_load_newer.clone());
         use_effect(move || {
             if let Some(element) = list.cast::<HtmlElement>() {
                 if following {
@@ -61,26 +71,36 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                         element.set_scroll_top(row.offset_top() - offset);
                     }
                 }
+                *placed_at.borrow_mut() = element.scroll_top();
                 *anchor.borrow_mut() = top_row(&element);
+                if newer == Edge::More && distance_to_end(&element) <= NEAR_END {
+                    on_load_newer.emit(());
+                }
             }
         });
     }
     let on_scroll = {
-        let list = list.clone();
-        let anchor = anchor.clone();
-        let (following, older, newer) = (props.following, props.older, props.newer);
+        let (list, anchor, placed_at) = (list.clone(), anchor.clone(), placed_at.clone());
+        let (following, live, older, newer) = (props.following, props.live, props.older, props.newer);
         let (on_following, on_load_older, on_load_newer) =
             (props.on_following.clone(), props.on_load_older.clone(), props.on_load_newer.clone());
         Callback::from(move |_: Event| {
             let Some(element) = list.cast::<HtmlElement>() else { return };
-            let at_bottom = element.scroll_height() - element.scroll_top() - element.client_height() <= NEAR_BOTTOM;
-            if at_bottom != following {
-                on_following.emit(at_bottom);
+            let top = element.scroll_top();
+            // Only the user scrolls up: rows landing below the bottom move
+            // nothing, so a view the app put at the bottom is not "left".
+            let moved_up = top < *placed_at.borrow() - 1;
+            *placed_at.borrow_mut() = top;
+            let at_bottom = distance_to_end(&element) <= NEAR_BOTTOM;
+            if at_bottom && live && !following {
+                on_following.emit(true);
+            } else if following && moved_up && !at_bottom {
+                on_following.emit(false);
             }
-            if element.scroll_top() < NEAR_TOP && older == Edge::More {
+            if top < NEAR_TOP && older == Edge::More {
                 on_load_older.emit(());
             }
-            if at_bottom && newer == Edge::More {
+            if distance_to_end(&element) <= NEAR_END && newer == Edge::More {
                 on_load_newer.emit(());
             }
             *anchor.borrow_mut() = top_row(&element);
@@ -93,14 +113,8 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             <ol class="timeline" ref={list} data-testid="timeline" role="log" aria-live="polite"
                 aria-relevant="additions" aria-busy={busy.to_string()} aria-label="Messages" onscroll={on_scroll}>
                 { loader(props.older, &props.on_load_older, Side::Older) }
-                { for props.rows.iter().map(|row| match row {
-                    Row::Message(message) => html! {
-                        <MessageRow key={row_key_message(message.seq)} message={message.clone()}
-                                    mine={message.from.client_id == me} />
-                    },
-                    Row::Line { key, line } => html! {
-                        <SystemRow key={row_key_line(key.line)} line={line.clone()} number={key.line} />
-                    },
+                { for props.chunks.iter().map(|chunk| html! {
+                    <RowChunk key={format!("c{}", chunk.id)} rows={chunk.rows.clone()} {me} />
                 }) }
                 { loader(props.newer, &props.on_load_newer, Side::Newer) }
                 { for props.pending.iter().map(|pending| html! {
@@ -108,7 +122,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                                 on_retry={props.on_retry.clone()} on_delete={props.on_delete.clone()} />
                 }) }
             </ol>
-            if !props.following && (props.unseen > 0 || props.newer != Edge::Complete) {
+            if !props.live || (!props.following && props.unseen > 0) {
                 <button class="new-messages" data-testid="new-messages"
                         onclick={props.on_jump_to_newest.reform(|_: MouseEvent| ())}>
                     { new_messages_label(props.unseen) }
@@ -160,6 +174,10 @@ fn loader(edge: Edge, on_load: &Callback<()>, side: Side) -> Html {
             </li>
         },
     }
+}
+
+fn distance_to_end(list: &HtmlElement) -> i32 {
+    list.scroll_height() - list.scroll_top() - list.client_height()
 }
 
 fn find_row(list: &HtmlElement, key: &str) -> Option<HtmlElement> {

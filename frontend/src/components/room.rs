@@ -6,6 +6,7 @@ use yew::prelude::*;
 use crate::components::{Composer, CopyLink, MessageList, StatusBar};
 use crate::hooks::use_room;
 use crate::state::Status;
+use crate::timeline::chunked;
 
 #[derive(Properties, PartialEq)]
 pub struct RoomProps {
@@ -24,7 +25,7 @@ pub fn Room(props: &RoomProps) -> Html {
     let on_close = room.close.reform(|_: MouseEvent| ());
     let on_reconnect = room.reconnect.reform(|_: MouseEvent| ());
     let timeline = state.timeline();
-    let rows = Rc::new(timeline.rows());
+    let chunks = Rc::new(chunked(timeline.rows()));
     html! {
         <main class="room">
             <header>
@@ -38,7 +39,7 @@ pub fn Room(props: &RoomProps) -> Html {
                     <button onclick={on_reconnect} data-testid="reconnect">{ "Reconnect" }</button>
                 </div>
             </header>
-            <MessageList {rows} pending={state.outbox.clone()} me={props.client_id}
+            <MessageList {chunks} live={timeline.is_live()} pending={state.outbox.clone()} me={props.client_id}
                          older={timeline.older()} newer={timeline.newer()} following={timeline.following()}
                          unseen={timeline.unseen()}
                          on_load_older={room.load_older.clone()} on_load_newer={room.load_newer.clone()}

@@ -3,11 +3,38 @@
 
 use std::rc::Rc;
 
-use roomcast_shared::{ChatMessage, MessageId};
+use roomcast_shared::{ChatMessage, ClientId, MessageId};
 use yew::prelude::*;
 
 use crate::session::{Delivery, Pending};
-use crate::timeline::{LineKind, SystemLine};
+use crate::timeline::{LineKind, Row, SystemLine};
+
+#[derive(Properties, PartialEq)]
+pub struct RowChunkProps {
+    pub rows: Rc<[Row]>,
+    /// This browser's client id.
+    pub me: ClientId,
+}
+
+/// A run of rows (see [`crate::timeline::chunked`]): only the run that
+/// changed renders; the rows stay direct children of the list.
+#[function_component]
+pub fn RowChunk(props: &RowChunkProps) -> Html {
+    let me = props.me;
+    html! {
+        <>
+            { for props.rows.iter().map(|row| match row {
+                Row::Message(message) => html! {
+                    <MessageRow key={row_key_message(message.seq)} message={message.clone()}
+                                mine={message.from.client_id == me} />
+                },
+                Row::Line { key, line } => html! {
+                    <SystemRow key={row_key_line(key.line)} line={line.clone()} number={key.line} />
+                },
+            }) }
+        </>
+    }
+}
 
 #[derive(Properties, PartialEq)]
 pub struct MessageRowProps {
@@ -79,7 +106,9 @@ pub fn PendingRow(props: &PendingRowProps) -> Html {
     let (label, actions) = match &pending.delivery {
         Delivery::Queued => ("waiting to be sent".to_owned(), false),
         Delivery::Sending => ("sending…".to_owned(), false),
-        Delivery::Retrying { reason, .. } => (format!("{reason}; trying again shortly"), false),
+        // The server's reason asks a client to resend; the app does that
+        // itself, so the label says what happens instead.
+        Delivery::Retrying { .. } => ("the server asked to wait; it goes out again shortly".to_owned(), false),
         Delivery::Failed { reason } => (format!("not sent: {reason}"), true),
     };
     let on_retry = props.on_retry.reform(move |_: MouseEvent| id);

@@ -168,6 +168,7 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
             Paging::Older => timeline.oldest_seq(),
             _ => timeline.covered_to(),
         };
+        let generation = timeline.generation();
         drop(timeline);
         if let Some(loading) = loading {
             state.dispatch(loading);
@@ -176,11 +177,15 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
         wasm_bindgen_futures::spawn_local(async move {
             let page = async { Request::get(&url).send().await?.json::<MessagePage>().await }.await;
             let action = match (paging, page) {
-                (Paging::Older, Ok(page)) => Action::Older { before: bound.unwrap_or(0), page: to_page(page) },
-                (Paging::Newer, Ok(page)) => Action::Newer { after: bound.unwrap_or(0), page: to_page(page) },
+                (Paging::Older, Ok(page)) => {
+                    Action::Older { generation, before: bound.unwrap_or(0), page: to_page(page) }
+                }
+                (Paging::Newer, Ok(page)) => {
+                    Action::Newer { generation, after: bound.unwrap_or(0), page: to_page(page) }
+                }
                 (Paging::Latest, Ok(page)) => {
                     dispatcher.dispatch(Action::Following(true));
-                    Action::Latest(to_page(page))
+                    Action::Latest { generation, page: to_page(page) }
                 }
                 (Paging::Older, Err(_)) => Action::OlderFailed,
                 (Paging::Newer | Paging::Latest, Err(_)) => Action::NewerFailed,

@@ -88,6 +88,8 @@ pub struct Driver {
     outbox: Outbox,
     /// The last sequence number received; a reconnect asks for what follows.
     last_seq: Option<u64>,
+    /// The server's message size limit, as last told (kept for offline).
+    limit: Option<usize>,
     /// Messages received and not yet handed to the view.
     incoming: Vec<ChatMessage>,
     /// When `incoming` is handed over, unless `synced` comes first.
@@ -129,6 +131,7 @@ impl Driver {
             commands,
             dispatch,
             last_seq: None,
+            limit: storage::max_message_bytes(),
             incoming: Vec::new(),
             batch_due_ms: None,
         }
@@ -351,6 +354,7 @@ impl Driver {
                 conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
                 conn.welcomed = true;
                 storage::remember_max_message_bytes(welcome.max_message_bytes);
+                self.limit = Some(welcome.max_message_bytes);
                 self.dispatch.dispatch(Action::Limit(welcome.max_message_bytes));
                 if self.outbox.fail_oversized(welcome.max_message_bytes, ClientCommand::send_frame_len) {
                     self.publish_outbox();
@@ -413,7 +417,15 @@ impl Driver {
                 self.outbox.push(MessageId(Uuid::new_v4()), text);
                 true
             }
-            Command::Retry(id) => self.outbox.retry(id),
+            // A retried message is checked against the limit again: one that
+            // is still too long fails again at once instead of being sent.
+            Command::Retry(id) => {
+                let retried = self.outbox.retry(id);
+                if let Some(limit) = self.limit {
+                    self.outbox.fail_oversized(limit, ClientCommand::send_frame_len);
+                }
+                retried
+            }
             Command::Delete(id) => self.outbox.delete(id),
             Command::Adopt { owner, items } => {
                 let adopted = self.outbox.adopt(items);

@@ -107,6 +107,9 @@ pub struct Timeline {
     unseen: u64,
     /// The number of the line that collapses repeated reconnect attempts.
     retry_line: Option<u64>,
+    /// Bumped whenever the window is replaced (a reset, a jump): a page
+    /// asked for before belongs to another window and is ignored.
+    generation: u64,
 }
 
 impl Default for Timeline {
@@ -123,6 +126,7 @@ impl Default for Timeline {
             following: true,
             unseen: 0,
             retry_line: None,
+            generation: 0,
         }
     }
 }
@@ -153,6 +157,11 @@ impl Timeline {
 
     pub fn head(&self) -> u64 {
         self.head
+    }
+
+    /// Which window a page request was made for (see [`Self::older_page`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The older side: [`Edge::Complete`] once the group's first retained
@@ -267,7 +276,14 @@ impl Timeline {
                     self.cover(message.seq, message.seq);
                     true
                 }
-                Some((from, to)) if message.seq == to + 1 && self.is_live() => {
+                // Appended while the reader follows, or while there is room;
+                // a full window of a reader scrolled up keeps what they read,
+                // and the newer messages wait below it.
+                Some((from, to))
+                    if message.seq == to + 1
+                        && self.is_live()
+                        && (self.following || self.messages.len() < MAX_MESSAGES) =>
+                {
                     self.covered = Some((from, message.seq));
                     true
                 }
@@ -319,20 +335,24 @@ impl Timeline {
     /// means the server's history was reset: what the page shows is not the
     /// group's any more, and the latest page follows.
     pub fn gap(&mut self, from: u64, to: u64, at_ms: f64) {
-        let missing = to - from + 1;
-        let text = format!("{missing} message{} could not be recovered", if missing == 1 { "" } else { "s" });
-        let line = Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms });
         if from <= self.head {
+            // The connection log stays, before what the server holds now.
             self.messages.clear();
             self.covered = None;
-            self.lines.retain(|key, _| key.at < from);
+            let lines = std::mem::take(&mut self.lines).into_iter().map(|(key, line)| (key.line, line));
+            self.floating = lines.chain(std::mem::take(&mut self.floating)).collect();
             self.head = from - 1;
             self.older = Edge::More;
             self.newer = Edge::Complete;
             self.retry_line = None;
-            self.add_line(line);
+            self.generation += 1;
+            let text = "the server's history was reset: the messages shown before are gone from this room".to_owned();
+            self.add_line(Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms }));
             return;
         }
+        let missing = to - from + 1;
+        let text = format!("{missing} message{} could not be recovered", if missing == 1 { "" } else { "s" });
+        let line = Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms });
         let number = self.take_line_number();
         self.insert_line(RowKey { at: from - 1, line: number }, line);
         self.retry_line = None;
@@ -356,9 +376,10 @@ impl Timeline {
     }
 
     /// A page of messages before `before` (the oldest shown when it was
-    /// asked for). A page for a window that has moved since is ignored.
-    pub fn older_page(&mut self, before: u64, page: Page) {
-        if self.oldest_seq() != Some(before) {
+    /// asked for, in window `generation`). A page for a window that has
+    /// moved since is ignored.
+    pub fn older_page(&mut self, generation: u64, before: u64, page: Page) {
+        if generation != self.generation || self.oldest_seq() != Some(before) {
             self.older = if self.older == Edge::Loading { Edge::More } else { self.older };
             return;
         }
@@ -383,9 +404,10 @@ impl Timeline {
     }
 
     /// A page of messages after `after` (the top of the covered stretch
-    /// when it was asked for). A page for a window that has moved is ignored.
-    pub fn newer_page(&mut self, after: u64, page: Page) {
-        if self.covered_to() != Some(after) {
+    /// when it was asked for, in window `generation`). A page for a window
+    /// that has moved is ignored.
+    pub fn newer_page(&mut self, generation: u64, after: u64, page: Page) {
+        if generation != self.generation || self.covered_to() != Some(after) {
             self.newer = if self.newer == Edge::Loading { Edge::More } else { self.newer };
             return;
         }
@@ -403,8 +425,16 @@ impl Timeline {
         self.settle();
     }
 
-    /// The group's latest page replaces the window ("jump to newest").
-    pub fn latest_page(&mut self, page: Page) {
+    /// The group's latest page, asked for in window `generation`, replaces
+    /// the window ("jump to newest"). One that comes after the window was
+    /// replaced otherwise (a reset of the server) is ignored: it may hold
+    /// numbers the server no longer has.
+    pub fn latest_page(&mut self, generation: u64, page: Page) {
+        if generation != self.generation {
+            self.newer = if self.newer == Edge::Loading { Edge::More } else { self.newer };
+            return;
+        }
+        self.generation += 1;
         let (Some(first), Some(last)) = (page.messages.first(), page.messages.last()) else {
             self.newer = Edge::Complete;
             return;
@@ -474,6 +504,36 @@ impl Timeline {
         rows.extend(lines.map(|(key, line)| Row::Line { key: *key, line: line.clone() }));
         rows
     }
+}
+
+/// Messages per rendering chunk (see [`chunked`]).
+pub const CHUNK: u64 = 50;
+
+/// A run of rows that renders as one component, named by its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub id: u64,
+    pub rows: Rc<[Row]>,
+}
+
+/// Groups rows into runs of up to [`CHUNK`] sequence numbers: a new message
+/// changes only the last run, so the view compares a few dozen runs and
+/// renders one, instead of comparing 2,000 rows. A line belongs to the run
+/// of the message it follows; lines before any message form their own.
+pub fn chunked(rows: Vec<Row>) -> Vec<Chunk> {
+    let mut chunks: Vec<(u64, Vec<Row>)> = Vec::new();
+    for row in rows {
+        let id = match &row {
+            Row::Message(message) => message.seq / CHUNK,
+            Row::Line { key, .. } if key.at == u64::MAX => u64::MAX,
+            Row::Line { key, .. } => key.at / CHUNK,
+        };
+        match chunks.last_mut() {
+            Some((last, rows)) if *last == id => rows.push(row),
+            _ => chunks.push((id, vec![row])),
+        }
+    }
+    chunks.into_iter().map(|(id, rows)| Chunk { id, rows: rows.into() }).collect()
 }
 
 #[derive(Debug, Clone, Copy)]

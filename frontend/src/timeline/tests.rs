@@ -76,7 +76,7 @@ fn lines_before_the_first_message_sit_just_before_it() {
     event(&mut timeline, "connected");
     timeline.receive(messages(901..=903));
     assert_eq!(texts(&timeline), ["[connected]", "m901", "m902", "m903"]);
-    timeline.older_page(901, page(899..=900, true));
+    timeline.older_page(timeline.generation(), 901, page(899..=900, true));
     assert_eq!(texts(&timeline), ["m899", "m900", "[connected]", "m901", "m902", "m903"]);
 }
 
@@ -173,8 +173,9 @@ fn a_reset_server_replaces_what_is_shown() {
     timeline.receive(messages(1..=30));
     timeline.synced(30);
     let shown = texts(&timeline);
-    assert_eq!(shown[0], "[60 messages could not be recovered]");
-    assert_eq!(shown.len(), 31);
+    assert_eq!(shown[0], "[disconnected]", "the connection log stays");
+    assert!(shown[1].starts_with("[the server's history was reset"), "{shown:?}");
+    assert_eq!(shown.len(), 32);
     assert_eq!(timeline.head(), 30);
     timeline.receive(messages(31..=31));
     assert_eq!(timeline.newest_seq(), Some(31), "numbers after the reset are live again");
@@ -187,12 +188,42 @@ fn older_pages_go_to_the_front_and_the_start_is_known() {
     assert_eq!(timeline.older(), Edge::More);
     timeline.loading_older();
     assert_eq!(timeline.older(), Edge::Loading);
-    timeline.older_page(5, page(3..=4, true));
+    timeline.older_page(timeline.generation(), 5, page(3..=4, true));
     assert_eq!(texts(&timeline), ["m3", "m4", "m5", "m6", "m7"]);
     assert_eq!(timeline.older(), Edge::More);
-    timeline.older_page(3, page(1..=2, false));
+    timeline.older_page(timeline.generation(), 3, page(1..=2, false));
     assert_eq!(timeline.older(), Edge::Complete);
     assert_eq!(timeline.oldest_seq(), Some(1));
+}
+
+#[test]
+fn a_jump_asked_for_before_a_reset_is_ignored() {
+    let mut timeline = Timeline::default();
+    timeline.receive(messages(1..=3000));
+    timeline.set_following(false);
+    let asked_in = timeline.generation();
+    timeline.gap(3, 3000, 0.0);
+    timeline.receive(messages(1..=2));
+    timeline.latest_page(asked_in, page(2901..=3000, true));
+    assert_eq!(timeline.newest_seq(), Some(2), "the old server's page is not shown");
+    assert_eq!(timeline.head(), 2);
+    timeline.receive(messages(3..=3));
+    assert_eq!(timeline.newest_seq(), Some(3), "and live messages still come");
+}
+
+#[test]
+fn a_full_window_keeps_what_a_reader_scrolled_up_is_reading() {
+    let mut timeline = Timeline::default();
+    timeline.receive(messages(1..=MAX_MESSAGES as u64));
+    timeline.set_following(false);
+    timeline.receive(messages(MAX_MESSAGES as u64 + 1..=MAX_MESSAGES as u64 + 15));
+    assert_eq!(timeline.oldest_seq(), Some(1), "nothing the reader may be reading was dropped");
+    assert_eq!(timeline.unseen(), 15);
+    assert!(!timeline.is_live(), "the new ones wait below, loadable");
+    let after = timeline.covered_to().unwrap();
+    timeline.newer_page(timeline.generation(), after, page(after + 1..=after + 15, false));
+    assert_eq!(timeline.newest_seq(), Some(MAX_MESSAGES as u64 + 15));
+    assert_eq!(timeline.len(), MAX_MESSAGES);
 }
 
 #[test]
@@ -201,7 +232,7 @@ fn a_stale_older_page_is_ignored() {
     timeline.receive(messages(5..=7));
     timeline.loading_older();
     timeline.gap(8, 8, 0.0);
-    timeline.older_page(4, page(1..=3, false));
+    timeline.older_page(timeline.generation(), 4, page(1..=3, false));
     assert_eq!(timeline.oldest_seq(), Some(5));
     assert_eq!(timeline.older(), Edge::More, "it may be asked for again");
 }
@@ -214,7 +245,7 @@ fn a_failed_load_can_be_retried() {
     timeline.older_failed();
     assert_eq!(timeline.older(), Edge::Failed);
     timeline.loading_older();
-    timeline.older_page(5, page(4..=4, true));
+    timeline.older_page(timeline.generation(), 5, page(4..=4, true));
     assert_eq!(timeline.oldest_seq(), Some(4));
 }
 
@@ -227,7 +258,7 @@ fn live_messages_drop_the_oldest() {
     assert_eq!(timeline.newest_seq(), Some(total));
     assert_eq!(timeline.oldest_seq(), Some(601));
     assert_eq!(timeline.older(), Edge::More, "the dropped ones can be loaded again");
-    timeline.older_page(601, page(551..=600, true));
+    timeline.older_page(timeline.generation(), 601, page(551..=600, true));
     assert_eq!(timeline.len(), MAX_MESSAGES, "following: the page is dropped again");
 }
 
@@ -236,7 +267,7 @@ fn older_pages_drop_the_newest_while_scrolled_up_and_newer_pages_bring_them_back
     let mut timeline = Timeline::default();
     timeline.receive(messages(1001..=3000));
     timeline.set_following(false);
-    timeline.older_page(1001, page(501..=1000, true));
+    timeline.older_page(timeline.generation(), 1001, page(501..=1000, true));
     assert_eq!(timeline.len(), MAX_MESSAGES);
     assert_eq!((timeline.oldest_seq(), timeline.newest_seq()), (Some(501), Some(2500)));
     assert_eq!(timeline.newer(), Edge::More);
@@ -250,10 +281,10 @@ fn older_pages_drop_the_newest_while_scrolled_up_and_newer_pages_bring_them_back
 
     timeline.set_following(true);
     timeline.loading_newer();
-    timeline.newer_page(2500, page(2501..=3000, true));
+    timeline.newer_page(timeline.generation(), 2500, page(2501..=3000, true));
     assert_eq!(timeline.newest_seq(), Some(3000));
     assert_eq!(timeline.newer(), Edge::More);
-    timeline.newer_page(3000, page(3001..=3002, false));
+    timeline.newer_page(timeline.generation(), 3000, page(3001..=3002, false));
     assert!(timeline.is_live());
     assert_eq!(timeline.unseen(), 0);
     assert_eq!(timeline.len(), MAX_MESSAGES);
@@ -266,10 +297,10 @@ fn a_newer_page_behind_the_head_keeps_loading() {
     let mut timeline = Timeline::default();
     timeline.receive(messages(1..=10));
     timeline.set_following(false);
-    timeline.older_page(1, page([], false));
+    timeline.older_page(timeline.generation(), 1, page([], false));
     timeline.receive(messages(11..=11));
     timeline.gap(12, 12, 0.0);
-    timeline.newer_page(10, page([], false));
+    timeline.newer_page(timeline.generation(), 10, page([], false));
     assert!(timeline.is_live(), "an empty answer at the top ends paging");
 }
 
@@ -278,10 +309,10 @@ fn jumping_to_newest_replaces_the_window() {
     let mut timeline = Timeline::default();
     timeline.receive(messages(1001..=3000));
     timeline.set_following(false);
-    timeline.older_page(1001, page(1..=1000, true));
+    timeline.older_page(timeline.generation(), 1001, page(1..=1000, true));
     timeline.receive(messages(3001..=3100));
     timeline.set_following(true);
-    timeline.latest_page(page(3051..=3100, true));
+    timeline.latest_page(timeline.generation(), page(3051..=3100, true));
     assert_eq!((timeline.oldest_seq(), timeline.newest_seq()), (Some(3051), Some(3100)));
     assert!(timeline.is_live());
     assert_eq!(timeline.older(), Edge::More);
@@ -298,6 +329,22 @@ fn new_messages_while_scrolled_up_are_counted() {
     assert_eq!(timeline.newest_seq(), Some(8), "a live window still takes them");
     timeline.set_following(true);
     assert_eq!(timeline.unseen(), 0);
+}
+
+#[test]
+fn rows_are_chunked_by_sequence_number_with_lines_beside_their_message() {
+    let mut timeline = Timeline::default();
+    event(&mut timeline, "connected");
+    timeline.receive(messages(48..=101));
+    event(&mut timeline, "disconnected");
+    let chunks = chunked(timeline.rows());
+    let shape: Vec<(u64, usize)> = chunks.iter().map(|chunk| (chunk.id, chunk.rows.len())).collect();
+    // "connected" (after 47) and 48, 49 | 50..=99 | 100, 101, "disconnected"
+    assert_eq!(shape, [(0, 3), (1, 50), (2, 3)]);
+    let again = chunked(timeline.rows());
+    assert_eq!(chunks[..2], again[..2], "unchanged runs compare equal");
+    timeline.receive(messages(102..=102));
+    assert_eq!(chunked(timeline.rows())[..2], chunks[..2], "a new message changes the last run only");
 }
 
 #[test]
@@ -345,18 +392,19 @@ fn apply(timeline: &mut Timeline, head: &mut u64, op: Op) {
         Op::Older(n, has_more) => {
             if let Some(oldest) = timeline.oldest_seq() {
                 let from = oldest.saturating_sub(u64::from(n)).max(1);
-                timeline.older_page(oldest, page(from..oldest, has_more && from > 1));
+                timeline.older_page(timeline.generation(), oldest, page(from..oldest, has_more && from > 1));
             }
         }
         Op::Newer(n) => {
             if let Some(after) = timeline.covered_to() {
                 let to = (after + u64::from(n)).min(*head);
-                timeline.newer_page(after, page(after + 1..=to, to < *head));
+                timeline.newer_page(timeline.generation(), after, page(after + 1..=to, to < *head));
             }
         }
         Op::Latest(n) => {
             let from = head.saturating_sub(u64::from(n)) + 1;
-            timeline.latest_page(page(from..=*head, from > 1));
+            let generation = timeline.generation();
+            timeline.latest_page(generation, page(from..=*head, from > 1));
         }
         Op::Follow(following) => timeline.set_following(following),
         Op::Gap(n) => {
