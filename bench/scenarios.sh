@@ -6,6 +6,9 @@
 #   bench/scenarios.sh            # every scenario (about 5 minutes)
 #   bench/scenarios.sh a b        # only some: a b c d churn
 set -euo pipefail
+# One secret for the server and the generator, which signs its clients'
+# tokens with it (the server requires them by default).
+export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 cargo build --release --locked -q -p roomcast-backend -p roomcast-bench

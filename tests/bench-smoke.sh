@@ -3,6 +3,9 @@
 # few idle connections against the release server. It fails on any lost or
 # duplicated message. The figures are not judged here; see docs/BENCHMARKS.md.
 set -euo pipefail
+# One secret for the server and the generator, which signs its clients'
+# tokens with it (the server requires them by default).
+export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${ROOMCAST_BIN:-$ROOT/target/release/roomcast}
 BENCH=$ROOT/target/release/roomcast-bench

@@ -9,8 +9,10 @@ use std::time::Duration;
 use clap::Parser;
 use roomcast_shared::limits;
 
+pub use crate::auth::AuthMode;
 pub use crate::history::sqlite::Durability;
 use crate::history::Retention;
+pub use crate::identities::IdentitiesMode;
 
 /// Roomcast: real-time group messaging over WebSocket.
 #[derive(Debug, Clone, Parser)]
@@ -91,6 +93,41 @@ pub struct Config {
     /// How often retention runs.
     #[arg(long, env = "ROOMCAST_RETENTION_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub retention_interval: Duration,
+
+    /// Secret that signs identities (its UTF-8 bytes, at least 32).
+    /// Default: generated on first start and kept beside the database in
+    /// `roomcast.secret` (mode 0600); with `--history memory`, per process.
+    #[arg(long, env = "ROOMCAST_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// `required`: every connection and API call presents a valid token;
+    /// `open`: anyone may connect, only token holders are verified.
+    #[arg(long, env = "ROOMCAST_AUTH", value_enum, default_value_t = AuthMode::Required)]
+    pub auth: AuthMode,
+
+    /// Self-service identities (`POST /api/identities`); `off` when an
+    /// application issues its own tokens.
+    #[arg(long, env = "ROOMCAST_IDENTITIES", value_enum, default_value_t = IdentitiesMode::On)]
+    pub identities: IdentitiesMode,
+
+    /// New identities per minute per IP address (0: no limit).
+    #[arg(long, env = "ROOMCAST_IDENTITIES_PER_MINUTE", default_value_t = 120)]
+    pub identities_per_minute: u32,
+
+    /// Origins (`https://chat.example.com`, comma-separated; `*`: any) whose
+    /// pages may use the sockets and the API, besides the server's own.
+    #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Host names the server answers (comma-separated). Default: on a
+    /// loopback address only localhost, 127.0.0.1 and [::1]; otherwise any.
+    #[arg(long, env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// The URL users reach the server at through a reverse proxy: allows its
+    /// origin and its host.
+    #[arg(long, env = "ROOMCAST_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// Where history is kept.

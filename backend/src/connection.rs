@@ -48,6 +48,8 @@ pub struct Peer {
     pub connection_id: Uuid,
     pub client_id: ClientId,
     pub name: Option<DisplayName>,
+    /// The connection presented a valid token for `client_id`.
+    pub verified: bool,
     pub group: GroupName,
     pub mode: WireMode,
     /// The last sequence number the client holds (JSON mode).
@@ -418,7 +420,7 @@ impl Connection {
             group: self.peer.group.clone(),
             seq: 0,
             id,
-            from: Sender { client_id: self.peer.client_id, name: self.peer.name.clone() },
+            from: Sender { client_id: self.peer.client_id, name: self.peer.name.clone(), verified: self.peer.verified },
             text,
             ts: 0,
         };

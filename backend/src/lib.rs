@@ -3,7 +3,11 @@
 //! Layout, from the socket inwards:
 //! - [`server`]: binds, serves, and shuts down (used by `main` and by tests).
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
-//!   [`api`]: the history API behind it.
+//!   [`api`]: the history API behind it; [`identities`]: self-service
+//!   identities.
+//! - [`access`]: which hosts and origins are answered (before anything else).
+//! - [`auth`]: signed identities (JWT), checked at the handshake and on the
+//!   API.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - [`batched_io`]: one socket write per batch of frames, memory freed after.
@@ -20,11 +24,14 @@
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
 
+pub mod access;
 pub mod api;
+pub mod auth;
 pub mod batched_io;
 pub mod config;
 pub mod connection;
 pub mod history;
+pub mod identities;
 pub mod queue;
 pub mod rate;
 pub mod registry;

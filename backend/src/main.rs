@@ -10,6 +10,7 @@ const DEFAULT_LOG: &str = "info,warp::server=off";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
         .init();
     let config = Config::parse();

@@ -15,8 +15,19 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket. `rate` is in messages per second.
     pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Self::with_rate(f64::from(rate), burst, now)
+    }
+
+    /// A full bucket refilled at `rate` tokens per second (fractions too).
+    pub fn with_rate(rate: f64, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
-        Self { rate: f64::from(rate), burst, tokens: burst, refilled: now }
+        Self { rate, burst, tokens: burst, refilled: now }
+    }
+
+    /// Whether the bucket would be full at `now` (it may be forgotten).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
     }
 
     /// Takes one token if there is one.

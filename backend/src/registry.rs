@@ -251,7 +251,7 @@ mod tests {
             group: group(group_name),
             seq,
             id: MessageId(Uuid::new_v4()),
-            from: Sender { client_id: ClientId(Uuid::nil()), name: None },
+            from: Sender { client_id: ClientId(Uuid::nil()), name: None, verified: false },
             text: text.into(),
             ts: 1,
         }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::StatusCode;
@@ -13,23 +15,46 @@ use warp::filters::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use crate::access::{Access, AccessError};
 use crate::api::{self, ApiError};
+use crate::auth::{self, Auth, AuthError};
+use crate::identities::{self, IdentityError, Issuer};
 use crate::state::AppState;
 use crate::upgrade::{self, UpgradeError};
 
-/// All routes of the server.
+/// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    websocket(state.clone())
-        .or(healthz(state.clone()))
-        .unify()
-        .or(messages(state))
-        .unify()
-        .or(static_files(static_dir.clone()))
-        .unify()
-        .or(spa_fallback(static_dir))
-        .unify()
+    let auth = state.auth.clone();
+    access(state.access.clone())
+        .and(
+            websocket(state.clone())
+                .or(healthz(state.clone()))
+                .unify()
+                .or(messages(state.clone()))
+                .unify()
+                .or(create_identity(state.issuer.clone(), auth.clone()))
+                .unify()
+                .or(my_identity(auth))
+                .unify()
+                .or(static_files(static_dir.clone()))
+                .unify()
+                .or(spa_fallback(static_dir))
+                .unify(),
+        )
         .recover(handle_rejection)
         .unify()
+}
+
+/// Every request: `Host` first; then, on the socket and API paths, `Origin`.
+fn access(access: Arc<Access>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and(warp::header::headers_cloned())
+        .and_then(move |path: FullPath, headers| {
+            let cross_origin_matters = ["/ws/", "/api/"].iter().any(|prefix| path.as_str().starts_with(prefix));
+            let checked = access.check(&headers, cross_origin_matters).map_err(warp::reject::custom);
+            async move { checked }
+        })
+        .untuple_one()
 }
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -44,23 +69,65 @@ fn websocket(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(with_state(state))
-        .and_then(|group: String, client: String, query, headers, on_upgrade, state: AppState| async move {
-            upgrade::accept(&group, &client, &query, &headers, on_upgrade, &state).map_err(warp::reject::custom)
-        })
+        .and_then(
+            |group: String, client: String, query: HashMap<String, String>, headers, on_upgrade, state: AppState| async move {
+                // The token before the request's own validity.
+                let token = query.get("token").map(String::as_str);
+                let admitted = state.auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
+                upgrade::accept(&group, &client, &query, &headers, on_upgrade, admitted, &state)
+                    .map_err(warp::reject::custom)
+            },
+        )
 }
 
 /// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}]
 fn messages(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "groups" / String / "messages")
         .and(warp::get())
+        .and(warp::header::headers_cloned())
         .and(warp::query::<HashMap<String, String>>())
         .and(with_state(state))
-        .and_then(|group: String, query, state: AppState| async move {
+        .and_then(|group: String, headers, query, state: AppState| async move {
+            state.auth.admit_reader(auth::bearer(&headers), &group).map_err(warp::reject::custom)?;
             api::messages(&group, &query, &state)
                 .await
                 .map(|page| warp::reply::json(&page).into_response())
                 .map_err(warp::reject::custom)
         })
+}
+
+/// POST /api/identities with `{"name": "…"}` (name optional)
+fn create_identity(
+    issuer: Arc<Issuer>,
+    auth: Arc<Auth>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "identities")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(identities::MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(warp::addr::remote())
+        .and_then(move |body: bytes::Bytes, remote: Option<SocketAddr>| {
+            let issued = issuer.create(&body, remote.map(|addr| addr.ip()), auth.tokens());
+            async move {
+                let issued = issued.map_err(warp::reject::custom)?;
+                Ok::<_, Rejection>(
+                    warp::reply::with_status(warp::reply::json(&issued), StatusCode::CREATED).into_response(),
+                )
+            }
+        })
+}
+
+/// GET /api/identities/me with `Authorization: Bearer …`
+fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "identities" / "me").and(warp::get()).and(warp::header::headers_cloned()).and_then(
+        move |headers: http::HeaderMap| {
+            let me = auth.identify(auth::bearer(&headers)).map(identities::Me::from);
+            async move {
+                let me = me.map_err(|err| warp::reject::custom(IdentityError::Auth(err)))?;
+                Ok::<_, Rejection>(warp::reply::json(&me).into_response())
+            }
+        },
+    )
 }
 
 /// GET /healthz
@@ -121,7 +188,13 @@ fn response_is_html(response: &Response) -> bool {
 
 /// The one place rejections become HTTP responses.
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
-    let (status, message) = if let Some(err) = rejection.find::<UpgradeError>() {
+    let (status, message) = if let Some(err) = rejection.find::<AccessError>() {
+        (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<AuthError>() {
+        (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<IdentityError>() {
+        (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<UpgradeError>() {
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<ApiError>() {
         (err.status(), err.to_string())
@@ -129,6 +202,10 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         (StatusCode::NOT_FOUND, "not found".to_owned())
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         (StatusCode::BAD_REQUEST, "invalid query string".to_owned())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large".to_owned())
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "a Content-Length is required".to_owned())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".to_owned())
     } else {
@@ -138,6 +215,12 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
     let mut response = warp::reply::with_status(message + "\n", status).into_response();
     if status == StatusCode::UPGRADE_REQUIRED {
         response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     }
     Ok(response)
 }

@@ -10,12 +10,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{Access, AccessConfigError};
+use crate::auth::{Auth, Secret, SecretError, Tokens};
 use crate::config::{Config, HistoryKind};
 use crate::connection::Settings;
 use crate::history::memory::MemoryStore;
 use crate::history::sequencer::Sequencer;
 use crate::history::sqlite::SqliteStore;
 use crate::history::{retention, History, HistoryError, Store};
+use crate::identities::Issuer;
 use crate::registry::Registry;
 use crate::routes::routes;
 use crate::state::AppState;
@@ -27,6 +30,23 @@ pub enum StartError {
     Listen(#[from] io::Error),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error("secret: {0}")]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Access(#[from] AccessConfigError),
+}
+
+/// The secret of `config`: the flag's, else the one kept beside the
+/// database, else (memory history) a new one for this process.
+fn secret(config: &Config) -> Result<Secret, SecretError> {
+    match (&config.secret, config.history) {
+        (Some(text), _) => Secret::from_text(text),
+        (None, HistoryKind::Memory) => Ok(Secret::generate()),
+        (None, HistoryKind::Sqlite) => {
+            let dir = config.database.parent().filter(|dir| !dir.as_os_str().is_empty());
+            Secret::load_or_create(dir.unwrap_or(std::path::Path::new(".")))
+        }
+    }
 }
 
 /// A listening socket whose accepted connections have Nagle's algorithm off
@@ -61,6 +81,8 @@ impl Server {
     /// Starts serving on an already bound listener (tests bind port 0).
     pub fn start(listener: TcpListener, config: Config) -> Result<Self, StartError> {
         let addr = listener.local_addr()?;
+        let auth = Auth::new(config.auth, Tokens::new(&secret(&config)?));
+        let access = Access::new(addr, &config.allowed_origins, &config.allowed_hosts, config.public_url.as_deref())?;
         let store: Arc<dyn Store> = match config.history {
             HistoryKind::Memory => Arc::new(MemoryStore::default()),
             HistoryKind::Sqlite => Arc::new(SqliteStore::open(&config.database, config.durability)?),
@@ -81,6 +103,9 @@ impl Server {
                 history_on_join: config.history_on_join,
                 publish_limit: (config.publish_rate > 0).then_some((config.publish_rate, config.publish_burst)),
             },
+            auth: Arc::new(auth),
+            access: Arc::new(access),
+            issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute)),
             shutdown: shutdown.clone(),
             connections: TaskTracker::new(),
         };

@@ -21,6 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 use warp::reply::Response;
 
+use crate::auth::Admitted;
 use crate::batched_io::BatchedWriter;
 use crate::connection::{self, Peer};
 use crate::registry::WireMode;
@@ -65,23 +66,28 @@ impl UpgradeError {
     }
 }
 
-/// Validates the request and, if it is acceptable, answers `101` and starts
-/// serving the connection once hyper hands over the socket.
+/// Validates the request of a client already `admitted` (its token, if
+/// any, checked) and, if it is acceptable, answers `101` and starts serving
+/// the connection once hyper hands over the socket.
 pub fn accept(
     group: &str,
     client_id: &str,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     on_upgrade: Option<OnUpgrade>,
+    admitted: Admitted,
     state: &AppState,
 ) -> Result<Response, UpgradeError> {
     let group: GroupName = group.parse()?;
     let client_id: ClientId = client_id.parse()?;
-    let name = query
+    let from_query = query
         .get("name")
         .filter(|name| !name.is_empty())
         .map(|name| name.parse::<DisplayName>().map_err(UpgradeError::BadDisplayName))
         .transpose()?;
+    // A token's name wins over the one in the URL.
+    let name = admitted.name().cloned().or(from_query);
+    let verified = admitted.verified();
     let since = query.get("since").map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince)).transpose()?;
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
@@ -98,7 +104,7 @@ pub fn accept(
         return Err(UpgradeError::ShuttingDown);
     }
 
-    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, group, mode, since };
+    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, verified, group, mode, since };
     let config = socket_config(state.settings.max_message_bytes);
     let shared = state.clone();
     // No tracing span per connection: a span's recorded fields cost about

@@ -22,7 +22,7 @@ impl ServerProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
             .args(["--listen", &addr.to_string(), "--database"])
             .arg(database)
-            .args(["--static-dir", "/nonexistent", "--publish-rate", "0"])
+            .args(["--static-dir", "/nonexistent", "--publish-rate", "0", "--secret", TEST_SECRET])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 const CLIENT: &str = "3f2504e0-4f89-4d3a-9a0c-0305e82c3301";
 
+/// The request's own validity is checked after the token (a server under
+/// `--auth open` shows it without one).
 #[tokio::test]
 async fn bad_group_or_client_id_is_refused_with_400_and_a_reason() {
-    let server = start_default().await;
+    let server = start_open().await;
     let addr = server.local_addr();
     for (path, reason) in [
         (format!("/ws/has.dot/{CLIENT}"), "group name"),
@@ -36,7 +38,7 @@ async fn bad_group_or_client_id_is_refused_with_400_and_a_reason() {
 async fn malformed_upgrades_are_refused() {
     let server = start_default().await;
     let addr = server.local_addr();
-    let path = format!("/ws/lobby/{CLIENT}");
+    let path = format!("/ws/lobby/{CLIENT}?token={}", token_for(CLIENT.parse().unwrap()));
 
     let (status, body) = http_request(addr, &path, &[]).await;
     assert_eq!(status, 400);
@@ -52,7 +54,9 @@ async fn malformed_upgrades_are_refused() {
     assert_eq!(status, 400);
     assert!(body.contains("roomcast.v1"), "{body}");
 
-    assert_eq!(http_request(addr, &path[..path.len() - 1], &UPGRADE_HEADERS).await.0, 400);
+    let short_client =
+        format!("/ws/lobby/{}?token={}", &CLIENT[..CLIENT.len() - 1], token_for(CLIENT.parse().unwrap()));
+    assert_eq!(http_request(addr, &short_client, &UPGRADE_HEADERS).await.0, 403, "not the token's client");
     server.shutdown().await;
 }
 
@@ -73,8 +77,10 @@ async fn a_valid_upgrade_switches_protocols() {
 async fn a_frame_sent_with_the_upgrade_request_is_read() {
     let server = start_default().await;
     let addr = server.local_addr();
-    let mut request =
-        format!("GET /ws/early/{CLIENT} HTTP/1.1\r\nHost: {addr}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n");
+    let token = token_for(CLIENT.parse().unwrap());
+    let mut request = format!(
+        "GET /ws/early/{CLIENT}?token={token} HTTP/1.1\r\nHost: {addr}\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n"
+    );
     for (name, value) in UPGRADE_HEADERS {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -86,8 +86,9 @@ async fn recovery_table() {
     assert!(replayed.windows(2).all(|pair| pair[1] == pair[0] + 1), "contiguous: {replayed:?}");
     assert_eq!(replayed.last(), Some(&synced(&events)), "up to synced");
 
-    let (status, body) =
-        http_request(addr, &format!("/ws/recovery/{}?since=-1", Uuid::new_v4()), &UPGRADE_HEADERS).await;
+    let client = Uuid::new_v4();
+    let path = format!("/ws/recovery/{client}?since=-1&token={}", token_for(client));
+    let (status, body) = http_request(addr, &path, &UPGRADE_HEADERS).await;
     assert_eq!(status, 400, "{body}");
     server.shutdown().await;
 }

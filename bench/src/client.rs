@@ -1,9 +1,11 @@
 //! Opening WebSocket connections to the server under test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use clap::ValueEnum;
+use roomcast_backend::auth::{Claims, Secret, Tokens};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -13,6 +15,17 @@ use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
 pub type Socket = WebSocketStream<TcpStream>;
+
+/// Tokens for the generator's clients, when it knows the server's secret.
+static TOKENS: OnceLock<Tokens> = OnceLock::new();
+
+/// Signs every connection's client id with `secret` (the server's), as
+/// `--auth required` (its default) wants.
+pub fn sign_with(secret: &str) -> anyhow::Result<()> {
+    let secret = Secret::from_text(secret).context("--secret")?;
+    let _ = TOKENS.set(Tokens::new(&secret));
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -26,7 +39,13 @@ pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode
     socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(server).await.context("tcp connect")?;
     stream.set_nodelay(true)?;
-    let mut request = format!("ws://{server}/ws/{group}/{}", Uuid::new_v4()).into_client_request()?;
+    let client = Uuid::new_v4();
+    let mut url = format!("ws://{server}/ws/{group}/{client}");
+    if let Some(tokens) = TOKENS.get() {
+        let claims = Claims { sub: roomcast_shared::ClientId(client), name: None, groups: None, exp: None };
+        url.push_str(&format!("?token={}", tokens.issue(&claims)));
+    }
+    let mut request = url.into_client_request()?;
     if mode == Mode::Json {
         request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(roomcast_shared::SUBPROTOCOL));
     }

@@ -36,6 +36,10 @@ struct Cli {
     /// The server's pid, to read its memory and CPU time from /proc.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
+    /// The server's secret: every client connects with a token signed with
+    /// it (the server's default `--auth required` refuses tokenless ones).
+    #[arg(long, global = true, env = "ROOMCAST_SECRET", hide_env_values = true)]
+    secret: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -101,6 +105,9 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(secret) = &cli.secret {
+        client::sign_with(secret)?;
+    }
     match cli.scenario {
         Scenario::Idle { connections, mode, group, concurrency, hold } => {
             idle::run(idle::Idle {

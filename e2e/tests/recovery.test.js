@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  newPage, openPair, publishRaw, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
+  apiGet, newPage, openPair, publishRaw, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
 } from './support.js';
 
 /**
@@ -63,7 +63,7 @@ test('a message typed offline survives a reload and is delivered exactly once', 
     const texts = await shownTexts(page);
     assert.equal(texts.filter((t) => t === 'typed offline, then reloaded').length, 1, 'shown once');
   }
-  const stored = await (await fetch(`${env.server.url}/api/groups/e2e-reload/messages`)).json();
+  const stored = await apiGet(env.server, '/api/groups/e2e-reload/messages');
   assert.equal(stored.messages.filter((m) => m.text === 'typed offline, then reloaded').length, 1, 'stored once');
   await alice.context().close();
   await bob.context().close();

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  artifacts, newPage, openPair, restartServer, send, serverAndBrowser, stopServer, waitForMessage, waitForStatus,
-  PATIENCE,
+  artifacts, freePort, newPage, openPair, restartServer, send, serverAndBrowser, startServer, stopServer, tempDatabase,
+  waitForMessage, waitForStatus, PATIENCE,
 } from './support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -95,32 +95,39 @@ test('close and reconnect buttons', async () => {
 
 test("the seeds' plain HTML group chat works unchanged in raw mode beside the app", async () => {
   const fixture = await readFile(path.join(here, '..', 'fixtures', 'seed-flask-group-chat.html'), 'utf8');
-  // Only the address differs from the tutorial page.
-  const seedHtml = fixture.replace('ws://192.168.11.50:8888/conn_ws', `ws://127.0.0.1:${env.server.port}/ws/seed/${randomUUID()}`);
-  const seed = await newPage(env.browser);
   // Served over loopback by a server of its own, as the tutorial's Flask app
-  // served it (Chromium refuses loopback sockets to pages from elsewhere).
-  const pageServer = http.createServer((request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(seedHtml);
-  });
+  // served it; its sockets carry no token and come from another origin, so
+  // this Roomcast runs as README says for the seeds: `--auth open` and that
+  // page's origin allowed.
+  const pageServer = http.createServer();
   pageServer.listen(0, '127.0.0.1');
   await once(pageServer, 'listening');
-  await seed.goto(`http://127.0.0.1:${pageServer.address().port}/`);
+  const pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
+  const roomcast = await startServer(await freePort(), tempDatabase(), ['--auth', 'open', '--allowed-origins', pageOrigin]);
+  // Only the address differs from the tutorial page.
+  const seedHtml = fixture.replace('ws://192.168.11.50:8888/conn_ws', `ws://127.0.0.1:${roomcast.port}/ws/seed/${randomUUID()}`);
+  pageServer.on('request', (request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(seedHtml);
+  });
+  const seed = await newPage(env.browser);
+  await seed.goto(`${pageOrigin}/`);
   const app = await newPage(env.browser);
-  await app.goto(`${env.server.url}/room/seed?name=Erin`);
+  await app.goto(`${roomcast.url}/room/seed?name=Erin`);
   await waitForStatus(app, 'open');
   await seed.waitForFunction(() => ws.readyState === WebSocket.OPEN, null, { timeout: PATIENCE });
 
   await seed.fill('#send_str', 'plain text from the seed page');
   await seed.click('#send_btn');
   await seed.locator('#char_list p', { hasText: 'plain text from the seed page' }).waitFor({ timeout: PATIENCE });
-  await waitForMessage(app, 'plain text from the seed page');
+  const fromSeed = await waitForMessage(app, 'plain text from the seed page');
+  await fromSeed.getByTestId('unverified').waitFor({ timeout: PATIENCE });
 
   await send(app, 'and back from the app');
   await seed.locator('#char_list p', { hasText: /^and back from the app$/ }).waitFor({ timeout: PATIENCE });
   await seed.context().close();
   await app.context().close();
   pageServer.close();
+  assert.equal(await stopServer(roomcast), 0);
 });
 
 test('the page survives a server restart and delivers what was typed meanwhile', async () => {

@@ -158,8 +158,9 @@ export async function cuttableSockets(page) {
  * echoes.
  */
 export async function publishRaw(page, server, room, texts, { intervalMs = 0, patience = PATIENCE } = {}) {
-  await page.evaluate(async ({ port, room, texts, intervalMs }) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws/${room}/${crypto.randomUUID()}`);
+  const { client_id: client, token } = await identity(server);
+  await page.evaluate(async ({ port, room, texts, intervalMs, client, token }) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws/${room}/${client}?token=${encodeURIComponent(token)}`);
     await new Promise((resolve, reject) => {
       socket.onopen = resolve;
       socket.onerror = () => reject(new Error('the raw socket did not open'));
@@ -181,15 +182,36 @@ export async function publishRaw(page, server, room, texts, { intervalMs = 0, pa
       socket.send(texts[i]);
       if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
-  }, { port: server.port, room, texts, intervalMs });
+  }, { port: server.port, room, texts, intervalMs, client, token });
   await waitForStored(server, room, texts.at(-1), patience);
+}
+
+/**
+ * A new identity from `server` (`POST /api/identities`), made once per
+ * server and kept on it: `{client_id, token}`.
+ */
+export async function identity(server) {
+  if (!server.identity) {
+    const response = await fetch(`${server.url}/api/identities`, { method: 'POST', body: '{}' });
+    assert.equal(response.status, 201, 'an identity for the test itself');
+    server.identity = await response.json();
+  }
+  return server.identity;
+}
+
+/** GET `path` of the server's API with the test's own token, as JSON. */
+export async function apiGet(server, path) {
+  const { token } = await identity(server);
+  const response = await fetch(`${server.url}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.json();
 }
 
 /** Resolves once the latest message stored in `room` is `text`. */
 export async function waitForStored(server, room, text, patience = PATIENCE) {
   const deadline = Date.now() + patience;
   for (;;) {
-    const page = await (await fetch(`${server.url}/api/groups/${room}/messages?limit=1`)).json();
+    const page = await apiGet(server, `/api/groups/${room}/messages?limit=1`);
     if (page.messages.at(-1)?.text === text) return;
     if (Date.now() > deadline) throw new Error(`"${text}" was not stored in ${room}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -198,7 +220,7 @@ export async function waitForStored(server, room, text, patience = PATIENCE) {
 
 /** Every stored message of `room`, oldest first (at most 500). */
 export async function storedTexts(server, room) {
-  const page = await (await fetch(`${server.url}/api/groups/${room}/messages?limit=500`)).json();
+  const page = await apiGet(server, `/api/groups/${room}/messages?limit=500`);
   return page.messages.map((message) => message.text);
 }
 

@@ -66,10 +66,9 @@ fn RoomPage(props: &RoomPageProps) -> Html {
         let from_link = take_query_name();
         storage::display_name().or_else(|| from_link.inspect(storage::remember_display_name))
     });
-    let client_id = use_memo((), |()| storage::client_id());
     match &*name {
         Some(display_name) => html! {
-            <Room group={props.group.clone()} client_id={*client_id} name={display_name.clone()} />
+            <Room group={props.group.clone()} name={display_name.clone()} />
         },
         None => {
             let on_name = Callback::from(move |chosen: DisplayName| {

@@ -9,7 +9,7 @@
 use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
-use roomcast_shared::{limits, ChatMessage};
+use roomcast_shared::{limits, ChatMessage, ClientId};
 use yew::Reducible;
 
 use crate::session::Pending;
@@ -55,6 +55,9 @@ pub struct RoomState {
     /// The largest `send` frame the server accepts: the last value it told
     /// (kept for use while offline), else the protocol's default.
     pub max_message_bytes: usize,
+    /// This browser's client id, once it has an identity: its verified
+    /// messages are "You".
+    pub me: Option<ClientId>,
     /// Bumped by every action: the timeline changes in place.
     revision: u64,
 }
@@ -80,6 +83,7 @@ impl RoomState {
             timeline: Rc::default(),
             outbox: Rc::new([]),
             max_message_bytes: max_message_bytes.unwrap_or(limits::MAX_MESSAGE_BYTES),
+            me: None,
             revision: 0,
         }
     }
@@ -144,6 +148,8 @@ pub enum Action {
     Outbox(Vec<Pending>),
     /// The server's message size limit.
     Limit(usize),
+    /// This browser's identity (new, or renewed).
+    Me(ClientId),
 }
 
 impl Reducible for RoomState {
@@ -171,6 +177,7 @@ impl Reducible for RoomState {
                 Action::Following(following) => timeline.set_following(following),
                 Action::Outbox(pending) => next.outbox = pending.into(),
                 Action::Limit(limit) => next.max_message_bytes = limit,
+                Action::Me(client_id) => next.me = Some(client_id),
             }
         }
         Rc::new(next)

@@ -1,30 +1,42 @@
-//! What the browser remembers: the client id (one per browser, shared by
-//! its tabs), the display name, the server's last message size limit, this
-//! tab's id (per tab, kept across reloads), and each tab's outbox per room.
+//! What the browser remembers: its identity (one per browser, shared by its
+//! tabs), the display name, the server's last message size limit, this tab's
+//! id (per tab, kept across reloads), and each tab's outbox per room.
 //!
 //! Storage may be missing or full (private modes, quotas): then each value
 //! lives for the page only, and nothing fails.
 
 use gloo_storage::{LocalStorage, SessionStorage, Storage};
-use roomcast_shared::{ClientId, DisplayName, GroupName, MessageId};
+use roomcast_shared::{DisplayName, GroupName, MessageId};
 use uuid::Uuid;
 
+use crate::net::identity::Identity;
 use crate::session::tabs::{self, Owner, TabOutbox};
 use crate::session::Saved;
 
-const CLIENT_ID_KEY: &str = "roomcast.client_id";
+const IDENTITY_KEY: &str = "roomcast.identity";
+/// Where earlier versions kept a client id of their own making, with no
+/// token: replaced by an identity from the server.
+const OLD_CLIENT_ID_KEY: &str = "roomcast.client_id";
 const NAME_KEY: &str = "roomcast.name";
 const LIMIT_KEY: &str = "roomcast.max_message_bytes";
 const TAB_KEY: &str = "roomcast.tab";
 
-/// This browser's client id, created and stored on first use.
-pub fn client_id() -> ClientId {
-    if let Some(id) = LocalStorage::get::<String>(CLIENT_ID_KEY).ok().and_then(|stored| stored.parse().ok()) {
-        return id;
+/// This browser's identity, if it has one.
+pub fn identity() -> Option<Identity> {
+    LocalStorage::get(IDENTITY_KEY).ok()
+}
+
+pub fn remember_identity(identity: &Identity) {
+    LocalStorage::delete(OLD_CLIENT_ID_KEY);
+    let _ = LocalStorage::set(IDENTITY_KEY, identity);
+}
+
+/// Forgets `identity` (the server refuses it), unless another tab has
+/// already replaced it.
+pub fn forget_identity(identity: &Identity) {
+    if self::identity().as_ref() == Some(identity) {
+        LocalStorage::delete(IDENTITY_KEY);
     }
-    let id = ClientId(Uuid::new_v4());
-    let _ = LocalStorage::set(CLIENT_ID_KEY, id.to_string());
-    id
 }
 
 /// The remembered display name, if any.

@@ -131,6 +131,12 @@ pub struct Sender {
     /// Absent for clients that connected without a display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<DisplayName>,
+    /// The sender's connection presented a valid token for `client_id`
+    /// (always, under `--auth required`). An unverified sender's id and
+    /// name are whatever its URL said: anyone may claim them. Messages
+    /// stored before identities existed read as unverified.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// A message as delivered to the group.
@@ -196,6 +202,10 @@ pub enum ErrorCode {
     /// The connection sent more messages than its rate limit allows; this
     /// one was not published. Send it again later (with the same id).
     RateLimited,
+    /// A code this client does not know (added by a newer server): treat it
+    /// as a refusal for good.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Server → client.
@@ -235,6 +245,10 @@ pub enum ServerEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<MessageId>,
     },
+    /// An event this client does not know (added by a newer server within
+    /// `roomcast.v1`): ignored. Never sent.
+    #[serde(other, skip_serializing)]
+    Unknown,
 }
 
 impl ServerEvent {
@@ -364,7 +378,7 @@ mod tests {
                 group: "lobby".parse().unwrap(),
                 seq: 7,
                 id: id(),
-                from: Sender { client_id: ClientId(Uuid::nil()), name: Some("Bob".parse().unwrap()) },
+                from: Sender { client_id: ClientId(Uuid::nil()), name: Some("Bob".parse().unwrap()), verified: true },
                 text: "hi".into(),
                 ts: 1_700_000_000_000,
             }),
@@ -388,6 +402,25 @@ mod tests {
         assert_eq!(ServerEvent::Synced { seq: 12 }.encode(), r#"{"type":"synced","seq":12}"#);
         let err = ServerEvent::from_command_error(&CommandError::UnknownType("x".into())).encode();
         assert_eq!(err, r#"{"type":"error","code":"unknown_type","message":"unknown command type \"x\""}"#);
+    }
+
+    /// Compatible additions to `roomcast.v1`: a client ignores events and
+    /// fields it does not know, and reads an error code it does not know as
+    /// a refusal for good.
+    #[test]
+    fn unknown_events_fields_and_codes_are_tolerated() {
+        assert_eq!(ServerEvent::decode(r#"{"type":"reset","epoch":"e2"}"#).unwrap(), ServerEvent::Unknown);
+        assert_eq!(ServerEvent::decode(r#"{"type":"pong","epoch":"e2"}"#).unwrap(), ServerEvent::Pong);
+        let error = r#"{"type":"error","code":"epoch_changed","message":"m"}"#;
+        assert!(matches!(ServerEvent::decode(error).unwrap(), ServerEvent::Error { code: ErrorCode::Unknown, .. }));
+        assert!(!ErrorCode::Unknown.is_retryable());
+    }
+
+    #[test]
+    fn messages_stored_before_identities_read_as_unverified() {
+        let old = r#"{"type":"message","group":"g","seq":1,"id":"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10","from":{"client_id":"6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10"},"text":"x","ts":1}"#;
+        let ServerEvent::Message(message) = ServerEvent::decode(old).unwrap() else { panic!("a message") };
+        assert!(!message.from.verified);
     }
 
     #[test]

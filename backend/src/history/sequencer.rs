@@ -249,7 +249,7 @@ mod tests {
             group: lobby(),
             seq: 0,
             id: MessageId(Uuid::new_v4()),
-            from: Sender { client_id: ClientId(Uuid::new_v4()), name: None },
+            from: Sender { client_id: ClientId(Uuid::new_v4()), name: None, verified: false },
             text: "hello".into(),
             ts: 0,
         };

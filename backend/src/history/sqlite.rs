@@ -18,7 +18,9 @@ use uuid::Uuid;
 use super::store::{Appending, Bounds, HistoryError, Outcome, Retention, Store};
 
 /// Bumped with every schema change; checked at open.
-const SCHEMA_VERSION: i64 = 1;
+/// - 1: groups and messages.
+/// - 2: `messages.verified` (earlier messages read as unverified).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
@@ -33,13 +35,17 @@ const SCHEMA: &str = "
         name      TEXT,
         text      TEXT    NOT NULL,
         ts        INTEGER NOT NULL,
+        verified  INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (grp, seq)
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (grp, id);
     CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts);
 ";
 
-const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts";
+const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts, verified";
+
+/// Brings a database of an earlier schema version up to this one.
+const MIGRATIONS: [(i64, &str); 1] = [(1, "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")];
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +93,11 @@ impl SqliteStore {
             )));
         }
         connection.execute_batch(SCHEMA)?;
+        for (from, migration) in MIGRATIONS {
+            if version == from {
+                connection.execute_batch(migration)?;
+            }
+        }
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Self {
             path: path.to_owned(),
@@ -157,7 +168,8 @@ impl Writer {
         {
             let mut find = transaction.prepare_cached("SELECT seq FROM messages WHERE grp = ?1 AND id = ?2")?;
             let mut insert = transaction.prepare_cached(
-                "INSERT INTO messages (grp, seq, id, client_id, name, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO messages (grp, seq, id, client_id, name, text, ts, verified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for item in batch.iter_mut() {
                 let message = &mut item.message;
@@ -178,6 +190,7 @@ impl Writer {
                     message.from.name.as_ref().map(|name| name.as_str()),
                     message.text,
                     to_sql(message.ts),
+                    message.from.verified,
                 ])?;
                 item.outcome = Outcome::New;
                 last.insert(message.group.clone(), seq);
@@ -272,18 +285,24 @@ fn row_to_message(row: &Row<'_>) -> rusqlite::Result<Result<ChatMessage, History
     let name: Option<String> = row.get(4)?;
     let text: String = row.get(5)?;
     let ts: i64 = row.get(6)?;
-    Ok(decode(group, seq, &id, &client, name, text, ts))
+    let verified: bool = row.get(7)?;
+    Ok(decode(Stored { group, seq, id: &id, client: &client, name, text, ts, verified }))
 }
 
-fn decode(
+/// One row of `messages`, as read.
+struct Stored<'a> {
     group: String,
     seq: i64,
-    id: &[u8],
-    client: &[u8],
+    id: &'a [u8],
+    client: &'a [u8],
     name: Option<String>,
     text: String,
     ts: i64,
-) -> Result<ChatMessage, HistoryError> {
+    verified: bool,
+}
+
+fn decode(row: Stored<'_>) -> Result<ChatMessage, HistoryError> {
+    let Stored { group, seq, id, client, name, text, ts, verified } = row;
     let corrupt = |what: &str| HistoryError::Corrupt(format!("bad {what} in stored message {group}/{seq}"));
     Ok(ChatMessage {
         seq: seq as u64,
@@ -291,6 +310,7 @@ fn decode(
         from: Sender {
             client_id: ClientId(Uuid::from_slice(client).map_err(|_| corrupt("client id"))?),
             name: name.map(|name| name.parse()).transpose().map_err(|_| corrupt("name"))?,
+            verified,
         },
         text,
         ts: ts as u64,

@@ -21,7 +21,7 @@ fn draft(group_name: &str, text: &str, ts: u64) -> Appending {
             group: group(group_name),
             seq: 0,
             id: MessageId(Uuid::new_v4()),
-            from: Sender { client_id: ClientId(Uuid::new_v4()), name: Some("Ann".parse().unwrap()) },
+            from: Sender { client_id: ClientId(Uuid::new_v4()), name: Some("Ann".parse().unwrap()), verified: true },
             text: text.into(),
             ts,
         },
@@ -138,6 +138,39 @@ fn sqlite_keeps_everything_across_reopening() {
     let store = SqliteStore::open(&db.0, Durability::Full).unwrap();
     assert_eq!(store.latest(&group("a"), 10).unwrap(), stored);
     assert_eq!(seqs(&append(&store, "a", 1)), [6]);
+}
+
+/// A database written before `verified` existed (schema 1) opens, reads its
+/// messages as unverified, and stores the flag from then on.
+#[test]
+fn sqlite_migrates_a_schema_1_database() {
+    let db = TempDb::new();
+    {
+        let old = rusqlite::Connection::open(&db.0).unwrap();
+        old.execute_batch(
+            "CREATE TABLE groups (name TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE messages (grp TEXT NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL,
+                 client_id BLOB NOT NULL, name TEXT, text TEXT NOT NULL, ts INTEGER NOT NULL,
+                 PRIMARY KEY (grp, seq)) WITHOUT ROWID;
+             CREATE UNIQUE INDEX messages_by_id ON messages (grp, id);
+             CREATE INDEX messages_by_ts ON messages (ts);
+             INSERT INTO groups VALUES ('a', 1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO messages VALUES ('a', 1, ?1, ?2, 'Old', 'before identities', 5)",
+            rusqlite::params![Uuid::new_v4().as_bytes(), Uuid::new_v4().as_bytes()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&db.0, Durability::Normal).unwrap();
+    let old = store.latest(&group("a"), 1).unwrap().remove(0);
+    assert_eq!((old.text.as_str(), old.from.verified), ("before identities", false));
+    let new = append(&store, "a", 1).remove(0);
+    assert_eq!(new.seq, 2);
+    let reopened = SqliteStore::open(&db.0, Durability::Normal).unwrap();
+    assert_eq!(reopened.latest(&group("a"), 2).unwrap(), vec![old, new], "verified is stored");
 }
 
 /// The recovery table: what a client with `since` gets.

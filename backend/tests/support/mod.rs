@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use roomcast_backend::auth::{AuthMode, Claims, Secret, Tokens};
 use roomcast_backend::config::HistoryKind;
 use roomcast_backend::{Config, Server};
 use roomcast_shared::{ChatMessage, ClientCommand, MessageId, ServerEvent, SUBPROTOCOL};
@@ -22,8 +23,30 @@ pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long a test waits for something that should happen promptly.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// The secret every test server signs identities with, so that the
+/// helpers below can mint tokens for their clients.
+pub const TEST_SECRET: &str = "roomcast-integration-tests-secret-0123456789";
+
+/// Tokens signed with [`TEST_SECRET`].
+pub fn tokens() -> Tokens {
+    Tokens::new(&Secret::from_text(TEST_SECRET).unwrap())
+}
+
+/// A token for `client` with `claims` changed by `adjust`.
+pub fn token_with(client: Uuid, adjust: impl FnOnce(&mut Claims)) -> String {
+    let mut claims = Claims { sub: roomcast_shared::ClientId(client), name: None, groups: None, exp: None };
+    adjust(&mut claims);
+    tokens().issue(&claims)
+}
+
+/// A token for `client`, any group, no expiry.
+pub fn token_for(client: Uuid) -> String {
+    token_with(client, |_| {})
+}
+
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
+    config.secret = Some(TEST_SECRET.to_owned());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.static_dir = std::env::temp_dir().join("roomcast-no-static-dir");
     // Tests end with clients that no longer read; do not wait long for them.
@@ -43,6 +66,13 @@ pub async fn start_default() -> Server {
     start(test_config()).await
 }
 
+/// A server under `--auth open`: tokenless clients are admitted.
+pub async fn start_open() -> Server {
+    let mut config = test_config();
+    config.auth = AuthMode::Open;
+    start(config).await
+}
+
 /// A server that accepts messages of at most `max_message_bytes`.
 pub async fn start_with_limit(max_message_bytes: usize) -> Server {
     let mut config = test_config();
@@ -50,8 +80,10 @@ pub async fn start_with_limit(max_message_bytes: usize) -> Server {
     start(config).await
 }
 
+/// The socket URL of `client` in `group`, with a token for it (more query
+/// parameters follow with `&`).
 pub fn ws_url(addr: SocketAddr, group: &str, client: Uuid) -> String {
-    format!("ws://{addr}/ws/{group}/{client}")
+    format!("ws://{addr}/ws/{group}/{client}?token={}", token_for(client))
 }
 
 /// Connects in JSON mode and returns the client after its `welcome`.
@@ -62,7 +94,7 @@ pub async fn connect_json(addr: SocketAddr, group: &str) -> Client {
 pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: Option<&str>) -> Client {
     let mut url = ws_url(addr, group, client);
     if let Some(name) = name {
-        url.push_str(&format!("?name={name}"));
+        url.push_str(&format!("&name={name}"));
     }
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
@@ -88,7 +120,7 @@ pub async fn skip_replay(ws: &mut Client) -> u64 {
 /// Connects in JSON mode with `query` (e.g. `since=5`) and returns the
 /// client with the events between `welcome` and `synced`, `synced` included.
 pub async fn connect_json_with(addr: SocketAddr, group: &str, query: &str) -> (Client, Vec<ServerEvent>) {
-    let url = format!("{}?{query}", ws_url(addr, group, Uuid::new_v4()));
+    let url = format!("{}&{query}", ws_url(addr, group, Uuid::new_v4()));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
@@ -247,20 +279,53 @@ pub async fn close_code(ws: &mut Client) -> u16 {
     }
 }
 
-/// Sends a raw HTTP/1.1 request and returns (status, body).
+/// Sends a raw HTTP/1.1 GET with a valid `Authorization: Bearer` token
+/// (unless `headers` has one) and returns (status, body).
 pub async fn http_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let bearer = format!("Bearer {}", token_for(Uuid::new_v4()));
+    let mut headers = headers.to_vec();
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+        headers.push(("Authorization", &bearer));
+    }
+    raw_request(addr, "GET", path, &headers, "").await
+}
+
+/// Sends a raw HTTP/1.1 request as given (`Host` is the server's address
+/// unless `headers` has one) and returns (status, body).
+pub async fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).await.unwrap();
+    // The head first: after a `101` the connection stays open.
     let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .expect("timed out reading the response")
-        .unwrap();
+    let reading = async {
+        while !response.windows(4).any(|window| window == b"\r\n\r\n") {
+            if stream.read_buf(&mut response).await.unwrap() == 0 {
+                break;
+            }
+        }
+        if !response.starts_with(b"HTTP/1.1 101") {
+            stream.read_to_end(&mut response).await.unwrap();
+        }
+    };
+    tokio::time::timeout(PATIENCE, reading).await.expect("timed out reading the response");
     let response = String::from_utf8_lossy(&response).into_owned();
     let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
     let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();

@@ -21,7 +21,8 @@ pub struct MessageListProps {
     /// The window holds the newest message (live messages are appended).
     pub live: bool,
     pub pending: Rc<[Pending]>,
-    pub me: ClientId,
+    /// This browser's client id, once it has an identity.
+    pub me: Option<ClientId>,
     pub older: Edge,
     pub newer: Edge,
     pub following: bool,

@@ -1,6 +1,6 @@
 use std::rc::Rc;
 
-use roomcast_shared::{ClientId, DisplayName, GroupName};
+use roomcast_shared::{DisplayName, GroupName};
 use yew::prelude::*;
 
 use crate::components::{Composer, CopyLink, MessageList, StatusBar};
@@ -11,7 +11,6 @@ use crate::timeline::chunked;
 #[derive(Properties, PartialEq)]
 pub struct RoomProps {
     pub group: GroupName,
-    pub client_id: ClientId,
     pub name: DisplayName,
 }
 
@@ -19,7 +18,7 @@ pub struct RoomProps {
 /// and the composer.
 #[function_component]
 pub fn Room(props: &RoomProps) -> Html {
-    let room = use_room(&props.group, props.client_id, &props.name);
+    let room = use_room(&props.group, &props.name);
     let state = &*room.state;
     let closed = matches!(state.status, Status::Closed { .. });
     let on_close = room.close.reform(|_: MouseEvent| ());
@@ -39,7 +38,7 @@ pub fn Room(props: &RoomProps) -> Html {
                     <button onclick={on_reconnect} data-testid="reconnect">{ "Reconnect" }</button>
                 </div>
             </header>
-            <MessageList {chunks} live={timeline.is_live()} pending={state.outbox.clone()} me={props.client_id}
+            <MessageList {chunks} live={timeline.is_live()} pending={state.outbox.clone()} me={state.me}
                          older={timeline.older()} newer={timeline.newer()} following={timeline.following()}
                          unseen={timeline.unseen()}
                          on_load_older={room.load_older.clone()} on_load_newer={room.load_newer.clone()}

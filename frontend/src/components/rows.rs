@@ -12,8 +12,8 @@ use crate::timeline::{LineKind, Row, SystemLine};
 #[derive(Properties, PartialEq)]
 pub struct RowChunkProps {
     pub rows: Rc<[Row]>,
-    /// This browser's client id.
-    pub me: ClientId,
+    /// This browser's client id, once it has an identity.
+    pub me: Option<ClientId>,
 }
 
 /// A run of rows (see [`crate::timeline::chunked`]): only the run that
@@ -26,7 +26,7 @@ pub fn RowChunk(props: &RowChunkProps) -> Html {
             { for props.rows.iter().map(|row| match row {
                 Row::Message(message) => html! {
                     <MessageRow key={row_key_message(message.seq)} message={message.clone()}
-                                mine={message.from.client_id == me} />
+                                mine={message.from.verified && Some(message.from.client_id) == me} />
                 },
                 Row::Line { key, line } => html! {
                     <SystemRow key={row_key_line(key.line)} line={line.clone()} number={key.line} />
@@ -39,7 +39,8 @@ pub fn RowChunk(props: &RowChunkProps) -> Html {
 #[derive(Properties, PartialEq)]
 pub struct MessageRowProps {
     pub message: Rc<ChatMessage>,
-    /// Sent by this browser: shown as "You", set apart, and marked sent.
+    /// Sent by this browser's verified identity: shown as "You", set
+    /// apart, and marked sent. (An unverified sender is never "You".)
     pub mine: bool,
 }
 
@@ -57,6 +58,12 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
             data-seq={message.seq.to_string()} data-key={row_key_message(message.seq)}>
             <div class="meta">
                 <span class="sender">{ sender }</span>
+                if !message.from.verified {
+                    <span class="unverified" data-testid="unverified"
+                          title="This sender's identity was not checked by the server: anyone could have used this name.">
+                        { "unverified" }
+                    </span>
+                }
                 <time>{ clock(message.ts as f64) }</time>
                 if props.mine {
                     <span class="state sent" title={format!("stored as #{}", message.seq)}>{ "sent" }</span>

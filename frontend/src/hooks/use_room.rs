@@ -6,9 +6,10 @@ use std::rc::Rc;
 use futures_channel::mpsc::{self, UnboundedSender};
 use gloo_events::EventListener;
 use gloo_net::http::Request;
-use roomcast_shared::{limits, ClientId, DisplayName, GroupName, MessageId, MessagePage};
+use roomcast_shared::{limits, DisplayName, GroupName, MessageId, MessagePage};
 use yew::prelude::*;
 
+use crate::net::driver::SocketTarget;
 use crate::net::{tabs, Command, Driver};
 use crate::state::{Action, RoomState};
 use crate::storage;
@@ -45,19 +46,20 @@ struct Session {
     ended: bool,
 }
 
-/// Connects to `group` as `client_id` named `name`, reconnecting as needed,
-/// and disconnects when the component unmounts or the arguments change.
+/// Connects to `group` named `name` (with this browser's identity),
+/// reconnecting as needed, and disconnects when the component unmounts or
+/// the arguments change.
 #[hook]
-pub fn use_room(group: &GroupName, client_id: ClientId, name: &DisplayName) -> RoomHandle {
+pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
     let state = use_reducer(|| RoomState::new(storage::max_message_bytes()));
     let session: Rc<RefCell<Session>> = use_mut_ref(Session::default);
     {
         let dispatcher = state.dispatcher();
         let session = session.clone();
-        use_effect_with((group.clone(), client_id, name.clone()), move |(group, client_id, name)| {
+        use_effect_with((group.clone(), name.clone()), move |(group, name)| {
             let (sender, receiver) = mpsc::unbounded();
             *session.borrow_mut() = Session { commands: Some(sender.clone()), watcher: None, ended: false };
-            let url = socket_url(group, *client_id, name);
+            let target = socket_target(group, name);
             let listeners = browser_listeners(&sender);
             {
                 let (session, group) = (session.clone(), group.clone());
@@ -67,7 +69,7 @@ pub fn use_room(group: &GroupName, client_id: ClientId, name: &DisplayName) -> R
                         return;
                     }
                     session.borrow_mut().watcher = Some(tabs::watch(group.clone(), claim.tab, sender));
-                    Driver::new(group, claim.tab, url, receiver, dispatcher).run().await;
+                    Driver::new(group, claim.tab, target, receiver, dispatcher).run().await;
                     drop(claim);
                 });
             }
@@ -175,7 +177,10 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
         }
         let dispatcher = state.dispatcher();
         wasm_bindgen_futures::spawn_local(async move {
-            let page = async { Request::get(&url).send().await?.json::<MessagePage>().await }.await;
+            let bearer = storage::identity().map(|identity| identity.bearer()).unwrap_or_default();
+            let page =
+                async { Request::get(&url).header("Authorization", &bearer).send().await?.json::<MessagePage>().await }
+                    .await;
             let action = match (paging, page) {
                 (Paging::Older, Ok(page)) => {
                     Action::Older { generation, before: bound.unwrap_or(0), page: to_page(page) }
@@ -210,13 +215,13 @@ fn to_page(page: MessagePage) -> Page {
 const TRUNK_SERVE_PORT: &str = "8080";
 const DEV_BACKEND_PORT: u16 = 8000;
 
-/// `ws(s)://<this host>/ws/{group}/{client_id}?name=…`, same origin as the page.
+/// `ws(s)://<this host>/ws/{group}/` and `name=…`, same origin as the page.
 ///
 /// One exception, in debug builds only: under `trunk serve` the socket goes
 /// to the backend directly. trunk 0.21 proxies the WebSocket but drops the
 /// negotiated subprotocol from its `101` response, and browsers refuse a
 /// connection whose requested subprotocol is not confirmed.
-fn socket_url(group: &GroupName, client_id: ClientId, name: &DisplayName) -> String {
+fn socket_target(group: &GroupName, name: &DisplayName) -> SocketTarget {
     let location = web_sys::window().map(|window| window.location());
     let field = |read: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {
         location.as_ref().and_then(|l| read(l).ok()).unwrap_or_default()
@@ -228,5 +233,5 @@ fn socket_url(group: &GroupName, client_id: ClientId, name: &DisplayName) -> Str
         field(web_sys::Location::host)
     };
     let name = String::from(js_sys::encode_uri_component(name.as_str()));
-    format!("{scheme}://{host}/ws/{group}/{client_id}?name={name}")
+    SocketTarget { prefix: format!("{scheme}://{host}/ws/{group}/"), query: format!("name={name}") }
 }

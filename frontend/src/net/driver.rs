@@ -22,6 +22,7 @@ use roomcast_shared::{
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
+use crate::net::identity::{self, Identity};
 use crate::session::{Backoff, Beat, Heartbeat, Link, Outbox, Owner, Phase, Saved, Stop};
 use crate::state::{Action, RoomState, Status};
 use crate::storage;
@@ -77,11 +78,21 @@ enum Event {
     Timer,
 }
 
+/// Where the socket goes: `{prefix}{client_id}?{query}&token=…[&since=…]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketTarget {
+    /// `ws(s)://host/ws/{group}/`
+    pub prefix: String,
+    /// `name=…`, encoded.
+    pub query: String,
+}
+
 pub struct Driver {
     group: GroupName,
     tab: Uuid,
-    /// The socket URL without `since`.
-    url: String,
+    target: SocketTarget,
+    /// This browser's identity, once obtained.
+    identity: Option<Identity>,
     commands: UnboundedReceiver<Command>,
     dispatch: UseReducerDispatcher<RoomState>,
     link: Link,
@@ -117,7 +128,7 @@ impl Driver {
     pub fn new(
         group: GroupName,
         tab: Uuid,
-        url: String,
+        target: SocketTarget,
         commands: UnboundedReceiver<Command>,
         dispatch: UseReducerDispatcher<RoomState>,
     ) -> Self {
@@ -127,7 +138,8 @@ impl Driver {
             link: Link::new(Backoff::default()),
             group,
             tab,
-            url,
+            target,
+            identity: None,
             commands,
             dispatch,
             last_seq: None,
@@ -202,12 +214,45 @@ impl Driver {
         Flow::Continue
     }
 
+    /// This browser's identity: the one in hand, the stored one, or a new
+    /// one from the server.
+    async fn identity(&mut self) -> Result<Identity, identity::IdentityError> {
+        if let Some(identity) = &self.identity {
+            return Ok(identity.clone());
+        }
+        let identity = identity::obtain().await?;
+        self.dispatch.dispatch(Action::Me(identity.client_id));
+        self.identity = Some(identity.clone());
+        Ok(identity)
+    }
+
+    /// After a connection that never opened: if the server refuses this
+    /// identity for good, forget it and connect again at once with a new one
+    /// (the outbox goes out under it).
+    async fn renew_identity_if_refused(&mut self) {
+        let Some(identity) = self.identity.clone() else { return };
+        if identity::is_refused(&identity).await {
+            storage::forget_identity(&identity);
+            self.identity = None;
+            self.note(LineKind::Event, "the server no longer knows this browser's identity: getting a new one".into());
+            self.link.reconnect_by_user();
+        }
+    }
+
     /// One connection, from opening to gone.
     async fn connect(&mut self) -> Flow {
-        let url = match self.last_seq {
-            Some(seq) => format!("{}&since={seq}", self.url),
-            None => self.url.clone(),
+        let identity = match self.identity().await {
+            Ok(identity) => identity,
+            Err(err) => {
+                self.ended(false, 1006, &err.to_string());
+                return Flow::Continue;
+            }
         };
+        let token = String::from(js_sys::encode_uri_component(&identity.token));
+        let mut url = format!("{}{}?{}&token={token}", self.target.prefix, identity.client_id, self.target.query);
+        if let Some(seq) = self.last_seq {
+            url.push_str(&format!("&since={seq}"));
+        }
         let socket = web_sys::WebSocket::new_with_str(&url, SUBPROTOCOL)
             .map_err(|_| ())
             .and_then(|raw| WebSocket::try_from(raw.clone()).map(|ws| (raw, ws)).map_err(|_| ()));
@@ -234,6 +279,9 @@ impl Driver {
             arm(&mut timer, due);
             let event = next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, &mut timer).await;
             if let Some(flow) = self.on_event(&mut conn, event).await {
+                if !conn.opened && matches!(self.link.phase(), Phase::Waiting { .. }) {
+                    self.renew_identity_if_refused().await;
+                }
                 return flow;
             }
         }
@@ -402,7 +450,7 @@ impl Driver {
                 self.publish_outbox();
             }
             ServerEvent::Error { message, .. } => self.note(LineKind::Notice, format!("server: {message}")),
-            ServerEvent::Pong => {}
+            ServerEvent::Pong | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.send_next(conn).await;

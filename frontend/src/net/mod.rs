@@ -3,6 +3,7 @@
 //! tabs share storage.
 
 pub mod driver;
+pub mod identity;
 pub mod tabs;
 
 pub use driver::{Command, Driver};

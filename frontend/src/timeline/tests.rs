@@ -9,7 +9,7 @@ fn message(seq: u64) -> ChatMessage {
         group: "g".parse().unwrap(),
         seq,
         id: MessageId(Uuid::from_u128(u128::from(seq))),
-        from: Sender { client_id: ClientId(Uuid::nil()), name: None },
+        from: Sender { client_id: ClientId(Uuid::nil()), name: None, verified: true },
         text: format!("m{seq}"),
         ts: 0,
     }

@@ -1,0 +1,254 @@
+//! Which hosts and origins the server answers: the `Host` check defeats DNS
+//! rebinding against a server on a loopback address, the `Origin` check
+//! cross-site WebSocket hijacking (a page elsewhere opening sockets or API
+//! calls with its visitor's browser).
+//!
+//! # Rules
+//! - `Host` must be one of the allowed hosts (any port). Default: on a
+//!   loopback listener `localhost`, `127.0.0.1` and `[::1]`; otherwise any.
+//!   Refused: `421`.
+//! - On `/ws/…` and `/api/…`, an `Origin` header must be the request's own
+//!   origin (its host and port equal `Host`, default ports normalized), one
+//!   of `--allowed-origins` (`*`: any), or, in debug builds, a `trunk serve`
+//!   origin. `null` is refused; no `Origin` (a non-browser client) is
+//!   allowed. Refused: `403`.
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderMap};
+use http::StatusCode;
+
+/// The `trunk serve` origins of the development loop (debug builds only).
+const DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8080", "http://localhost:8080"];
+
+/// Hosts a loopback listener answers by default.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Why a request was refused before anything else was looked at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("this server does not answer for that host (see --allowed-hosts)")]
+    Host,
+    #[error("requests from that origin are not allowed (see --allowed-origins)")]
+    Origin,
+}
+
+impl warp::reject::Reject for AccessError {}
+
+impl AccessError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Host => StatusCode::MISDIRECTED_REQUEST,
+            Self::Origin => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// A flag value that is not a usable origin or host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessConfigError {
+    #[error("{0:?} is not an origin like https://chat.example.com")]
+    BadOrigin(String),
+    #[error("{0:?} is not a host name")]
+    BadHost(String),
+}
+
+/// `scheme://host[:port]`, lowercase, the port explicit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    fn parse(text: &str) -> Option<Self> {
+        let (scheme, rest) = text.trim().split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let (host, port) = split_host(rest.strip_suffix('/').unwrap_or(rest))?;
+        Some(Self { scheme, host, port: port.unwrap_or(default) })
+    }
+
+    fn default_port(&self) -> u16 {
+        if self.scheme == "https" {
+            443
+        } else {
+            80
+        }
+    }
+}
+
+/// `host[:port]` (IPv6 in brackets) → lowercase host and the port, if any.
+fn split_host(text: &str) -> Option<(String, Option<u16>)> {
+    if text.is_empty() || text.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    let (host, port) = match text.rfind(':') {
+        Some(colon) if !text[colon..].contains(']') => (&text[..colon], Some(text[colon + 1..].parse().ok()?)),
+        _ => (text, None),
+    };
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hosts {
+    Any,
+    Only(Vec<String>),
+}
+
+/// The Host and Origin policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    hosts: Hosts,
+    any_origin: bool,
+    origins: Vec<Origin>,
+}
+
+impl Access {
+    /// The policy for a server on `listen` with the given flags (empty
+    /// lists: the defaults). `public_url` adds its origin and its host.
+    pub fn new(
+        listen: SocketAddr,
+        allowed_origins: &[String],
+        allowed_hosts: &[String],
+        public_url: Option<&str>,
+    ) -> Result<Self, AccessConfigError> {
+        let mut origins = Vec::new();
+        let mut any_origin = false;
+        for text in allowed_origins.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            if text == "*" {
+                any_origin = true;
+            } else {
+                origins.push(Origin::parse(text).ok_or_else(|| AccessConfigError::BadOrigin(text.to_owned()))?);
+            }
+        }
+        if cfg!(debug_assertions) {
+            origins.extend(DEV_ORIGINS.iter().filter_map(|origin| Origin::parse(origin)));
+        }
+        let mut hosts = Vec::new();
+        for text in allowed_hosts.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            let (host, _) = split_host(text).ok_or_else(|| AccessConfigError::BadHost(text.to_owned()))?;
+            hosts.push(host);
+        }
+        if let Some(url) = public_url {
+            let origin = Origin::parse(url).ok_or_else(|| AccessConfigError::BadOrigin(url.to_owned()))?;
+            hosts.push(origin.host.clone());
+            origins.push(origin);
+        }
+        let hosts = match (hosts.is_empty(), listen.ip().is_loopback()) {
+            (false, loopback) => {
+                if loopback {
+                    hosts.extend(LOOPBACK_HOSTS.map(str::to_owned));
+                }
+                Hosts::Only(hosts)
+            }
+            (true, true) => Hosts::Only(LOOPBACK_HOSTS.map(str::to_owned).to_vec()),
+            (true, false) => Hosts::Any,
+        };
+        Ok(Self { hosts, any_origin, origins })
+    }
+
+    /// Checks `Host` (always) and `Origin` (when `cross_origin_matters`).
+    pub fn check(&self, headers: &HeaderMap, cross_origin_matters: bool) -> Result<(), AccessError> {
+        let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).and_then(split_host);
+        if let Hosts::Only(allowed) = &self.hosts {
+            if !host.as_ref().is_some_and(|(name, _)| allowed.contains(name)) {
+                return Err(AccessError::Host);
+            }
+        }
+        let Some(origin) = headers.get(header::ORIGIN).filter(|_| cross_origin_matters) else { return Ok(()) };
+        if self.any_origin && origin.as_bytes() != b"null" {
+            return Ok(());
+        }
+        let origin = origin.to_str().ok().and_then(Origin::parse).ok_or(AccessError::Origin)?;
+        let same_origin = host
+            .is_some_and(|(name, port)| name == origin.host && port.unwrap_or(origin.default_port()) == origin.port);
+        if same_origin || self.origins.contains(&origin) {
+            Ok(())
+        } else {
+            Err(AccessError::Origin)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:8000".parse().unwrap()
+    }
+
+    fn request(host: &str, origin: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn a_loopback_server_answers_loopback_names_only() {
+        let access = Access::new(loopback(), &[], &[], None).unwrap();
+        for host in ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST", "127.0.0.1"] {
+            assert_eq!(access.check(&request(host, None), true), Ok(()), "{host}");
+        }
+        for host in ["evil.example", "evil.example:8000", "127.0.0.2:8000"] {
+            assert_eq!(access.check(&request(host, None), false), Err(AccessError::Host), "{host}");
+        }
+        assert_eq!(access.check(&HeaderMap::new(), false), Err(AccessError::Host), "no Host at all");
+        let public = Access::new("0.0.0.0:8000".parse().unwrap(), &[], &[], None).unwrap();
+        assert_eq!(public.check(&request("anything.example", None), true), Ok(()));
+    }
+
+    #[test]
+    fn the_requests_own_origin_is_allowed_with_ports_normalized() {
+        let access = Access::new("0.0.0.0:80".parse().unwrap(), &[], &[], None).unwrap();
+        assert_eq!(access.check(&request("chat.example", Some("http://chat.example")), true), Ok(()));
+        assert_eq!(access.check(&request("chat.example:80", Some("http://chat.example")), true), Ok(()));
+        assert_eq!(access.check(&request("chat.example", Some("https://chat.example:443")), true), Ok(()));
+        assert_eq!(
+            access.check(&request("chat.example:8000", Some("http://chat.example")), true),
+            Err(AccessError::Origin)
+        );
+        assert_eq!(access.check(&request("chat.example", Some("http://evil.example")), true), Err(AccessError::Origin));
+        assert_eq!(access.check(&request("chat.example", Some("null")), true), Err(AccessError::Origin));
+        assert_eq!(access.check(&request("chat.example", None), true), Ok(()), "no Origin: not a browser");
+        assert_eq!(access.check(&request("chat.example", Some("http://evil.example")), false), Ok(()), "static files");
+    }
+
+    #[test]
+    fn listed_origins_and_the_wildcard() {
+        let listed = ["https://app.example".to_owned()];
+        let access = Access::new("0.0.0.0:8000".parse().unwrap(), &listed, &[], None).unwrap();
+        assert_eq!(access.check(&request("api.example", Some("https://app.example")), true), Ok(()));
+        assert_eq!(access.check(&request("api.example", Some("https://APP.example:443/")), true), Ok(()));
+        assert_eq!(access.check(&request("api.example", Some("http://app.example")), true), Err(AccessError::Origin));
+        let any = Access::new(loopback(), &["*".to_owned()], &[], None).unwrap();
+        assert_eq!(any.check(&request("localhost", Some("http://anywhere.example")), true), Ok(()));
+        assert_eq!(any.check(&request("localhost", Some("null")), true), Err(AccessError::Origin));
+    }
+
+    #[test]
+    fn a_public_url_behind_a_proxy_sets_both() {
+        let access = Access::new(loopback(), &[], &[], Some("https://chat.example.com")).unwrap();
+        let proxied = request("chat.example.com", Some("https://chat.example.com"));
+        assert_eq!(access.check(&proxied, true), Ok(()));
+        assert_eq!(access.check(&request("localhost:8000", None), true), Ok(()), "still reachable locally");
+        assert_eq!(access.check(&request("evil.example", None), true), Err(AccessError::Host));
+    }
+
+    #[test]
+    fn bad_flag_values_are_refused() {
+        assert!(Access::new(loopback(), &["chat.example".to_owned()], &[], None).is_err());
+        assert!(Access::new(loopback(), &["ftp://chat.example".to_owned()], &[], None).is_err());
+        assert!(Access::new(loopback(), &[], &["bad/host".to_owned()], None).is_err());
+        assert!(Access::new(loopback(), &[], &[], Some("nope")).is_err());
+    }
+}

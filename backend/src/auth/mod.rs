@@ -1,0 +1,202 @@
+//! Who may connect: identities the server signs, checked at the handshake
+//! and on the history API.
+//!
+//! - [`secret`]: the signing secret, from `--secret` or a file kept beside
+//!   the database (created once, mode 0600), so tokens survive restarts.
+//! - [`token`]: HS256 JWTs and their claims (`sub`, `name`, `groups`,
+//!   `exp`), through `jsonwebtoken`.
+//! - [`limiter`]: self-service identities per IP address.
+//!
+//! # Invariants
+//! - A connection is `verified` only with a valid token whose `sub` is the
+//!   client id in its path; under `--auth required` every connection is.
+//! - A token's `groups` bound every group it joins, reads or publishes to.
+//! - Tokens are never logged (nor are query strings, which carry them).
+
+pub mod limiter;
+pub mod secret;
+pub mod token;
+
+use http::StatusCode;
+use roomcast_shared::{ClientId, DisplayName};
+
+pub use secret::{Secret, SecretError};
+pub use token::{Claims, GroupPattern, TokenError, Tokens};
+
+/// Whether connections must present a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// A valid token for the path's client id (the default).
+    Required,
+    /// Anyone may connect; only connections with a valid token are
+    /// verified (the seeds' tutorial pages, local experiments).
+    Open,
+}
+
+/// Why a request was not admitted (HTTP 401 or 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("a token is required (the `token` query parameter, or `Authorization: Bearer` on the API)")]
+    Missing,
+    #[error("the token is not valid: {0}")]
+    Invalid(TokenError),
+    #[error("the token is for another client id")]
+    OtherClient,
+    #[error("the token does not allow this group")]
+    GroupNotAllowed,
+}
+
+impl warp::reject::Reject for AuthError {}
+
+impl AuthError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
+            Self::OtherClient | Self::GroupNotAllowed => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// What a request proved about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The token's claims; `None` for a tokenless request under
+    /// [`AuthMode::Open`].
+    pub claims: Option<Claims>,
+}
+
+impl Admitted {
+    pub fn verified(&self) -> bool {
+        self.claims.is_some()
+    }
+
+    /// The display name the token sets, which wins over `?name=`.
+    pub fn name(&self) -> Option<&DisplayName> {
+        self.claims.as_ref().and_then(|claims| claims.name.as_ref())
+    }
+}
+
+/// The admission policy: the mode and the keys to check tokens with.
+#[derive(Debug)]
+pub struct Auth {
+    mode: AuthMode,
+    tokens: Tokens,
+}
+
+impl Auth {
+    pub fn new(mode: AuthMode, tokens: Tokens) -> Self {
+        Self { mode, tokens }
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// A socket handshake for the raw path segments `client_id` and `group`
+    /// (checked before the path itself is validated, as the order of
+    /// refusals is Host, Origin, token, then the request's own validity).
+    pub fn admit_member(&self, token: Option<&str>, client_id: &str, group: &str) -> Result<Admitted, AuthError> {
+        let admitted = self.admit_reader(token, group)?;
+        if let Some(claims) = &admitted.claims {
+            if client_id.parse::<ClientId>().ok() != Some(claims.sub) {
+                return Err(AuthError::OtherClient);
+            }
+        }
+        Ok(admitted)
+    }
+
+    /// A reader of `group` (the history API): any identity the token's
+    /// `groups` allow.
+    pub fn admit_reader(&self, token: Option<&str>, group: &str) -> Result<Admitted, AuthError> {
+        let claims = match (token.filter(|token| !token.is_empty()), self.mode) {
+            (Some(token), _) => Some(self.tokens.verify(token).map_err(AuthError::Invalid)?),
+            (None, AuthMode::Required) => return Err(AuthError::Missing),
+            (None, AuthMode::Open) => None,
+        };
+        if claims.as_ref().is_some_and(|claims| !claims.allows(group)) {
+            return Err(AuthError::GroupNotAllowed);
+        }
+        Ok(Admitted { claims })
+    }
+
+    /// Any valid token (`GET /api/identities/me`), whatever the mode.
+    pub fn identify(&self, token: Option<&str>) -> Result<Claims, AuthError> {
+        let token = token.filter(|token| !token.is_empty()).ok_or(AuthError::Missing)?;
+        self.tokens.verify(token).map_err(AuthError::Invalid)
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if any.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn auth(mode: AuthMode) -> Auth {
+        Auth::new(mode, Tokens::new(&Secret::generate()))
+    }
+
+    fn token(auth: &Auth, sub: Uuid, groups: Option<&[&str]>) -> String {
+        let groups = groups.map(|groups| groups.iter().map(|g| g.parse().unwrap()).collect());
+        auth.tokens().issue(&Claims { sub: ClientId(sub), name: None, groups, exp: None })
+    }
+
+    #[test]
+    fn required_mode_wants_a_valid_token_for_the_paths_client() {
+        let auth = auth(AuthMode::Required);
+        let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let mine = token(&auth, me, None);
+        assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby").unwrap().verified());
+        assert_eq!(auth.admit_member(None, &me.to_string(), "lobby"), Err(AuthError::Missing));
+        assert_eq!(auth.admit_member(Some(""), &me.to_string(), "lobby"), Err(AuthError::Missing));
+        assert_eq!(auth.admit_member(Some(&mine), &other.to_string(), "lobby"), Err(AuthError::OtherClient));
+        assert_eq!(auth.admit_member(Some(&mine), "not-a-uuid", "lobby"), Err(AuthError::OtherClient));
+        assert!(matches!(auth.admit_member(Some("x.y.z"), &me.to_string(), "lobby"), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn groups_bound_members_and_readers() {
+        let auth = auth(AuthMode::Required);
+        let me = Uuid::new_v4();
+        let team = token(&auth, me, Some(&["team-*", "lobby"]));
+        assert!(auth.admit_member(Some(&team), &me.to_string(), "team-a").is_ok());
+        assert!(auth.admit_member(Some(&team), &me.to_string(), "lobby").is_ok());
+        assert_eq!(auth.admit_member(Some(&team), &me.to_string(), "other"), Err(AuthError::GroupNotAllowed));
+        assert_eq!(auth.admit_reader(Some(&team), "lobby2"), Err(AuthError::GroupNotAllowed));
+        let none = token(&auth, me, Some(&[]));
+        assert_eq!(auth.admit_reader(Some(&none), "lobby"), Err(AuthError::GroupNotAllowed));
+    }
+
+    #[test]
+    fn open_mode_admits_anyone_but_verifies_only_tokens() {
+        let auth = auth(AuthMode::Open);
+        let me = Uuid::new_v4();
+        assert!(!auth.admit_member(None, &me.to_string(), "lobby").unwrap().verified());
+        let mine = token(&auth, me, None);
+        assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby").unwrap().verified());
+        assert!(auth.admit_member(Some("garbage"), &me.to_string(), "lobby").is_err(), "a bad token is refused");
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(AuthError::Missing.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(AuthError::Invalid(TokenError::Expired).status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(AuthError::OtherClient.status(), StatusCode::FORBIDDEN);
+        assert_eq!(AuthError::GroupNotAllowed.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_header() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(http::header::AUTHORIZATION, "Bearer abc.def.ghi".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("abc.def.ghi"));
+        headers.insert(http::header::AUTHORIZATION, "Basic xyz".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+    }
+}

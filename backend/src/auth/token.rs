@@ -1,0 +1,231 @@
+//! HS256 JSON Web Tokens: what they claim, and checking them.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use roomcast_shared::{ClientId, DisplayName, GroupName};
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+/// Seconds of clock difference tolerated on `exp`.
+const LEEWAY_SECONDS: u64 = 5;
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The client id this token is for.
+    pub sub: ClientId,
+    /// The display name, which wins over the connection's `?name=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<DisplayName>,
+    /// The groups this token may join, read and publish to; absent means
+    /// every group, empty none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupPattern>>,
+    /// Expiry, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+}
+
+impl Claims {
+    /// Whether the token allows the group named `group` (raw, as in a path).
+    pub fn allows(&self, group: &str) -> bool {
+        self.groups.as_ref().is_none_or(|patterns| patterns.iter().any(|pattern| pattern.matches(group)))
+    }
+}
+
+/// One entry of `groups`: an exact group name, or `prefix*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum GroupPattern {
+    Exact(GroupName),
+    /// Every group whose name starts with this (`*` alone: every group).
+    Prefix(String),
+}
+
+impl GroupPattern {
+    pub fn matches(&self, group: &str) -> bool {
+        match self {
+            Self::Exact(name) => name.as_str() == group,
+            Self::Prefix(prefix) => group.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a group pattern is a group name or a prefix of one followed by `*`")]
+pub struct BadPattern;
+
+impl TryFrom<String> for GroupPattern {
+    type Error = BadPattern;
+
+    fn try_from(value: String) -> Result<Self, BadPattern> {
+        match value.strip_suffix('*') {
+            Some("") => Ok(Self::Prefix(String::new())),
+            // A prefix is itself a valid group name (the same characters).
+            Some(prefix) => {
+                prefix.parse::<GroupName>().map(|_| Self::Prefix(prefix.to_owned())).map_err(|_| BadPattern)
+            }
+            None => value.parse().map(Self::Exact).map_err(|_| BadPattern),
+        }
+    }
+}
+
+impl FromStr for GroupPattern {
+    type Err = BadPattern;
+
+    fn from_str(s: &str) -> Result<Self, BadPattern> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl From<GroupPattern> for String {
+    fn from(pattern: GroupPattern) -> Self {
+        pattern.to_string()
+    }
+}
+
+impl fmt::Display for GroupPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(name) => f.write_str(name.as_str()),
+            Self::Prefix(prefix) => write!(f, "{prefix}*"),
+        }
+    }
+}
+
+/// Why a token was not accepted. The text is safe to send back: it never
+/// repeats the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("expired")]
+    Expired,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("malformed (a JWT signed with HS256, with a `sub` claim that is a UUID)")]
+    Malformed,
+}
+
+/// Issues and checks tokens with one secret.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tokens")
+    }
+}
+
+impl Tokens {
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        // `exp` is optional (the app's identities do not expire), but
+        // checked when present.
+        validation.required_spec_claims = HashSet::from(["sub".to_owned()]);
+        validation.validate_exp = true;
+        validation.validate_aud = false;
+        Self {
+            encoding: EncodingKey::from_secret(secret.bytes()),
+            decoding: DecodingKey::from_secret(secret.bytes()),
+            validation,
+        }
+    }
+
+    /// A token for `claims`.
+    pub fn issue(&self, claims: &Claims) -> String {
+        // Serializing plain claims with a valid HMAC key cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).expect("claims encode")
+    }
+
+    /// The claims of `token`, if it is signed with this secret, well formed
+    /// and not expired.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|err| {
+            match err.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                _ => TokenError::Malformed,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims { sub: ClientId(Uuid::new_v4()), name: Some("Ann".parse().unwrap()), groups: None, exp: None }
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn a_token_round_trips() {
+        let tokens = Tokens::new(&Secret::generate());
+        let claims = Claims { groups: Some(vec!["team-*".parse().unwrap(), "lobby".parse().unwrap()]), ..claims() };
+        assert_eq!(tokens.verify(&tokens.issue(&claims)), Ok(claims));
+    }
+
+    #[test]
+    fn another_secret_or_a_tampered_token_is_refused() {
+        let (ours, theirs) = (Tokens::new(&Secret::generate()), Tokens::new(&Secret::generate()));
+        let token = theirs.issue(&claims());
+        assert_eq!(ours.verify(&token), Err(TokenError::BadSignature));
+        let token = ours.issue(&claims());
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = ours.issue(&Claims { name: Some("Mallory".parse().unwrap()), ..claims() });
+        parts[1] = forged.split('.').nth(1).unwrap();
+        assert_eq!(ours.verify(&parts.join(".")), Err(TokenError::BadSignature));
+        assert_eq!(ours.verify("not a token"), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn expiry_is_checked_with_a_little_leeway() {
+        let tokens = Tokens::new(&Secret::generate());
+        let past = Claims { exp: Some(now() - 60), ..claims() };
+        assert_eq!(tokens.verify(&tokens.issue(&past)), Err(TokenError::Expired));
+        let just = Claims { exp: Some(now() - 2), ..claims() };
+        assert!(tokens.verify(&tokens.issue(&just)).is_ok(), "within the leeway");
+        let future = Claims { exp: Some(now() + 60), ..claims() };
+        assert!(tokens.verify(&tokens.issue(&future)).is_ok());
+    }
+
+    #[test]
+    fn the_algorithm_is_fixed() {
+        let tokens = Tokens::new(&Secret::generate());
+        let header = Header::new(Algorithm::HS512);
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let token = jsonwebtoken::encode(&header, &claims(), &key).unwrap();
+        assert!(tokens.verify(&token).is_err());
+        // `alg: none` is not accepted either.
+        let none = format!("eyJhbGciOiJub25lIn0.{}.", token.split('.').nth(1).unwrap());
+        assert!(tokens.verify(&none).is_err());
+    }
+
+    #[test]
+    fn group_patterns() {
+        let team: GroupPattern = "team-*".parse().unwrap();
+        assert!(team.matches("team-a") && team.matches("team-") && !team.matches("other"));
+        let exact: GroupPattern = "lobby".parse().unwrap();
+        assert!(exact.matches("lobby") && !exact.matches("lobby2"));
+        assert!("*".parse::<GroupPattern>().unwrap().matches("anything"));
+        assert!("bad name*".parse::<GroupPattern>().is_err());
+        assert!("a*b".parse::<GroupPattern>().is_err());
+        assert_eq!(serde_json::to_string(&team).unwrap(), r#""team-*""#);
+        let claims: Claims = serde_json::from_str(&format!(r#"{{"sub":"{}","groups":[]}}"#, Uuid::nil())).unwrap();
+        assert!(!claims.allows("lobby"), "an empty list allows nothing");
+    }
+}
