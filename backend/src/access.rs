@@ -15,7 +15,6 @@
 
 use std::net::SocketAddr;
 
-use http::header::{self, HeaderMap};
 use http::StatusCode;
 
 /// The `trunk serve` origins of the development loop (debug builds only).
@@ -153,19 +152,20 @@ impl Access {
         Ok(Self { hosts, any_origin, origins })
     }
 
-    /// Checks `Host` (always) and `Origin` (when `cross_origin_matters`).
-    pub fn check(&self, headers: &HeaderMap, cross_origin_matters: bool) -> Result<(), AccessError> {
-        let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).and_then(split_host);
+    /// Checks the `Host` header and, where cross-origin use matters (the
+    /// socket and the API), the `Origin` header.
+    pub fn check(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), AccessError> {
+        let host = host.and_then(split_host);
         if let Hosts::Only(allowed) = &self.hosts {
             if !host.as_ref().is_some_and(|(name, _)| allowed.contains(name)) {
                 return Err(AccessError::Host);
             }
         }
-        let Some(origin) = headers.get(header::ORIGIN).filter(|_| cross_origin_matters) else { return Ok(()) };
-        if self.any_origin && origin.as_bytes() != b"null" {
+        let Some(origin) = origin else { return Ok(()) };
+        if self.any_origin && origin != "null" {
             return Ok(());
         }
-        let origin = origin.to_str().ok().and_then(Origin::parse).ok_or(AccessError::Origin)?;
+        let origin = Origin::parse(origin).ok_or(AccessError::Origin)?;
         let same_origin = host
             .is_some_and(|(name, port)| name == origin.host && port.unwrap_or(origin.default_port()) == origin.port);
         if same_origin || self.origins.contains(&origin) {
@@ -184,64 +184,82 @@ mod tests {
         "127.0.0.1:8000".parse().unwrap()
     }
 
-    fn request(host: &str, origin: Option<&str>) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, host.parse().unwrap());
-        if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, origin.parse().unwrap());
+    /// A request's headers as the route hands them over.
+    struct Request<'a> {
+        host: Option<&'a str>,
+        origin: Option<&'a str>,
+    }
+
+    fn request<'a>(host: &'a str, origin: Option<&'a str>) -> Request<'a> {
+        Request { host: Some(host), origin }
+    }
+
+    impl Access {
+        /// `cross_origin_matters`: the socket and API paths.
+        fn check_request(&self, request: &Request<'_>, cross_origin_matters: bool) -> Result<(), AccessError> {
+            self.check(request.host, request.origin.filter(|_| cross_origin_matters))
         }
-        headers
     }
 
     #[test]
     fn a_loopback_server_answers_loopback_names_only() {
         let access = Access::new(loopback(), &[], &[], None).unwrap();
         for host in ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST", "127.0.0.1"] {
-            assert_eq!(access.check(&request(host, None), true), Ok(()), "{host}");
+            assert_eq!(access.check_request(&request(host, None), true), Ok(()), "{host}");
         }
         for host in ["evil.example", "evil.example:8000", "127.0.0.2:8000"] {
-            assert_eq!(access.check(&request(host, None), false), Err(AccessError::Host), "{host}");
+            assert_eq!(access.check_request(&request(host, None), false), Err(AccessError::Host), "{host}");
         }
-        assert_eq!(access.check(&HeaderMap::new(), false), Err(AccessError::Host), "no Host at all");
+        assert_eq!(access.check(None, None), Err(AccessError::Host), "no Host at all");
         let public = Access::new("0.0.0.0:8000".parse().unwrap(), &[], &[], None).unwrap();
-        assert_eq!(public.check(&request("anything.example", None), true), Ok(()));
+        assert_eq!(public.check_request(&request("anything.example", None), true), Ok(()));
     }
 
     #[test]
     fn the_requests_own_origin_is_allowed_with_ports_normalized() {
         let access = Access::new("0.0.0.0:80".parse().unwrap(), &[], &[], None).unwrap();
-        assert_eq!(access.check(&request("chat.example", Some("http://chat.example")), true), Ok(()));
-        assert_eq!(access.check(&request("chat.example:80", Some("http://chat.example")), true), Ok(()));
-        assert_eq!(access.check(&request("chat.example", Some("https://chat.example:443")), true), Ok(()));
+        assert_eq!(access.check_request(&request("chat.example", Some("http://chat.example")), true), Ok(()));
+        assert_eq!(access.check_request(&request("chat.example:80", Some("http://chat.example")), true), Ok(()));
+        assert_eq!(access.check_request(&request("chat.example", Some("https://chat.example:443")), true), Ok(()));
         assert_eq!(
-            access.check(&request("chat.example:8000", Some("http://chat.example")), true),
+            access.check_request(&request("chat.example:8000", Some("http://chat.example")), true),
             Err(AccessError::Origin)
         );
-        assert_eq!(access.check(&request("chat.example", Some("http://evil.example")), true), Err(AccessError::Origin));
-        assert_eq!(access.check(&request("chat.example", Some("null")), true), Err(AccessError::Origin));
-        assert_eq!(access.check(&request("chat.example", None), true), Ok(()), "no Origin: not a browser");
-        assert_eq!(access.check(&request("chat.example", Some("http://evil.example")), false), Ok(()), "static files");
+        assert_eq!(
+            access.check_request(&request("chat.example", Some("http://evil.example")), true),
+            Err(AccessError::Origin)
+        );
+        assert_eq!(access.check_request(&request("chat.example", Some("null")), true), Err(AccessError::Origin));
+        assert_eq!(access.check_request(&request("chat.example", None), true), Ok(()), "no Origin: not a browser");
+        assert_eq!(
+            access.check_request(&request("chat.example", Some("http://evil.example")), false),
+            Ok(()),
+            "static files"
+        );
     }
 
     #[test]
     fn listed_origins_and_the_wildcard() {
         let listed = ["https://app.example".to_owned()];
         let access = Access::new("0.0.0.0:8000".parse().unwrap(), &listed, &[], None).unwrap();
-        assert_eq!(access.check(&request("api.example", Some("https://app.example")), true), Ok(()));
-        assert_eq!(access.check(&request("api.example", Some("https://APP.example:443/")), true), Ok(()));
-        assert_eq!(access.check(&request("api.example", Some("http://app.example")), true), Err(AccessError::Origin));
+        assert_eq!(access.check_request(&request("api.example", Some("https://app.example")), true), Ok(()));
+        assert_eq!(access.check_request(&request("api.example", Some("https://APP.example:443/")), true), Ok(()));
+        assert_eq!(
+            access.check_request(&request("api.example", Some("http://app.example")), true),
+            Err(AccessError::Origin)
+        );
         let any = Access::new(loopback(), &["*".to_owned()], &[], None).unwrap();
-        assert_eq!(any.check(&request("localhost", Some("http://anywhere.example")), true), Ok(()));
-        assert_eq!(any.check(&request("localhost", Some("null")), true), Err(AccessError::Origin));
+        assert_eq!(any.check_request(&request("localhost", Some("http://anywhere.example")), true), Ok(()));
+        assert_eq!(any.check_request(&request("localhost", Some("null")), true), Err(AccessError::Origin));
     }
 
     #[test]
     fn a_public_url_behind_a_proxy_sets_both() {
         let access = Access::new(loopback(), &[], &[], Some("https://chat.example.com")).unwrap();
         let proxied = request("chat.example.com", Some("https://chat.example.com"));
-        assert_eq!(access.check(&proxied, true), Ok(()));
-        assert_eq!(access.check(&request("localhost:8000", None), true), Ok(()), "still reachable locally");
-        assert_eq!(access.check(&request("evil.example", None), true), Err(AccessError::Host));
+        assert_eq!(access.check_request(&proxied, true), Ok(()));
+        assert_eq!(access.check_request(&request("localhost:8000", None), true), Ok(()), "still reachable locally");
+        assert_eq!(access.check_request(&request("evil.example", None), true), Err(AccessError::Host));
     }
 
     #[test]

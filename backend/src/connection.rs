@@ -191,7 +191,9 @@ where
 /// refused.
 async fn discard_until_closed<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<(), tungstenite::Error> {
     stream.shutdown().await?;
-    let mut sink = [0u8; 2048];
+    // On the heap: an array here would live in every connection task's
+    // future for the connection's whole life (2 KiB per idle connection).
+    let mut sink = vec![0u8; 2048];
     while stream.read(&mut sink).await? > 0 {}
     Ok(())
 }

@@ -47,11 +47,16 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
 
 /// Every request: `Host` first; then, on the socket and API paths, `Origin`.
 fn access(access: Arc<Access>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    // Two header values, not a copy of every header: during a storm of
+    // handshakes, short-lived copies fragment the heap that the long-lived
+    // connections are allocated from.
     warp::path::full()
-        .and(warp::header::headers_cloned())
-        .and_then(move |path: FullPath, headers| {
+        .and(warp::header::optional::<String>("host"))
+        .and(warp::header::optional::<String>("origin"))
+        .and_then(move |path: FullPath, host: Option<String>, origin: Option<String>| {
             let cross_origin_matters = ["/ws/", "/api/"].iter().any(|prefix| path.as_str().starts_with(prefix));
-            let checked = access.check(&headers, cross_origin_matters).map_err(warp::reject::custom);
+            let origin = origin.filter(|_| cross_origin_matters);
+            let checked = access.check(host.as_deref(), origin.as_deref()).map_err(warp::reject::custom);
             async move { checked }
         })
         .untuple_one()
