@@ -137,7 +137,47 @@ pub enum HistoryKind {
     Memory,
 }
 
+/// A configuration that parses but cannot run (e.g. a zero interval).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--{0} must be more than zero")]
+    Zero(&'static str),
+    #[error("--idle-timeout must be longer than --ping-interval (a live peer would be cut between two pings)")]
+    IdleBeforePing,
+    #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
+    ShortSecret,
+}
+
 impl Config {
+    /// Refuses settings that would panic or make no sense, with the flag
+    /// named. Zero stays allowed where it documents "no limit".
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero_durations = [
+            ("ping-interval", self.ping_interval),
+            ("idle-timeout", self.idle_timeout),
+            ("retention-interval", self.retention_interval),
+        ];
+        if let Some((flag, _)) = zero_durations.iter().find(|(_, value)| value.is_zero()) {
+            return Err(ConfigError::Zero(flag));
+        }
+        let zero_sizes = [
+            ("max-message-bytes", self.max_message_bytes),
+            ("outbound-queue", self.outbound_queue),
+            ("publish-queue", self.publish_queue),
+            ("publish-burst", self.publish_burst as usize),
+        ];
+        if let Some((flag, _)) = zero_sizes.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Zero(flag));
+        }
+        if self.idle_timeout <= self.ping_interval {
+            return Err(ConfigError::IdleBeforePing);
+        }
+        if self.secret.as_ref().is_some_and(|secret| secret.len() < crate::auth::secret::MIN_BYTES) {
+            return Err(ConfigError::ShortSecret);
+        }
+        Ok(())
+    }
+
     pub fn retention(&self) -> Retention {
         Retention {
             max_messages: (self.retention_messages > 0).then_some(self.retention_messages),

@@ -14,6 +14,11 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
         .init();
     let config = Config::parse();
+    // Like clap's own refusals: one line, exit code 2, before anything runs.
+    if let Err(err) = config.validate() {
+        eprintln!("error: {err}");
+        std::process::exit(2);
+    }
     if !config.static_dir.join("index.html").is_file() {
         tracing::warn!(dir = %config.static_dir.display(), "no built app found; see README.md to build it");
     }

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::access::{Access, AccessConfigError};
 use crate::auth::{Auth, Secret, SecretError, Tokens};
-use crate::config::{Config, HistoryKind};
+use crate::config::{Config, ConfigError, HistoryKind};
 use crate::connection::Settings;
 use crate::history::memory::MemoryStore;
 use crate::history::sequencer::Sequencer;
@@ -32,6 +32,8 @@ pub enum StartError {
     History(#[from] HistoryError),
     #[error("secret: {0}")]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Access(#[from] AccessConfigError),
 }
@@ -80,6 +82,7 @@ impl Server {
 
     /// Starts serving on an already bound listener (tests bind port 0).
     pub fn start(listener: TcpListener, config: Config) -> Result<Self, StartError> {
+        config.validate()?;
         let addr = listener.local_addr()?;
         let auth = Auth::new(config.auth, Tokens::new(&secret(&config)?));
         let access = Access::new(addr, &config.allowed_origins, &config.allowed_hosts, config.public_url.as_deref())?;

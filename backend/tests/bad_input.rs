@@ -44,6 +44,29 @@ async fn bad_commands_get_error_events_and_the_connection_stays_open() {
     server.shutdown().await;
 }
 
+/// JSON mode refuses control characters (bar line breaks and tabs): nothing
+/// is stored or delivered. Raw mode stays byte-exact.
+#[tokio::test]
+async fn control_characters_are_refused_in_json_mode_and_relayed_in_raw_mode() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut reader = connect_raw(addr, "controls").await;
+    let mut ws = connect_json(addr, "controls").await;
+    for text in ["\u{1b}[2J wipe the screen", "nul\u{0}", "bell\u{7}"] {
+        let id = send_text(&mut ws, text).await;
+        match next_event(&mut ws).await {
+            ServerEvent::Error { code: ErrorCode::InvalidMessage, id: Some(refused), .. } => assert_eq!(refused, id),
+            other => panic!("expected invalid_message for {text:?}, got {other:?}"),
+        }
+    }
+    assert_round_trip(&mut ws, "two\nlines\tand a tab").await;
+    assert_eq!(next_text(&mut reader).await, "two\nlines\tand a tab", "only the valid message reached the group");
+    let mut raw = connect_raw(addr, "controls").await;
+    raw.send(Message::text("raw \u{7} stays")).await.unwrap();
+    assert_eq!(next_text(&mut reader).await, "raw \u{7} stays");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_oversized_message_closes_with_1009() {
     let server = start_with_limit(1024).await;

@@ -26,6 +26,7 @@ async fn bad_group_or_client_id_is_refused_with_400_and_a_reason() {
         (format!("/ws/caf%C3%A9/{CLIENT}"), "group name"),
         ("/ws/lobby/not-a-uuid".to_owned(), "client id must be a UUID"),
         (format!("/ws/lobby/{CLIENT}?name=%20"), "display name"),
+        (format!("/ws/lobby/{CLIENT}?name=%E2%80%8B%E2%80%AE"), "display name"),
     ] {
         let (status, body) = http_request(addr, &path, &UPGRADE_HEADERS).await;
         assert_eq!(status, 400, "{path}");

@@ -96,3 +96,34 @@ async fn a_client_close_is_answered_with_a_close_frame() {
     }
     server.shutdown().await;
 }
+
+/// Settings that would panic or make no sense are refused at start with one
+/// line naming the flag and exit code 2; zero stays allowed where it means
+/// "no limit".
+#[tokio::test]
+async fn invalid_configuration_is_refused_at_start() {
+    for (flag, value) in [
+        ("--ping-interval", "0"),
+        ("--idle-timeout", "0"),
+        ("--retention-interval", "0"),
+        ("--max-message-bytes", "0"),
+        ("--outbound-queue", "0"),
+        ("--publish-queue", "0"),
+        ("--publish-burst", "0"),
+        ("--idle-timeout", "10s"),
+        ("--secret", "short"),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
+            .args(["--listen", "127.0.0.1:0", "--history", "memory", "--static-dir", "/nonexistent", flag, value])
+            .env("RUST_LOG", "off")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let name = flag.trim_start_matches("--");
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(name), "{flag} {value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flag} {value}: {stderr}");
+    }
+}

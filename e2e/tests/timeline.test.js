@@ -182,3 +182,26 @@ test('reading far back: "newest" jumps back, and newer pages load below without 
   await reader.context().close();
   await writer.context().close();
 });
+
+test('when a jump to the newest fails, its Retry jumps again', async () => {
+  const reader = await newPage(env.browser);
+  const writer = await newPage(env.browser);
+  await writer.goto(`${env.server.url}/healthz`);
+  await publishRaw(writer, env.server, 'e2e-jump-retry', Array.from({ length: 2300 }, (_, i) => `jr ${i + 1}`));
+  await reader.goto(`${env.server.url}/room/e2e-jump-retry?name=Reader`);
+  await waitForStatus(reader, 'open');
+  await waitForMessage(reader, 'jr 2300');
+  await pageBackUntilTheNewestAreLetGo(reader);
+
+  await reader.route('**/api/groups/**', (route) => route.abort());
+  await reader.getByTestId('new-messages').click();
+  const retry = reader.getByTestId('load-newer-retry');
+  await retry.waitFor({ timeout: PATIENCE });
+  await reader.unroute('**/api/groups/**');
+  await retry.click();
+  await waitForMessage(reader, 'jr 2300');
+  await atBottom(reader);
+  assert.ok(await showsAtBottom(reader, 'jr 2300'), 'the retry jumped to the newest');
+  await reader.context().close();
+  await writer.context().close();
+});

@@ -33,7 +33,11 @@ fn switch(route: Route) -> Html {
         Route::Home => html! { <HomePage /> },
         Route::Room { group } => match group.parse::<GroupName>() {
             Ok(group) => html! { <RoomPage key={group.to_string()} group={group.clone()} /> },
-            Err(err) => html! { <Problem text={err.to_string()} /> },
+            Err(err) => {
+                // A link's name is never left in the address bar.
+                let _ = take_query_name();
+                html! { <Problem text={err.to_string()} /> }
+            }
         },
         Route::NotFound => html! { <Problem text="There is nothing here." /> },
     }

@@ -95,7 +95,9 @@ impl fmt::Display for ClientId {
     }
 }
 
-/// A display name: trimmed, 1–32 characters, no control characters.
+/// A display name: trimmed, 1–32 characters, no control characters, and
+/// something visible (not only zero-width or bidi-control characters, which
+/// would show as nobody, or reorder the text around them).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
@@ -106,7 +108,8 @@ impl TryFrom<String> for DisplayName {
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let trimmed = value.trim();
         let chars = trimmed.chars().count();
-        if (1..=MAX_DISPLAY_NAME_CHARS).contains(&chars) && !trimmed.chars().any(char::is_control) {
+        let visible = trimmed.chars().any(|c| !is_invisible(c));
+        if (1..=MAX_DISPLAY_NAME_CHARS).contains(&chars) && !trimmed.chars().any(char::is_control) && visible {
             Ok(Self(trimmed.to_owned()))
         } else {
             Err(NameError::InvalidDisplayName)
@@ -115,6 +118,13 @@ impl TryFrom<String> for DisplayName {
 }
 
 validated_string!(DisplayName);
+
+/// Format characters that render as nothing: zero-width spaces and joiners,
+/// word joiners, bidi marks, embeddings, overrides and isolates, and the
+/// byte order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}')
+}
 
 #[cfg(test)]
 mod tests {
@@ -156,5 +166,13 @@ mod tests {
         assert!("a\u{0007}b".parse::<DisplayName>().is_err());
         assert!("x".repeat(33).parse::<DisplayName>().is_err());
         assert!("é".repeat(32).parse::<DisplayName>().is_ok());
+    }
+
+    #[test]
+    fn display_names_made_only_of_invisible_characters_are_refused() {
+        for bad in ["\u{200B}", "\u{202E}\u{202E}", "\u{2066}\u{2069}", "\u{FEFF}\u{200D}"] {
+            assert_eq!(bad.parse::<DisplayName>(), Err(NameError::InvalidDisplayName), "{bad:?}");
+        }
+        assert!("A\u{200D}B".parse::<DisplayName>().is_ok(), "visible text with a joiner is fine");
     }
 }

@@ -77,6 +77,14 @@ impl ClientCommand {
             if text.trim().is_empty() {
                 return Err(CommandError::Invalid { id: *id, reason: "text must not be empty" });
             }
+            // Control characters render as nothing or as garbage, and grow
+            // six-fold when encoded as JSON for every member.
+            if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+                return Err(CommandError::Invalid {
+                    id: *id,
+                    reason: "text must not contain control characters other than line breaks and tabs",
+                });
+            }
         }
         Ok(command)
     }
@@ -354,6 +362,19 @@ mod tests {
             let err = ClientCommand::decode(&frame).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidMessage);
             assert_eq!(err.message_id(), Some(id()));
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_and_tabs_are_not() {
+        for text in ["a\u{0}b", "bell\u{7}", "esc\u{1b}[31m", "cr\r\n", "del\u{7f}", "c1\u{85}"] {
+            let frame = ClientCommand::Send { id: id(), text: text.into() }.encode();
+            let err = ClientCommand::decode(&frame).unwrap_err();
+            assert_eq!((err.code(), err.message_id()), (ErrorCode::InvalidMessage, Some(id())), "{text:?}");
+        }
+        for text in ["two\nlines", "a\tb", "émoji 👋 你好"] {
+            let frame = ClientCommand::Send { id: id(), text: text.into() }.encode();
+            assert!(ClientCommand::decode(&frame).is_ok(), "{text:?}");
         }
     }
 

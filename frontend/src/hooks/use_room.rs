@@ -1,6 +1,6 @@
 //! `use_room`: joins a room for as long as the calling component is mounted.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures_channel::mpsc::{self, UnboundedSender};
@@ -93,7 +93,10 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
         let issue = issue.clone();
         Callback::from(move |()| issue(make(())))
     };
-    let jump_to_newest = paging(&state, group, Paging::Latest);
+    // Whether the last failed load below the window was a jump: its Retry
+    // jumps again rather than loading the next page.
+    let jump_failed: Rc<Cell<bool>> = (*use_memo((), |()| Rc::new(Cell::new(false)))).clone();
+    let jump_to_newest = paging(&state, group, Paging::Latest, &jump_failed);
     // Sending shows the newest messages, as chat apps do.
     let send = {
         let (issue, jump_to_newest) = (issue.clone(), jump_to_newest.clone());
@@ -112,8 +115,8 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
     };
     let close = command(|()| Command::Close);
     let reconnect = command(|()| Command::Reconnect);
-    let load_older = paging(&state, group, Paging::Older);
-    let load_newer = paging(&state, group, Paging::Newer);
+    let load_older = paging(&state, group, Paging::Older, &jump_failed);
+    let load_newer = paging(&state, group, Paging::Newer, &jump_failed);
     let following = {
         let state = state.clone();
         Callback::from(move |following| state.dispatch(Action::Following(following)))
@@ -144,9 +147,18 @@ enum Paging {
 }
 
 /// A callback that loads one page of history and hands it to the state.
-fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging) -> Callback<()> {
-    let (state, group) = (state.clone(), group.clone());
+fn paging(
+    state: &UseReducerHandle<RoomState>,
+    group: &GroupName,
+    paging: Paging,
+    jump_failed: &Rc<Cell<bool>>,
+) -> Callback<()> {
+    let (state, group, jump_failed) = (state.clone(), group.clone(), jump_failed.clone());
     Callback::from(move |()| {
+        let paging = match paging {
+            Paging::Newer if jump_failed.get() && state.timeline().newer() == Edge::Failed => Paging::Latest,
+            other => other,
+        };
         let timeline = state.timeline();
         let base = format!("/api/groups/{group}/messages?limit={PAGE}");
         let (url, loading): (String, Option<Action>) = match paging {
@@ -176,6 +188,7 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
             state.dispatch(loading);
         }
         let dispatcher = state.dispatcher();
+        let jump_failed = jump_failed.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let bearer = storage::identity().map(|identity| identity.bearer()).unwrap_or_default();
             let page =
@@ -193,7 +206,10 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
                     Action::Latest { generation, page: to_page(page) }
                 }
                 (Paging::Older, Err(_)) => Action::OlderFailed,
-                (Paging::Newer | Paging::Latest, Err(_)) => Action::NewerFailed,
+                (Paging::Newer | Paging::Latest, Err(_)) => {
+                    jump_failed.set(matches!(paging, Paging::Latest));
+                    Action::NewerFailed
+                }
             };
             dispatcher.dispatch(action);
         });
