@@ -33,8 +33,9 @@ impl ApiError {
     }
 }
 
-/// Up to `limit` messages (default 50, at most 500), oldest first: before
-/// `before` (default: the latest), or after `after`, never both.
+/// Up to `limit` messages (default 50, at most 200, and at most 1 MiB of
+/// them), oldest first: before `before` (default: the latest), or after
+/// `after`, never both.
 pub async fn messages(group: &str, query: &HashMap<String, String>, state: &AppState) -> Result<MessagePage, ApiError> {
     let group: GroupName = group.parse()?;
     let number = |name: &'static str| {

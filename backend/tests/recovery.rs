@@ -270,6 +270,26 @@ async fn scrollback_pages_through_the_history() {
     server.shutdown().await;
 }
 
+/// A page of the API holds at most 1 MiB of messages, however large the
+/// `limit`: large messages come in more pages, none skipped.
+#[tokio::test]
+async fn api_pages_are_bounded_in_bytes() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut ws = connect_json(addr, "heavy").await;
+    let texts: Vec<String> = (1..=40).map(|i| format!("{i:02}{}", "y".repeat(60 * 1024))).collect();
+    publish_all(&mut ws, &texts, 8).await;
+    let (status, body) = http_request(addr, "/api/groups/heavy/messages?limit=500", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.len() <= roomcast_shared::limits::MAX_HISTORY_PAGE_BYTES + 1024, "{} bytes", body.len());
+    let page: roomcast_shared::MessagePage = serde_json::from_str(&body).unwrap();
+    assert!(page.has_more && page.messages.len() < 40);
+    assert_eq!(page.messages.last().unwrap().seq, 40, "the newest first");
+    let all = stored_history(addr, "heavy").await;
+    assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=40).collect::<Vec<_>>(), "every page, no gap");
+    server.shutdown().await;
+}
+
 /// `after` pages go forward: the messages after a number, oldest first, with
 /// `has_more` while newer ones exist.
 #[tokio::test]

@@ -218,10 +218,16 @@ export async function waitForStored(server, room, text, patience = PATIENCE) {
   }
 }
 
-/** Every stored message of `room`, oldest first (at most 500). */
+/** Every stored message of `room`, oldest first, page by page. */
 export async function storedTexts(server, room) {
-  const page = await apiGet(server, `/api/groups/${room}/messages?limit=500`);
-  return page.messages.map((message) => message.text);
+  const texts = [];
+  let before = '';
+  for (;;) {
+    const page = await apiGet(server, `/api/groups/${room}/messages?limit=200${before}`);
+    texts.unshift(...page.messages.map((message) => message.text));
+    if (!page.has_more || page.messages.length === 0) return texts;
+    before = `&before=${page.messages[0].seq}`;
+  }
 }
 
 /** The texts of the delivered messages, in the order the page shows them. */

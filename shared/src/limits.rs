@@ -24,4 +24,8 @@ pub const HISTORY_ON_JOIN: usize = 100;
 
 /// Default and largest page of the history API.
 pub const HISTORY_PAGE: usize = 50;
-pub const MAX_HISTORY_PAGE: usize = 500;
+pub const MAX_HISTORY_PAGE: usize = 200;
+
+/// Most bytes of messages (as JSON) in one page of the history API: a page
+/// of large messages holds fewer of them (at least one).
+pub const MAX_HISTORY_PAGE_BYTES: usize = 1024 * 1024;

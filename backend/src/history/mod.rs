@@ -18,7 +18,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use roomcast_shared::{ChatMessage, GroupName};
+use roomcast_shared::{limits, ChatMessage, GroupName};
 
 pub use store::{Appending, Bounds, HistoryError, Outcome, Retention, Store};
 
@@ -93,10 +93,11 @@ impl History {
         limit: usize,
     ) -> Result<(Vec<ChatMessage>, bool), HistoryError> {
         self.blocking(move |store| {
-            let messages = match from {
+            let mut messages = match from {
                 PageFrom::Before(before) => store.before(&group, before.unwrap_or(u64::MAX), limit)?,
                 PageFrom::After(after) => store.after(&group, after, limit)?,
             };
+            keep_within_bytes(&mut messages, &from, limits::MAX_HISTORY_PAGE_BYTES);
             let bounds = store.bounds(&group)?;
             let has_more = match from {
                 PageFrom::Before(_) => match (messages.first(), bounds.oldest) {
@@ -122,6 +123,29 @@ impl History {
         tokio::task::spawn_blocking(move || read(store.as_ref()))
             .await
             .map_err(|err| HistoryError::Task(err.to_string()))?
+    }
+}
+
+/// Bounds a page in bytes (as JSON), keeping the messages nearest to where
+/// it was asked from: the newest of a `before` page, the oldest of an
+/// `after` page; at least one. What is dropped is reported by `has_more`.
+fn keep_within_bytes(messages: &mut Vec<ChatMessage>, from: &PageFrom, max_bytes: usize) {
+    let size = |message: &ChatMessage| serde_json::to_vec(message).map_or(0, |json| json.len());
+    let nearest_first: Box<dyn Iterator<Item = &ChatMessage>> = match from {
+        PageFrom::Before(_) => Box::new(messages.iter().rev()),
+        PageFrom::After(_) => Box::new(messages.iter()),
+    };
+    let (mut total, mut kept) = (0, 0);
+    for message in nearest_first {
+        total += size(message);
+        if total > max_bytes && kept > 0 {
+            break;
+        }
+        kept += 1;
+    }
+    match from {
+        PageFrom::Before(_) => drop(messages.drain(..messages.len() - kept)),
+        PageFrom::After(_) => messages.truncate(kept),
     }
 }
 

@@ -260,6 +260,24 @@ fn a_prune_during_the_replay_widens_the_gap() {
     assert_eq!((inside.gap, seqs(&inside.messages), inside.synced), (Some((4, 6)), vec![7, 8, 9, 10], 10));
 }
 
+/// A page of large messages is cut to the byte bound, keeping the messages
+/// nearest to where it was asked from, and says there is more.
+#[test]
+fn pages_are_bounded_in_bytes() {
+    let big = |seq: u64| ChatMessage { seq, text: "x".repeat(100), ..draft("g", "", 0).message };
+    let page = || (1..=10).map(big).collect::<Vec<_>>();
+    let one = serde_json::to_vec(&big(1)).unwrap().len();
+    let mut before = page();
+    keep_within_bytes(&mut before, &PageFrom::Before(None), one * 3 + 1);
+    assert_eq!(seqs(&before), [8, 9, 10], "the newest of a page back");
+    let mut after = page();
+    keep_within_bytes(&mut after, &PageFrom::After(0), one * 3 + 1);
+    assert_eq!(seqs(&after), [1, 2, 3], "the oldest of a page forward");
+    let mut single = page();
+    keep_within_bytes(&mut single, &PageFrom::After(0), 1);
+    assert_eq!(seqs(&single), [1], "at least one");
+}
+
 /// History pages: back from `before` (or the latest), forward from `after`,
 /// each with `has_more` pointing its own way.
 #[tokio::test]
