@@ -366,15 +366,17 @@ impl Connection {
                 message: "binary frames carry nothing in roomcast.v1; send JSON text".into(),
                 id: None,
             }),
+            // Relayed as they came (raw mode is byte-exact, and Autobahn's
+            // echo cases rely on it), but counted like any publish: a flood
+            // of empty or binary frames would otherwise reach every raw
+            // member unchecked.
             (WireMode::Raw, Message::Text(text)) if text.is_empty() => {
+                self.count_raw_frame()?;
                 self.membership.relay(Message::Text(text));
                 Ok(())
             }
             (WireMode::Raw, Message::Text(text)) => {
-                // A raw client cannot be told about one refused message.
-                if !self.within_limit() {
-                    return Err(CloseReason::RateLimited);
-                }
+                self.count_raw_frame()?;
                 // Raw clients get no acknowledgement; a refused publish is
                 // logged by the sequencer, and a stopped one is the
                 // shutdown this connection is about to see.
@@ -382,9 +384,20 @@ impl Connection {
                 Ok(())
             }
             (WireMode::Raw, Message::Binary(data)) => {
+                self.count_raw_frame()?;
                 self.membership.relay(Message::Binary(data));
                 Ok(())
             }
+        }
+    }
+
+    /// One raw frame against the publish rate limit. A raw client cannot be
+    /// told about one refused frame, so a flood closes it (1008).
+    fn count_raw_frame(&mut self) -> Result<(), CloseReason> {
+        if self.within_limit() {
+            Ok(())
+        } else {
+            Err(CloseReason::RateLimited)
         }
     }
 

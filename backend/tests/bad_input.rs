@@ -159,13 +159,18 @@ async fn a_publishing_flood_is_rate_limited() {
     assert_eq!(acked.len() + limited.len(), 20);
     assert_eq!(stored_history(addr, "flood").await.len(), acked.len(), "refused messages are not stored");
 
-    // Raw: cannot be told per message, so it is closed with 1008.
-    let mut raw = connect_raw(addr, "flood-raw").await;
-    for i in 0..20 {
-        raw.feed(Message::text(format!("raw flood {i}"))).await.unwrap();
+    // Raw: cannot be told per message, so it is closed with 1008; empty and
+    // binary frames count too (they are relayed, not stored).
+    let floods: [fn(usize) -> Message; 3] =
+        [|i| Message::text(format!("raw flood {i}")), |_| Message::text(""), |i| Message::binary(vec![i as u8; 3])];
+    for flood in floods {
+        let mut raw = connect_raw(addr, "flood-raw").await;
+        for i in 0..20 {
+            raw.feed(flood(i)).await.unwrap();
+        }
+        raw.flush().await.unwrap();
+        assert_eq!(close_code(&mut raw).await, close::POLICY_VIOLATION);
     }
-    raw.flush().await.unwrap();
-    assert_eq!(close_code(&mut raw).await, close::POLICY_VIOLATION);
     server.shutdown().await;
 }
 
