@@ -131,3 +131,39 @@ test('two tabs offline each keep their message; a closed tab\'s message is still
   assert.equal(shown.filter((text) => text === 'typed in tab B').length, 1);
   await context.close();
 });
+
+test('a reloaded tab keeps its own unsent message while another tab of the room is open', async () => {
+  const context = await env.browser.newContext({ viewport: { width: 900, height: 700 } });
+  // The tabs' sockets can be cut while their pages still load.
+  const sockets = new Set();
+  let blocked = false;
+  await context.routeWebSocket(/\/ws\//, (socket) => {
+    if (blocked) {
+      socket.close({ code: 4001, reason: 'cut by the test' });
+      return;
+    }
+    sockets.add(socket);
+    socket.connectToServer();
+  });
+  const [tabA, tabB] = [await context.newPage(), await context.newPage()];
+  for (const tab of [tabA, tabB]) {
+    await tab.goto(`${env.server.url}/room/e2e-reload-tab?name=Tess`);
+    await waitForStatus(tab, 'open');
+  }
+  blocked = true;
+  await Promise.all([...sockets].map((socket) => socket.close({ code: 4001, reason: 'cut by the test' })));
+  await Promise.all([waitForStatus(tabA, 'reconnecting'), waitForStatus(tabB, 'reconnecting')]);
+  await send(tabA, 'typed in tab A before its reload');
+  await tabA.getByTestId('pending').waitFor({ timeout: PATIENCE });
+  await tabA.reload();
+  // Tab A let go of its lock while reloading; tab B must not take its
+  // message (the reloaded tab takes its lock back within the grace).
+  const pending = tabA.getByTestId('pending').filter({ hasText: 'typed in tab A before its reload' });
+  await pending.waitFor({ timeout: PATIENCE });
+
+  blocked = false;
+  await waitForMessage(tabA, 'typed in tab A before its reload');
+  await pending.waitFor({ state: 'detached', timeout: PATIENCE });
+  assert.deepEqual(await storedTexts(env.server, 'e2e-reload-tab'), ['typed in tab A before its reload'], 'stored once');
+  await context.close();
+});

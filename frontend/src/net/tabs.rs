@@ -10,6 +10,7 @@ use std::rc::Rc;
 use futures_channel::{mpsc::UnboundedSender, oneshot};
 use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
+use gloo_timers::future::TimeoutFuture;
 use roomcast_shared::GroupName;
 use uuid::Uuid;
 use wasm_bindgen::prelude::*;
@@ -27,6 +28,25 @@ extern "C" {
 
     #[wasm_bindgen(method, js_name = request)]
     fn request(this: &LockManager, name: &str, options: &JsValue, callback: &js_sys::Function) -> js_sys::Promise;
+
+    #[wasm_bindgen(method)]
+    fn query(this: &LockManager) -> js_sys::Promise;
+}
+
+/// How long a lock that was let go must stay free before its outbox is
+/// adopted: a reloading tab lets go of its lock and takes it again within
+/// this, and keeps its own messages.
+const RELOAD_GRACE_MS: u32 = 3_000;
+
+/// Whether anyone holds the lock `name` now.
+async fn is_held(locks: &LockManager, name: &str) -> bool {
+    let Ok(snapshot) = JsFuture::from(locks.query()).await else { return false };
+    let held = js_sys::Reflect::get(&snapshot, &JsValue::from_str("held")).unwrap_or(JsValue::UNDEFINED);
+    let held: js_sys::Array = held.dyn_into().unwrap_or_default();
+    held.iter().any(|info| {
+        js_sys::Reflect::get(&info, &JsValue::from_str("name")).ok().and_then(|value| value.as_string()).as_deref()
+            == Some(name)
+    })
 }
 
 /// `navigator.locks`, where the browser has it (secure contexts only).
@@ -186,19 +206,28 @@ fn scan_with_locks(shared: &Rc<RefCell<Watching>>, locks: &Rc<LockManager>) {
         if !watching.waiting.insert(owner) {
             continue;
         }
+        let name = tabs::outbox_key(&group, owner);
         let callback = {
-            let shared = Rc::downgrade(shared);
+            let (shared, locks, name) = (Rc::downgrade(shared), locks.clone(), name.clone());
+            // Granted: its tab let go. Release at once (a reloading tab takes
+            // it back), and adopt only if it is still free after the grace.
             LockCallback::new(move |_lock: JsValue| {
-                if let Some(shared) = shared.upgrade() {
-                    let mut watching = shared.borrow_mut();
-                    watching.waiting.remove(&owner);
-                    adopt(&watching, owner);
-                }
+                let (shared, locks, name) = (shared.clone(), locks.clone(), name.clone());
+                spawn_local(async move {
+                    TimeoutFuture::new(RELOAD_GRACE_MS).await;
+                    let back = is_held(&locks, &name).await;
+                    let Some(shared) = shared.upgrade() else { return };
+                    shared.borrow_mut().waiting.remove(&owner);
+                    if back {
+                        scan_with_locks(&shared, &locks);
+                    } else {
+                        adopt(&shared.borrow(), owner);
+                    }
+                });
                 JsValue::UNDEFINED
             })
         };
         let signal = watching.abort.as_ref().map(|abort| JsValue::from(abort.signal())).unwrap_or(JsValue::UNDEFINED);
-        let name = tabs::outbox_key(&group, owner);
         detach(locks.request(&name, &options(&[("signal", &signal)]), callback.as_ref().unchecked_ref()));
         watching.callbacks.push(callback);
     }
