@@ -111,7 +111,7 @@ impl Issuer {
             }
         }
         let client_id = ClientId(Uuid::new_v4());
-        let token = tokens.issue(&Claims { sub: client_id, name, groups: None, exp: None });
+        let token = tokens.issue(&Claims { name, ..Claims::for_client(client_id) });
         Ok(Issued { client_id, token })
     }
 }

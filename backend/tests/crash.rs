@@ -27,11 +27,7 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .spawn()
             .expect("start the server binary");
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_listening(addr).await;
         Self { child, addr }
     }
 

@@ -8,11 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
 use roomcast_backend::identities::{IdentitiesMode, Issued};
-use roomcast_shared::{ServerEvent, SUBPROTOCOL};
 use support::*;
 use tokio::io::AsyncReadExt;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use uuid::Uuid;
 
 /// The status of an upgrade request for `client` in `group` with `query`
@@ -44,9 +41,8 @@ async fn a_missing_malformed_tampered_or_expired_token_is_refused_with_401() {
     parts[1] = other.split('.').nth(1).unwrap().to_owned();
     let tampered = parts.join(".");
     let expired = token_with(client, |claims| claims.exp = Some(now() - 60));
-    let foreign = roomcast_backend::auth::Tokens::new(&roomcast_backend::auth::Secret::generate()).issue(
-        &roomcast_backend::auth::Claims { sub: roomcast_shared::ClientId(client), name: None, groups: None, exp: None },
-    );
+    let foreign = roomcast_backend::auth::Tokens::new(&roomcast_backend::auth::Secret::generate())
+        .issue(&roomcast_backend::auth::Claims::for_client(roomcast_shared::ClientId(client)));
     for (what, query) in [
         ("missing", String::new()),
         ("empty", "token=".to_owned()),
@@ -103,12 +99,7 @@ async fn the_tokens_name_is_the_senders_name_and_it_is_verified() {
     let addr = server.local_addr();
     let client = Uuid::new_v4();
     let token = token_with(client, |claims| claims.name = Some("Alice".parse().unwrap()));
-    let url = format!("ws://{addr}/ws/named/{client}?name=Mallory&token={token}");
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert!(matches!(next_event(&mut ws).await, ServerEvent::Welcome(_)));
-    skip_replay(&mut ws).await;
+    let mut ws = connect_json_url(&format!("ws://{addr}/ws/named/{client}?name=Mallory&token={token}"), "named").await;
     send_text(&mut ws, "signed").await;
     let message = next_chat(&mut ws).await;
     assert_eq!(message.from.name.as_ref().map(|name| name.as_str()), Some("Alice"), "the token's name wins");
@@ -123,12 +114,7 @@ async fn open_mode_accepts_tokenless_connections_as_unverified() {
     let server = start_open().await;
     let addr = server.local_addr();
     let anonymous = Uuid::new_v4();
-    let url = format!("ws://{addr}/ws/open/{anonymous}?name=Anon");
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert!(matches!(next_event(&mut ws).await, ServerEvent::Welcome(_)));
-    skip_replay(&mut ws).await;
+    let mut ws = connect_json_url(&format!("ws://{addr}/ws/open/{anonymous}?name=Anon"), "open").await;
     send_text(&mut ws, "who knows").await;
     let message = next_chat(&mut ws).await;
     assert!(!message.from.verified, "no token: unverified");
@@ -264,12 +250,4 @@ async fn the_secret_file_survives_restarts_and_tokens_stay_out_of_the_logs() {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn wait_until_listening(addr: std::net::SocketAddr) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "the server did not start listening");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }

@@ -42,7 +42,7 @@ pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode
     let client = Uuid::new_v4();
     let mut url = format!("ws://{server}/ws/{group}/{client}");
     if let Some(tokens) = TOKENS.get() {
-        let claims = Claims { sub: roomcast_shared::ClientId(client), name: None, groups: None, exp: None };
+        let claims = Claims::for_client(roomcast_shared::ClientId(client));
         url.push_str(&format!("?token={}", tokens.issue(&claims)));
     }
     let mut request = url.into_client_request()?;

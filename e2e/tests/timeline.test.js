@@ -43,10 +43,7 @@ test('after a server restart, new messages appear below the status lines and the
 
   for (let i = 1; i <= 40; i += 1) await send(bob, `after ${i}`);
   await waitForMessage(alice, 'after 40');
-  await alice.waitForFunction(() => {
-    const list = document.querySelector('[data-testid="timeline"]');
-    return list.scrollHeight - list.scrollTop - list.clientHeight <= 2;
-  }, null, { timeout: PATIENCE });
+  await atBottom(alice);
   assert.ok(await showsAtBottom(alice, 'after 40'), 'the newest message is in view');
 
   const shown = await rows(alice);
@@ -94,10 +91,7 @@ test('reading older messages while new ones arrive keeps the place and offers th
   assert.ok(Math.abs((await first.boundingBox()).y - firstBefore) <= 2, 'an older page goes above the view');
 
   await button.click();
-  await reader.waitForFunction(() => {
-    const list = document.querySelector('[data-testid="timeline"]');
-    return list.scrollHeight - list.scrollTop - list.clientHeight <= 2;
-  }, null, { timeout: PATIENCE });
+  await atBottom(reader);
   assert.ok(await showsAtBottom(reader, 'new 5'));
   await button.waitFor({ state: 'detached', timeout: PATIENCE });
   const texts = await shownTexts(reader);
@@ -115,10 +109,7 @@ test('a reader at the bottom keeps following a fast stream of messages', async (
   const texts = Array.from({ length: 400 }, (_, i) => `stream ${i + 1}`);
   await publishRaw(writer, env.server, 'e2e-stream', texts, { intervalMs: 5 });
   await waitForMessage(reader, 'stream 400');
-  await reader.waitForFunction(() => {
-    const list = document.querySelector('[data-testid="timeline"]');
-    return list.scrollHeight - list.scrollTop - list.clientHeight <= 2;
-  }, null, { timeout: PATIENCE });
+  await atBottom(reader);
   assert.ok(await showsAtBottom(reader, 'stream 400'));
   assert.equal(await reader.getByTestId('new-messages').count(), 0, 'the reader never left the bottom');
   await reader.context().close();

@@ -91,10 +91,6 @@ impl RoomState {
     pub fn timeline(&self) -> Ref<'_, Timeline> {
         self.timeline.borrow()
     }
-
-    pub fn revision(&self) -> u64 {
-        self.revision
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,8 +161,7 @@ impl Reducible for RoomState {
                 Action::Note { kind, text, at_ms } => timeline.note(kind, text, at_ms),
                 Action::Received(messages) => timeline.receive(messages),
                 Action::Gap { from, to, at_ms } => timeline.gap(from, to, at_ms),
-                Action::Synced(seq) => timeline.synced(seq),
-                Action::Acked(seq) => timeline.acknowledged(seq),
+                Action::Synced(seq) | Action::Acked(seq) => timeline.exists(seq),
                 Action::LoadingOlder => timeline.loading_older(),
                 Action::Older { generation, before, page } => timeline.older_page(generation, before, page),
                 Action::OlderFailed => timeline.older_failed(),

@@ -143,7 +143,7 @@ mod tests {
 
     fn token(auth: &Auth, sub: Uuid, groups: Option<&[&str]>) -> String {
         let groups = groups.map(|groups| groups.iter().map(|g| g.parse().unwrap()).collect());
-        auth.tokens().issue(&Claims { sub: ClientId(sub), name: None, groups, exp: None })
+        auth.tokens().issue(&Claims { groups, ..Claims::for_client(ClientId(sub)) })
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Claims for `client` alone: no name, every group, no expiry (what a
+    /// self-service identity gets).
+    pub fn for_client(client: ClientId) -> Self {
+        Self { sub: client, name: None, groups: None, exp: None }
+    }
+
     /// Whether the token allows the group named `group` (raw, as in a path).
     pub fn allows(&self, group: &str) -> bool {
         self.groups.as_ref().is_none_or(|patterns| patterns.iter().any(|pattern| pattern.matches(group)))

@@ -34,7 +34,7 @@ pub fn tokens() -> Tokens {
 
 /// A token for `client` with `claims` changed by `adjust`.
 pub fn token_with(client: Uuid, adjust: impl FnOnce(&mut Claims)) -> String {
-    let mut claims = Claims { sub: roomcast_shared::ClientId(client), name: None, groups: None, exp: None };
+    let mut claims = Claims::for_client(roomcast_shared::ClientId(client));
     adjust(&mut claims);
     tokens().issue(&claims)
 }
@@ -96,6 +96,12 @@ pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: 
     if let Some(name) = name {
         url.push_str(&format!("&name={name}"));
     }
+    connect_json_url(&url, group).await
+}
+
+/// Connects in JSON mode to `url` (a socket URL of `group`, query included)
+/// and returns the client after its `welcome` and replay.
+pub async fn connect_json_url(url: &str, group: &str) -> Client {
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
@@ -106,6 +112,15 @@ pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: 
     }
     skip_replay(&mut ws).await;
     ws
+}
+
+/// Waits until something listens on `addr` (a server binary starting up).
+pub async fn wait_until_listening(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the server did not start listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Reads a JSON connection's replay up to its `synced` event.

@@ -404,7 +404,7 @@ impl Driver {
                 storage::remember_max_message_bytes(welcome.max_message_bytes);
                 self.limit = Some(welcome.max_message_bytes);
                 self.dispatch.dispatch(Action::Limit(welcome.max_message_bytes));
-                if self.outbox.fail_oversized(welcome.max_message_bytes, ClientCommand::send_frame_len) {
+                if self.fail_oversized() {
                     self.publish_outbox();
                 }
             }
@@ -469,25 +469,33 @@ impl Driver {
             // is still too long fails again at once instead of being sent.
             Command::Retry(id) => {
                 let retried = self.outbox.retry(id);
-                if let Some(limit) = self.limit {
-                    self.outbox.fail_oversized(limit, ClientCommand::send_frame_len);
-                }
+                self.fail_oversized();
                 retried
             }
             Command::Delete(id) => self.outbox.delete(id),
             Command::Adopt { owner, items } => {
-                let adopted = self.outbox.adopt(items);
-                // Ours now: saved under this tab's key before theirs goes.
-                self.publish_outbox();
+                if self.outbox.adopt(items) {
+                    self.publish_outbox();
+                }
+                // Ours now (saved under this tab's key): theirs can go.
                 storage::remove_outbox(&self.group, owner);
-                adopted
+                false
             }
-            Command::Refresh => !self.outbox.is_empty(),
+            // Nothing changed for the view: only the stamp in storage.
+            Command::Refresh => {
+                self.save_outbox();
+                false
+            }
             Command::Close | Command::Reconnect | Command::Online | Command::Offline => false,
         };
         if changed {
             self.publish_outbox();
         }
+    }
+
+    /// Fails every unsent message over the server's last known limit.
+    fn fail_oversized(&mut self) -> bool {
+        self.limit.is_some_and(|limit| self.outbox.fail_oversized(limit, ClientCommand::send_frame_len))
     }
 
     /// Writes the next message of the outbox, if one may go now.
@@ -545,8 +553,14 @@ impl Driver {
     /// Shows the outbox and keeps it in storage under this tab's key, so
     /// that a reload does not lose what was typed.
     fn publish_outbox(&self) {
-        storage::save_outbox(&self.group, self.tab, self.outbox.saved(), now_ms());
+        self.save_outbox();
         self.dispatch.dispatch(Action::Outbox(self.outbox.items().to_vec()));
+    }
+
+    /// Keeps the outbox in storage, stamped now (other tabs without Web
+    /// Locks judge by the stamp whether this tab is alive).
+    fn save_outbox(&self) {
+        storage::save_outbox(&self.group, self.tab, self.outbox.saved(), now_ms());
     }
 
     fn note(&self, kind: LineKind, text: String) {

@@ -78,6 +78,15 @@ pub enum Edge {
     Failed,
 }
 
+impl Edge {
+    /// A load that came back for another window leaves this end loadable.
+    fn unstick(&mut self) {
+        if *self == Edge::Loading {
+            *self = Edge::More;
+        }
+    }
+}
+
 /// A page of history as the server sent it, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -320,13 +329,9 @@ impl Timeline {
         }
     }
 
-    /// The replay is complete up to `seq`: the group's newest message.
-    pub fn synced(&mut self, seq: u64) {
-        self.head = self.head.max(seq);
-    }
-
-    /// A sent message was stored as `seq`.
-    pub fn acknowledged(&mut self, seq: u64) {
+    /// The group has a message numbered `seq` (a replay is `synced` up to
+    /// it, or a sent message was acknowledged as it).
+    pub fn exists(&mut self, seq: u64) {
         self.head = self.head.max(seq);
     }
 
@@ -380,7 +385,7 @@ impl Timeline {
     /// moved since is ignored.
     pub fn older_page(&mut self, generation: u64, before: u64, page: Page) {
         if generation != self.generation || self.oldest_seq() != Some(before) {
-            self.older = if self.older == Edge::Loading { Edge::More } else { self.older };
+            self.older.unstick();
             return;
         }
         let mut from = before;
@@ -408,7 +413,7 @@ impl Timeline {
     /// that has moved is ignored.
     pub fn newer_page(&mut self, generation: u64, after: u64, page: Page) {
         if generation != self.generation || self.covered_to() != Some(after) {
-            self.newer = if self.newer == Edge::Loading { Edge::More } else { self.newer };
+            self.newer.unstick();
             return;
         }
         let mut to = after;
@@ -431,7 +436,7 @@ impl Timeline {
     /// numbers the server no longer has.
     pub fn latest_page(&mut self, generation: u64, page: Page) {
         if generation != self.generation {
-            self.newer = if self.newer == Edge::Loading { Edge::More } else { self.newer };
+            self.newer.unstick();
             return;
         }
         self.generation += 1;

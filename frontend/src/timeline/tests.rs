@@ -44,12 +44,12 @@ fn live_messages_after_a_reconnect_go_below_the_connection_lines() {
     let mut timeline = Timeline::default();
     event(&mut timeline, "connected");
     timeline.receive(messages(1..=3));
-    timeline.synced(3);
+    timeline.exists(3);
     event(&mut timeline, "disconnected: 1012");
     timeline.note(LineKind::Retry, "could not connect (attempt 1)".into(), 0.0);
     event(&mut timeline, "connected");
     timeline.receive(messages(4..=5));
-    timeline.synced(5);
+    timeline.exists(5);
     timeline.receive(messages(6..=7));
     assert_eq!(
         texts(&timeline),
@@ -84,7 +84,7 @@ fn lines_before_the_first_message_sit_just_before_it() {
 fn an_empty_room_shows_its_lines() {
     let mut timeline = Timeline::default();
     event(&mut timeline, "connected");
-    timeline.synced(0);
+    timeline.exists(0);
     event(&mut timeline, "disconnected: 1000");
     assert_eq!(texts(&timeline), ["[connected]", "[disconnected: 1000]"]);
     assert_eq!(timeline.older(), Edge::Complete);
@@ -171,7 +171,7 @@ fn a_reset_server_replaces_what_is_shown() {
     // The server's history now ends at 30; the page knew up to 90.
     timeline.gap(31, 90, 0.0);
     timeline.receive(messages(1..=30));
-    timeline.synced(30);
+    timeline.exists(30);
     let shown = texts(&timeline);
     assert_eq!(shown[0], "[disconnected]", "the connection log stays");
     assert!(shown[1].starts_with("[the server's history was reset"), "{shown:?}");
