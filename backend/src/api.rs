@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use http::StatusCode;
 use roomcast_shared::{limits, GroupName, MessagePage, NameError};
 
-use crate::history::{HistoryError, PageFrom};
-use crate::state::AppState;
+use crate::history::{History, HistoryError, PageFrom};
 
 /// Why an API request failed (HTTP 400 or 503).
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +35,11 @@ impl ApiError {
 /// Up to `limit` messages (default 50, at most 200, and at most 1 MiB of
 /// them), oldest first: before `before` (default: the latest), or after
 /// `after`, never both.
-pub async fn messages(group: &str, query: &HashMap<String, String>, state: &AppState) -> Result<MessagePage, ApiError> {
+pub async fn messages(
+    group: &str,
+    query: &HashMap<String, String>,
+    history: &History,
+) -> Result<MessagePage, ApiError> {
     let group: GroupName = group.parse()?;
     let number = |name: &'static str| {
         query.get(name).map(|value| value.parse::<u64>().map_err(|_| ApiError::BadNumber(name))).transpose()
@@ -47,7 +50,7 @@ pub async fn messages(group: &str, query: &HashMap<String, String>, state: &AppS
         (Some(_), Some(_)) => return Err(ApiError::BeforeAndAfter),
     };
     let limit = number("limit")?.map_or(limits::HISTORY_PAGE, |n| n as usize).clamp(1, limits::MAX_HISTORY_PAGE);
-    let (messages, has_more) = state.history.page(group, from, limit).await.map_err(|err| {
+    let (messages, has_more) = history.page(group, from, limit).await.map_err(|err| {
         tracing::error!(%err, "cannot read history");
         ApiError::Unavailable(err)
     })?;

@@ -13,6 +13,7 @@ pub use crate::auth::AuthMode;
 pub use crate::history::sqlite::Durability;
 use crate::history::Retention;
 pub use crate::identities::IdentitiesMode;
+use crate::rate::{PublishLimits, Rate};
 
 /// Roomcast: real-time group messaging over WebSocket.
 #[derive(Debug, Clone, Parser)]
@@ -43,25 +44,41 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
 
+    /// Bytes of frames that may wait for one connection's socket (one frame
+    /// always fits) before it counts as too slow.
+    #[arg(long, env = "ROOMCAST_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
+
     /// How long a closing handshake may take before the socket is dropped.
     #[arg(long, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub close_grace: Duration,
 
-    /// Messages per second one connection may publish (0: no limit). A JSON
-    /// client over the limit gets `rate_limited` errors; a raw one is closed
-    /// with 1008.
+    /// Messages per second one identity may publish, across all its
+    /// connections and reconnects (0: no publish limit at all, per address
+    /// neither). A JSON client over the limit gets `rate_limited` errors; a
+    /// raw one is closed with 1008.
     #[arg(long, env = "ROOMCAST_PUBLISH_RATE", default_value_t = 50)]
     pub publish_rate: u32,
 
-    /// Messages one connection may publish at once before the rate applies.
+    /// Messages one identity may publish at once before the rate applies.
     #[arg(long, env = "ROOMCAST_PUBLISH_BURST", default_value_t = 200)]
     pub publish_burst: u32,
+
+    /// Messages per second all clients at one IP address may publish
+    /// together; its burst grows in proportion to --publish-burst.
+    #[arg(long, env = "ROOMCAST_PUBLISH_RATE_PER_IP", default_value_t = 200)]
+    pub publish_rate_per_ip: u32,
 
     /// Publishes that may wait for the history writer. When it is this far
     /// behind, each publishing connection holds its next message and stops
     /// reading until there is room, which holds its sender back.
     #[arg(long, env = "ROOMCAST_PUBLISH_QUEUE", default_value_t = 8192)]
     pub publish_queue: usize,
+
+    /// Bytes of message text that may wait for the history writer, as
+    /// --publish-queue does for messages.
+    #[arg(long, env = "ROOMCAST_PUBLISH_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub publish_queue_bytes: usize,
 
     /// Where history is kept: an SQLite file, or memory (lost on restart;
     /// for tests and throwaway runs).
@@ -89,6 +106,21 @@ pub struct Config {
     /// Remove messages older than this (e.g. `30d`; 0: keep regardless of age).
     #[arg(long, env = "ROOMCAST_RETENTION_AGE", default_value = "0", value_parser = parse_duration)]
     pub retention_age: Duration,
+
+    /// Keep at most this many bytes of message text per group (0: no limit).
+    #[arg(long, env = "ROOMCAST_RETENTION_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub retention_bytes: u64,
+
+    /// Most groups the history holds; a message that would create one more
+    /// is refused with `quota` (0: no limit).
+    #[arg(long, env = "ROOMCAST_MAX_GROUPS", default_value_t = 100_000)]
+    pub max_groups: u64,
+
+    /// Largest SQLite database file, in bytes (0: as large as the disk
+    /// allows). Past it, publishes are refused as `unavailable` until
+    /// retention makes room.
+    #[arg(long, env = "ROOMCAST_MAX_DATABASE_BYTES", default_value_t = 0)]
+    pub max_database_bytes: u64,
 
     /// How often retention runs.
     #[arg(long, env = "ROOMCAST_RETENTION_INTERVAL", default_value = "60s", value_parser = parse_duration)]
@@ -146,6 +178,8 @@ pub enum ConfigError {
     IdleBeforePing,
     #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortSecret,
+    #[error("--retention-bytes must be 0 (no limit) or at least --max-message-bytes")]
+    RetentionBelowMessage,
 }
 
 impl Config {
@@ -163,11 +197,19 @@ impl Config {
         let zero_sizes = [
             ("max-message-bytes", self.max_message_bytes),
             ("outbound-queue", self.outbound_queue),
+            ("outbound-queue-bytes", self.outbound_queue_bytes),
             ("publish-queue", self.publish_queue),
+            ("publish-queue-bytes", self.publish_queue_bytes),
             ("publish-burst", self.publish_burst as usize),
         ];
         if let Some((flag, _)) = zero_sizes.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Zero(flag));
+        }
+        if self.publish_rate > 0 && self.publish_rate_per_ip == 0 {
+            return Err(ConfigError::Zero("publish-rate-per-ip"));
+        }
+        if self.retention_bytes > 0 && self.retention_bytes < self.max_message_bytes as u64 {
+            return Err(ConfigError::RetentionBelowMessage);
         }
         if self.idle_timeout <= self.ping_interval {
             return Err(ConfigError::IdleBeforePing);
@@ -182,7 +224,21 @@ impl Config {
         Retention {
             max_messages: (self.retention_messages > 0).then_some(self.retention_messages),
             max_age: (!self.retention_age.is_zero()).then_some(self.retention_age),
+            max_bytes: (self.retention_bytes > 0).then_some(self.retention_bytes),
         }
+    }
+
+    /// The publish limits: per identity, and per address with a burst in
+    /// the same proportion.
+    pub fn publish_limits(&self) -> PublishLimits {
+        if self.publish_rate == 0 {
+            return PublishLimits::unlimited();
+        }
+        let scaled = u64::from(self.publish_burst) * u64::from(self.publish_rate_per_ip) / u64::from(self.publish_rate);
+        PublishLimits::new(
+            Rate { per_second: self.publish_rate, burst: self.publish_burst },
+            Rate { per_second: self.publish_rate_per_ip, burst: u32::try_from(scaled).unwrap_or(u32::MAX).max(1) },
+        )
     }
 
     /// The defaults, as `roomcast` with no flags and no environment would run.

@@ -1,7 +1,12 @@
-//! A member's outbound queue: bounded, and free of allocations while empty.
+//! A member's outbound queue: bounded in messages and in bytes, and free of
+//! allocations while empty.
 //!
 //! The registry pushes into it (never waiting: a full queue means the member
-//! is too slow and gets evicted) and the connection task drains it. It is a
+//! is too slow and gets evicted, and its queue is emptied at once) and the
+//! connection task drains it. While its connection replays history, the
+//! queue is *catching up*: group messages are not queued but only noted
+//! (the replay reads them from the store instead), so that a slow but
+//! reading client in a busy group is not evicted before it is live. It is a
 //! `VecDeque` and the reader's waker behind one mutex, rather than a tokio
 //! channel, because a channel allocates its first block of slots (~2 KiB) up
 //! front and idle connections dominate a chat server's memory. One lock per
@@ -28,12 +33,30 @@ pub struct QueueFull;
 pub struct Outbound {
     pub seq: u64,
     pub message: Message,
+    /// The group's history started over (a new epoch): numbers from here on
+    /// are new ones, so the connection forgets what its replay covered.
+    pub rewinds: bool,
 }
 
 impl Outbound {
+    /// A group message numbered `seq`.
+    pub fn sequenced(seq: u64, message: Message) -> Self {
+        Self { seq, message, rewinds: false }
+    }
+
     /// A frame outside the group's sequence.
     pub fn unsequenced(message: Message) -> Self {
-        Self { seq: 0, message }
+        Self { seq: 0, message, rewinds: false }
+    }
+
+    /// A frame that announces a new epoch.
+    pub fn rewinding(message: Message) -> Self {
+        Self { seq: 0, message, rewinds: true }
+    }
+
+    /// Whether a catching-up queue leaves it to the replay.
+    fn is_replayed(&self) -> bool {
+        self.seq > 0 || self.rewinds
     }
 }
 
@@ -45,32 +68,70 @@ pub enum Next {
     Evicted,
 }
 
+/// How much a member's queue may hold before the member is evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub messages: usize,
+    /// Bytes of frames; one frame is always taken into an empty queue,
+    /// whatever its size.
+    pub bytes: usize,
+}
+
 /// A queue with a single reader: the connection task that owns the member.
 #[derive(Debug)]
 pub struct MemberQueue {
-    capacity: usize,
+    capacity: Capacity,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     messages: VecDeque<Outbound>,
+    /// Bytes of the frames in `messages`.
+    bytes: usize,
     evicted: bool,
+    /// Group messages are left to the replay, which reads them from the
+    /// store; only replies are queued.
+    catching_up: bool,
+    /// The highest number left to the replay while catching up.
+    skipped_to: u64,
     /// The reader, waiting for a message or for eviction.
     reader: Option<Waker>,
 }
 
 impl MemberQueue {
-    pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), state: Mutex::default() }
+    pub fn new(capacity: Capacity) -> Self {
+        let capacity = Capacity { messages: capacity.messages.max(1), bytes: capacity.bytes.max(1) };
+        Self { capacity, state: Mutex::default() }
     }
 
-    /// Queues `message` unless the queue is full or evicted.
+    /// A queue whose connection replays history before it goes live.
+    pub fn catching_up(capacity: Capacity) -> Self {
+        let queue = Self::new(capacity);
+        queue.lock().catching_up = true;
+        queue
+    }
+
+    /// Queues `message` unless the queue is full or evicted. A catching-up
+    /// queue notes group messages instead of queueing them.
     pub fn push(&self, message: Outbound) -> Result<(), QueueFull> {
         let mut state = self.lock();
-        if state.evicted || state.messages.len() >= self.capacity {
+        if state.evicted {
             return Err(QueueFull);
         }
+        if state.catching_up && message.is_replayed() {
+            // A new epoch's numbers start over; the replay sees the new
+            // epoch itself.
+            state.skipped_to = if message.rewinds { 0 } else { state.skipped_to.max(message.seq) };
+            return Ok(());
+        }
+        let size = message.message.len();
+        let full = state.messages.len() >= self.capacity.messages
+            || (!state.messages.is_empty() && state.bytes + size > self.capacity.bytes);
+        if full {
+            return Err(QueueFull);
+        }
+        state.bytes += size;
         state.messages.push_back(message);
         let reader = state.reader.take();
         drop(state);
@@ -81,12 +142,29 @@ impl MemberQueue {
         Ok(())
     }
 
-    /// Marks the member evicted; the reader learns it at once.
+    /// Ends catching up once the replay has sent everything up to
+    /// `position`: from then on, group messages are queued. Returns `false`
+    /// (still catching up) when a group message after `position` went by
+    /// meanwhile: the replay reads on first.
+    pub fn go_live(&self, position: u64) -> bool {
+        let mut state = self.lock();
+        if state.skipped_to > position {
+            return false;
+        }
+        state.catching_up = false;
+        true
+    }
+
+    /// Marks the member evicted and drops what it had queued; the reader
+    /// learns it at once.
     pub fn evict(&self) {
         let mut state = self.lock();
         state.evicted = true;
+        let dropped = std::mem::take(&mut state.messages);
+        state.bytes = 0;
         let reader = state.reader.take();
         drop(state);
+        drop(dropped);
         if let Some(reader) = reader {
             reader.wake();
         }
@@ -109,7 +187,7 @@ impl MemberQueue {
         if state.evicted {
             return Poll::Ready(Next::Evicted);
         }
-        match Self::pop(&mut state, self.capacity) {
+        match Self::pop(&mut state, self.capacity.messages) {
             Some(message) => Poll::Ready(Next::Message(message)),
             None => {
                 Self::wait(&mut state, cx);
@@ -134,11 +212,14 @@ impl MemberQueue {
         if state.evicted {
             return None;
         }
-        Self::pop(&mut state, self.capacity)
+        Self::pop(&mut state, self.capacity.messages)
     }
 
     fn pop(state: &mut State, capacity: usize) -> Option<Outbound> {
         let message = state.messages.pop_front();
+        if let Some(message) = &message {
+            state.bytes -= message.message.len();
+        }
         if state.messages.is_empty() && state.messages.capacity() > capacity.min(64) {
             // Give back what a burst grew, so an idle member stays small.
             state.messages = VecDeque::new();
@@ -168,9 +249,13 @@ mod tests {
         Outbound::unsequenced(Message::text(text))
     }
 
+    fn counted(messages: usize) -> Capacity {
+        Capacity { messages, bytes: usize::MAX }
+    }
+
     #[tokio::test]
     async fn messages_come_out_in_order() {
-        let queue = MemberQueue::new(4);
+        let queue = MemberQueue::new(counted(4));
         queue.push(text("a")).unwrap();
         queue.push(text("b")).unwrap();
         assert_eq!(queue.next().await, Next::Message(text("a")));
@@ -180,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses() {
-        let queue = MemberQueue::new(2);
+        let queue = MemberQueue::new(counted(2));
         queue.push(text("a")).unwrap();
         queue.push(text("b")).unwrap();
         assert!(queue.push(text("c")).is_err());
@@ -188,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn eviction_wins_over_queued_messages() {
-        let queue = MemberQueue::new(2);
+        let queue = MemberQueue::new(counted(2));
         queue.push(text("a")).unwrap();
         queue.evict();
         assert_eq!(queue.next().await, Next::Evicted);
@@ -197,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_waiting_for_eviction_is_woken_by_it_and_keeps_the_queue() {
-        let queue = std::sync::Arc::new(MemberQueue::new(2));
+        let queue = std::sync::Arc::new(MemberQueue::new(counted(2)));
         queue.push(text("a")).unwrap();
         let reader = tokio::spawn({
             let queue = queue.clone();
@@ -212,7 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_reader_is_woken_by_a_push() {
-        let queue = std::sync::Arc::new(MemberQueue::new(2));
+        let queue = std::sync::Arc::new(MemberQueue::new(counted(2)));
         let reader = tokio::spawn({
             let queue = queue.clone();
             async move { queue.next().await }
@@ -220,5 +305,38 @@ mod tests {
         tokio::task::yield_now().await;
         queue.push(text("late")).unwrap();
         assert_eq!(reader.await.unwrap(), Next::Message(text("late")));
+    }
+
+    #[test]
+    fn bytes_bound_the_queue_but_one_frame_always_fits() {
+        let queue = MemberQueue::new(Capacity { messages: 100, bytes: 10 });
+        queue.push(Outbound::unsequenced(Message::text("x".repeat(50)))).unwrap();
+        assert!(queue.push(text("y")).is_err(), "over the bytes");
+        queue.try_pop().unwrap();
+        queue.push(text("12345")).unwrap();
+        queue.push(text("67890")).unwrap();
+        assert!(queue.push(text("z")).is_err());
+    }
+
+    #[test]
+    fn eviction_frees_what_was_queued() {
+        let queue = MemberQueue::new(counted(4));
+        queue.push(text("a")).unwrap();
+        queue.evict();
+        assert!(queue.lock().messages.is_empty() && queue.lock().bytes == 0);
+    }
+
+    #[test]
+    fn catching_up_leaves_group_messages_to_the_replay() {
+        let queue = MemberQueue::catching_up(counted(1));
+        for seq in 1..=10 {
+            queue.push(Outbound::sequenced(seq, Message::text("m"))).unwrap();
+        }
+        queue.push(text("ack")).unwrap();
+        assert_eq!(queue.try_pop(), Some(text("ack")), "replies are queued");
+        assert!(!queue.go_live(8), "9 and 10 went by: the replay reads on");
+        assert!(queue.go_live(10));
+        queue.push(Outbound::sequenced(11, Message::text("m"))).unwrap();
+        assert_eq!(queue.try_pop().map(|o| o.seq), Some(11), "live");
     }
 }

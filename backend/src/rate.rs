@@ -1,7 +1,19 @@
-//! A token bucket per connection, so that one client cannot flood its group
-//! (and the shared history writer): `burst` messages at once, then `rate`
-//! per second.
+//! Rate limits: a token bucket ([`TokenBucket`]), buckets by key that
+//! outlive a connection ([`Buckets`]), and the publish limits every
+//! connection shares ([`PublishLimits`]).
+//!
+//! Keys are remembered while their bucket is not full: a full bucket is the
+//! same as a new one, so it is forgotten once the map grows, and the map
+//! stays bounded by the keys that were busy recently. A client cannot refill
+//! its allowance by reconnecting: the bucket is the identity's (and the
+//! address's), not the connection's.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+use roomcast_shared::ClientId;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -13,27 +25,26 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket. `rate` is in messages per second.
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
-        Self::with_rate(f64::from(rate), burst, now)
-    }
-
-    /// A full bucket refilled at `rate` tokens per second (fractions too).
-    pub fn with_rate(rate: f64, burst: u32, now: Instant) -> Self {
+    /// A full bucket refilled at `rate` tokens per second (fractions too),
+    /// holding at most `burst`.
+    pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         Self { rate, burst, tokens: burst, refilled: now }
     }
 
     /// Whether the bucket would be full at `now` (it may be forgotten).
     pub fn is_full(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens + elapsed * self.rate >= self.burst
+        self.tokens_at(now) >= self.burst
+    }
+
+    /// Whether a token is there at `now`.
+    pub fn has_token(&self, now: Instant) -> bool {
+        self.tokens_at(now) >= 1.0
     }
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.tokens = self.tokens_at(now);
         self.refilled = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -42,17 +53,126 @@ impl TokenBucket {
             false
         }
     }
+
+    fn tokens_at(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        (self.tokens + elapsed * self.rate).min(self.burst)
+    }
+}
+
+/// Keys remembered before full buckets are swept out.
+const SWEEP_AT: usize = 4_096;
+
+/// One bucket per key, each `burst` deep and refilled at `rate` per second.
+#[derive(Debug)]
+pub struct Buckets<K> {
+    rate: f64,
+    burst: u32,
+    buckets: HashMap<K, TokenBucket>,
+}
+
+impl<K: Hash + Eq + Copy> Buckets<K> {
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self { rate, burst, buckets: HashMap::new() }
+    }
+
+    pub fn has_token(&self, key: K, now: Instant) -> bool {
+        self.buckets.get(&key).is_none_or(|bucket| bucket.has_token(now))
+    }
+
+    pub fn try_take(&mut self, key: K, now: Instant) -> bool {
+        if self.buckets.len() >= SWEEP_AT {
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+        }
+        let (rate, burst) = (self.rate, self.burst);
+        self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take(now)
+    }
+
+    pub fn remembered(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+/// [`Buckets`] behind a lock, for limits shared across tasks.
+#[derive(Debug)]
+pub struct SharedBuckets<K>(Mutex<Buckets<K>>);
+
+impl<K: Hash + Eq + Copy> SharedBuckets<K> {
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self(Mutex::new(Buckets::new(rate, burst)))
+    }
+
+    pub fn try_take(&self, key: K, now: Instant) -> bool {
+        lock(&self.0).try_take(key, now)
+    }
+
+    pub fn remembered(&self) -> usize {
+        lock(&self.0).remembered()
+    }
+}
+
+/// Publishes per second and burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// The publish limits: per identity (a verified client id; an unverified
+/// one is whatever its URL says, so it is limited by address alone) and
+/// per IP address, kept across reconnects. `None`: no limit.
+#[derive(Debug)]
+pub struct PublishLimits(Option<Mutex<Limits>>);
+
+#[derive(Debug)]
+struct Limits {
+    clients: Buckets<ClientId>,
+    addresses: Buckets<IpAddr>,
+}
+
+impl PublishLimits {
+    pub fn new(per_client: Rate, per_ip: Rate) -> Self {
+        Self(Some(Mutex::new(Limits {
+            clients: Buckets::new(f64::from(per_client.per_second), per_client.burst),
+            addresses: Buckets::new(f64::from(per_ip.per_second), per_ip.burst),
+        })))
+    }
+
+    pub fn unlimited() -> Self {
+        Self(None)
+    }
+
+    /// Takes one publish from the client's and the address's allowance,
+    /// from both or from neither.
+    pub fn try_take(&self, client: Option<ClientId>, ip: IpAddr, now: Instant) -> bool {
+        let Some(limits) = &self.0 else { return true };
+        let mut limits = lock(limits);
+        let client_has = client.is_none_or(|client| limits.clients.has_token(client, now));
+        if !(client_has && limits.addresses.has_token(ip, now)) {
+            return false;
+        }
+        if let Some(client) = client {
+            limits.clients.try_take(client, now);
+        }
+        limits.addresses.try_take(ip, now)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each operation leaves the maps consistent before it can panic.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+    use uuid::Uuid;
 
     #[test]
     fn a_burst_then_the_rate() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(10, 3, start);
+        let mut bucket = TokenBucket::new(10.0, 3, start);
         assert!((0..3).all(|_| bucket.try_take(start)), "the burst");
         assert!(!bucket.try_take(start), "then empty");
         assert!(!bucket.try_take(start + Duration::from_millis(50)));
@@ -61,10 +181,38 @@ mod tests {
     }
 
     #[test]
-    fn a_quiet_connection_refills_only_up_to_the_burst() {
+    fn a_quiet_key_refills_only_up_to_the_burst() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(10, 3, start);
+        let mut bucket = TokenBucket::new(10.0, 3, start);
         let later = start + Duration::from_secs(60);
         assert_eq!((0..10).filter(|_| bucket.try_take(later)).count(), 3);
+    }
+
+    #[test]
+    fn each_key_has_its_own_allowance_and_the_map_stays_bounded() {
+        let now = Instant::now();
+        let mut buckets = Buckets::new(1.0 / 60.0, 1);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert!(buckets.try_take(a, now) && !buckets.try_take(a, now));
+        assert!(buckets.try_take(b, now));
+        for n in 0..(SWEEP_AT as u32 + 10) {
+            buckets.try_take(IpAddr::from(n.to_be_bytes()), now);
+        }
+        buckets.try_take("10.9.9.9".parse().unwrap(), now + Duration::from_secs(120));
+        assert!(buckets.remembered() < 20, "full buckets were forgotten");
+    }
+
+    #[test]
+    fn publishes_take_from_the_client_and_the_address_or_from_neither() {
+        let now = Instant::now();
+        let limits = PublishLimits::new(Rate { per_second: 1, burst: 2 }, Rate { per_second: 1, burst: 3 });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let (ann, bob) = (ClientId(Uuid::new_v4()), ClientId(Uuid::new_v4()));
+        assert!(limits.try_take(Some(ann), ip, now) && limits.try_take(Some(ann), ip, now));
+        assert!(!limits.try_take(Some(ann), ip, now), "Ann's allowance is spent");
+        assert!(limits.try_take(Some(bob), ip, now), "the address had one left, Bob takes it");
+        assert!(!limits.try_take(Some(bob), ip, now), "the address's is spent");
+        assert!(!limits.try_take(None, ip, now));
+        assert!(PublishLimits::unlimited().try_take(None, ip, now));
     }
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use roomcast_shared::{ChatMessage, GroupName, ServerEvent};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::queue::{MemberQueue, Outbound, QueueFull};
+use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct Registry {
     groups: Mutex<HashMap<GroupName, Arc<Group>>>,
     next_member: AtomicU64,
     connections: AtomicUsize,
-    outbound_queue: usize,
+    outbound_queue: Capacity,
 }
 
 #[derive(Debug)]
@@ -59,6 +59,8 @@ struct Group {
 
 #[derive(Debug, Default)]
 struct GroupState {
+    /// The epoch of the last message delivered (empty before the first).
+    epoch: String,
     members: HashMap<u64, Member>,
     json_members: usize,
     raw_members: usize,
@@ -87,22 +89,27 @@ pub struct Stats {
 }
 
 impl Registry {
-    /// `outbound_queue`: messages a member may have waiting before it is
+    /// `outbound_queue`: what a member may have waiting before it is
     /// evicted.
-    pub fn new(outbound_queue: usize) -> Arc<Self> {
+    pub fn new(outbound_queue: Capacity) -> Arc<Self> {
         Arc::new(Self {
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
-            outbound_queue: outbound_queue.max(1),
+            outbound_queue,
         })
     }
 
     /// Adds a member to `group`, creating the group on first use. The
     /// membership's [`queue`](Membership::queue) holds everything the member
-    /// must write to its socket.
+    /// must write to its socket. A JSON member's queue starts catching up
+    /// (its connection replays history first, and calls
+    /// [`MemberQueue::go_live`] when done).
     pub fn join(self: &Arc<Self>, group: &GroupName, mode: WireMode) -> Membership {
-        let queue = Arc::new(MemberQueue::new(self.outbound_queue));
+        let queue = Arc::new(match mode {
+            WireMode::Json => MemberQueue::catching_up(self.outbound_queue),
+            WireMode::Raw => MemberQueue::new(self.outbound_queue),
+        });
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
         let member = Member { mode, queue: queue.clone() };
         // The map stays locked while the member is inserted so that a
@@ -118,18 +125,29 @@ impl Registry {
         Membership { registry: self.clone(), group, key, queue }
     }
 
-    /// Hands a stored message to every member of its group: encoded once
-    /// per wire mode in use, the same bytes for every member.
-    pub fn deliver(&self, message: ChatMessage) {
+    /// Hands a stored message of history `epoch` to every member of its
+    /// group: encoded once per wire mode in use, the same bytes for every
+    /// member. When the epoch differs from the last message's, JSON members
+    /// are first told that the group's history started over.
+    pub fn deliver(&self, message: ChatMessage, epoch: &str) {
         let Some(group) = lock(&self.groups).get(&message.group).cloned() else {
             return; // nobody is connected to this group here
         };
         let mut state = lock(&group.state);
         let seq = message.seq;
+        if state.epoch != epoch {
+            if !state.epoch.is_empty() && state.json_members > 0 {
+                let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
+                let synced = ServerEvent::Synced { seq: seq - 1 }.encode();
+                state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
+                state.fan_out(Some(&Outbound::unsequenced(Message::text(synced))), None);
+            }
+            state.epoch = epoch.to_owned();
+        }
         let event = ServerEvent::Message(message);
-        let json = (state.json_members > 0).then(|| Outbound { seq, message: Message::text(event.encode()) });
+        let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Message::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
-        let raw = (state.raw_members > 0).then(|| Outbound { seq, message: Message::text(message.text) });
+        let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Message::text(message.text)));
         state.fan_out(json.as_ref(), raw.as_ref());
     }
 
@@ -261,13 +279,24 @@ mod tests {
         outbound.message.into_text().unwrap().to_string()
     }
 
+    fn capacity(messages: usize) -> Capacity {
+        Capacity { messages, bytes: usize::MAX }
+    }
+
+    /// A JSON member as its connection has it once the replay is done.
+    fn live_json(registry: &Arc<Registry>, name: &str) -> Membership {
+        let member = registry.join(&group(name), WireMode::Json);
+        assert!(member.queue().go_live(0));
+        member
+    }
+
     #[test]
     fn delivery_reaches_every_member_of_the_group_and_no_other() {
-        let registry = Registry::new(8);
+        let registry = Registry::new(capacity(8));
         let alice = registry.join(&group("a"), WireMode::Raw);
         let bob = registry.join(&group("a"), WireMode::Raw);
         let carol = registry.join(&group("b"), WireMode::Raw);
-        registry.deliver(stored("a", 1, "hi"));
+        registry.deliver(stored("a", 1, "hi"), "e");
         assert_eq!(text_of(alice.queue().try_pop().unwrap()), "hi");
         assert_eq!(bob.queue().try_pop().unwrap().seq, 1);
         assert!(carol.queue().try_pop().is_none());
@@ -275,10 +304,10 @@ mod tests {
 
     #[test]
     fn each_mode_gets_its_own_encoding() {
-        let registry = Registry::new(8);
+        let registry = Registry::new(capacity(8));
         let raw = registry.join(&group("a"), WireMode::Raw);
-        let json = registry.join(&group("a"), WireMode::Json);
-        registry.deliver(stored("a", 7, "hi"));
+        let json = live_json(&registry, "a");
+        registry.deliver(stored("a", 7, "hi"), "e");
         assert_eq!(text_of(raw.queue().try_pop().unwrap()), "hi");
         let event = ServerEvent::decode(&text_of(json.queue().try_pop().unwrap())).unwrap();
         assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 7));
@@ -286,11 +315,11 @@ mod tests {
 
     #[test]
     fn a_full_queue_evicts_only_that_member() {
-        let registry = Registry::new(2);
+        let registry = Registry::new(capacity(2));
         let fast = registry.join(&group("a"), WireMode::Raw);
         let slow = registry.join(&group("a"), WireMode::Raw);
         for seq in 1..=5 {
-            registry.deliver(stored("a", seq, "m"));
+            registry.deliver(stored("a", seq, "m"), "e");
             while fast.queue().try_pop().is_some() {}
         }
         assert!(slow.queue().is_evicted());
@@ -300,7 +329,7 @@ mod tests {
 
     #[test]
     fn leaving_last_removes_the_group() {
-        let registry = Registry::new(8);
+        let registry = Registry::new(capacity(8));
         let a = registry.join(&group("a"), WireMode::Raw);
         let b = registry.join(&group("a"), WireMode::Json);
         assert_eq!(registry.stats(), Stats { connections: 2, groups: 1 });
@@ -312,11 +341,34 @@ mod tests {
 
     #[test]
     fn relay_skips_json_members_and_the_sequence() {
-        let registry = Registry::new(8);
+        let registry = Registry::new(capacity(8));
         let raw = registry.join(&group("a"), WireMode::Raw);
-        let json = registry.join(&group("a"), WireMode::Json);
+        let json = live_json(&registry, "a");
         raw.relay(Message::binary(vec![1, 2, 3]));
         assert_eq!(raw.queue().try_pop().unwrap(), Outbound::unsequenced(Message::binary(vec![1, 2, 3])));
         assert!(json.queue().try_pop().is_none());
+    }
+
+    #[test]
+    fn a_new_epoch_is_announced_to_json_members_before_its_first_message() {
+        let registry = Registry::new(capacity(8));
+        let json = live_json(&registry, "a");
+        let raw = registry.join(&group("a"), WireMode::Raw);
+        registry.deliver(stored("a", 4, "old"), "e1");
+        registry.deliver(stored("a", 1, "new"), "e2");
+        let frames: Vec<_> = std::iter::from_fn(|| json.queue().try_pop()).collect();
+        let events: Vec<_> =
+            frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();
+        assert!(
+            matches!(&events[..], [
+            ServerEvent::Message(_),
+            ServerEvent::Reset { epoch },
+            ServerEvent::Synced { seq: 0 },
+            ServerEvent::Message(m),
+        ] if epoch == "e2" && m.seq == 1),
+            "{events:?}"
+        );
+        assert!(frames[1].rewinds);
+        assert_eq!(std::iter::from_fn(|| raw.queue().try_pop()).count(), 2, "raw members get the texts only");
     }
 }

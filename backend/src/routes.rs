@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,21 +18,23 @@ use warp::{Filter, Rejection, Reply};
 use crate::access::{Access, AccessError};
 use crate::api::{self, ApiError};
 use crate::auth::{self, Auth, AuthError};
+use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
+use crate::registry::Registry;
 use crate::state::AppState;
-use crate::upgrade::{self, UpgradeError};
+use crate::upgrade::{self, UpgradeError, Upgrades};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let auth = state.auth.clone();
-    access(state.access.clone())
+    let AppState { registry, history, upgrades, auth, access: hosts, issuer } = state;
+    access(hosts)
         .and(
-            websocket(state.clone())
-                .or(healthz(state.clone()))
+            websocket(auth.clone(), upgrades)
+                .or(healthz(registry))
                 .unify()
-                .or(messages(state.clone()))
+                .or(messages(auth.clone(), history))
                 .unify()
-                .or(create_identity(state.issuer.clone(), auth.clone()))
+                .or(create_identity(issuer, auth.clone()))
                 .unify()
                 .or(my_identity(auth))
                 .unify()
@@ -62,39 +64,61 @@ fn access(access: Arc<Access>) -> impl Filter<Extract = (), Error = Rejection> +
         .untuple_one()
 }
 
-fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
+fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || value.clone())
 }
 
-/// GET /ws/{group}/{client_id}
-fn websocket(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]]
+fn websocket(auth: Arc<Auth>, upgrades: Upgrades) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("ws" / String / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
-        .and(with_state(state))
+        .and(client_ip())
+        .and(with(auth))
+        .and(with(upgrades))
         .and_then(
-            |group: String, client: String, query: HashMap<String, String>, headers, on_upgrade, state: AppState| async move {
+            |group: String,
+             client: String,
+             query: HashMap<String, String>,
+             headers,
+             on_upgrade,
+             ip,
+             auth: Arc<Auth>,
+             upgrades: Upgrades| async move {
                 // The token before the request's own validity.
                 let token = query.get("token").map(String::as_str);
-                let admitted = state.auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
-                upgrade::accept(&group, &client, &query, &headers, on_upgrade, admitted, &state)
-                    .map_err(warp::reject::custom)
+                let admitted = auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
+                let request = upgrade::Request {
+                    group: &group,
+                    client_id: &client,
+                    query: &query,
+                    headers: &headers,
+                    on_upgrade,
+                    ip,
+                };
+                upgrade::accept(request, admitted, &upgrades).map_err(warp::reject::custom)
             },
         )
 }
 
+/// The client's address.
+fn client_ip() -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
+    warp::addr::remote().map(|remote: Option<SocketAddr>| remote.map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip()))
+}
+
 /// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}]
-fn messages(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn messages(auth: Arc<Auth>, history: History) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "groups" / String / "messages")
         .and(warp::get())
         .and(warp::header::headers_cloned())
         .and(warp::query::<HashMap<String, String>>())
-        .and(with_state(state))
-        .and_then(|group: String, headers, query, state: AppState| async move {
-            state.auth.admit_reader(auth::bearer(&headers), &group).map_err(warp::reject::custom)?;
-            api::messages(&group, &query, &state)
+        .and(with(auth))
+        .and(with(history))
+        .and_then(|group: String, headers, query, auth: Arc<Auth>, history: History| async move {
+            auth.admit_reader(auth::bearer(&headers), &group).map_err(warp::reject::custom)?;
+            api::messages(&group, &query, &history)
                 .await
                 .map(|page| warp::reply::json(&page).into_response())
                 .map_err(warp::reject::custom)
@@ -136,9 +160,9 @@ fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Re
 }
 
 /// GET /healthz
-fn healthz(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("healthz").and(warp::get()).and(with_state(state)).map(|state: AppState| {
-        let stats = state.registry.stats();
+fn healthz(registry: Arc<Registry>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("healthz").and(warp::get()).and(with(registry)).map(|registry: Arc<Registry>| {
+        let stats = registry.stats();
         warp::reply::json(&serde_json::json!({
             "status": "ok",
             "connections": stats.connections,

@@ -13,15 +13,17 @@ use tokio_util::task::TaskTracker;
 use crate::access::{Access, AccessConfigError};
 use crate::auth::{Auth, Secret, SecretError, Tokens};
 use crate::config::{Config, ConfigError, HistoryKind};
-use crate::connection::Settings;
+use crate::connection::{Context, Settings};
 use crate::history::memory::MemoryStore;
-use crate::history::sequencer::Sequencer;
-use crate::history::sqlite::SqliteStore;
+use crate::history::sequencer::{Depth, Sequencer};
+use crate::history::sqlite::{SqliteOptions, SqliteStore};
 use crate::history::{retention, History, HistoryError, Store};
 use crate::identities::Issuer;
+use crate::queue::Capacity;
 use crate::registry::Registry;
 use crate::routes::routes;
 use crate::state::AppState;
+use crate::upgrade::Upgrades;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,33 +88,45 @@ impl Server {
         let addr = listener.local_addr()?;
         let auth = Auth::new(config.auth, Tokens::new(&secret(&config)?));
         let access = Access::new(addr, &config.allowed_origins, &config.allowed_hosts, config.public_url.as_deref())?;
+        let max_groups = (config.max_groups > 0).then_some(config.max_groups);
         let store: Arc<dyn Store> = match config.history {
-            HistoryKind::Memory => Arc::new(MemoryStore::default()),
-            HistoryKind::Sqlite => Arc::new(SqliteStore::open(&config.database, config.durability)?),
+            HistoryKind::Memory => Arc::new(MemoryStore::with_max_groups(max_groups)),
+            HistoryKind::Sqlite => Arc::new(SqliteStore::open(
+                &config.database,
+                SqliteOptions {
+                    durability: config.durability,
+                    max_groups,
+                    max_database_bytes: (config.max_database_bytes > 0).then_some(config.max_database_bytes),
+                },
+            )?),
         };
-        let registry = Registry::new(config.outbound_queue);
-        let (sequencer, writer) = Sequencer::start(store.clone(), registry.clone(), config.publish_queue)?;
+        let registry = Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes });
+        let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
+        let (sequencer, writer) = Sequencer::start(store.clone(), registry.clone(), depth)?;
         let shutdown = CancellationToken::new();
         let history = History::new(store.clone());
-        let state = AppState {
-            registry: registry.clone(),
+        let context = Context {
             history: history.clone(),
             sequencer,
+            limits: config.publish_limits(),
             settings: Settings {
                 ping_interval: config.ping_interval,
                 idle_timeout: config.idle_timeout,
                 close_grace: config.close_grace,
                 max_message_bytes: config.max_message_bytes,
                 history_on_join: config.history_on_join,
-                publish_limit: (config.publish_rate > 0).then_some((config.publish_rate, config.publish_burst)),
             },
+            shutdown: shutdown.clone(),
+        };
+        let connections = TaskTracker::new();
+        let state = AppState {
+            registry: registry.clone(),
+            history: history.clone(),
+            upgrades: Upgrades { registry: registry.clone(), context: Arc::new(context), tasks: connections.clone() },
             auth: Arc::new(auth),
             access: Arc::new(access),
             issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute)),
-            shutdown: shutdown.clone(),
-            connections: TaskTracker::new(),
         };
-        let connections = state.connections.clone();
         let pruning =
             tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));
         let http = warp::serve(routes(state, config.static_dir))

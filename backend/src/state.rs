@@ -1,34 +1,25 @@
-//! What every route and connection shares.
+//! What routes share. Each route takes only the parts it uses.
 
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
 use crate::access::Access;
 use crate::auth::Auth;
-use crate::connection::Settings;
-use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::Issuer;
 use crate::registry::Registry;
+use crate::upgrade::Upgrades;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// History pages for the API.
     pub history: History,
-    pub sequencer: Sequencer,
-    pub settings: Settings,
+    /// WebSocket upgrades: where connections join and what they share.
+    pub upgrades: Upgrades,
     /// Who may connect and read: tokens and the mode.
     pub auth: Arc<Auth>,
     /// Which hosts and origins are answered.
     pub access: Arc<Access>,
     /// Self-service identities.
     pub issuer: Arc<Issuer>,
-    /// Cancelled once when the server begins to shut down; every connection
-    /// loop selects on it.
-    pub shutdown: CancellationToken,
-    /// Every WebSocket connection task, so that shutdown can wait for their
-    /// closing handshakes.
-    pub connections: TaskTracker,
 }

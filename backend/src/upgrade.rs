@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::future::poll_fn;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -18,14 +20,15 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 use warp::reply::Response;
 
 use crate::auth::Admitted;
 use crate::batched_io::BatchedWriter;
-use crate::connection::{self, Peer};
-use crate::registry::WireMode;
-use crate::state::AppState;
+use crate::connection::{self, Context, Peer};
+use crate::history::Start;
+use crate::registry::{Registry, WireMode};
 
 /// Read buffer per connection. Small on purpose: idle connections dominate,
 /// and tungstenite grows the buffer for the rare large message.
@@ -40,6 +43,8 @@ pub enum UpgradeError {
     BadDisplayName(NameError),
     #[error("since must be a sequence number (a non-negative integer)")]
     BadSince,
+    #[error("epoch must be at most 64 letters and digits")]
+    BadEpoch,
     #[error("expected a WebSocket upgrade request (Connection: Upgrade, Upgrade: websocket)")]
     NotWebSocket,
     #[error("missing Sec-WebSocket-Key")]
@@ -66,18 +71,31 @@ impl UpgradeError {
     }
 }
 
-/// Validates the request of a client already `admitted` (its token, if
-/// any, checked) and, if it is acceptable, answers `101` and starts serving
-/// the connection once hyper hands over the socket.
-pub fn accept(
-    group: &str,
-    client_id: &str,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    on_upgrade: Option<OnUpgrade>,
-    admitted: Admitted,
-    state: &AppState,
-) -> Result<Response, UpgradeError> {
+/// What an upgrade needs: where connections join, what they share, and the
+/// tracker that shutdown waits on.
+#[derive(Debug, Clone)]
+pub struct Upgrades {
+    pub registry: Arc<Registry>,
+    pub context: Arc<Context>,
+    pub tasks: TaskTracker,
+}
+
+/// The request of a client already `admitted` (its token, if any, checked),
+/// as the route read it.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub group: &'a str,
+    pub client_id: &'a str,
+    pub query: &'a HashMap<String, String>,
+    pub headers: &'a HeaderMap,
+    pub on_upgrade: Option<OnUpgrade>,
+    pub ip: IpAddr,
+}
+
+/// Validates `request` and, if it is acceptable, answers `101` and starts
+/// serving the connection once hyper hands over the socket.
+pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> Result<Response, UpgradeError> {
+    let Request { group, client_id, query, headers, on_upgrade, ip } = request;
     let group: GroupName = group.parse()?;
     let client_id: ClientId = client_id.parse()?;
     let from_query = query
@@ -89,6 +107,10 @@ pub fn accept(
     let name = admitted.name().cloned().or(from_query);
     let verified = admitted.verified();
     let since = query.get("since").map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince)).transpose()?;
+    let epoch = query.get("epoch").filter(|epoch| !epoch.is_empty()).cloned();
+    if epoch.as_ref().is_some_and(|epoch| epoch.len() > 64 || !epoch.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return Err(UpgradeError::BadEpoch);
+    }
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
     {
@@ -100,17 +122,19 @@ pub fn accept(
     let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(UpgradeError::MissingKey)?;
     let mode = negotiate_mode(headers)?;
     let on_upgrade = on_upgrade.ok_or(UpgradeError::NoUpgrade)?;
-    if state.shutdown.is_cancelled() {
+    let context = upgrades.context.clone();
+    if context.shutdown.is_cancelled() {
         return Err(UpgradeError::ShuttingDown);
     }
 
-    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, verified, group, mode, since };
-    let config = socket_config(state.settings.max_message_bytes);
-    let shared = state.clone();
+    let start = Start { since, epoch };
+    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, verified, ip, group, mode, start };
+    let config = socket_config(context.settings.max_message_bytes);
+    let registry = upgrades.registry.clone();
     // No tracing span per connection: a span's recorded fields cost about
     // half a KiB for the connection's lifetime; the few log events carry the
     // connection's fields themselves instead.
-    state.connections.spawn(async move {
+    upgrades.tasks.spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(err) => {
@@ -122,7 +146,8 @@ pub fn accept(
         release_handshake_buffer(&mut io);
         let io = BatchedWriter::new(io);
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        connection::serve(socket, peer, shared).await;
+        let membership = registry.join(&peer.group, peer.mode);
+        connection::serve(socket, peer, membership, context).await;
     });
 
     let mut response = Response::default();

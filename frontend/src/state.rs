@@ -110,6 +110,10 @@ pub enum Action {
         to: u64,
         at_ms: f64,
     },
+    /// The group's history started over: what is shown is gone.
+    Reset {
+        at_ms: f64,
+    },
     /// The replay is complete up to `seq`.
     Synced(u64),
     /// A message of ours was stored as this number.
@@ -161,6 +165,7 @@ impl Reducible for RoomState {
                 Action::Note { kind, text, at_ms } => timeline.note(kind, text, at_ms),
                 Action::Received(messages) => timeline.receive(messages),
                 Action::Gap { from, to, at_ms } => timeline.gap(from, to, at_ms),
+                Action::Reset { at_ms } => timeline.reset(0, at_ms),
                 Action::Synced(seq) | Action::Acked(seq) => timeline.exists(seq),
                 Action::LoadingOlder => timeline.loading_older(),
                 Action::Older { generation, before, page } => timeline.older_page(generation, before, page),

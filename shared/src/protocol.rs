@@ -179,6 +179,11 @@ pub struct Welcome {
     pub heartbeat: HeartbeatSettings,
     /// Largest frame the server accepts, in bytes.
     pub max_message_bytes: usize,
+    /// The group history's epoch: sequence numbers are only comparable
+    /// within one epoch. Reconnect with `?since=N&epoch=E`. Empty while the
+    /// group holds nothing yet (it gets its epoch with its first message).
+    #[serde(default)]
+    pub epoch: String,
 }
 
 /// A page of a group's history, oldest first (`GET /api/groups/{group}/messages`).
@@ -210,6 +215,9 @@ pub enum ErrorCode {
     /// The connection sent more messages than its rate limit allows; this
     /// one was not published. Send it again later (with the same id).
     RateLimited,
+    /// The message would exceed a storage quota (e.g. it would create a
+    /// group past the server's `--max-groups`): refused for good.
+    Quota,
     /// A code this client does not know (added by a newer server): treat it
     /// as a refusal for good.
     #[serde(other)]
@@ -238,6 +246,14 @@ pub enum ServerEvent {
     Gap {
         from: u64,
         to: u64,
+    },
+    /// The history this client holds is not the group's any more: its
+    /// `epoch` differs from the group's (the group was recreated, or the
+    /// server started over), or its `since` is beyond the group's last
+    /// number (the store went back, e.g. to a backup). Drop what is shown;
+    /// what follows is what a fresh join gets, then `synced`.
+    Reset {
+        epoch: String,
     },
     /// The replay that follows `welcome` is complete: the client holds the
     /// group's messages up to `seq` (0 for an empty group) and everything
@@ -394,6 +410,7 @@ mod tests {
                 group: "lobby".parse().unwrap(),
                 heartbeat: HeartbeatSettings { ping_interval_ms: 15_000, idle_timeout_ms: 45_000 },
                 max_message_bytes: 65_536,
+                epoch: "9f2c41d07ab35e86".into(),
             }),
             ServerEvent::Message(ChatMessage {
                 group: "lobby".parse().unwrap(),
@@ -406,6 +423,7 @@ mod tests {
             ServerEvent::Ack { id: id(), seq: 7 },
             ServerEvent::Gap { from: 3, to: 9 },
             ServerEvent::Synced { seq: 0 },
+            ServerEvent::Reset { epoch: "9f2c41d07ab35e86".into() },
             ServerEvent::Pong,
             ServerEvent::Error { code: ErrorCode::BadJson, message: "x".into(), id: None },
         ];
@@ -430,7 +448,7 @@ mod tests {
     /// a refusal for good.
     #[test]
     fn unknown_events_fields_and_codes_are_tolerated() {
-        assert_eq!(ServerEvent::decode(r#"{"type":"reset","epoch":"e2"}"#).unwrap(), ServerEvent::Unknown);
+        assert_eq!(ServerEvent::decode(r#"{"type":"presence","count":2}"#).unwrap(), ServerEvent::Unknown);
         assert_eq!(ServerEvent::decode(r#"{"type":"pong","epoch":"e2"}"#).unwrap(), ServerEvent::Pong);
         let error = r#"{"type":"error","code":"epoch_changed","message":"m"}"#;
         assert!(matches!(ServerEvent::decode(error).unwrap(), ServerEvent::Error { code: ErrorCode::Unknown, .. }));

@@ -1,46 +1,24 @@
-//! Self-service identities per IP address: a token bucket each, in a map
-//! whose full buckets are forgotten once it grows, so that it stays bounded
-//! by the addresses that asked recently.
+//! Self-service identities per IP address: a token bucket each, bounded as
+//! [`Buckets`](crate::rate::Buckets) are.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use tokio::time::Instant;
 
-use crate::rate::TokenBucket;
-
-/// Addresses remembered before full buckets are swept out.
-const SWEEP_AT: usize = 4_096;
+use crate::rate::SharedBuckets;
 
 #[derive(Debug)]
-pub struct PerIp {
-    per_minute: u32,
-    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
-}
+pub struct PerIp(Option<SharedBuckets<IpAddr>>);
 
 impl PerIp {
     /// `per_minute` per address, all of them at once at first; 0: no limit.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, buckets: Mutex::new(HashMap::new()) }
+        Self((per_minute > 0).then(|| SharedBuckets::new(f64::from(per_minute) / 60.0, per_minute)))
     }
 
     /// Takes one for `ip`; `false` when it has none left for now.
     pub fn try_take(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.per_minute == 0 {
-            return true;
-        }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= SWEEP_AT {
-            buckets.retain(|_, bucket| !bucket.is_full(now));
-        }
-        let rate = f64::from(self.per_minute) / 60.0;
-        buckets.entry(ip).or_insert_with(|| TokenBucket::with_rate(rate, self.per_minute, now)).try_take(now)
-    }
-
-    #[cfg(test)]
-    fn remembered(&self) -> usize {
-        self.buckets.lock().unwrap().len()
+        self.0.as_ref().is_none_or(|buckets| buckets.try_take(ip, now))
     }
 }
 
@@ -59,18 +37,6 @@ mod tests {
         assert!(!limiter.try_take(a, now));
         assert!(limiter.try_take(b, now));
         assert!(limiter.try_take(a, now + Duration::from_secs(30)), "one more after half a minute");
-    }
-
-    #[test]
-    fn the_map_stays_bounded() {
-        let limiter = PerIp::new(1);
-        let now = Instant::now();
-        for n in 0..(SWEEP_AT as u32 + 10) {
-            limiter.try_take(IpAddr::from(n.to_be_bytes()), now);
-        }
-        let later = now + Duration::from_secs(120);
-        limiter.try_take("10.9.9.9".parse().unwrap(), later);
-        assert!(limiter.remembered() < 20, "full buckets were forgotten");
     }
 
     #[test]

@@ -5,41 +5,54 @@ use std::sync::{Mutex, MutexGuard};
 
 use roomcast_shared::{ChatMessage, GroupName, MessageId};
 
-use super::store::{Appending, Bounds, HistoryError, Outcome, Retention, Store};
+use super::store::{
+    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     groups: Mutex<HashMap<GroupName, Log>>,
+    /// Most groups held at once (`None`: no limit).
+    max_groups: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Log {
+    epoch: String,
     last_seq: u64,
     /// Consecutive sequence numbers, oldest first.
     messages: VecDeque<ChatMessage>,
+    /// Bytes of message text held.
+    bytes: u64,
     ids: HashMap<MessageId, u64>,
 }
 
 impl Log {
-    fn range(&self, after: u64, before: u64) -> impl DoubleEndedIterator<Item = &ChatMessage> {
-        self.messages.iter().filter(move |m| m.seq > after && m.seq < before)
+    fn new() -> Self {
+        Self { epoch: new_epoch(), last_seq: 0, messages: VecDeque::new(), bytes: 0, ids: HashMap::new() }
+    }
+
+    fn head(&self) -> Head {
+        Head { epoch: self.epoch.clone(), oldest: self.messages.front().map(|m| m.seq), last: self.last_seq }
     }
 
     fn pop_oldest(&mut self) {
         if let Some(message) = self.messages.pop_front() {
+            self.bytes -= message.text.len() as u64;
             self.ids.remove(&message.id);
         }
     }
 }
 
 impl MemoryStore {
+    /// A store that holds at most `max_groups` groups at once.
+    pub fn with_max_groups(max_groups: Option<u64>) -> Self {
+        Self { groups: Mutex::default(), max_groups }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<GroupName, Log>> {
         // Each operation leaves the maps consistent before it can panic.
         self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn read(&self, group: &GroupName, pick: impl FnOnce(&Log) -> Vec<ChatMessage>) -> Vec<ChatMessage> {
-        self.lock().get(group).map(pick).unwrap_or_default()
     }
 }
 
@@ -47,7 +60,15 @@ impl Store for MemoryStore {
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut groups = self.lock();
         for item in batch {
-            let log = groups.entry(item.message.group.clone()).or_default();
+            if !groups.contains_key(&item.message.group) {
+                if self.max_groups.is_some_and(|max| groups.len() as u64 >= max) {
+                    item.outcome = Outcome::OverQuota;
+                    continue;
+                }
+                groups.insert(item.message.group.clone(), Log::new());
+            }
+            let log = groups.get_mut(&item.message.group).expect("inserted above");
+            item.epoch.clone_from(&log.epoch);
             if let Some(&seq) = log.ids.get(&item.message.id) {
                 item.outcome = Outcome::Duplicate(seq);
                 continue;
@@ -56,51 +77,51 @@ impl Store for MemoryStore {
             item.message.seq = log.last_seq;
             item.outcome = Outcome::New;
             log.ids.insert(item.message.id, log.last_seq);
+            log.bytes += item.message.text.len() as u64;
             log.messages.push_back(item.message.clone());
         }
         Ok(())
     }
 
-    fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        Ok(self.read(group, |log| {
-            let skip = log.messages.len().saturating_sub(limit);
-            log.messages.iter().skip(skip).cloned().collect()
-        }))
-    }
-
-    fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        Ok(self.read(group, |log| log.range(after, u64::MAX).take(limit).cloned().collect()))
-    }
-
-    fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        Ok(self.read(group, |log| {
-            let mut page: Vec<_> = log.range(0, before).rev().take(limit).cloned().collect();
-            page.reverse();
-            page
-        }))
-    }
-
-    fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
-        Ok(self.lock().get(group).map_or(Bounds { oldest: None, last: 0 }, |log| Bounds {
-            oldest: log.messages.front().map(|m| m.seq),
-            last: log.last_seq,
-        }))
+    fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
+        let groups = self.lock();
+        let Some(log) = groups.get(group) else { return Ok(Slice::default()) };
+        // Numbers are consecutive, so a number's place is its distance from
+        // the oldest.
+        let first = log.messages.front().map_or(1, |m| m.seq);
+        let place = |seq: u64| (seq.saturating_sub(first) as usize).min(log.messages.len());
+        let messages = match range {
+            Range::After(after) => {
+                let rows = log.messages.range(place(after.saturating_add(1))..).cloned().map(Ok::<_, HistoryError>);
+                take_within(rows, limit)?
+            }
+            Range::Before(before) => {
+                let rows = log.messages.range(..place(before)).rev().cloned().map(Ok::<_, HistoryError>);
+                let mut page = take_within(rows, limit)?;
+                page.reverse();
+                page
+            }
+        };
+        Ok(Slice { head: log.head(), messages })
     }
 
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
         let cutoff = retention.max_age.map(|age| now_ms.saturating_sub(age.as_millis() as u64));
         let mut removed = 0;
-        for log in self.lock().values_mut() {
+        let mut groups = self.lock();
+        for log in groups.values_mut() {
             while let Some(oldest) = log.messages.front() {
                 let too_many = retention.max_messages.is_some_and(|max| log.messages.len() as u64 > max);
                 let too_old = cutoff.is_some_and(|cutoff| oldest.ts < cutoff);
-                if !(too_many || too_old) {
+                let too_big = retention.max_bytes.is_some_and(|max| log.bytes > max);
+                if !(too_many || too_old || too_big) {
                     break;
                 }
                 log.pop_oldest();
                 removed += 1;
             }
         }
+        groups.retain(|_, log| !log.messages.is_empty());
         Ok(removed)
     }
 }
@@ -111,7 +132,6 @@ impl Store for MemoryStore {
 #[cfg(test)]
 pub(crate) mod hooked {
     use super::*;
-    use crate::history::store::{Bounds, Retention};
 
     pub(crate) trait Hooked: Send + Sync + 'static {
         fn inner(&self) -> &MemoryStore;
@@ -121,8 +141,8 @@ pub(crate) mod hooked {
             Ok(())
         }
 
-        /// Runs before every `after` read.
-        fn before_after(&self) -> Result<(), HistoryError> {
+        /// Runs before every read.
+        fn before_read(&self) -> Result<(), HistoryError> {
             Ok(())
         }
     }
@@ -133,21 +153,9 @@ pub(crate) mod hooked {
             self.inner().append(batch)
         }
 
-        fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-            self.inner().latest(group, limit)
-        }
-
-        fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-            self.before_after()?;
-            self.inner().after(group, after, limit)
-        }
-
-        fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-            self.inner().before(group, before, limit)
-        }
-
-        fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
-            self.inner().bounds(group)
+        fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
+            self.before_read()?;
+            self.inner().read(group, range, limit)
         }
 
         fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {

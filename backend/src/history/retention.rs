@@ -10,7 +10,7 @@ use super::unix_millis;
 
 /// Prunes every `interval` until `shutdown`.
 pub async fn run(store: Arc<dyn Store>, retention: Retention, interval: Duration, shutdown: CancellationToken) {
-    if retention.max_messages.is_none() && retention.max_age.is_none() {
+    if retention.is_unbounded() {
         return;
     }
     let mut ticker = tokio::time::interval(interval);

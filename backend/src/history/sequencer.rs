@@ -15,7 +15,8 @@ use std::task::{ready, Context, Poll};
 use std::thread::JoinHandle;
 
 use roomcast_shared::{ChatMessage, ErrorCode, MessageId, ServerEvent};
-use tokio::sync::mpsc::{self, error::SendError, error::TrySendError, OwnedPermit};
+use tokio::sync::mpsc::{self, error::TrySendError, OwnedPermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::store::{Appending, Outcome, Store};
@@ -36,6 +37,14 @@ pub struct Publish {
     pub reply_to: Option<Arc<MemberQueue>>,
 }
 
+/// A publish with its share of the writer queue's byte budget, given back
+/// when the writer takes it into a batch.
+#[derive(Debug)]
+struct Queued {
+    publish: Publish,
+    _bytes: OwnedSemaphorePermit,
+}
+
 /// The writer has stopped (the server is shutting down).
 #[derive(Debug, thiserror::Error)]
 #[error("the history writer has stopped")]
@@ -44,24 +53,35 @@ pub struct Stopped;
 /// A handle to submit publishes; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
-    sender: mpsc::Sender<Publish>,
+    sender: mpsc::Sender<Queued>,
+    /// Bytes of message text the writer's queue may hold.
+    bytes: Arc<Semaphore>,
+    max_bytes: u32,
+}
+
+/// How far the writer may fall behind before publishers are held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth {
+    pub messages: usize,
+    pub bytes: usize,
 }
 
 impl Sequencer {
     /// Starts the writer thread. It ends once every handle is dropped and
     /// the publishes already submitted are stored and delivered.
-    /// `depth`: publishes that may wait for the writer before
-    /// [`try_submit`](Self::try_submit) hands them back.
+    /// `depth`: publishes (and bytes of their text) that may wait for the
+    /// writer before [`try_submit`](Self::try_submit) hands them back.
     pub fn start(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
-        depth: usize,
+        depth: Depth,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let (sender, receiver) = mpsc::channel(depth.max(1));
+        let (sender, receiver) = mpsc::channel(depth.messages.max(1));
+        let max_bytes = u32::try_from(depth.bytes).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
             .spawn(move || run(store.as_ref(), &registry, receiver))?;
-        Ok((Self { sender }, thread))
+        Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
     /// Submits a publish without waiting. When the writer is its queue's
@@ -70,14 +90,26 @@ impl Sequencer {
     /// connection stops reading (which holds the sender back) but keeps
     /// writing.
     pub fn try_submit(&self, publish: Publish) -> Result<Submitted, Stopped> {
-        match self.sender.try_send(publish) {
+        // A message larger than the whole budget waits for all of it.
+        let need = u32::try_from(publish.message.text.len()).unwrap_or(u32::MAX).clamp(1, self.max_bytes);
+        let Ok(bytes) = self.bytes.clone().try_acquire_many_owned(need) else {
+            return Ok(self.backlogged(publish, need));
+        };
+        match self.sender.try_send(Queued { publish, _bytes: bytes }) {
             Ok(()) => Ok(Submitted::Queued),
-            Err(TrySendError::Full(publish)) => Ok(Submitted::Backlogged(Box::new(Backlogged {
-                publish: Some(publish),
-                room: Box::pin(self.sender.clone().reserve_owned()),
-            }))),
+            Err(TrySendError::Full(Queued { publish, .. })) => Ok(self.backlogged(publish, need)),
             Err(TrySendError::Closed(_)) => Err(Stopped),
         }
+    }
+
+    fn backlogged(&self, publish: Publish, need: u32) -> Submitted {
+        let (bytes, sender) = (self.bytes.clone(), self.sender.clone());
+        let room = async move {
+            let bytes = bytes.acquire_many_owned(need).await.map_err(|_| Stopped)?;
+            let slot = sender.reserve_owned().await.map_err(|_| Stopped)?;
+            Ok((bytes, slot))
+        };
+        Submitted::Backlogged(Box::new(Backlogged { publish: Some(publish), room: Box::pin(room) }))
     }
 }
 
@@ -88,8 +120,9 @@ pub enum Submitted {
     Backlogged(Box<Backlogged>),
 }
 
-/// Resolves to a reserved slot in the writer's queue (or to its end).
-type Room = Pin<Box<dyn Future<Output = Result<OwnedPermit<Publish>, SendError<()>>> + Send>>;
+/// Resolves to the publish's bytes and a reserved slot in the writer's
+/// queue (or to the writer's end).
+type Room = Pin<Box<dyn Future<Output = Result<(OwnedSemaphorePermit, OwnedPermit<Queued>), Stopped>> + Send>>;
 
 /// A publish waiting for room in the writer's queue.
 pub struct Backlogged {
@@ -102,9 +135,9 @@ impl Backlogged {
     /// Hands the publish over once the writer has room. Call it until it is
     /// ready, then no more.
     pub fn poll_submit(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stopped>> {
-        let permit = ready!(self.room.as_mut().poll(cx)).map_err(|_| Stopped)?;
+        let (bytes, slot) = ready!(self.room.as_mut().poll(cx))?;
         if let Some(publish) = self.publish.take() {
-            permit.send(publish);
+            slot.send(Queued { publish, _bytes: bytes });
         }
         Poll::Ready(Ok(()))
     }
@@ -116,7 +149,7 @@ impl Backlogged {
     }
 }
 
-fn run(store: &dyn Store, registry: &Registry, mut receiver: mpsc::Receiver<Publish>) {
+fn run(store: &dyn Store, registry: &Registry, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -131,13 +164,14 @@ fn run(store: &dyn Store, registry: &Registry, mut receiver: mpsc::Receiver<Publ
     }
 }
 
-fn commit(store: &dyn Store, registry: &Registry, batch: &mut Vec<Publish>) {
+fn commit(store: &dyn Store, registry: &Registry, batch: &mut Vec<Queued>) {
     let ts = unix_millis();
+    // The byte budget comes back here, as the batch is taken.
     let (mut items, replies): (Vec<Appending>, Vec<_>) = batch
         .drain(..)
-        .map(|Publish { mut message, reply_to }| {
+        .map(|Queued { publish: Publish { mut message, reply_to }, .. }| {
             message.ts = ts;
-            (Appending { message, outcome: Outcome::Pending }, reply_to)
+            (Appending::new(message), reply_to)
         })
         .unzip();
     if let Err(err) = store.append(&mut items) {
@@ -148,11 +182,16 @@ fn commit(store: &dyn Store, registry: &Registry, batch: &mut Vec<Publish>) {
         let reply = match item.outcome {
             Outcome::New => {
                 let seq = item.message.seq;
-                registry.deliver(item.message);
+                registry.deliver(item.message, &item.epoch);
                 ServerEvent::Ack { id, seq }
             }
             Outcome::Duplicate(seq) => ServerEvent::Ack { id, seq },
             Outcome::Pending => unavailable(id),
+            Outcome::OverQuota => ServerEvent::Error {
+                code: ErrorCode::Quota,
+                message: "this server holds as many rooms as it may; the message cannot create another".into(),
+                id: Some(id),
+            },
         };
         if let Some(queue) = reply_to {
             if queue.push(Outbound::unsequenced(Message::text(reply.encode()))).is_err() {
@@ -181,7 +220,7 @@ mod tests {
     use super::*;
     use crate::history::memory::{hooked::Hooked, MemoryStore};
     use crate::history::store::HistoryError;
-    use crate::queue::Next;
+    use crate::queue::{Capacity, Next};
     use crate::registry::WireMode;
 
     /// A memory store whose appends wait for [`open`](Self::open) and then
@@ -239,6 +278,7 @@ mod tests {
     }
 
     const DEPTH: usize = 16;
+    const QUEUE: Capacity = Capacity { messages: 8, bytes: 1 << 20 };
 
     fn lobby() -> GroupName {
         "lobby".parse().unwrap()
@@ -264,7 +304,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
-        let (sequencer, writer) = Sequencer::start(store.clone(), Registry::new(8), DEPTH).unwrap();
+        let (sequencer, writer) =
+            Sequencer::start(store.clone(), Registry::new(QUEUE), Depth { messages: DEPTH, bytes: 1 << 20 }).unwrap();
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         // The writer holds that one in `append`; the queue behind it fills.
         store.wait_until_entered();
@@ -279,16 +320,38 @@ mod tests {
         store.open();
         poll_fn(|cx| backlogged.poll_submit(cx)).await.unwrap();
         stop(sequencer, writer).await;
-        assert_eq!(store.bounds(&lobby()).unwrap().last, DEPTH as u64 + 2, "every publish stored, none twice");
+        assert_eq!(store.head(&lobby()).unwrap().last, DEPTH as u64 + 2, "every publish stored, none twice");
+    }
+
+    #[tokio::test]
+    async fn a_full_byte_budget_hands_the_publish_back_until_there_is_room() {
+        let store = GatedStore::new(false, false);
+        let depth = Depth { messages: DEPTH, bytes: 12 };
+        let (sequencer, writer) = Sequencer::start(store.clone(), Registry::new(QUEUE), depth).unwrap();
+        // "hello" is 5 bytes: two fit, the third waits though slots are free.
+        assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
+        store.wait_until_entered();
+        assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
+        assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
+        let Ok(Submitted::Backlogged(mut backlogged)) = sequencer.try_submit(publish(None)) else {
+            panic!("a full byte budget must hand the publish back");
+        };
+        assert!(poll_fn(|cx| Poll::Ready(backlogged.poll_submit(cx))).await.is_pending());
+        store.open();
+        poll_fn(|cx| backlogged.poll_submit(cx)).await.unwrap();
+        stop(sequencer, writer).await;
+        assert_eq!(store.head(&lobby()).unwrap().last, 4);
     }
 
     #[tokio::test]
     async fn a_failed_write_is_neither_delivered_nor_acknowledged() {
         let store = GatedStore::new(true, true);
-        let registry = Registry::new(8);
+        let registry = Registry::new(QUEUE);
         let member = registry.join(&lobby(), WireMode::Json);
-        let sender = Arc::new(MemberQueue::new(8));
-        let (sequencer, writer) = Sequencer::start(store, registry.clone(), DEPTH).unwrap();
+        assert!(member.queue().go_live(0));
+        let sender = Arc::new(MemberQueue::new(QUEUE));
+        let (sequencer, writer) =
+            Sequencer::start(store, registry.clone(), Depth { messages: DEPTH, bytes: 1 << 20 }).unwrap();
         let sent = publish(Some(sender.clone()));
         let id = sent.message.id;
         assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));

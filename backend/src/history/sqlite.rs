@@ -1,11 +1,13 @@
 //! The SQLite store: one file, WAL mode. This is the only module that
-//! touches SQLite.
+//! touches SQLite (its errors become [`HistoryError::Database`] here).
 //!
 //! One writer connection (used by the sequencer thread and retention, one
 //! at a time) and a small pool of read-only connections, which WAL lets run
-//! beside the writer. A group's last sequence number is stored in the same
-//! transaction as its messages, so numbers are never reused, after a crash
-//! or after retention removed every message.
+//! beside the writer; a read is one transaction, so one snapshot. A group's
+//! last sequence number is stored in the same transaction as its messages,
+//! so numbers are never reused within an epoch, even after a crash. A group
+//! that retention empties is deleted; a later message creates it again in a
+//! new epoch.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,17 +17,21 @@ use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::store::{Appending, Bounds, HistoryError, Outcome, Retention, Store};
+use super::store::{
+    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+};
 
 /// Bumped with every schema change; checked at open.
 /// - 1: groups and messages.
 /// - 2: `messages.verified` (earlier messages read as unverified).
-const SCHEMA_VERSION: i64 = 2;
+/// - 3: `groups.epoch` (earlier groups get a random one).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
         name     TEXT PRIMARY KEY,
-        last_seq INTEGER NOT NULL
+        last_seq INTEGER NOT NULL,
+        epoch    TEXT    NOT NULL DEFAULT ''
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS messages (
         grp       TEXT    NOT NULL,
@@ -44,8 +50,16 @@ const SCHEMA: &str = "
 
 const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts, verified";
 
-/// Brings a database of an earlier schema version up to this one.
-const MIGRATIONS: [(i64, &str); 1] = [(1, "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")];
+/// Brings a database of an earlier schema version up to this one: each
+/// migration applies to databases at its version or below.
+const MIGRATIONS: [(i64, &str); 2] = [
+    (1, "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0"),
+    (
+        2,
+        "ALTER TABLE groups ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
+         UPDATE groups SET epoch = lower(hex(randomblob(8)));",
+    ),
+];
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,28 +72,48 @@ pub enum Durability {
     Normal,
 }
 
+/// How an SQLite store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Most groups held at once.
+    pub max_groups: Option<u64>,
+    /// Largest database file (SQLite's `max_page_count`): past it, appends
+    /// fail (retryably) until retention frees pages.
+    pub max_database_bytes: Option<u64>,
+}
+
+impl SqliteOptions {
+    pub fn new(durability: Durability) -> Self {
+        Self { durability, max_groups: None, max_database_bytes: None }
+    }
+}
+
 pub struct SqliteStore {
     path: PathBuf,
+    max_groups: Option<u64>,
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
 }
 
 struct Writer {
     connection: Connection,
-    /// Last sequence number per group, as committed.
-    last_seq: HashMap<GroupName, u64>,
+    /// Last sequence number and epoch per group, as committed.
+    groups: HashMap<GroupName, (u64, String)>,
+    /// Rows of `groups`, as committed.
+    group_count: u64,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, HistoryError> {
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, HistoryError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| HistoryError::Open { path: dir.display().to_string(), source })?;
         }
         let connection = Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        let synchronous = match durability {
+        let synchronous = match options.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
@@ -93,29 +127,37 @@ impl SqliteStore {
             )));
         }
         connection.execute_batch(SCHEMA)?;
-        for (from, migration) in MIGRATIONS {
-            if version == from {
+        for (at_or_below, migration) in MIGRATIONS {
+            // Version 0 is a database created just now, by `SCHEMA`.
+            if version != 0 && version <= at_or_below {
                 connection.execute_batch(migration)?;
             }
         }
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        if let Some(bytes) = options.max_database_bytes {
+            let page_size: i64 = connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            let page_size = page_size.max(1) as u64;
+            connection.pragma_update(None, "max_page_count", to_sql((bytes / page_size).max(1)))?;
+        }
+        let group_count: i64 = connection.query_row("SELECT COUNT(*) FROM groups", [], |row| row.get(0))?;
         Ok(Self {
             path: path.to_owned(),
-            writer: Mutex::new(Writer { connection, last_seq: HashMap::new() }),
+            max_groups: options.max_groups,
+            writer: Mutex::new(Writer { connection, groups: HashMap::new(), group_count: group_count as u64 }),
             readers: Mutex::new(Vec::new()),
         })
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
         // A panic mid-transaction drops the transaction (rollback); the
-        // cached sequence numbers are cleared on every failed append.
+        // cache is cleared on every failed append.
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `read` on a pooled read-only connection.
-    fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T, HistoryError>) -> Result<T, HistoryError> {
+    fn with_reader<T>(&self, read: impl FnOnce(&mut Connection) -> Result<T, HistoryError>) -> Result<T, HistoryError> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let connection = match pooled {
+        let mut connection = match pooled {
             Some(connection) => connection,
             None => {
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -124,46 +166,55 @@ impl SqliteStore {
                 connection
             }
         };
-        let result = read(&connection);
+        let result = read(&mut connection);
         self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(connection);
         result
-    }
-
-    fn query(&self, sql: &str, group: &GroupName, bound: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(sql)?;
-            let rows =
-                statement.query_map(params![group.as_str(), to_sql(bound), to_sql(limit as u64)], row_to_message)?;
-            rows.map(|row| row?).collect()
-        })
     }
 }
 
 impl Writer {
-    fn last_seq(&mut self, group: &GroupName) -> Result<u64, HistoryError> {
-        if let Some(&seq) = self.last_seq.get(group) {
-            return Ok(seq);
+    /// The group's last number and epoch; `None` for a group not stored.
+    fn group(&mut self, group: &GroupName) -> Result<Option<(u64, String)>, HistoryError> {
+        if let Some(known) = self.groups.get(group) {
+            return Ok(Some(known.clone()));
         }
-        let seq: Option<i64> = self
+        let stored: Option<(i64, String)> = self
             .connection
-            .query_row("SELECT last_seq FROM groups WHERE name = ?1", [group.as_str()], |row| row.get(0))
+            .query_row("SELECT last_seq, epoch FROM groups WHERE name = ?1", [group.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()?;
-        let seq = seq.unwrap_or(0) as u64;
-        self.last_seq.insert(group.clone(), seq);
-        Ok(seq)
+        let stored = stored.map(|(seq, epoch)| (seq as u64, epoch));
+        if let Some(known) = &stored {
+            self.groups.insert(group.clone(), known.clone());
+        }
+        Ok(stored)
     }
 
-    fn append(&mut self, batch: &mut [Appending]) -> Result<(), HistoryError> {
-        // The last sequence number of every group in the batch, read before
-        // the transaction borrows the connection.
-        let mut last: HashMap<GroupName, u64> = HashMap::new();
-        for item in batch.iter() {
-            if !last.contains_key(&item.message.group) {
-                let seq = self.last_seq(&item.message.group)?;
-                last.insert(item.message.group.clone(), seq);
+    fn append(&mut self, batch: &mut [Appending], max_groups: Option<u64>) -> Result<(), HistoryError> {
+        // Every group of the batch as stored, read before the transaction
+        // borrows the connection; groups the batch creates get an epoch.
+        let mut state: HashMap<GroupName, (u64, String)> = HashMap::new();
+        let mut created = 0u64;
+        for item in batch.iter_mut() {
+            let group = &item.message.group;
+            if state.contains_key(group) {
+                continue;
+            }
+            match self.group(group)? {
+                Some(known) => {
+                    state.insert(group.clone(), known);
+                }
+                None if max_groups.is_some_and(|max| self.group_count + created >= max) => {
+                    item.outcome = Outcome::OverQuota;
+                }
+                None => {
+                    created += 1;
+                    state.insert(group.clone(), (0, new_epoch()));
+                }
             }
         }
-        let mut advanced: HashMap<GroupName, u64> = HashMap::new();
+        let mut advanced: HashMap<GroupName, (u64, String)> = HashMap::new();
         let transaction = self.connection.transaction()?;
         {
             let mut find = transaction.prepare_cached("SELECT seq FROM messages WHERE grp = ?1 AND id = ?2")?;
@@ -172,7 +223,9 @@ impl Writer {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for item in batch.iter_mut() {
+                let Some((last, epoch)) = state.get_mut(&item.message.group) else { continue };
                 let message = &mut item.message;
+                item.epoch.clone_from(epoch);
                 let existing: Option<i64> = find
                     .query_row(params![message.group.as_str(), message.id.0.as_bytes()], |row| row.get(0))
                     .optional()?;
@@ -180,11 +233,11 @@ impl Writer {
                     item.outcome = Outcome::Duplicate(seq as u64);
                     continue;
                 }
-                let seq = last.get(&message.group).copied().unwrap_or(0) + 1;
-                message.seq = seq;
+                *last += 1;
+                message.seq = *last;
                 insert.execute(params![
                     message.group.as_str(),
-                    to_sql(seq),
+                    to_sql(message.seq),
                     message.id.0.as_bytes(),
                     message.from.client_id.0.as_bytes(),
                     message.from.name.as_ref().map(|name| name.as_str()),
@@ -193,19 +246,19 @@ impl Writer {
                     message.from.verified,
                 ])?;
                 item.outcome = Outcome::New;
-                last.insert(message.group.clone(), seq);
-                advanced.insert(message.group.clone(), seq);
+                advanced.insert(message.group.clone(), (*last, epoch.clone()));
             }
             let mut save = transaction.prepare_cached(
-                "INSERT INTO groups (name, last_seq) VALUES (?1, ?2)
+                "INSERT INTO groups (name, last_seq, epoch) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
             )?;
-            for (group, seq) in &advanced {
-                save.execute(params![group.as_str(), to_sql(*seq)])?;
+            for (group, (seq, epoch)) in &advanced {
+                save.execute(params![group.as_str(), to_sql(*seq), epoch])?;
             }
         }
         transaction.commit()?;
-        self.last_seq.extend(advanced);
+        self.group_count += created;
+        self.groups.extend(advanced);
         Ok(())
     }
 }
@@ -213,9 +266,9 @@ impl Writer {
 impl Store for SqliteStore {
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut writer = self.writer();
-        let result = writer.append(batch);
+        let result = writer.append(batch, self.max_groups);
         if result.is_err() {
-            writer.last_seq.clear();
+            writer.groups.clear();
             for item in batch.iter_mut() {
                 item.outcome = Outcome::Pending;
             }
@@ -223,51 +276,82 @@ impl Store for SqliteStore {
         result
     }
 
-    fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        self.before(group, u64::MAX, limit)
-    }
-
-    fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        let sql = format!("SELECT {COLUMNS} FROM messages WHERE grp = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
-        self.query(&sql, group, after, limit)
-    }
-
-    fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError> {
-        let sql = format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM messages WHERE grp = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3)
-             ORDER BY seq"
-        );
-        self.query(&sql, group, before, limit)
-    }
-
-    fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError> {
-        self.read(|connection| {
-            let last: Option<i64> = connection
-                .query_row("SELECT last_seq FROM groups WHERE name = ?1", [group.as_str()], |row| row.get(0))
+    fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
+        self.with_reader(|connection| {
+            // One read transaction: one snapshot of the WAL for the head and
+            // the rows alike.
+            let transaction = connection.transaction()?;
+            let stored: Option<(i64, String)> = transaction
+                .query_row("SELECT last_seq, epoch FROM groups WHERE name = ?1", [group.as_str()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
+            let Some((last, epoch)) = stored else { return Ok(Slice::default()) };
             let oldest: Option<i64> =
-                connection
+                transaction
                     .query_row("SELECT MIN(seq) FROM messages WHERE grp = ?1", [group.as_str()], |row| row.get(0))?;
-            Ok(Bounds { oldest: oldest.map(|seq| seq as u64), last: last.unwrap_or(0) as u64 })
+            let head = Head { epoch, oldest: oldest.map(|seq| seq as u64), last: last as u64 };
+            if limit.messages == 0 {
+                return Ok(Slice { head, messages: Vec::new() });
+            }
+            let (sql, bound) = match range {
+                Range::After(after) => ("seq > ?2 ORDER BY seq", after),
+                Range::Before(before) => ("seq < ?2 ORDER BY seq DESC", before),
+            };
+            let sql = format!("SELECT {COLUMNS} FROM messages WHERE grp = ?1 AND {sql} LIMIT ?3");
+            let mut statement = transaction.prepare_cached(&sql)?;
+            let rows = statement
+                .query_map(params![group.as_str(), to_sql(bound), to_sql(limit.messages as u64)], row_to_message)?
+                .map(|row| row?);
+            let mut messages = take_within(rows, limit)?;
+            if matches!(range, Range::Before(_)) {
+                messages.reverse();
+            }
+            Ok(Slice { head, messages })
         })
     }
 
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
-        let writer = self.writer();
+        let mut writer = self.writer();
+        let connection = &writer.connection;
         let mut removed = 0;
         if let Some(age) = retention.max_age {
             let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
-            removed += writer.connection.execute("DELETE FROM messages WHERE ts < ?1", [to_sql(cutoff)])? as u64;
+            removed += connection.execute("DELETE FROM messages WHERE ts < ?1", [to_sql(cutoff)])? as u64;
         }
         if let Some(max) = retention.max_messages {
             // Sequence numbers are consecutive, so the newest `max` are the
             // ones above `last_seq - max`.
-            removed += writer.connection.execute(
+            removed += connection.execute(
                 "DELETE FROM messages WHERE seq <= (SELECT last_seq FROM groups WHERE name = messages.grp) - ?1",
                 [to_sql(max)],
             )? as u64;
         }
+        if let Some(max) = retention.max_bytes {
+            // Each group keeps its newest messages while their text fits.
+            removed += connection.execute(
+                "DELETE FROM messages WHERE (grp, seq) IN (
+                     SELECT grp, seq FROM (
+                         SELECT grp, seq,
+                                SUM(length(CAST(text AS BLOB))) OVER (PARTITION BY grp ORDER BY seq DESC) AS newer
+                         FROM messages)
+                     WHERE newer > ?1)",
+                [to_sql(max)],
+            )? as u64;
+        }
+        let emptied = connection
+            .execute("DELETE FROM groups WHERE NOT EXISTS (SELECT 1 FROM messages WHERE grp = groups.name)", [])?;
+        if emptied > 0 {
+            writer.groups.clear();
+            writer.group_count = writer.group_count.saturating_sub(emptied as u64);
+        }
         Ok(removed)
+    }
+}
+
+impl From<rusqlite::Error> for HistoryError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Database(Box::new(err))
     }
 }
 

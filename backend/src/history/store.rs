@@ -1,5 +1,6 @@
 //! What a history store must do. Two implementations: [`MemoryStore`] for
-//! tests and throwaway runs, [`SqliteStore`] for everything else.
+//! tests and throwaway runs, [`SqliteStore`] for everything else; the
+//! contract tests in `history/tests.rs` run against both.
 //!
 //! [`MemoryStore`]: super::memory::MemoryStore
 //! [`SqliteStore`]: super::sqlite::SqliteStore
@@ -12,7 +13,7 @@ use roomcast_shared::{ChatMessage, GroupName};
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot open the history at {path}: {source}")]
     Open { path: String, source: std::io::Error },
     #[error("stored data is corrupt: {0}")]
@@ -21,11 +22,20 @@ pub enum HistoryError {
     Task(String),
 }
 
-/// One message to append. The store fills in `message.seq` and `outcome`.
+/// One message to append. The store fills in `message.seq`, `epoch` and
+/// `outcome`.
 #[derive(Debug, Clone)]
 pub struct Appending {
     pub message: ChatMessage,
+    /// The epoch of the group's history the message is (or was) stored in.
+    pub epoch: String,
     pub outcome: Outcome,
+}
+
+impl Appending {
+    pub fn new(message: ChatMessage) -> Self {
+        Self { message, epoch: String::new(), outcome: Outcome::Pending }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,25 +46,80 @@ pub enum Outcome {
     New,
     /// The group already holds this message id, as this sequence number.
     Duplicate(u64),
+    /// Not stored: it would create a group past the store's `max_groups`.
+    OverQuota,
 }
 
-/// The sequence numbers of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bounds {
+/// A group's history as one read saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Head {
+    /// Sequence numbers are only comparable within one epoch: a group gets
+    /// a new random one whenever it is created, so numbers given out again
+    /// after it was removed (retention emptied it) or after the store
+    /// started over are never mistaken for the old ones. Empty for a group
+    /// that does not exist.
+    pub epoch: String,
     /// The oldest message still retained, if any.
     pub oldest: Option<u64>,
-    /// The last sequence number ever given out (0 for a new group). Never
-    /// decreases, whatever retention removes.
+    /// The last sequence number given out in this epoch (0 for no group).
+    /// Never decreases within an epoch, whatever retention removes.
     pub last: u64,
 }
 
-/// How much history each group keeps.
+/// Where a read starts, and which way it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    /// The first messages with `seq > n`.
+    After(u64),
+    /// The last messages with `seq < n` (`u64::MAX`: the latest).
+    Before(u64),
+}
+
+impl Range {
+    pub const LATEST: Self = Self::Before(u64::MAX);
+}
+
+/// How much one read returns: at most `messages`, and no more than `bytes`
+/// of them as JSON, counting from where the read starts, though always at
+/// least one message when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl Limit {
+    pub const NONE: Self = Self { messages: 0, bytes: 0 };
+
+    pub fn messages(messages: usize) -> Self {
+        Self { messages, bytes: usize::MAX }
+    }
+}
+
+/// What one read returns: the group's head and the messages, from one
+/// consistent snapshot (a prune cannot fall between the two).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Slice {
+    pub head: Head,
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// How much history each group keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Retention {
     /// Keep at most this many messages per group.
     pub max_messages: Option<u64>,
     /// Remove messages older than this.
     pub max_age: Option<Duration>,
+    /// Keep at most this many bytes of message text per group.
+    pub max_bytes: Option<u64>,
+}
+
+impl Retention {
+    pub fn is_unbounded(&self) -> bool {
+        self.max_messages.is_none() && self.max_age.is_none() && self.max_bytes.is_none()
+    }
 }
 
 /// A group's durable log. Implementations are internally synchronized:
@@ -62,20 +127,67 @@ pub struct Retention {
 pub trait Store: Send + Sync + 'static {
     /// Appends a batch atomically (all or nothing), in order, giving each new
     /// message the next sequence number of its group. A message whose
-    /// `(group, id)` is already stored is not stored again.
+    /// `(group, id)` is already stored is not stored again; one that would
+    /// create a group past the store's quota is not stored at all.
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError>;
 
-    /// The last `limit` messages, oldest first.
-    fn latest(&self, group: &GroupName, limit: usize) -> Result<Vec<ChatMessage>, HistoryError>;
+    /// Messages of `group` from `range`, within `limit`, oldest first, and
+    /// the group's head, from one snapshot.
+    fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError>;
 
-    /// Messages with `seq > after`, oldest first, at most `limit`.
-    fn after(&self, group: &GroupName, after: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError>;
-
-    /// The last `limit` messages with `seq < before`, oldest first.
-    fn before(&self, group: &GroupName, before: u64, limit: usize) -> Result<Vec<ChatMessage>, HistoryError>;
-
-    fn bounds(&self, group: &GroupName) -> Result<Bounds, HistoryError>;
-
-    /// Removes what `retention` no longer keeps; returns how many messages.
+    /// Removes what `retention` no longer keeps, and the groups left empty
+    /// (a later message creates them again, in a new epoch); returns how
+    /// many messages it removed.
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError>;
+
+    /// The group's head alone.
+    fn head(&self, group: &GroupName) -> Result<Head, HistoryError> {
+        Ok(self.read(group, Range::LATEST, Limit::NONE)?.head)
+    }
+}
+
+/// A new random epoch: 16 hex digits.
+pub fn new_epoch() -> String {
+    let mut bytes = [0u8; 8];
+    // The OS random source; without it, the time still differs per store.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        bytes = (super::unix_millis() ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes();
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Bytes of `message` as JSON, as a page or a replay carries it.
+pub fn json_len(message: &ChatMessage) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and neither can serializing a message.
+    let _ = serde_json::to_writer(&mut count, message);
+    count.0
+}
+
+/// Takes messages from `rows` (nearest to where the read starts first) while
+/// they fit `limit`: always the first, then while the byte total holds.
+pub fn take_within<E>(rows: impl Iterator<Item = Result<ChatMessage, E>>, limit: Limit) -> Result<Vec<ChatMessage>, E> {
+    let mut taken = Vec::new();
+    let mut bytes = 0usize;
+    for row in rows.take(limit.messages) {
+        let message = row?;
+        if limit.bytes != usize::MAX {
+            bytes = bytes.saturating_add(json_len(&message));
+            if bytes > limit.bytes && !taken.is_empty() {
+                break;
+            }
+        }
+        taken.push(message);
+    }
+    Ok(taken)
 }

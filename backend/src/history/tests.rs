@@ -8,25 +8,44 @@ use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
 use uuid::Uuid;
 
 use super::memory::{hooked::Hooked, MemoryStore};
-use super::sqlite::{Durability, SqliteStore};
+use super::sqlite::{Durability, SqliteOptions, SqliteStore};
 use super::*;
+
+fn latest(store: &dyn Store, group_name: &str, limit: usize) -> Vec<ChatMessage> {
+    store.read(&group(group_name), Range::LATEST, Limit::messages(limit)).unwrap().messages
+}
+
+fn after(store: &dyn Store, group_name: &str, after: u64, limit: usize) -> Vec<u64> {
+    seqs(&store.read(&group(group_name), Range::After(after), Limit::messages(limit)).unwrap().messages)
+}
+
+fn before(store: &dyn Store, group_name: &str, before: u64, limit: usize) -> Vec<u64> {
+    seqs(&store.read(&group(group_name), Range::Before(before), Limit::messages(limit)).unwrap().messages)
+}
+
+/// `(oldest, last)` of a group, and whether it has an epoch.
+fn bounds(store: &dyn Store, group_name: &str) -> (Option<u64>, u64, bool) {
+    let head = store.head(&group(group_name)).unwrap();
+    (head.oldest, head.last, !head.epoch.is_empty())
+}
+
+fn sqlite(path: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(path, SqliteOptions::new(Durability::Normal)).unwrap()
+}
 
 fn group(name: &str) -> GroupName {
     name.parse().unwrap()
 }
 
 fn draft(group_name: &str, text: &str, ts: u64) -> Appending {
-    Appending {
-        message: ChatMessage {
-            group: group(group_name),
-            seq: 0,
-            id: MessageId(Uuid::new_v4()),
-            from: Sender { client_id: ClientId(Uuid::new_v4()), name: Some("Ann".parse().unwrap()), verified: true },
-            text: text.into(),
-            ts,
-        },
-        outcome: Outcome::Pending,
-    }
+    Appending::new(ChatMessage {
+        group: group(group_name),
+        seq: 0,
+        id: MessageId(Uuid::new_v4()),
+        from: Sender { client_id: ClientId(Uuid::new_v4()), name: Some("Ann".parse().unwrap()), verified: true },
+        text: text.into(),
+        ts,
+    })
 }
 
 fn append(store: &dyn Store, group_name: &str, count: usize) -> Vec<ChatMessage> {
@@ -59,7 +78,7 @@ impl Drop for TempDb {
 fn each_store(check: impl Fn(&dyn Store)) {
     check(&MemoryStore::default());
     let db = TempDb::new();
-    check(&SqliteStore::open(&db.0, Durability::Normal).unwrap());
+    check(&sqlite(&db.0));
 }
 
 #[test]
@@ -72,8 +91,10 @@ fn sequence_numbers_are_consecutive_per_group() {
             [(1, Outcome::New), (1, Outcome::New), (2, Outcome::New)]
         );
         assert_eq!(seqs(&append(store, "a", 2)), [3, 4]);
-        assert_eq!(store.bounds(&group("a")).unwrap(), Bounds { oldest: Some(1), last: 4 });
-        assert_eq!(store.bounds(&group("new")).unwrap(), Bounds { oldest: None, last: 0 });
+        assert_eq!(bounds(store, "a"), (Some(1), 4, true));
+        assert_eq!(bounds(store, "new"), (None, 0, false), "no group, no epoch");
+        assert_eq!(batch[0].epoch, batch[2].epoch, "one epoch per group");
+        assert_ne!(batch[0].epoch, batch[1].epoch);
     });
 }
 
@@ -89,10 +110,9 @@ fn a_message_id_is_stored_once_per_group() {
         assert_eq!(again[0].outcome, Outcome::Duplicate(1));
         assert_eq!(again[1].outcome, Outcome::New);
         assert_eq!(again[2].outcome, Outcome::Duplicate(1));
-        assert_eq!(seqs(&store.latest(&group("a"), 10).unwrap()), [1, 2]);
+        assert_eq!(seqs(&latest(store, "a", 10)), [1, 2]);
         // The same id in another group is another message.
-        let mut elsewhere =
-            vec![Appending { message: ChatMessage { group: group("b"), ..first.message }, outcome: Outcome::Pending }];
+        let mut elsewhere = vec![Appending::new(ChatMessage { group: group("b"), ..first.message })];
         store.append(&mut elsewhere).unwrap();
         assert_eq!(elsewhere[0].outcome, Outcome::New);
     });
@@ -102,41 +122,116 @@ fn a_message_id_is_stored_once_per_group() {
 fn reads_return_pages_oldest_first() {
     each_store(|store| {
         let stored = append(store, "a", 10);
-        assert_eq!(store.latest(&group("a"), 3).unwrap(), stored[7..].to_vec());
-        assert_eq!(seqs(&store.after(&group("a"), 4, 3).unwrap()), [5, 6, 7]);
-        assert_eq!(seqs(&store.after(&group("a"), 10, 3).unwrap()), Vec::<u64>::new());
-        assert_eq!(seqs(&store.before(&group("a"), 5, 2).unwrap()), [3, 4]);
-        assert_eq!(seqs(&store.before(&group("a"), 2, 5).unwrap()), [1]);
-        assert!(store.latest(&group("none"), 5).unwrap().is_empty());
+        assert_eq!(latest(store, "a", 3), stored[7..].to_vec());
+        assert_eq!(after(store, "a", 4, 3), [5, 6, 7]);
+        assert_eq!(after(store, "a", 10, 3), Vec::<u64>::new());
+        assert_eq!(before(store, "a", 5, 2), [3, 4]);
+        assert_eq!(before(store, "a", 2, 5), [1]);
+        assert!(latest(store, "none", 5).is_empty());
+        // A byte limit keeps the messages nearest to where the read starts,
+        // at least one.
+        let one = store::json_len(&stored[0]);
+        let limit = Limit { messages: 10, bytes: one * 3 + 1 };
+        let read = |range| seqs(&store.read(&group("a"), range, limit).unwrap().messages);
+        assert_eq!(read(Range::After(0)), [1, 2, 3]);
+        assert_eq!(read(Range::LATEST), [8, 9, 10]);
+        let tiny = Limit { messages: 10, bytes: 1 };
+        assert_eq!(seqs(&store.read(&group("a"), Range::After(4), tiny).unwrap().messages), [5]);
     });
 }
 
 #[test]
-fn retention_by_count_and_age_keeps_numbering() {
+fn retention_by_count_age_and_bytes_keeps_numbering_within_an_epoch() {
     each_store(|store| {
         append(store, "a", 10); // ts 1000..1009
+        let b_epoch = store.head(&group("b")).unwrap().epoch;
         append(store, "b", 3);
-        let by_count = Retention { max_messages: Some(4), max_age: None };
+        let by_count = Retention { max_messages: Some(4), ..Retention::default() };
         assert_eq!(store.prune(&by_count, 0).unwrap(), 6);
-        assert_eq!(store.bounds(&group("a")).unwrap(), Bounds { oldest: Some(7), last: 10 });
-        let by_age = Retention { max_messages: None, max_age: Some(Duration::from_millis(2)) };
+        assert_eq!(bounds(store, "a"), (Some(7), 10, true));
+        let by_age = Retention { max_age: Some(Duration::from_millis(2)), ..Retention::default() };
         // now = 1010: messages older than ts 1008 go (a: 7 and 8; b: all three).
         assert_eq!(store.prune(&by_age, 1_010).unwrap(), 5);
-        assert_eq!(store.bounds(&group("a")).unwrap(), Bounds { oldest: Some(9), last: 10 });
-        assert_eq!(store.bounds(&group("b")).unwrap(), Bounds { oldest: None, last: 3 });
-        assert_eq!(seqs(&append(store, "b", 1)), [4], "numbers are never reused");
+        assert_eq!(bounds(store, "a"), (Some(9), 10, true));
+        // An emptied group is gone; it comes back in a new epoch.
+        assert_eq!(bounds(store, "b"), (None, 0, false));
+        let old_epoch = store.head(&group("b")).unwrap().epoch;
+        assert!(b_epoch.is_empty() && old_epoch.is_empty());
+        assert_eq!(seqs(&append(store, "b", 1)), [1]);
+        assert!(!store.head(&group("b")).unwrap().epoch.is_empty());
+        // By bytes: texts "m0".."m9" are 2 bytes each; 5 bytes keep two.
+        append(store, "c", 10);
+        let by_bytes = Retention { max_bytes: Some(5), ..Retention::default() };
+        store.prune(&by_bytes, 0).unwrap();
+        assert_eq!(bounds(store, "c"), (Some(9), 10, true));
     });
+}
+
+#[test]
+fn a_new_epoch_after_a_group_is_emptied() {
+    each_store(|store| {
+        append(store, "a", 3);
+        let first = store.head(&group("a")).unwrap().epoch;
+        store.prune(&Retention { max_messages: Some(0), ..Retention::default() }, 0).unwrap();
+        append(store, "a", 1);
+        let second = store.head(&group("a")).unwrap().epoch;
+        assert_ne!(first, second);
+    });
+}
+
+#[test]
+fn max_groups_refuses_a_new_group_until_one_is_gone() {
+    let check = |store: &dyn Store| {
+        append(store, "a", 1);
+        append(store, "b", 1);
+        let mut batch = vec![draft("c", "x", 1), draft("a", "y", 1)];
+        store.append(&mut batch).unwrap();
+        assert_eq!((batch[0].outcome, batch[1].outcome), (Outcome::OverQuota, Outcome::New));
+        assert_eq!(bounds(store, "c"), (None, 0, false), "nothing stored");
+        // Retention empties b: there is room again.
+        store.prune(&Retention { max_age: Some(Duration::from_millis(1)), ..Retention::default() }, 1_000_000).unwrap();
+        assert_eq!(seqs(&append(store, "c", 1)), [1]);
+    };
+    check(&MemoryStore::with_max_groups(Some(2)));
+    let db = TempDb::new();
+    let options = SqliteOptions { max_groups: Some(2), ..SqliteOptions::new(Durability::Normal) };
+    check(&SqliteStore::open(&db.0, options).unwrap());
+}
+
+/// At the database size limit appends fail (nothing half-stored), and they
+/// succeed again once retention has freed pages.
+#[test]
+fn sqlite_at_its_size_limit_refuses_then_recovers() {
+    let db = TempDb::new();
+    let options = SqliteOptions { max_database_bytes: Some(256 * 1024), ..SqliteOptions::new(Durability::Normal) };
+    let store = SqliteStore::open(&db.0, options).unwrap();
+    let text = "x".repeat(4_000);
+    let mut stored = 0u64;
+    let failed = loop {
+        let mut batch = vec![draft("a", &text, 1)];
+        match store.append(&mut batch) {
+            Ok(()) => stored += 1,
+            Err(err) => break (err, batch),
+        }
+        assert!(stored < 1_000, "the limit never came");
+    };
+    assert_eq!(failed.1[0].outcome, Outcome::Pending);
+    assert_eq!(bounds(&store, "a").1, stored, "the failed message took no number");
+    store.prune(&Retention { max_messages: Some(2), ..Retention::default() }, 0).unwrap();
+    let mut batch = vec![draft("a", &text, 1)];
+    store.append(&mut batch).unwrap();
+    assert_eq!(batch[0].message.seq, stored + 1);
 }
 
 #[test]
 fn sqlite_keeps_everything_across_reopening() {
     let db = TempDb::new();
     let stored = {
-        let store = SqliteStore::open(&db.0, Durability::Full).unwrap();
+        let store = sqlite(&db.0);
         append(&store, "a", 5)
     };
-    let store = SqliteStore::open(&db.0, Durability::Full).unwrap();
-    assert_eq!(store.latest(&group("a"), 10).unwrap(), stored);
+    let store = sqlite(&db.0);
+    assert_eq!(latest(&store, "a", 10), stored);
     assert_eq!(seqs(&append(&store, "a", 1)), [6]);
 }
 
@@ -164,118 +259,142 @@ fn sqlite_migrates_a_schema_1_database() {
         )
         .unwrap();
     }
-    let store = SqliteStore::open(&db.0, Durability::Normal).unwrap();
-    let old = store.latest(&group("a"), 1).unwrap().remove(0);
+    let store = sqlite(&db.0);
+    assert!(!store.head(&group("a")).unwrap().epoch.is_empty(), "old groups get an epoch");
+    let old = latest(&store, "a", 1).remove(0);
     assert_eq!((old.text.as_str(), old.from.verified), ("before identities", false));
     let new = append(&store, "a", 1).remove(0);
     assert_eq!(new.seq, 2);
-    let reopened = SqliteStore::open(&db.0, Durability::Normal).unwrap();
-    assert_eq!(reopened.latest(&group("a"), 2).unwrap(), vec![old, new], "verified is stored");
+    let reopened = sqlite(&db.0);
+    assert_eq!(latest(&reopened, "a", 2), vec![old, new], "verified is stored");
 }
 
-/// The recovery table: what a client with `since` gets.
+/// Runs a replay to its end, as a connection does: what it sends, and the
+/// position it ends at (the client's `synced`).
+fn replay_all(store: &dyn Store, since: Option<u64>, epoch: Option<&str>, latest: usize) -> (Vec<Piece>, u64) {
+    let start = Start { since, epoch: epoch.map(str::to_owned) };
+    let mut replay = Replay::new(group("lobby"), start, latest);
+    let mut pieces = Vec::new();
+    for _ in 0..10_000 {
+        let page = replay.step(store).unwrap();
+        pieces.extend(page.pieces);
+        if page.caught_up {
+            return (pieces, replay.position());
+        }
+    }
+    panic!("the replay never caught up");
+}
+
+/// `(gap, message numbers)` of what a replay sent.
+fn sent(pieces: &[Piece]) -> (Vec<(u64, u64)>, Vec<u64>) {
+    let gaps = pieces.iter().filter_map(|p| if let Piece::Gap { from, to } = p { Some((*from, *to)) } else { None });
+    let numbers = pieces.iter().filter_map(|p| if let Piece::Message(m) = p { Some(m.seq) } else { None });
+    (gaps.collect(), numbers.collect())
+}
+
+/// The recovery table: what a client with `since` (and `epoch`) gets.
 #[test]
 fn replay_plans() {
     let store = MemoryStore::default();
-    let lobby = group("lobby");
-    let plan = |since, latest| plan_replay(&store, &lobby, since, latest).unwrap();
+    let plan = |since, latest| {
+        let (pieces, synced) = replay_all(&store, since, None, latest);
+        let (gaps, numbers) = sent(&pieces);
+        (gaps, numbers, synced)
+    };
 
     // Empty group.
-    assert_eq!(plan(None, 100), Replay { gap: None, messages: vec![], synced: 0 });
-    assert_eq!(plan(Some(0), 100), Replay { gap: None, messages: vec![], synced: 0 });
+    assert_eq!(plan(None, 100), (vec![], vec![], 0));
+    assert_eq!(plan(Some(0), 100), (vec![], vec![], 0));
 
     append(&store, "lobby", 10);
-    store.prune(&Retention { max_messages: Some(6), max_age: None }, 0).unwrap(); // keeps 5..=10
+    store.prune(&Retention { max_messages: Some(6), ..Retention::default() }, 0).unwrap(); // keeps 5..=10
 
     // No since: the latest page.
-    let fresh = plan(None, 3);
-    assert_eq!((fresh.gap, seqs(&fresh.messages), fresh.synced), (None, vec![8, 9, 10], 10));
+    assert_eq!(plan(None, 3), (vec![], vec![8, 9, 10], 10));
     // Since = latest: nothing to replay.
-    let current = plan(Some(10), 3);
-    assert_eq!((current.gap, seqs(&current.messages), current.synced), (None, vec![], 10));
+    assert_eq!(plan(Some(10), 3), (vec![], vec![], 10));
     // Since inside the history: everything after it, however many.
-    let behind = plan(Some(6), 2);
-    assert_eq!((behind.gap, seqs(&behind.messages), behind.synced), (None, vec![7, 8, 9, 10], 10));
+    assert_eq!(plan(Some(6), 2), (vec![], vec![7, 8, 9, 10], 10));
     // Since just before the oldest kept: still complete.
-    assert_eq!(seqs(&plan(Some(4), 2).messages), [5, 6, 7, 8, 9, 10]);
+    assert_eq!(plan(Some(4), 2).1, [5, 6, 7, 8, 9, 10]);
     // Since older than retention: the exact missing range, then everything
-    // kept, from the oldest kept on (not the latest page): the client's
-    // timeline has no hole but the one it is told about.
-    let lost = plan(Some(2), 2);
-    assert_eq!((lost.gap, seqs(&lost.messages), lost.synced), (Some((3, 4)), vec![5, 6, 7, 8, 9, 10], 10));
-    assert_eq!(plan(Some(0), 2).gap, Some((1, 4)));
-    // Since in the future: the numbers the group never reached, then the latest page.
-    let future = plan(Some(15), 2);
-    assert_eq!((future.gap, seqs(&future.messages), future.synced), (Some((11, 15)), vec![9, 10], 10));
+    // kept, from the oldest kept on.
+    assert_eq!(plan(Some(2), 2), (vec![(3, 4)], vec![5, 6, 7, 8, 9, 10], 10));
+    assert_eq!(plan(Some(0), 2).0, [(1, 4)]);
 }
 
-/// After a gap, the replay picks up exactly where the gap ends and runs
-/// without a hole to `synced`, however much is kept.
+/// A different epoch, or a `since` beyond the group's last number, is a
+/// reset followed by a fresh join; the same epoch, or none, replays.
 #[test]
-fn replay_after_a_retention_gap_is_contiguous() {
+fn a_store_that_started_over_is_a_reset() {
     let store = MemoryStore::default();
-    let lobby = group("lobby");
-    append(&store, "lobby", 300);
-    store.prune(&Retention { max_messages: Some(250), max_age: None }, 0).unwrap(); // keeps 51..=300
-    let replay = plan_replay(&store, &lobby, Some(7), 100).unwrap();
-    assert_eq!(replay.gap, Some((8, 50)));
-    assert_eq!(replay.messages.first().map(|m| m.seq), Some(51), "right after the gap: the oldest kept");
-    assert_eq!(seqs(&replay.messages), (51..=300).collect::<Vec<_>>(), "not capped by the page size");
-    assert_eq!(replay.synced, 300);
+    append(&store, "lobby", 10);
+    let epoch = store.head(&group("lobby")).unwrap().epoch;
+    let reset = Piece::Reset { epoch: epoch.clone() };
 
-    // Retention removed everything: the gap runs to the group's last number,
-    // and the client is synced there.
-    store.prune(&Retention { max_messages: Some(0), max_age: None }, 0).unwrap();
-    let emptied = plan_replay(&store, &lobby, Some(7), 100).unwrap();
-    assert_eq!(emptied, Replay { gap: Some((8, 300)), messages: vec![], synced: 300 });
+    let (pieces, synced) = replay_all(&store, Some(7), Some(&epoch), 3);
+    assert_eq!((sent(&pieces).1, synced), (vec![8, 9, 10], 10), "same epoch: a replay");
+    let (pieces, synced) = replay_all(&store, Some(7), Some("0123456789abcdef"), 3);
+    assert_eq!(pieces[0], reset, "another epoch");
+    assert_eq!((sent(&pieces).1, synced), (vec![8, 9, 10], 10), "then the latest, as a fresh join");
+    let (pieces, synced) = replay_all(&store, Some(15), None, 2);
+    assert_eq!(pieces[0], reset, "a since beyond the last number");
+    assert_eq!((sent(&pieces).1, synced), (vec![9, 10], 10));
 }
 
-/// A store that prunes to its last `keep` messages right before each
-/// `after` read: retention running between the replay's two reads.
-struct PrunesBeforeAfter {
+/// However long the history, a page holds at most [`replay::PAGE`], and
+/// the pages together are everything, in order, once.
+#[test]
+fn a_long_replay_comes_in_bounded_pages() {
+    let store = MemoryStore::default();
+    let text = "y".repeat(8 * 1024);
+    let mut batch: Vec<_> = (0..500).map(|_| draft("lobby", &text, 1)).collect();
+    store.append(&mut batch).unwrap();
+    let mut replay = Replay::new(group("lobby"), Start { since: Some(0), epoch: None }, 100);
+    let mut numbers = Vec::new();
+    loop {
+        let page = replay.step(&store).unwrap();
+        let bytes: usize =
+            page.pieces.iter().map(|p| if let Piece::Message(m) = p { store::json_len(m) } else { 0 }).sum();
+        assert!(bytes <= replay::PAGE.bytes, "a page of {bytes} bytes");
+        numbers.extend(sent(&page.pieces).1);
+        if page.caught_up {
+            break;
+        }
+    }
+    assert_eq!(numbers, (1..=500).collect::<Vec<_>>());
+}
+
+/// A store that prunes to its last `keep` messages right before each read
+/// after the first: retention running between the replay's pages.
+struct PrunesBetweenReads {
     inner: MemoryStore,
     keep: u64,
+    reads: std::sync::atomic::AtomicUsize,
 }
 
-impl Hooked for PrunesBeforeAfter {
+impl Hooked for PrunesBetweenReads {
     fn inner(&self) -> &MemoryStore {
         &self.inner
     }
 
-    fn before_after(&self) -> Result<(), HistoryError> {
-        self.inner.prune(&Retention { max_messages: Some(self.keep), max_age: None }, 0).map(drop)
+    fn before_read(&self) -> Result<(), HistoryError> {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 1 {
+            self.inner.prune(&Retention { max_messages: Some(self.keep), ..Retention::default() }, 0)?;
+        }
+        Ok(())
     }
 }
 
-/// The gap is taken from what the replay read, so a prune between reading
-/// the bounds and reading the messages widens it instead of leaving a silent
-/// hole behind it.
+/// Each page reads head and rows in one snapshot, so a prune between the
+/// replay's reads becomes an exact gap, never a silent hole.
 #[test]
-fn a_prune_during_the_replay_widens_the_gap() {
-    let store = PrunesBeforeAfter { inner: MemoryStore::default(), keep: 4 };
-    let lobby = group("lobby");
+fn a_prune_during_the_replay_is_an_exact_gap() {
+    let store = PrunesBetweenReads { inner: MemoryStore::default(), keep: 4, reads: Default::default() };
     append(&store, "lobby", 10);
-    // The bounds say 1..=10 are kept; by the read only 7..=10 are.
-    let inside = plan_replay(&store, &lobby, Some(3), 100).unwrap();
-    assert_eq!((inside.gap, seqs(&inside.messages), inside.synced), (Some((4, 6)), vec![7, 8, 9, 10], 10));
-}
-
-/// A page of large messages is cut to the byte bound, keeping the messages
-/// nearest to where it was asked from, and says there is more.
-#[test]
-fn pages_are_bounded_in_bytes() {
-    let big = |seq: u64| ChatMessage { seq, text: "x".repeat(100), ..draft("g", "", 0).message };
-    let page = || (1..=10).map(big).collect::<Vec<_>>();
-    let one = serde_json::to_vec(&big(1)).unwrap().len();
-    let mut before = page();
-    keep_within_bytes(&mut before, &PageFrom::Before(None), one * 3 + 1);
-    assert_eq!(seqs(&before), [8, 9, 10], "the newest of a page back");
-    let mut after = page();
-    keep_within_bytes(&mut after, &PageFrom::After(0), one * 3 + 1);
-    assert_eq!(seqs(&after), [1, 2, 3], "the oldest of a page forward");
-    let mut single = page();
-    keep_within_bytes(&mut single, &PageFrom::After(0), 1);
-    assert_eq!(seqs(&single), [1], "at least one");
+    // The head said 1..=10 were kept; by the first page only 7..=10 are.
+    let (pieces, synced) = replay_all(&store, Some(3), None, 100);
+    assert_eq!((sent(&pieces), synced), ((vec![(4, 6)], vec![7, 8, 9, 10]), 10));
 }
 
 /// History pages: back from `before` (or the latest), forward from `after`,
@@ -284,7 +403,7 @@ fn pages_are_bounded_in_bytes() {
 async fn pages_go_back_and_forward() {
     let store = Arc::new(MemoryStore::default());
     append(store.as_ref(), "lobby", 10);
-    store.prune(&Retention { max_messages: Some(8), max_age: None }, 0).unwrap(); // keeps 3..=10
+    store.prune(&Retention { max_messages: Some(8), ..Retention::default() }, 0).unwrap(); // keeps 3..=10
     let history = History::new(store);
     let page = |from, limit| {
         let history = history.clone();

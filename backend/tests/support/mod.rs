@@ -135,18 +135,28 @@ pub async fn skip_replay(ws: &mut Client) -> u64 {
 /// Connects in JSON mode with `query` (e.g. `since=5`) and returns the
 /// client with the events between `welcome` and `synced`, `synced` included.
 pub async fn connect_json_with(addr: SocketAddr, group: &str, query: &str) -> (Client, Vec<ServerEvent>) {
+    let (ws, _, replay) = connect_json_welcomed(addr, group, query).await;
+    (ws, replay)
+}
+
+/// [`connect_json_with`], with the `welcome`.
+pub async fn connect_json_welcomed(
+    addr: SocketAddr,
+    group: &str,
+    query: &str,
+) -> (Client, roomcast_shared::Welcome, Vec<ServerEvent>) {
     let url = format!("{}&{query}", ws_url(addr, group, Uuid::new_v4()));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert!(matches!(next_event(&mut ws).await, ServerEvent::Welcome(_)));
+    let ServerEvent::Welcome(welcome) = next_event(&mut ws).await else { panic!("welcome first") };
     let mut replay = Vec::new();
     loop {
         let event = next_event(&mut ws).await;
         let done = matches!(event, ServerEvent::Synced { .. });
         replay.push(event);
         if done {
-            return (ws, replay);
+            return (ws, welcome, replay);
         }
     }
 }

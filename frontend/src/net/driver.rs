@@ -99,6 +99,8 @@ pub struct Driver {
     outbox: Outbox,
     /// The last sequence number received; a reconnect asks for what follows.
     last_seq: Option<u64>,
+    /// The epoch `last_seq` belongs to, once the server has told it.
+    epoch: Option<String>,
     /// The server's message size limit, as last told (kept for offline).
     limit: Option<usize>,
     /// Messages received and not yet handed to the view.
@@ -143,6 +145,7 @@ impl Driver {
             commands,
             dispatch,
             last_seq: None,
+            epoch: None,
             limit: storage::max_message_bytes(),
             incoming: Vec::new(),
             batch_due_ms: None,
@@ -252,6 +255,9 @@ impl Driver {
         let mut url = format!("{}{}?{}&token={token}", self.target.prefix, identity.client_id, self.target.query);
         if let Some(seq) = self.last_seq {
             url.push_str(&format!("&since={seq}"));
+            if let Some(epoch) = &self.epoch {
+                url.push_str(&format!("&epoch={epoch}"));
+            }
         }
         let socket = web_sys::WebSocket::new_with_str(&url, SUBPROTOCOL)
             .map_err(|_| ())
@@ -401,6 +407,9 @@ impl Driver {
             ServerEvent::Welcome(welcome) => {
                 conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
                 conn.welcomed = true;
+                if !welcome.epoch.is_empty() {
+                    self.epoch = Some(welcome.epoch);
+                }
                 storage::remember_max_message_bytes(welcome.max_message_bytes);
                 self.limit = Some(welcome.max_message_bytes);
                 self.dispatch.dispatch(Action::Limit(welcome.max_message_bytes));
@@ -432,6 +441,14 @@ impl Driver {
                     self.last_seq = Some(from - 1);
                 }
                 self.dispatch.dispatch(Action::Gap { from, to, at_ms: now_ms() });
+            }
+            ServerEvent::Reset { epoch } => {
+                // What we hold is not the group's history any more; a
+                // fresh join's messages follow.
+                self.hand_over();
+                self.last_seq = None;
+                self.epoch = Some(epoch).filter(|epoch| !epoch.is_empty());
+                self.dispatch.dispatch(Action::Reset { at_ms: now_ms() });
             }
             ServerEvent::Synced { seq } => {
                 conn.replaying = false;

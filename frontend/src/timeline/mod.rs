@@ -335,24 +335,31 @@ impl Timeline {
         self.head = self.head.max(seq);
     }
 
+    /// The group's history started over (a `reset`, or from an older
+    /// server a gap below what the page holds): what the page shows is not
+    /// the group's any more, and the group's numbers now end at `head`; the
+    /// latest messages follow.
+    pub fn reset(&mut self, head: u64, at_ms: f64) {
+        // The connection log stays, before what the server holds now.
+        self.messages.clear();
+        self.covered = None;
+        let lines = std::mem::take(&mut self.lines).into_iter().map(|(key, line)| (key.line, line));
+        self.floating = lines.chain(std::mem::take(&mut self.floating)).collect();
+        self.head = head;
+        self.older = Edge::More;
+        self.newer = Edge::Complete;
+        self.retry_line = None;
+        self.generation += 1;
+        let text = "the server's history was reset: the messages shown before are gone from this room".to_owned();
+        self.add_line(Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms }));
+    }
+
     /// Messages `from..=to` cannot be recovered; what follows starts after
     /// `to`. A gap starting at or below the newest number the page knows
-    /// means the server's history was reset: what the page shows is not the
-    /// group's any more, and the latest page follows.
+    /// means the server's history was reset.
     pub fn gap(&mut self, from: u64, to: u64, at_ms: f64) {
         if from <= self.head {
-            // The connection log stays, before what the server holds now.
-            self.messages.clear();
-            self.covered = None;
-            let lines = std::mem::take(&mut self.lines).into_iter().map(|(key, line)| (key.line, line));
-            self.floating = lines.chain(std::mem::take(&mut self.floating)).collect();
-            self.head = from - 1;
-            self.older = Edge::More;
-            self.newer = Edge::Complete;
-            self.retry_line = None;
-            self.generation += 1;
-            let text = "the server's history was reset: the messages shown before are gone from this room".to_owned();
-            self.add_line(Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms }));
+            self.reset(from - 1, at_ms);
             return;
         }
         let missing = to - from + 1;

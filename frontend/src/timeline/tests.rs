@@ -463,3 +463,21 @@ proptest! {
         prop_assert!(shown[here..].contains(&first_after));
     }
 }
+
+/// A `reset` (the group's history started over, in a new epoch): what was
+/// shown goes, the connection log stays, and the new numbers, lower than
+/// the old ones, are taken.
+#[test]
+fn a_reset_replaces_what_was_shown_with_the_new_history() {
+    let mut timeline = Timeline::default();
+    timeline.receive(messages(41..=50));
+    event(&mut timeline, "connected");
+    timeline.reset(0, 0.0);
+    timeline.receive(messages(1..=3));
+    timeline.exists(3);
+    let rows = texts(&timeline);
+    assert_eq!(rows.iter().filter(|row| row.starts_with('m')).cloned().collect::<Vec<_>>(), ["m1", "m2", "m3"]);
+    assert!(rows.iter().any(|row| row == "[connected]"), "{rows:?}");
+    assert!(rows.iter().any(|row| row.contains("history was reset")), "{rows:?}");
+    assert!(timeline.is_live());
+}

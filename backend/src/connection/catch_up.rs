@@ -1,0 +1,90 @@
+//! The start of a JSON connection: `welcome`, then the replay of history,
+//! one page at a time, then `synced`, then live.
+//!
+//! A page is read only once the previous one is flushed to the socket, so a
+//! client that does not read holds one page (at most
+//! [`replay::PAGE`](crate::history::replay::PAGE)) and is closed by the
+//! write-stall check like any other. Live group messages are not queued
+//! meanwhile (the member queue is catching up): the replay reads them from
+//! the store, and the connection goes live only once the replay has reached
+//! every number that went by.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use roomcast_shared::{HeartbeatSettings, ServerEvent, Welcome};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::writes::event_frame;
+use super::{Peer, Settings};
+use crate::history::{History, HistoryError, Page, Piece, Replay};
+
+type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page), HistoryError>> + Send>>;
+
+/// A replay in progress.
+pub(super) struct CatchUp {
+    /// `None` while a page is being read.
+    replay: Option<Replay>,
+    step: Option<Step>,
+    welcomed: bool,
+}
+
+impl CatchUp {
+    pub(super) fn new(replay: Replay) -> Self {
+        Self { replay: Some(replay), step: None, welcomed: false }
+    }
+
+    /// The next page, reading it if no read is under way.
+    pub(super) fn poll_page(&mut self, history: &History, cx: &mut Context<'_>) -> Poll<Result<Page, HistoryError>> {
+        if self.step.is_none() {
+            let Some(replay) = self.replay.take() else { return Poll::Pending };
+            let history = history.clone();
+            self.step = Some(Box::pin(async move { history.step(replay).await }));
+        }
+        let step = self.step.as_mut().expect("set above");
+        let Poll::Ready(stepped) = step.as_mut().poll(cx) else { return Poll::Pending };
+        self.step = None;
+        Poll::Ready(stepped.map(|(replay, page)| {
+            self.replay = Some(replay);
+            page
+        }))
+    }
+
+    /// The last number the replay sent or reported.
+    pub(super) fn position(&self) -> u64 {
+        self.replay.as_ref().map_or(0, Replay::position)
+    }
+
+    /// The frames of `page`, after the `welcome` if it is the first.
+    pub(super) fn frames(&mut self, page: Page, peer: &Peer, settings: &Settings) -> Vec<Message> {
+        let mut frames = Vec::with_capacity(page.pieces.len() + 1);
+        if !self.welcomed {
+            self.welcomed = true;
+            let epoch = self.replay.as_ref().map(|replay| replay.epoch().to_owned()).unwrap_or_default();
+            frames.push(event_frame(&ServerEvent::Welcome(welcome(peer, settings, epoch))));
+        }
+        frames.extend(page.pieces.into_iter().map(|piece| {
+            event_frame(&match piece {
+                Piece::Reset { epoch } => ServerEvent::Reset { epoch },
+                Piece::Gap { from, to } => ServerEvent::Gap { from, to },
+                Piece::Message(message) => ServerEvent::Message(message),
+            })
+        }));
+        frames
+    }
+}
+
+fn welcome(peer: &Peer, settings: &Settings, epoch: String) -> Welcome {
+    Welcome {
+        connection_id: peer.connection_id,
+        client_id: peer.client_id,
+        group: peer.group.clone(),
+        heartbeat: HeartbeatSettings {
+            ping_interval_ms: settings.ping_interval.as_millis() as u64,
+            idle_timeout_ms: settings.idle_timeout.as_millis() as u64,
+        },
+        max_message_bytes: settings.max_message_bytes,
+        epoch,
+    }
+}

@@ -1,0 +1,142 @@
+//! What an inbound frame means, then what it does: [`Inbound::parse`] sorts
+//! a frame by the connection's wire mode, and [`Connection::apply`] carries
+//! it out, one arm per command.
+
+use roomcast_shared::{ChatMessage, ClientCommand, CommandError, ErrorCode, MessageId, Sender, ServerEvent};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use super::event_loop::Connection;
+use super::writes::event_frame;
+use super::CloseReason;
+use crate::history::sequencer::{Publish, Stopped, Submitted};
+use crate::registry::WireMode;
+
+/// An inbound frame, sorted.
+#[derive(Debug)]
+pub(super) enum Inbound {
+    /// Control frames: answered by the WebSocket layer itself; they only
+    /// count as signs of life here.
+    SignOfLife,
+    Command(Result<ClientCommand, CommandError>),
+    /// A binary frame on a JSON connection.
+    BinaryInJson,
+    /// A raw text to store and relay as a group message.
+    RawText(String),
+    /// A raw frame relayed as it came, outside the sequence (binary frames
+    /// and empty texts, which JSON members cannot receive).
+    RawRelay(Message),
+}
+
+impl Inbound {
+    pub(super) fn parse(mode: WireMode, message: Message) -> Self {
+        match (mode, message) {
+            (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Self::SignOfLife,
+            (WireMode::Json, Message::Text(text)) => Self::Command(ClientCommand::decode(&text)),
+            (WireMode::Json, Message::Binary(_)) => Self::BinaryInJson,
+            (WireMode::Raw, Message::Text(text)) if !text.is_empty() => Self::RawText(text.as_str().to_owned()),
+            (WireMode::Raw, message) => Self::RawRelay(message),
+        }
+    }
+}
+
+impl Connection {
+    /// Carries out one inbound frame.
+    pub(super) fn apply(&mut self, inbound: Inbound) -> Result<(), CloseReason> {
+        match inbound {
+            Inbound::SignOfLife => Ok(()),
+            Inbound::Command(Ok(ClientCommand::Send { id, .. })) if !self.within_limit() => {
+                self.reply(&ServerEvent::Error {
+                    code: ErrorCode::RateLimited,
+                    message: "too many messages; send this one again later".into(),
+                    id: Some(id),
+                })
+            }
+            // The ack (or an error) comes from the sequencer, once stored.
+            Inbound::Command(Ok(ClientCommand::Send { id, text })) => match self.publish(id, text, true) {
+                Ok(()) => Ok(()),
+                Err(stopped) => self.refuse(id, stopped),
+            },
+            Inbound::Command(Ok(ClientCommand::Ping)) => self.reply(&ServerEvent::Pong),
+            Inbound::Command(Err(err)) => {
+                tracing::debug!(conn = %self.peer.connection_id, code = ?err.code(), "refused a command");
+                self.reply(&ServerEvent::from_command_error(&err))
+            }
+            Inbound::BinaryInJson => self.reply(&ServerEvent::Error {
+                code: ErrorCode::BinaryNotSupported,
+                message: "binary frames carry nothing in roomcast.v1; send JSON text".into(),
+                id: None,
+            }),
+            // Every raw frame counts against the limit, relayed ones too:
+            // a flood of empty or binary frames would otherwise reach every
+            // raw member unchecked.
+            Inbound::RawText(text) => {
+                self.count_raw_frame()?;
+                // Raw clients get no acknowledgement; a refused publish is
+                // logged by the sequencer, and a stopped one is the
+                // shutdown this connection is about to see.
+                let _ = self.publish(MessageId(Uuid::new_v4()), text, false);
+                Ok(())
+            }
+            Inbound::RawRelay(message) => {
+                self.count_raw_frame()?;
+                self.membership.relay(message);
+                Ok(())
+            }
+        }
+    }
+
+    /// One raw frame against the publish rate limit. A raw client cannot be
+    /// told about one refused frame, so a flood closes it (1008).
+    fn count_raw_frame(&mut self) -> Result<(), CloseReason> {
+        if self.within_limit() {
+            Ok(())
+        } else {
+            Err(CloseReason::RateLimited)
+        }
+    }
+
+    /// Whether one more publish fits the client's and its address's limits.
+    fn within_limit(&self) -> bool {
+        let identity = self.peer.verified.then_some(self.peer.client_id);
+        self.context.limits.try_take(identity, self.peer.ip, Instant::now())
+    }
+
+    /// Hands a message to the sequencer. When the writer is far behind, the
+    /// publish is held and the connection reads nothing more until it is
+    /// handed over: the sender is held back, while this connection's writes
+    /// go on, so its own queue keeps draining instead of overflowing.
+    fn publish(&mut self, id: MessageId, text: String, acknowledge: bool) -> Result<(), Stopped> {
+        let peer = &self.peer;
+        let message = ChatMessage {
+            group: peer.group.clone(),
+            seq: 0,
+            id,
+            from: Sender { client_id: peer.client_id, name: peer.name.clone(), verified: peer.verified },
+            text,
+            ts: 0,
+        };
+        let reply_to = acknowledge.then(|| self.membership.queue().clone());
+        match self.context.sequencer.try_submit(Publish { message, reply_to })? {
+            Submitted::Queued => {}
+            Submitted::Backlogged(backlogged) => self.held = Some(backlogged),
+        }
+        Ok(())
+    }
+
+    /// Tells a JSON sender its message was not taken (the server is
+    /// stopping); its app sends it again after reconnecting.
+    pub(super) fn refuse(&self, id: MessageId, stopped: Stopped) -> Result<(), CloseReason> {
+        self.reply(&ServerEvent::Error { code: ErrorCode::Unavailable, message: stopped.to_string(), id: Some(id) })
+    }
+
+    fn reply(&self, event: &ServerEvent) -> Result<(), CloseReason> {
+        self.queue(event_frame(event))
+    }
+
+    /// Queues a frame for this connection only.
+    pub(super) fn queue(&self, message: Message) -> Result<(), CloseReason> {
+        self.membership.reply(message).map_err(|_| CloseReason::TooSlow)
+    }
+}

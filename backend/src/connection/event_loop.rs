@@ -1,0 +1,169 @@
+//! The connection's loop: one task, woken by whichever source is ready
+//! ([`Sources`]), handling one event per pass.
+
+use std::sync::Arc;
+
+use futures_util::{FutureExt, SinkExt};
+use roomcast_shared::ServerEvent;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::catch_up::CatchUp;
+use super::commands::Inbound;
+use super::sources::{Event, Sources};
+use super::writes::{event_frame, feed_batch};
+use super::{CloseReason, Context, Peer};
+use crate::history::sequencer::Backlogged;
+use crate::history::{Page, Replay};
+use crate::queue::Next;
+use crate::registry::{Membership, WireMode};
+
+pub(super) struct Connection {
+    pub(super) peer: Peer,
+    pub(super) membership: Membership,
+    pub(super) context: Arc<Context>,
+    /// The last sequence number the replay sent; live messages up to it are
+    /// dropped.
+    watermark: u64,
+    /// A publish waiting for room at the sequencer; reading stops meanwhile.
+    pub(super) held: Option<Box<Backlogged>>,
+    /// The replay, until the connection is live (JSON mode). Boxed: an idle
+    /// connection holds none of it.
+    catch_up: Option<Box<CatchUp>>,
+}
+
+impl Connection {
+    pub(super) fn new(peer: Peer, membership: Membership, context: Arc<Context>) -> Self {
+        let catch_up = (peer.mode == WireMode::Json).then(|| {
+            let replay = Replay::new(peer.group.clone(), peer.start.clone(), context.settings.history_on_join);
+            Box::new(CatchUp::new(replay))
+        });
+        Self { peer, membership, context, watermark: 0, held: None, catch_up }
+    }
+
+    pub(super) fn into_parts(self) -> (Peer, Membership, Arc<Context>) {
+        (self.peer, self.membership, self.context)
+    }
+
+    pub(super) async fn run<S>(&mut self, ws: &mut WebSocketStream<S>) -> CloseReason
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let context = self.context.clone();
+        let settings = context.settings;
+        let cancelled = context.shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let mut heartbeat = interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        // Since when a flush has been waiting for the peer to read.
+        let mut unflushed: Option<Instant> = None;
+        let mut reads_first = false;
+        let queue = self.membership.queue().clone();
+        loop {
+            // Reads and writes take turns at going first, so that a busy
+            // group cannot starve reads (the peer's pongs would go unseen)
+            // and a chatty peer cannot starve writes.
+            reads_first = !reads_first;
+            let sources = Sources {
+                cancelled: cancelled.as_mut(),
+                ws: &mut *ws,
+                queue: &queue,
+                heartbeat: &mut heartbeat,
+                held: self.held.as_deref_mut(),
+                catch_up: self.catch_up.as_deref_mut().map(|catch_up| (catch_up, &context.history)),
+            };
+            let fed = match sources.next_event(unflushed.is_some(), reads_first).await {
+                Event::Shutdown => return CloseReason::Shutdown,
+                Event::Flushed(Ok(())) => {
+                    unflushed = None;
+                    Ok(false)
+                }
+                Event::Flushed(Err(err)) => return err.into(),
+                Event::Queued(Next::Evicted) => return CloseReason::TooSlow,
+                Event::Queued(Next::Message(first)) => feed_batch(ws, &queue, first, &mut self.watermark).await,
+                Event::Page(Ok(page)) => self.feed_page(ws, page).await,
+                Event::Page(Err(err)) => return CloseReason::HistoryUnavailable(err),
+                Event::Frame(frame) => {
+                    last_heard = Instant::now();
+                    let outcome = match frame {
+                        None => Err(CloseReason::PeerClosed),
+                        Some(Err(err)) => Err(err.into()),
+                        Some(Ok(message)) => self.apply(Inbound::parse(self.peer.mode, message)),
+                    };
+                    if let Err(reason) = outcome {
+                        return reason;
+                    }
+                    Ok(false)
+                }
+                Event::Submitted(submitted) => {
+                    // Reading resumes: the time it was paused is not the
+                    // peer's silence.
+                    last_heard = Instant::now();
+                    let held = self.held.take();
+                    if let (Err(stopped), Some(id)) = (submitted, held.and_then(|held| held.reply_id())) {
+                        if let Err(reason) = self.refuse(id, stopped) {
+                            return reason;
+                        }
+                    }
+                    Ok(false)
+                }
+                Event::Heartbeat => {
+                    // A peer that has not taken a byte for the idle timeout
+                    // is not reading: it goes, and its memory with it,
+                    // whether or not it still sends.
+                    if unflushed.is_some_and(|since| since.elapsed() >= settings.idle_timeout) {
+                        return CloseReason::Stalled;
+                    }
+                    // While a publish is held the socket is not read, so the
+                    // peer cannot be heard; it is not silent.
+                    if self.held.is_none() && last_heard.elapsed() >= settings.idle_timeout {
+                        return CloseReason::HeartbeatTimeout;
+                    }
+                    if let Err(reason) = self.queue(Message::Ping(Default::default())) {
+                        return reason;
+                    }
+                    Ok(false)
+                }
+            };
+            match fed {
+                // Flush at once when the socket takes it (the usual case),
+                // instead of in another turn of this loop: one delivery then
+                // costs one pass, not two.
+                Ok(true) => match ws.flush().now_or_never() {
+                    Some(Ok(())) => {}
+                    Some(Err(err)) => return err.into(),
+                    None => unflushed = unflushed.or(Some(Instant::now())),
+                },
+                Ok(false) => {}
+                Err(err) => return err.into(),
+            }
+        }
+    }
+
+    /// Feeds a replay page; once the replay has caught up with everything
+    /// that went by, `synced`, and the connection is live.
+    async fn feed_page<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        page: Page,
+    ) -> Result<bool, tokio_tungstenite::tungstenite::Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some(catch_up) = self.catch_up.as_mut() else { return Ok(false) };
+        let caught_up = page.caught_up;
+        for frame in catch_up.frames(page, &self.peer, &self.context.settings) {
+            ws.feed(frame).await?;
+        }
+        let position = catch_up.position();
+        if caught_up && self.membership.queue().go_live(position) {
+            ws.feed(event_frame(&ServerEvent::Synced { seq: position })).await?;
+            self.watermark = position;
+            self.catch_up = None;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,100 @@
+//! Everything a connection waits on, polled by hand rather than with
+//! `select!` over a split socket: the socket stays whole (no lock between
+//! its read and write halves), and the loop chooses the order of polling.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Interval;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::catch_up::CatchUp;
+use crate::history::sequencer::{Backlogged, Stopped};
+use crate::history::{History, HistoryError, Page};
+use crate::queue::{MemberQueue, Next};
+
+/// What woke the connection's loop.
+pub(super) enum Event {
+    Shutdown,
+    /// A pending flush finished (or failed).
+    Flushed(Result<(), tungstenite::Error>),
+    Queued(Next),
+    Frame(Option<Result<Message, tungstenite::Error>>),
+    /// The held publish was handed to the sequencer (or it has stopped).
+    Submitted(Result<(), Stopped>),
+    /// A page of the replay was read.
+    Page(Result<Page, HistoryError>),
+    Heartbeat,
+}
+
+pub(super) struct Sources<'a, S, C> {
+    pub cancelled: Pin<&'a mut C>,
+    pub ws: &'a mut WebSocketStream<S>,
+    pub queue: &'a MemberQueue,
+    pub heartbeat: &'a mut Interval,
+    pub held: Option<&'a mut Backlogged>,
+    pub catch_up: Option<(&'a mut CatchUp, &'a History)>,
+}
+
+impl<S, C> Sources<'_, S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: Future<Output = ()>,
+{
+    /// The first source that is ready. While a flush is pending (the peer
+    /// may not be reading) the queue is only watched for eviction and no
+    /// replay page is read; while a publish is held, the socket is not read.
+    pub(super) async fn next_event(mut self, unflushed: bool, reads_first: bool) -> Event {
+        poll_fn(|cx| {
+            if self.cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Shutdown);
+            }
+            // Before the busy sources, so that however busy the group and
+            // the peer are, pings go out and the idle and write-stall
+            // checks run.
+            if self.heartbeat.poll_tick(cx).is_ready() {
+                return Poll::Ready(Event::Heartbeat);
+            }
+            let reading = match self.held.as_mut() {
+                Some(held) => match held.poll_submit(cx) {
+                    Poll::Ready(submitted) => return Poll::Ready(Event::Submitted(submitted)),
+                    Poll::Pending => false,
+                },
+                None => true,
+            };
+            if reads_first && reading {
+                if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Frame(frame));
+                }
+            }
+            if unflushed {
+                if let Poll::Ready(flushed) = self.ws.poll_flush_unpin(cx) {
+                    return Poll::Ready(Event::Flushed(flushed));
+                }
+                if self.queue.poll_evicted(cx).is_ready() {
+                    return Poll::Ready(Event::Queued(Next::Evicted));
+                }
+            } else {
+                if let Poll::Ready(next) = self.queue.poll_next(cx) {
+                    return Poll::Ready(Event::Queued(next));
+                }
+                if let Some((catch_up, history)) = self.catch_up.as_mut() {
+                    if let Poll::Ready(page) = catch_up.poll_page(history, cx) {
+                        return Poll::Ready(Event::Page(page));
+                    }
+                }
+            }
+            if !reads_first && reading {
+                if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Frame(frame));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
