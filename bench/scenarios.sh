@@ -31,7 +31,7 @@ start_server() {
     taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$PORT" >/dev/null &
   else
     # No publish rate limit: the scenarios measure throughput.
-    RUST_LOG=warn taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 "$@" &
+    RUST_LOG=warn taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 "$@" &
   fi
   PID=$!
   for _ in $(seq 1 100); do

@@ -11,7 +11,7 @@ BIN=${ROOMCAST_BIN:-$ROOT/target/release/roomcast}
 BENCH=$ROOT/target/release/roomcast-bench
 DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --static-dir "$ROOT/frontend/dist" &
+RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 --static-dir "$ROOT/frontend/dist" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do

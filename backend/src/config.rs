@@ -13,6 +13,7 @@ pub use crate::auth::AuthMode;
 pub use crate::history::sqlite::Durability;
 use crate::history::Retention;
 pub use crate::identities::IdentitiesMode;
+use crate::net::client_ip::Network;
 use crate::rate::{PublishLimits, Rate};
 
 /// Roomcast: real-time group messaging over WebSocket.
@@ -48,6 +49,29 @@ pub struct Config {
     /// always fits) before it counts as too slow.
     #[arg(long, env = "ROOMCAST_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub outbound_queue_bytes: usize,
+
+    /// Longest wait for a request head, from accept on (a socket that sends
+    /// nothing is closed) and between keep-alive requests, and for a request
+    /// (its body included) to be answered.
+    #[arg(long, env = "ROOMCAST_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Most sockets open at once, handshaking or upgraded; past it, `503`.
+    /// Default: the open-file limit (raised to its hard limit at start)
+    /// minus a reserve for the database, files and listener.
+    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Most sockets open at once from one IP address, and connections it may
+    /// open: twice that at once, then that many per second (0: no per-address
+    /// limit at all, e.g. for load tests from one machine).
+    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 100)]
+    pub max_connections_per_ip: usize,
+
+    /// Reverse proxies (addresses or networks like `10.0.0.0/8`,
+    /// comma-separated) whose `X-Forwarded-For` names the client.
+    #[arg(long, env = "ROOMCAST_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Network>,
 
     /// How long a closing handshake may take before the socket is dropped.
     #[arg(long, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
@@ -189,6 +213,7 @@ impl Config {
         let zero_durations = [
             ("ping-interval", self.ping_interval),
             ("idle-timeout", self.idle_timeout),
+            ("handshake-timeout", self.handshake_timeout),
             ("retention-interval", self.retention_interval),
         ];
         if let Some((flag, _)) = zero_durations.iter().find(|(_, value)| value.is_zero()) {
@@ -201,6 +226,7 @@ impl Config {
             ("publish-queue", self.publish_queue),
             ("publish-queue-bytes", self.publish_queue_bytes),
             ("publish-burst", self.publish_burst as usize),
+            ("max-connections", self.max_connections.unwrap_or(1)),
         ];
         if let Some((flag, _)) = zero_sizes.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Zero(flag));

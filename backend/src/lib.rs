@@ -2,6 +2,9 @@
 //!
 //! Layout, from the socket inwards:
 //! - [`server`]: binds, serves, and shuts down (used by `main` and by tests).
+//! - [`net`]: accepts sockets and serves HTTP/1.1 with hyper under bounds:
+//!   the handshake timeout, connection caps per server and per address, the
+//!   client address behind trusted proxies.
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
 //!   [`api`]: the history API behind it; [`identities`]: self-service
 //!   identities.
@@ -32,6 +35,7 @@ pub mod config;
 pub mod connection;
 pub mod history;
 pub mod identities;
+pub mod net;
 pub mod queue;
 pub mod rate;
 pub mod registry;

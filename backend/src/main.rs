@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
-use roomcast_backend::{shutdown, Config, Server};
+use roomcast_backend::{net, shutdown, Config, Server};
 use tracing_subscriber::EnvFilter;
 
 /// Logs at info, except hyper's per-connection errors as warp reports them
@@ -13,11 +13,23 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
         .init();
-    let config = Config::parse();
-    // Like clap's own refusals: one line, exit code 2, before anything runs.
+    // A refused configuration is one line and exit code 2, before anything
+    // runs (clap's own message without its hint line).
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(err) if err.use_stderr() => {
+            let rendered = err.render().to_string();
+            eprintln!("{}", rendered.lines().next().unwrap_or("error: invalid arguments"));
+            std::process::exit(2);
+        }
+        Err(help_or_version) => help_or_version.exit(),
+    };
     if let Err(err) = config.validate() {
         eprintln!("error: {err}");
         std::process::exit(2);
+    }
+    if net::raise_fd_limit().is_none() {
+        tracing::warn!("cannot read the open-file limit; --max-connections defaults to 960");
     }
     if !config.static_dir.join("index.html").is_file() {
         tracing::warn!(dir = %config.static_dir.display(), "no built app found; see README.md to build it");

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,21 +20,24 @@ use crate::api::{self, ApiError};
 use crate::auth::{self, Auth, AuthError};
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
+use crate::net::admission::{Admission, Refusal};
+use crate::net::client_ip::TrustedProxies;
+use crate::net::{self, Place, Remote};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::upgrade::{self, UpgradeError, Upgrades};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let AppState { registry, history, upgrades, auth, access: hosts, issuer } = state;
+    let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies } = state;
     access(hosts)
         .and(
-            websocket(auth.clone(), upgrades)
+            websocket(auth.clone(), upgrades, admission, proxies.clone())
                 .or(healthz(registry))
                 .unify()
                 .or(messages(auth.clone(), history))
                 .unify()
-                .or(create_identity(issuer, auth.clone()))
+                .or(create_identity(issuer, auth.clone(), proxies))
                 .unify()
                 .or(my_identity(auth))
                 .unify()
@@ -69,27 +72,37 @@ fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infall
 }
 
 /// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]]
-fn websocket(auth: Arc<Auth>, upgrades: Upgrades) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn websocket(
+    auth: Arc<Auth>,
+    upgrades: Upgrades,
+    admission: Arc<Admission>,
+    proxies: Arc<TrustedProxies>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("ws" / String / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
-        .and(client_ip())
-        .and(with(auth))
-        .and(with(upgrades))
+        .and(warp::ext::optional::<Remote>())
+        .and(client_ip(proxies.clone()))
+        .and(with((auth, upgrades, admission, proxies)))
         .and_then(
             |group: String,
              client: String,
              query: HashMap<String, String>,
              headers,
              on_upgrade,
+             remote: Option<Remote>,
              ip,
-             auth: Arc<Auth>,
-             upgrades: Upgrades| async move {
+             (auth, upgrades, admission, proxies): (Arc<Auth>, Upgrades, Arc<Admission>, Arc<TrustedProxies>)| async move {
                 // The token before the request's own validity.
                 let token = query.get("token").map(String::as_str);
                 let admitted = auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
+                // Behind a trusted proxy, the client's own address has a cap.
+                let behind_proxy = remote.as_ref().is_some_and(|remote| proxies.trusts(remote.addr.ip()));
+                let forwarded =
+                    behind_proxy.then(|| admission.admit_forwarded(ip)).transpose().map_err(warp::reject::custom)?;
+                let place = Place { socket: remote.map(|remote| remote.ticket), forwarded };
                 let request = upgrade::Request {
                     group: &group,
                     client_id: &client,
@@ -97,15 +110,21 @@ fn websocket(auth: Arc<Auth>, upgrades: Upgrades) -> impl Filter<Extract = (Resp
                     headers: &headers,
                     on_upgrade,
                     ip,
+                    place,
                 };
                 upgrade::accept(request, admitted, &upgrades).map_err(warp::reject::custom)
             },
         )
 }
 
-/// The client's address.
-fn client_ip() -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
-    warp::addr::remote().map(|remote: Option<SocketAddr>| remote.map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip()))
+/// The client's address: the socket's, or the one a trusted proxy forwards.
+fn client_ip(proxies: Arc<TrustedProxies>) -> impl Filter<Extract = (IpAddr,), Error = Rejection> + Clone {
+    warp::ext::optional::<Remote>().and(warp::header::optional::<String>("x-forwarded-for")).map(
+        move |remote: Option<Remote>, forwarded: Option<String>| {
+            let socket = remote.map_or(IpAddr::from([127, 0, 0, 1]), |remote| remote.addr.ip());
+            proxies.client_ip(socket, forwarded.as_deref())
+        },
+    )
 }
 
 /// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}]
@@ -129,14 +148,15 @@ fn messages(auth: Arc<Auth>, history: History) -> impl Filter<Extract = (Respons
 fn create_identity(
     issuer: Arc<Issuer>,
     auth: Arc<Auth>,
+    proxies: Arc<TrustedProxies>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "identities")
         .and(warp::post())
         .and(warp::body::content_length_limit(identities::MAX_BODY_BYTES))
         .and(warp::body::bytes())
-        .and(warp::addr::remote())
-        .and_then(move |body: bytes::Bytes, remote: Option<SocketAddr>| {
-            let issued = issuer.create(&body, remote.map(|addr| addr.ip()), auth.tokens());
+        .and(client_ip(proxies))
+        .and_then(move |body: bytes::Bytes, ip: IpAddr| {
+            let issued = issuer.create(&body, Some(ip), auth.tokens());
             async move {
                 let issued = issued.map_err(warp::reject::custom)?;
                 Ok::<_, Rejection>(
@@ -225,6 +245,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<UpgradeError>() {
         (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<Refusal>() {
+        (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<ApiError>() {
         (err.status(), err.to_string())
     } else if rejection.is_not_found() {
@@ -248,7 +270,9 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if let Some(refusal) = rejection.find::<Refusal>() {
+        response = net::refused(*refusal);
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     }
     Ok(response)

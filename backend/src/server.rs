@@ -19,6 +19,9 @@ use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::sqlite::{SqliteOptions, SqliteStore};
 use crate::history::{retention, History, HistoryError, Store};
 use crate::identities::Issuer;
+use crate::net::admission::{Admission, Caps};
+use crate::net::client_ip::TrustedProxies;
+use crate::net::{self, HttpLimits};
 use crate::queue::Capacity;
 use crate::registry::Registry;
 use crate::routes::routes;
@@ -54,9 +57,9 @@ fn secret(config: &Config) -> Result<Secret, SecretError> {
 }
 
 /// A listening socket whose accepted connections have Nagle's algorithm off
-/// (Linux copies TCP_NODELAY from the listener to each accepted socket; warp
-/// offers no hook to set it per connection). A chat message is small and
-/// must leave at once, not wait for the previous one's acknowledgement.
+/// (Linux copies TCP_NODELAY from the listener to each accepted socket, which
+/// saves a system call per accept). A chat message is small and must leave
+/// at once, not wait for the previous one's acknowledgement.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -70,6 +73,7 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 pub struct Server {
     addr: SocketAddr,
     registry: Arc<Registry>,
+    admission: Arc<Admission>,
     history: History,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
@@ -119,7 +123,14 @@ impl Server {
             shutdown: shutdown.clone(),
         };
         let connections = TaskTracker::new();
+        let admission = Admission::new(Caps {
+            total: config.max_connections.unwrap_or_else(net::default_max_connections),
+            per_ip: config.max_connections_per_ip,
+        });
+        let proxies = Arc::new(TrustedProxies::new(config.trusted_proxies.clone()));
         let state = AppState {
+            admission: admission.clone(),
+            proxies: proxies.clone(),
             registry: registry.clone(),
             history: history.clone(),
             upgrades: Upgrades { registry: registry.clone(), context: Arc::new(context), tasks: connections.clone() },
@@ -129,11 +140,12 @@ impl Server {
         };
         let pruning =
             tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));
-        let http = warp::serve(routes(state, config.static_dir))
-            .incoming(listener)
-            .graceful(shutdown.clone().cancelled_owned());
+        let service = warp::service(routes(state, config.static_dir));
+        let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
+        let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
+        let http = net::serve(listener, handle, admission.clone(), proxies, limits, shutdown.clone());
         let task = tokio::spawn(async move {
-            http.run().await;
+            http.await;
             // The same token told every connection to close; wait for their
             // closing handshakes (each bounded by the close grace period).
             connections.close();
@@ -145,7 +157,7 @@ impl Server {
                 tracing::error!("the history writer panicked");
             }
         });
-        Ok(Self { addr, registry, history, shutdown, task })
+        Ok(Self { addr, registry, admission, history, shutdown, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -154,6 +166,11 @@ impl Server {
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Sockets open now: handshaking, refused-to-be, or upgraded.
+    pub fn sockets_open(&self) -> usize {
+        self.admission.open()
     }
 
     pub fn history(&self) -> &History {

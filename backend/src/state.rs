@@ -6,6 +6,8 @@ use crate::access::Access;
 use crate::auth::Auth;
 use crate::history::History;
 use crate::identities::Issuer;
+use crate::net::admission::Admission;
+use crate::net::client_ip::TrustedProxies;
 use crate::registry::Registry;
 use crate::upgrade::Upgrades;
 
@@ -22,4 +24,9 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// Self-service identities.
     pub issuer: Arc<Issuer>,
+    /// Connection caps: a client behind a trusted proxy is counted against
+    /// its own address when it upgrades.
+    pub admission: Arc<Admission>,
+    /// Whose `X-Forwarded-For` is believed.
+    pub proxies: Arc<TrustedProxies>,
 }

@@ -28,6 +28,7 @@ use crate::auth::Admitted;
 use crate::batched_io::BatchedWriter;
 use crate::connection::{self, Context, Peer};
 use crate::history::Start;
+use crate::net::Place;
 use crate::registry::{Registry, WireMode};
 
 /// Read buffer per connection. Small on purpose: idle connections dominate,
@@ -90,12 +91,14 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     pub on_upgrade: Option<OnUpgrade>,
     pub ip: IpAddr,
+    /// The connection's places in the admission counts, kept while it lives.
+    pub place: Place,
 }
 
 /// Validates `request` and, if it is acceptable, answers `101` and starts
 /// serving the connection once hyper hands over the socket.
 pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> Result<Response, UpgradeError> {
-    let Request { group, client_id, query, headers, on_upgrade, ip } = request;
+    let Request { group, client_id, query, headers, on_upgrade, ip, place } = request;
     let group: GroupName = group.parse()?;
     let client_id: ClientId = client_id.parse()?;
     let from_query = query
@@ -135,6 +138,7 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     // half a KiB for the connection's lifetime; the few log events carry the
     // connection's fields themselves instead.
     upgrades.tasks.spawn(async move {
+        let _place = place;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(err) => {

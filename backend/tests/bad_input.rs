@@ -10,6 +10,7 @@ use support::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
 
 async fn expect_error(ws: &mut Client, code: ErrorCode) {
     match next_event(ws).await {
@@ -211,4 +212,53 @@ async fn a_flood_past_the_writers_queue_is_held_back_not_lost() {
     assert_eq!(reader.await.unwrap(), (1..=total).collect::<Vec<_>>(), "delivered in order, none missing");
     assert_eq!(stored_history(addr, "backlog").await.len(), total as usize);
     server.shutdown().await;
+}
+
+/// The allowance belongs to the identity and the address, not to the
+/// connection: reconnecting, under the same identity or as new anonymous
+/// ones from the same address, does not refill it.
+#[tokio::test]
+async fn reconnect_churn_does_not_refill_the_publish_limit() {
+    let mut config = test_config();
+    config.auth = roomcast_backend::config::AuthMode::Open;
+    config.publish_rate = 1;
+    config.publish_burst = 5;
+    config.publish_rate_per_ip = 2; // a burst of 10 per address
+    let server = start(config).await;
+    let addr = server.local_addr();
+    // One identity: five, then refused, on every new connection too.
+    let alice = Uuid::new_v4();
+    let mut accepted = 0;
+    for _ in 0..4 {
+        let mut ws = connect_json_as(addr, "churn", alice, None).await;
+        for _ in 0..3 {
+            send_text(&mut ws, "again").await;
+            accepted += usize::from(outcome(&mut ws).await);
+        }
+    }
+    assert!((5..=6).contains(&accepted), "{accepted} accepted over 4 connections");
+    // Anonymous clients from one address: new ids each time, one allowance.
+    let mut anonymous = 0;
+    for _ in 0..8 {
+        let url = format!("ws://{addr}/ws/churn/{}", Uuid::new_v4());
+        let mut ws = connect_json_url(&url, "churn").await;
+        for _ in 0..3 {
+            send_text(&mut ws, "anon").await;
+            anonymous += usize::from(outcome(&mut ws).await);
+        }
+    }
+    // Alice's took 5 or 6 of the address's 10.
+    assert!(anonymous <= 6, "{anonymous} accepted from fresh anonymous ids");
+    server.shutdown().await;
+}
+
+/// Whether the next answer to a send is an `ack` (or `rate_limited`).
+async fn outcome(ws: &mut Client) -> bool {
+    loop {
+        match next_event(ws).await {
+            ServerEvent::Ack { .. } => return true,
+            ServerEvent::Error { code: ErrorCode::RateLimited, .. } => return false,
+            _ => {}
+        }
+    }
 }

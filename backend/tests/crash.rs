@@ -5,41 +5,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use roomcast_shared::{MessageId, ServerEvent};
 use support::*;
-
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServerProcess {
-    async fn start(addr: SocketAddr, database: &std::path::Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
-            .args(["--listen", &addr.to_string(), "--database"])
-            .arg(database)
-            .args(["--static-dir", "/nonexistent", "--publish-rate", "0", "--secret", TEST_SECRET])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the server binary");
-        wait_until_listening(addr).await;
-        Self { child, addr }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-        self.child.wait().unwrap();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 /// Sends until killed, recording every acknowledgement.
 async fn publish_until_cut(addr: SocketAddr, tag: usize) -> HashMap<MessageId, u64> {
@@ -69,7 +39,7 @@ async fn publish_until_cut(addr: SocketAddr, tag: usize) -> HashMap<MessageId, u
 async fn acknowledged_messages_survive_kill_9() {
     let database = TempDatabase::new();
     let addr = free_addr();
-    let server = ServerProcess::start(addr, &database.0).await;
+    let server = ServerProcess::start(addr, &database.0, &["--publish-rate", "0"]).await;
     let publishers: Vec<_> = (0..3).map(|tag| tokio::spawn(publish_until_cut(addr, tag))).collect();
     // Let them get well under way, then pull the plug mid-stream.
     let group = "crash";
@@ -81,7 +51,7 @@ async fn acknowledged_messages_survive_kill_9() {
     }
     assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
 
-    let server = ServerProcess::start(addr, &database.0).await;
+    let server = ServerProcess::start(addr, &database.0, &["--publish-rate", "0"]).await;
     let stored = stored_history(server.addr, group).await;
     let stored_seq: HashMap<MessageId, u64> = stored.iter().map(|m| (m.id, m.seq)).collect();
     for (id, seq) in &acked {

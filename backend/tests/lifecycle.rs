@@ -97,6 +97,39 @@ async fn a_client_close_is_answered_with_a_close_frame() {
     server.shutdown().await;
 }
 
+/// SIGTERM ends the process within the close grace (and a little), whatever
+/// its sockets do: half-sent requests, sockets that never read, replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_in_time_whatever_the_sockets_do() {
+    use tokio::io::AsyncWriteExt;
+    let database = std::env::temp_dir().join(format!("roomcast-sigterm-{}.sqlite3", Uuid::new_v4()));
+    let addr = free_addr();
+    let args = ["--close-grace", "1s", "--handshake-timeout", "60s", "--publish-rate", "0"];
+    let server = ServerProcess::start(addr, &database, &args).await;
+    // A history long enough that replays stall on clients that do not read.
+    let mut publisher = connect_json(addr, "stalled").await;
+    let big = "z".repeat(60 * 1024);
+    publish_all(&mut publisher, &vec![big; 200], 20).await;
+    let mut half_sent = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: local").await.unwrap();
+        half_sent.push(stream);
+    }
+    let mut stalled = Vec::new();
+    for n in 0..20u8 {
+        let tcp = tcp_from([127, 0, 1, n], addr, Some(4096)).await;
+        let url = format!("{}&since=0", ws_url(addr, "stalled", Uuid::new_v4()));
+        stalled.push(upgrade_over(tcp, &url, &[]).await.unwrap());
+    }
+    let code = server.terminate(Duration::from_secs(1) + Duration::from_secs(2)).await;
+    assert_eq!(code, Some(0));
+    drop((half_sent, stalled));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+}
+
 /// Settings that would panic or make no sense are refused at start with one
 /// line naming the flag and exit code 2; zero stays allowed where it means
 /// "no limit".
@@ -112,6 +145,14 @@ async fn invalid_configuration_is_refused_at_start() {
         ("--publish-burst", "0"),
         ("--idle-timeout", "10s"),
         ("--secret", "short"),
+        ("--handshake-timeout", "0"),
+        ("--max-connections", "0"),
+        ("--outbound-queue-bytes", "0"),
+        ("--publish-queue-bytes", "0"),
+        ("--publish-rate-per-ip", "0"),
+        ("--retention-bytes", "1000"),
+        ("--trusted-proxies", "10.0.0.0/33"),
+        ("--max-groups", "many"),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
             .args(["--listen", "127.0.0.1:0", "--history", "memory", "--static-dir", "/nonexistent", flag, value])

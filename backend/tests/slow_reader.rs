@@ -51,10 +51,3 @@ async fn a_reader_that_never_reads_is_disconnected_while_others_keep_receiving()
     drop(stalled);
     server.shutdown().await;
 }
-
-/// This process's resident set size, from /proc.
-fn resident_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}

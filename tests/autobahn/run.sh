@@ -16,7 +16,7 @@ fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DATA=$(mktemp -d)
 # Raw clients without tokens, as the seeds' pages: `--auth open`.
-RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --static-dir "$ROOT/frontend/dist" --auth open &
+RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --static-dir "$ROOT/frontend/dist" --auth open --max-connections-per-ip 0 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do

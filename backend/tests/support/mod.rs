@@ -374,3 +374,88 @@ pub async fn eventually(mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// This process's resident set size, from /proc.
+pub fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// A TCP connection to `addr` from the loopback address `source` (any
+/// 127.x.y.z reaches a server on 127.0.0.1), with a receive buffer of
+/// `recv_buffer` bytes when given (a small one makes a client that does not
+/// read stall the server's writes soon).
+pub async fn tcp_from(source: [u8; 4], addr: SocketAddr, recv_buffer: Option<u32>) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// A JSON-mode WebSocket handshake over `tcp`, with `headers` added; the
+/// server's refusal comes back as its status.
+pub async fn upgrade_over(tcp: TcpStream, url: &str, headers: &[(&'static str, &str)]) -> Result<Client, u16> {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(err) => panic!("handshake failed: {err}"),
+    }
+}
+
+/// The real server binary, started on `addr` with `database`, the test
+/// secret and `args`.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    pub async fn start(addr: SocketAddr, database: &std::path::Path, args: &[&str]) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
+            .args(["--listen", &addr.to_string(), "--database"])
+            .arg(database)
+            .args(["--static-dir", "/nonexistent", "--secret", TEST_SECRET])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        wait_until_listening(addr).await;
+        Self { child, addr }
+    }
+
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit; its status code.
+    pub async fn terminate(mut self, within: Duration) -> Option<i32> {
+        // SAFETY: kill(2) with a child's pid and a signal number.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.kill_9();
+                panic!("the server was still running {within:?} after SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A free port on 127.0.0.1 (for a server binary to listen on).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}

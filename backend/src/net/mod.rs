@@ -1,0 +1,219 @@
+//! The socket layer: accepts TCP connections and serves HTTP/1.1 on each
+//! with hyper, under bounds that warp's own server does not set.
+//!
+//! - A timer bounds the wait for every request head (`--handshake-timeout`),
+//!   from accept on, so a socket that never sends a byte, dribbles a head,
+//!   or idles between keep-alive requests is closed; a head over
+//!   [`MAX_HEAD_BYTES`] gets `431`. A request (its body included) must be
+//!   answered within the same time, or gets `408`.
+//! - [`admission`] caps sockets in total and per address, and how often an
+//!   address may connect; a socket past a cap is answered `503` or `429`
+//!   with `Retry-After`, or closed at once when not even that fits. The
+//!   accept loop never sleeps on a full table.
+//! - [`client_ip`] says whose request it is (`--trusted-proxies`).
+//! - HTTP/2 is not spoken (no h2c): nothing here needs it.
+//!
+//! Each request carries a [`Remote`] extension: the socket's address and
+//! its admission ticket, which an upgraded WebSocket keeps for its life.
+
+pub mod admission;
+pub mod client_ip;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warp::reply::Response;
+use warp::Reply;
+
+use admission::{Admission, Decision, Refusal, Ticket, RETRY_AFTER_SECONDS};
+
+/// Largest request head (request line and headers); larger gets `431`.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// hyper's read buffer may grow to this (it must hold one head).
+const MAX_BUFFER_BYTES: usize = 32 * 1024;
+
+/// What every HTTP connection is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// From accept (or the last response) to a complete request head, and
+    /// from a head to its response.
+    pub handshake_timeout: Duration,
+    /// How long an open request may still take once the server stops.
+    pub close_grace: Duration,
+}
+
+/// Where a request came from: put in every request's extensions.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub addr: SocketAddr,
+    /// The socket's place in the admission counts.
+    pub ticket: Arc<Ticket>,
+}
+
+/// A WebSocket's places in the admission counts, held while it is open:
+/// its socket's, and behind a trusted proxy, its client address's.
+#[derive(Debug, Default)]
+pub struct Place {
+    pub socket: Option<Arc<Ticket>>,
+    pub forwarded: Option<Ticket>,
+}
+
+/// Accepts and serves until `shutdown`; then stops accepting, lets open
+/// requests finish within `close_grace`, and returns once every HTTP
+/// connection is closed (upgraded WebSockets are their own tasks).
+pub async fn serve<S, F>(
+    listener: TcpListener,
+    service: S,
+    admission: Arc<Admission>,
+    trusted: Arc<client_ip::TrustedProxies>,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) where
+    S: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+{
+    let tasks = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                on_accept_error(err).await;
+                continue;
+            }
+        };
+        let counted = !trusted.trusts(addr.ip());
+        match admission.admit(addr.ip(), counted) {
+            Decision::Drop => drop(stream),
+            Decision::Serve(ticket) => {
+                let remote = Remote { addr, ticket: Arc::new(ticket) };
+                tasks.spawn(serve_connection(stream, remote, None, service.clone(), limits, shutdown.clone()));
+            }
+            Decision::Refuse(refusal, ticket) => {
+                let remote = Remote { addr, ticket: Arc::new(ticket) };
+                let serve = serve_connection(stream, remote, Some(refusal), service.clone(), limits, shutdown.clone());
+                tasks.spawn(serve);
+            }
+        }
+    }
+    drop(listener);
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// Serves one socket: its requests, or only the refusal.
+async fn serve_connection<S, F>(
+    stream: TcpStream,
+    remote: Remote,
+    refusal: Option<Refusal>,
+    service: S,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) where
+    S: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.handshake_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(MAX_BUFFER_BYTES)
+        .keep_alive(refusal.is_none());
+    let handle = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        request.extensions_mut().insert(remote.clone());
+        let answer = (refusal.is_none()).then(|| service(request));
+        async move {
+            let Some(answer) = answer else {
+                return Ok::<_, Infallible>(refused(refusal.unwrap_or(Refusal::Full)));
+            };
+            match tokio::time::timeout(limits.handshake_timeout, answer).await {
+                Ok(response) => response,
+                Err(_) => Ok(plain(StatusCode::REQUEST_TIMEOUT, "the request took too long to arrive\n")),
+            }
+        }
+    });
+    let connection = builder.serve_connection(TokioIo::new(stream), handle).with_upgrades();
+    let mut connection = pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(limits.close_grace, connection).await;
+        }
+    }
+}
+
+/// The answer to a refused socket's request; the socket closes after it.
+pub fn refused(refusal: Refusal) -> Response {
+    let mut response = plain(refusal.status(), &format!("{refusal}\n"));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    warp::reply::with_status(text.to_owned(), status).into_response()
+}
+
+/// Errors of `accept` are about one connection (it reset before it was
+/// taken) or about the process (out of file descriptors). The caps keep
+/// sockets below the descriptor limit, so the second means something else
+/// holds them: wait a moment rather than spin, and say so.
+async fn on_accept_error(err: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(err.kind(), ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted) {
+        return;
+    }
+    tracing::warn!(%err, "cannot accept a connection");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The process's limit on open files.
+pub fn fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct given.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+}
+
+/// Raises the process's limit on open files to its hard limit (the usual
+/// soft limit, 1024, is far below what a chat server holds); returns the
+/// limit in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+/// The default for `--max-connections`: the descriptor limit, minus a
+/// reserve for the database, the listener, served files and the runtime.
+pub fn default_max_connections() -> usize {
+    let limit = fd_limit().unwrap_or(1024) as usize;
+    limit.saturating_sub(64 + limit / 32).max(16)
+}

@@ -1,0 +1,294 @@
+//! The socket layer under hostile clients: sockets that never finish a
+//! request, heads too large, connection caps per server and per address,
+//! connection attempts too often, slow bodies, idle keep-alive, and
+//! trusted proxies.
+
+mod support;
+
+use std::time::Duration;
+
+use roomcast_shared::ServerEvent;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Time allowed past the handshake timeout for a close to arrive.
+const SLACK: Duration = Duration::from_millis(1500);
+
+fn bounded_config() -> roomcast_backend::Config {
+    let mut config = test_config();
+    config.handshake_timeout = HANDSHAKE_TIMEOUT;
+    config
+}
+
+/// Reads until the server closes the socket; returns how long that took
+/// from `since`.
+async fn closed_after(stream: &mut TcpStream, since: Instant) -> Duration {
+    let mut sink = [0u8; 1024];
+    let reading = async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return since.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, reading).await.expect("the server never closed the socket")
+}
+
+/// Reads a whole response (the server closes after it) and returns its head.
+async fn response_head(stream: &mut TcpStream) -> String {
+    let mut response = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response)).await.expect("no response").unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn silent_and_dribbling_sockets_are_closed_by_the_handshake_timeout_while_others_chat() {
+    let mut config = bounded_config();
+    config.max_connections_per_ip = 0;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let opened = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut dribblers = Vec::new();
+    for _ in 0..100 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        dribblers.push(tokio::spawn(async move {
+            // One header byte every 100 ms: never a complete head.
+            let mut sink = [0u8; 256];
+            loop {
+                tokio::select! {
+                    read = stream.read(&mut sink) => if matches!(read, Ok(0) | Err(_)) { return opened.elapsed() },
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {
+                        if stream.write_all(b"X").await.is_err() {
+                            return opened.elapsed();
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    assert!(server.sockets_open() >= 200);
+
+    // Meanwhile a normal client chats.
+    let mut alice = connect_json(addr, "meanwhile").await;
+    let mut bob = connect_json(addr, "meanwhile").await;
+    assert_round_trip(&mut alice, "still here").await;
+    assert!(matches!(next_event(&mut alice).await, ServerEvent::Ack { .. }));
+    assert_eq!(next_chat(&mut bob).await.text, "still here");
+
+    for mut stream in silent {
+        let took = closed_after(&mut stream, opened).await;
+        assert!(took < HANDSHAKE_TIMEOUT + SLACK, "a silent socket closed after {took:?}");
+    }
+    for dribbler in dribblers {
+        let took = dribbler.await.unwrap();
+        assert!(took < HANDSHAKE_TIMEOUT + SLACK, "a dribbling socket closed after {took:?}");
+    }
+    send_text(&mut bob, "and after").await;
+    assert_eq!(next_chat(&mut alice).await.text, "and after");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_head_over_16_kib_gets_431() {
+    let server = start(bounded_config()).await;
+    let addr = server.local_addr();
+    let big = "a".repeat(20 * 1024);
+    let (status, _) = raw_request(addr, "GET", "/healthz", &[("X-Padding", &big)], "").await;
+    assert_eq!(status, 431);
+    let (status, _) = raw_request(addr, "GET", "/healthz", &[("X-Padding", &big[..8 * 1024])], "").await;
+    assert_eq!(status, 200, "8 KiB of headers is fine");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let server = start(bounded_config()).await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.local_addr()).as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let answered = Instant::now();
+    let took = closed_after(&mut stream, answered).await;
+    assert!(took < HANDSHAKE_TIMEOUT + SLACK, "idle for {took:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_body_that_never_arrives_gets_408() {
+    let server = start(bounded_config()).await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let head = format!(
+        "POST /api/identities HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\"",
+        server.local_addr()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let sent = Instant::now();
+    let head = response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(sent.elapsed() < HANDSHAKE_TIMEOUT + SLACK);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_per_address_cap_answers_503_and_serves_other_addresses() {
+    let mut config = bounded_config();
+    config.max_connections_per_ip = 3;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_json(addr, "capped").await);
+    }
+    // A fourth socket from the same address: a WebSocket or anything else.
+    let url = ws_url(addr, "capped", Uuid::new_v4());
+    let refused = upgrade_over(tcp_from([127, 0, 0, 1], addr, None).await, &url, &[]).await;
+    assert_eq!(refused.err(), Some(503));
+    let mut plain = tcp_from([127, 0, 0, 1], addr, None).await;
+    plain.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let head = response_head(&mut plain).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 5"), "{head}");
+
+    // Another address is served, and the group still works.
+    let other = upgrade_over(tcp_from([127, 0, 0, 2], addr, None).await, &url, &[]).await;
+    assert!(other.is_ok(), "another address is served");
+    send_text(&mut held[0], "capped, not broken").await;
+    assert_eq!(next_chat(&mut held[1]).await.text, "capped, not broken");
+
+    // A place freed is a place to take.
+    drop(held.pop());
+    eventually(|| server.sockets_open() <= 3).await;
+    assert!(upgrade_over(tcp_from([127, 0, 0, 1], addr, None).await, &url, &[]).await.is_ok());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_total_cap_answers_503() {
+    let mut config = bounded_config();
+    config.max_connections = Some(3);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut held = Vec::new();
+    for n in 1..=3 {
+        let url = ws_url(addr, "full", Uuid::new_v4());
+        held.push(upgrade_over(tcp_from([127, 0, 0, n], addr, None).await, &url, &[]).await.unwrap());
+    }
+    let url = ws_url(addr, "full", Uuid::new_v4());
+    let refused = upgrade_over(tcp_from([127, 0, 0, 9], addr, None).await, &url, &[]).await;
+    assert_eq!(refused.err(), Some(503));
+    drop(held.pop());
+    eventually(|| server.sockets_open() < 3).await;
+    assert!(upgrade_over(tcp_from([127, 0, 0, 9], addr, None).await, &url, &[]).await.is_ok());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connecting_too_often_gets_429() {
+    let mut config = bounded_config();
+    // A burst of 10 connections, then 5 per second.
+    config.max_connections_per_ip = 5;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(raw_request(addr, "GET", "/healthz", &[], "").await.0);
+    }
+    assert!(statuses[..10].iter().all(|&status| status == 200), "{statuses:?}");
+    assert!(statuses[10..].contains(&429), "{statuses:?}");
+    let other = tcp_from([127, 0, 0, 3], addr, None).await;
+    let url = ws_url(addr, "often", Uuid::new_v4());
+    assert!(upgrade_over(other, &url, &[]).await.is_ok(), "other addresses are not affected");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_address_has_its_own_cap() {
+    let mut config = bounded_config();
+    config.max_connections_per_ip = 2;
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let via_proxy = |client: &'static str| async move {
+        let url = ws_url(addr, "proxied", Uuid::new_v4());
+        upgrade_over(tcp_from([127, 0, 0, 1], addr, None).await, &url, &[("x-forwarded-for", client)]).await
+    };
+    // The proxy's own address is not capped: four sockets from it.
+    let first = via_proxy("203.0.113.7").await.unwrap();
+    let second = via_proxy("203.0.113.7").await.unwrap();
+    assert_eq!(via_proxy("203.0.113.7").await.err(), Some(503), "that client's cap");
+    let other = via_proxy("203.0.113.8").await.unwrap();
+    // An untrusted socket's X-Forwarded-For is ignored: it counts as itself.
+    let url = ws_url(addr, "proxied", Uuid::new_v4());
+    let forged = [("x-forwarded-for", "198.51.100.1")];
+    let mut untrusted = Vec::new();
+    for _ in 0..2 {
+        untrusted.push(upgrade_over(tcp_from([127, 0, 0, 4], addr, None).await, &url, &forged).await.unwrap());
+    }
+    assert_eq!(upgrade_over(tcp_from([127, 0, 0, 4], addr, None).await, &url, &forged).await.err(), Some(503));
+    drop((first, second, other, untrusted));
+    server.shutdown().await;
+}
+
+/// A member's queue is bounded in bytes, not only in messages: a member
+/// that does not read is evicted once its queue holds the byte bound, long
+/// before the message bound.
+#[tokio::test]
+async fn a_member_past_its_queue_bytes_is_evicted() {
+    let mut config = bounded_config();
+    config.outbound_queue = 100_000;
+    config.outbound_queue_bytes = 256 * 1024;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let url = ws_url(addr, "bytes", Uuid::new_v4());
+    let mut stalled = upgrade_over(tcp_from([127, 0, 0, 1], addr, Some(4096)).await, &url, &[]).await.unwrap();
+    assert!(matches!(next_event(&mut stalled).await, ServerEvent::Welcome(_)));
+    assert!(matches!(next_event(&mut stalled).await, ServerEvent::Synced { .. }));
+    let mut publisher = connect_json(addr, "bytes").await;
+    let group = "bytes".parse().unwrap();
+    let text = "b".repeat(8 * 1024);
+    let mut evicted_at = None;
+    for i in 0..2_000 {
+        assert_round_trip(&mut publisher, &text).await;
+        assert!(matches!(next_event(&mut publisher).await, ServerEvent::Ack { .. }));
+        if server.registry().members(&group) == 1 {
+            evicted_at = Some(i);
+            break;
+        }
+    }
+    let evicted_at = evicted_at.expect("never evicted");
+    // 256 KiB of queue plus what the socket buffers took; far below the
+    // 100,000 messages the count would allow.
+    assert!(evicted_at < 1_000, "evicted after {evicted_at} messages of 8 KiB");
+    server.shutdown().await;
+}
+
+/// HTTP/2 is not spoken, neither by prior knowledge nor by `h2c` upgrade.
+#[tokio::test]
+async fn http2_is_not_spoken() {
+    let server = start(bounded_config()).await;
+    let addr = server.local_addr();
+    let mut prior = TcpStream::connect(addr).await.unwrap();
+    prior.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    let head = response_head(&mut prior).await;
+    assert!(!head.starts_with("HTTP/2") && !head.contains("200"), "{head:?}");
+    let (status, _) =
+        raw_request(addr, "GET", "/healthz", &[("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c")], "")
+            .await;
+    assert_eq!(status, 200, "answered over HTTP/1.1, not upgraded");
+    server.shutdown().await;
+}
