@@ -180,6 +180,11 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Key for the server-side publish API (`POST /api/groups/{group}/messages`
+    /// with `Authorization: Bearer KEY`); without it, the API is off.
+    #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
     /// The URL users reach the server at through a reverse proxy: allows its
     /// origin and its host.
     #[arg(long, env = "ROOMCAST_PUBLIC_URL")]
@@ -202,6 +207,8 @@ pub enum ConfigError {
     IdleBeforePing,
     #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortSecret,
+    #[error("--api-key must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
+    ShortApiKey,
     #[error("--retention-bytes must be 0 (no limit) or at least --max-message-bytes")]
     RetentionBelowMessage,
 }
@@ -242,6 +249,9 @@ impl Config {
         }
         if self.secret.as_ref().is_some_and(|secret| secret.len() < crate::auth::secret::MIN_BYTES) {
             return Err(ConfigError::ShortSecret);
+        }
+        if self.api_key.as_ref().is_some_and(|key| key.len() < crate::auth::secret::MIN_BYTES) {
+            return Err(ConfigError::ShortApiKey);
         }
         Ok(())
     }

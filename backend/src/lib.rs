@@ -6,8 +6,8 @@
 //!   the handshake timeout, connection caps per server and per address, the
 //!   client address behind trusted proxies.
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
-//!   [`api`]: the history API behind it; [`identities`]: self-service
-//!   identities.
+//!   [`api`]: the history API behind it; [`publish_api`]: the server-side
+//!   publish; [`identities`]: self-service identities.
 //! - [`access`]: which hosts and origins are answered (before anything else).
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
 //!   API.
@@ -36,6 +36,7 @@ pub mod connection;
 pub mod history;
 pub mod identities;
 pub mod net;
+pub mod publish_api;
 pub mod queue;
 pub mod rate;
 pub mod registry;

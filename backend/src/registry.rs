@@ -61,6 +61,10 @@ struct Group {
 struct GroupState {
     /// The epoch of the last message delivered (empty before the first).
     epoch: String,
+    /// The last sequence number this node's live members hold: delivered,
+    /// or reached by the replay of the first member to go live. `None`
+    /// until then.
+    last: Option<u64>,
     members: HashMap<u64, Member>,
     json_members: usize,
     raw_members: usize,
@@ -79,6 +83,19 @@ pub struct Membership {
     group: Arc<Group>,
     key: u64,
     queue: Arc<MemberQueue>,
+}
+
+/// What [`Registry::deliver`] did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handed to every member (or nobody is connected to its group here).
+    Delivered,
+    /// Members already hold it (delivered before, or replayed).
+    Duplicate,
+    /// Numbers `from..=to` of this epoch have not been delivered yet: the
+    /// caller delivers them (from the history) first, then this message
+    /// again (it comes back here). Delivery never leaves a hole.
+    Missing { from: u64, to: u64, message: ChatMessage },
 }
 
 /// A snapshot of the registry's size, for health checks and tests.
@@ -126,12 +143,15 @@ impl Registry {
     }
 
     /// Hands a stored message of history `epoch` to every member of its
-    /// group: encoded once per wire mode in use, the same bytes for every
-    /// member. When the epoch differs from the last message's, JSON members
-    /// are first told that the group's history started over.
-    pub fn deliver(&self, message: ChatMessage, epoch: &str) {
+    /// group, in sequence order: encoded once per wire mode in use, the same
+    /// bytes for every member. A number members already hold is skipped; a
+    /// number past the next one is not delivered but reported
+    /// ([`Delivery::Missing`]), so that pub/sub losing a message cannot
+    /// leave a hole. When the epoch differs from the last message's, JSON
+    /// members are first told that the group's history started over.
+    pub fn deliver(&self, message: ChatMessage, epoch: &str) -> Delivery {
         let Some(group) = lock(&self.groups).get(&message.group).cloned() else {
-            return; // nobody is connected to this group here
+            return Delivery::Delivered; // nobody is connected to this group here
         };
         let mut state = lock(&group.state);
         let seq = message.seq;
@@ -141,14 +161,51 @@ impl Registry {
                 let synced = ServerEvent::Synced { seq: seq - 1 }.encode();
                 state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
                 state.fan_out(Some(&Outbound::unsequenced(Message::text(synced))), None);
+                state.last = Some(seq - 1);
+            } else if !state.epoch.is_empty() {
+                state.last = None;
             }
             state.epoch = epoch.to_owned();
+        }
+        match state.last {
+            Some(last) if seq <= last => return Delivery::Duplicate,
+            Some(last) if seq > last + 1 => return Delivery::Missing { from: last + 1, to: seq - 1, message },
+            _ => state.last = Some(seq),
         }
         let event = ServerEvent::Message(message);
         let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Message::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Message::text(message.text)));
         state.fan_out(json.as_ref(), raw.as_ref());
+        Delivery::Delivered
+    }
+
+    /// Tells `group`'s JSON members that the numbers after what they hold,
+    /// up to `seq`, cannot be delivered (retention removed them before
+    /// this node could), and goes on after them.
+    pub fn skip_to(&self, group: &GroupName, epoch: &str, seq: u64) {
+        let Some(group) = lock(&self.groups).get(group).cloned() else { return };
+        let mut state = lock(&group.state);
+        let Some(last) = state.last.filter(|last| *last < seq && state.epoch == epoch) else { return };
+        if state.json_members > 0 {
+            let gap = ServerEvent::Gap { from: last + 1, to: seq }.encode();
+            state.fan_out(Some(&Outbound::unsequenced(Message::text(gap))), None);
+        }
+        state.last = Some(seq);
+    }
+
+    /// The groups this node has members in, with the epoch and the last
+    /// number their live members hold (for catching up on what pub/sub
+    /// lost).
+    pub fn tracked(&self) -> Vec<(GroupName, String, u64)> {
+        let groups: Vec<_> = lock(&self.groups).values().cloned().collect();
+        groups
+            .into_iter()
+            .filter_map(|group| {
+                let state = lock(&group.state);
+                state.last.map(|last| (group.name.clone(), state.epoch.clone(), last))
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> Stats {
@@ -224,6 +281,22 @@ impl GroupState {
 }
 
 impl Membership {
+    /// Ends this member's catch-up at `position` of `epoch` (see
+    /// [`MemberQueue::go_live`]). The first member to go live sets where
+    /// the group's delivery continues; later ones drop what they already
+    /// replayed by their watermark.
+    pub fn go_live(&self, position: u64, epoch: &str) -> bool {
+        let mut state = lock(&self.group.state);
+        if !self.queue.go_live(position) {
+            return false;
+        }
+        if state.last.is_none() && (state.epoch.is_empty() || state.epoch == epoch) {
+            state.last = Some(position);
+            state.epoch = epoch.to_owned();
+        }
+        true
+    }
+
     /// Delivers `message` to the group's raw members as it is, outside the
     /// sequence (binary frames and empty texts, which JSON members cannot
     /// receive).
@@ -286,7 +359,7 @@ mod tests {
     /// A JSON member as its connection has it once the replay is done.
     fn live_json(registry: &Arc<Registry>, name: &str) -> Membership {
         let member = registry.join(&group(name), WireMode::Json);
-        assert!(member.queue().go_live(0));
+        assert!(member.go_live(0, ""));
         member
     }
 
@@ -307,10 +380,34 @@ mod tests {
         let registry = Registry::new(capacity(8));
         let raw = registry.join(&group("a"), WireMode::Raw);
         let json = live_json(&registry, "a");
-        registry.deliver(stored("a", 7, "hi"), "e");
+        registry.deliver(stored("a", 1, "hi"), "e");
         assert_eq!(text_of(raw.queue().try_pop().unwrap()), "hi");
         let event = ServerEvent::decode(&text_of(json.queue().try_pop().unwrap())).unwrap();
-        assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 7));
+        assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 1));
+    }
+
+    #[test]
+    fn delivery_is_in_order_without_holes_or_repeats() {
+        let registry = Registry::new(capacity(8));
+        let member = live_json(&registry, "a");
+        assert_eq!(registry.deliver(stored("a", 1, "one"), "e"), Delivery::Delivered);
+        assert_eq!(registry.deliver(stored("a", 1, "one"), "e"), Delivery::Duplicate);
+        assert!(matches!(registry.deliver(stored("a", 4, "four"), "e"), Delivery::Missing { from: 2, to: 3, .. }));
+        for seq in 2..=4 {
+            assert_eq!(registry.deliver(stored("a", seq, "m"), "e"), Delivery::Delivered);
+        }
+        let seqs: Vec<_> = std::iter::from_fn(|| member.queue().try_pop()).map(|o| o.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        assert_eq!(registry.tracked(), [(group("a"), "e".to_owned(), 4)]);
+    }
+
+    #[test]
+    fn the_first_member_to_go_live_sets_where_delivery_continues() {
+        let registry = Registry::new(capacity(8));
+        let member = registry.join(&group("a"), WireMode::Json);
+        assert!(member.go_live(7, "e"));
+        assert_eq!(registry.deliver(stored("a", 7, "replayed"), "e"), Delivery::Duplicate);
+        assert!(matches!(registry.deliver(stored("a", 9, "later"), "e"), Delivery::Missing { from: 8, to: 8, .. }));
     }
 
     #[test]
@@ -354,7 +451,7 @@ mod tests {
         let registry = Registry::new(capacity(8));
         let json = live_json(&registry, "a");
         let raw = registry.join(&group("a"), WireMode::Raw);
-        registry.deliver(stored("a", 4, "old"), "e1");
+        registry.deliver(stored("a", 1, "old"), "e1");
         registry.deliver(stored("a", 1, "new"), "e2");
         let frames: Vec<_> = std::iter::from_fn(|| json.queue().try_pop()).collect();
         let events: Vec<_> =

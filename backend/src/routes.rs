@@ -18,22 +18,29 @@ use warp::{Filter, Rejection, Reply};
 use crate::access::{Access, AccessError};
 use crate::api::{self, ApiError};
 use crate::auth::{self, Auth, AuthError};
+use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
 use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, Place, Remote};
+use crate::publish_api::{self, PublishError};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::upgrade::{self, UpgradeError, Upgrades};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies } = state;
+    let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies, api_key } = state;
+    let sequencer = upgrades.context.sequencer.clone();
     access(hosts)
         .and(
-            websocket(auth.clone(), upgrades, admission, proxies.clone())
+            websocket(auth.clone(), upgrades, admission, proxies.clone(), history.clone())
                 .or(healthz(registry))
+                .unify()
+                .or(readyz(history.clone()))
+                .unify()
+                .or(publish(api_key, sequencer, history.clone()))
                 .unify()
                 .or(messages(auth.clone(), history))
                 .unify()
@@ -77,6 +84,7 @@ fn websocket(
     upgrades: Upgrades,
     admission: Arc<Admission>,
     proxies: Arc<TrustedProxies>,
+    history: History,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("ws" / String / String)
         .and(warp::get())
@@ -85,7 +93,7 @@ fn websocket(
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<Remote>())
         .and(client_ip(proxies.clone()))
-        .and(with((auth, upgrades, admission, proxies)))
+        .and(with((auth, upgrades, admission, proxies, history)))
         .and_then(
             |group: String,
              client: String,
@@ -94,10 +102,21 @@ fn websocket(
              on_upgrade,
              remote: Option<Remote>,
              ip,
-             (auth, upgrades, admission, proxies): (Arc<Auth>, Upgrades, Arc<Admission>, Arc<TrustedProxies>)| async move {
+             (auth, upgrades, admission, proxies, history): (
+                Arc<Auth>,
+                Upgrades,
+                Arc<Admission>,
+                Arc<TrustedProxies>,
+                History,
+            )| async move {
                 // The token before the request's own validity.
                 let token = query.get("token").map(String::as_str);
                 let admitted = auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
+                // A node that cannot reach its store takes no sockets: the
+                // client tries again (or another node).
+                if !history.ready() {
+                    return Err(warp::reject::custom(Refusal::StoreUnavailable));
+                }
                 // Behind a trusted proxy, the client's own address has a cap.
                 let behind_proxy = remote.as_ref().is_some_and(|remote| proxies.trusts(remote.addr.ip()));
                 let forwarded =
@@ -179,6 +198,47 @@ fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Re
     )
 }
 
+/// POST /api/groups/{group}/messages with `Authorization: Bearer {api key}`,
+/// `{"text": "…", "name": "…"}` and optionally `Idempotency-Key: …`
+fn publish(
+    api_key: Option<Arc<str>>,
+    sequencer: Sequencer,
+    history: History,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "groups" / String / "messages")
+        .and(warp::post())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(warp::body::content_length_limit(publish_api::MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(with((api_key, sequencer, history)))
+        .and_then(
+            |group: String,
+             authorization: Option<String>,
+             key: Option<String>,
+             body: bytes::Bytes,
+             (api_key, sequencer, history): (Option<Arc<str>>, Sequencer, History)| async move {
+                let presented = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer "));
+                publish_api::check_key(api_key.as_deref(), presented).map_err(warp::reject::custom)?;
+                let published = publish_api::publish(&group, &body, key.as_deref(), &sequencer, &history)
+                    .await
+                    .map_err(warp::reject::custom)?;
+                let status = if published.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+                Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&published), status).into_response())
+            },
+        )
+}
+
+/// GET /readyz: 200 while this node can write to its store, else 503 (a
+/// load balancer then sends it no new sockets).
+fn readyz(history: History) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("readyz").and(warp::get()).and(with(history)).map(|history: History| {
+        let (status, text) =
+            if history.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
+        warp::reply::with_status(warp::reply::json(&serde_json::json!({ "status": text })), status).into_response()
+    })
+}
+
 /// GET /healthz
 fn healthz(registry: Arc<Registry>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("healthz").and(warp::get()).and(with(registry)).map(|registry: Arc<Registry>| {
@@ -245,6 +305,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<UpgradeError>() {
         (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<PublishError>() {
+        (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<Refusal>() {
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<ApiError>() {
@@ -272,6 +334,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
     }
     if let Some(refusal) = rejection.find::<Refusal>() {
         response = net::refused(*refusal);
+    } else if matches!(rejection.find::<PublishError>(), Some(PublishError::Unavailable)) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     } else if status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     }

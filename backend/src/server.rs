@@ -106,7 +106,7 @@ impl Server {
         };
         let registry = Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes });
         let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
-        let (sequencer, writer) = Sequencer::start(store.clone(), registry.clone(), depth)?;
+        let (sequencer, writer) = Sequencer::start(store.clone(), Some(registry.clone()), depth)?;
         let shutdown = CancellationToken::new();
         let history = History::new(store.clone());
         let context = Context {
@@ -131,6 +131,7 @@ impl Server {
         let state = AppState {
             admission: admission.clone(),
             proxies: proxies.clone(),
+            api_key: config.api_key.as_deref().map(Arc::from),
             registry: registry.clone(),
             history: history.clone(),
             upgrades: Upgrades { registry: registry.clone(), context: Arc::new(context), tasks: connections.clone() },

@@ -29,4 +29,6 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Whose `X-Forwarded-For` is believed.
     pub proxies: Arc<TrustedProxies>,
+    /// The publish API's key (`None`: the API is off).
+    pub api_key: Option<Arc<str>>,
 }

@@ -51,6 +51,11 @@ impl CatchUp {
         }))
     }
 
+    /// The group's epoch as the replay read it.
+    pub(super) fn epoch(&self) -> &str {
+        self.replay.as_ref().map_or("", Replay::epoch)
+    }
+
     /// The last number the replay sent or reported.
     pub(super) fn position(&self) -> u64 {
         self.replay.as_ref().map_or(0, Replay::position)

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::event_loop::Connection;
 use super::writes::event_frame;
 use super::CloseReason;
-use crate::history::sequencer::{Publish, Stopped, Submitted};
+use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
 use crate::registry::WireMode;
 
 /// An inbound frame, sorted.
@@ -117,8 +117,8 @@ impl Connection {
             text,
             ts: 0,
         };
-        let reply_to = acknowledge.then(|| self.membership.queue().clone());
-        match self.context.sequencer.try_submit(Publish { message, reply_to })? {
+        let reply = if acknowledge { Reply::Queue(self.membership.queue().clone()) } else { Reply::Nobody };
+        match self.context.sequencer.try_submit(Publish { message, reply })? {
             Submitted::Queued => {}
             Submitted::Backlogged(backlogged) => self.held = Some(backlogged),
         }

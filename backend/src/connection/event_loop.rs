@@ -159,7 +159,7 @@ impl Connection {
             ws.feed(frame).await?;
         }
         let position = catch_up.position();
-        if caught_up && self.membership.queue().go_live(position) {
+        if caught_up && self.membership.go_live(position, catch_up.epoch()) {
             ws.feed(event_frame(&ServerEvent::Synced { seq: position })).await?;
             self.watermark = position;
             self.catch_up = None;

@@ -8,8 +8,11 @@
 //!   sequence order and acknowledges them.
 //! - [`retention`]: the background task that applies the retention policy.
 //! - [`replay`]: what a joining client gets, one bounded page at a time.
+//! - [`delivery`]: stored messages to this node's members, in order,
+//!   filling what pub/sub lost from the history.
 //! - [`History`]: the async read side (replay on join, scrollback pages).
 
+pub mod delivery;
 pub mod memory;
 pub mod replay;
 pub mod retention;
@@ -77,6 +80,19 @@ impl History {
             Ok((replay, page))
         });
         stepped.await.map_err(|err| HistoryError::Task(err.to_string()))?
+    }
+
+    /// One read of the store, on the blocking pool.
+    pub async fn read(&self, group: GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
+        let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || store.read(&group, range, limit));
+        read.await.map_err(|err| HistoryError::Task(err.to_string()))?
+    }
+
+    /// Whether the store can take writes now (`/readyz`).
+    pub fn ready(&self) -> bool {
+        self.store.ready()
     }
 
     /// Up to `limit` messages from `from` (and at most

@@ -1,12 +1,17 @@
-//! The single writer: every published message passes through here.
+//! The single writer: every message published on this node passes through
+//! here.
 //!
 //! A dedicated thread takes whatever publishes are waiting (up to a batch),
-//! stores them in one transaction (group commit: one disk sync for the whole
-//! batch), then, in order, fans each stored message out to its group and
-//! acknowledges it to its sender. Nothing is delivered or acknowledged before
-//! it is stored, and fan-out in commit order keeps every member's queue in
-//! sequence order. Publishers do not wait for the commit: the acknowledgement
-//! arrives in their queue, so a connection can have many sends in flight.
+//! stores them with one call to the store (SQLite: one transaction, one disk
+//! sync for the whole batch; Redis: one pipeline of scripts), then, in
+//! order, fans each stored message out to its group (when this node
+//! delivers its own: in SQLite and memory mode; in Redis mode every node,
+//! this one too, delivers from pub/sub) and answers its sender. Nothing is
+//! delivered or acknowledged before it is stored, and fan-out in commit
+//! order keeps every member's queue in sequence order. Publishers do not
+//! wait for the commit: the answer arrives in their queue (or, for the
+//! HTTP API, through a oneshot), so a connection can have many sends in
+//! flight.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +24,7 @@ use tokio::sync::mpsc::{self, error::TrySendError, OwnedPermit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::delivery::deliver_in_order;
 use super::store::{Appending, Outcome, Store};
 use super::unix_millis;
 use crate::queue::{MemberQueue, Outbound};
@@ -32,9 +38,30 @@ const MAX_BATCH: usize = 512;
 #[derive(Debug)]
 pub struct Publish {
     pub message: ChatMessage,
-    /// Where the `ack` (or the `error`) goes: the sender's queue, for JSON
-    /// senders.
-    pub reply_to: Option<Arc<MemberQueue>>,
+    /// Who hears how it went.
+    pub reply: Reply,
+}
+
+/// Where the outcome of a publish goes.
+#[derive(Debug)]
+pub enum Reply {
+    /// Nobody (raw senders get no acknowledgement).
+    Nobody,
+    /// An `ack` or `error` event into a JSON sender's queue.
+    Queue(Arc<MemberQueue>),
+    /// The outcome itself (the HTTP publish API).
+    Once(tokio::sync::oneshot::Sender<Answer>),
+}
+
+/// How a publish went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Stored as `seq` of `epoch`; `duplicate`: it had been before.
+    Stored { seq: u64, epoch: String, duplicate: bool },
+    /// Not stored now (the store failed or is out of room); send it again.
+    Unavailable,
+    /// Not stored: it would create a group past the quota.
+    OverQuota,
 }
 
 /// A publish with its share of the writer queue's byte budget, given back
@@ -71,16 +98,18 @@ impl Sequencer {
     /// the publishes already submitted are stored and delivered.
     /// `depth`: publishes (and bytes of their text) that may wait for the
     /// writer before [`try_submit`](Self::try_submit) hands them back.
+    /// `registry`: where stored messages are delivered, when this node
+    /// delivers its own (`None` in Redis mode, where pub/sub does).
     pub fn start(
         store: Arc<dyn Store>,
-        registry: Arc<Registry>,
+        registry: Option<Arc<Registry>>,
         depth: Depth,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(depth.messages.max(1));
         let max_bytes = u32::try_from(depth.bytes).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
-            .spawn(move || run(store.as_ref(), &registry, receiver))?;
+            .spawn(move || run(store.as_ref(), registry.as_deref(), receiver))?;
         Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
@@ -145,11 +174,14 @@ impl Backlogged {
     /// The message id to answer if the publish could not be handed over
     /// (JSON senders only).
     pub fn reply_id(&self) -> Option<MessageId> {
-        self.publish.as_ref().filter(|publish| publish.reply_to.is_some()).map(|publish| publish.message.id)
+        self.publish
+            .as_ref()
+            .filter(|publish| matches!(publish.reply, Reply::Queue(_)))
+            .map(|publish| publish.message.id)
     }
 }
 
-fn run(store: &dyn Store, registry: &Registry, mut receiver: mpsc::Receiver<Queued>) {
+fn run(store: &dyn Store, registry: Option<&Registry>, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -164,48 +196,63 @@ fn run(store: &dyn Store, registry: &Registry, mut receiver: mpsc::Receiver<Queu
     }
 }
 
-fn commit(store: &dyn Store, registry: &Registry, batch: &mut Vec<Queued>) {
+fn commit(store: &dyn Store, registry: Option<&Registry>, batch: &mut Vec<Queued>) {
     let ts = unix_millis();
     // The byte budget comes back here, as the batch is taken.
     let (mut items, replies): (Vec<Appending>, Vec<_>) = batch
         .drain(..)
-        .map(|Queued { publish: Publish { mut message, reply_to }, .. }| {
+        .map(|Queued { publish: Publish { mut message, reply }, .. }| {
             message.ts = ts;
-            (Appending::new(message), reply_to)
+            (Appending::new(message), reply)
         })
         .unzip();
     if let Err(err) = store.append(&mut items) {
         tracing::error!(%err, messages = items.len(), "cannot store messages; senders are told to retry");
     }
-    for (item, reply_to) in items.into_iter().zip(replies) {
+    for (item, reply) in items.into_iter().zip(replies) {
         let id = item.message.id;
-        let reply = match item.outcome {
+        let answer = match item.outcome {
             Outcome::New => {
                 let seq = item.message.seq;
-                registry.deliver(item.message, &item.epoch);
-                ServerEvent::Ack { id, seq }
+                let epoch = item.epoch.clone();
+                if let Some(registry) = registry {
+                    deliver_in_order(registry, store, item.message, &item.epoch);
+                }
+                Answer::Stored { seq, epoch, duplicate: false }
             }
-            Outcome::Duplicate(seq) => ServerEvent::Ack { id, seq },
-            Outcome::Pending => unavailable(id),
-            Outcome::OverQuota => ServerEvent::Error {
-                code: ErrorCode::Quota,
-                message: "this server holds as many rooms as it may; the message cannot create another".into(),
-                id: Some(id),
-            },
+            Outcome::Duplicate(seq) => Answer::Stored { seq, epoch: item.epoch, duplicate: true },
+            Outcome::Pending => Answer::Unavailable,
+            Outcome::OverQuota => Answer::OverQuota,
         };
-        if let Some(queue) = reply_to {
-            if queue.push(Outbound::unsequenced(Message::text(reply.encode()))).is_err() {
-                queue.evict();
+        match reply {
+            Reply::Nobody => {}
+            Reply::Once(sender) => drop(sender.send(answer)),
+            Reply::Queue(queue) => {
+                let event = answer.event(id);
+                if queue.push(Outbound::unsequenced(Message::text(event.encode()))).is_err() {
+                    queue.evict();
+                }
             }
         }
     }
 }
 
-fn unavailable(id: MessageId) -> ServerEvent {
-    ServerEvent::Error {
-        code: ErrorCode::Unavailable,
-        message: "the message could not be stored; send it again".into(),
-        id: Some(id),
+impl Answer {
+    /// The event that tells a JSON sender.
+    pub fn event(&self, id: MessageId) -> ServerEvent {
+        match self {
+            Self::Stored { seq, .. } => ServerEvent::Ack { id, seq: *seq },
+            Self::Unavailable => ServerEvent::Error {
+                code: ErrorCode::Unavailable,
+                message: "the message could not be stored; send it again".into(),
+                id: Some(id),
+            },
+            Self::OverQuota => ServerEvent::Error {
+                code: ErrorCode::Quota,
+                message: "this server holds as many rooms as it may; the message cannot create another".into(),
+                id: Some(id),
+            },
+        }
     }
 }
 
@@ -285,6 +332,7 @@ mod tests {
     }
 
     fn publish(reply_to: Option<Arc<MemberQueue>>) -> Publish {
+        let reply = reply_to.map_or(Reply::Nobody, Reply::Queue);
         let message = ChatMessage {
             group: lobby(),
             seq: 0,
@@ -293,7 +341,7 @@ mod tests {
             text: "hello".into(),
             ts: 0,
         };
-        Publish { message, reply_to }
+        Publish { message, reply }
     }
 
     async fn stop(sequencer: Sequencer, writer: JoinHandle<()>) {
@@ -305,7 +353,8 @@ mod tests {
     async fn a_full_queue_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
         let (sequencer, writer) =
-            Sequencer::start(store.clone(), Registry::new(QUEUE), Depth { messages: DEPTH, bytes: 1 << 20 }).unwrap();
+            Sequencer::start(store.clone(), Some(Registry::new(QUEUE)), Depth { messages: DEPTH, bytes: 1 << 20 })
+                .unwrap();
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         // The writer holds that one in `append`; the queue behind it fills.
         store.wait_until_entered();
@@ -327,7 +376,7 @@ mod tests {
     async fn a_full_byte_budget_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
         let depth = Depth { messages: DEPTH, bytes: 12 };
-        let (sequencer, writer) = Sequencer::start(store.clone(), Registry::new(QUEUE), depth).unwrap();
+        let (sequencer, writer) = Sequencer::start(store.clone(), Some(Registry::new(QUEUE)), depth).unwrap();
         // "hello" is 5 bytes: two fit, the third waits though slots are free.
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         store.wait_until_entered();
@@ -348,10 +397,10 @@ mod tests {
         let store = GatedStore::new(true, true);
         let registry = Registry::new(QUEUE);
         let member = registry.join(&lobby(), WireMode::Json);
-        assert!(member.queue().go_live(0));
+        assert!(member.go_live(0, ""));
         let sender = Arc::new(MemberQueue::new(QUEUE));
         let (sequencer, writer) =
-            Sequencer::start(store, registry.clone(), Depth { messages: DEPTH, bytes: 1 << 20 }).unwrap();
+            Sequencer::start(store, Some(registry.clone()), Depth { messages: DEPTH, bytes: 1 << 20 }).unwrap();
         let sent = publish(Some(sender.clone()));
         let id = sent.message.id;
         assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));

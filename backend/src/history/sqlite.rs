@@ -92,6 +92,8 @@ impl SqliteOptions {
 pub struct SqliteStore {
     path: PathBuf,
     max_groups: Option<u64>,
+    /// The last append succeeded (or none failed yet).
+    writable: std::sync::atomic::AtomicBool,
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -143,6 +145,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             max_groups: options.max_groups,
+            writable: std::sync::atomic::AtomicBool::new(true),
             writer: Mutex::new(Writer { connection, groups: HashMap::new(), group_count: group_count as u64 }),
             readers: Mutex::new(Vec::new()),
         })
@@ -267,6 +270,7 @@ impl Store for SqliteStore {
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut writer = self.writer();
         let result = writer.append(batch, self.max_groups);
+        self.writable.store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
         if result.is_err() {
             writer.groups.clear();
             for item in batch.iter_mut() {
@@ -274,6 +278,10 @@ impl Store for SqliteStore {
             }
         }
         result
+    }
+
+    fn ready(&self) -> bool {
+        self.writable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {

@@ -125,10 +125,13 @@ impl Retention {
 /// A group's durable log. Implementations are internally synchronized:
 /// `append` is called by one writer at a time, reads from anywhere.
 pub trait Store: Send + Sync + 'static {
-    /// Appends a batch atomically (all or nothing), in order, giving each new
-    /// message the next sequence number of its group. A message whose
+    /// Appends a batch in order, giving each new message the next sequence
+    /// number of its group, and sets each item's outcome. A message whose
     /// `(group, id)` is already stored is not stored again; one that would
-    /// create a group past the store's quota is not stored at all.
+    /// create a group past the store's quota is not stored at all. An item
+    /// left `Pending` was not stored, or its fate is unknown (a lost
+    /// connection): either way a resend with the same id is stored once.
+    /// SQLite stores a batch all or nothing; Redis item by item.
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError>;
 
     /// Messages of `group` from `range`, within `limit`, oldest first, and
@@ -139,6 +142,12 @@ pub trait Store: Send + Sync + 'static {
     /// (a later message creates them again, in a new epoch); returns how
     /// many messages it removed.
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError>;
+
+    /// Whether the store can take writes now: for `/readyz`, and to refuse
+    /// new sockets while it cannot.
+    fn ready(&self) -> bool {
+        true
+    }
 
     /// The group's head alone.
     fn head(&self, group: &GroupName) -> Result<Head, HistoryError> {

@@ -41,6 +41,8 @@ pub enum Refusal {
     TooManyFromAddress,
     #[error("connecting too often from your address; try again shortly")]
     TooOften,
+    #[error("this node cannot reach its message store; try again shortly")]
+    StoreUnavailable,
 }
 
 impl warp::reject::Reject for Refusal {}
@@ -48,7 +50,7 @@ impl warp::reject::Reject for Refusal {}
 impl Refusal {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::Full | Self::TooManyFromAddress => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Full | Self::TooManyFromAddress | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooOften => StatusCode::TOO_MANY_REQUESTS,
         }
     }

@@ -1,0 +1,50 @@
+//! Delivering stored messages to this node's members, in order and without
+//! silent holes, whoever reports them (the sequencer after its commit, or
+//! the Redis subscriber after a publish on any node).
+
+use roomcast_shared::{ChatMessage, GroupName};
+
+use super::store::{Limit, Range, Store};
+use crate::registry::{Delivery, Registry};
+
+/// Most messages read at once to fill a hole.
+const FILL: Limit = Limit { messages: 500, bytes: 4 * 1024 * 1024 };
+
+/// Delivers `message` of `epoch`, first reading from `store` the numbers
+/// before it this node has not delivered yet.
+pub fn deliver_in_order(registry: &Registry, store: &dyn Store, message: ChatMessage, epoch: &str) {
+    let Delivery::Missing { from, to, message } = registry.deliver(message, epoch) else { return };
+    fill(registry, store, &message.group.clone(), epoch, from, to);
+    deliver_or_skip(registry, message, epoch);
+}
+
+/// Delivers numbers `from..=to` of `group`'s `epoch` from `store`: those
+/// retention kept, in order; members are told of the others as a gap.
+pub fn fill(registry: &Registry, store: &dyn Store, group: &GroupName, epoch: &str, from: u64, to: u64) {
+    let mut after = from.saturating_sub(1);
+    while after < to {
+        let slice = match store.read(group, Range::After(after), FILL) {
+            Ok(slice) if slice.head.epoch == epoch => slice,
+            // The group started over: its next message says so.
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(%err, %group, "cannot read missed messages");
+                return;
+            }
+        };
+        let Some(last) = slice.messages.last().map(|m| m.seq) else { return };
+        for missed in slice.messages.into_iter().take_while(|m| m.seq <= to) {
+            deliver_or_skip(registry, missed, epoch);
+        }
+        after = last;
+    }
+}
+
+/// Delivers `message`; numbers before it that could not be had (retention
+/// removed them, or the history could not be read) go to members as a gap.
+fn deliver_or_skip(registry: &Registry, message: ChatMessage, epoch: &str) {
+    if let Delivery::Missing { message, .. } = registry.deliver(message, epoch) {
+        registry.skip_to(&message.group, epoch, message.seq - 1);
+        let _ = registry.deliver(message, epoch);
+    }
+}

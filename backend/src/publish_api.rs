@@ -1,0 +1,148 @@
+//! `POST /api/groups/{group}/messages`: the server-side publish (what the
+//! seeds' "the server pushes" means). An application holding the API key
+//! posts a message as the server's own identity; an `Idempotency-Key` makes
+//! a retried post exactly-once.
+
+use std::future::poll_fn;
+
+use http::StatusCode;
+use roomcast_shared::{ChatMessage, ClientCommand, ClientId, DisplayName, GroupName, MessageId, NameError, Sender};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::history::sequencer::{Answer, Publish, Reply, Sequencer, Submitted};
+use crate::history::{History, Limit, Range};
+
+/// The identity messages posted through the API are sent as (verified).
+pub const SERVER_CLIENT_ID: ClientId = ClientId(Uuid::from_u128(0x726f_6f6d_6361_7374_2d73_6572_7665_7221));
+/// Largest request body.
+pub const MAX_BODY_BYTES: u64 = 256 * 1024;
+/// Longest `Idempotency-Key`, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
+/// Ids made from idempotency keys live in their own UUID namespace.
+const KEY_NAMESPACE: Uuid = Uuid::from_u128(0x0d5c_8a35_3b4e_4f0e_9d7a_52c1_e0b6_44a1);
+
+/// Why a publish was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("a valid API key is required (Authorization: Bearer …)")]
+    NoKey,
+    #[error("the publish API is off: start the server with --api-key")]
+    Off,
+    #[error(transparent)]
+    BadGroup(#[from] NameError),
+    #[error("body: {0}")]
+    BadBody(String),
+    #[error("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes")]
+    BadKey,
+    #[error("this Idempotency-Key was used for another message")]
+    KeyReused,
+    #[error("the message could not be stored now; send it again with the same Idempotency-Key")]
+    Unavailable,
+    #[error("this server holds as many rooms as it may; the message cannot create another")]
+    OverQuota,
+}
+
+impl warp::reject::Reject for PublishError {}
+
+impl PublishError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoKey => StatusCode::UNAUTHORIZED,
+            Self::Off => StatusCode::NOT_FOUND,
+            Self::BadGroup(_) | Self::BadBody(_) | Self::BadKey => StatusCode::BAD_REQUEST,
+            Self::KeyReused => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::OverQuota => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+}
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    text: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The answer: where the message is (201, or 200 for a repeat).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub seq: u64,
+    pub epoch: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// Checks the API key: before anything else about the request.
+pub fn check_key(configured: Option<&str>, presented: Option<&str>) -> Result<(), PublishError> {
+    let Some(configured) = configured else { return Err(PublishError::Off) };
+    match presented {
+        Some(presented) if constant_time_eq(configured.as_bytes(), presented.as_bytes()) => Ok(()),
+        _ => Err(PublishError::NoKey),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Publishes `body` to `group`, as the server.
+pub async fn publish(
+    group: &str,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    sequencer: &Sequencer,
+    history: &History,
+) -> Result<Published, PublishError> {
+    let group: GroupName = group.parse()?;
+    let body: Body = serde_json::from_slice(body).map_err(|err| PublishError::BadBody(err.to_string()))?;
+    let name = body.name.unwrap_or_else(|| "server".to_owned());
+    let name: DisplayName = name.parse().map_err(|err: NameError| PublishError::BadBody(format!("name: {err}")))?;
+    let id = match idempotency_key {
+        Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES => return Err(PublishError::BadKey),
+        Some(key) => MessageId(Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())),
+        None => MessageId(Uuid::new_v4()),
+    };
+    // The same rules as a client's `send`.
+    let command = ClientCommand::Send { id, text: body.text };
+    let ClientCommand::Send { text, .. } =
+        ClientCommand::decode(&command.encode()).map_err(|err| PublishError::BadBody(err.to_string()))?
+    else {
+        unreachable!("decoded what was encoded")
+    };
+    let message = ChatMessage {
+        group: group.clone(),
+        seq: 0,
+        id,
+        from: Sender { client_id: SERVER_CLIENT_ID, name: Some(name), verified: true },
+        text: text.clone(),
+        ts: 0,
+    };
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let publish = Publish { message, reply: Reply::Once(answer) };
+    match sequencer.try_submit(publish).map_err(|_| PublishError::Unavailable)? {
+        Submitted::Queued => {}
+        Submitted::Backlogged(mut backlogged) => {
+            poll_fn(|cx| backlogged.poll_submit(cx)).await.map_err(|_| PublishError::Unavailable)?
+        }
+    }
+    match answered.await.map_err(|_| PublishError::Unavailable)? {
+        Answer::Stored { seq, epoch, duplicate: false } => Ok(Published { seq, epoch, duplicate: false }),
+        Answer::Stored { seq, epoch, duplicate: true } => {
+            // The same key for another text is a mistake worth telling.
+            let stored = history
+                .read(group, Range::After(seq - 1), Limit::messages(1))
+                .await
+                .map_err(|_| PublishError::Unavailable)?;
+            match stored.messages.first() {
+                Some(original) if original.seq == seq && original.text != text => Err(PublishError::KeyReused),
+                _ => Ok(Published { seq, epoch, duplicate: true }),
+            }
+        }
+        Answer::Unavailable => Err(PublishError::Unavailable),
+        Answer::OverQuota => Err(PublishError::OverQuota),
+    }
+}

@@ -1,0 +1,90 @@
+//! The server-side publish API: the key, idempotency, and what members see.
+
+mod support;
+
+use support::*;
+
+const KEY: &str = "publish-api-test-key-0123456789abcdef";
+
+async fn post(
+    addr: std::net::SocketAddr,
+    group: &str,
+    key: Option<&str>,
+    idempotency: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let bearer = key.map(|key| format!("Bearer {key}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer));
+    }
+    if let Some(idempotency) = idempotency {
+        headers.push(("Idempotency-Key", idempotency));
+    }
+    raw_request(addr, "POST", &format!("/api/groups/{group}/messages"), &headers, body).await
+}
+
+#[tokio::test]
+async fn the_server_publishes_with_its_key_once_per_idempotency_key() {
+    let mut config = test_config();
+    config.api_key = Some(KEY.to_owned());
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut member = connect_json(addr, "news").await;
+
+    assert_eq!(post(addr, "news", None, None, r#"{"text":"x"}"#).await.0, 401, "no key");
+    assert_eq!(post(addr, "news", Some("wrong-key-wrong-key-wrong-key-wrong"), None, r#"{"text":"x"}"#).await.0, 401);
+
+    let (status, body) =
+        post(addr, "news", Some(KEY), Some("release-1.2"), r#"{"text":"1.2 is out","name":"Releases"}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let published: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(published["seq"], 1);
+    assert_eq!(published["epoch"].as_str().map(str::len), Some(16));
+    let message = next_chat(&mut member).await;
+    assert_eq!((message.text.as_str(), message.from.verified), ("1.2 is out", true));
+    assert_eq!(message.from.name.as_ref().map(|n| n.as_str()), Some("Releases"));
+
+    // A retry with the same key: the same place, not a second message.
+    let (status, body) =
+        post(addr, "news", Some(KEY), Some("release-1.2"), r#"{"text":"1.2 is out","name":"Releases"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let repeat: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((repeat["seq"].clone(), repeat["duplicate"].clone()), (published["seq"].clone(), true.into()));
+    let (status, _) = post(addr, "news", Some(KEY), Some("release-1.2"), r#"{"text":"something else"}"#).await;
+    assert_eq!(status, 409, "the same key for another text");
+
+    // Without a key, nothing is deduplicated.
+    for _ in 0..2 {
+        assert_eq!(post(addr, "news", Some(KEY), None, r#"{"text":"ping"}"#).await.0, 201);
+    }
+    assert_eq!(next_chat(&mut member).await.seq, 2);
+    assert_eq!(next_chat(&mut member).await.seq, 3);
+    assert_eq!(stored_history(addr, "news").await.len(), 3);
+
+    for (idempotency, body) in [
+        (None, "not json"),
+        (None, r#"{"text":"  "}"#),
+        (None, r#"{"text":"bell \u0007"}"#),
+        (None, r#"{"text":"x","name":""}"#),
+        (Some(&*"k".repeat(129)), r#"{"text":"x"}"#),
+    ] {
+        assert_eq!(post(addr, "news", Some(KEY), idempotency, body).await.0, 400, "{body}");
+    }
+    assert_eq!(post(addr, "bad group!", Some(KEY), None, r#"{"text":"x"}"#).await.0, 400);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(100), next_event(&mut member)).await.is_err(),
+        "nothing else delivered"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_configured_key_the_api_is_off_and_readyz_answers() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    assert_eq!(post(addr, "news", Some(KEY), None, r#"{"text":"x"}"#).await.0, 404);
+    let (status, body) = raw_request(addr, "GET", "/readyz", &[], "").await;
+    assert_eq!((status, body.contains("ready")), (200, true));
+    server.shutdown().await;
+}
