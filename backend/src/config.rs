@@ -109,6 +109,13 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]
     pub history: HistoryKind,
 
+    /// Redis URL (`redis://[user:password@]host:port[/db]`): sequence numbers,
+    /// history, deduplication and delivery across nodes live there, and every
+    /// node started with the same URL and `--secret` is one system. Replaces
+    /// `--history`; needs `--secret`.
+    #[arg(long, env = "ROOMCAST_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+
     /// The SQLite history file.
     #[arg(long, env = "ROOMCAST_DATABASE", default_value = "data/roomcast.sqlite3")]
     pub database: PathBuf,
@@ -207,6 +214,8 @@ pub enum ConfigError {
     IdleBeforePing,
     #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortSecret,
+    #[error("--redis: {0}")]
+    Redis(&'static str),
     #[error("--api-key must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortApiKey,
     #[error("--retention-bytes must be 0 (no limit) or at least --max-message-bytes")]
@@ -249,6 +258,23 @@ impl Config {
         }
         if self.secret.as_ref().is_some_and(|secret| secret.len() < crate::auth::secret::MIN_BYTES) {
             return Err(ConfigError::ShortSecret);
+        }
+        if let Some(url) = &self.redis {
+            if url.starts_with("rediss://") {
+                return Err(ConfigError::Redis("rediss:// (TLS) is not supported yet; use a TLS tunnel to Redis"));
+            }
+            if !url.starts_with("redis://") && !url.starts_with("redis+unix://") && !url.starts_with("unix://") {
+                return Err(ConfigError::Redis("the URL must start with redis://"));
+            }
+            if self.secret.is_none() {
+                return Err(ConfigError::Redis("every node must verify the others' tokens: give them one --secret"));
+            }
+            if !self.retention_age.is_zero() {
+                return Err(ConfigError::Redis("--retention-age is not supported with Redis (use counts and bytes)"));
+            }
+            if self.max_database_bytes > 0 {
+                return Err(ConfigError::Redis("--max-database-bytes is for SQLite; bound Redis with its maxmemory"));
+            }
         }
         if self.api_key.as_ref().is_some_and(|key| key.len() < crate::auth::secret::MIN_BYTES) {
             return Err(ConfigError::ShortApiKey);

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpSocket};
@@ -15,6 +16,7 @@ use crate::auth::{Auth, Secret, SecretError, Tokens};
 use crate::config::{Config, ConfigError, HistoryKind};
 use crate::connection::{Context, Settings};
 use crate::history::memory::MemoryStore;
+use crate::history::redis_store::{self, RedisOptions, RedisStore};
 use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::sqlite::{SqliteOptions, SqliteStore};
 use crate::history::{retention, History, HistoryError, Store};
@@ -93,9 +95,14 @@ impl Server {
         let auth = Auth::new(config.auth, Tokens::new(&secret(&config)?));
         let access = Access::new(addr, &config.allowed_origins, &config.allowed_hosts, config.public_url.as_deref())?;
         let max_groups = (config.max_groups > 0).then_some(config.max_groups);
-        let store: Arc<dyn Store> = match config.history {
-            HistoryKind::Memory => Arc::new(MemoryStore::with_max_groups(max_groups)),
-            HistoryKind::Sqlite => Arc::new(SqliteStore::open(
+        let redis = match &config.redis {
+            Some(url) => Some(Arc::new(RedisStore::open(url, RedisOptions::new(&config.retention(), max_groups))?)),
+            None => None,
+        };
+        let store: Arc<dyn Store> = match (&redis, config.history) {
+            (Some(redis), _) => redis.clone(),
+            (None, HistoryKind::Memory) => Arc::new(MemoryStore::with_max_groups(max_groups)),
+            (None, HistoryKind::Sqlite) => Arc::new(SqliteStore::open(
                 &config.database,
                 SqliteOptions {
                     durability: config.durability,
@@ -106,7 +113,13 @@ impl Server {
         };
         let registry = Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes });
         let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
-        let (sequencer, writer) = Sequencer::start(store.clone(), Some(registry.clone()), depth)?;
+        // In Redis mode every node, this one too, delivers from pub/sub.
+        let delivers_its_own = redis.is_none().then(|| registry.clone());
+        let (sequencer, writer) = Sequencer::start(store.clone(), delivers_its_own, depth)?;
+        let subscriber_stop = Arc::new(AtomicBool::new(false));
+        let subscriber = redis
+            .map(|redis| redis_store::subscriber::spawn(redis, registry.clone(), subscriber_stop.clone()))
+            .transpose()?;
         let shutdown = CancellationToken::new();
         let history = History::new(store.clone());
         let context = Context {
@@ -156,6 +169,12 @@ impl Server {
             // the writer stores what it still holds, then stops.
             if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
                 tracing::error!("the history writer panicked");
+            }
+            subscriber_stop.store(true, Ordering::Relaxed);
+            if let Some(subscriber) = subscriber {
+                if tokio::task::spawn_blocking(move || subscriber.join()).await.is_err() {
+                    tracing::error!("the Redis subscriber panicked");
+                }
             }
         });
         Ok(Self { addr, registry, admission, history, shutdown, task })

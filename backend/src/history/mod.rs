@@ -2,7 +2,8 @@
 //! number before anyone receives it, so a client can always recover what it
 //! missed.
 //!
-//! - [`store`]: the [`Store`] contract; [`memory`] and [`sqlite`] implement it.
+//! - [`store`]: the [`Store`] contract; [`memory`], [`sqlite`] and
+//!   [`redis_store`] implement it.
 //! - [`sequencer`]: the single writer. It batches publishes into one
 //!   transaction (group commit), then fans out the stored messages in
 //!   sequence order and acknowledges them.
@@ -14,6 +15,7 @@
 
 pub mod delivery;
 pub mod memory;
+pub mod redis_store;
 pub mod replay;
 pub mod retention;
 pub mod sequencer;

@@ -8,6 +8,8 @@ use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
 use uuid::Uuid;
 
 use super::memory::{hooked::Hooked, MemoryStore};
+use super::redis_store::local::LocalRedis;
+use super::redis_store::{RedisOptions, RedisStore};
 use super::sqlite::{Durability, SqliteOptions, SqliteStore};
 use super::*;
 
@@ -81,9 +83,17 @@ fn each_store(check: impl Fn(&dyn Store)) {
     check(&sqlite(&db.0));
 }
 
+/// Runs `check` against every store, a fresh Redis one too (for what does
+/// not involve `prune`: Redis retention applies as messages are appended).
+fn every_store(check: impl Fn(&dyn Store)) {
+    each_store(&check);
+    let redis = LocalRedis::start().expect("a local redis-server");
+    check(&RedisStore::open(&redis.url(), RedisOptions::default()).unwrap());
+}
+
 #[test]
 fn sequence_numbers_are_consecutive_per_group() {
-    each_store(|store| {
+    every_store(|store| {
         let mut batch = vec![draft("a", "1", 1), draft("b", "1", 1), draft("a", "2", 1)];
         store.append(&mut batch).unwrap();
         assert_eq!(
@@ -100,7 +110,7 @@ fn sequence_numbers_are_consecutive_per_group() {
 
 #[test]
 fn a_message_id_is_stored_once_per_group() {
-    each_store(|store| {
+    every_store(|store| {
         let first = draft("a", "once", 1);
         let mut batch = vec![first.clone()];
         store.append(&mut batch).unwrap();
@@ -120,7 +130,7 @@ fn a_message_id_is_stored_once_per_group() {
 
 #[test]
 fn reads_return_pages_oldest_first() {
-    each_store(|store| {
+    every_store(|store| {
         let stored = append(store, "a", 10);
         assert_eq!(latest(store, "a", 3), stored[7..].to_vec());
         assert_eq!(after(store, "a", 4, 3), [5, 6, 7]);
@@ -421,4 +431,31 @@ async fn pages_go_back_and_forward() {
     // After a number retention removed: from the oldest kept on.
     assert_eq!(page(PageFrom::After(0), 2).await, (vec![3, 4], true));
     assert_eq!(page(PageFrom::After(0), 3).await.0, [3, 4, 5]);
+}
+
+/// Redis applies retention as it appends: the oldest go past the count or
+/// the bytes, the newest stays, and a removed message's id is still
+/// recognized (the dedup window).
+#[test]
+fn redis_retention_applies_on_append_and_ids_outlive_their_messages() {
+    let redis = LocalRedis::start().expect("a local redis-server");
+    let options = RedisOptions { max_messages: Some(4), max_bytes: Some(12), max_groups: Some(2) };
+    let store = RedisStore::open(&redis.url(), options).unwrap();
+    let first = draft("a", "0123", 1_000);
+    let mut batch = vec![first.clone()];
+    store.append(&mut batch).unwrap();
+    append(&store, "a", 5); // "m0".."m4": 2 bytes each; count 4 wins
+    assert_eq!(bounds(&store, "a"), (Some(3), 6, true));
+    let mut again = vec![first];
+    store.append(&mut again).unwrap();
+    assert_eq!(again[0].outcome, Outcome::Duplicate(1), "removed, still recognized");
+    let big = "x".repeat(11);
+    let mut batch = vec![draft("a", &big, 2_000)];
+    store.append(&mut batch).unwrap();
+    assert_eq!(bounds(&store, "a"), (Some(7), 7, true), "by bytes: only the newest fits, and it stays");
+    // Quota: a third group is refused.
+    append(&store, "b", 1);
+    let mut third = vec![draft("c", "x", 1)];
+    store.append(&mut third).unwrap();
+    assert_eq!(third[0].outcome, Outcome::OverQuota);
 }

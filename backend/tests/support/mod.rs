@@ -459,3 +459,24 @@ impl ServerProcess {
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
+
+/// A node of a cluster on the Redis at `redis_url`, with `adjust`ed
+/// settings (all nodes share the test secret).
+pub async fn start_node(redis_url: &str, adjust: impl FnOnce(&mut Config)) -> Server {
+    let mut config = test_config();
+    config.redis = Some(redis_url.to_owned());
+    adjust(&mut config);
+    start(config).await
+}
+
+/// Reads group messages until `count` have come, skipping other events
+/// (acks, pongs); returns them in the order they came.
+pub async fn collect_chats(ws: &mut Client, count: usize) -> Vec<ChatMessage> {
+    let mut messages = Vec::with_capacity(count);
+    while messages.len() < count {
+        if let ServerEvent::Message(message) = next_event(ws).await {
+            messages.push(message);
+        }
+    }
+    messages
+}

@@ -1,0 +1,388 @@
+//! The Redis store: sequence numbers, history, deduplication and cross-node
+//! delivery live in Redis, so that any number of nodes started with the same
+//! URL (and secret) are one system.
+//!
+//! Per group (every key of a group shares the `{group}` hash tag, for a
+//! Cluster later): `rc:{g}:epoch`, `rc:{g}:seq` (the last number),
+//! `rc:{g}:log` (a stream whose entry ids are the sequence numbers),
+//! `rc:{g}:bytes`, `rc:{g}:ids` (message id → number while retained) and
+//! `rc:{g}:old:{id}` (the same, for a removed message until it is a dedup
+//! window old). `rc:groups` holds the group names, for `--max-groups`.
+//!
+//! One script per publish does everything at once (`publish.lua`):
+//! deduplicate, create the group's epoch, number, append, trim, announce on
+//! the group's channel. A batch is one pipeline of scripts: one round trip.
+//! Scripts start with `#!lua`, so an out-of-memory Redis refuses them
+//! before they write anything. Reads are one script too (`read.lua`): head
+//! and rows from one snapshot.
+//!
+//! Pub/sub is a hint, the stream is the truth: [`subscriber`] delivers what
+//! the channels announce, in order, and fills from the stream whatever they
+//! lost. Retention is by count and bytes, applied as messages are appended;
+//! age-based retention is not supported in this mode.
+
+pub mod local;
+pub mod subscriber;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis::{Connection, Script, Value};
+use roomcast_shared::{ChatMessage, GroupName};
+
+use super::store::{
+    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+};
+
+/// How long a connection attempt and each command may take: past it, the
+/// store counts as unreachable (sends get `unavailable`, sockets `503`).
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// A message id is recognized for at least this long after it was stored,
+/// even if retention removes the message sooner.
+const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The pattern of every group's channel.
+pub const CHANNELS: &str = "rc:*:pub";
+
+/// What a Redis store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RedisOptions {
+    pub max_groups: Option<u64>,
+    pub max_messages: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+impl RedisOptions {
+    pub fn new(retention: &Retention, max_groups: Option<u64>) -> Self {
+        Self { max_groups, max_messages: retention.max_messages, max_bytes: retention.max_bytes }
+    }
+}
+
+pub struct RedisStore {
+    client: redis::Client,
+    options: RedisOptions,
+    publish: Script,
+    read: Script,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    /// The last epoch and number this node saw per group, to notice a store
+    /// that went back.
+    seen: Mutex<HashMap<GroupName, (String, u64)>>,
+    ready: AtomicBool,
+}
+
+impl From<redis::RedisError> for HistoryError {
+    fn from(err: redis::RedisError) -> Self {
+        Self::Database(Box::new(err))
+    }
+}
+
+struct Keys {
+    epoch: String,
+    seq: String,
+    log: String,
+    bytes: String,
+    ids: String,
+    channel: String,
+}
+
+impl Keys {
+    fn of(group: &GroupName) -> Self {
+        let tag = format!("rc:{{{group}}}");
+        Self {
+            epoch: format!("{tag}:epoch"),
+            seq: format!("{tag}:seq"),
+            log: format!("{tag}:log"),
+            bytes: format!("{tag}:bytes"),
+            ids: format!("{tag}:ids"),
+            channel: format!("{tag}:pub"),
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url` (`redis://[user:password@]host:port[/db]`).
+    /// Connects once to check the URL, and says what Redis's configuration
+    /// means for durability.
+    pub fn open(url: &str, options: RedisOptions) -> Result<Self, HistoryError> {
+        let client = redis::Client::open(url)?;
+        let store = Self {
+            client,
+            options,
+            publish: Script::new(include_str!("publish.lua")),
+            read: Script::new(include_str!("read.lua")),
+            writer: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
+            seen: Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
+        };
+        let mut connection = store.connect()?;
+        check_configuration(&mut connection);
+        store.ready.store(true, Ordering::Relaxed);
+        store.readers_pool().push(connection);
+        Ok(store)
+    }
+
+    /// The client, for the subscriber's own connection.
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// A new connection with the scripts loaded and timeouts set.
+    fn connect(&self) -> Result<Connection, HistoryError> {
+        let mut connection = self.client.get_connection_with_timeout(TIMEOUT)?;
+        connection.set_read_timeout(Some(TIMEOUT))?;
+        connection.set_write_timeout(Some(TIMEOUT))?;
+        self.publish.load(&mut connection)?;
+        self.read.load(&mut connection)?;
+        Ok(connection)
+    }
+
+    fn readers_pool(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `use_it` on a pooled connection; a connection that failed is
+    /// dropped (the next call makes a new one).
+    fn with_reader<T>(&self, use_it: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T, HistoryError> {
+        let pooled = self.readers_pool().pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.connect().inspect_err(|_| self.ready.store(false, Ordering::Relaxed))?,
+        };
+        match use_it(&mut connection) {
+            Ok(value) => {
+                self.readers_pool().push(connection);
+                Ok(value)
+            }
+            Err(err) => {
+                if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+                    self.ready.store(false, Ordering::Relaxed);
+                }
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Checks that Redis answers; `/readyz` and new sockets go by it.
+    pub fn check_health(&self) -> bool {
+        let healthy = self.with_reader(|connection| redis::cmd("PING").query::<String>(connection)).is_ok();
+        self.ready.store(healthy, Ordering::Relaxed);
+        healthy
+    }
+
+    /// The heads (epoch and last number) of `groups`, in one round trip.
+    pub fn heads(&self, groups: &[GroupName]) -> Result<Vec<(String, u64)>, HistoryError> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_reader(|connection| {
+            let mut pipe = redis::pipe();
+            for group in groups {
+                let keys = Keys::of(group);
+                pipe.cmd("MGET").arg(&keys.epoch).arg(&keys.seq);
+            }
+            let heads: Vec<(Option<String>, Option<u64>)> = pipe.query(connection)?;
+            Ok(heads.into_iter().map(|(epoch, seq)| (epoch.unwrap_or_default(), seq.unwrap_or(0))).collect())
+        })
+    }
+
+    fn publish_command(&self, item: &Appending, seen: &HashMap<GroupName, (String, u64)>) -> redis::Cmd {
+        let message = &item.message;
+        let keys = Keys::of(&message.group);
+        let id = message.id.0.to_string();
+        // Numbered by the script: stored with 0, read back with the entry id.
+        let json = serde_json::to_string(&ChatMessage { seq: 0, ..message.clone() }).unwrap_or_default();
+        let (seen_epoch, seen_last) = seen.get(&message.group).cloned().unwrap_or_default();
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.publish.get_hash()).arg(7);
+        cmd.arg(&keys.epoch).arg(&keys.seq).arg(&keys.log).arg(&keys.bytes).arg(&keys.ids);
+        cmd.arg(format!("rc:{{{}}}:old:{id}", message.group)).arg("rc:groups");
+        cmd.arg(message.group.as_str()).arg(&id).arg(json).arg(message.text.len()).arg(message.ts);
+        cmd.arg(self.options.max_messages.unwrap_or(0)).arg(self.options.max_bytes.unwrap_or(0));
+        cmd.arg(self.options.max_groups.unwrap_or(0)).arg(DEDUP_WINDOW.as_millis() as u64).arg(new_epoch());
+        cmd.arg(seen_epoch).arg(seen_last).arg(&keys.channel);
+        cmd
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Option<Connection>> {
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Says once what the Redis configuration means for durability; managed
+/// Redis may refuse `CONFIG GET`, which is said too.
+fn check_configuration(connection: &mut Connection) {
+    let get = |connection: &mut Connection, name: &str| -> redis::RedisResult<String> {
+        let pair: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(connection)?;
+        Ok(pair.get(1).cloned().unwrap_or_default())
+    };
+    let (appendonly, fsync, policy) = match (
+        get(connection, "appendonly"),
+        get(connection, "appendfsync"),
+        get(connection, "maxmemory-policy"),
+    ) {
+        (Ok(appendonly), Ok(fsync), Ok(policy)) => (appendonly, fsync, policy),
+        _ => {
+            tracing::warn!(
+                "cannot read the Redis configuration (CONFIG GET refused); make sure AOF is on and maxmemory-policy is noeviction"
+            );
+            return;
+        }
+    };
+    if appendonly != "yes" {
+        tracing::warn!("Redis runs without AOF (appendonly no): acknowledged messages are lost if Redis restarts");
+    } else {
+        match fsync.as_str() {
+            "always" => tracing::info!("Redis AOF with appendfsync always: an acknowledged message survives a power cut"),
+            "everysec" => tracing::info!(
+                "Redis AOF with appendfsync everysec: an acknowledged message survives a Redis crash; a power cut may lose the last second"
+            ),
+            other => tracing::warn!(
+                appendfsync = other,
+                "Redis AOF without a regular fsync: a power cut may lose acknowledged messages"
+            ),
+        }
+    }
+    if policy != "noeviction" {
+        tracing::warn!(
+            maxmemory_policy = %policy,
+            "Redis may evict keys when full: history and sequence numbers could vanish; set maxmemory-policy noeviction"
+        );
+    }
+}
+
+impl Store for RedisStore {
+    fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
+        let mut writer = self.writer();
+        if writer.is_none() {
+            match self.connect() {
+                Ok(connection) => *writer = Some(connection),
+                Err(err) => {
+                    self.ready.store(false, Ordering::Relaxed);
+                    return Err(err);
+                }
+            }
+        }
+        let connection = writer.as_mut().expect("connected above");
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for item in batch.iter() {
+            pipe.add_command(self.publish_command(item, &seen));
+        }
+        let results: Vec<redis::RedisResult<Value>> = match pipe.query(connection) {
+            Ok(results) => results,
+            Err(err) => {
+                // Whatever was sent may or may not be stored: a resend with
+                // the same id is stored once either way.
+                *writer = None;
+                self.ready.store(false, Ordering::Relaxed);
+                return Err(err.into());
+            }
+        };
+        self.ready.store(true, Ordering::Relaxed);
+        for (item, result) in batch.iter_mut().zip(results) {
+            match result.map(|value| parse_published(&value)) {
+                Ok(Some(Published::New(seq, epoch))) => {
+                    item.message.seq = seq;
+                    item.outcome = Outcome::New;
+                    seen.insert(item.message.group.clone(), (epoch.clone(), seq));
+                    item.epoch = epoch;
+                }
+                Ok(Some(Published::Duplicate(seq, epoch))) => {
+                    item.outcome = Outcome::Duplicate(seq);
+                    item.epoch = epoch;
+                }
+                Ok(Some(Published::OverQuota)) => item.outcome = Outcome::OverQuota,
+                Ok(None) | Err(_) => item.outcome = Outcome::Pending,
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
+        let keys = Keys::of(group);
+        let (direction, bound) = match range {
+            Range::After(after) => ("after", after.to_string()),
+            Range::Before(u64::MAX) => ("before", "max".to_owned()),
+            Range::Before(before) => ("before", before.to_string()),
+        };
+        let value: Value = self.with_reader(|connection| {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(self.read.get_hash()).arg(3).arg(&keys.epoch).arg(&keys.seq).arg(&keys.log);
+            cmd.arg(direction).arg(bound).arg(limit.messages).arg(limit.bytes as u64);
+            cmd.query(connection)
+        })?;
+        let slice = parse_slice(group, value)?;
+        let mut messages = take_within(slice.messages.into_iter().map(Ok::<_, HistoryError>), limit)?;
+        if matches!(range, Range::Before(_)) {
+            messages.reverse();
+        }
+        Ok(Slice { head: slice.head, messages })
+    }
+
+    fn prune(&self, _retention: &Retention, _now_ms: u64) -> Result<u64, HistoryError> {
+        // Count and bytes are applied by the publish script; age is not
+        // supported with Redis (the configuration refuses it).
+        Ok(0)
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+enum Published {
+    New(u64, String),
+    Duplicate(u64, String),
+    OverQuota,
+}
+
+fn parse_published(value: &Value) -> Option<Published> {
+    let Value::Array(parts) = value else { return None };
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    };
+    let number = |value: &Value| match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    match (parts.first().and_then(text).as_deref(), parts.get(1).and_then(number), parts.get(2).and_then(text)) {
+        (Some("new"), Some(seq), Some(epoch)) => Some(Published::New(seq, epoch)),
+        (Some("dup"), Some(seq), Some(epoch)) => Some(Published::Duplicate(seq, epoch)),
+        (Some("quota"), _, _) => Some(Published::OverQuota),
+        _ => None,
+    }
+}
+
+/// The read script's answer: the head and the entries, nearest to the
+/// bound first.
+fn parse_slice(group: &GroupName, value: Value) -> Result<Slice, HistoryError> {
+    let corrupt = |what: &str| HistoryError::Corrupt(format!("Redis answered a read of {group} with {what}"));
+    let Value::Array(parts) = value else { return Err(corrupt("something else than a list")) };
+    if parts.is_empty() {
+        return Ok(Slice::default());
+    }
+    let [epoch, last, oldest, entries]: [Value; 4] =
+        parts.try_into().map_err(|_| corrupt("a list of the wrong length"))?;
+    let epoch: String = redis::from_redis_value(epoch).map_err(|_| corrupt("a bad epoch"))?;
+    let last: u64 = redis::from_redis_value(last).map_err(|_| corrupt("a bad last number"))?;
+    let oldest: u64 = redis::from_redis_value(oldest).map_err(|_| corrupt("a bad oldest number"))?;
+    let entries: Vec<(String, String)> = redis::from_redis_value(entries).map_err(|_| corrupt("bad entries"))?;
+    let messages = entries
+        .into_iter()
+        .map(|(id, json)| decode_entry(&id, &json).ok_or_else(|| corrupt("an entry that is not a message")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Slice { head: Head { epoch, oldest: (oldest > 0).then_some(oldest), last }, messages })
+}
+
+/// A stream entry (`{seq}-0`, message JSON) as a message.
+pub fn decode_entry(id: &str, json: &str) -> Option<ChatMessage> {
+    let seq = id.split('-').next()?.parse().ok()?;
+    let message: ChatMessage = serde_json::from_str(json).ok()?;
+    Some(ChatMessage { seq, ..message })
+}

@@ -1,0 +1,106 @@
+//! Delivery across nodes: one thread per node listens on every group's
+//! channel and delivers what is announced to this node's members, in order.
+//!
+//! Pub/sub is only a hint. Whatever it loses is found in the stream:
+//! - a number past the next one is filled from the stream by range first
+//!   ([`deliver_in_order`]);
+//! - a missing tail (the last messages of a quiet group) is caught by
+//!   comparing the heads of the groups this node has members in with what
+//!   it delivered, right after every (re)subscribe and twice a second;
+//! - a lost pub/sub connection is noticed (its reads fail) and made again,
+//!   followed by the same check, so it never silently loses messages.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{decode_entry, RedisStore, CHANNELS};
+use crate::history::delivery::{deliver_in_order, fill};
+use crate::history::store::{Limit, Range, Store};
+use crate::registry::Registry;
+
+/// How often the heads are checked, and how long a read of the channel
+/// waits before doing so.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// Pause between attempts to reach Redis again.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+/// Starts the subscriber thread; it ends once `stop` is set.
+pub fn spawn(
+    store: Arc<RedisStore>,
+    registry: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("roomcast-subscriber".into()).spawn(move || run(&store, &registry, &stop))
+}
+
+fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(err) = listen(store, registry, stop) {
+            tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
+            store.check_health();
+            std::thread::sleep(RETRY_AFTER);
+        }
+    }
+}
+
+/// One pub/sub connection, until it fails or `stop`.
+fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::RedisResult<()> {
+    let mut connection = store.client().get_connection_with_timeout(Duration::from_secs(2))?;
+    let mut pubsub = connection.as_pubsub();
+    pubsub.set_read_timeout(Some(CHECK_EVERY))?;
+    pubsub.psubscribe(CHANNELS)?;
+    // Whatever was published while nobody listened.
+    catch_up(store, registry);
+    let mut checked = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match pubsub.get_message() {
+            Ok(message) => announce(store, registry, message.get_payload_bytes()),
+            Err(err) if err.is_timeout() => {}
+            Err(err) => return Err(err),
+        }
+        if checked.elapsed() >= CHECK_EVERY {
+            store.check_health();
+            catch_up(store, registry);
+            checked = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// Delivers an announced message: `epoch \n seq \n message JSON`.
+fn announce(store: &RedisStore, registry: &Registry, payload: &[u8]) {
+    let Ok(payload) = std::str::from_utf8(payload) else { return };
+    let mut parts = payload.splitn(3, '\n');
+    let (Some(epoch), Some(seq), Some(json)) = (parts.next(), parts.next(), parts.next()) else { return };
+    let Some(message) = decode_entry(seq, json) else {
+        tracing::warn!("an announcement on a group channel is not a message; ignored");
+        return;
+    };
+    deliver_in_order(registry, store, message, epoch);
+}
+
+/// Compares the heads of the groups this node has members in with what it
+/// delivered, and delivers what is missing (or, for a group that started
+/// over, its new epoch's first messages, which tell members so).
+fn catch_up(store: &RedisStore, registry: &Registry) {
+    let tracked = registry.tracked();
+    let groups: Vec<_> = tracked.iter().map(|(group, _, _)| group.clone()).collect();
+    let Ok(heads) = store.heads(&groups) else { return };
+    for ((group, epoch, last), (head_epoch, head_last)) in tracked.into_iter().zip(heads) {
+        if head_epoch.is_empty() {
+            continue; // emptied: its next message creates it again, and says so
+        }
+        if head_epoch != epoch {
+            let Ok(slice) = store.read(&group, Range::After(0), Limit { messages: 100, bytes: 1 << 20 }) else {
+                continue;
+            };
+            for message in slice.messages {
+                deliver_in_order(registry, store, message, &slice.head.epoch);
+            }
+        } else if head_last > last {
+            fill(registry, store, &group, &epoch, last + 1, head_last);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Many nodes, one system: nodes on one real Redis (a private
+//! `redis-server` on a free port, AOF on) deliver every message to clients
+//! on every node in one order, deduplicate across nodes, fill what pub/sub
+//! loses, and ride out Redis going away, restarting or starting over.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use roomcast_backend::history::redis_store::local::LocalRedis;
+use roomcast_shared::{ClientCommand, ErrorCode, MessageId, ServerEvent};
+use support::*;
+use uuid::Uuid;
+
+fn redis() -> LocalRedis {
+    LocalRedis::start().expect("a local redis-server (the test script installs Debian's)")
+}
+
+/// The next `ack`, or the code of the next `error`.
+async fn outcome(ws: &mut Client) -> Result<(MessageId, u64), ErrorCode> {
+    loop {
+        match next_event(ws).await {
+            ServerEvent::Ack { id, seq } => return Ok((id, seq)),
+            ServerEvent::Error { code, .. } => return Err(code),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_deliver_every_message_to_every_client_in_one_order() {
+    let redis = redis();
+    let nodes = [
+        start_node(&redis.url(), |_| {}).await,
+        start_node(&redis.url(), |_| {}).await,
+        start_node(&redis.url(), |_| {}).await,
+    ];
+    let mut readers = Vec::new();
+    for node in &nodes {
+        readers.push(connect_json(node.local_addr(), "everywhere").await);
+    }
+    let mut publishers = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let mut ws = connect_json(node.local_addr(), "everywhere").await;
+        publishers.push(tokio::spawn(async move {
+            let texts: Vec<String> = (0..30).map(|i| format!("node{n}-{i}")).collect();
+            publish_all(&mut ws, &texts, 8).await
+        }));
+    }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let mut orders = Vec::new();
+    for reader in &mut readers {
+        let messages = collect_chats(reader, 90).await;
+        let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=90).collect::<Vec<_>>(), "every number, once, in order");
+        orders.push(messages.into_iter().map(|m| m.text).collect::<Vec<_>>());
+    }
+    assert!(orders.windows(2).all(|pair| pair[0] == pair[1]), "one order on every node");
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_to_another_node_gets_the_original_number() {
+    let redis = redis();
+    let (first, second) = (start_node(&redis.url(), |_| {}).await, start_node(&redis.url(), |_| {}).await);
+    let mut reader = connect_json(second.local_addr(), "once").await;
+    let mut a = connect_json(first.local_addr(), "once").await;
+    let id = send_text(&mut a, "only once").await;
+    let (_, seq) = outcome(&mut a).await.unwrap();
+    let mut b = connect_json(second.local_addr(), "once").await;
+    send_command(&mut b, &ClientCommand::Send { id, text: "only once".into() }).await;
+    assert_eq!(outcome(&mut b).await, Ok((id, seq)));
+    send_text(&mut b, "next").await;
+    let messages = collect_chats(&mut reader, 2).await;
+    assert_eq!(messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["only once", "next"]);
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+/// Announcements that never arrive (here: a message stored with its
+/// announcement sent to a channel nobody listens on, and the pub/sub
+/// connections killed) are found in the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_pub_sub_loses_is_filled_from_the_stream() {
+    let redis = redis();
+    let node = start_node(&redis.url(), |_| {}).await;
+    let mut reader = connect_json(node.local_addr(), "lossy").await;
+    let mut writer = connect_json(node.local_addr(), "lossy").await;
+    publish_all(&mut writer, &["first".into()], 1).await;
+    assert_eq!(next_chat(&mut reader).await.text, "first");
+
+    // A quiet tail: stored, never announced. The head check finds it.
+    let script = redis::Script::new(include_str!("../src/history/redis_store/publish.lua"));
+    let id = Uuid::new_v4().to_string();
+    let json = format!(
+        r#"{{"group":"lossy","seq":0,"id":"{id}","from":{{"client_id":"{id}","verified":true}},"text":"never announced","ts":1}}"#
+    );
+    let mut connection = redis.connection();
+    let epoch: String = redis::cmd("GET").arg("rc:{lossy}:epoch").query(&mut connection).unwrap();
+    let _: redis::Value = script
+        .key("rc:{lossy}:epoch")
+        .key("rc:{lossy}:seq")
+        .key("rc:{lossy}:log")
+        .key("rc:{lossy}:bytes")
+        .key("rc:{lossy}:ids")
+        .key(format!("rc:{{lossy}}:old:{id}"))
+        .key("rc:groups")
+        .arg("lossy")
+        .arg(&id)
+        .arg(json)
+        .arg(15)
+        .arg(1)
+        .arg(0)
+        .arg(0)
+        .arg(0)
+        .arg(86_400_000u64)
+        .arg("unused")
+        .arg(&epoch)
+        .arg(0)
+        .arg("rc:{lossy}:nowhere")
+        .invoke(&mut connection)
+        .unwrap();
+    let message = next_chat(&mut reader).await;
+    assert_eq!((message.seq, message.text.as_str()), (2, "never announced"));
+
+    // The pub/sub connection killed: what is published meanwhile comes.
+    let _: redis::Value = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut connection).unwrap();
+    publish_all(&mut writer, &["after the cut".into(), "and more".into()], 2).await;
+    let messages = collect_chats(&mut reader, 2).await;
+    assert_eq!(
+        messages.iter().map(|m| (m.seq, m.text.as_str())).collect::<Vec<_>>(),
+        [(3, "after the cut"), (4, "and more")]
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_with_its_aof_continues_the_numbers() {
+    let mut redis = redis();
+    let mut connection = redis.connection();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("always").query(&mut connection).unwrap();
+    let node = start_node(&redis.url(), |_| {}).await;
+    let mut ws = connect_json(node.local_addr(), "durable").await;
+    let acked = publish_all(&mut ws, &(0..10).map(|i| format!("m{i}")).collect::<Vec<_>>(), 10).await;
+    redis.kill();
+    // Down: a send is refused as retryable, a new socket gets 503.
+    send_text(&mut ws, "while down").await;
+    assert_eq!(outcome(&mut ws).await, Err(ErrorCode::Unavailable));
+    eventually(|| !node.history().ready()).await;
+    let url = ws_url(node.local_addr(), "durable", Uuid::new_v4());
+    let refused = upgrade_over(tcp_from([127, 0, 0, 1], node.local_addr(), None).await, &url, &[]).await;
+    assert_eq!(refused.err(), Some(503));
+
+    redis.restart().unwrap();
+    eventually(|| node.history().ready()).await;
+    let stored = stored_history(node.local_addr(), "durable").await;
+    assert_eq!(
+        stored.iter().map(|m| (m.id, m.seq)).collect::<Vec<_>>(),
+        acked,
+        "every acknowledged message, as numbered"
+    );
+    let mut again = connect_json(node.local_addr(), "durable").await;
+    let (_, seq) = publish_all(&mut again, &["after".into()], 1).await[0];
+    assert_eq!(seq, 11, "numbers continue");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_flushed_is_a_new_epoch_and_a_reset_never_a_reused_number() {
+    let redis = redis();
+    let (first, second) = (start_node(&redis.url(), |_| {}).await, start_node(&redis.url(), |_| {}).await);
+    let (mut member, welcome, _) = connect_json_welcomed(second.local_addr(), "flushed", "").await;
+    let mut writer = connect_json(first.local_addr(), "flushed").await;
+    publish_all(&mut writer, &["a".into(), "b".into()], 2).await;
+    assert_eq!(collect_chats(&mut member, 2).await.len(), 2);
+    let old_epoch = redis.connection().get_epoch("flushed");
+    let _: () = redis::cmd("FLUSHALL").query(&mut redis.connection()).unwrap();
+    publish_all(&mut writer, &["c".into()], 1).await;
+    let new_epoch = redis.connection().get_epoch("flushed");
+    assert_ne!(old_epoch, new_epoch);
+    assert!(welcome.epoch.is_empty() || welcome.epoch == old_epoch);
+    assert_eq!(next_event(&mut member).await, ServerEvent::Reset { epoch: new_epoch.clone() });
+    assert_eq!(next_event(&mut member).await, ServerEvent::Synced { seq: 0 });
+    let message = next_chat(&mut member).await;
+    assert_eq!((message.seq, message.text.as_str()), (1, "c"));
+    // A client coming back with the old epoch is told too.
+    let (_, events) = connect_json_with(first.local_addr(), "flushed", &format!("since=2&epoch={old_epoch}")).await;
+    assert_eq!(events.first(), Some(&ServerEvent::Reset { epoch: new_epoch }));
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publish_api_works_on_every_node_with_one_idempotency() {
+    let redis = redis();
+    let key = "cluster-api-key-0123456789abcdef0123";
+    let with_key = |config: &mut roomcast_backend::Config| config.api_key = Some(key.to_owned());
+    let (first, second) = (start_node(&redis.url(), with_key).await, start_node(&redis.url(), with_key).await);
+    let bearer = format!("Bearer {key}");
+    let headers =
+        [("Authorization", bearer.as_str()), ("Idempotency-Key", "deploy-77"), ("Content-Type", "application/json")];
+    let path = "/api/groups/api/messages";
+    let (status, body) = raw_request(first.local_addr(), "POST", path, &headers, r#"{"text":"deployed"}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, again) = raw_request(second.local_addr(), "POST", path, &headers, r#"{"text":"deployed"}"#).await;
+    assert_eq!(status, 200, "{again}");
+    let (one, two): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&body).unwrap(), serde_json::from_str(&again).unwrap());
+    assert_eq!((one["seq"].clone(), one["epoch"].clone()), (two["seq"].clone(), two["epoch"].clone()));
+    assert_eq!(stored_history(second.local_addr(), "api").await.len(), 1);
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+trait EpochOf {
+    fn get_epoch(&mut self, group: &str) -> String;
+}
+
+impl EpochOf for redis::Connection {
+    fn get_epoch(&mut self, group: &str) -> String {
+        redis::cmd("GET")
+            .arg(format!("rc:{{{group}}}:epoch"))
+            .query::<Option<String>>(self)
+            .unwrap()
+            .unwrap_or_default()
+    }
+}
+
+/// Sends `texts` (ids made up front) to the first node that takes them,
+/// resending whatever was not acknowledged when a node goes away, as the
+/// app does. Returns each id's number.
+async fn publish_with_failover(nodes: Vec<SocketAddr>, texts: Vec<String>) -> HashMap<MessageId, u64> {
+    let ids: Vec<MessageId> = texts.iter().map(|_| MessageId(Uuid::new_v4())).collect();
+    let mut acked: HashMap<MessageId, u64> = HashMap::new();
+    for addr in nodes.iter().cycle() {
+        if acked.len() == texts.len() {
+            break;
+        }
+        let url = ws_url(*addr, "failover", Uuid::new_v4());
+        let Ok(mut ws) = try_connect_json(&url).await else { continue };
+        let mut in_flight = 0usize;
+        let mut next = 0;
+        'connection: loop {
+            while in_flight < 8 && next < texts.len() {
+                if !acked.contains_key(&ids[next]) {
+                    let command = ClientCommand::Send { id: ids[next], text: texts[next].clone() };
+                    if ws.send(Message::text(command.encode())).await.is_err() {
+                        break 'connection;
+                    }
+                    in_flight += 1;
+                }
+                next += 1;
+            }
+            if acked.len() == texts.len() {
+                return acked;
+            }
+            match tokio::time::timeout(PATIENCE, ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => match ServerEvent::decode(&text) {
+                    Ok(ServerEvent::Ack { id, seq }) => {
+                        acked.insert(id, seq);
+                        in_flight -= 1;
+                    }
+                    Ok(ServerEvent::Error { .. }) => break 'connection,
+                    _ => {}
+                },
+                Ok(Some(Ok(_))) => {}
+                _ => break 'connection,
+            }
+        }
+    }
+    acked
+}
+
+/// A JSON connection to `url` after its replay, or the failure.
+async fn try_connect_json(url: &str) -> Result<Client, ()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().map_err(drop)?;
+    request.headers_mut().insert("sec-websocket-protocol", "roomcast.v1".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.map_err(drop)?;
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text))))
+                if matches!(ServerEvent::decode(&text), Ok(ServerEvent::Synced { .. })) =>
+            {
+                return Ok(ws)
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return Err(()),
+        }
+    }
+}
+
+/// `kill -9` of a node while publishers send on every node: the clients of
+/// the dead node reconnect to the other with `since` and end with every
+/// message, once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
+    let redis = redis();
+    let url = redis.url();
+    let database = std::env::temp_dir().join(format!("roomcast-unused-{}.sqlite3", Uuid::new_v4()));
+    let args = ["--redis", url.as_str(), "--publish-rate", "0", "--max-connections-per-ip", "0"];
+    let (addr_a, addr_b) = (free_addr(), free_addr());
+    let node_a = ServerProcess::start(addr_a, &database, &args).await;
+    let node_b = ServerProcess::start(addr_b, &database, &args).await;
+
+    // A reader on A that moves to B when A dies, resuming with since/epoch.
+    let reader = tokio::spawn(async move {
+        let mut seqs: Vec<u64> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut epoch = String::new();
+        for addr in [addr_a, addr_b, addr_b, addr_b] {
+            let query = match seqs.last() {
+                Some(last) => format!("since={last}&epoch={epoch}"),
+                None => String::new(),
+            };
+            let url = format!("{}&{query}", ws_url(addr, "failover", Uuid::new_v4()));
+            let Ok((mut ws, _)) = tokio_tungstenite::connect_async({
+                use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                let mut request = url.into_client_request().unwrap();
+                request.headers_mut().insert("sec-websocket-protocol", "roomcast.v1".parse().unwrap());
+                request
+            })
+            .await
+            else {
+                continue;
+            };
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout(PATIENCE, ws.next()).await {
+                let Message::Text(text) = frame else { continue };
+                match ServerEvent::decode(&text) {
+                    Ok(ServerEvent::Welcome(welcome)) if !welcome.epoch.is_empty() => epoch = welcome.epoch,
+                    Ok(ServerEvent::Message(message)) => {
+                        assert!(ids.insert(message.id), "a message came twice: {}", message.seq);
+                        seqs.push(message.seq);
+                        if seqs.len() == 400 {
+                            return seqs;
+                        }
+                    }
+                    Ok(ServerEvent::Gap { from, to }) => panic!("nothing may be lost: gap {from}..={to}"),
+                    Ok(ServerEvent::Reset { .. }) => panic!("the history did not start over"),
+                    _ => {}
+                }
+            }
+        }
+        seqs
+    });
+    let texts = |node: &str| (0..200).map(|i| format!("{node}-{i}")).collect::<Vec<_>>();
+    let on_a = tokio::spawn(publish_with_failover(vec![addr_a, addr_b], texts("a")));
+    let on_b = tokio::spawn(publish_with_failover(vec![addr_b], texts("b")));
+    // Let the stream run, then kill A in the middle of it.
+    let mut probe = connect_json(addr_b, "failover").await;
+    collect_chats(&mut probe, 60).await;
+    node_a.kill_9();
+
+    let (acked_a, acked_b) = (on_a.await.unwrap(), on_b.await.unwrap());
+    assert_eq!(acked_a.len() + acked_b.len(), 400, "every message acknowledged");
+    let seqs = reader.await.unwrap();
+    assert_eq!(seqs, (1..=400).collect::<Vec<_>>(), "every number once, in order, across the failover");
+    let stored = stored_history(addr_b, "failover").await;
+    assert_eq!(stored.len(), 400, "stored once each");
+    assert_eq!(node_b.terminate(Duration::from_secs(5)).await, Some(0));
+}
