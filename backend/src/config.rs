@@ -147,9 +147,10 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_MAX_GROUPS", default_value_t = 100_000)]
     pub max_groups: u64,
 
-    /// Largest SQLite database file, in bytes (0: as large as the disk
-    /// allows). Past it, publishes are refused as `unavailable` until
-    /// retention makes room.
+    /// Largest SQLite database file, in bytes (0: its size at start plus four
+    /// fifths of the free disk space). At the limit, a publish is refused as
+    /// `unavailable` and the oldest messages of all groups are removed to
+    /// make room for its retry.
     #[arg(long, env = "ROOMCAST_MAX_DATABASE_BYTES", default_value_t = 0)]
     pub max_database_bytes: u64,
 
@@ -317,14 +318,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 500ms, 15s or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        "h" => Ok(Duration::from_secs(number * 3600)),
-        "d" => Ok(Duration::from_secs(number * 86_400)),
-        _ => Err(format!("unknown unit in {text:?}: use ms, s, m, h or d")),
-    }
+    let seconds_per = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit in {text:?}: use ms, s, m, h or d")),
+    };
+    number.checked_mul(seconds_per).map(Duration::from_secs).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[cfg(test)]
@@ -340,6 +342,7 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("144115188075855872d").is_err(), "too long, not wrapped to zero");
     }
 
     #[test]

@@ -69,11 +69,13 @@ pub struct Buckets<K> {
     rate: f64,
     burst: u32,
     buckets: HashMap<K, TokenBucket>,
+    /// The next sweep waits until the map has grown to this.
+    sweep_at: usize,
 }
 
 impl<K: Hash + Eq + Copy> Buckets<K> {
     pub fn new(rate: f64, burst: u32) -> Self {
-        Self { rate, burst, buckets: HashMap::new() }
+        Self { rate, burst, buckets: HashMap::new(), sweep_at: SWEEP_AT }
     }
 
     pub fn has_token(&self, key: K, now: Instant) -> bool {
@@ -81,8 +83,11 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
     }
 
     pub fn try_take(&mut self, key: K, now: Instant) -> bool {
-        if self.buckets.len() >= SWEEP_AT {
+        if self.buckets.len() >= self.sweep_at {
             self.buckets.retain(|_, bucket| !bucket.is_full(now));
+            // Keys that are all busy are not swept again on every call:
+            // only once the map has doubled.
+            self.sweep_at = (self.buckets.len() * 2).max(SWEEP_AT);
         }
         let (rate, burst) = (self.rate, self.burst);
         self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take(now)
@@ -146,6 +151,7 @@ impl PublishLimits {
     /// from both or from neither.
     pub fn try_take(&self, client: Option<ClientId>, ip: IpAddr, now: Instant) -> bool {
         let Some(limits) = &self.0 else { return true };
+        let ip = address_key(ip);
         let mut limits = lock(limits);
         let client_has = client.is_none_or(|client| limits.clients.has_token(client, now));
         if !(client_has && limits.addresses.has_token(ip, now)) {
@@ -155,6 +161,19 @@ impl PublishLimits {
             limits.clients.try_take(client, now);
         }
         limits.addresses.try_take(ip, now)
+    }
+}
+
+/// The key of an address for per-address limits: IPv4 addresses (mapped
+/// ones too) as they are, IPv6 addresses by their /64, which one host
+/// usually holds whole.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
     }
 }
 
@@ -195,11 +214,28 @@ mod tests {
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         assert!(buckets.try_take(a, now) && !buckets.try_take(a, now));
         assert!(buckets.try_take(b, now));
-        for n in 0..(SWEEP_AT as u32 + 10) {
+        // Busy keys: all kept (a sweep finds nothing to forget, and the next
+        // waits until the map has doubled).
+        for n in 0..(SWEEP_AT as u32 * 2) {
             buckets.try_take(IpAddr::from(n.to_be_bytes()), now);
         }
-        buckets.try_take("10.9.9.9".parse().unwrap(), now + Duration::from_secs(120));
-        assert!(buckets.remembered() < 20, "full buckets were forgotten");
+        assert!(buckets.remembered() >= SWEEP_AT * 2);
+        // Later, they are full again: the next sweep forgets them.
+        let later = now + Duration::from_secs(120);
+        for n in 0..(SWEEP_AT as u32 * 2 + 10) {
+            buckets.try_take(IpAddr::from((u32::MAX - n).to_be_bytes()), later);
+        }
+        assert!(buckets.remembered() <= SWEEP_AT * 2 + 10, "{} remembered", buckets.remembered());
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_address_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        assert_eq!(address_key("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

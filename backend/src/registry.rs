@@ -147,8 +147,9 @@ impl Registry {
     /// bytes for every member. A number members already hold is skipped; a
     /// number past the next one is not delivered but reported
     /// ([`Delivery::Missing`]), so that pub/sub losing a message cannot
-    /// leave a hole. When the epoch differs from the last message's, JSON
-    /// members are first told that the group's history started over.
+    /// leave a hole. When the epoch differs from the one members know (the
+    /// group started over, or it was created by this message), JSON members
+    /// are first told the new epoch (`reset`, then `synced`).
     pub fn deliver(&self, message: ChatMessage, epoch: &str) -> Delivery {
         let Some(group) = lock(&self.groups).get(&message.group).cloned() else {
             return Delivery::Delivered; // nobody is connected to this group here
@@ -156,13 +157,17 @@ impl Registry {
         let mut state = lock(&group.state);
         let seq = message.seq;
         if state.epoch != epoch {
-            if !state.epoch.is_empty() && state.json_members > 0 {
+            // JSON members hold numbers of another epoch, or (having joined
+            // a group that did not exist yet) none: either way they are
+            // told the epoch, and their numbers start over.
+            if state.json_members > 0 {
                 let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
                 let synced = ServerEvent::Synced { seq: seq - 1 }.encode();
                 state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
-                state.fan_out(Some(&Outbound::unsequenced(Message::text(synced))), None);
+                // Both left to the replay of a member still catching up.
+                state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
                 state.last = Some(seq - 1);
-            } else if !state.epoch.is_empty() {
+            } else {
                 state.last = None;
             }
             state.epoch = epoch.to_owned();
@@ -359,7 +364,7 @@ mod tests {
     /// A JSON member as its connection has it once the replay is done.
     fn live_json(registry: &Arc<Registry>, name: &str) -> Membership {
         let member = registry.join(&group(name), WireMode::Json);
-        assert!(member.go_live(0, ""));
+        assert!(member.go_live(0, "e"));
         member
     }
 
@@ -456,16 +461,20 @@ mod tests {
         let frames: Vec<_> = std::iter::from_fn(|| json.queue().try_pop()).collect();
         let events: Vec<_> =
             frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();
+        // The group's creation tells members that joined it empty its epoch;
+        // its start over tells them the new one.
         assert!(
             matches!(&events[..], [
+            ServerEvent::Reset { epoch: first },
+            ServerEvent::Synced { seq: 0 },
             ServerEvent::Message(_),
             ServerEvent::Reset { epoch },
             ServerEvent::Synced { seq: 0 },
             ServerEvent::Message(m),
-        ] if epoch == "e2" && m.seq == 1),
+        ] if first == "e1" && epoch == "e2" && m.seq == 1),
             "{events:?}"
         );
-        assert!(frames[1].rewinds);
+        assert!(frames[0].rewinds && frames[1].rewinds && frames[3].rewinds);
         assert_eq!(std::iter::from_fn(|| raw.queue().try_pop()).count(), 2, "raw members get the texts only");
     }
 }

@@ -92,16 +92,14 @@ fn websocket(
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<Remote>())
-        .and(client_ip(proxies.clone()))
         .and(with((auth, upgrades, admission, proxies, history)))
         .and_then(
             |group: String,
              client: String,
              query: HashMap<String, String>,
-             headers,
+             headers: http::HeaderMap,
              on_upgrade,
              remote: Option<Remote>,
-             ip,
              (auth, upgrades, admission, proxies, history): (
                 Arc<Auth>,
                 Upgrades,
@@ -117,6 +115,7 @@ fn websocket(
                 if !history.ready() {
                     return Err(warp::reject::custom(Refusal::StoreUnavailable));
                 }
+                let ip = client_address(&proxies, remote.as_ref(), &headers);
                 // Behind a trusted proxy, the client's own address has a cap.
                 let behind_proxy = remote.as_ref().is_some_and(|remote| proxies.trusts(remote.addr.ip()));
                 let forwarded =
@@ -137,13 +136,15 @@ fn websocket(
 }
 
 /// The client's address: the socket's, or the one a trusted proxy forwards.
-fn client_ip(proxies: Arc<TrustedProxies>) -> impl Filter<Extract = (IpAddr,), Error = Rejection> + Clone {
-    warp::ext::optional::<Remote>().and(warp::header::optional::<String>("x-forwarded-for")).map(
-        move |remote: Option<Remote>, forwarded: Option<String>| {
-            let socket = remote.map_or(IpAddr::from([127, 0, 0, 1]), |remote| remote.addr.ip());
-            proxies.client_ip(socket, forwarded.as_deref())
-        },
+fn client_ip(proxies: Arc<TrustedProxies>) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
+    warp::ext::optional::<Remote>().and(warp::header::headers_cloned()).map(
+        move |remote: Option<Remote>, headers: http::HeaderMap| client_address(&proxies, remote.as_ref(), &headers),
     )
+}
+
+fn client_address(proxies: &TrustedProxies, remote: Option<&Remote>, headers: &http::HeaderMap) -> IpAddr {
+    let socket = remote.map_or(IpAddr::from([127, 0, 0, 1]), |remote| remote.addr.ip());
+    proxies.client_ip(socket, headers)
 }
 
 /// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}]

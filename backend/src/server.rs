@@ -18,7 +18,7 @@ use crate::connection::{Context, Settings};
 use crate::history::memory::MemoryStore;
 use crate::history::redis_store::{self, RedisOptions, RedisStore};
 use crate::history::sequencer::{Depth, Sequencer};
-use crate::history::sqlite::{SqliteOptions, SqliteStore};
+use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::history::{retention, History, HistoryError, Store};
 use crate::identities::Issuer;
 use crate::net::admission::{Admission, Caps};
@@ -107,7 +107,9 @@ impl Server {
                 SqliteOptions {
                     durability: config.durability,
                     max_groups,
-                    max_database_bytes: (config.max_database_bytes > 0).then_some(config.max_database_bytes),
+                    max_database_bytes: (config.max_database_bytes > 0)
+                        .then_some(config.max_database_bytes)
+                        .or_else(|| sqlite::default_max_bytes(&config.database)),
                 },
             )?),
         };
@@ -137,7 +139,7 @@ impl Server {
         };
         let connections = TaskTracker::new();
         let admission = Admission::new(Caps {
-            total: config.max_connections.unwrap_or_else(net::default_max_connections),
+            total: net::max_connections(config.max_connections),
             per_ip: config.max_connections_per_ip,
         });
         let proxies = Arc::new(TrustedProxies::new(config.trusted_proxies.clone()));

@@ -48,7 +48,7 @@ async fn bad_commands_get_error_events_and_the_connection_stays_open() {
 /// JSON mode refuses control characters (bar line breaks and tabs): nothing
 /// is stored or delivered. Raw mode stays byte-exact.
 #[tokio::test]
-async fn control_characters_are_refused_in_json_mode_and_relayed_in_raw_mode() {
+async fn control_characters_are_refused_in_json_mode_and_kept_among_raw_members() {
     let server = start_default().await;
     let addr = server.local_addr();
     let mut reader = connect_raw(addr, "controls").await;
@@ -62,9 +62,16 @@ async fn control_characters_are_refused_in_json_mode_and_relayed_in_raw_mode() {
     }
     assert_round_trip(&mut ws, "two\nlines\tand a tab").await;
     assert_eq!(next_text(&mut reader).await, "two\nlines\tand a tab", "only the valid message reached the group");
+    // Raw mode stays byte-exact between raw members; JSON members never get
+    // control characters (nor is such a text stored).
     let mut raw = connect_raw(addr, "controls").await;
     raw.send(Message::text("raw \u{7} stays")).await.unwrap();
     assert_eq!(next_text(&mut reader).await, "raw \u{7} stays");
+    raw.send(Message::text("plain")).await.unwrap();
+    assert_eq!(next_text(&mut reader).await, "plain");
+    assert!(matches!(next_event(&mut ws).await, ServerEvent::Ack { .. }), "the round trip's ack");
+    assert_eq!(next_chat(&mut ws).await.text, "plain", "the control text never reached the JSON member");
+    assert_eq!(stored_history(addr, "controls").await.len(), 2);
     server.shutdown().await;
 }
 
@@ -152,7 +159,7 @@ async fn a_publishing_flood_is_rate_limited() {
         match next_event(&mut ws).await {
             ServerEvent::Ack { id, .. } => acked.push(id),
             ServerEvent::Error { code: ErrorCode::RateLimited, id: Some(id), .. } => limited.push(id),
-            ServerEvent::Message(_) => {}
+            ServerEvent::Message(_) | ServerEvent::Reset { .. } | ServerEvent::Synced { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }

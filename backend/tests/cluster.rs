@@ -345,6 +345,8 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
                         }
                     }
                     Ok(ServerEvent::Gap { from, to }) => panic!("nothing may be lost: gap {from}..={to}"),
+                    // The group's creation tells the reader its epoch.
+                    Ok(ServerEvent::Reset { epoch: created }) if seqs.is_empty() => epoch = created,
                     Ok(ServerEvent::Reset { .. }) => panic!("the history did not start over"),
                     _ => {}
                 }

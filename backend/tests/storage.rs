@@ -44,15 +44,16 @@ async fn a_send_that_would_create_a_group_past_the_quota_is_refused_for_good() {
     server.shutdown().await;
 }
 
+/// At the database limit a send is refused as retryable, and the oldest
+/// messages make room: the resend goes through, with the default retention
+/// (which alone would never make room).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_database_limit_sends_are_unavailable_until_retention_makes_room() {
+async fn at_the_database_limit_sends_are_unavailable_until_the_oldest_make_room() {
     let dir = std::env::temp_dir().join(format!("roomcast-full-{}", Uuid::new_v4()));
     let mut config = test_config();
     config.history = HistoryKind::Sqlite;
     config.database = dir.join("history.sqlite3");
     config.max_database_bytes = 512 * 1024;
-    config.retention_age = Duration::from_secs(3);
-    config.retention_interval = Duration::from_millis(200);
     let server = start(config).await;
     let addr = server.local_addr();
     let mut sender = connect_json(addr, "full").await;
@@ -212,5 +213,43 @@ async fn members_are_told_when_their_group_starts_over() {
     assert_eq!(next_event(&mut member).await, ServerEvent::Synced { seq: 0 });
     let message = next_chat(&mut member).await;
     assert_eq!((message.seq, message.text.as_str()), (1, "new"));
+    server.shutdown().await;
+}
+
+/// A member that joined a group before it existed learns its epoch from
+/// the message that creates it, and one that joined after the last message
+/// is told when the group starts over: nobody is left holding numbers of
+/// an epoch it was never told.
+#[tokio::test]
+async fn every_member_learns_the_epoch_of_the_history_it_holds() {
+    let mut config = test_config();
+    config.retention_age = Duration::from_millis(300);
+    config.retention_interval = Duration::from_millis(50);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let store = server.history().store().clone();
+    let group = "learning".parse().unwrap();
+
+    let (mut early, welcome, _) = connect_json_welcomed(addr, "learning", "").await;
+    assert_eq!(welcome.epoch, "", "the group does not exist yet");
+    let mut sender = connect_json(addr, "learning").await;
+    publish_all(&mut sender, &["first".into()], 1).await;
+    let epoch = store.head(&group).unwrap().epoch;
+    assert_eq!(next_event(&mut early).await, ServerEvent::Reset { epoch: epoch.clone() });
+    assert_eq!(next_event(&mut early).await, ServerEvent::Synced { seq: 0 });
+    assert_eq!(next_chat(&mut early).await.text, "first");
+
+    // A member that joins after the last message, with nothing live since.
+    drop(early);
+    let (mut late, welcome, _) = connect_json_welcomed(addr, "learning", "").await;
+    assert_eq!(welcome.epoch, epoch);
+    eventually(|| store.head(&group).unwrap().epoch.is_empty()).await;
+    publish_all(&mut sender, &["again".into()], 1).await;
+    let again = store.head(&group).unwrap().epoch;
+    assert_ne!(again, epoch);
+    assert_eq!(next_event(&mut late).await, ServerEvent::Reset { epoch: again });
+    assert_eq!(next_event(&mut late).await, ServerEvent::Synced { seq: 0 });
+    let message = next_chat(&mut late).await;
+    assert_eq!((message.seq, message.text.as_str()), (1, "again"));
     server.shutdown().await;
 }

@@ -124,6 +124,9 @@ validated_string!(DisplayName);
 /// byte order mark.
 fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}')
+        // Fillers and blanks that render as nothing: Hangul fillers, the
+        // blank Braille pattern, variation selectors and tag characters.
+        || matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 #[cfg(test)]
@@ -170,7 +173,17 @@ mod tests {
 
     #[test]
     fn display_names_made_only_of_invisible_characters_are_refused() {
-        for bad in ["\u{200B}", "\u{202E}\u{202E}", "\u{2066}\u{2069}", "\u{FEFF}\u{200D}"] {
+        for bad in [
+            "\u{200B}",
+            "\u{202E}\u{202E}",
+            "\u{2066}\u{2069}",
+            "\u{FEFF}\u{200D}",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "\u{FE0F}",
+            "\u{E0041}",
+            "\u{115F}\u{FFA0}",
+        ] {
             assert_eq!(bad.parse::<DisplayName>(), Err(NameError::InvalidDisplayName), "{bad:?}");
         }
         assert!("A\u{200D}B".parse::<DisplayName>().is_ok(), "visible text with a joiner is fine");

@@ -77,9 +77,7 @@ impl ClientCommand {
             if text.trim().is_empty() {
                 return Err(CommandError::Invalid { id: *id, reason: "text must not be empty" });
             }
-            // Control characters render as nothing or as garbage, and grow
-            // six-fold when encoded as JSON for every member.
-            if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            if has_control_characters(text) {
                 return Err(CommandError::Invalid {
                     id: *id,
                     reason: "text must not contain control characters other than line breaks and tabs",
@@ -101,6 +99,13 @@ impl ClientCommand {
     pub fn send_frame_len(text: &str) -> usize {
         Self::Send { id: MessageId(Uuid::nil()), text: text.to_owned() }.encode().len()
     }
+}
+
+/// Whether `text` holds control characters other than line breaks and tabs.
+/// They render as nothing or as garbage, and grow six-fold when encoded as
+/// JSON for every member, so message texts may not hold them.
+pub fn has_control_characters(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
 /// Turns a serde failure into a precise error: not JSON, no `type`, an unknown

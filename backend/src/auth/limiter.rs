@@ -18,7 +18,7 @@ impl PerIp {
 
     /// Takes one for `ip`; `false` when it has none left for now.
     pub fn try_take(&self, ip: IpAddr, now: Instant) -> bool {
-        self.0.as_ref().is_none_or(|buckets| buckets.try_take(ip, now))
+        self.0.as_ref().is_none_or(|buckets| buckets.try_take(crate::rate::address_key(ip), now))
     }
 }
 

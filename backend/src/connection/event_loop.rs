@@ -55,9 +55,17 @@ impl Connection {
         let settings = context.settings;
         let cancelled = context.shutdown.cancelled();
         tokio::pin!(cancelled);
-        let mut heartbeat = interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+        // The idle and write-stall checks run at least four times per idle
+        // timeout, so that a connection goes within a quarter of the
+        // timeout after it; a ping goes out every `ticks_per_ping` checks,
+        // i.e. every ping interval.
+        let ticks_per_ping = settings.ping_interval.as_nanos().div_ceil((settings.idle_timeout / 4).as_nanos().max(1));
+        let ticks_per_ping = u32::try_from(ticks_per_ping).unwrap_or(u32::MAX).max(1);
+        let tick = settings.ping_interval / ticks_per_ping;
+        let mut heartbeat = interval_at(Instant::now() + tick, tick);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        let mut ticks = 0u32;
         // Since when a flush has been waiting for the peer to read.
         let mut unflushed: Option<Instant> = None;
         let mut reads_first = false;
@@ -122,8 +130,11 @@ impl Connection {
                     if self.held.is_none() && last_heard.elapsed() >= settings.idle_timeout {
                         return CloseReason::HeartbeatTimeout;
                     }
-                    if let Err(reason) = self.queue(Message::Ping(Default::default())) {
-                        return reason;
+                    ticks = (ticks + 1) % ticks_per_ping;
+                    if ticks == 0 {
+                        if let Err(reason) = self.queue(Message::Ping(Default::default())) {
+                            return reason;
+                        }
                     }
                     Ok(false)
                 }

@@ -92,6 +92,8 @@ impl SqliteOptions {
 pub struct SqliteStore {
     path: PathBuf,
     max_groups: Option<u64>,
+    /// At the size limit, the oldest messages make room (see `append`).
+    limited: bool,
     /// The last append succeeded (or none failed yet).
     writable: std::sync::atomic::AtomicBool,
     writer: Mutex<Writer>,
@@ -145,6 +147,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             max_groups: options.max_groups,
+            limited: options.max_database_bytes.is_some(),
             writable: std::sync::atomic::AtomicBool::new(true),
             writer: Mutex::new(Writer { connection, groups: HashMap::new(), group_count: group_count as u64 }),
             readers: Mutex::new(Vec::new()),
@@ -266,15 +269,80 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Removes the oldest tenth of all messages (at least 16), whatever
+    /// their group, and the groups left empty.
+    fn evict_oldest(&mut self) -> Result<u64, HistoryError> {
+        let count: i64 = self.connection.query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))?;
+        let removed = self.connection.execute(
+            "DELETE FROM messages WHERE (grp, seq) IN (SELECT grp, seq FROM messages ORDER BY ts LIMIT ?1)",
+            [(count / 10).max(16)],
+        )? as u64;
+        self.remove_empty_groups()?;
+        Ok(removed)
+    }
+
+    fn remove_empty_groups(&mut self) -> Result<(), HistoryError> {
+        let emptied = self
+            .connection
+            .execute("DELETE FROM groups WHERE NOT EXISTS (SELECT 1 FROM messages WHERE grp = groups.name)", [])?;
+        if emptied > 0 {
+            self.groups.clear();
+            self.group_count = self.group_count.saturating_sub(emptied as u64);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `err` is SQLite's "database or disk is full".
+fn is_full(err: &HistoryError) -> bool {
+    let HistoryError::Database(err) = err else { return false };
+    matches!(
+        err.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(failure, _)) if failure.code == rusqlite::ErrorCode::DiskFull
+    )
+}
+
+/// The default for `--max-database-bytes`: the database's size now plus
+/// four fifths of the free space of its file system, so that the database
+/// reaches its limit (and makes room by itself) before the disk is full,
+/// leaving room for its write-ahead log. `None` if that cannot be read.
+pub fn default_max_bytes(path: &Path) -> Option<u64> {
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).ok()?;
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs writes the struct given, from a NUL-terminated path.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stats) } != 0 {
+        return None;
+    }
+    let free = u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize));
+    let size = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
+    Some(size + free / 5 * 4)
+}
+
 impl Store for SqliteStore {
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut writer = self.writer();
         let result = writer.append(batch, self.max_groups);
         self.writable.store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
-        if result.is_err() {
+        if let Err(err) = &result {
             writer.groups.clear();
             for item in batch.iter_mut() {
                 item.outcome = Outcome::Pending;
+            }
+            // At the size limit this batch is refused (its senders retry),
+            // and the oldest messages of all groups make room for the retry,
+            // so that publishing resumes by itself whatever the retention.
+            if self.limited && is_full(err) {
+                match writer.evict_oldest() {
+                    Ok(removed) => {
+                        tracing::warn!(removed, "the database is at --max-database-bytes: removed its oldest messages")
+                    }
+                    Err(err) => {
+                        tracing::error!(%err, "the database is full and its oldest messages could not be removed")
+                    }
+                }
             }
         }
         result
@@ -347,12 +415,7 @@ impl Store for SqliteStore {
                 [to_sql(max)],
             )? as u64;
         }
-        let emptied = connection
-            .execute("DELETE FROM groups WHERE NOT EXISTS (SELECT 1 FROM messages WHERE grp = groups.name)", [])?;
-        if emptied > 0 {
-            writer.groups.clear();
-            writer.group_count = writer.group_count.saturating_sub(emptied as u64);
-        }
+        writer.remove_empty_groups()?;
         Ok(removed)
     }
 }

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::rate::Buckets;
 
 /// Sockets beyond `max_connections` kept just long enough to be told why.
-const REFUSALS_TOTAL: usize = 256;
+pub const REFUSALS_TOTAL: usize = 256;
 /// Sockets beyond the per-address cap kept to be told why, per address.
 const REFUSALS_PER_IP: usize = 8;
 /// How long a refused client should wait before trying again, in seconds.
@@ -154,6 +154,7 @@ impl Admission {
     /// Counts `ticket` against `ip`, or says why not (with the ticket back
     /// if a refusal still fits).
     fn count_address(&self, ip: IpAddr, mut ticket: Ticket) -> Result<Ticket, (Refusal, Option<Ticket>)> {
+        let ip = crate::rate::address_key(ip);
         let mut per_ip = self.lock();
         let open = per_ip.open.get(&ip).copied().unwrap_or(0);
         if open >= self.caps.per_ip + REFUSALS_PER_IP {

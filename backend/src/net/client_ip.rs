@@ -73,19 +73,21 @@ impl TrustedProxies {
         self.0.iter().any(|network| network.contains(ip))
     }
 
-    /// The client's address for a request that came from `socket` with
-    /// `X-Forwarded-For: forwarded`: the socket's own, unless a trusted
-    /// proxy forwards one; then the last address in the header that is not
-    /// itself a trusted proxy (the ones before it are whatever the client
-    /// claimed).
-    pub fn client_ip(&self, socket: IpAddr, forwarded: Option<&str>) -> IpAddr {
+    /// The client's address for a request from `socket` with `headers`:
+    /// the socket's own, unless a trusted proxy forwards one; then the last
+    /// address in `X-Forwarded-For` (all its lines, in order: a proxy may
+    /// add its own line after the client's) that is not itself a trusted
+    /// proxy. The ones before it are whatever the client claimed.
+    pub fn client_ip(&self, socket: IpAddr, headers: &http::HeaderMap) -> IpAddr {
         let socket = canonical(socket);
         if !self.trusts(socket) {
             return socket;
         }
-        let forwarded = forwarded
-            .unwrap_or_default()
-            .split(',')
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|line| line.to_str().unwrap_or("not an address"))
+            .flat_map(|line| line.split(','))
             .filter(|hop| !hop.trim().is_empty())
             .map(|hop| hop.trim().parse::<IpAddr>().map(canonical))
             .collect::<Vec<_>>();
@@ -106,9 +108,18 @@ impl TrustedProxies {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{HeaderMap, HeaderValue};
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    fn forwarded(lines: &[&'static str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", HeaderValue::from_static(line));
+        }
+        headers
     }
 
     #[test]
@@ -128,11 +139,14 @@ mod tests {
     #[test]
     fn only_a_trusted_proxy_is_believed() {
         let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
-        let headers = Some("6.6.6.6, 203.0.113.9, 10.0.0.3");
-        assert_eq!(proxies.client_ip(ip("10.0.0.2"), headers), ip("203.0.113.9"), "the last untrusted hop");
-        assert_eq!(proxies.client_ip(ip("198.51.100.1"), headers), ip("198.51.100.1"), "an untrusted socket");
-        assert_eq!(proxies.client_ip(ip("10.0.0.2"), None), ip("10.0.0.2"), "no header");
-        assert_eq!(proxies.client_ip(ip("10.0.0.2"), Some("garbage, 10.0.0.5")), ip("10.0.0.5"));
-        assert_eq!(TrustedProxies::default().client_ip(ip("10.0.0.2"), headers), ip("10.0.0.2"));
+        let headers = forwarded(&["6.6.6.6, 203.0.113.9, 10.0.0.3"]);
+        assert_eq!(proxies.client_ip(ip("10.0.0.2"), &headers), ip("203.0.113.9"), "the last untrusted hop");
+        assert_eq!(proxies.client_ip(ip("198.51.100.1"), &headers), ip("198.51.100.1"), "an untrusted socket");
+        assert_eq!(proxies.client_ip(ip("10.0.0.2"), &HeaderMap::new()), ip("10.0.0.2"), "no header");
+        assert_eq!(proxies.client_ip(ip("10.0.0.2"), &forwarded(&["garbage, 10.0.0.5"])), ip("10.0.0.5"));
+        assert_eq!(TrustedProxies::default().client_ip(ip("10.0.0.2"), &headers), ip("10.0.0.2"));
+        // A forged line first, the proxy's own line after it.
+        let two_lines = forwarded(&["1.2.3.4", "203.0.113.50"]);
+        assert_eq!(proxies.client_ip(ip("10.0.0.2"), &two_lines), ip("203.0.113.50"));
     }
 }

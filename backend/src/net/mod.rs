@@ -177,10 +177,16 @@ fn plain(status: StatusCode, text: &str) -> Response {
 /// holds them: wait a moment rather than spin, and say so.
 async fn on_accept_error(err: std::io::Error) {
     use std::io::ErrorKind;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_WARNED_SECOND: AtomicU64 = AtomicU64::new(0);
     if matches!(err.kind(), ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted) {
         return;
     }
-    tracing::warn!(%err, "cannot accept a connection");
+    // At most one warning a second, however fast accept fails.
+    let second = crate::history::unix_millis() / 1000;
+    if LAST_WARNED_SECOND.swap(second, Ordering::Relaxed) != second {
+        tracing::warn!(%err, "cannot accept a connection");
+    }
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
@@ -211,9 +217,24 @@ pub fn raise_fd_limit() -> Option<u64> {
     Some(limit.rlim_cur)
 }
 
-/// The default for `--max-connections`: the descriptor limit, minus a
-/// reserve for the database, the listener, served files and the runtime.
-pub fn default_max_connections() -> usize {
+/// How many sockets may be served: `configured` (or by default as many as
+/// the descriptor limit allows), never more than the limit allows, after a
+/// reserve for the database, the listener, served files and the runtime,
+/// and room for the sockets that are only told they are refused.
+pub fn max_connections(configured: Option<usize>) -> usize {
     let limit = fd_limit().unwrap_or(1024) as usize;
-    limit.saturating_sub(64 + limit / 32).max(16)
+    let budget = limit.saturating_sub(64 + limit / 32 + admission::REFUSALS_TOTAL).max(16);
+    match configured {
+        Some(configured) if configured > budget => {
+            tracing::warn!(
+                configured,
+                budget,
+                limit,
+                "--max-connections is above what the open-file limit allows; using the budget"
+            );
+            budget
+        }
+        Some(configured) => configured,
+        None => budget,
+    }
 }

@@ -256,11 +256,16 @@ pub async fn next_event(ws: &mut Client) -> ServerEvent {
     }
 }
 
-/// The next event, which must be a group message.
+/// The next event, which must be a group message; a `reset` and `synced`
+/// before it (the group's creation tells members that joined it empty its
+/// epoch) are passed over.
 pub async fn next_chat(ws: &mut Client) -> ChatMessage {
-    match next_event(ws).await {
-        ServerEvent::Message(message) => message,
-        other => panic!("expected a message, got {other:?}"),
+    loop {
+        match next_event(ws).await {
+            ServerEvent::Message(message) => return message,
+            ServerEvent::Reset { .. } | ServerEvent::Synced { .. } => {}
+            other => panic!("expected a message, got {other:?}"),
+        }
     }
 }
 
@@ -447,10 +452,19 @@ impl ServerProcess {
                 return status.code();
             }
             if tokio::time::Instant::now() >= deadline {
-                self.kill_9();
                 panic!("the server was still running {within:?} after SIGTERM");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A test that fails midway must not leave its server running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

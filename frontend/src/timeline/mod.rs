@@ -340,6 +340,9 @@ impl Timeline {
     /// the group's any more, and the group's numbers now end at `head`; the
     /// latest messages follow.
     pub fn reset(&mut self, head: u64, at_ms: f64) {
+        // A page that held nothing loses nothing: it only learns the epoch
+        // (the group was created after it joined).
+        let lost_something = !self.messages.is_empty() || self.head > 0;
         // The connection log stays, before what the server holds now.
         self.messages.clear();
         self.covered = None;
@@ -350,8 +353,10 @@ impl Timeline {
         self.newer = Edge::Complete;
         self.retry_line = None;
         self.generation += 1;
-        let text = "the server's history was reset: the messages shown before are gone from this room".to_owned();
-        self.add_line(Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms }));
+        if lost_something {
+            let text = "the server's history was reset: the messages shown before are gone from this room".to_owned();
+            self.add_line(Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms }));
+        }
     }
 
     /// Messages `from..=to` cannot be recovered; what follows starts after

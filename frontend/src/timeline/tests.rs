@@ -481,3 +481,15 @@ fn a_reset_replaces_what_was_shown_with_the_new_history() {
     assert!(rows.iter().any(|row| row.contains("history was reset")), "{rows:?}");
     assert!(timeline.is_live());
 }
+
+/// A room that did not exist when the page joined gets its epoch with its
+/// first message: nothing was shown, so nothing is said.
+#[test]
+fn a_reset_of_an_empty_timeline_says_nothing() {
+    let mut timeline = Timeline::default();
+    event(&mut timeline, "connected");
+    timeline.exists(0);
+    timeline.reset(0, 0.0);
+    timeline.receive(messages(1..=1));
+    assert_eq!(texts(&timeline), ["[connected]", "m1"]);
+}
