@@ -316,7 +316,8 @@ pub fn default_max_bytes(path: &Path) -> Option<u64> {
     if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stats) } != 0 {
         return None;
     }
-    let free = u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize));
+    // Both are u64 on Linux.
+    let free = stats.f_bavail.saturating_mul(stats.f_frsize);
     let size = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
     Some(size + free / 5 * 4)
 }
