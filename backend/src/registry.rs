@@ -96,6 +96,10 @@ pub enum Delivery {
     /// caller delivers them (from the history) first, then this message
     /// again (it comes back here). Delivery never leaves a hole.
     Missing { from: u64, to: u64, message: ChatMessage },
+    /// The message belongs to an epoch members do not know: the caller
+    /// tells them ([`Registry::restart`], with the epoch's base from the
+    /// store), then delivers it again (it comes back here).
+    NewEpoch { message: ChatMessage },
 }
 
 /// A snapshot of the registry's size, for health checks and tests.
@@ -157,20 +161,7 @@ impl Registry {
         let mut state = lock(&group.state);
         let seq = message.seq;
         if state.epoch != epoch {
-            // JSON members hold numbers of another epoch, or (having joined
-            // a group that did not exist yet) none: either way they are
-            // told the epoch, and their numbers start over.
-            if state.json_members > 0 {
-                let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
-                let synced = ServerEvent::Synced { seq: seq - 1 }.encode();
-                state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
-                // Both left to the replay of a member still catching up.
-                state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
-                state.last = Some(seq - 1);
-            } else {
-                state.last = None;
-            }
-            state.epoch = epoch.to_owned();
+            return Delivery::NewEpoch { message };
         }
         match state.last {
             Some(last) if seq <= last => return Delivery::Duplicate,
@@ -185,6 +176,28 @@ impl Registry {
         Delivery::Delivered
     }
 
+    /// Tells `group`'s JSON members that its history is now `epoch`, whose
+    /// numbers before it began end at `base` (0 for a group created afresh):
+    /// they hold numbers of another epoch, or (having joined the group
+    /// before it existed) none, and start over (`reset`, then `synced`
+    /// at `base`). Delivery goes on after `base`.
+    pub fn restart(&self, group: &GroupName, epoch: &str, base: u64) {
+        let Some(group) = lock(&self.groups).get(group).cloned() else { return };
+        let mut state = lock(&group.state);
+        if state.epoch == epoch {
+            return;
+        }
+        if state.json_members > 0 {
+            let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
+            let synced = ServerEvent::Synced { seq: base }.encode();
+            // Both left to the replay of a member still catching up.
+            state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
+            state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
+        }
+        state.epoch = epoch.to_owned();
+        state.last = Some(base);
+    }
+
     /// Tells `group`'s JSON members that the numbers after what they hold,
     /// up to `seq`, cannot be delivered (retention removed them before
     /// this node could), and goes on after them.
@@ -197,6 +210,13 @@ impl Registry {
             state.fan_out(Some(&Outbound::unsequenced(Message::text(gap))), None);
         }
         state.last = Some(seq);
+    }
+
+    /// The last number of `epoch` delivered to `group`'s members, if known.
+    pub fn last_delivered(&self, group: &GroupName, epoch: &str) -> Option<u64> {
+        let group = lock(&self.groups).get(group).cloned()?;
+        let state = lock(&group.state);
+        state.last.filter(|_| state.epoch == epoch)
     }
 
     /// The groups this node has members in, with the epoch and the last
@@ -357,6 +377,18 @@ mod tests {
         outbound.message.into_text().unwrap().to_string()
     }
 
+    /// Delivers as `history::delivery` does for a store whose epochs all
+    /// start at 0.
+    fn deliver(registry: &Registry, message: ChatMessage, epoch: &str) -> Delivery {
+        match registry.deliver(message, epoch) {
+            Delivery::NewEpoch { message } => {
+                registry.restart(&message.group, epoch, 0);
+                registry.deliver(message, epoch)
+            }
+            other => other,
+        }
+    }
+
     fn capacity(messages: usize) -> Capacity {
         Capacity { messages, bytes: usize::MAX }
     }
@@ -374,7 +406,7 @@ mod tests {
         let alice = registry.join(&group("a"), WireMode::Raw);
         let bob = registry.join(&group("a"), WireMode::Raw);
         let carol = registry.join(&group("b"), WireMode::Raw);
-        registry.deliver(stored("a", 1, "hi"), "e");
+        deliver(&registry, stored("a", 1, "hi"), "e");
         assert_eq!(text_of(alice.queue().try_pop().unwrap()), "hi");
         assert_eq!(bob.queue().try_pop().unwrap().seq, 1);
         assert!(carol.queue().try_pop().is_none());
@@ -385,7 +417,7 @@ mod tests {
         let registry = Registry::new(capacity(8));
         let raw = registry.join(&group("a"), WireMode::Raw);
         let json = live_json(&registry, "a");
-        registry.deliver(stored("a", 1, "hi"), "e");
+        deliver(&registry, stored("a", 1, "hi"), "e");
         assert_eq!(text_of(raw.queue().try_pop().unwrap()), "hi");
         let event = ServerEvent::decode(&text_of(json.queue().try_pop().unwrap())).unwrap();
         assert!(matches!(event, ServerEvent::Message(m) if m.text == "hi" && m.seq == 1));
@@ -395,11 +427,11 @@ mod tests {
     fn delivery_is_in_order_without_holes_or_repeats() {
         let registry = Registry::new(capacity(8));
         let member = live_json(&registry, "a");
-        assert_eq!(registry.deliver(stored("a", 1, "one"), "e"), Delivery::Delivered);
-        assert_eq!(registry.deliver(stored("a", 1, "one"), "e"), Delivery::Duplicate);
-        assert!(matches!(registry.deliver(stored("a", 4, "four"), "e"), Delivery::Missing { from: 2, to: 3, .. }));
+        assert_eq!(deliver(&registry, stored("a", 1, "one"), "e"), Delivery::Delivered);
+        assert_eq!(deliver(&registry, stored("a", 1, "one"), "e"), Delivery::Duplicate);
+        assert!(matches!(deliver(&registry, stored("a", 4, "four"), "e"), Delivery::Missing { from: 2, to: 3, .. }));
         for seq in 2..=4 {
-            assert_eq!(registry.deliver(stored("a", seq, "m"), "e"), Delivery::Delivered);
+            assert_eq!(deliver(&registry, stored("a", seq, "m"), "e"), Delivery::Delivered);
         }
         let seqs: Vec<_> = std::iter::from_fn(|| member.queue().try_pop()).map(|o| o.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4]);
@@ -411,8 +443,8 @@ mod tests {
         let registry = Registry::new(capacity(8));
         let member = registry.join(&group("a"), WireMode::Json);
         assert!(member.go_live(7, "e"));
-        assert_eq!(registry.deliver(stored("a", 7, "replayed"), "e"), Delivery::Duplicate);
-        assert!(matches!(registry.deliver(stored("a", 9, "later"), "e"), Delivery::Missing { from: 8, to: 8, .. }));
+        assert_eq!(deliver(&registry, stored("a", 7, "replayed"), "e"), Delivery::Duplicate);
+        assert!(matches!(deliver(&registry, stored("a", 9, "later"), "e"), Delivery::Missing { from: 8, to: 8, .. }));
     }
 
     #[test]
@@ -421,7 +453,7 @@ mod tests {
         let fast = registry.join(&group("a"), WireMode::Raw);
         let slow = registry.join(&group("a"), WireMode::Raw);
         for seq in 1..=5 {
-            registry.deliver(stored("a", seq, "m"), "e");
+            deliver(&registry, stored("a", seq, "m"), "e");
             while fast.queue().try_pop().is_some() {}
         }
         assert!(slow.queue().is_evicted());
@@ -456,8 +488,11 @@ mod tests {
         let registry = Registry::new(capacity(8));
         let json = live_json(&registry, "a");
         let raw = registry.join(&group("a"), WireMode::Raw);
-        registry.deliver(stored("a", 1, "old"), "e1");
-        registry.deliver(stored("a", 1, "new"), "e2");
+        for (message, epoch) in [(stored("a", 1, "old"), "e1"), (stored("a", 1, "new"), "e2")] {
+            let Delivery::NewEpoch { message } = registry.deliver(message, epoch) else { panic!("a new epoch") };
+            registry.restart(&group("a"), epoch, 0);
+            assert_eq!(registry.deliver(message, epoch), Delivery::Delivered);
+        }
         let frames: Vec<_> = std::iter::from_fn(|| json.queue().try_pop()).collect();
         let events: Vec<_> =
             frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();

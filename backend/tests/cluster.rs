@@ -370,3 +370,34 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     assert_eq!(stored.len(), 400, "stored once each");
     assert_eq!(node_b.terminate(Duration::from_secs(5)).await, Some(0));
 }
+
+/// Redis lost its last messages (a crash within `appendfsync everysec`, an
+/// old snapshot restored): a node whose members hold more starts a new
+/// epoch above what they hold, so no number is given twice, and they are
+/// told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_went_back_starts_a_new_epoch_above_what_was_seen() {
+    let redis = redis();
+    let (first, second) = (start_node(&redis.url(), |_| {}).await, start_node(&redis.url(), |_| {}).await);
+    let mut member = connect_json(second.local_addr(), "back").await;
+    let mut writer = connect_json(first.local_addr(), "back").await;
+    publish_all(&mut writer, &(1..=5).map(|i| format!("m{i}")).collect::<Vec<_>>(), 5).await;
+    assert_eq!(collect_chats(&mut member, 5).await.last().map(|m| m.seq), Some(5));
+    let mut connection = redis.connection();
+    let old_epoch = connection.get_epoch("back");
+    // Messages 4 and 5 vanish, as if never written.
+    let _: () = redis::cmd("XDEL").arg("rc:{back}:log").arg("4-0").arg("5-0").query(&mut connection).unwrap();
+    let _: () = redis::cmd("SET").arg("rc:{back}:seq").arg(3).query(&mut connection).unwrap();
+    eventually(|| redis.connection().get_epoch("back") != old_epoch).await;
+
+    publish_all(&mut writer, &["after".into()], 1).await;
+    let new_epoch = connection.get_epoch("back");
+    assert_eq!(next_event(&mut member).await, ServerEvent::Reset { epoch: new_epoch.clone() });
+    assert_eq!(next_event(&mut member).await, ServerEvent::Synced { seq: 5 });
+    let message = next_chat(&mut member).await;
+    assert_eq!((message.seq, message.text.as_str()), (6, "after"), "above every number seen");
+    let (_, events) = connect_json_with(second.local_addr(), "back", &format!("since=5&epoch={old_epoch}")).await;
+    assert_eq!(events.first(), Some(&ServerEvent::Reset { epoch: new_epoch }));
+    first.shutdown().await;
+    second.shutdown().await;
+}

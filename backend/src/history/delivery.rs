@@ -11,10 +11,26 @@ use crate::registry::{Delivery, Registry};
 const FILL: Limit = Limit { messages: 500, bytes: 4 * 1024 * 1024 };
 
 /// Delivers `message` of `epoch`, first reading from `store` the numbers
-/// before it this node has not delivered yet.
+/// before it this node has not delivered yet (and, for an epoch members do
+/// not know, first telling them).
 pub fn deliver_in_order(registry: &Registry, store: &dyn Store, message: ChatMessage, epoch: &str) {
-    let Delivery::Missing { from, to, message } = registry.deliver(message, epoch) else { return };
-    fill(registry, store, &message.group.clone(), epoch, from, to);
+    let message = match registry.deliver(message, epoch) {
+        Delivery::NewEpoch { message } => {
+            let group = message.group.clone();
+            let base = store.head(&group).ok().filter(|head| head.epoch == epoch).map_or(0, |head| head.base);
+            registry.restart(&group, epoch, base);
+            match registry.deliver(message, epoch) {
+                Delivery::Missing { message, .. } => message,
+                _ => return,
+            }
+        }
+        Delivery::Missing { message, .. } => message,
+        Delivery::Delivered | Delivery::Duplicate => return,
+    };
+    let (group, seq) = (message.group.clone(), message.seq);
+    if let Some(last) = registry.last_delivered(&group, epoch) {
+        fill(registry, store, &group, epoch, last + 1, seq - 1);
+    }
     deliver_or_skip(registry, message, epoch);
 }
 

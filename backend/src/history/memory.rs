@@ -33,7 +33,7 @@ impl Log {
     }
 
     fn head(&self) -> Head {
-        Head { epoch: self.epoch.clone(), oldest: self.messages.front().map(|m| m.seq), last: self.last_seq }
+        Head { epoch: self.epoch.clone(), oldest: self.messages.front().map(|m| m.seq), last: self.last_seq, base: 0 }
     }
 
     fn pop_oldest(&mut self) {

@@ -367,7 +367,7 @@ impl Store for SqliteStore {
             let oldest: Option<i64> =
                 transaction
                     .query_row("SELECT MIN(seq) FROM messages WHERE grp = ?1", [group.as_str()], |row| row.get(0))?;
-            let head = Head { epoch, oldest: oldest.map(|seq| seq as u64), last: last as u64 };
+            let head = Head { epoch, oldest: oldest.map(|seq| seq as u64), last: last as u64, base: 0 };
             if limit.messages == 0 {
                 return Ok(Slice { head, messages: Vec::new() });
             }

@@ -64,6 +64,10 @@ pub struct Head {
     /// The last sequence number given out in this epoch (0 for no group).
     /// Never decreases within an epoch, whatever retention removes.
     pub last: u64,
+    /// Numbers up to this one were given out before this epoch began (0
+    /// for a group created afresh; above 0 when a Redis history that went
+    /// back started a new epoch above what nodes had seen).
+    pub base: u64,
 }
 
 /// Where a read starts, and which way it goes.

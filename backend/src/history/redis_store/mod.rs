@@ -64,6 +64,7 @@ pub struct RedisStore {
     options: RedisOptions,
     publish: Script,
     read: Script,
+    went_back: Script,
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     /// The last epoch and number this node saw per group, to notice a store
@@ -84,6 +85,7 @@ struct Keys {
     log: String,
     bytes: String,
     ids: String,
+    base: String,
     channel: String,
 }
 
@@ -96,6 +98,7 @@ impl Keys {
             log: format!("{tag}:log"),
             bytes: format!("{tag}:bytes"),
             ids: format!("{tag}:ids"),
+            base: format!("{tag}:base"),
             channel: format!("{tag}:pub"),
         }
     }
@@ -112,6 +115,7 @@ impl RedisStore {
             options,
             publish: Script::new(include_str!("publish.lua")),
             read: Script::new(include_str!("read.lua")),
+            went_back: Script::new(include_str!("went_back.lua")),
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
@@ -136,6 +140,7 @@ impl RedisStore {
         connection.set_write_timeout(Some(TIMEOUT))?;
         self.publish.load(&mut connection)?;
         self.read.load(&mut connection)?;
+        self.went_back.load(&mut connection)?;
         Ok(connection)
     }
 
@@ -172,8 +177,40 @@ impl RedisStore {
         healthy
     }
 
-    /// The heads (epoch and last number) of `groups`, in one round trip.
-    pub fn heads(&self, groups: &[GroupName]) -> Result<Vec<(String, u64)>, HistoryError> {
+    /// Notes that a node delivered `seq` of `group`'s `epoch`: a store that
+    /// later holds less went back.
+    pub fn observe(&self, group: &GroupName, epoch: &str, seq: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match seen.get_mut(group) {
+            Some((known, last)) if known == epoch => *last = (*last).max(seq),
+            _ => {
+                seen.insert(group.clone(), (epoch.to_owned(), seq));
+            }
+        }
+    }
+
+    /// `group` holds less than `seen` of `epoch`: starts a new epoch above
+    /// it (once, whichever node notices first).
+    pub fn went_back(&self, group: &GroupName, epoch: &str, seen: u64) -> Result<bool, HistoryError> {
+        let keys = Keys::of(group);
+        let started: i64 = self.with_reader(|connection| {
+            self.went_back
+                .key(&keys.epoch)
+                .key(&keys.seq)
+                .key(&keys.base)
+                .arg(epoch)
+                .arg(seen)
+                .arg(new_epoch())
+                .invoke(connection)
+        })?;
+        if started == 1 {
+            tracing::warn!(%group, seen, "the Redis history went back; a new epoch starts above what was seen");
+        }
+        Ok(started == 1)
+    }
+
+    /// The heads (epoch, last number, base) of `groups`, in one round trip.
+    pub fn heads(&self, groups: &[GroupName]) -> Result<Vec<Head>, HistoryError> {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
@@ -181,10 +218,18 @@ impl RedisStore {
             let mut pipe = redis::pipe();
             for group in groups {
                 let keys = Keys::of(group);
-                pipe.cmd("MGET").arg(&keys.epoch).arg(&keys.seq);
+                pipe.cmd("MGET").arg(&keys.epoch).arg(&keys.seq).arg(&keys.base);
             }
-            let heads: Vec<(Option<String>, Option<u64>)> = pipe.query(connection)?;
-            Ok(heads.into_iter().map(|(epoch, seq)| (epoch.unwrap_or_default(), seq.unwrap_or(0))).collect())
+            let heads: Vec<(Option<String>, Option<u64>, Option<u64>)> = pipe.query(connection)?;
+            Ok(heads
+                .into_iter()
+                .map(|(epoch, last, base)| Head {
+                    epoch: epoch.unwrap_or_default(),
+                    oldest: None,
+                    last: last.unwrap_or(0),
+                    base: base.unwrap_or(0),
+                })
+                .collect())
         })
     }
 
@@ -196,9 +241,9 @@ impl RedisStore {
         let json = serde_json::to_string(&ChatMessage { seq: 0, ..message.clone() }).unwrap_or_default();
         let (seen_epoch, seen_last) = seen.get(&message.group).cloned().unwrap_or_default();
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.publish.get_hash()).arg(7);
+        cmd.arg(self.publish.get_hash()).arg(8);
         cmd.arg(&keys.epoch).arg(&keys.seq).arg(&keys.log).arg(&keys.bytes).arg(&keys.ids);
-        cmd.arg(format!("rc:{{{}}}:old:{id}", message.group)).arg("rc:groups");
+        cmd.arg(format!("rc:{{{}}}:old:{id}", message.group)).arg("rc:groups").arg(&keys.base);
         cmd.arg(message.group.as_str()).arg(&id).arg(json).arg(message.text.len()).arg(message.ts);
         cmd.arg(self.options.max_messages.unwrap_or(0)).arg(self.options.max_bytes.unwrap_or(0));
         cmd.arg(self.options.max_groups.unwrap_or(0)).arg(DEDUP_WINDOW.as_millis() as u64).arg(new_epoch());
@@ -311,7 +356,7 @@ impl Store for RedisStore {
         };
         let value: Value = self.with_reader(|connection| {
             let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(self.read.get_hash()).arg(3).arg(&keys.epoch).arg(&keys.seq).arg(&keys.log);
+            cmd.arg(self.read.get_hash()).arg(4).arg(&keys.epoch).arg(&keys.seq).arg(&keys.log).arg(&keys.base);
             cmd.arg(direction).arg(bound).arg(limit.messages).arg(limit.bytes as u64);
             cmd.query(connection)
         })?;
@@ -367,8 +412,9 @@ fn parse_slice(group: &GroupName, value: Value) -> Result<Slice, HistoryError> {
     if parts.is_empty() {
         return Ok(Slice::default());
     }
-    let [epoch, last, oldest, entries]: [Value; 4] =
+    let [epoch, last, oldest, entries, base]: [Value; 5] =
         parts.try_into().map_err(|_| corrupt("a list of the wrong length"))?;
+    let base: u64 = redis::from_redis_value(base).map_err(|_| corrupt("a bad base"))?;
     let epoch: String = redis::from_redis_value(epoch).map_err(|_| corrupt("a bad epoch"))?;
     let last: u64 = redis::from_redis_value(last).map_err(|_| corrupt("a bad last number"))?;
     let oldest: u64 = redis::from_redis_value(oldest).map_err(|_| corrupt("a bad oldest number"))?;
@@ -377,7 +423,7 @@ fn parse_slice(group: &GroupName, value: Value) -> Result<Slice, HistoryError> {
         .into_iter()
         .map(|(id, json)| decode_entry(&id, &json).ok_or_else(|| corrupt("an entry that is not a message")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Slice { head: Head { epoch, oldest: (oldest > 0).then_some(oldest), last }, messages })
+    Ok(Slice { head: Head { epoch, oldest: (oldest > 0).then_some(oldest), last, base }, messages })
 }
 
 /// A stream entry (`{seq}-0`, message JSON) as a message.

@@ -1,7 +1,8 @@
 #!lua
 -- Stores one message of a group, atomically, and announces it.
 -- KEYS: 1 epoch, 2 seq, 3 log (stream), 4 bytes, 5 ids (hash), 6 this
---       message's dedup record after trimming, 7 the set of groups.
+--       message's dedup record after trimming, 7 the set of groups, 8 base
+--       (the last number before this epoch).
 -- ARGV: 1 group, 2 message id, 3 message JSON, 4 text bytes, 5 now (ms),
 --       6 max messages (0: none), 7 max bytes (0: none), 8 max groups
 --       (0: none), 9 dedup window (ms), 10 a new epoch, if one is needed,
@@ -16,7 +17,7 @@ if not epoch then
     return {'quota'}
   end
   epoch = ARGV[10]
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8])
   redis.call('SET', KEYS[1], epoch)
   redis.call('SADD', KEYS[7], ARGV[1])
 end
@@ -26,10 +27,13 @@ if seen then
 end
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 if ARGV[11] == epoch and tonumber(ARGV[12]) > last then
-  -- The store went back (a restored snapshot): the numbers given out from
-  -- here on belong to a new epoch, never mistaken for the ones seen.
+  -- The store went back (a restored snapshot, or the last second lost in
+  -- a crash): the numbers given out from here on belong to a new epoch,
+  -- and start above every number a node saw, so none is given twice.
   epoch = ARGV[10]
   redis.call('SET', KEYS[1], epoch)
+  redis.call('SET', KEYS[2], ARGV[12])
+  redis.call('SET', KEYS[8], ARGV[12])
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], seq .. '-0', 'm', ARGV[3], 'i', ARGV[2], 'b', ARGV[4], 't', ARGV[5])

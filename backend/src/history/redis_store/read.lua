@@ -1,9 +1,10 @@
 #!lua flags=no-writes
 -- One consistent read of a group: its head and a range of its messages.
--- KEYS: 1 epoch, 2 seq, 3 log (stream).
+-- KEYS: 1 epoch, 2 seq, 3 log (stream), 4 base.
 -- ARGV: 1 'after' or 'before', 2 the bound ('max': none), 3 most messages,
 --       4 most bytes of text (at least one message).
--- Returns {} for no group, else {epoch, last, oldest (0: none), entries}.
+-- Returns {} for no group, else {epoch, last, oldest (0: none), entries,
+-- base}.
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   return {}
@@ -41,4 +42,4 @@ for _, entry in ipairs(entries) do
   end
   kept[#kept + 1] = {entry[1], entry[2][2]}
 end
-return {epoch, last, oldest, kept}
+return {epoch, last, oldest, kept, tonumber(redis.call('GET', KEYS[4]) or '0')}

@@ -8,7 +8,10 @@
 //!   comparing the heads of the groups this node has members in with what
 //!   it delivered, right after every (re)subscribe and twice a second;
 //! - a lost pub/sub connection is noticed (its reads fail) and made again,
-//!   followed by the same check, so it never silently loses messages.
+//!   followed by the same check, so it never silently loses messages;
+//! - a store that holds less than members hold (Redis lost its last second,
+//!   or an old snapshot was restored) gets a new epoch above what was seen,
+//!   so no number is given twice and members are told (`reset`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use super::{decode_entry, RedisStore, CHANNELS};
 use crate::history::delivery::{deliver_in_order, fill};
-use crate::history::store::{Limit, Range, Store};
 use crate::registry::Registry;
 
 /// How often the heads are checked, and how long a read of the channel
@@ -78,6 +80,7 @@ fn announce(store: &RedisStore, registry: &Registry, payload: &[u8]) {
         tracing::warn!("an announcement on a group channel is not a message; ignored");
         return;
     };
+    store.observe(&message.group, epoch, message.seq);
     deliver_in_order(registry, store, message, epoch);
 }
 
@@ -88,19 +91,20 @@ fn catch_up(store: &RedisStore, registry: &Registry) {
     let tracked = registry.tracked();
     let groups: Vec<_> = tracked.iter().map(|(group, _, _)| group.clone()).collect();
     let Ok(heads) = store.heads(&groups) else { return };
-    for ((group, epoch, last), (head_epoch, head_last)) in tracked.into_iter().zip(heads) {
-        if head_epoch.is_empty() {
+    for ((group, epoch, last), head) in tracked.into_iter().zip(heads) {
+        if head.epoch.is_empty() {
             continue; // emptied: its next message creates it again, and says so
         }
-        if head_epoch != epoch {
-            let Ok(slice) = store.read(&group, Range::After(0), Limit { messages: 100, bytes: 1 << 20 }) else {
-                continue;
-            };
-            for message in slice.messages {
-                deliver_in_order(registry, store, message, &slice.head.epoch);
-            }
-        } else if head_last > last {
-            fill(registry, store, &group, &epoch, last + 1, head_last);
+        if head.epoch != epoch {
+            // A new epoch (Redis flushed, or it went back): members are told,
+            // then get what it holds after its base.
+            registry.restart(&group, &head.epoch, head.base);
+            fill(registry, store, &group, &head.epoch, head.base + 1, head.last);
+        } else if head.last > last {
+            fill(registry, store, &group, &epoch, last + 1, head.last);
+        } else if head.last < last {
+            // Members hold numbers the store no longer has.
+            let _ = store.went_back(&group, &epoch, last);
         }
     }
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs a local cluster: a private redis-server (AOF on, its files in a
+# temporary directory, a free loopback port; never the system's) and N nodes
+# (3 by default) on http://127.0.0.1:8001, :8002, ... sharing one secret.
+# Open any node in a browser: they are one system. Ctrl-C stops everything.
+#
+#   scripts/cluster.sh        # 3 nodes
+#   scripts/cluster.sh 5      # 5 nodes
+source "$(dirname "$0")/lib.sh"
+NODES=${1:-3}
+ensure_debian_packages redis-server
+build_frontend
+cargo build --release --locked -p roomcast-backend
+cd "$ROOT"
+DIR=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DIR" --appendonly yes --appendfsync everysec \
+  --save "" --maxmemory-policy noeviction --daemonize no >"$DIR/redis.log" &
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+SECRET=$(head -c 33 /dev/urandom | base64)
+ORIGINS=$(seq -s, -f 'http://127.0.0.1:%g' $((8001)) $((8000 + NODES)))
+for n in $(seq 1 "$NODES"); do
+  target/release/roomcast --listen "127.0.0.1:$((8000 + n))" --redis "redis://127.0.0.1:$REDIS_PORT/" \
+    --secret "$SECRET" --allowed-origins "$ORIGINS" &
+done
+say "Redis on 127.0.0.1:$REDIS_PORT; nodes on $(echo "$ORIGINS" | tr ',' ' ') (Ctrl-C stops all)"
+wait
