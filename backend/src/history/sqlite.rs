@@ -25,13 +25,17 @@ use super::store::{
 /// - 1: groups and messages.
 /// - 2: `messages.verified` (earlier messages read as unverified).
 /// - 3: `groups.epoch` (earlier groups get a random one).
-const SCHEMA_VERSION: i64 = 3;
+/// - 4: `groups.bytes` and `groups.oldest`, so that retention finds what to
+///   prune from the groups table, without scanning every message.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
         name     TEXT PRIMARY KEY,
         last_seq INTEGER NOT NULL,
-        epoch    TEXT    NOT NULL DEFAULT ''
+        epoch    TEXT    NOT NULL DEFAULT '',
+        bytes    INTEGER NOT NULL DEFAULT 0,
+        oldest   INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS messages (
         grp       TEXT    NOT NULL,
@@ -52,12 +56,20 @@ const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts, verified";
 
 /// Brings a database of an earlier schema version up to this one: each
 /// migration applies to databases at its version or below.
-const MIGRATIONS: [(i64, &str); 2] = [
+const MIGRATIONS: [(i64, &str); 3] = [
     (1, "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0"),
     (
         2,
         "ALTER TABLE groups ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
          UPDATE groups SET epoch = lower(hex(randomblob(8)));",
+    ),
+    (
+        3,
+        "ALTER TABLE groups ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE groups ADD COLUMN oldest INTEGER NOT NULL DEFAULT 0;
+         UPDATE groups SET
+             bytes = (SELECT COALESCE(SUM(length(CAST(text AS BLOB))), 0) FROM messages WHERE grp = groups.name),
+             oldest = (SELECT COALESCE(MIN(seq), last_seq + 1) FROM messages WHERE grp = groups.name);",
     ),
 ];
 
@@ -221,6 +233,8 @@ impl Writer {
             }
         }
         let mut advanced: HashMap<GroupName, (u64, String)> = HashMap::new();
+        // Per group: text bytes added, and the first number given out.
+        let mut added: HashMap<GroupName, (u64, u64)> = HashMap::new();
         let transaction = self.connection.transaction()?;
         {
             let mut find = transaction.prepare_cached("SELECT seq FROM messages WHERE grp = ?1 AND id = ?2")?;
@@ -253,13 +267,16 @@ impl Writer {
                 ])?;
                 item.outcome = Outcome::New;
                 advanced.insert(message.group.clone(), (*last, epoch.clone()));
+                let entry = added.entry(message.group.clone()).or_insert((0, message.seq));
+                entry.0 += message.text.len() as u64;
             }
             let mut save = transaction.prepare_cached(
-                "INSERT INTO groups (name, last_seq, epoch) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
+                "INSERT INTO groups (name, last_seq, epoch, bytes, oldest) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, bytes = bytes + excluded.bytes",
             )?;
             for (group, (seq, epoch)) in &advanced {
-                save.execute(params![group.as_str(), to_sql(*seq), epoch])?;
+                let (bytes, first) = added.get(group).copied().unwrap_or_default();
+                save.execute(params![group.as_str(), to_sql(*seq), epoch, to_sql(bytes), to_sql(first)])?;
             }
         }
         transaction.commit()?;
@@ -274,24 +291,92 @@ impl Writer {
     /// their group, and the groups left empty.
     fn evict_oldest(&mut self) -> Result<u64, HistoryError> {
         let count: i64 = self.connection.query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))?;
-        let removed = self.connection.execute(
-            "DELETE FROM messages WHERE (grp, seq) IN (SELECT grp, seq FROM messages ORDER BY ts LIMIT ?1)",
-            [(count / 10).max(16)],
-        )? as u64;
-        self.remove_empty_groups()?;
+        let cuts: Vec<(String, i64)> = {
+            let mut statement = self.connection.prepare(
+                "SELECT grp, MAX(seq) FROM (SELECT grp, seq FROM messages ORDER BY ts LIMIT ?1) GROUP BY grp",
+            )?;
+            let rows = statement.query_map([(count / 10).max(16)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut removed = 0;
+        for (group, cut) in cuts {
+            removed += self.cut(&group, cut as u64)?;
+        }
         Ok(removed)
     }
 
-    fn remove_empty_groups(&mut self) -> Result<(), HistoryError> {
-        let emptied = self
-            .connection
-            .execute("DELETE FROM groups WHERE NOT EXISTS (SELECT 1 FROM messages WHERE grp = groups.name)", [])?;
+    /// Removes `group`'s messages numbered up to `cut`, in one transaction,
+    /// keeping the group's byte total and oldest number true; a group left
+    /// empty is removed (a later message creates it again, in a new epoch).
+    fn cut(&mut self, group: &str, cut: u64) -> Result<u64, HistoryError> {
+        let transaction = self.connection.transaction()?;
+        let (count, bytes): (i64, i64) = transaction.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(CAST(text AS BLOB))), 0) FROM messages WHERE grp = ?1 AND seq <= ?2",
+            params![group, to_sql(cut)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        transaction.execute("DELETE FROM messages WHERE grp = ?1 AND seq <= ?2", params![group, to_sql(cut)])?;
+        transaction.execute(
+            "UPDATE groups SET bytes = MAX(bytes - ?2, 0), oldest = MAX(oldest, ?3) WHERE name = ?1",
+            params![group, bytes, to_sql(cut + 1)],
+        )?;
+        let emptied = transaction.execute("DELETE FROM groups WHERE name = ?1 AND oldest > last_seq", [group])?;
+        transaction.commit()?;
         if emptied > 0 {
-            self.groups.clear();
-            self.group_count = self.group_count.saturating_sub(emptied as u64);
+            self.groups.retain(|name, _| name.as_str() != group);
+            self.group_count = self.group_count.saturating_sub(1);
         }
-        Ok(())
+        Ok(count as u64)
     }
+
+    /// Where retention cuts `group` (numbers up to the result go), or 0.
+    fn retention_cut(
+        &self,
+        group: &Candidate,
+        retention: &Retention,
+        cutoff: Option<u64>,
+    ) -> Result<u64, HistoryError> {
+        let mut cut = 0;
+        if let Some(max) = retention.max_messages {
+            cut = cut.max(group.last.saturating_sub(max));
+        }
+        if let Some(cutoff) = cutoff {
+            let older: Option<i64> = self.connection.query_row(
+                "SELECT MAX(seq) FROM messages WHERE grp = ?1 AND ts < ?2",
+                params![group.name, to_sql(cutoff)],
+                |row| row.get(0),
+            )?;
+            cut = cut.max(older.unwrap_or(0) as u64);
+        }
+        if let Some(max) = retention.max_bytes.filter(|max| group.bytes > *max) {
+            // The newest messages stay while their text fits (the newest
+            // always stays).
+            let mut statement = self.connection.prepare_cached(
+                "SELECT seq, length(CAST(text AS BLOB)) FROM messages WHERE grp = ?1 ORDER BY seq DESC",
+            )?;
+            let mut rows = statement.query([&group.name])?;
+            let mut total = 0u64;
+            let mut newest = true;
+            while let Some(row) = rows.next()? {
+                let (seq, size): (i64, i64) = (row.get(0)?, row.get(1)?);
+                total += size as u64;
+                if total > max && !newest {
+                    cut = cut.max(seq as u64);
+                    break;
+                }
+                newest = false;
+            }
+        }
+        Ok(cut)
+    }
+}
+
+/// A group retention may have to prune.
+struct Candidate {
+    name: String,
+    last: u64,
+    oldest: u64,
+    bytes: u64,
 }
 
 /// Whether `err` is SQLite's "database or disk is full".
@@ -388,35 +473,45 @@ impl Store for SqliteStore {
         })
     }
 
+    /// Finds the groups to prune from the groups table (and, for age, the
+    /// time index), then prunes each in a transaction of its own, taking
+    /// the writer for one group at a time: appends go on in between,
+    /// however large the database.
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
-        let mut writer = self.writer();
-        let connection = &writer.connection;
+        let cutoff = retention.max_age.map(|age| now_ms.saturating_sub(age.as_millis() as u64));
+        let candidates: Vec<Candidate> = {
+            let writer = self.writer();
+            let mut statement = writer.connection.prepare(
+                "SELECT name, last_seq, oldest, bytes FROM groups
+                 WHERE (?1 >= 0 AND last_seq - oldest + 1 > ?1) OR (?2 >= 0 AND bytes > ?2)
+                    OR name IN (SELECT DISTINCT grp FROM messages WHERE ts < ?3)",
+            )?;
+            let rows = statement.query_map(
+                // -1: no such limit.
+                params![
+                    retention.max_messages.map_or(-1, to_sql),
+                    retention.max_bytes.map_or(-1, to_sql),
+                    to_sql(cutoff.unwrap_or(0))
+                ],
+                |row| {
+                    Ok(Candidate {
+                        name: row.get(0)?,
+                        last: row.get::<_, i64>(1)? as u64,
+                        oldest: row.get::<_, i64>(2)? as u64,
+                        bytes: row.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
         let mut removed = 0;
-        if let Some(age) = retention.max_age {
-            let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
-            removed += connection.execute("DELETE FROM messages WHERE ts < ?1", [to_sql(cutoff)])? as u64;
+        for candidate in candidates {
+            let mut writer = self.writer();
+            let cut = writer.retention_cut(&candidate, retention, cutoff)?;
+            if cut >= candidate.oldest {
+                removed += writer.cut(&candidate.name, cut)?;
+            }
         }
-        if let Some(max) = retention.max_messages {
-            // Sequence numbers are consecutive, so the newest `max` are the
-            // ones above `last_seq - max`.
-            removed += connection.execute(
-                "DELETE FROM messages WHERE seq <= (SELECT last_seq FROM groups WHERE name = messages.grp) - ?1",
-                [to_sql(max)],
-            )? as u64;
-        }
-        if let Some(max) = retention.max_bytes {
-            // Each group keeps its newest messages while their text fits.
-            removed += connection.execute(
-                "DELETE FROM messages WHERE (grp, seq) IN (
-                     SELECT grp, seq FROM (
-                         SELECT grp, seq,
-                                SUM(length(CAST(text AS BLOB))) OVER (PARTITION BY grp ORDER BY seq DESC) AS newer
-                         FROM messages)
-                     WHERE newer > ?1)",
-                [to_sql(max)],
-            )? as u64;
-        }
-        writer.remove_empty_groups()?;
         Ok(removed)
     }
 }

@@ -463,3 +463,49 @@ fn redis_retention_applies_on_append_and_ids_outlive_their_messages() {
     store.append(&mut third).unwrap();
     assert_eq!(third[0].outcome, Outcome::OverQuota);
 }
+
+/// Retention finds what to prune from the groups table: its byte totals
+/// and oldest numbers stay those of the messages, through appends, pruning
+/// by count, bytes and age, and eviction.
+#[test]
+fn sqlite_group_totals_stay_true() {
+    let db = TempDb::new();
+    let store = sqlite(&db.0);
+    let check = || {
+        let connection = rusqlite::Connection::open(&db.0).unwrap();
+        let mut statement = connection
+            .prepare(
+                "SELECT g.name, g.bytes, g.oldest,
+                        (SELECT COALESCE(SUM(length(CAST(text AS BLOB))), 0) FROM messages WHERE grp = g.name),
+                        (SELECT MIN(seq) FROM messages WHERE grp = g.name)
+                 FROM groups g",
+            )
+            .unwrap();
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, Option<i64>>(4)?,
+                ))
+            })
+            .unwrap();
+        for row in rows {
+            let (name, bytes, oldest, actual_bytes, actual_oldest) = row.unwrap();
+            assert_eq!((bytes, Some(oldest)), (actual_bytes, actual_oldest), "group {name}");
+        }
+    };
+    append(&store, "a", 10);
+    append(&store, "b", 3);
+    check();
+    store.prune(&Retention { max_messages: Some(6), ..Retention::default() }, 0).unwrap();
+    check();
+    store.prune(&Retention { max_bytes: Some(5), ..Retention::default() }, 0).unwrap();
+    check();
+    assert_eq!(bounds(&store, "a"), (Some(9), 10, true));
+    store.prune(&Retention { max_age: Some(Duration::from_millis(1)), ..Retention::default() }, 1_009).unwrap();
+    check();
+    assert_eq!(bounds(&store, "b"), (None, 0, false), "emptied by age, removed");
+}
