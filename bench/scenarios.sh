@@ -22,6 +22,15 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# A private Redis for the Redis-mode rows, on the server's core (its CPU
+# is reported beside the server's): AOF on, everysec, as a node would run it.
+REDIS_PORT=$(free_port)
+taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA" --appendonly yes \
+  --appendfsync everysec --save "" --maxmemory-policy noeviction >/dev/null &
+REDIS_PID=$!
+REDIS="--redis redis://127.0.0.1:$REDIS_PORT/"
+redis_ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
+
 # start_server roomcast|baseline [flags…]: sets PORT and PID.
 start_server() {
   local kind=$1; shift
@@ -48,13 +57,22 @@ ROWS=()
 # run LABEL SERVER-KIND "SERVER FLAGS" BENCH-ARGS…
 run() {
   local label=$1 kind=$2 flags=$3; shift 3
+  [[ "$flags" == *--redis* ]] && redis-cli -p "$REDIS_PORT" flushall >/dev/null
   start_server "$kind" $flags
-  local output
+  local output before after
+  before=$(redis_ticks)
   output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" "$@" 2>&1) || true
+  after=$(redis_ticks)
   stop_server
   echo "$output" | grep -v '^result' >&2
   local result
   result=$(echo "$output" | grep '^result' | tail -1)
+  if [[ "$flags" == *--redis* ]]; then
+    # Redis's own CPU per delivery, from its clock ticks (1/100 s each).
+    local deliveries
+    deliveries=$(echo "$output" | sed -n 's/.*; \([0-9]*\) deliveries in.*/\1/p' | tail -1)
+    label="$label (Redis itself: $(python3 -c "print(round(($after - $before) * 1e4 / max(1, ${deliveries:-1}), 2))") µs/delivery)"
+  fi
   ROWS+=("$label|$result")
 }
 
@@ -69,6 +87,8 @@ for scenario in $SCENARIOS; do
           fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json
         run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), Roomcast raw" roomcast "" \
           fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode raw
+        run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), Roomcast JSON, Redis mode" roomcast "$REDIS" \
+          fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json
         if [ "$rate" != 0 ]; then
           # At 500 msg/s spread evenly every message is its own transaction:
           # the same run with an fsync at checkpoints only, and with no disk.
@@ -86,6 +106,8 @@ for scenario in $SCENARIOS; do
         fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode json
       run "b: 1,000 subs, 1 pub at 100/s for 10 s, Roomcast raw" roomcast "" \
         fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode raw
+      run "b: 1,000 subs, 1 pub at 100/s for 10 s, Roomcast JSON, Redis mode" roomcast "$REDIS" \
+        fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode json
       run "b: 1,000 subs, 1 pub at 100/s for 10 s, BASELINE raw" baseline "" \
         fanout --subscribers 1000 --publishers 1 --messages 1000 --rate 100 --mode raw
       ;;
