@@ -304,6 +304,19 @@ async fn try_connect_json(url: &str) -> Result<Client, ()> {
 /// message, once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
+    failover(false).await;
+}
+
+/// SIGTERM of a node (a rolling restart): its clients are closed with 1012
+/// and land on the other node with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_mid_stream_sends_its_clients_to_the_others_with_nothing_lost() {
+    failover(true).await;
+}
+
+/// Publishers on both nodes and a reader on the first; the first node goes
+/// (SIGTERM if `graceful`, else SIGKILL) in the middle of the stream.
+async fn failover(graceful: bool) {
     let redis = redis();
     let url = redis.url();
     let database = std::env::temp_dir().join(format!("roomcast-unused-{}.sqlite3", Uuid::new_v4()));
@@ -315,6 +328,7 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     // A reader on A that moves to B when A dies, resuming with since/epoch.
     let reader = tokio::spawn(async move {
         let mut seqs: Vec<u64> = Vec::new();
+        let mut closes: Vec<u16> = Vec::new();
         let mut ids = std::collections::HashSet::new();
         let mut epoch = String::new();
         for addr in [addr_a, addr_b, addr_b, addr_b] {
@@ -334,6 +348,9 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
                 continue;
             };
             while let Ok(Some(Ok(frame))) = tokio::time::timeout(PATIENCE, ws.next()).await {
+                if let Message::Close(Some(close)) = &frame {
+                    closes.push(close.code.into());
+                }
                 let Message::Text(text) = frame else { continue };
                 match ServerEvent::decode(&text) {
                     Ok(ServerEvent::Welcome(welcome)) if !welcome.epoch.is_empty() => epoch = welcome.epoch,
@@ -341,7 +358,7 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
                         assert!(ids.insert(message.id), "a message came twice: {}", message.seq);
                         seqs.push(message.seq);
                         if seqs.len() == 400 {
-                            return seqs;
+                            return (seqs, closes);
                         }
                     }
                     Ok(ServerEvent::Gap { from, to }) => panic!("nothing may be lost: gap {from}..={to}"),
@@ -352,7 +369,7 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
                 }
             }
         }
-        seqs
+        (seqs, closes)
     });
     let texts = |node: &str| (0..200).map(|i| format!("{node}-{i}")).collect::<Vec<_>>();
     let on_a = tokio::spawn(publish_with_failover(vec![addr_a, addr_b], texts("a")));
@@ -360,12 +377,19 @@ async fn a_node_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     // Let the stream run, then kill A in the middle of it.
     let mut probe = connect_json(addr_b, "failover").await;
     collect_chats(&mut probe, 60).await;
-    node_a.kill_9();
+    if graceful {
+        assert_eq!(node_a.terminate(Duration::from_secs(5)).await, Some(0));
+    } else {
+        node_a.kill_9();
+    }
 
     let (acked_a, acked_b) = (on_a.await.unwrap(), on_b.await.unwrap());
     assert_eq!(acked_a.len() + acked_b.len(), 400, "every message acknowledged");
-    let seqs = reader.await.unwrap();
+    let (seqs, closes) = reader.await.unwrap();
     assert_eq!(seqs, (1..=400).collect::<Vec<_>>(), "every number once, in order, across the failover");
+    if graceful {
+        assert_eq!(closes, [roomcast_shared::close::SERVICE_RESTART], "told the node restarts");
+    }
     let stored = stored_history(addr_b, "failover").await;
     assert_eq!(stored.len(), 400, "stored once each");
     assert_eq!(node_b.terminate(Duration::from_secs(5)).await, Some(0));
