@@ -18,8 +18,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use roomcast_shared::{ChatMessage, GroupName, ServerEvent};
+use roomcast_shared::{ChatMessage, GroupName, MessageId, ServerEvent};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
@@ -68,6 +69,17 @@ struct GroupState {
     members: HashMap<u64, Member>,
     json_members: usize,
     raw_members: usize,
+    /// Acknowledgements that wait for their message to be delivered here
+    /// (Redis mode): `(seq, since, ack frame, sender's queue)`.
+    waiting_acks: Vec<WaitingAck>,
+}
+
+#[derive(Debug)]
+struct WaitingAck {
+    seq: u64,
+    since: Instant,
+    ack: Message,
+    queue: Arc<MemberQueue>,
 }
 
 #[derive(Debug)]
@@ -173,7 +185,38 @@ impl Registry {
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Message::text(message.text)));
         state.fan_out(json.as_ref(), raw.as_ref());
+        state.release_acks(|waiting| waiting.seq <= seq);
         Delivery::Delivered
+    }
+
+    /// Acknowledges `id` (stored as `seq` of `epoch`) to `queue` once this
+    /// node has delivered the message to its group, or at once if it has.
+    /// In Redis mode this is what holds publishers back when the node's
+    /// fan-out falls behind, as the sequencer's delivery before the ack
+    /// does in SQLite mode.
+    pub fn ack_when_delivered(&self, group: &GroupName, epoch: &str, seq: u64, id: MessageId, queue: Arc<MemberQueue>) {
+        let ack = Message::text(ServerEvent::Ack { id, seq }.encode());
+        let group = lock(&self.groups).get(group).cloned();
+        let Some(group) = group else {
+            push_or_evict(&queue, ack);
+            return;
+        };
+        let mut state = lock(&group.state);
+        if state.epoch != epoch || state.last.is_some_and(|last| last >= seq) {
+            drop(state);
+            push_or_evict(&queue, ack);
+            return;
+        }
+        state.waiting_acks.push(WaitingAck { seq, since: Instant::now(), ack, queue });
+    }
+
+    /// Sends the acknowledgements that have waited `longer_than` for their
+    /// delivery (it is late: the message is stored all the same).
+    pub fn release_late_acks(&self, longer_than: Duration) {
+        let groups: Vec<_> = lock(&self.groups).values().cloned().collect();
+        for group in groups {
+            lock(&group.state).release_acks(|waiting| waiting.since.elapsed() >= longer_than);
+        }
     }
 
     /// Tells `group`'s JSON members that its history is now `epoch`, whose
@@ -196,6 +239,9 @@ impl Registry {
         }
         state.epoch = epoch.to_owned();
         state.last = Some(base);
+        // Their messages are stored; this node will not deliver them as
+        // numbered (the epoch changed under them).
+        state.release_acks(|_| true);
     }
 
     /// Tells `group`'s JSON members that the numbers after what they hold,
@@ -210,6 +256,7 @@ impl Registry {
             state.fan_out(Some(&Outbound::unsequenced(Message::text(gap))), None);
         }
         state.last = Some(seq);
+        state.release_acks(|waiting| waiting.seq <= seq);
     }
 
     /// The last number of `epoch` delivered to `group`'s members, if known.
@@ -259,7 +306,25 @@ impl Registry {
     }
 }
 
+fn push_or_evict(queue: &MemberQueue, message: Message) {
+    if queue.push(Outbound::unsequenced(message)).is_err() {
+        queue.evict();
+    }
+}
+
 impl GroupState {
+    /// Sends the waiting acknowledgements that `due` picks.
+    fn release_acks(&mut self, due: impl Fn(&WaitingAck) -> bool) {
+        if self.waiting_acks.is_empty() {
+            return;
+        }
+        let (released, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_acks).into_iter().partition(due);
+        self.waiting_acks = waiting;
+        for waiting in released {
+            push_or_evict(&waiting.queue, waiting.ack);
+        }
+    }
+
     fn insert(&mut self, key: u64, member: Member) {
         *self.count_mut(member.mode) += 1;
         self.members.insert(key, member);
@@ -436,6 +501,31 @@ mod tests {
         let seqs: Vec<_> = std::iter::from_fn(|| member.queue().try_pop()).map(|o| o.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4]);
         assert_eq!(registry.tracked(), [(group("a"), "e".to_owned(), 4)]);
+    }
+
+    #[test]
+    fn an_ack_waits_for_its_message_to_be_delivered_here() {
+        let registry = Registry::new(capacity(8));
+        let sender = live_json(&registry, "a");
+        let id = MessageId(uuid::Uuid::new_v4());
+        deliver(&registry, stored("a", 1, "one"), "e");
+        sender.queue().try_pop();
+        registry.ack_when_delivered(&group("a"), "e", 2, id, sender.queue().clone());
+        assert!(sender.queue().try_pop().is_none(), "not before its message");
+        deliver(&registry, stored("a", 2, "two"), "e");
+        let frames: Vec<_> = std::iter::from_fn(|| sender.queue().try_pop()).collect();
+        let events: Vec<_> =
+            frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();
+        assert!(
+            matches!(&events[..], [ServerEvent::Message(m), ServerEvent::Ack { seq: 2, .. }] if m.seq == 2),
+            "{events:?}"
+        );
+        // Already delivered: at once; never delivered: once it is late.
+        registry.ack_when_delivered(&group("a"), "e", 1, id, sender.queue().clone());
+        assert!(sender.queue().try_pop().is_some());
+        registry.ack_when_delivered(&group("a"), "e", 9, id, sender.queue().clone());
+        registry.release_late_acks(Duration::ZERO);
+        assert!(sender.queue().try_pop().is_some());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigError, HistoryKind};
 use crate::connection::{Context, Settings};
 use crate::history::memory::MemoryStore;
 use crate::history::redis_store::{self, RedisOptions, RedisStore};
-use crate::history::sequencer::{Depth, Sequencer};
+use crate::history::sequencer::{Delivering, Depth, Sequencer};
 use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::history::{retention, History, HistoryError, Store};
 use crate::identities::Issuer;
@@ -116,8 +116,11 @@ impl Server {
         let registry = Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes });
         let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
         // In Redis mode every node, this one too, delivers from pub/sub.
-        let delivers_its_own = redis.is_none().then(|| registry.clone());
-        let (sequencer, writer) = Sequencer::start(store.clone(), delivers_its_own, depth)?;
+        let delivering = match redis {
+            Some(_) => Delivering::Announced(registry.clone()),
+            None => Delivering::Itself(registry.clone()),
+        };
+        let (sequencer, writer) = Sequencer::start(store.clone(), delivering, depth)?;
         let subscriber_stop = Arc::new(AtomicBool::new(false));
         let subscriber = redis
             .map(|redis| redis_store::subscriber::spawn(redis, registry.clone(), subscriber_stop.clone()))

@@ -77,6 +77,16 @@ struct Queued {
 #[error("the history writer has stopped")]
 pub struct Stopped;
 
+/// How this node's stored messages reach its members.
+#[derive(Debug, Clone)]
+pub enum Delivering {
+    /// The sequencer delivers what it stores, then answers (SQLite, memory).
+    Itself(Arc<Registry>),
+    /// Another path delivers (Redis: pub/sub, on every node); a JSON
+    /// sender's `ack` waits for the delivery here.
+    Announced(Arc<Registry>),
+}
+
 /// A handle to submit publishes; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
@@ -98,18 +108,13 @@ impl Sequencer {
     /// the publishes already submitted are stored and delivered.
     /// `depth`: publishes (and bytes of their text) that may wait for the
     /// writer before [`try_submit`](Self::try_submit) hands them back.
-    /// `registry`: where stored messages are delivered, when this node
-    /// delivers its own (`None` in Redis mode, where pub/sub does).
-    pub fn start(
-        store: Arc<dyn Store>,
-        registry: Option<Arc<Registry>>,
-        depth: Depth,
-    ) -> std::io::Result<(Self, JoinHandle<()>)> {
+    /// `registry`: where stored messages are delivered, and how.
+    pub fn start(store: Arc<dyn Store>, registry: Delivering, depth: Depth) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(depth.messages.max(1));
         let max_bytes = u32::try_from(depth.bytes).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
-            .spawn(move || run(store.as_ref(), registry.as_deref(), receiver))?;
+            .spawn(move || run(store.as_ref(), &registry, receiver))?;
         Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
@@ -181,7 +186,7 @@ impl Backlogged {
     }
 }
 
-fn run(store: &dyn Store, registry: Option<&Registry>, mut receiver: mpsc::Receiver<Queued>) {
+fn run(store: &dyn Store, registry: &Delivering, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -196,7 +201,7 @@ fn run(store: &dyn Store, registry: Option<&Registry>, mut receiver: mpsc::Recei
     }
 }
 
-fn commit(store: &dyn Store, registry: Option<&Registry>, batch: &mut Vec<Queued>) {
+fn commit(store: &dyn Store, registry: &Delivering, batch: &mut Vec<Queued>) {
     let ts = unix_millis();
     // The byte budget comes back here, as the batch is taken.
     let (mut items, replies): (Vec<Appending>, Vec<_>) = batch
@@ -215,8 +220,13 @@ fn commit(store: &dyn Store, registry: Option<&Registry>, batch: &mut Vec<Queued
             Outcome::New => {
                 let seq = item.message.seq;
                 let epoch = item.epoch.clone();
-                if let Some(registry) = registry {
-                    deliver_in_order(registry, store, item.message, &item.epoch);
+                match (registry, &reply) {
+                    (Delivering::Itself(registry), _) => deliver_in_order(registry, store, item.message, &item.epoch),
+                    (Delivering::Announced(registry), Reply::Queue(queue)) => {
+                        registry.ack_when_delivered(&item.message.group, &epoch, seq, id, queue.clone());
+                        continue;
+                    }
+                    (Delivering::Announced(_), _) => {}
                 }
                 Answer::Stored { seq, epoch, duplicate: false }
             }
@@ -352,9 +362,12 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
-        let (sequencer, writer) =
-            Sequencer::start(store.clone(), Some(Registry::new(QUEUE)), Depth { messages: DEPTH, bytes: 1 << 20 })
-                .unwrap();
+        let (sequencer, writer) = Sequencer::start(
+            store.clone(),
+            Delivering::Itself(Registry::new(QUEUE)),
+            Depth { messages: DEPTH, bytes: 1 << 20 },
+        )
+        .unwrap();
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         // The writer holds that one in `append`; the queue behind it fills.
         store.wait_until_entered();
@@ -376,7 +389,8 @@ mod tests {
     async fn a_full_byte_budget_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
         let depth = Depth { messages: DEPTH, bytes: 12 };
-        let (sequencer, writer) = Sequencer::start(store.clone(), Some(Registry::new(QUEUE)), depth).unwrap();
+        let (sequencer, writer) =
+            Sequencer::start(store.clone(), Delivering::Itself(Registry::new(QUEUE)), depth).unwrap();
         // "hello" is 5 bytes: two fit, the third waits though slots are free.
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         store.wait_until_entered();
@@ -400,7 +414,8 @@ mod tests {
         assert!(member.go_live(0, ""));
         let sender = Arc::new(MemberQueue::new(QUEUE));
         let (sequencer, writer) =
-            Sequencer::start(store, Some(registry.clone()), Depth { messages: DEPTH, bytes: 1 << 20 }).unwrap();
+            Sequencer::start(store, Delivering::Itself(registry.clone()), Depth { messages: DEPTH, bytes: 1 << 20 })
+                .unwrap();
         let sent = publish(Some(sender.clone()));
         let id = sent.message.id;
         assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));

@@ -25,6 +25,8 @@ use crate::registry::Registry;
 /// How often the heads are checked, and how long a read of the channel
 /// waits before doing so.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// How long an acknowledgement waits for its message's delivery here.
+const LATE_ACK: Duration = Duration::from_secs(1);
 /// Pause between attempts to reach Redis again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
@@ -65,6 +67,8 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
         if checked.elapsed() >= CHECK_EVERY {
             store.check_health();
             catch_up(store, registry);
+            // A stored message is acknowledged, delivered here or not.
+            registry.release_late_acks(LATE_ACK);
             checked = Instant::now();
         }
     }
