@@ -25,8 +25,10 @@ use crate::registry::Registry;
 /// How often the heads are checked, and how long a read of the channel
 /// waits before doing so.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
-/// How long an acknowledgement waits for its message's delivery here.
-const LATE_ACK: Duration = Duration::from_secs(1);
+/// How long an acknowledgement waits for its message's delivery here
+/// (the delivery holds publishers back; a stuck one must not hold them for
+/// good: the message is stored either way).
+const LATE_ACK: Duration = Duration::from_secs(10);
 /// Pause between attempts to reach Redis again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
