@@ -4,7 +4,7 @@
 # a Markdown table of what `roomcast-bench` measured.
 #
 #   bench/scenarios.sh            # every scenario (about 5 minutes)
-#   bench/scenarios.sh a b        # only some: a b c d churn
+#   bench/scenarios.sh a b        # only some: a b c d churn cluster
 set -euo pipefail
 # One secret for the server and the generator, which signs its clients'
 # tokens with it (the server requires them by default).
@@ -28,6 +28,7 @@ REDIS_PORT=$(free_port)
 taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA" --appendonly yes \
   --appendfsync everysec --save "" --maxmemory-policy noeviction >/dev/null &
 REDIS_PID=$!
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
 REDIS="--redis redis://127.0.0.1:$REDIS_PORT/"
 redis_ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
 
@@ -122,6 +123,48 @@ for scenario in $SCENARIOS; do
         fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
       run "d: 15,000 members, a broadcast every 100 ms, BASELINE raw" baseline "" \
         fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
+      ;;
+    cluster)
+      # Five nodes on one Redis, one group of 5 x 19,000 members spread over
+      # them, a broadcast a second from a publisher on the first node. Each
+      # node's members are a generator process of their own (one process
+      # may hold at most 20,000 descriptors); nothing is pinned.
+      per=${CLUSTER_MEMBERS_PER_NODE:-19000}; messages=${CLUSTER_BROADCASTS:-20}; nodes=5
+      redis-cli -p "$REDIS_PORT" flushall >/dev/null
+      node_ports=(); node_pids=()
+      for n in $(seq 1 $nodes); do
+        port=$(free_port)
+        RUST_LOG=warn "$SERVER_BIN" --listen "127.0.0.1:$port" --database "$DATA/node$n.sqlite3" $REDIS \
+          --publish-rate 0 --max-connections-per-ip 0 &
+        node_pids+=($!); node_ports+=("$port")
+      done
+      for port in "${node_ports[@]}"; do
+        until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+      done
+      group="bench-cluster-$RANDOM"
+      node_ticks() { local t=0; for pid in "${node_pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $t; }
+      before=$(node_ticks); redis_before=$(redis_ticks)
+      gen_pids=()
+      for n in $(seq 2 $nodes); do
+        "$BENCH" --addr "127.0.0.1:${node_ports[$((n - 1))]}" fanout --group "$group" --subscribers "$per" \
+          --publishers 1 --messages "$messages" --rate 1 --mode raw --listen-for $((messages + 60)) >"$DATA/gen$n.log" 2>&1 &
+        gen_pids+=($!)
+      done
+      for n in $(seq 2 $nodes); do
+        until grep -q '^subscribed' "$DATA/gen$n.log" 2>/dev/null; do sleep 0.2; done
+      done
+      "$BENCH" --addr "127.0.0.1:${node_ports[0]}" fanout --group "$group" --subscribers "$per" \
+        --publishers 1 --messages "$messages" --rate 1 --mode raw >"$DATA/gen1.log" 2>&1 || true
+      wait "${gen_pids[@]}" 2>/dev/null || true
+      after=$(node_ticks); redis_after=$(redis_ticks)
+      total=$((nodes * per * messages))
+      for n in $(seq 1 $nodes); do
+        cat "$DATA/gen$n.log" | grep -v '^result' >&2
+        result=$(grep '^result' "$DATA/gen$n.log" | tail -1)
+        ROWS+=("cluster: node $n of $nodes, $per members each, a broadcast a second (raw)|$result")
+      done
+      ROWS+=("cluster: all 5 nodes together: $(python3 -c "print(round(($after - $before) * 1e4 / $total, 2))") µs of node CPU and $(python3 -c "print(round(($redis_after - $redis_before) * 1e4 / $total, 3))") µs of Redis CPU per delivery, over $total deliveries|")
+      kill "${node_pids[@]}" 2>/dev/null; wait "${node_pids[@]}" 2>/dev/null || true
       ;;
     churn)
       start_server roomcast

@@ -32,6 +32,25 @@ pub struct Fanout {
     pub rate: u64,
     pub mode: Mode,
     pub server_pid: Option<u32>,
+    /// The group (default: a new one), so that several generator processes
+    /// can share one.
+    pub group: Option<String>,
+    /// Where the publishers connect (default: `addr`): another node.
+    pub publish_addr: Option<SocketAddr>,
+    /// Subscribers only: expect `publishers` × `messages` from publishers in
+    /// another process, for this long at most.
+    pub listen_for: Option<Duration>,
+}
+
+/// Send and receive times in wall-clock microseconds, so that a publisher
+/// in one process and subscribers in another measure the same latency.
+#[derive(Debug, Clone, Copy)]
+struct Clock;
+
+impl Clock {
+    fn now_us(self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    }
 }
 
 /// How long subscribers keep reading after the last publisher finished;
@@ -62,7 +81,7 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, text: &str, base: Instant) {
+    fn record(&mut self, text: &str, base: Clock) {
         let mut fields = text.splitn(4, ':');
         let (Some(publisher), Some(index), Some(sent_us)) = (fields.next(), fields.next(), fields.next()) else {
             return;
@@ -80,17 +99,18 @@ impl Tally {
         }
         *word |= bit;
         self.distinct += 1;
-        let now_us = base.elapsed().as_micros() as u64;
+        let now_us = base.now_us();
         let latency = now_us.saturating_sub(sent_us).max(1);
         self.latencies_us.push(u32::try_from(latency).unwrap_or(u32::MAX));
     }
 }
 
 pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
-    let group = format!("bench-{}", &Uuid::new_v4().to_string()[..8]);
+    let group = fanout.group.clone().unwrap_or_else(|| format!("bench-{}", &Uuid::new_v4().to_string()[..8]));
     let expected = (fanout.publishers * fanout.messages) as u64;
-    let base = Instant::now();
-    let ready = Arc::new(Barrier::new(fanout.subscribers + fanout.publishers + 1));
+    let local_publishers = if fanout.listen_for.is_some() { 0 } else { fanout.publishers };
+    let base = Clock;
+    let ready = Arc::new(Barrier::new(fanout.subscribers + local_publishers + 1));
     let (stop, stopped) = watch::channel(false);
 
     let mut subscribers = Vec::new();
@@ -104,8 +124,9 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     }
     let mut publishers = Vec::new();
     let interval = (fanout.rate > 0).then(|| Duration::from_secs_f64(fanout.publishers as f64 / fanout.rate as f64));
-    for index in 0..fanout.publishers {
-        let socket = connect(fanout.addr, source_address(index), &group, fanout.mode).await?;
+    for index in 0..local_publishers {
+        let addr = fanout.publish_addr.unwrap_or(fanout.addr);
+        let socket = connect(addr, source_address(index), &group, fanout.mode).await?;
         let ready = ready.clone();
         let (messages, size, window, mode) = (fanout.messages, fanout.size, fanout.window.max(1), fanout.mode);
         // Publishers take turns rather than ticking together: at 500 msg/s
@@ -118,6 +139,9 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     }
 
     ready.wait().await;
+    // For a script that starts the publishing process once every
+    // listening one is in its group.
+    println!("subscribed {} in {group}", fanout.subscribers);
     let server_cpu = fanout.server_pid.map(cpu_seconds).transpose()?;
     let own_cpu = cpu_seconds(std::process::id())?;
     let started = Instant::now();
@@ -125,8 +149,9 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
         publisher.await??;
     }
     let sent_in = started.elapsed();
+    let listen_for = fanout.listen_for;
     let drain = tokio::spawn(async move {
-        tokio::time::sleep(DRAIN).await;
+        tokio::time::sleep(listen_for.unwrap_or(DRAIN)).await;
         let _ = stop.send(true);
     });
     let mut latency_us = Histogram::<u64>::new(3).expect("3 significant figures is valid");
@@ -227,7 +252,7 @@ async fn subscribe(
     mut stop: watch::Receiver<bool>,
     mut tally: Tally,
     expected: u64,
-    base: Instant,
+    base: Clock,
 ) -> anyhow::Result<(Tally, Instant)> {
     if mode == Mode::Json {
         // Skip welcome and the (empty) replay.
@@ -319,7 +344,7 @@ async fn publish(
     window: usize,
     pace: Option<(Duration, Duration)>,
     ready: Arc<Barrier>,
-    base: Instant,
+    base: Clock,
 ) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
     let permits = Arc::new(Semaphore::new(window));
@@ -346,7 +371,7 @@ async fn publish(
             bail!("publisher {index}: acknowledgements stopped after {n} messages");
         };
         permit.forget();
-        let mut text = format!("{index}:{n}:{}:", base.elapsed().as_micros());
+        let mut text = format!("{index}:{n}:{}:", base.now_us());
         text.extend(std::iter::repeat_n('x', size.saturating_sub(text.len())));
         let frame = match mode {
             Mode::Raw => text,

@@ -84,6 +84,16 @@ enum Scenario {
         /// messages coming back (there are no acks in raw mode).
         #[arg(long, value_enum, default_value_t = Mode::Json)]
         mode: Mode,
+        /// The group's name (default: a new one), for several processes.
+        #[arg(long)]
+        group: Option<String>,
+        /// Where the publishers connect, if not to `--addr` (another node).
+        #[arg(long)]
+        publish_addr: Option<std::net::SocketAddr>,
+        /// Subscribers only, for at most this many seconds: the publishers
+        /// are another process's (give the same --publishers and --messages).
+        #[arg(long)]
+        listen_for: Option<u64>,
     },
     /// Connect and disconnect N connections, C times; report the server's
     /// connections and memory after each cycle.
@@ -125,7 +135,18 @@ async fn main() -> anyhow::Result<()> {
             churn::run(cli.addr, connections, cycles, mode, cli.server_pid).await
         }
         Scenario::BaselineServer { listen } => baseline::run(listen).await,
-        Scenario::Fanout { subscribers, publishers, messages, size, window, rate, mode } => {
+        Scenario::Fanout {
+            subscribers,
+            publishers,
+            messages,
+            size,
+            window,
+            rate,
+            mode,
+            group,
+            publish_addr,
+            listen_for,
+        } => {
             fanout::run(fanout::Fanout {
                 addr: cli.addr,
                 subscribers,
@@ -136,6 +157,9 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 mode,
                 server_pid: cli.server_pid,
+                group,
+                publish_addr,
+                listen_for: listen_for.map(std::time::Duration::from_secs),
             })
             .await
         }
