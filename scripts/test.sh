@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_debian_packages chromium chromium-driver fonts-noto-color-emoji fonts-wqy-microhei python3-venv redis-server
+ensure_debian_packages chromium chromium-driver fonts-noto-color-emoji fonts-wqy-microhei python3-venv redis-server openssl
 build_frontend
 
 say "formatting and lints (cargo fmt --check; cargo clippy -D warnings, native and wasm)"

@@ -109,7 +109,9 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]
     pub history: HistoryKind,
 
-    /// Redis URL (`redis://[user:password@]host:port[/db]`): sequence numbers,
+    /// Redis URL (`redis://[user:password@]host:port[/db]`, or `rediss://`
+    /// for TLS, verified against the system's certificates; a fragment
+    /// `#insecure` skips that, for a self-signed test server): sequence numbers,
     /// history, deduplication and delivery across nodes live there, and every
     /// node started with the same URL and `--secret` is one system. Replaces
     /// `--history`; needs `--secret`.
@@ -261,11 +263,8 @@ impl Config {
             return Err(ConfigError::ShortSecret);
         }
         if let Some(url) = &self.redis {
-            if url.starts_with("rediss://") {
-                return Err(ConfigError::Redis("rediss:// (TLS) is not supported yet; use a TLS tunnel to Redis"));
-            }
-            if !url.starts_with("redis://") && !url.starts_with("redis+unix://") && !url.starts_with("unix://") {
-                return Err(ConfigError::Redis("the URL must start with redis://"));
+            if !["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(ConfigError::Redis("the URL must start with redis:// (or rediss:// for TLS)"));
             }
             if self.secret.is_none() {
                 return Err(ConfigError::Redis("every node must verify the others' tokens: give them one --secret"));

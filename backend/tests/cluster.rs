@@ -425,3 +425,18 @@ async fn a_store_that_went_back_starts_a_new_epoch_above_what_was_seen() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+/// `rediss://` with a password in the URL: two nodes on a Redis that
+/// speaks only TLS and asks for a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_reach_redis_over_tls_with_a_password() {
+    let redis = LocalRedis::start_secured("s3cret-redis-password").expect("a local redis-server with TLS");
+    assert!(redis.url().starts_with("rediss://"));
+    let (first, second) = (start_node(&redis.url(), |_| {}).await, start_node(&redis.url(), |_| {}).await);
+    let mut reader = connect_json(second.local_addr(), "secure").await;
+    let mut writer = connect_json(first.local_addr(), "secure").await;
+    publish_all(&mut writer, &["over TLS".into()], 1).await;
+    assert_eq!(next_chat(&mut reader).await.text, "over TLS");
+    first.shutdown().await;
+    second.shutdown().await;
+}

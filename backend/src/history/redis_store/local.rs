@@ -13,6 +13,8 @@ pub struct LocalRedis {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// TLS with a self-signed certificate, and a password.
+    secured: Option<String>,
 }
 
 /// Why a local Redis could not start.
@@ -22,23 +24,61 @@ pub enum LocalRedisError {
     Spawn(std::io::Error),
     #[error("redis-server did not answer within 10 s on port {0}")]
     NoAnswer(u16),
+    #[error("cannot make a certificate with openssl: {0}")]
+    Certificate(std::io::Error),
 }
 
 impl LocalRedis {
     /// Starts one on a free port.
     pub fn start() -> Result<Self, LocalRedisError> {
+        Self::start_with(None)
+    }
+
+    /// Starts one that speaks only TLS (a self-signed certificate, made
+    /// with the `openssl` command) and asks for `password`.
+    pub fn start_secured(password: &str) -> Result<Self, LocalRedisError> {
+        Self::start_with(Some(password.to_owned()))
+    }
+
+    fn start_with(secured: Option<String>) -> Result<Self, LocalRedisError> {
         let port =
             TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(LocalRedisError::Spawn)?.port();
         let dir = std::env::temp_dir().join(format!("roomcast-redis-{port}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).map_err(LocalRedisError::Spawn)?;
-        let mut redis = Self { child: None, port, dir };
+        if secured.is_some() {
+            let made = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+                .arg("-keyout")
+                .arg(dir.join("tls.key"))
+                .arg("-out")
+                .arg(dir.join("tls.crt"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(LocalRedisError::Certificate)?;
+            if !made.success() {
+                return Err(LocalRedisError::Certificate(std::io::Error::other("openssl failed")));
+            }
+        }
+        let mut redis = Self { child: None, port, dir, secured };
         redis.spawn()?;
         Ok(redis)
     }
 
     fn spawn(&mut self) -> Result<(), LocalRedisError> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+        let mut command = Command::new("redis-server");
+        match &self.secured {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(password) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string(), "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("tls.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("tls.key"))
+                .args(["--requirepass", password]),
+        };
+        let child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--daemonize", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -64,8 +104,13 @@ impl LocalRedis {
             .is_ok()
     }
 
+    /// Its URL; a secured one's is `rediss://` with the password, and
+    /// `#insecure` (its certificate is self-signed).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.secured {
+            None => format!("redis://127.0.0.1:{}/", self.port),
+            Some(password) => format!("rediss://:{password}@127.0.0.1:{}/#insecure", self.port),
+        }
     }
 
     /// A connection, for tests that act on Redis directly.

@@ -16,6 +16,9 @@
 //! before they write anything. Reads are one script too (`read.lua`): head
 //! and rows from one snapshot.
 //!
+//! TLS (`rediss://`, on rustls) and AUTH in the URL (`user:password@`) are
+//! the `redis` crate's own.
+//!
 //! Pub/sub is a hint, the stream is the truth: [`subscriber`] delivers what
 //! the channels announce, in order, and fills from the stream whatever they
 //! lost. Retention is by count and bytes, applied as messages are appended;
@@ -109,6 +112,9 @@ impl RedisStore {
     /// Connects once to check the URL, and says what Redis's configuration
     /// means for durability.
     pub fn open(url: &str, options: RedisOptions) -> Result<Self, HistoryError> {
+        // rediss:// runs on rustls with ring (the only provider built in);
+        // installed once per process, a second time is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(url)?;
         let store = Self {
             client,
