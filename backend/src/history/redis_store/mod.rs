@@ -128,6 +128,7 @@ impl RedisStore {
             ready: AtomicBool::new(false),
         };
         let mut connection = store.connect()?;
+        check_version(&mut connection)?;
         check_configuration(&mut connection);
         store.ready.store(true, Ordering::Relaxed);
         store.readers_pool().push(connection);
@@ -260,6 +261,18 @@ impl RedisStore {
     fn writer(&self) -> MutexGuard<'_, Option<Connection>> {
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Redis 7.0 is the floor: the scripts' `#!lua` flags (an out-of-memory
+/// Redis refuses them before they write) and exclusive stream ranges.
+fn check_version(connection: &mut Connection) -> Result<(), HistoryError> {
+    let info: String = redis::cmd("INFO").arg("server").query(connection)?;
+    let version = info.lines().find_map(|line| line.strip_prefix("redis_version:")).unwrap_or("").trim().to_owned();
+    let major: u32 = version.split('.').next().and_then(|major| major.parse().ok()).unwrap_or(0);
+    if major < 7 {
+        return Err(HistoryError::Corrupt(format!("Redis {version} is too old: Roomcast needs Redis 7.0 or later")));
+    }
+    Ok(())
 }
 
 /// Says once what the Redis configuration means for durability; managed
