@@ -22,6 +22,19 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
 /// Ids made from idempotency keys live in their own UUID namespace.
 const KEY_NAMESPACE: Uuid = Uuid::from_u128(0x0d5c_8a35_3b4e_4f0e_9d7a_52c1_e0b6_44a1);
 
+/// The message id for `key` in `group`: a name-based UUID of the API key,
+/// the group and the key. Clients see message ids but not the API key, so
+/// none can make (and so take or block) the id of a key the server will
+/// use.
+fn id_for_key(api_key: &str, group: &GroupName, key: &str) -> MessageId {
+    let mut name = Vec::with_capacity(api_key.len() + group.as_str().len() + key.len() + 2);
+    for part in [api_key.as_bytes(), group.as_str().as_bytes(), key.as_bytes()] {
+        name.extend_from_slice(part);
+        name.push(0);
+    }
+    MessageId(Uuid::new_v5(&KEY_NAMESPACE, &name))
+}
+
 /// Why a publish was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -91,6 +104,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Publishes `body` to `group`, as the server.
 pub async fn publish(
+    api_key: &str,
     group: &str,
     body: &[u8],
     idempotency_key: Option<&str>,
@@ -103,7 +117,7 @@ pub async fn publish(
     let name: DisplayName = name.parse().map_err(|err: NameError| PublishError::BadBody(format!("name: {err}")))?;
     let id = match idempotency_key {
         Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES => return Err(PublishError::BadKey),
-        Some(key) => MessageId(Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())),
+        Some(key) => id_for_key(api_key, &group, key),
         None => MessageId(Uuid::new_v4()),
     };
     // The same rules as a client's `send`.
@@ -144,5 +158,22 @@ pub async fn publish(
         }
         Answer::Unavailable => Err(PublishError::Unavailable),
         Answer::OverQuota => Err(PublishError::OverQuota),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client sees message ids but not the API key: it cannot make the
+    /// id a key will get, to take or block it.
+    #[test]
+    fn the_id_of_a_key_depends_on_the_api_key_and_the_group() {
+        let (group, other): (GroupName, GroupName) = ("ops".parse().unwrap(), "dev".parse().unwrap());
+        let id = id_for_key("api-key-one", &group, "deploy-78");
+        assert_eq!(id, id_for_key("api-key-one", &group, "deploy-78"), "the same key, the same id");
+        assert_ne!(id, id_for_key("api-key-two", &group, "deploy-78"));
+        assert_ne!(id, id_for_key("api-key-one", &other, "deploy-78"));
+        assert_ne!(id, MessageId(Uuid::new_v5(&KEY_NAMESPACE, b"deploy-78")));
     }
 }

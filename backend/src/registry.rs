@@ -238,7 +238,12 @@ impl Registry {
             state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
         }
         state.epoch = epoch.to_owned();
-        state.last = Some(base);
+        // Delivery goes on after the base only for members that are live;
+        // members still catching up read the history themselves, and the
+        // first delivery (or go-live) sets where this node's delivery is.
+        if state.last.is_some() {
+            state.last = Some(base);
+        }
         // Their messages are stored; this node will not deliver them as
         // numbered (the epoch changed under them).
         state.release_acks(|_| true);
@@ -526,6 +531,19 @@ mod tests {
         registry.ack_when_delivered(&group("a"), "e", 9, id, sender.queue().clone());
         registry.release_late_acks(Duration::ZERO);
         assert!(sender.queue().try_pop().is_some());
+    }
+
+    /// A group whose members are all still catching up is not filled from
+    /// the history when its epoch changes: they read it themselves.
+    #[test]
+    fn a_restart_before_anyone_is_live_leaves_delivery_unset() {
+        let registry = Registry::new(capacity(8));
+        let catching_up = registry.join(&group("a"), WireMode::Json);
+        registry.restart(&group("a"), "e", 0);
+        assert_eq!(registry.last_delivered(&group("a"), "e"), None);
+        assert_eq!(registry.deliver(stored("a", 7, "first seen"), "e"), Delivery::Delivered);
+        assert_eq!(registry.last_delivered(&group("a"), "e"), Some(7));
+        drop(catching_up);
     }
 
     #[test]

@@ -206,22 +206,28 @@ fn publish(
     sequencer: Sequencer,
     history: History,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let key_checked = with(api_key).and(warp::header::optional::<String>("authorization")).and_then(
+        |api_key: Option<Arc<str>>, authorization: Option<String>| async move {
+            let presented = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer "));
+            publish_api::check_key(api_key.as_deref(), presented).map_err(warp::reject::custom)?;
+            Ok::<_, Rejection>(api_key.unwrap_or_else(|| Arc::from("")))
+        },
+    );
     warp::path!("api" / "groups" / String / "messages")
         .and(warp::post())
-        .and(warp::header::optional::<String>("authorization"))
+        // The key before anything else, the body included.
+        .and(key_checked)
         .and(warp::header::optional::<String>("idempotency-key"))
         .and(warp::body::content_length_limit(publish_api::MAX_BODY_BYTES))
         .and(warp::body::bytes())
-        .and(with((api_key, sequencer, history)))
+        .and(with((sequencer, history)))
         .and_then(
             |group: String,
-             authorization: Option<String>,
+             api_key: Arc<str>,
              key: Option<String>,
              body: bytes::Bytes,
-             (api_key, sequencer, history): (Option<Arc<str>>, Sequencer, History)| async move {
-                let presented = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer "));
-                publish_api::check_key(api_key.as_deref(), presented).map_err(warp::reject::custom)?;
-                let published = publish_api::publish(&group, &body, key.as_deref(), &sequencer, &history)
+             (sequencer, history): (Sequencer, History)| async move {
+                let published = publish_api::publish(&api_key, &group, &body, key.as_deref(), &sequencer, &history)
                     .await
                     .map_err(warp::reject::custom)?;
                 let status = if published.duplicate { StatusCode::OK } else { StatusCode::CREATED };

@@ -33,6 +33,14 @@ async fn the_server_publishes_with_its_key_once_per_idempotency_key() {
     let mut member = connect_json(addr, "news").await;
 
     assert_eq!(post(addr, "news", None, None, r#"{"text":"x"}"#).await.0, 401, "no key");
+    // The key comes before the body: a huge body that never arrives does
+    // not matter.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /api/groups/news/messages HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000000\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 401", "checked before the body");
     assert_eq!(post(addr, "news", Some("wrong-key-wrong-key-wrong-key-wrong"), None, r#"{"text":"x"}"#).await.0, 401);
 
     let (status, body) =

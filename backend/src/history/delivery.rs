@@ -17,7 +17,12 @@ pub fn deliver_in_order(registry: &Registry, store: &dyn Store, message: ChatMes
     let message = match registry.deliver(message, epoch) {
         Delivery::NewEpoch { message } => {
             let group = message.group.clone();
-            let base = store.head(&group).ok().filter(|head| head.epoch == epoch).map_or(0, |head| head.base);
+            // Only the store's current epoch is announced: a late message of
+            // an epoch that is over already is dropped (members are, or will
+            // be, moved to the current one by the subscriber's head check).
+            let Some(base) = store.head(&group).ok().filter(|head| head.epoch == epoch).map(|head| head.base) else {
+                return;
+            };
             registry.restart(&group, epoch, base);
             match registry.deliver(message, epoch) {
                 Delivery::Missing { message, .. } => message,

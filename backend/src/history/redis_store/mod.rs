@@ -330,11 +330,15 @@ impl Store for RedisStore {
             }
         }
         let connection = writer.as_mut().expect("connected above");
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        for item in batch.iter() {
-            pipe.add_command(self.publish_command(item, &seen));
+        {
+            // Not held across the round trip: the subscriber notes what it
+            // delivers meanwhile.
+            let seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for item in batch.iter() {
+                pipe.add_command(self.publish_command(item, &seen));
+            }
         }
         let results: Vec<redis::RedisResult<Value>> = match pipe.query(connection) {
             Ok(results) => results,
@@ -346,7 +350,8 @@ impl Store for RedisStore {
                 return Err(err.into());
             }
         };
-        self.ready.store(true, Ordering::Relaxed);
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut refused = None;
         for (item, result) in batch.iter_mut().zip(results) {
             match result.map(|value| parse_published(&value)) {
                 Ok(Some(Published::New(seq, epoch))) => {
@@ -360,8 +365,25 @@ impl Store for RedisStore {
                     item.epoch = epoch;
                 }
                 Ok(Some(Published::OverQuota)) => item.outcome = Outcome::OverQuota,
-                Ok(None) | Err(_) => item.outcome = Outcome::Pending,
+                Ok(None) => item.outcome = Outcome::Pending,
+                Err(err) => {
+                    item.outcome = Outcome::Pending;
+                    refused.get_or_insert(err);
+                }
             }
+        }
+        drop(seen);
+        // A refused script (out of memory, scripts flushed, a read-only
+        // replica) leaves the node unable to write: it says so (`/readyz`,
+        // new sockets), and the next batch starts on a new connection, which
+        // loads the scripts again. The senders retry; dedup keeps it once.
+        match refused {
+            Some(err) => {
+                tracing::error!(%err, "Redis refused to store messages");
+                *writer = None;
+                self.ready.store(false, Ordering::Relaxed);
+            }
+            None => self.ready.store(true, Ordering::Relaxed),
         }
         Ok(())
     }

@@ -13,13 +13,17 @@
 //!   or an old snapshot was restored) gets a new epoch above what was seen,
 //!   so no number is given twice and members are told (`reset`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{decode_entry, RedisStore, CHANNELS};
+use roomcast_shared::GroupName;
+
 use crate::history::delivery::{deliver_in_order, fill};
+use crate::history::store::Head;
 use crate::registry::Registry;
 
 /// How often the heads are checked, and how long a read of the channel
@@ -46,6 +50,8 @@ fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
         if let Err(err) = listen(store, registry, stop) {
             tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
             store.check_health();
+            // Not delivering: acknowledgements do not wait for it.
+            registry.release_late_acks(LATE_ACK);
             std::thread::sleep(RETRY_AFTER);
         }
     }
@@ -58,7 +64,8 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
     pubsub.set_read_timeout(Some(CHECK_EVERY))?;
     pubsub.psubscribe(CHANNELS)?;
     // Whatever was published while nobody listened.
-    catch_up(store, registry);
+    let mut previous = HashMap::new();
+    catch_up(store, registry, &mut previous, true);
     let mut checked = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match pubsub.get_message() {
@@ -68,7 +75,7 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
         }
         if checked.elapsed() >= CHECK_EVERY {
             store.check_health();
-            catch_up(store, registry);
+            catch_up(store, registry, &mut previous, false);
             // A stored message is acknowledged, delivered here or not.
             registry.release_late_acks(LATE_ACK);
             checked = Instant::now();
@@ -92,25 +99,34 @@ fn announce(store: &RedisStore, registry: &Registry, payload: &[u8]) {
 
 /// Compares the heads of the groups this node has members in with what it
 /// delivered, and delivers what is missing (or, for a group that started
-/// over, its new epoch's first messages, which tell members so).
-fn catch_up(store: &RedisStore, registry: &Registry) {
+/// over, what its new epoch holds after its base). Right after a
+/// (re)subscribe everything up to the head is missing; otherwise only what
+/// was already there at the previous check (`previous`) counts as lost: a
+/// message published since may still be on its way through pub/sub.
+fn catch_up(store: &RedisStore, registry: &Registry, previous: &mut HashMap<GroupName, Head>, everything: bool) {
     let tracked = registry.tracked();
     let groups: Vec<_> = tracked.iter().map(|(group, _, _)| group.clone()).collect();
     let Ok(heads) = store.heads(&groups) else { return };
+    let mut now = HashMap::with_capacity(heads.len());
     for ((group, epoch, last), head) in tracked.into_iter().zip(heads) {
+        let before = previous.get(&group).filter(|before| before.epoch == head.epoch).map(|before| before.last);
+        let due = if everything { Some(head.last) } else { before };
         if head.epoch.is_empty() {
-            continue; // emptied: its next message creates it again, and says so
-        }
-        if head.epoch != epoch {
-            // A new epoch (Redis flushed, or it went back): members are told,
-            // then get what it holds after its base.
-            registry.restart(&group, &head.epoch, head.base);
-            fill(registry, store, &group, &head.epoch, head.base + 1, head.last);
-        } else if head.last > last {
-            fill(registry, store, &group, &epoch, last + 1, head.last);
+            // Emptied: its next message creates it again, and says so.
+        } else if head.epoch != epoch {
+            if let Some(due) = due {
+                // A new epoch (Redis flushed, or it went back): members are
+                // told, then get what it holds after its base.
+                registry.restart(&group, &head.epoch, head.base);
+                fill(registry, store, &group, &head.epoch, head.base + 1, due);
+            }
+        } else if let Some(due) = due.filter(|due| *due > last) {
+            fill(registry, store, &group, &epoch, last + 1, due);
         } else if head.last < last {
             // Members hold numbers the store no longer has.
             let _ = store.went_back(&group, &epoch, last);
         }
+        now.insert(group, head);
     }
+    *previous = now;
 }
