@@ -50,6 +50,10 @@ pub struct Registry {
     next_member: AtomicU64,
     connections: AtomicUsize,
     outbound_queue: Capacity,
+    /// Bumped whenever a group is created or removed here (for the Redis
+    /// subscriber, which listens on the channels of the groups this node
+    /// has members in).
+    groups_changed: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -130,6 +134,7 @@ impl Registry {
             next_member: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             outbound_queue,
+            groups_changed: AtomicU64::new(0),
         })
     }
 
@@ -150,7 +155,10 @@ impl Registry {
         let mut groups = lock(&self.groups);
         let group = groups
             .entry(group.clone())
-            .or_insert_with(|| Arc::new(Group { name: group.clone(), state: Mutex::default() }))
+            .or_insert_with(|| {
+                self.groups_changed.fetch_add(1, Ordering::Relaxed);
+                Arc::new(Group { name: group.clone(), state: Mutex::default() })
+            })
             .clone();
         lock(&group.state).insert(key, member);
         drop(groups);
@@ -285,6 +293,16 @@ impl Registry {
             .collect()
     }
 
+    /// Changes whenever a group is created or removed here.
+    pub fn groups_version(&self) -> u64 {
+        self.groups_changed.load(Ordering::Relaxed)
+    }
+
+    /// The groups this node has members in.
+    pub fn group_names(&self) -> Vec<GroupName> {
+        lock(&self.groups).keys().cloned().collect()
+    }
+
     pub fn stats(&self) -> Stats {
         Stats { connections: self.connections.load(Ordering::Relaxed), groups: lock(&self.groups).len() }
     }
@@ -303,6 +321,7 @@ impl Registry {
             // while a member holds it, but be exact).
             if groups.get(&group.name).is_some_and(|g| Arc::ptr_eq(g, group)) {
                 groups.remove(&group.name);
+                self.groups_changed.fetch_add(1, Ordering::Relaxed);
             }
         }
         drop(state);

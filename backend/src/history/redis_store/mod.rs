@@ -45,8 +45,10 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// A message id is recognized for at least this long after it was stored,
 /// even if retention removes the message sooner.
 const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// The pattern of every group's channel.
-pub const CHANNELS: &str = "rc:*:pub";
+/// The channel a group's messages are announced on.
+pub fn channel_of(group: &GroupName) -> String {
+    Keys::of(group).channel
+}
 
 /// What a Redis store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,5 +1,7 @@
-//! Delivery across nodes: one thread per node listens on every group's
-//! channel and delivers what is announced to this node's members, in order.
+//! Delivery across nodes: one thread per node listens on the channels of
+//! the groups this node has members in (subscribed as a group gets its
+//! first member here, unsubscribed a few seconds after its last one left),
+//! and delivers what is announced to this node's members, in order.
 //!
 //! Pub/sub is only a hint. Whatever it loses is found in the stream:
 //! - a number past the next one is filled from the stream by range first
@@ -19,16 +21,23 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{decode_entry, RedisStore, CHANNELS};
+use super::{channel_of, decode_entry, RedisStore};
 use roomcast_shared::GroupName;
 
 use crate::history::delivery::{deliver_in_order, fill};
 use crate::history::store::Head;
 use crate::registry::Registry;
 
-/// How often the heads are checked, and how long a read of the channel
-/// waits before doing so.
+/// How often the heads are checked.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// How long a read of the channels waits before the thread looks at which
+/// groups it should listen to: a new group's subscription lags its first
+/// member by at most this (and what is announced meanwhile is filled from
+/// the stream right after subscribing).
+const POLL: Duration = Duration::from_millis(20);
+/// How long a group's channel stays subscribed after its last member here
+/// left (members come back: a reload, a reconnect).
+const LINGER: Duration = Duration::from_secs(5);
 /// How long an acknowledgement waits for its message's delivery here
 /// (the delivery holds publishers back; a stuck one must not hold them for
 /// good: the message is stored either way).
@@ -61,13 +70,43 @@ fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
 fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::RedisResult<()> {
     let mut connection = store.client().get_connection_with_timeout(Duration::from_secs(2))?;
     let mut pubsub = connection.as_pubsub();
-    pubsub.set_read_timeout(Some(CHECK_EVERY))?;
-    pubsub.psubscribe(CHANNELS)?;
-    // Whatever was published while nobody listened.
+    pubsub.set_read_timeout(Some(POLL))?;
+    // Per group: subscribed; `Some(since)` once it has no members here.
+    let mut subscribed: HashMap<GroupName, Option<Instant>> = HashMap::new();
+    let mut version = None;
     let mut previous = HashMap::new();
-    catch_up(store, registry, &mut previous, true);
     let mut checked = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        let now_version = registry.groups_version();
+        if version != Some(now_version) {
+            version = Some(now_version);
+            let names: std::collections::HashSet<GroupName> = registry.group_names().into_iter().collect();
+            let new: Vec<GroupName> = names.iter().filter(|name| !subscribed.contains_key(*name)).cloned().collect();
+            if !new.is_empty() {
+                pubsub.subscribe(new.iter().map(channel_of).collect::<Vec<_>>())?;
+                subscribed.extend(new.iter().map(|name| (name.clone(), None)));
+                // Whatever was announced before the subscription took.
+                catch_up(store, registry, &mut previous, true);
+            }
+            for (name, left) in subscribed.iter_mut() {
+                match (names.contains(name), *left) {
+                    (true, _) => *left = None,
+                    (false, None) => *left = Some(Instant::now()),
+                    (false, Some(_)) => {}
+                }
+            }
+        }
+        let gone: Vec<GroupName> = subscribed
+            .iter()
+            .filter(|(_, left)| left.is_some_and(|since| since.elapsed() >= LINGER))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !gone.is_empty() {
+            pubsub.unsubscribe(gone.iter().map(channel_of).collect::<Vec<_>>())?;
+            for name in &gone {
+                subscribed.remove(name);
+            }
+        }
         match pubsub.get_message() {
             Ok(message) => announce(store, registry, message.get_payload_bytes()),
             Err(err) if err.is_timeout() => {}
