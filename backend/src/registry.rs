@@ -401,6 +401,19 @@ impl Membership {
     /// replayed by their watermark.
     pub fn go_live(&self, position: u64, epoch: &str) -> bool {
         let mut state = lock(&self.group.state);
+        if state.epoch.is_empty() && !epoch.is_empty() && state.last.is_some() {
+            // Members went live here before the group existed: they learn
+            // its epoch now (this member, still catching up, is left out)
+            // and get its messages from the start, from the history.
+            if state.json_members > 0 {
+                let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
+                let synced = ServerEvent::Synced { seq: 0 }.encode();
+                state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
+                state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
+            }
+            state.epoch = epoch.to_owned();
+            state.last = Some(0);
+        }
         if !self.queue.go_live(position) {
             return false;
         }
@@ -550,6 +563,26 @@ mod tests {
         registry.ack_when_delivered(&group("a"), "e", 9, id, sender.queue().clone());
         registry.release_late_acks(Duration::ZERO);
         assert!(sender.queue().try_pop().is_some());
+    }
+
+    /// A member that went live before its group existed learns the epoch
+    /// when another goes live in it, and is not left behind.
+    #[test]
+    fn members_live_before_the_group_existed_learn_its_epoch() {
+        let registry = Registry::new(capacity(8));
+        let early = registry.join(&group("a"), WireMode::Json);
+        assert!(early.go_live(0, ""));
+        let late = registry.join(&group("a"), WireMode::Json);
+        assert!(late.go_live(8, "e"), "replayed 1..=8 of epoch e");
+        let events: Vec<_> = std::iter::from_fn(|| early.queue().try_pop())
+            .map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap())
+            .collect();
+        assert_eq!(events, [ServerEvent::Reset { epoch: "e".into() }, ServerEvent::Synced { seq: 0 }]);
+        assert!(late.queue().try_pop().is_none(), "the late one holds it all already");
+        assert!(
+            matches!(registry.deliver(stored("a", 9, "nine"), "e"), Delivery::Missing { from: 1, to: 8, .. }),
+            "the early one gets 1..=8 from the history first"
+        );
     }
 
     /// A group whose members are all still catching up is not filled from

@@ -364,7 +364,11 @@ async fn failover(graceful: bool) {
                     Ok(ServerEvent::Gap { from, to }) => panic!("nothing may be lost: gap {from}..={to}"),
                     // The group's creation tells the reader its epoch.
                     Ok(ServerEvent::Reset { epoch: created }) if seqs.is_empty() => epoch = created,
-                    Ok(ServerEvent::Reset { .. }) => panic!("the history did not start over"),
+                    Ok(ServerEvent::Reset { epoch: other }) => panic!(
+                        "the history did not start over: reset to {other:?} (known {epoch:?}) on {addr} after {} messages, last {:?}",
+                        seqs.len(),
+                        seqs.last()
+                    ),
                     _ => {}
                 }
             }
