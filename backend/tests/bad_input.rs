@@ -240,7 +240,7 @@ async fn reconnect_churn_does_not_refill_the_publish_limit() {
         let mut ws = connect_json_as(addr, "churn", alice, None).await;
         for _ in 0..3 {
             send_text(&mut ws, "again").await;
-            accepted += usize::from(outcome(&mut ws).await);
+            accepted += usize::from(matches!(next_answer(&mut ws).await, ServerEvent::Ack { .. }));
         }
     }
     assert!((5..=6).contains(&accepted), "{accepted} accepted over 4 connections");
@@ -251,21 +251,10 @@ async fn reconnect_churn_does_not_refill_the_publish_limit() {
         let mut ws = connect_json_url(&url, "churn").await;
         for _ in 0..3 {
             send_text(&mut ws, "anon").await;
-            anonymous += usize::from(outcome(&mut ws).await);
+            anonymous += usize::from(matches!(next_answer(&mut ws).await, ServerEvent::Ack { .. }));
         }
     }
     // Alice's took 5 or 6 of the address's 10.
     assert!(anonymous <= 6, "{anonymous} accepted from fresh anonymous ids");
     server.shutdown().await;
-}
-
-/// Whether the next answer to a send is an `ack` (or `rate_limited`).
-async fn outcome(ws: &mut Client) -> bool {
-    loop {
-        match next_event(ws).await {
-            ServerEvent::Ack { .. } => return true,
-            ServerEvent::Error { code: ErrorCode::RateLimited, .. } => return false,
-            _ => {}
-        }
-    }
 }

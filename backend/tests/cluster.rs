@@ -23,12 +23,10 @@ fn redis() -> LocalRedis {
 
 /// The next `ack`, or the code of the next `error`.
 async fn outcome(ws: &mut Client) -> Result<(MessageId, u64), ErrorCode> {
-    loop {
-        match next_event(ws).await {
-            ServerEvent::Ack { id, seq } => return Ok((id, seq)),
-            ServerEvent::Error { code, .. } => return Err(code),
-            _ => {}
-        }
+    match next_answer(ws).await {
+        ServerEvent::Ack { id, seq } => Ok((id, seq)),
+        ServerEvent::Error { code, .. } => Err(code),
+        other => unreachable!("an answer: {other:?}"),
     }
 }
 
@@ -282,10 +280,7 @@ async fn publish_with_failover(nodes: Vec<SocketAddr>, texts: Vec<String>) -> Ha
 
 /// A JSON connection to `url` after its replay, or the failure.
 async fn try_connect_json(url: &str) -> Result<Client, ()> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = url.into_client_request().map_err(drop)?;
-    request.headers_mut().insert("sec-websocket-protocol", "roomcast.v1".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.map_err(drop)?;
+    let mut ws = open_json(url).await.map_err(drop)?;
     loop {
         match tokio::time::timeout(PATIENCE, ws.next()).await {
             Ok(Some(Ok(Message::Text(text))))
@@ -337,16 +332,7 @@ async fn failover(graceful: bool) {
                 None => String::new(),
             };
             let url = format!("{}&{query}", ws_url(addr, "failover", Uuid::new_v4()));
-            let Ok((mut ws, _)) = tokio_tungstenite::connect_async({
-                use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-                let mut request = url.into_client_request().unwrap();
-                request.headers_mut().insert("sec-websocket-protocol", "roomcast.v1".parse().unwrap());
-                request
-            })
-            .await
-            else {
-                continue;
-            };
+            let Ok(mut ws) = open_json(&url).await else { continue };
             while let Ok(Some(Ok(frame))) = tokio::time::timeout(PATIENCE, ws.next()).await {
                 if let Message::Close(Some(close)) = &frame {
                     closes.push(close.code.into());

@@ -12,15 +12,6 @@ use roomcast_shared::{ChatMessage, ClientId, ErrorCode, MessageId, Sender, Serve
 use support::*;
 use uuid::Uuid;
 
-/// The next `ack` or `error` about one of our sends.
-async fn outcome(ws: &mut Client) -> ServerEvent {
-    loop {
-        if let event @ (ServerEvent::Ack { .. } | ServerEvent::Error { .. }) = next_event(ws).await {
-            return event;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_send_that_would_create_a_group_past_the_quota_is_refused_for_good() {
     let mut config = test_config();
@@ -30,17 +21,17 @@ async fn a_send_that_would_create_a_group_past_the_quota_is_refused_for_good() {
     for group in ["first", "second"] {
         let mut ws = connect_json(addr, group).await;
         send_text(&mut ws, "hello").await;
-        assert!(matches!(outcome(&mut ws).await, ServerEvent::Ack { seq: 1, .. }));
+        assert!(matches!(next_answer(&mut ws).await, ServerEvent::Ack { seq: 1, .. }));
     }
     let mut third = connect_json(addr, "third").await;
     let id = send_text(&mut third, "one too many").await;
-    let ServerEvent::Error { code, id: refused, .. } = outcome(&mut third).await else { panic!("an error") };
+    let ServerEvent::Error { code, id: refused, .. } = next_answer(&mut third).await else { panic!("an error") };
     assert_eq!((code, refused), (ErrorCode::Quota, Some(id)));
     assert!(!code.is_retryable());
     // Existing groups go on.
     let mut first = connect_json(addr, "first").await;
     send_text(&mut first, "still fine").await;
-    assert!(matches!(outcome(&mut first).await, ServerEvent::Ack { seq: 2, .. }));
+    assert!(matches!(next_answer(&mut first).await, ServerEvent::Ack { seq: 2, .. }));
     server.shutdown().await;
 }
 
@@ -62,7 +53,7 @@ async fn at_the_database_limit_sends_are_unavailable_until_the_oldest_make_room(
     let mut acked = 0;
     let refused = loop {
         send_text(&mut sender, &text).await;
-        match outcome(&mut sender).await {
+        match next_answer(&mut sender).await {
             ServerEvent::Ack { .. } => acked += 1,
             ServerEvent::Error { code: ErrorCode::Unavailable, id: Some(refused), .. } => break refused,
             other => panic!("{other:?}"),
@@ -75,7 +66,7 @@ async fn at_the_database_limit_sends_are_unavailable_until_the_oldest_make_room(
     let stored = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             send_command(&mut sender, &resend).await;
-            match outcome(&mut sender).await {
+            match next_answer(&mut sender).await {
                 ServerEvent::Ack { id, seq } if id == refused => return seq,
                 ServerEvent::Error { code: ErrorCode::Unavailable, .. } => {
                     tokio::time::sleep(Duration::from_millis(200)).await;

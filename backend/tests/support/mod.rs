@@ -99,13 +99,29 @@ pub async fn connect_json_as(addr: SocketAddr, group: &str, client: Uuid, name: 
     connect_json_url(&url, group).await
 }
 
+/// A JSON-mode handshake with `url`, nothing read yet; or why it failed.
+pub async fn open_json(url: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let (ws, response) = tokio_tungstenite::connect_async(request).await?;
+    assert_eq!(response.headers()["sec-websocket-protocol"], SUBPROTOCOL);
+    Ok(ws)
+}
+
+/// The next answer to a `send`: an `ack` or an `error` (other events are
+/// passed over).
+pub async fn next_answer(ws: &mut Client) -> ServerEvent {
+    loop {
+        if let event @ (ServerEvent::Ack { .. } | ServerEvent::Error { .. }) = next_event(ws).await {
+            return event;
+        }
+    }
+}
+
 /// Connects in JSON mode to `url` (a socket URL of `group`, query included)
 /// and returns the client after its `welcome` and replay.
 pub async fn connect_json_url(url: &str, group: &str) -> Client {
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
-    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(response.headers()["sec-websocket-protocol"], SUBPROTOCOL);
+    let mut ws = open_json(url).await.unwrap();
     match next_event(&mut ws).await {
         ServerEvent::Welcome(welcome) => assert_eq!(welcome.group.as_str(), group),
         other => panic!("expected welcome, got {other:?}"),
@@ -146,9 +162,7 @@ pub async fn connect_json_welcomed(
     query: &str,
 ) -> (Client, roomcast_shared::Welcome, Vec<ServerEvent>) {
     let url = format!("{}&{query}", ws_url(addr, group, Uuid::new_v4()));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = open_json(&url).await.unwrap();
     let ServerEvent::Welcome(welcome) = next_event(&mut ws).await else { panic!("welcome first") };
     let mut replay = Vec::new();
     loop {
