@@ -113,9 +113,13 @@ async fn recovery_table() {
 /// again: what it ends up with is complete and strictly increasing.
 #[tokio::test]
 async fn reconnecting_during_publishing_misses_nothing() {
-    let server = start_default().await;
-    let addr = server.local_addr();
     let total = 600;
+    let mut config = test_config();
+    // Unlimited publishers may leave a reader on their thread any number of
+    // frames behind; eviction has tests of its own, this one is about `since`.
+    config.outbound_queue = total;
+    let server = start(config).await;
+    let addr = server.local_addr();
     let total_seq = total as u64;
     // The subscriber's first connection is in the group before anything is
     // published, so it must end up with exactly 1..=total.
@@ -165,11 +169,13 @@ async fn soak_with_abrupt_disconnects() {
     let mut config = test_config();
     config.history = roomcast_backend::config::HistoryKind::Sqlite;
     config.database = database.0.clone();
-    let server = start(config).await;
-    let addr = server.local_addr();
     const PUBLISHERS: usize = 10;
     const PER_PUBLISHER: usize = 200;
     const TOTAL: u64 = (PUBLISHERS * PER_PUBLISHER) as u64;
+    // As above: the subject is reconnecting, not eviction.
+    config.outbound_queue = TOTAL as usize;
+    let server = start(config).await;
+    let addr = server.local_addr();
 
     let mut subscribers = Vec::new();
     for s in 0..20u64 {

@@ -8,6 +8,7 @@ being stored when a case ends cannot reach the next case's connection.
 Every case's behaviour and close behaviour must be OK, NON-STRICT or
 INFORMATIONAL. Usage: run.py HOST:PORT"""
 import asyncio
+import os
 import pathlib
 import sys
 import uuid
@@ -47,4 +48,9 @@ async def main(address):
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1])))
+    code = asyncio.run(main(sys.argv[1]))
+    sys.stdout.flush()
+    # kosoku's native runtime can abort the interpreter's shutdown (SIGABRT
+    # once in a full test run, after every case had passed): the verdict is in,
+    # so leave without finalizing.
+    os._exit(code)
