@@ -269,6 +269,32 @@ async fn a_resend_after_reconnect_is_acknowledged_with_its_first_number() {
     server.shutdown().await;
 }
 
+/// An ack lost while retention removes the message: the resend, on a new
+/// connection, still gets the first number, and nothing is stored again.
+#[tokio::test]
+async fn a_resend_after_retention_removed_the_message_gets_its_first_number() {
+    let database = TempDatabase::new();
+    let mut config = test_config();
+    config.history = roomcast_backend::config::HistoryKind::Sqlite;
+    config.database = database.0.clone();
+    config.retention_messages = 2;
+    config.retention_interval = Duration::from_millis(20);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut ws = connect_json(addr, "kept").await;
+    let acked = publish_all(&mut ws, &texts("m", 4), 4).await;
+    let (id, seq) = acked[0];
+    let group = "kept".parse().unwrap();
+    eventually(|| server.history().store().head(&group).unwrap().oldest == Some(3)).await;
+    drop(ws);
+    let mut again = connect_json(addr, "kept").await;
+    send_command(&mut again, &ClientCommand::Send { id, text: "m-0".into() }).await;
+    assert_eq!(next_answer(&mut again).await, ServerEvent::Ack { id, seq });
+    let stored: Vec<u64> = stored_history(addr, "kept").await.iter().map(|m| m.seq).collect();
+    assert_eq!(stored, [3, 4], "nothing stored again");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn scrollback_pages_through_the_history() {
     let server = start_default().await;

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use roomcast_shared::{ChatMessage, GroupName, MessageId};
 
 use super::store::{
-    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW,
 };
 
 #[derive(Debug, Default)]
@@ -25,22 +25,40 @@ struct Log {
     /// Bytes of message text held.
     bytes: u64,
     ids: HashMap<MessageId, u64>,
+    /// Ids of messages retention removed, with their number and time, until
+    /// they are [`DEDUP_WINDOW`] old.
+    removed: HashMap<MessageId, (u64, u64)>,
 }
 
 impl Log {
     fn new() -> Self {
-        Self { epoch: new_epoch(), last_seq: 0, messages: VecDeque::new(), bytes: 0, ids: HashMap::new() }
+        Self {
+            epoch: new_epoch(),
+            last_seq: 0,
+            messages: VecDeque::new(),
+            bytes: 0,
+            ids: HashMap::new(),
+            removed: HashMap::new(),
+        }
     }
 
     fn head(&self) -> Head {
         Head { epoch: self.epoch.clone(), oldest: self.messages.front().map(|m| m.seq), last: self.last_seq, base: 0 }
     }
 
-    fn pop_oldest(&mut self) {
+    fn pop_oldest(&mut self, recognized_since: u64) {
         if let Some(message) = self.messages.pop_front() {
             self.bytes -= message.text.len() as u64;
             self.ids.remove(&message.id);
+            if message.ts >= recognized_since {
+                self.removed.insert(message.id, (message.seq, message.ts));
+            }
         }
+    }
+
+    /// The number `id` was stored as, if it still counts as stored.
+    fn stored_as(&self, id: &MessageId) -> Option<u64> {
+        self.ids.get(id).or_else(|| self.removed.get(id).map(|(seq, _)| seq)).copied()
     }
 }
 
@@ -69,7 +87,7 @@ impl Store for MemoryStore {
             }
             let log = groups.get_mut(&item.message.group).expect("inserted above");
             item.epoch.clone_from(&log.epoch);
-            if let Some(&seq) = log.ids.get(&item.message.id) {
+            if let Some(seq) = log.stored_as(&item.message.id) {
                 item.outcome = Outcome::Duplicate(seq);
                 continue;
             }
@@ -107,9 +125,11 @@ impl Store for MemoryStore {
 
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
         let cutoff = retention.max_age.map(|age| now_ms.saturating_sub(age.as_millis() as u64));
+        let recognized_since = now_ms.saturating_sub(DEDUP_WINDOW.as_millis() as u64);
         let mut removed = 0;
         let mut groups = self.lock();
         for log in groups.values_mut() {
+            log.removed.retain(|_, (_, ts)| *ts >= recognized_since);
             while let Some(oldest) = log.messages.front() {
                 let too_many = retention.max_messages.is_some_and(|max| log.messages.len() as u64 > max);
                 let too_old = cutoff.is_some_and(|cutoff| oldest.ts < cutoff);
@@ -117,7 +137,7 @@ impl Store for MemoryStore {
                 if !(too_many || too_old || too_big) {
                     break;
                 }
-                log.pop_oldest();
+                log.pop_oldest(recognized_since);
                 removed += 1;
             }
         }

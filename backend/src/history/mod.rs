@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use roomcast_shared::{limits, ChatMessage, GroupName};
 
 pub use replay::{Page, Piece, Replay, Start};
-pub use store::{Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store};
+pub use store::{Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW};
 
 /// Now, in Unix milliseconds: message timestamps and retention ages.
 pub fn unix_millis() -> u64 {

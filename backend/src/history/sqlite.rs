@@ -7,7 +7,9 @@
 //! last sequence number is stored in the same transaction as its messages,
 //! so numbers are never reused within an epoch, even after a crash. A group
 //! that retention empties is deleted; a later message creates it again in a
-//! new epoch.
+//! new epoch. Retention keeps the ids of the messages it removes in
+//! `removed_ids` until they are a dedup window old, so that a late resend is
+//! still recognized.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::store::{
-    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW,
 };
 
 /// Bumped with every schema change; checked at open.
@@ -27,7 +29,8 @@ use super::store::{
 /// - 3: `groups.epoch` (earlier groups get a random one).
 /// - 4: `groups.bytes` and `groups.oldest`, so that retention finds what to
 ///   prune from the groups table, without scanning every message.
-const SCHEMA_VERSION: i64 = 4;
+/// - 5: `removed_ids` (created by `SCHEMA` like any table: no migration).
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
@@ -50,6 +53,14 @@ const SCHEMA: &str = "
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (grp, id);
     CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts);
+    CREATE TABLE IF NOT EXISTS removed_ids (
+        grp TEXT    NOT NULL,
+        id  BLOB    NOT NULL,
+        seq INTEGER NOT NULL,
+        ts  INTEGER NOT NULL,
+        PRIMARY KEY (grp, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS removed_ids_by_ts ON removed_ids (ts);
 ";
 
 const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts, verified";
@@ -237,7 +248,10 @@ impl Writer {
         let mut added: HashMap<GroupName, (u64, u64)> = HashMap::new();
         let transaction = self.connection.transaction()?;
         {
-            let mut find = transaction.prepare_cached("SELECT seq FROM messages WHERE grp = ?1 AND id = ?2")?;
+            let mut find = transaction.prepare_cached(
+                "SELECT seq FROM messages WHERE grp = ?1 AND id = ?2
+                 UNION ALL SELECT seq FROM removed_ids WHERE grp = ?1 AND id = ?2 LIMIT 1",
+            )?;
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO messages (grp, seq, id, client_id, name, text, ts, verified)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -288,8 +302,15 @@ impl Writer {
 
 impl Writer {
     /// Removes the oldest tenth of all messages (at least 16), whatever
-    /// their group, and the groups left empty.
+    /// their group, and the groups left empty. Space comes first here: the
+    /// ids of these messages are not kept, and the oldest tenth of the ids
+    /// kept for deduplication go too.
     fn evict_oldest(&mut self) -> Result<u64, HistoryError> {
+        let ids: i64 = self.connection.query_row("SELECT COUNT(*) FROM removed_ids", [], |row| row.get(0))?;
+        self.connection.execute(
+            "DELETE FROM removed_ids WHERE (grp, id) IN (SELECT grp, id FROM removed_ids ORDER BY ts LIMIT ?1)",
+            [(ids / 10).max(16)],
+        )?;
         let count: i64 = self.connection.query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))?;
         let cuts: Vec<(String, i64)> = {
             let mut statement = self.connection.prepare(
@@ -300,16 +321,25 @@ impl Writer {
         };
         let mut removed = 0;
         for (group, cut) in cuts {
-            removed += self.cut(&group, cut as u64)?;
+            removed += self.cut(&group, cut as u64, None)?;
         }
         Ok(removed)
     }
 
     /// Removes `group`'s messages numbered up to `cut`, in one transaction,
-    /// keeping the group's byte total and oldest number true; a group left
-    /// empty is removed (a later message creates it again, in a new epoch).
-    fn cut(&mut self, group: &str, cut: u64) -> Result<u64, HistoryError> {
+    /// keeping the group's byte total and oldest number true, and the ids of
+    /// those stored at or after `keep_ids_since` (ms); a group left empty is
+    /// removed with its ids (a later message creates it again, in a new
+    /// epoch).
+    fn cut(&mut self, group: &str, cut: u64, keep_ids_since: Option<u64>) -> Result<u64, HistoryError> {
         let transaction = self.connection.transaction()?;
+        if let Some(since) = keep_ids_since {
+            transaction.execute(
+                "INSERT OR REPLACE INTO removed_ids (grp, id, seq, ts)
+                 SELECT grp, id, seq, ts FROM messages WHERE grp = ?1 AND seq <= ?2 AND ts >= ?3",
+                params![group, to_sql(cut), to_sql(since)],
+            )?;
+        }
         let (count, bytes): (i64, i64) = transaction.query_row(
             "SELECT COUNT(*), COALESCE(SUM(length(CAST(text AS BLOB))), 0) FROM messages WHERE grp = ?1 AND seq <= ?2",
             params![group, to_sql(cut)],
@@ -321,6 +351,9 @@ impl Writer {
             params![group, bytes, to_sql(cut + 1)],
         )?;
         let emptied = transaction.execute("DELETE FROM groups WHERE name = ?1 AND oldest > last_seq", [group])?;
+        if emptied > 0 {
+            transaction.execute("DELETE FROM removed_ids WHERE grp = ?1", [group])?;
+        }
         transaction.commit()?;
         if emptied > 0 {
             self.groups.retain(|name, _| name.as_str() != group);
@@ -473,12 +506,24 @@ impl Store for SqliteStore {
         })
     }
 
-    /// Finds the groups to prune from the groups table (and, for age, the
-    /// time index), then prunes each in a transaction of its own, taking
-    /// the writer for one group at a time: appends go on in between,
+    /// Forgets the removed ids past the dedup window, then finds the groups
+    /// to prune from the groups table (and, for age, the time index), and
+    /// prunes each in a transaction of its own, taking the writer for one
+    /// group (or one batch of ids) at a time: appends go on in between,
     /// however large the database.
     fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
         let cutoff = retention.max_age.map(|age| now_ms.saturating_sub(age.as_millis() as u64));
+        let recognized_since = now_ms.saturating_sub(DEDUP_WINDOW.as_millis() as u64);
+        loop {
+            let forgotten = self.writer().connection.execute(
+                "DELETE FROM removed_ids WHERE (grp, id) IN
+                     (SELECT grp, id FROM removed_ids WHERE ts < ?1 LIMIT 10000)",
+                [to_sql(recognized_since)],
+            )?;
+            if forgotten == 0 {
+                break;
+            }
+        }
         let candidates: Vec<Candidate> = {
             let writer = self.writer();
             let mut statement = writer.connection.prepare(
@@ -509,7 +554,7 @@ impl Store for SqliteStore {
             let mut writer = self.writer();
             let cut = writer.retention_cut(&candidate, retention, cutoff)?;
             if cut >= candidate.oldest {
-                removed += writer.cut(&candidate.name, cut)?;
+                removed += writer.cut(&candidate.name, cut, Some(recognized_since))?;
             }
         }
         Ok(removed)

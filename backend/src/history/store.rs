@@ -1,9 +1,12 @@
-//! What a history store must do. Two implementations: [`MemoryStore`] for
-//! tests and throwaway runs, [`SqliteStore`] for everything else; the
-//! contract tests in `history/tests.rs` run against both.
+//! What a history store must do. Three implementations: [`MemoryStore`]
+//! for tests and throwaway runs, [`SqliteStore`] for one node, and
+//! [`RedisStore`] for many; the contract tests in `history/tests.rs` run
+//! against all three (retention by `prune` against the first two: Redis
+//! applies it as it appends).
 //!
 //! [`MemoryStore`]: super::memory::MemoryStore
 //! [`SqliteStore`]: super::sqlite::SqliteStore
+//! [`RedisStore`]: super::redis_store::RedisStore
 
 use std::time::Duration;
 
@@ -126,12 +129,20 @@ impl Retention {
     }
 }
 
+/// How long a message id is recognized after the message was stored,
+/// whatever retention removes meanwhile: an outbox resend after a long
+/// outage, or an API retry, is still exactly-once. (The SQLite store gives
+/// this up for the oldest ids when the database is at its size limit.)
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// A group's durable log. Implementations are internally synchronized:
 /// `append` is called by one writer at a time, reads from anywhere.
 pub trait Store: Send + Sync + 'static {
     /// Appends a batch in order, giving each new message the next sequence
     /// number of its group, and sets each item's outcome. A message whose
-    /// `(group, id)` is already stored is not stored again; one that would
+    /// `(group, id)` is already stored, or was removed by retention less
+    /// than [`DEDUP_WINDOW`] after it was stored, is not stored again (its
+    /// group not having started over since); one that would
     /// create a group past the store's quota is not stored at all. An item
     /// left `Pending` was not stored, or its fate is unknown (a lost
     /// connection): either way a resend with the same id is stored once.

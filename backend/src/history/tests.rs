@@ -189,6 +189,38 @@ fn a_new_epoch_after_a_group_is_emptied() {
     });
 }
 
+/// Retention removes messages, not what their ids promise: a resend of a
+/// removed message is recognized with its number until the id is a dedup
+/// window old, and a group that starts over starts with no ids.
+#[test]
+fn removed_ids_are_recognized_for_the_dedup_window() {
+    each_store(|store| {
+        let resend = |message: &Appending| {
+            let mut batch = vec![message.clone()];
+            store.append(&mut batch).unwrap();
+            batch.remove(0)
+        };
+        let first = draft("a", "first", 1_000);
+        resend(&first);
+        append(store, "a", 3); // ts 1000..1002
+        store.prune(&Retention { max_messages: Some(2), ..Retention::default() }, 2_000).unwrap();
+        assert_eq!(bounds(store, "a"), (Some(3), 4, true));
+        assert_eq!(resend(&first).outcome, Outcome::Duplicate(1), "removed, still recognized");
+        let window = DEDUP_WINDOW.as_millis() as u64;
+        store.prune(&Retention::default(), 1_000 + window).unwrap();
+        assert_eq!(resend(&first).outcome, Outcome::Duplicate(1), "within the window to the millisecond");
+        store.prune(&Retention::default(), 1_001 + window).unwrap();
+        let late = resend(&first);
+        assert_eq!((late.outcome, late.message.seq), (Outcome::New, 5), "a window later, another message");
+        // Emptied, the group starts over: its old ids mean nothing there.
+        let second = draft("a", "second", 3_000);
+        resend(&second);
+        store.prune(&Retention { max_messages: Some(0), ..Retention::default() }, 4_000).unwrap();
+        let again = resend(&second);
+        assert_eq!((again.outcome, again.message.seq), (Outcome::New, 1));
+    });
+}
+
 #[test]
 fn max_groups_refuses_a_new_group_until_one_is_gone() {
     let check = |store: &dyn Store| {

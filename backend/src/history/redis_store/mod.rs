@@ -36,15 +36,13 @@ use redis::{Connection, Script, Value};
 use roomcast_shared::{ChatMessage, GroupName};
 
 use super::store::{
-    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW,
 };
 
 /// How long a connection attempt and each command may take: past it, the
 /// store counts as unreachable (sends get `unavailable`, sockets `503`).
 const TIMEOUT: Duration = Duration::from_secs(2);
-/// A message id is recognized for at least this long after it was stored,
-/// even if retention removes the message sooner.
-const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// The channel a group's messages are announced on.
 pub fn channel_of(group: &GroupName) -> String {
     Keys::of(group).channel
