@@ -17,7 +17,11 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
 REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DIR" --appendonly yes --appendfsync everysec \
   --save "" --maxmemory-policy noeviction --daemonize no >"$DIR/redis.log" &
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+REDIS_PID=$!
+until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+  kill -0 "$REDIS_PID" 2>/dev/null || { cat "$DIR/redis.log" >&2; echo "redis-server did not start" >&2; exit 1; }
+  sleep 0.1
+done
 SECRET=$(head -c 33 /dev/urandom | base64)
 ORIGINS=$(seq -s, -f 'http://127.0.0.1:%g' $((8001)) $((8000 + NODES)))
 for n in $(seq 1 "$NODES"); do

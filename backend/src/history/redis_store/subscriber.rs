@@ -56,8 +56,22 @@ pub fn spawn(
 
 fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        if let Err(err) = listen(store, registry, stop) {
-            tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
+        // A panic here would leave the node up and ready but deaf to every
+        // other node: it is treated as a lost connection instead (what it
+        // was delivering is filled from the stream after resubscribing).
+        let listened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listen(store, registry, stop)));
+        let failed = match listened {
+            Ok(Ok(())) => false,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
+                true
+            }
+            Err(_) => {
+                tracing::error!("the Redis subscriber panicked; connecting again");
+                true
+            }
+        };
+        if failed {
             store.check_health();
             // Not delivering: acknowledgements do not wait for it.
             registry.release_late_acks(LATE_ACK);
