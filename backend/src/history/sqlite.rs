@@ -63,6 +63,11 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS removed_ids_by_ts ON removed_ids (ts);
 ";
 
+/// Per connection, outside the database file: see `Writer::cut`.
+const TEMP_SCHEMA: &str = "
+    CREATE TEMP TABLE IF NOT EXISTS cut_ids (grp TEXT, id BLOB, seq INTEGER, ts INTEGER);
+";
+
 const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts, verified";
 
 /// Brings a database of an earlier schema version up to this one: each
@@ -154,6 +159,7 @@ impl SqliteStore {
             )));
         }
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(TEMP_SCHEMA)?;
         for (at_or_below, migration) in MIGRATIONS {
             // Version 0 is a database created just now, by `SCHEMA`.
             if version != 0 && version <= at_or_below {
@@ -301,16 +307,20 @@ impl Writer {
 }
 
 impl Writer {
-    /// Removes the oldest tenth of all messages (at least 16), whatever
-    /// their group, and the groups left empty. Space comes first here: the
-    /// ids of these messages are not kept, and the oldest tenth of the ids
-    /// kept for deduplication go too.
-    fn evict_oldest(&mut self) -> Result<u64, HistoryError> {
+    /// Makes room at the size limit. History goes last: while ids of
+    /// removed messages are kept, the oldest half of them go (a busy
+    /// group may hold far more of them than messages); otherwise the oldest
+    /// tenth of all messages (at least 16), whatever their group, without
+    /// keeping their ids, and the groups left empty.
+    fn evict_oldest(&mut self) -> Result<Evicted, HistoryError> {
         let ids: i64 = self.connection.query_row("SELECT COUNT(*) FROM removed_ids", [], |row| row.get(0))?;
-        self.connection.execute(
-            "DELETE FROM removed_ids WHERE (grp, id) IN (SELECT grp, id FROM removed_ids ORDER BY ts LIMIT ?1)",
-            [(ids / 10).max(16)],
-        )?;
+        if ids >= 16 {
+            let forgotten = self.connection.execute(
+                "DELETE FROM removed_ids WHERE (grp, id) IN (SELECT grp, id FROM removed_ids ORDER BY ts LIMIT ?1)",
+                [ids / 2],
+            )?;
+            return Ok(Evicted::Ids(forgotten as u64));
+        }
         let count: i64 = self.connection.query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))?;
         let cuts: Vec<(String, i64)> = {
             let mut statement = self.connection.prepare(
@@ -323,7 +333,7 @@ impl Writer {
         for (group, cut) in cuts {
             removed += self.cut(&group, cut as u64, None)?;
         }
-        Ok(removed)
+        Ok(Evicted::Messages(removed))
     }
 
     /// Removes `group`'s messages numbered up to `cut`, in one transaction,
@@ -334,8 +344,12 @@ impl Writer {
     fn cut(&mut self, group: &str, cut: u64, keep_ids_since: Option<u64>) -> Result<u64, HistoryError> {
         let transaction = self.connection.transaction()?;
         if let Some(since) = keep_ids_since {
+            // Noted in a temporary table first (outside the size limit) and
+            // written once the messages' pages are free: retention still
+            // runs in a database at its limit.
+            transaction.execute("DELETE FROM temp.cut_ids", [])?;
             transaction.execute(
-                "INSERT OR REPLACE INTO removed_ids (grp, id, seq, ts)
+                "INSERT INTO temp.cut_ids
                  SELECT grp, id, seq, ts FROM messages WHERE grp = ?1 AND seq <= ?2 AND ts >= ?3",
                 params![group, to_sql(cut), to_sql(since)],
             )?;
@@ -353,6 +367,8 @@ impl Writer {
         let emptied = transaction.execute("DELETE FROM groups WHERE name = ?1 AND oldest > last_seq", [group])?;
         if emptied > 0 {
             transaction.execute("DELETE FROM removed_ids WHERE grp = ?1", [group])?;
+        } else if keep_ids_since.is_some() {
+            transaction.execute("INSERT OR REPLACE INTO removed_ids SELECT grp, id, seq, ts FROM temp.cut_ids", [])?;
         }
         transaction.commit()?;
         if emptied > 0 {
@@ -402,6 +418,14 @@ impl Writer {
         }
         Ok(cut)
     }
+}
+
+/// What [`Writer::evict_oldest`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evicted {
+    /// Ids kept for deduplication, of messages already removed.
+    Ids(u64),
+    Messages(u64),
 }
 
 /// A group retention may have to prune.
@@ -455,7 +479,11 @@ impl Store for SqliteStore {
             // so that publishing resumes by itself whatever the retention.
             if self.limited && is_full(err) {
                 match writer.evict_oldest() {
-                    Ok(removed) => {
+                    Ok(Evicted::Ids(forgotten)) => tracing::warn!(
+                        forgotten,
+                        "the database is at --max-database-bytes: forgot the oldest ids of removed messages"
+                    ),
+                    Ok(Evicted::Messages(removed)) => {
                         tracing::warn!(removed, "the database is at --max-database-bytes: removed its oldest messages")
                     }
                     Err(err) => {
@@ -515,14 +543,16 @@ impl Store for SqliteStore {
         let cutoff = retention.max_age.map(|age| now_ms.saturating_sub(age.as_millis() as u64));
         let recognized_since = now_ms.saturating_sub(DEDUP_WINDOW.as_millis() as u64);
         loop {
+            // Small batches: the writer is free for appends in between.
             let forgotten = self.writer().connection.execute(
                 "DELETE FROM removed_ids WHERE (grp, id) IN
-                     (SELECT grp, id FROM removed_ids WHERE ts < ?1 LIMIT 10000)",
+                     (SELECT grp, id FROM removed_ids WHERE ts < ?1 LIMIT 1000)",
                 [to_sql(recognized_since)],
             )?;
             if forgotten == 0 {
                 break;
             }
+            std::thread::yield_now();
         }
         let candidates: Vec<Candidate> = {
             let writer = self.writer();

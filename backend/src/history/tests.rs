@@ -269,6 +269,46 @@ fn sqlite_at_its_size_limit_refuses_once_then_makes_room() {
     append(&store, "b", 200);
 }
 
+/// A database at its size limit, with no free page: retention still runs
+/// and keeps the ids of what it removes; and the next time the limit is
+/// reached, the oldest of those ids make room before any message does.
+#[test]
+fn sqlite_at_its_size_limit_prunes_and_forgets_ids_before_history() {
+    let db = TempDb::new();
+    let first = draft("a", "first", 1);
+    {
+        let store = sqlite(&db.0);
+        store.append(&mut [first.clone()]).unwrap();
+        for _ in 0..20 {
+            append(&store, "a", 50);
+        }
+    }
+    // Closed (the log checkpointed into the file): the limit is its size.
+    let size = std::fs::metadata(&db.0).unwrap().len();
+    let options = SqliteOptions { max_database_bytes: Some(size), ..SqliteOptions::new(Durability::Normal) };
+    let store = SqliteStore::open(&db.0, options).unwrap();
+    store.prune(&Retention { max_messages: Some(10), ..Retention::default() }, 2_000).unwrap();
+    assert_eq!(bounds(&store, "a"), (Some(992), 1_001, true));
+    let resend = |message: &Appending| {
+        let mut batch = vec![message.clone()];
+        store.append(&mut batch).unwrap();
+        batch.remove(0).outcome
+    };
+    assert_eq!(resend(&first), Outcome::Duplicate(1), "pruned at the limit, still recognized");
+    let text = "x".repeat(500);
+    let refused = loop {
+        let mut batch = vec![draft("a", &text, 3_000)];
+        if store.append(&mut batch).is_err() {
+            break batch;
+        }
+    };
+    assert_eq!(bounds(&store, "a").0, Some(992), "no message made room");
+    let mut retry = vec![refused[0].clone()];
+    store.append(&mut retry).unwrap();
+    assert_eq!(retry[0].outcome, Outcome::New, "the ids did");
+    assert_eq!(resend(&first), Outcome::New, "the oldest id went first");
+}
+
 #[test]
 fn sqlite_keeps_everything_across_reopening() {
     let db = TempDb::new();

@@ -32,12 +32,14 @@ if ARGV[11] == epoch and tonumber(ARGV[12]) > last then
   -- and start above every number a node saw, so none is given twice.
   epoch = ARGV[10]
   redis.call('SET', KEYS[1], epoch)
+  redis.call('SET', KEYS[2], ARGV[12])
   redis.call('SET', KEYS[8], ARGV[12])
   last = tonumber(ARGV[12])
 end
 -- The number is taken only once the entry is in: a script that stops
--- half-way leaves no number given out without its message.
-local seq = last + 1
+-- half-way leaves no number given out without its message. (Formatted
+-- with %d: Lua would write large numbers as 1e+14.)
+local seq = string.format('%d', last + 1)
 redis.call('XADD', KEYS[3], seq .. '-0', 'm', ARGV[3], 'i', ARGV[2], 'b', ARGV[4], 't', ARGV[5])
 redis.call('SET', KEYS[2], seq)
 redis.call('HSET', KEYS[5], ARGV[2], seq)
@@ -65,4 +67,4 @@ while true do
   end
 end
 redis.call('PUBLISH', ARGV[13], epoch .. '\n' .. seq .. '\n' .. ARGV[3])
-return {'new', seq, epoch}
+return {'new', last + 1, epoch}

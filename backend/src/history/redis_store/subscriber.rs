@@ -56,26 +56,25 @@ pub fn spawn(
 
 fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        // A panic here would leave the node up and ready but deaf to every
-        // other node: it is treated as a lost connection instead (what it
-        // was delivering is filled from the stream after resubscribing).
         let listened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listen(store, registry, stop)));
-        let failed = match listened {
-            Ok(Ok(())) => false,
+        match listened {
+            Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
-                true
+                store.check_health();
+                // Not delivering: acknowledgements do not wait for it.
+                registry.release_late_acks(LATE_ACK);
+                std::thread::sleep(RETRY_AFTER);
             }
             Err(_) => {
-                tracing::error!("the Redis subscriber panicked; connecting again");
-                true
+                // A bug (the panic hook has printed it): carrying on could
+                // leave members a number short (counted as delivered, never
+                // sent) on a node that still looks ready, and a thread that
+                // is gone would leave it deaf. The node ends as in a crash,
+                // and its clients recover on another with `since`.
+                tracing::error!("the Redis subscriber failed; the node exits so that its clients recover elsewhere");
+                std::process::exit(70);
             }
-        };
-        if failed {
-            store.check_health();
-            // Not delivering: acknowledgements do not wait for it.
-            registry.release_late_acks(LATE_ACK);
-            std::thread::sleep(RETRY_AFTER);
         }
     }
 }
