@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::history::sequencer::{Answer, Publish, Reply, Sequencer, Submitted};
-use crate::history::{History, Limit, Range};
 
 /// The identity messages posted through the API are sent as (verified).
 pub const SERVER_CLIENT_ID: ClientId = ClientId(Uuid::from_u128(0x726f_6f6d_6361_7374_2d73_6572_7665_7221));
@@ -109,7 +108,6 @@ pub async fn publish(
     body: &[u8],
     idempotency_key: Option<&str>,
     sequencer: &Sequencer,
-    history: &History,
 ) -> Result<Published, PublishError> {
     let group: GroupName = group.parse()?;
     let body: Body = serde_json::from_slice(body).map_err(|err| PublishError::BadBody(err.to_string()))?;
@@ -144,18 +142,9 @@ pub async fn publish(
         }
     }
     match answered.await.map_err(|_| PublishError::Unavailable)? {
-        Answer::Stored { seq, epoch, duplicate: false } => Ok(Published { seq, epoch, duplicate: false }),
-        Answer::Stored { seq, epoch, duplicate: true } => {
-            // The same key for another text is a mistake worth telling.
-            let stored = history
-                .read(group, Range::After(seq - 1), Limit::messages(1))
-                .await
-                .map_err(|_| PublishError::Unavailable)?;
-            match stored.messages.first() {
-                Some(original) if original.seq == seq && original.text != text => Err(PublishError::KeyReused),
-                _ => Ok(Published { seq, epoch, duplicate: true }),
-            }
-        }
+        Answer::Stored { seq, epoch, duplicate } => Ok(Published { seq, epoch, duplicate }),
+        // The same key for another text is a mistake worth telling.
+        Answer::Conflict { .. } => Err(PublishError::KeyReused),
         Answer::Unavailable => Err(PublishError::Unavailable),
         Answer::OverQuota => Err(PublishError::OverQuota),
     }

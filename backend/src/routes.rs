@@ -40,7 +40,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(readyz(history.clone()))
                 .unify()
-                .or(publish(api_key, sequencer, history.clone()))
+                .or(publish(api_key, sequencer))
                 .unify()
                 .or(messages(auth.clone(), history))
                 .unify()
@@ -204,7 +204,6 @@ fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Re
 fn publish(
     api_key: Option<Arc<str>>,
     sequencer: Sequencer,
-    history: History,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let key_checked = with(api_key).and(warp::header::optional::<String>("authorization")).and_then(
         |api_key: Option<Arc<str>>, authorization: Option<String>| async move {
@@ -220,14 +219,10 @@ fn publish(
         .and(warp::header::optional::<String>("idempotency-key"))
         .and(warp::body::content_length_limit(publish_api::MAX_BODY_BYTES))
         .and(warp::body::bytes())
-        .and(with((sequencer, history)))
+        .and(with(sequencer))
         .and_then(
-            |group: String,
-             api_key: Arc<str>,
-             key: Option<String>,
-             body: bytes::Bytes,
-             (sequencer, history): (Sequencer, History)| async move {
-                let published = publish_api::publish(&api_key, &group, &body, key.as_deref(), &sequencer, &history)
+            |group: String, api_key: Arc<str>, key: Option<String>, body: bytes::Bytes, sequencer: Sequencer| async move {
+                let published = publish_api::publish(&api_key, &group, &body, key.as_deref(), &sequencer)
                     .await
                     .map_err(warp::reject::custom)?;
                 let status = if published.duplicate { StatusCode::OK } else { StatusCode::CREATED };

@@ -125,6 +125,7 @@ async fn what_pub_sub_loses_is_filled_from_the_stream() {
         .arg(&epoch)
         .arg(0)
         .arg("rc:{lossy}:nowhere")
+        .arg("00")
         .invoke(&mut connection)
         .unwrap();
     let message = next_chat(&mut reader).await;

@@ -87,6 +87,29 @@ async fn the_server_publishes_with_its_key_once_per_idempotency_key() {
     server.shutdown().await;
 }
 
+/// Once retention removed the original, its key is still told apart by
+/// text: a retry is a duplicate, another text a `409`.
+#[tokio::test]
+async fn an_idempotency_key_outlives_its_message() {
+    let mut config = test_config();
+    config.api_key = Some(KEY.to_owned());
+    config.retention_messages = 1;
+    config.retention_interval = std::time::Duration::from_millis(20);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    assert_eq!(post(addr, "brief", Some(KEY), Some("first"), r#"{"text":"one"}"#).await.0, 201);
+    assert_eq!(post(addr, "brief", Some(KEY), Some("second"), r#"{"text":"two"}"#).await.0, 201);
+    let group = "brief".parse().unwrap();
+    eventually(|| server.history().store().head(&group).unwrap().oldest == Some(2)).await;
+    let (status, body) = post(addr, "brief", Some(KEY), Some("first"), r#"{"text":"one"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let repeat: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((repeat["seq"].clone(), repeat["duplicate"].clone()), (1.into(), true.into()));
+    assert_eq!(post(addr, "brief", Some(KEY), Some("first"), r#"{"text":"not one"}"#).await.0, 409);
+    assert_eq!(stored_history(addr, "brief").await.len(), 1, "nothing stored again");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn without_a_configured_key_the_api_is_off_and_readyz_answers() {
     let server = start_default().await;

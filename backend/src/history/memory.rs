@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use roomcast_shared::{ChatMessage, GroupName, MessageId};
 
 use super::store::{
-    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW,
+    new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    DEDUP_WINDOW,
 };
 
 #[derive(Debug, Default)]
@@ -25,9 +26,17 @@ struct Log {
     /// Bytes of message text held.
     bytes: u64,
     ids: HashMap<MessageId, u64>,
-    /// Ids of messages retention removed, with their number and time, until
-    /// they are [`DEDUP_WINDOW`] old.
-    removed: HashMap<MessageId, (u64, u64)>,
+    /// Ids of messages retention removed, until they are [`DEDUP_WINDOW`]
+    /// old.
+    removed: HashMap<MessageId, Removed>,
+}
+
+/// What is kept of a message retention removed.
+#[derive(Debug)]
+struct Removed {
+    seq: u64,
+    ts: u64,
+    digest: [u8; 16],
 }
 
 impl Log {
@@ -51,14 +60,29 @@ impl Log {
             self.bytes -= message.text.len() as u64;
             self.ids.remove(&message.id);
             if message.ts >= recognized_since {
-                self.removed.insert(message.id, (message.seq, message.ts));
+                let removed = Removed { seq: message.seq, ts: message.ts, digest: text_digest(&message.text) };
+                self.removed.insert(message.id, removed);
             }
         }
     }
 
-    /// The number `id` was stored as, if it still counts as stored.
-    fn stored_as(&self, id: &MessageId) -> Option<u64> {
-        self.ids.get(id).or_else(|| self.removed.get(id).map(|(seq, _)| seq)).copied()
+    /// How `message` compares with what the group holds under its id, if
+    /// anything.
+    fn repeat_of(&self, message: &ChatMessage) -> Option<Outcome> {
+        let (seq, same) = match self.ids.get(&message.id) {
+            Some(&seq) => {
+                // Numbers are consecutive: a number's place is its distance
+                // from the oldest.
+                let first = self.messages.front().map_or(seq, |oldest| oldest.seq);
+                let stored = &self.messages[(seq - first) as usize];
+                (seq, stored.text == message.text)
+            }
+            None => {
+                let removed = self.removed.get(&message.id)?;
+                (removed.seq, removed.digest == text_digest(&message.text))
+            }
+        };
+        Some(if same { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) })
     }
 }
 
@@ -87,8 +111,8 @@ impl Store for MemoryStore {
             }
             let log = groups.get_mut(&item.message.group).expect("inserted above");
             item.epoch.clone_from(&log.epoch);
-            if let Some(seq) = log.stored_as(&item.message.id) {
-                item.outcome = Outcome::Duplicate(seq);
+            if let Some(repeat) = log.repeat_of(&item.message) {
+                item.outcome = repeat;
                 continue;
             }
             log.last_seq += 1;
@@ -129,7 +153,7 @@ impl Store for MemoryStore {
         let mut removed = 0;
         let mut groups = self.lock();
         for log in groups.values_mut() {
-            log.removed.retain(|_, (_, ts)| *ts >= recognized_since);
+            log.removed.retain(|_, removed| removed.ts >= recognized_since);
             while let Some(oldest) = log.messages.front() {
                 let too_many = retention.max_messages.is_some_and(|max| log.messages.len() as u64 > max);
                 let too_old = cutoff.is_some_and(|cutoff| oldest.ts < cutoff);

@@ -58,6 +58,10 @@ pub enum Reply {
 pub enum Answer {
     /// Stored as `seq` of `epoch`; `duplicate`: it had been before.
     Stored { seq: u64, epoch: String, duplicate: bool },
+    /// Not stored: the group holds this id for another text, as `seq` of
+    /// `epoch`. A client is acknowledged as for a duplicate (its ids are
+    /// its own); the publish API answers `409`.
+    Conflict { seq: u64, epoch: String },
     /// Not stored now (the store failed or is out of room); send it again.
     Unavailable,
     /// Not stored: it would create a group past the quota.
@@ -231,6 +235,7 @@ fn commit(store: &dyn Store, registry: &Delivering, batch: &mut Vec<Queued>) {
                 Answer::Stored { seq, epoch, duplicate: false }
             }
             Outcome::Duplicate(seq) => Answer::Stored { seq, epoch: item.epoch, duplicate: true },
+            Outcome::Conflict(seq) => Answer::Conflict { seq, epoch: item.epoch },
             Outcome::Pending => Answer::Unavailable,
             Outcome::OverQuota => Answer::OverQuota,
         };
@@ -251,7 +256,7 @@ impl Answer {
     /// The event that tells a JSON sender.
     pub fn event(&self, id: MessageId) -> ServerEvent {
         match self {
-            Self::Stored { seq, .. } => ServerEvent::Ack { id, seq: *seq },
+            Self::Stored { seq, .. } | Self::Conflict { seq, .. } => ServerEvent::Ack { id, seq: *seq },
             Self::Unavailable => ServerEvent::Error {
                 code: ErrorCode::Unavailable,
                 message: "the message could not be stored; send it again".into(),

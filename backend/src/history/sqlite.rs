@@ -16,11 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::store::{
-    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW,
+    new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    DEDUP_WINDOW,
 };
 
 /// Bumped with every schema change; checked at open.
@@ -54,10 +56,11 @@ const SCHEMA: &str = "
     CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (grp, id);
     CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts);
     CREATE TABLE IF NOT EXISTS removed_ids (
-        grp TEXT    NOT NULL,
-        id  BLOB    NOT NULL,
-        seq INTEGER NOT NULL,
-        ts  INTEGER NOT NULL,
+        grp    TEXT    NOT NULL,
+        id     BLOB    NOT NULL,
+        seq    INTEGER NOT NULL,
+        ts     INTEGER NOT NULL,
+        digest BLOB    NOT NULL,
         PRIMARY KEY (grp, id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS removed_ids_by_ts ON removed_ids (ts);
@@ -65,7 +68,7 @@ const SCHEMA: &str = "
 
 /// Per connection, outside the database file: see `Writer::cut`.
 const TEMP_SCHEMA: &str = "
-    CREATE TEMP TABLE IF NOT EXISTS cut_ids (grp TEXT, id BLOB, seq INTEGER, ts INTEGER);
+    CREATE TEMP TABLE IF NOT EXISTS cut_ids (grp TEXT, id BLOB, seq INTEGER, ts INTEGER, digest BLOB);
 ";
 
 const COLUMNS: &str = "grp, seq, id, client_id, name, text, ts, verified";
@@ -160,6 +163,12 @@ impl SqliteStore {
         }
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(TEMP_SCHEMA)?;
+        connection.create_scalar_function(
+            "text_digest",
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |context| Ok(text_digest(&context.get::<String>(0)?).to_vec()),
+        )?;
         for (at_or_below, migration) in MIGRATIONS {
             // Version 0 is a database created just now, by `SCHEMA`.
             if version != 0 && version <= at_or_below {
@@ -254,9 +263,11 @@ impl Writer {
         let mut added: HashMap<GroupName, (u64, u64)> = HashMap::new();
         let transaction = self.connection.transaction()?;
         {
+            // The text of a retained message, or the digest of a removed
+            // one: read only for a repeated id.
             let mut find = transaction.prepare_cached(
-                "SELECT seq FROM messages WHERE grp = ?1 AND id = ?2
-                 UNION ALL SELECT seq FROM removed_ids WHERE grp = ?1 AND id = ?2 LIMIT 1",
+                "SELECT seq, text, NULL FROM messages WHERE grp = ?1 AND id = ?2
+                 UNION ALL SELECT seq, NULL, digest FROM removed_ids WHERE grp = ?1 AND id = ?2 LIMIT 1",
             )?;
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO messages (grp, seq, id, client_id, name, text, ts, verified)
@@ -266,11 +277,18 @@ impl Writer {
                 let Some((last, epoch)) = state.get_mut(&item.message.group) else { continue };
                 let message = &mut item.message;
                 item.epoch.clone_from(epoch);
-                let existing: Option<i64> = find
-                    .query_row(params![message.group.as_str(), message.id.0.as_bytes()], |row| row.get(0))
+                let existing: Option<(i64, Option<String>, Option<Vec<u8>>)> = find
+                    .query_row(params![message.group.as_str(), message.id.0.as_bytes()], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
                     .optional()?;
-                if let Some(seq) = existing {
-                    item.outcome = Outcome::Duplicate(seq as u64);
+                if let Some((seq, text, digest)) = existing {
+                    let same = match (text, digest) {
+                        (Some(text), _) => text == message.text,
+                        (None, digest) => digest.as_deref() == Some(&text_digest(&message.text)[..]),
+                    };
+                    let seq = seq as u64;
+                    item.outcome = if same { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) };
                     continue;
                 }
                 *last += 1;
@@ -349,8 +367,8 @@ impl Writer {
             // runs in a database at its limit.
             transaction.execute("DELETE FROM temp.cut_ids", [])?;
             transaction.execute(
-                "INSERT INTO temp.cut_ids
-                 SELECT grp, id, seq, ts FROM messages WHERE grp = ?1 AND seq <= ?2 AND ts >= ?3",
+                "INSERT INTO temp.cut_ids SELECT grp, id, seq, ts, text_digest(text)
+                 FROM messages WHERE grp = ?1 AND seq <= ?2 AND ts >= ?3",
                 params![group, to_sql(cut), to_sql(since)],
             )?;
         }
@@ -368,7 +386,8 @@ impl Writer {
         if emptied > 0 {
             transaction.execute("DELETE FROM removed_ids WHERE grp = ?1", [group])?;
         } else if keep_ids_since.is_some() {
-            transaction.execute("INSERT OR REPLACE INTO removed_ids SELECT grp, id, seq, ts FROM temp.cut_ids", [])?;
+            transaction
+                .execute("INSERT OR REPLACE INTO removed_ids SELECT grp, id, seq, ts, digest FROM temp.cut_ids", [])?;
         }
         transaction.commit()?;
         if emptied > 0 {

@@ -49,6 +49,10 @@ pub enum Outcome {
     New,
     /// The group already holds this message id, as this sequence number.
     Duplicate(u64),
+    /// The group holds this message id for another text, as this number:
+    /// nothing is stored (a client is answered as for a duplicate, the
+    /// publish API with `409`).
+    Conflict(u64),
     /// Not stored: it would create a group past the store's `max_groups`.
     OverQuota,
 }
@@ -135,6 +139,15 @@ impl Retention {
 /// this up for the oldest ids when the database is at its size limit.)
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+/// What a repeated message id's text is compared with once its message is
+/// removed: the first 16 bytes of the SHA-256 of the text.
+pub fn text_digest(text: &str) -> [u8; 16] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest.as_ref()[..16]);
+    first
+}
+
 /// A group's durable log. Implementations are internally synchronized:
 /// `append` is called by one writer at a time, reads from anywhere.
 pub trait Store: Send + Sync + 'static {
@@ -142,7 +155,9 @@ pub trait Store: Send + Sync + 'static {
     /// number of its group, and sets each item's outcome. A message whose
     /// `(group, id)` is already stored, or was removed by retention less
     /// than [`DEDUP_WINDOW`] after it was stored, is not stored again (its
-    /// group not having started over since); one that would
+    /// group not having started over since): `Duplicate`, or `Conflict`
+    /// when its text differs (for a removed message, by [`text_digest`]);
+    /// one that would
     /// create a group past the store's quota is not stored at all. An item
     /// left `Pending` was not stored, or its fate is unknown (a lost
     /// connection): either way a resend with the same id is stored once.

@@ -128,6 +128,37 @@ fn a_message_id_is_stored_once_per_group() {
     });
 }
 
+/// A repeated id with another text is told apart from a resend, while
+/// its message is retained and after retention removed it.
+#[test]
+fn a_repeated_id_with_another_text_is_a_conflict() {
+    let other_text = |message: &Appending| {
+        let mut other = message.clone();
+        other.message.text = "not the same".into();
+        other
+    };
+    let outcome = |store: &dyn Store, message: &Appending| {
+        let mut batch = vec![message.clone()];
+        store.append(&mut batch).unwrap();
+        batch[0].outcome
+    };
+    every_store(|store| {
+        let first = draft("a", "first", 1_000);
+        outcome(store, &first);
+        assert_eq!(outcome(store, &first), Outcome::Duplicate(1));
+        assert_eq!(outcome(store, &other_text(&first)), Outcome::Conflict(1));
+        assert_eq!(seqs(&latest(store, "a", 10)), [1], "nothing stored");
+    });
+    each_store(|store| {
+        let first = draft("a", "first", 1_000);
+        outcome(store, &first);
+        append(store, "a", 3);
+        store.prune(&Retention { max_messages: Some(1), ..Retention::default() }, 2_000).unwrap();
+        assert_eq!(outcome(store, &first), Outcome::Duplicate(1), "removed");
+        assert_eq!(outcome(store, &other_text(&first)), Outcome::Conflict(1), "removed");
+    });
+}
+
 #[test]
 fn reads_return_pages_oldest_first() {
     every_store(|store| {
@@ -522,9 +553,10 @@ fn redis_retention_applies_on_append_and_ids_outlive_their_messages() {
     store.append(&mut batch).unwrap();
     append(&store, "a", 5); // "m0".."m4": 2 bytes each; count 4 wins
     assert_eq!(bounds(&store, "a"), (Some(3), 6, true));
-    let mut again = vec![first];
+    let mut again = vec![first.clone(), Appending::new(ChatMessage { text: "other".into(), ..first.message })];
     store.append(&mut again).unwrap();
     assert_eq!(again[0].outcome, Outcome::Duplicate(1), "removed, still recognized");
+    assert_eq!(again[1].outcome, Outcome::Conflict(1), "and its text told apart");
     let big = "x".repeat(11);
     let mut batch = vec![draft("a", &big, 2_000)];
     store.append(&mut batch).unwrap();

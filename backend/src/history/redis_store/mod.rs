@@ -4,10 +4,11 @@
 //!
 //! Per group (every key of a group shares the `{group}` hash tag, for a
 //! Cluster later): `rc:{g}:epoch`, `rc:{g}:seq` (the last number),
-//! `rc:{g}:log` (a stream whose entry ids are the sequence numbers),
-//! `rc:{g}:bytes`, `rc:{g}:ids` (message id → number while retained) and
-//! `rc:{g}:old:{id}` (the same, for a removed message until it is a dedup
-//! window old). `rc:groups` holds the group names, for `--max-groups`.
+//! `rc:{g}:log` (a stream whose entry ids are the sequence numbers; each
+//! entry holds the message and its text's digest), `rc:{g}:bytes`,
+//! `rc:{g}:ids` (message id → number while retained) and `rc:{g}:old:{id}`
+//! (`number:digest`, for a removed message until it is a dedup window old).
+//! `rc:groups` holds the group names, for `--max-groups`.
 //!
 //! One script per publish does everything at once (`publish.lua`):
 //! deduplicate, create the group's epoch, number, append, trim, announce on
@@ -36,7 +37,8 @@ use redis::{Connection, Script, Value};
 use roomcast_shared::{ChatMessage, GroupName};
 
 use super::store::{
-    new_epoch, take_within, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW,
+    new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    DEDUP_WINDOW,
 };
 
 /// How long a connection attempt and each command may take: past it, the
@@ -255,6 +257,7 @@ impl RedisStore {
         cmd.arg(self.options.max_messages.unwrap_or(0)).arg(self.options.max_bytes.unwrap_or(0));
         cmd.arg(self.options.max_groups.unwrap_or(0)).arg(DEDUP_WINDOW.as_millis() as u64).arg(new_epoch());
         cmd.arg(seen_epoch).arg(seen_last).arg(&keys.channel);
+        cmd.arg(text_digest(&message.text).iter().map(|byte| format!("{byte:02x}")).collect::<String>());
         cmd
     }
 
@@ -360,8 +363,8 @@ impl Store for RedisStore {
                     seen.insert(item.message.group.clone(), (epoch.clone(), seq));
                     item.epoch = epoch;
                 }
-                Ok(Some(Published::Duplicate(seq, epoch))) => {
-                    item.outcome = Outcome::Duplicate(seq);
+                Ok(Some(Published::Duplicate { seq, epoch, same_text })) => {
+                    item.outcome = if same_text { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) };
                     item.epoch = epoch;
                 }
                 Ok(Some(Published::OverQuota)) => item.outcome = Outcome::OverQuota,
@@ -422,7 +425,7 @@ impl Store for RedisStore {
 
 enum Published {
     New(u64, String),
-    Duplicate(u64, String),
+    Duplicate { seq: u64, epoch: String, same_text: bool },
     OverQuota,
 }
 
@@ -439,7 +442,9 @@ fn parse_published(value: &Value) -> Option<Published> {
     };
     match (parts.first().and_then(text).as_deref(), parts.get(1).and_then(number), parts.get(2).and_then(text)) {
         (Some("new"), Some(seq), Some(epoch)) => Some(Published::New(seq, epoch)),
-        (Some("dup"), Some(seq), Some(epoch)) => Some(Published::Duplicate(seq, epoch)),
+        (Some("dup"), Some(seq), Some(epoch)) => {
+            Some(Published::Duplicate { seq, epoch, same_text: parts.get(3).and_then(number) != Some(0) })
+        }
         (Some("quota"), _, _) => Some(Published::OverQuota),
         _ => None,
     }

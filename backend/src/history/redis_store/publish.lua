@@ -7,8 +7,9 @@
 --       6 max messages (0: none), 7 max bytes (0: none), 8 max groups
 --       (0: none), 9 dedup window (ms), 10 a new epoch, if one is needed,
 --       11 the epoch this node last saw, 12 the number it last saw in it,
---       13 the channel.
--- Returns {'new', seq, epoch}, {'dup', seq, epoch} or {'quota'}.
+--       13 the channel, 14 the digest of the text (hex).
+-- Returns {'new', seq, epoch}, {'dup', seq, epoch, same text (1 or 0)} or
+-- {'quota'}.
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   local max_groups = tonumber(ARGV[8])
@@ -21,9 +22,26 @@ if not epoch then
   redis.call('SET', KEYS[1], epoch)
   redis.call('SADD', KEYS[7], ARGV[1])
 end
-local seen = redis.call('HGET', KEYS[5], ARGV[2]) or redis.call('GET', KEYS[6])
+-- A repeated id: the same text (by digest) or another one. A retained
+-- message's digest is in its entry; a removed one's in its dedup record,
+-- `seq:digest`.
+local seen, digest = redis.call('HGET', KEYS[5], ARGV[2]), nil
 if seen then
-  return {'dup', tonumber(seen), epoch}
+  local entry = redis.call('XRANGE', KEYS[3], seen .. '-0', seen .. '-0')[1]
+  if entry then
+    for i = 1, #entry[2], 2 do
+      if entry[2][i] == 'd' then digest = entry[2][i + 1] end
+    end
+  end
+else
+  local old = redis.call('GET', KEYS[6])
+  if old then
+    seen, digest = string.match(old, '^(%d+):?(%x*)$')
+  end
+end
+if seen then
+  local same = (not digest or digest == '' or digest == ARGV[14]) and 1 or 0
+  return {'dup', tonumber(seen), epoch, same}
 end
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 if ARGV[11] == epoch and tonumber(ARGV[12]) > last then
@@ -40,7 +58,7 @@ end
 -- half-way leaves no number given out without its message. (Formatted
 -- with %d: Lua would write large numbers as 1e+14.)
 local seq = string.format('%d', last + 1)
-redis.call('XADD', KEYS[3], seq .. '-0', 'm', ARGV[3], 'i', ARGV[2], 'b', ARGV[4], 't', ARGV[5])
+redis.call('XADD', KEYS[3], seq .. '-0', 'm', ARGV[3], 'i', ARGV[2], 'b', ARGV[4], 't', ARGV[5], 'd', ARGV[14])
 redis.call('SET', KEYS[2], seq)
 redis.call('HSET', KEYS[5], ARGV[2], seq)
 local bytes = redis.call('INCRBY', KEYS[4], tonumber(ARGV[4]))
@@ -63,7 +81,8 @@ while true do
   redis.call('HDEL', KEYS[5], fields['i'])
   local keep = tonumber(ARGV[9]) - (tonumber(ARGV[5]) - tonumber(fields['t']))
   if keep > 0 then
-    redis.call('SET', 'rc:{' .. ARGV[1] .. '}:old:' .. fields['i'], string.match(oldest[1], '^(%d+)'), 'PX', keep)
+    local record = string.match(oldest[1], '^(%d+)') .. ':' .. (fields['d'] or '')
+    redis.call('SET', 'rc:{' .. ARGV[1] .. '}:old:' .. fields['i'], record, 'PX', keep)
   end
 end
 redis.call('PUBLISH', ARGV[13], epoch .. '\n' .. seq .. '\n' .. ARGV[3])
