@@ -36,7 +36,7 @@ struct Log {
 struct Removed {
     seq: u64,
     ts: u64,
-    digest: [u8; 16],
+    digest: [u8; 8],
 }
 
 impl Log {
