@@ -112,6 +112,7 @@ async fn what_pub_sub_loses_is_filled_from_the_stream() {
         .key("rc:{lossy}:ids")
         .key(format!("rc:{{lossy}}:old:{id}"))
         .key("rc:groups")
+        .key("rc:{lossy}:base")
         .arg("lossy")
         .arg(&id)
         .arg(json)

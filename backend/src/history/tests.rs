@@ -147,15 +147,26 @@ fn a_repeated_id_with_another_text_is_a_conflict() {
         outcome(store, &first);
         assert_eq!(outcome(store, &first), Outcome::Duplicate(1));
         assert_eq!(outcome(store, &other_text(&first)), Outcome::Conflict(1));
-        assert_eq!(seqs(&latest(store, "a", 10)), [1], "nothing stored");
+        // Within one batch too.
+        let next = draft("a", "next", 1_000);
+        let mut batch = vec![next.clone(), other_text(&next), next];
+        store.append(&mut batch).unwrap();
+        let outcomes: Vec<_> = batch.iter().map(|item| item.outcome).collect();
+        assert_eq!(outcomes, [Outcome::New, Outcome::Conflict(2), Outcome::Duplicate(2)]);
+        assert_eq!(seqs(&latest(store, "a", 10)), [1, 2], "nothing stored twice");
     });
     each_store(|store| {
         let first = draft("a", "first", 1_000);
         outcome(store, &first);
-        append(store, "a", 3);
-        store.prune(&Retention { max_messages: Some(1), ..Retention::default() }, 2_000).unwrap();
+        let later = append(store, "a", 3); // 2..=4
+        store.prune(&Retention { max_messages: Some(2), ..Retention::default() }, 2_000).unwrap();
+        assert_eq!(bounds(store, "a").0, Some(3), "1 and 2 removed");
         assert_eq!(outcome(store, &first), Outcome::Duplicate(1), "removed");
         assert_eq!(outcome(store, &other_text(&first)), Outcome::Conflict(1), "removed");
+        // A retained message past the pruned ones is found in its place.
+        let fourth = Appending::new(later[2].clone());
+        assert_eq!(outcome(store, &fourth), Outcome::Duplicate(4), "retained");
+        assert_eq!(outcome(store, &other_text(&fourth)), Outcome::Conflict(4), "retained");
     });
 }
 

@@ -40,6 +40,8 @@ else
   end
 end
 if seen then
+  -- Without a digest to compare (none was ever written without one; only
+  -- a hand-made entry lacks it) the repeat counts as a resend.
   local same = (not digest or digest == '' or digest == ARGV[14]) and 1 or 0
   return {'dup', tonumber(seen), epoch, same}
 end
