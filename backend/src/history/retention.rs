@@ -8,11 +8,10 @@ use tokio_util::sync::CancellationToken;
 use super::store::{Retention, Store};
 use super::unix_millis;
 
-/// Prunes every `interval` until `shutdown`.
+/// Prunes every `interval` until `shutdown`. It runs whatever the
+/// retention: the ids of messages removed under an earlier configuration
+/// (or by the size limit) are still forgotten once a dedup window old.
 pub async fn run(store: Arc<dyn Store>, retention: Retention, interval: Duration, shutdown: CancellationToken) {
-    if retention.is_unbounded() {
-        return;
-    }
     let mut ticker = tokio::time::interval(interval);
     loop {
         tokio::select! {

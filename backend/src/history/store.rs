@@ -127,12 +127,6 @@ pub struct Retention {
     pub max_bytes: Option<u64>,
 }
 
-impl Retention {
-    pub fn is_unbounded(&self) -> bool {
-        self.max_messages.is_none() && self.max_age.is_none() && self.max_bytes.is_none()
-    }
-}
-
 /// How long a message id is recognized after the message was stored,
 /// whatever retention removes meanwhile: an outbox resend after a long
 /// outage, or an API retry, is still exactly-once. (The SQLite store gives
