@@ -16,13 +16,14 @@
 //! - [`batched_io`]: one socket write per batch of frames, memory freed after.
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
-//! - [`history`]: the durable log (SQLite or memory), the single writer
-//!   that sequences and stores every message before fan-out, retention.
+//! - [`history`]: the durable log (SQLite, memory or Redis), the single
+//!   writer that sequences and stores every message before fan-out,
+//!   retention, and delivery across nodes in Redis mode.
 //! - [`registry`]: groups, membership and fan-out.
-//! - [`queue`]: a member's bounded outbound queue; [`rate`]: the
-//!   per-connection publish rate limit.
+//! - [`queue`]: a member's bounded outbound queue; [`rate`]: publish
+//!   limits per identity and per address, kept across reconnects.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
-//!   [`shutdown`]: the stop signal.
+//!   [`shutdown`]: the stop signal; [`hex`]: bytes as text.
 //!
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
@@ -33,6 +34,7 @@ pub mod auth;
 pub mod batched_io;
 pub mod config;
 pub mod connection;
+pub mod hex;
 pub mod history;
 pub mod identities;
 pub mod net;

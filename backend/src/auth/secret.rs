@@ -54,7 +54,7 @@ impl Secret {
     fn try_generate() -> Result<Self, SecretError> {
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes).map_err(SecretError::Random)?;
-        Ok(Self(bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>().into_bytes()))
+        Ok(Self(crate::hex::hex(&bytes).into_bytes()))
     }
 
     /// The secret kept in `dir`, created (mode 0600) if there is none yet.

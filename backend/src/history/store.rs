@@ -188,7 +188,7 @@ pub fn new_epoch() -> String {
     if getrandom::getrandom(&mut bytes).is_err() {
         bytes = (super::unix_millis() ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes();
     }
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::hex::hex(&bytes)
 }
 
 /// Bytes of `message` as JSON, as a page or a replay carries it.

@@ -257,7 +257,7 @@ impl RedisStore {
         cmd.arg(self.options.max_messages.unwrap_or(0)).arg(self.options.max_bytes.unwrap_or(0));
         cmd.arg(self.options.max_groups.unwrap_or(0)).arg(DEDUP_WINDOW.as_millis() as u64).arg(new_epoch());
         cmd.arg(seen_epoch).arg(seen_last).arg(&keys.channel);
-        cmd.arg(text_digest(&message.text).iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+        cmd.arg(crate::hex::hex(&text_digest(&message.text)));
         cmd
     }
 
