@@ -6,7 +6,8 @@
 use std::future::poll_fn;
 
 use http::StatusCode;
-use roomcast_shared::{ChatMessage, ClientCommand, ClientId, DisplayName, GroupName, MessageId, NameError, Sender};
+use roomcast_shared::protocol::check_text;
+use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, NameError, Sender};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -119,18 +120,13 @@ pub async fn publish(
         None => MessageId(Uuid::new_v4()),
     };
     // The same rules as a client's `send`.
-    let command = ClientCommand::Send { id, text: body.text };
-    let ClientCommand::Send { text, .. } =
-        ClientCommand::decode(&command.encode()).map_err(|err| PublishError::BadBody(err.to_string()))?
-    else {
-        unreachable!("decoded what was encoded")
-    };
+    check_text(&body.text).map_err(|reason| PublishError::BadBody(reason.to_owned()))?;
     let message = ChatMessage {
-        group: group.clone(),
+        group,
         seq: 0,
         id,
         from: Sender { client_id: SERVER_CLIENT_ID, name: Some(name), verified: true },
-        text: text.clone(),
+        text: body.text,
         ts: 0,
     };
     let (answer, answered) = tokio::sync::oneshot::channel();

@@ -74,15 +74,7 @@ impl ClientCommand {
     pub fn decode(frame: &str) -> Result<Self, CommandError> {
         let command: Self = serde_json::from_str(frame).map_err(|err| classify(frame, err))?;
         if let Self::Send { id, text } = &command {
-            if text.trim().is_empty() {
-                return Err(CommandError::Invalid { id: *id, reason: "text must not be empty" });
-            }
-            if has_control_characters(text) {
-                return Err(CommandError::Invalid {
-                    id: *id,
-                    reason: "text must not contain control characters other than line breaks and tabs",
-                });
-            }
+            check_text(text).map_err(|reason| CommandError::Invalid { id: *id, reason })?;
         }
         Ok(command)
     }
@@ -99,6 +91,17 @@ impl ClientCommand {
     pub fn send_frame_len(text: &str) -> usize {
         Self::Send { id: MessageId(Uuid::nil()), text: text.to_owned() }.encode().len()
     }
+}
+
+/// Whether `text` may be a message's text (whoever sends it); if not, why.
+pub fn check_text(text: &str) -> Result<(), &'static str> {
+    if text.trim().is_empty() {
+        return Err("text must not be empty");
+    }
+    if has_control_characters(text) {
+        return Err("text must not contain control characters other than line breaks and tabs");
+    }
+    Ok(())
 }
 
 /// Whether `text` holds control characters other than line breaks and tabs.
