@@ -7,6 +7,17 @@
 //! writes each frame straight through (`write_buffer_size(0)`) into this
 //! buffer, which the connection flushes once per batch and which drops its
 //! allocation after every flush: an idle connection holds no write buffer.
+//!
+//! A write is always taken whole and never waits on the socket: only a
+//! flush does. So feeding a frame can never block the connection's loop
+//! outside its select (where the heartbeat, the stall check and the
+//! shutdown are watched), and tungstenite's own buffer stays empty. The
+//! bound is the loop's: it feeds only while nothing is [`buffered`]
+//! (one batch or one replay page at a time), and it stops reading while
+//! bytes wait, so even the pongs tungstenite writes on its own cannot pile
+//! up here.
+//!
+//! [`buffered`]: BatchedWriter::buffered
 
 use std::io;
 use std::pin::Pin;
@@ -14,10 +25,6 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Bytes buffered before a write must first drain to the socket. Larger
-/// than one batch plus one maximal frame, so that feeding a batch never
-/// waits on the socket (only the flush does).
-const DRAIN_AT: usize = 192 * 1024;
 /// The first allocation of a batch: a live message or two fit; a replay
 /// grows it. Kept small because, in a storm of joins, these short-lived
 /// buffers fall between the connections' long-lived allocations and leave
@@ -36,6 +43,11 @@ pub struct BatchedWriter<S> {
 impl<S> BatchedWriter<S> {
     pub fn new(inner: S) -> Self {
         Self { inner, buffer: Vec::new(), written: 0 }
+    }
+
+    /// Bytes taken and not yet written to the socket.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len() - self.written
     }
 }
 
@@ -62,11 +74,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for BatchedWriter<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for BatchedWriter<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.buffer.len() >= DRAIN_AT {
-            ready!(this.poll_drain(cx))?;
-        }
         if this.buffer.capacity() == 0 {
             this.buffer.reserve(FIRST_CHUNK.max(data.len()));
         }
@@ -109,14 +118,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_buffer_drains_before_taking_more() {
-        let (client, mut server) = tokio::io::duplex(1 << 20);
+    async fn a_write_never_waits_on_a_socket_that_takes_nothing() {
+        use futures_util::FutureExt;
+        let (client, _server) = tokio::io::duplex(16);
         let mut writer = BatchedWriter::new(client);
-        let frame = vec![1u8; DRAIN_AT];
-        writer.write_all(&frame).await.unwrap();
-        writer.write_all(&[2]).await.unwrap();
-        assert_eq!(writer.buffer, [2], "the first frame went out to make room");
-        let mut received = vec![0u8; DRAIN_AT];
-        server.read_exact(&mut received).await.unwrap();
+        let frame = vec![1u8; 64 * 1024];
+        writer.write_all(&frame).now_or_never().expect("taken at once").unwrap();
+        assert!(writer.flush().now_or_never().is_none(), "the flush waits for the reader");
+        assert_eq!(writer.buffered(), frame.len() - 16, "what the socket took is no longer counted");
+        writer.write_all(&[2]).now_or_never().expect("taken at once").unwrap();
+        assert_eq!(writer.buffered(), frame.len() - 16 + 1);
     }
 }

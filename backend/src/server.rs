@@ -70,6 +70,11 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+/// How long after the close grace connection tasks still running at
+/// shutdown are dropped. Each one bounds its closing handshake by the grace
+/// itself; this is the backstop should one ever wait on something else.
+const ABANDON_AFTER_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -126,6 +131,7 @@ impl Server {
             .map(|redis| redis_store::subscriber::spawn(redis, registry.clone(), subscriber_stop.clone()))
             .transpose()?;
         let shutdown = CancellationToken::new();
+        let abandon = CancellationToken::new();
         let history = History::new(store.clone());
         let context = Context {
             history: history.clone(),
@@ -139,6 +145,7 @@ impl Server {
                 history_on_join: config.history_on_join,
             },
             shutdown: shutdown.clone(),
+            abandon: abandon.clone(),
         };
         let connections = TaskTracker::new();
         let admission = Admission::new(Caps {
@@ -162,13 +169,23 @@ impl Server {
         let service = warp::service(routes(state, config.static_dir));
         let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
-        let http = net::serve(listener, handle, admission.clone(), proxies, limits, shutdown.clone());
+        let http = tokio::spawn(net::serve(listener, handle, admission.clone(), proxies, limits, shutdown.clone()));
+        let stopping = shutdown.clone();
         let task = tokio::spawn(async move {
-            http.await;
+            stopping.cancelled().await;
+            // Every open request and closing handshake has the close grace;
+            // a little after it, whatever is left is dropped, so that no
+            // client can hold a shutdown, however it (mis)behaves.
+            let deadline = tokio::time::Instant::now() + limits.close_grace + ABANDON_AFTER_GRACE;
+            let _ = http.await;
             // The same token told every connection to close; wait for their
-            // closing handshakes (each bounded by the close grace period).
+            // closing handshakes.
             connections.close();
-            connections.wait().await;
+            if tokio::time::timeout_at(deadline, connections.wait()).await.is_err() {
+                tracing::warn!(left = connections.len(), "connections still open after the close grace: dropping them");
+                abandon.cancel();
+                connections.wait().await;
+            }
             let _ = pruning.await;
             // Every sequencer handle is gone with the routes and connections:
             // the writer stores what it still holds, then stops.

@@ -137,7 +137,8 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     // No tracing span per connection: a span's recorded fields cost about
     // half a KiB for the connection's lifetime; the few log events carry the
     // connection's fields themselves instead.
-    upgrades.tasks.spawn(async move {
+    let abandon = context.abandon.clone();
+    let serve = async move {
         let _place = place;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -152,7 +153,8 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let membership = registry.join(&peer.group, peer.mode);
         connection::serve(socket, peer, membership, context).await;
-    });
+    };
+    upgrades.tasks.spawn(async move { abandon.run_until_cancelled(serve).await });
 
     let mut response = Response::default();
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -186,7 +188,7 @@ pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .max_write_buffer_size(usize::MAX)
+        .max_write_buffer_size(connection::write_buffer_limit(max_message_bytes))
         .max_message_size(Some(max_message_bytes))
         .max_frame_size(Some(max_message_bytes))
 }

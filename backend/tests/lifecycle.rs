@@ -2,8 +2,11 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use roomcast_shared::close;
 use support::*;
 use tokio::io::AsyncReadExt;
@@ -122,8 +125,27 @@ async fn sigterm_exits_in_time_whatever_the_sockets_do() {
         let url = format!("{}&since=0", ws_url(addr, "stalled", Uuid::new_v4()));
         stalled.push(upgrade_over(tcp, &url, &[]).await.unwrap());
     }
-    let code = server.terminate(Duration::from_secs(1) + Duration::from_secs(2)).await;
+    // Raw members that never read and keep sending pings: one as fast as it
+    // can, one within the control-frame rate. Once the flood has gone on
+    // for a while (or been cut off), the group's messages come in batches.
+    let mut pingers = Vec::new();
+    for (n, every) in [(0u8, Duration::ZERO), (1, Duration::from_millis(20))] {
+        let tcp = tcp_from([127, 0, 2, n], addr, Some(4096)).await;
+        pingers.push(keep_pinging(raw_upgrade(tcp, "stalled", Uuid::new_v4()).await, every));
+    }
+    let (flood, flooded) = &pingers[0];
+    eventually(|| flood.is_finished() || flooded.load(Ordering::Relaxed) >= 4 << 20).await;
+    let mut raw_publisher = connect_raw(addr, "stalled").await;
+    for _ in 0..50 {
+        raw_publisher.feed(Message::text("y".repeat(60 * 1024))).await.unwrap();
+    }
+    raw_publisher.flush().await.unwrap();
+    next_text(&mut raw_publisher).await;
+    let code = server.terminate(Duration::from_secs(1) + Duration::from_secs(1)).await;
     assert_eq!(code, Some(0));
+    for (pinger, _) in pingers {
+        pinger.abort();
+    }
     drop((half_sent, stalled));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
@@ -167,4 +189,31 @@ async fn invalid_configuration_is_refused_at_start() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
         assert!(!stderr.contains("panicked"), "{flag} {value}: {stderr}");
     }
+}
+
+/// Sends pings on `socket` every `every` (back to back when zero), reading
+/// nothing, until aborted or the socket fails; frames the socket does not
+/// take wait whole. Counts the bytes the socket took.
+fn keep_pinging(socket: tokio::net::TcpStream, every: Duration) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    let task = tokio::spawn(async move {
+        let ping = ping_frames(if every.is_zero() { 512 } else { 1 }, 125);
+        let mut unsent = Vec::new();
+        loop {
+            if unsent.len() < 1 << 20 {
+                unsent.extend_from_slice(&ping);
+            }
+            match socket.try_write(&unsent) {
+                Ok(written) => {
+                    unsent.drain(..written);
+                    counted.fetch_add(written, Ordering::Relaxed);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            tokio::time::sleep(every.max(Duration::from_millis(1))).await;
+        }
+    });
+    (task, sent)
 }

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::writes::feed_batch;
 use crate::history::HistoryError;
 use crate::queue::MemberQueue;
 
@@ -31,6 +32,8 @@ pub enum CloseReason {
     HistoryUnavailable(HistoryError),
     #[error("publish rate limit exceeded")]
     RateLimited,
+    #[error("too many control frames")]
+    ControlFlood,
     #[error("message too big")]
     TooBig,
     #[error("invalid UTF-8")]
@@ -52,6 +55,7 @@ impl CloseReason {
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
             Self::HistoryUnavailable(_) => (close::INTERNAL_ERROR, "history unavailable"),
             Self::RateLimited => (close::POLICY_VIOLATION, "publish rate limit exceeded"),
+            Self::ControlFlood => (close::POLICY_VIOLATION, "too many control frames"),
             Self::TooBig => (close::MESSAGE_TOO_BIG, "message too big"),
             Self::InvalidUtf8 => (close::INVALID_PAYLOAD, "invalid UTF-8"),
             Self::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
@@ -68,7 +72,7 @@ impl CloseReason {
 
     /// Whether queued messages should still be written before closing.
     fn drains_queue(&self) -> bool {
-        !matches!(self, Self::TooSlow | Self::Stalled | Self::PeerClosed | Self::Lost(_))
+        !matches!(self, Self::TooSlow | Self::Stalled | Self::ControlFlood | Self::PeerClosed | Self::Lost(_))
     }
 }
 
@@ -102,8 +106,11 @@ pub(super) async fn close<S>(
     let closing = async {
         if let Some(frame) = reason.close_frame() {
             if reason.drains_queue() {
-                while let Some(outbound) = queue.try_pop() {
-                    socket.feed(outbound.message).await?;
+                // A batch at a time, each flushed before the next is fed:
+                // the writer takes whatever it is given.
+                while let Some(first) = queue.try_pop() {
+                    feed_batch(socket, queue, first, &mut 0)?;
+                    socket.flush().await?;
                 }
             }
             socket.send(Message::Close(Some(frame))).await?;

@@ -17,9 +17,9 @@ use crate::registry::WireMode;
 /// An inbound frame, sorted.
 #[derive(Debug)]
 pub(super) enum Inbound {
-    /// Control frames: answered by the WebSocket layer itself; they only
-    /// count as signs of life here.
-    SignOfLife,
+    /// Control frames: answered by the WebSocket layer itself; here they
+    /// count as signs of life and against the control-frame rate.
+    Control,
     Command(Result<ClientCommand, CommandError>),
     /// A binary frame on a JSON connection.
     BinaryInJson,
@@ -35,7 +35,7 @@ pub(super) enum Inbound {
 impl Inbound {
     pub(super) fn parse(mode: WireMode, message: Message) -> Self {
         match (mode, message) {
-            (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Self::SignOfLife,
+            (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Self::Control,
             (WireMode::Json, Message::Text(text)) => Self::Command(ClientCommand::decode(&text)),
             (WireMode::Json, Message::Binary(_)) => Self::BinaryInJson,
             (WireMode::Raw, Message::Text(text)) if !text.is_empty() && !has_control_characters(&text) => {
@@ -50,7 +50,8 @@ impl Connection {
     /// Carries out one inbound frame.
     pub(super) fn apply(&mut self, inbound: Inbound) -> Result<(), CloseReason> {
         match inbound {
-            Inbound::SignOfLife => Ok(()),
+            Inbound::Control if self.control.take(Instant::now()) => Ok(()),
+            Inbound::Control => Err(CloseReason::ControlFlood),
             Inbound::Command(Ok(ClientCommand::Send { id, .. })) if !self.within_limit() => {
                 self.reply(&ServerEvent::Error {
                     code: ErrorCode::RateLimited,

@@ -7,13 +7,14 @@ use futures_util::{FutureExt, SinkExt};
 use roomcast_shared::ServerEvent;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::catch_up::CatchUp;
 use super::commands::Inbound;
+use super::control_rate::ControlRate;
 use super::sources::{Event, Sources};
-use super::writes::{event_frame, feed_batch};
+use super::writes::{event_frame, feed, feed_batch};
 use super::{CloseReason, Context, Peer};
 use crate::history::sequencer::Backlogged;
 use crate::history::{Page, Replay};
@@ -32,6 +33,8 @@ pub(super) struct Connection {
     /// The replay, until the connection is live (JSON mode). Boxed: an idle
     /// connection holds none of it.
     catch_up: Option<Box<CatchUp>>,
+    /// Control frames the peer sent in the current second.
+    pub(super) control: ControlRate,
 }
 
 impl Connection {
@@ -40,7 +43,15 @@ impl Connection {
             let replay = Replay::new(peer.group.clone(), peer.start.clone(), context.settings.history_on_join);
             Box::new(CatchUp::new(replay))
         });
-        Self { peer, membership, context, watermark: 0, held: None, catch_up }
+        Self {
+            peer,
+            membership,
+            context,
+            watermark: 0,
+            held: None,
+            catch_up,
+            control: ControlRate::new(Instant::now()),
+        }
     }
 
     pub(super) fn into_parts(self) -> (Peer, Membership, Arc<Context>) {
@@ -66,7 +77,10 @@ impl Connection {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut ticks = 0u32;
-        // Since when a flush has been waiting for the peer to read.
+        // Since when written bytes have been waiting for the peer to read
+        // them (ours, or tungstenite's own pongs and closes). Meanwhile the
+        // socket is not read: a peer that does not read cannot make the
+        // server write more for it.
         let mut unflushed: Option<Instant> = None;
         let mut reads_first = false;
         let queue = self.membership.queue().clone();
@@ -83,28 +97,47 @@ impl Connection {
                 held: self.held.as_deref_mut(),
                 catch_up: self.catch_up.as_deref_mut().map(|catch_up| (catch_up, &context.history)),
             };
-            let fed = match sources.next_event(unflushed.is_some(), reads_first).await {
+            let wrote = match sources.next_event(unflushed.is_some(), reads_first).await {
                 Event::Shutdown => return CloseReason::Shutdown,
                 Event::Flushed(Ok(())) => {
-                    unflushed = None;
-                    Ok(false)
+                    // Reading resumes: the time it was paused is not the
+                    // peer's silence.
+                    if let Some(since) = unflushed.take() {
+                        last_heard = (last_heard + since.elapsed()).min(Instant::now());
+                    }
+                    Wrote::Nothing
                 }
                 Event::Flushed(Err(err)) => return err.into(),
                 Event::Queued(Next::Evicted) => return CloseReason::TooSlow,
-                Event::Queued(Next::Message(first)) => feed_batch(ws, &queue, first, &mut self.watermark).await,
-                Event::Page(Ok(page)) => self.feed_page(ws, page).await,
+                Event::Queued(Next::Message(first)) => match feed_batch(ws, &queue, first, &mut self.watermark) {
+                    Ok(true) => Wrote::Frames,
+                    Ok(false) => Wrote::Nothing,
+                    Err(err) => return err.into(),
+                },
+                Event::Page(Ok(page)) => match self.feed_page(ws, page) {
+                    Ok(()) => Wrote::Frames,
+                    Err(err) => return err.into(),
+                },
                 Event::Page(Err(err)) => return CloseReason::HistoryUnavailable(err),
                 Event::Frame(frame) => {
                     last_heard = Instant::now();
-                    let outcome = match frame {
-                        None => Err(CloseReason::PeerClosed),
-                        Some(Err(err)) => Err(err.into()),
-                        Some(Ok(message)) => self.apply(Inbound::parse(self.peer.mode, message)),
+                    let message = match frame {
+                        None => return CloseReason::PeerClosed,
+                        Some(Err(err)) => return err.into(),
+                        Some(Ok(message)) => message,
                     };
-                    if let Err(reason) = outcome {
+                    // tungstenite answers a ping or a close by itself, on
+                    // the next write or flush: flush now, so the answer is
+                    // counted as waiting like any other write.
+                    let answered = message.is_ping() || message.is_close();
+                    if let Err(reason) = self.apply(Inbound::parse(self.peer.mode, message)) {
                         return reason;
                     }
-                    Ok(false)
+                    if answered {
+                        Wrote::Frames
+                    } else {
+                        Wrote::Nothing
+                    }
                 }
                 Event::Submitted(submitted) => {
                     // Reading resumes: the time it was paused is not the
@@ -116,7 +149,7 @@ impl Connection {
                             return reason;
                         }
                     }
-                    Ok(false)
+                    Wrote::Nothing
                 }
                 Event::Heartbeat => {
                     // A peer that has not taken a byte for the idle timeout
@@ -125,9 +158,10 @@ impl Connection {
                     if unflushed.is_some_and(|since| since.elapsed() >= settings.idle_timeout) {
                         return CloseReason::Stalled;
                     }
-                    // While a publish is held the socket is not read, so the
-                    // peer cannot be heard; it is not silent.
-                    if self.held.is_none() && last_heard.elapsed() >= settings.idle_timeout {
+                    // While a publish is held or writes wait, the socket is
+                    // not read, so the peer cannot be heard; it is not
+                    // silent.
+                    if self.held.is_none() && unflushed.is_none() && last_heard.elapsed() >= settings.idle_timeout {
                         return CloseReason::HeartbeatTimeout;
                     }
                     ticks = (ticks + 1) % ticks_per_ping;
@@ -136,45 +170,46 @@ impl Connection {
                             return reason;
                         }
                     }
-                    Ok(false)
+                    Wrote::Nothing
                 }
             };
-            match fed {
-                // Flush at once when the socket takes it (the usual case),
-                // instead of in another turn of this loop: one delivery then
-                // costs one pass, not two.
-                Ok(true) => match ws.flush().now_or_never() {
+            // Flush at once when the socket takes it (the usual case),
+            // instead of in another turn of this loop: one delivery then
+            // costs one pass, not two.
+            if wrote == Wrote::Frames && unflushed.is_none() {
+                match ws.flush().now_or_never() {
                     Some(Ok(())) => {}
                     Some(Err(err)) => return err.into(),
-                    None => unflushed = unflushed.or(Some(Instant::now())),
-                },
-                Ok(false) => {}
-                Err(err) => return err.into(),
+                    None => unflushed = Some(Instant::now()),
+                }
             }
         }
     }
 
     /// Feeds a replay page; once the replay has caught up with everything
     /// that went by, `synced`, and the connection is live.
-    async fn feed_page<S>(
-        &mut self,
-        ws: &mut WebSocketStream<S>,
-        page: Page,
-    ) -> Result<bool, tokio_tungstenite::tungstenite::Error>
+    fn feed_page<S>(&mut self, ws: &mut WebSocketStream<S>, page: Page) -> Result<(), tungstenite::Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let Some(catch_up) = self.catch_up.as_mut() else { return Ok(false) };
+        let Some(catch_up) = self.catch_up.as_mut() else { return Ok(()) };
         let caught_up = page.caught_up;
         for frame in catch_up.frames(page, &self.peer, &self.context.settings) {
-            ws.feed(frame).await?;
+            feed(ws, frame)?;
         }
         let position = catch_up.position();
         if caught_up && self.membership.go_live(position, catch_up.epoch()) {
-            ws.feed(event_frame(&ServerEvent::Synced { seq: position })).await?;
+            feed(ws, event_frame(&ServerEvent::Synced { seq: position }))?;
             self.watermark = position;
             self.catch_up = None;
         }
-        Ok(true)
+        Ok(())
     }
+}
+
+/// Whether an event put bytes into the socket's write buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    Nothing,
+    Frames,
 }

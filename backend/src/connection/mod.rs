@@ -21,6 +21,7 @@
 mod catch_up;
 mod close;
 mod commands;
+mod control_rate;
 mod event_loop;
 mod sources;
 mod writes;
@@ -36,6 +37,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use close::CloseReason;
+pub use control_rate::CONTROL_FRAMES_PER_SECOND;
+pub use writes::write_buffer_limit;
 
 use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
@@ -78,6 +81,9 @@ pub struct Context {
     pub settings: Settings,
     /// Cancelled once when the server begins to shut down.
     pub shutdown: CancellationToken,
+    /// Cancelled when the close grace is over at shutdown: connection tasks
+    /// still running then are dropped, and their sockets with them.
+    pub abandon: CancellationToken,
 }
 
 /// Serves one upgraded connection, already a member of its group, until it

@@ -46,8 +46,10 @@ where
     C: Future<Output = ()>,
 {
     /// The first source that is ready. While a flush is pending (the peer
-    /// may not be reading) the queue is only watched for eviction and no
-    /// replay page is read; while a publish is held, the socket is not read.
+    /// may not be reading) the socket is not read (a peer that reads
+    /// nothing cannot make the server answer it: its pings wait in its own
+    /// socket), the queue is only watched for eviction, and no replay page
+    /// is read; while a publish is held, the socket is not read either.
     pub(super) async fn next_event(mut self, unflushed: bool, reads_first: bool) -> Event {
         poll_fn(|cx| {
             if self.cancelled.as_mut().poll(cx).is_ready() {
@@ -64,7 +66,7 @@ where
                     Poll::Ready(submitted) => return Poll::Ready(Event::Submitted(submitted)),
                     Poll::Pending => false,
                 },
-                None => true,
+                None => !unflushed,
             };
             if reads_first && reading {
                 if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {

@@ -1,7 +1,16 @@
 //! Writes: frames are fed to the socket's write buffer in batches, then
 //! flushed once per batch.
+//!
+//! Feeding never waits. The [`BatchedWriter`](crate::batched_io::BatchedWriter)
+//! under tungstenite takes every write whole, so a frame is handed over with
+//! `start_send` alone, outside any `await`; only the flush waits on the peer,
+//! and the loop polls that flush beside its other sources. A connection fed
+//! only while nothing is buffered holds at most one batch (or one replay
+//! page) plus tungstenite's own replies.
 
-use futures_util::SinkExt;
+use std::pin::Pin;
+
+use futures_util::Sink;
 use roomcast_shared::ServerEvent;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -13,16 +22,37 @@ use crate::queue::{MemberQueue, Outbound};
 const BATCH_MESSAGES: usize = 64;
 /// Most bytes fed to the socket buffer before one flush.
 const BATCH_BYTES: usize = 64 * 1024;
+/// What a frame adds to the text it carries, at most: a `message` event's
+/// envelope (group, numbers, sender, name) around its text.
+const ENVELOPE_BYTES: usize = 4 * 1024;
+
+/// The bound on tungstenite's own write buffer: one batch and one frame.
+/// The writer below takes every write, so tungstenite's buffer stays empty
+/// in practice; the bound makes sure it can never become a second,
+/// unbounded queue (it once grew by every pong to a peer that sent pings
+/// and read nothing).
+pub fn write_buffer_limit(max_message_bytes: usize) -> usize {
+    BATCH_BYTES + max_message_bytes + ENVELOPE_BYTES
+}
 
 pub(super) fn event_frame(event: &ServerEvent) -> Message {
     Message::text(event.encode())
+}
+
+/// Hands one frame to tungstenite, which writes it into the batched writer
+/// at once; never waits (see the module docs).
+pub(super) fn feed<S>(ws: &mut WebSocketStream<S>, frame: Message) -> Result<(), tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    Pin::new(ws).start_send(frame)
 }
 
 /// Feeds `first` and whatever else is already queued, up to one batch, into
 /// the socket's write buffer without flushing, skipping messages the replay
 /// already sent (numbered up to `watermark`; a new epoch resets it). Returns
 /// whether anything was fed.
-pub(super) async fn feed_batch<S>(
+pub(super) fn feed_batch<S>(
     ws: &mut WebSocketStream<S>,
     queue: &MemberQueue,
     first: Outbound,
@@ -40,7 +70,7 @@ where
         if outbound.seq == 0 || outbound.seq > *watermark {
             bytes += outbound.message.len();
             fed += 1;
-            ws.feed(outbound.message).await?;
+            feed(ws, outbound.message)?;
         }
         if fed >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
             break;

@@ -508,3 +508,33 @@ pub async fn collect_chats(ws: &mut Client, count: usize) -> Vec<ChatMessage> {
     }
     messages
 }
+
+/// A raw-mode WebSocket handshake by hand over `tcp` for `client` in
+/// `group`: the socket after the `101`, to write frames on as an attacker
+/// would (no library reading or answering on the client's side).
+pub async fn raw_upgrade(mut tcp: TcpStream, group: &str, client: Uuid) -> TcpStream {
+    let addr = tcp.peer_addr().unwrap();
+    let mut request = format!("GET /ws/{group}/{client}?token={} HTTP/1.1\r\nHost: {addr}\r\n", token_for(client));
+    for (name, value) in UPGRADE_HEADERS {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // Byte by byte up to the end of the head: nothing after it is taken.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = tokio::time::timeout(PATIENCE, tcp.read_u8()).await.expect("no answer to the upgrade").unwrap();
+        head.push(byte);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    tcp
+}
+
+/// `count` masked ping frames (as a client must send them) of `payload`
+/// bytes each (at most 125), back to back.
+pub fn ping_frames(count: usize, payload: usize) -> Vec<u8> {
+    assert!(payload <= 125, "a control frame carries at most 125 bytes");
+    let mut frame = vec![0x89, 0x80 | payload as u8, 0, 0, 0, 0];
+    frame.resize(6 + payload, b'p');
+    frame.repeat(count)
+}
