@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::SinkExt;
-use roomcast_shared::close;
+use roomcast_shared::{close, ClientCommand, MessageId, SUBPROTOCOL};
 use support::*;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -125,26 +124,29 @@ async fn sigterm_exits_in_time_whatever_the_sockets_do() {
         let url = format!("{}&since=0", ws_url(addr, "stalled", Uuid::new_v4()));
         stalled.push(upgrade_over(tcp, &url, &[]).await.unwrap());
     }
-    // Raw members that never read and keep sending pings: one as fast as it
-    // can, one within the control-frame rate. Once the flood has gone on
-    // for a while (or been cut off), the group's messages come in batches.
+    // Members that never read and keep sending pings: one as fast as it can,
+    // one within the control-frame rate. Once the flood has gone on for a
+    // while (or been cut off), the fast one sends messages, each of which
+    // queues two frames for it at once (the message and its ack).
     let mut pingers = Vec::new();
-    for (n, every) in [(0u8, Duration::ZERO), (1, Duration::from_millis(20))] {
+    // The fast one is alone in its group: nothing of its own waits to be
+    // written when its pongs start to.
+    for (n, group, every) in [(0u8, "flooded", Duration::ZERO), (1, "stalled", Duration::from_millis(20))] {
         let tcp = tcp_from([127, 0, 2, n], addr, Some(4096)).await;
-        pingers.push(keep_pinging(raw_upgrade(tcp, "stalled", Uuid::new_v4()).await, every));
+        let json = [("Sec-WebSocket-Protocol", SUBPROTOCOL)];
+        pingers.push(keep_pinging(upgrade_by_hand(tcp, group, Uuid::new_v4(), &json).await, every));
     }
-    let (flood, flooded) = &pingers[0];
-    eventually(|| flood.is_finished() || flooded.load(Ordering::Relaxed) >= 4 << 20).await;
-    let mut raw_publisher = connect_raw(addr, "stalled").await;
-    for _ in 0..50 {
-        raw_publisher.feed(Message::text("y".repeat(60 * 1024))).await.unwrap();
+    let flood = &pingers[0];
+    eventually(|| flood.task.is_finished() || flood.sent.load(Ordering::Relaxed) >= 32 << 20).await;
+    for _ in 0..5 {
+        let send = ClientCommand::Send { id: MessageId(Uuid::new_v4()), text: "still here".into() };
+        let _ = flood.more.send(text_frame(&send.encode()));
     }
-    raw_publisher.flush().await.unwrap();
-    next_text(&mut raw_publisher).await;
+    publish_all(&mut publisher, &["after the flood".to_owned()], 1).await;
     let code = server.terminate(Duration::from_secs(1) + Duration::from_secs(1)).await;
     assert_eq!(code, Some(0));
-    for (pinger, _) in pingers {
-        pinger.abort();
+    for pinger in pingers {
+        pinger.task.abort();
     }
     drop((half_sent, stalled));
     for suffix in ["", "-wal", "-shm"] {
@@ -191,16 +193,29 @@ async fn invalid_configuration_is_refused_at_start() {
     }
 }
 
+/// A member that sends pings and never reads, as [`keep_pinging`] runs it.
+struct Pinger {
+    task: tokio::task::JoinHandle<()>,
+    /// Bytes its socket took.
+    sent: Arc<AtomicUsize>,
+    /// More frames to send after what waits.
+    more: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
 /// Sends pings on `socket` every `every` (back to back when zero), reading
 /// nothing, until aborted or the socket fails; frames the socket does not
-/// take wait whole. Counts the bytes the socket took.
-fn keep_pinging(socket: tokio::net::TcpStream, every: Duration) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+/// take wait whole, in order.
+fn keep_pinging(socket: tokio::net::TcpStream, every: Duration) -> Pinger {
     let sent = Arc::new(AtomicUsize::new(0));
     let counted = sent.clone();
+    let (more, mut extra) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let task = tokio::spawn(async move {
         let ping = ping_frames(if every.is_zero() { 512 } else { 1 }, 125);
         let mut unsent = Vec::new();
         loop {
+            while let Ok(frames) = extra.try_recv() {
+                unsent.extend_from_slice(&frames);
+            }
             if unsent.len() < 1 << 20 {
                 unsent.extend_from_slice(&ping);
             }
@@ -215,5 +230,5 @@ fn keep_pinging(socket: tokio::net::TcpStream, every: Duration) -> (tokio::task:
             tokio::time::sleep(every.max(Duration::from_millis(1))).await;
         }
     });
-    (task, sent)
+    Pinger { task, sent, more }
 }

@@ -512,10 +512,15 @@ pub async fn collect_chats(ws: &mut Client, count: usize) -> Vec<ChatMessage> {
 /// A raw-mode WebSocket handshake by hand over `tcp` for `client` in
 /// `group`: the socket after the `101`, to write frames on as an attacker
 /// would (no library reading or answering on the client's side).
-pub async fn raw_upgrade(mut tcp: TcpStream, group: &str, client: Uuid) -> TcpStream {
+pub async fn raw_upgrade(tcp: TcpStream, group: &str, client: Uuid) -> TcpStream {
+    upgrade_by_hand(tcp, group, client, &[]).await
+}
+
+/// [`raw_upgrade`] with `headers` added (the subprotocol, for JSON mode).
+pub async fn upgrade_by_hand(mut tcp: TcpStream, group: &str, client: Uuid, headers: &[(&str, &str)]) -> TcpStream {
     let addr = tcp.peer_addr().unwrap();
     let mut request = format!("GET /ws/{group}/{client}?token={} HTTP/1.1\r\nHost: {addr}\r\n", token_for(client));
-    for (name, value) in UPGRADE_HEADERS {
+    for (name, value) in UPGRADE_HEADERS.iter().chain(headers) {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
@@ -537,4 +542,19 @@ pub fn ping_frames(count: usize, payload: usize) -> Vec<u8> {
     let mut frame = vec![0x89, 0x80 | payload as u8, 0, 0, 0, 0];
     frame.resize(6 + payload, b'p');
     frame.repeat(count)
+}
+
+/// One masked text frame carrying `text` (under 64 KiB).
+pub fn text_frame(text: &str) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match text.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(len).expect("under 64 KiB").to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(text.as_bytes());
+    frame
 }
