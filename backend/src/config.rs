@@ -185,8 +185,10 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
-    /// Host names the server answers (comma-separated). Default: on a
-    /// loopback address only localhost, 127.0.0.1 and [::1]; otherwise any.
+    /// Host names the server answers (comma-separated; `*`: any), besides
+    /// the --public-url host, the listen address, localhost, 127.0.0.1 and
+    /// [::1], and on a wildcard address (0.0.0.0, [::]) any IP address.
+    /// Others get `421`: a DNS rebinding page needs a DNS name.
     #[arg(long, env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 

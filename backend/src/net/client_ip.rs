@@ -53,7 +53,7 @@ fn masked(net: u128, ip: u128, prefix: u8, bits: u8) -> bool {
 }
 
 /// IPv4 clients of a dual-stack socket appear as `::ffff:a.b.c.d`.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
