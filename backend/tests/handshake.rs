@@ -198,3 +198,34 @@ async fn a_wildcard_listener_answers_no_dns_name_it_was_not_given() {
     assert_eq!(http_request(addr, "/healthz", &[("Host", &rebound)]).await.0, 200, "'*': any host, as before");
     any.shutdown().await;
 }
+
+/// The server's own name is the publish API's: no client takes it, in any
+/// case, at the handshake or for a new identity. Nor may a chosen name hold
+/// bidi controls or zero-width characters, which reorder or hide what is
+/// shown around it.
+#[tokio::test]
+async fn no_client_may_take_the_servers_name_or_hide_format_characters_in_its_own() {
+    let mut config = test_config();
+    config.auth = roomcast_backend::auth::AuthMode::Open;
+    config.api_key = Some("publish-api-test-key-0123456789abcdef".to_owned());
+    let server = start(config).await;
+    let addr = server.local_addr();
+    for name in ["server", "Server", "%20SERVER%20", "Al%E2%80%AEice", "A%E2%80%8Bnn", "Zo%E2%81%A6e", "%EF%BB%BFBo"] {
+        let (status, body) = http_request(addr, &format!("/ws/lobby/{CLIENT}?name={name}"), &UPGRADE_HEADERS).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("display name"), "{name}: {body}");
+    }
+    for body in [r#"{"name":"Server"}"#, r#"{"name":"Al\u202eice"}"#, r#"{"name":"Ann\u200d"}"#] {
+        assert_eq!(raw_request(addr, "POST", "/api/identities", &[], body).await.0, 400, "{body}");
+    }
+    let mut member = connect_json_url(&format!("ws://{addr}/ws/lobby/{CLIENT}?name=Servers"), "lobby").await;
+    let key = [("Authorization", "Bearer publish-api-test-key-0123456789abcdef")];
+    for body in [r#"{"text":"deployed"}"#, r#"{"text":"again","name":"Server"}"#] {
+        assert_eq!(raw_request(addr, "POST", "/api/groups/lobby/messages", &key, body).await.0, 201, "{body}");
+    }
+    for name in ["server", "Server"] {
+        let message = next_chat(&mut member).await;
+        assert_eq!(message.from.name.as_ref().map(|name| name.as_str()), Some(name), "the API names itself");
+    }
+    server.shutdown().await;
+}

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
+use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, Sender};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
@@ -656,7 +656,8 @@ fn decode(row: Stored<'_>) -> Result<ChatMessage, HistoryError> {
         id: MessageId(Uuid::from_slice(id).map_err(|_| corrupt("id"))?),
         from: Sender {
             client_id: ClientId(Uuid::from_slice(client).map_err(|_| corrupt("client id"))?),
-            name: name.map(|name| name.parse()).transpose().map_err(|_| corrupt("name"))?,
+            // A name as given when it was stored, not as one chosen now.
+            name: name.map(DisplayName::try_from).transpose().map_err(|_| corrupt("name"))?,
             verified,
         },
         text,
