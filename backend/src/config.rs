@@ -210,11 +210,26 @@ pub enum HistoryKind {
     Memory,
 }
 
+/// The longest value of a kind of duration flag, and how an error says it.
+struct Cap {
+    longest: Duration,
+    text: &'static str,
+}
+
+/// Timers and intervals: a wait anywhere here is seconds to minutes, and a
+/// deadline far enough away overflows the clock (a panic in every request
+/// that sets one).
+const TIMER: Cap = Cap { longest: Duration::from_secs(86_400), text: "1 day (1d)" };
+/// Ages: 10 years, leap days included.
+const AGE: Cap = Cap { longest: Duration::from_secs(3_653 * 86_400), text: "10 years (3653d)" };
+
 /// A configuration that parses but cannot run (e.g. a zero interval).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("--{0} must be more than zero")]
     Zero(&'static str),
+    #[error("--{flag} must be at most {max}")]
+    TooLong { flag: &'static str, max: &'static str },
     #[error("--idle-timeout must be longer than --ping-interval (a live peer would be cut between two pings)")]
     IdleBeforePing,
     #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
@@ -240,6 +255,7 @@ impl Config {
         if let Some((flag, _)) = zero_durations.iter().find(|(_, value)| value.is_zero()) {
             return Err(ConfigError::Zero(flag));
         }
+        self.check_duration_caps()?;
         let zero_sizes = [
             ("max-message-bytes", self.max_message_bytes),
             ("outbound-queue", self.outbound_queue),
@@ -282,6 +298,23 @@ impl Config {
             return Err(ConfigError::ShortApiKey);
         }
         Ok(())
+    }
+
+    /// Every duration flag within the cap of its kind: timers and
+    /// intervals a day, ages 10 years.
+    fn check_duration_caps(&self) -> Result<(), ConfigError> {
+        let durations = [
+            ("ping-interval", self.ping_interval, TIMER),
+            ("idle-timeout", self.idle_timeout, TIMER),
+            ("handshake-timeout", self.handshake_timeout, TIMER),
+            ("close-grace", self.close_grace, TIMER),
+            ("retention-interval", self.retention_interval, TIMER),
+            ("retention-age", self.retention_age, AGE),
+        ];
+        match durations.into_iter().find(|(_, value, cap)| *value > cap.longest) {
+            Some((flag, _, cap)) => Err(ConfigError::TooLong { flag, max: cap.text }),
+            None => Ok(()),
+        }
     }
 
     pub fn retention(&self) -> Retention {
@@ -344,6 +377,31 @@ mod tests {
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("144115188075855872d").is_err(), "too long, not wrapped to zero");
+    }
+
+    #[test]
+    fn durations_are_capped_by_their_kind() {
+        let day = Duration::from_secs(86_400);
+        let mut config = Config::defaults();
+        (config.ping_interval, config.idle_timeout, config.handshake_timeout) = (day / 2, day, day);
+        (config.close_grace, config.retention_interval, config.retention_age) = (day, day, AGE.longest);
+        assert_eq!(config.validate(), Ok(()), "at the caps");
+        let over = Duration::from_secs(1);
+        type Field = fn(&mut Config) -> &mut Duration;
+        let flags: [(&str, Field); 6] = [
+            ("ping-interval", |config| &mut config.ping_interval),
+            ("idle-timeout", |config| &mut config.idle_timeout),
+            ("handshake-timeout", |config| &mut config.handshake_timeout),
+            ("close-grace", |config| &mut config.close_grace),
+            ("retention-interval", |config| &mut config.retention_interval),
+            ("retention-age", |config| &mut config.retention_age),
+        ];
+        for (flag, field) in flags {
+            let mut long = config.clone();
+            *field(&mut long) = day.max(*field(&mut long)) + over;
+            let refused = long.validate().unwrap_err().to_string();
+            assert!(refused.starts_with(&format!("--{flag} must be at most")), "{flag}: {refused}");
+        }
     }
 
     #[test]

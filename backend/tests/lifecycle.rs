@@ -153,6 +153,12 @@ async fn invalid_configuration_is_refused_at_start() {
         ("--retention-bytes", "1000"),
         ("--trusted-proxies", "10.0.0.0/33"),
         ("--max-groups", "many"),
+        ("--handshake-timeout", "150000000000000d"),
+        ("--ping-interval", "2d"),
+        ("--idle-timeout", "25h"),
+        ("--close-grace", "2d"),
+        ("--retention-interval", "2d"),
+        ("--retention-age", "3654d"),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
             .args(["--listen", "127.0.0.1:0", "--history", "memory", "--static-dir", "/nonexistent", flag, value])
