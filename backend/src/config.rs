@@ -1,7 +1,10 @@
 //! Server configuration: command-line flags, each with an environment
 //! variable fallback and a built-in default, so that `cargo run` works with no
-//! configuration at all.
+//! configuration at all. Secrets may come from files (`--secret-file`,
+//! `--api-key-file`): a command line is visible to every user of the
+//! machine in `/proc`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -166,6 +169,12 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
+    /// A file holding the secret (a trailing newline is dropped): unlike
+    /// --secret, it does not show in the process list.
+    // Read into `secret` by `Config::load`.
+    #[arg(long, env = "ROOMCAST_SECRET_FILE", value_name = "PATH", conflicts_with = "secret", value_parser = FileText::read)]
+    pub secret_file: Option<FileText>,
+
     /// `required`: every connection and API call presents a valid token;
     /// `open`: anyone may connect, only token holders are verified.
     #[arg(long, env = "ROOMCAST_AUTH", value_enum, default_value_t = AuthMode::Required)]
@@ -197,10 +206,35 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// A file holding the API key, as --secret-file holds the secret.
+    // Read into `api_key` by `Config::load`.
+    #[arg(long, env = "ROOMCAST_API_KEY_FILE", value_name = "PATH", conflicts_with = "api_key", value_parser = FileText::read)]
+    pub api_key_file: Option<FileText>,
+
     /// The URL users reach the server at through a reverse proxy: allows its
     /// origin and its host.
     #[arg(long, env = "ROOMCAST_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+/// The text of a file a flag names (`--secret-file`, `--api-key-file`),
+/// read as the flags are parsed, without the trailing newline an editor or
+/// `echo` leaves. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileText(String);
+
+impl FileText {
+    fn read(path: &str) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+        let line = text.strip_suffix('\n').map_or(text.as_str(), |line| line.strip_suffix('\r').unwrap_or(line));
+        Ok(Self(line.to_owned()))
+    }
+}
+
+impl fmt::Debug for FileText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileText(…)")
+    }
 }
 
 /// Where history is kept.
@@ -232,11 +266,11 @@ pub enum ConfigError {
     TooLong { flag: &'static str, max: &'static str },
     #[error("--idle-timeout must be longer than --ping-interval (a live peer would be cut between two pings)")]
     IdleBeforePing,
-    #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
+    #[error("--secret (or --secret-file) must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortSecret,
     #[error("--redis: {0}")]
     Redis(&'static str),
-    #[error("--api-key must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
+    #[error("--api-key (or --api-key-file) must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortApiKey,
     #[error("--retention-bytes must be 0 (no limit) or at least --max-message-bytes")]
     RetentionBelowMessage,
@@ -338,11 +372,29 @@ impl Config {
         )
     }
 
+    /// This process's configuration: its flags and environment, with the
+    /// secret files read into `secret` and `api_key` (where the server
+    /// takes them from).
+    pub fn load() -> Result<Self, clap::Error> {
+        Self::try_parse().map(Self::with_files_read)
+    }
+
+    fn with_files_read(mut self) -> Self {
+        // The flags conflict: at most one of each pair is given.
+        if let Some(FileText(secret)) = self.secret_file.take() {
+            self.secret = Some(secret);
+        }
+        if let Some(FileText(key)) = self.api_key_file.take() {
+            self.api_key = Some(key);
+        }
+        self
+    }
+
     /// The defaults, as `roomcast` with no flags and no environment would run.
     pub fn defaults() -> Self {
         // Parsing an empty command line only applies the declared defaults,
         // which are valid literals.
-        Self::try_parse_from(["roomcast"]).expect("built-in defaults parse")
+        Self::try_parse_from(["roomcast"]).map(Self::with_files_read).expect("built-in defaults parse")
     }
 }
 
@@ -402,6 +454,23 @@ mod tests {
             let refused = long.validate().unwrap_err().to_string();
             assert!(refused.starts_with(&format!("--{flag} must be at most")), "{flag}: {refused}");
         }
+    }
+
+    #[test]
+    fn secret_files_are_read_without_their_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("roomcast-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (written, read) in [("key\n", "key"), ("key\r\n", "key"), ("key", "key"), (" key \n\n", " key \n")] {
+            std::fs::write(dir.join("file"), written).unwrap();
+            assert_eq!(
+                FileText::read(dir.join("file").to_str().unwrap()),
+                Ok(FileText(read.to_owned())),
+                "{written:?}"
+            );
+        }
+        let missing = FileText::read(dir.join("missing").to_str().unwrap()).unwrap_err();
+        assert!(missing.starts_with("cannot read ") && missing.contains("missing"), "{missing}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
