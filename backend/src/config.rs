@@ -351,6 +351,22 @@ impl Config {
         }
     }
 
+    /// Settings that run but are likely not what the operator meant, to be
+    /// logged at start.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        // An operator who gives the secret usually signs tokens with it in
+        // an application of their own, whose users the tokens name; with
+        // self-service left on, anyone may also mint a signed identity.
+        if self.secret.is_some() && self.identities == IdentitiesMode::On {
+            warnings.push(
+                "a secret is given (--secret or --secret-file) and --identities is on: anyone may get a signed \
+                 identity from POST /api/identities; if your application issues the tokens, add --identities off",
+            );
+        }
+        warnings
+    }
+
     pub fn retention(&self) -> Retention {
         Retention {
             max_messages: (self.retention_messages > 0).then_some(self.retention_messages),
@@ -471,6 +487,16 @@ mod tests {
         let missing = FileText::read(dir.join("missing").to_str().unwrap()).unwrap_err();
         assert!(missing.starts_with("cannot read ") && missing.contains("missing"), "{missing}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_given_secret_with_self_service_identities_is_warned() {
+        let mut config = Config::defaults();
+        assert!(config.warnings().is_empty(), "a generated secret");
+        config.secret = Some("s".repeat(32));
+        assert_eq!(config.warnings().len(), 1);
+        config.identities = IdentitiesMode::Off;
+        assert!(config.warnings().is_empty());
     }
 
     #[test]

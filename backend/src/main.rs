@@ -27,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("error: {err}");
         std::process::exit(2);
     }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     if net::raise_fd_limit().is_none() {
         tracing::warn!("cannot read the open-file limit; --max-connections defaults to 960");
     }

@@ -224,3 +224,29 @@ async fn secrets_come_from_files_out_of_the_process_list() {
     assert!(refused_at_start(&["--secret-file", "/nonexistent/secret"], &[]).await.contains("cannot read"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// What the operator should know is logged once at start: a secret given
+/// while anyone may still mint identities, and the Host rule of a wildcard
+/// listen address without a name to answer for.
+#[tokio::test]
+async fn start_up_warnings_are_logged_once() {
+    let dir = std::env::temp_dir().join(format!("roomcast-warnings-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, TEST_SECRET).unwrap();
+    let database = dir.join("history.sqlite3");
+    let wildcard = std::net::SocketAddr::from(([0, 0, 0, 0], free_addr().port()));
+    let memory = ["--history", "memory"];
+    for (listen, args, warned) in [
+        (wildcard, vec!["--secret-file", secret_file.to_str().unwrap()], true),
+        (free_addr(), vec!["--secret", TEST_SECRET, "--identities", "off"], false),
+        (free_addr(), vec![], false),
+    ] {
+        let server = ServerProcess::start_logged(listen, &database, &[memory.as_slice(), &args].concat()).await;
+        let log = server.stop_for_log().await;
+        let expected = usize::from(warned);
+        assert_eq!(log.matches("--identities is on").count(), expected, "{args:?}: {log}");
+        assert_eq!(log.matches("without --public-url or --allowed-hosts").count(), expected, "{listen}: {log}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
