@@ -25,8 +25,9 @@ done
 SECRET=$(head -c 33 /dev/urandom | base64)
 ORIGINS=$(seq -s, -f 'http://127.0.0.1:%g' $((8001)) $((8000 + NODES)))
 for n in $(seq 1 "$NODES"); do
-  target/release/roomcast --listen "127.0.0.1:$((8000 + n))" --redis "redis://127.0.0.1:$REDIS_PORT/" \
-    --secret "$SECRET" --allowed-origins "$ORIGINS" &
+  # The secret through the environment: a command line shows in `ps`.
+  ROOMCAST_SECRET="$SECRET" target/release/roomcast --listen "127.0.0.1:$((8000 + n))" \
+    --redis "redis://127.0.0.1:$REDIS_PORT/" --allowed-origins "$ORIGINS" &
 done
 say "Redis on 127.0.0.1:$REDIS_PORT; nodes on $(echo "$ORIGINS" | tr ',' ' ') (Ctrl-C stops all)"
 wait

@@ -1,32 +1,40 @@
 //! Which hosts and origins the server answers: the `Host` check defeats DNS
-//! rebinding against a server on a loopback address, the `Origin` check
-//! cross-site WebSocket hijacking (a page elsewhere opening sockets or API
-//! calls with its visitor's browser).
+//! rebinding (a page whose own DNS name is pointed at this server, so that
+//! the browser calls it same-origin), the `Origin` check cross-site
+//! WebSocket hijacking (a page elsewhere opening sockets or API calls with
+//! its visitor's browser).
 //!
 //! # Rules
-//! - `Host` must be one of the allowed hosts (any port). Default: on a
-//!   loopback listener `localhost`, `127.0.0.1` and `[::1]`; otherwise any.
-//!   Refused: `421`.
+//! - `Host` (any port) must be one of: the `--public-url` host,
+//!   `--allowed-hosts`, the listen address itself, or a loopback name
+//!   (`localhost`, `127.0.0.1`, `[::1]`; IPv4-mapped loopback counts).
+//!   On a wildcard listen address (`0.0.0.0`, `[::]`) "the listen address"
+//!   is every address of the machine, so any IP literal is answered. A
+//!   rebinding page needs a DNS name, so without either flag a wildcard
+//!   listener answers no DNS name but `localhost` (it says so once at
+//!   start). `--allowed-hosts '*'` answers any host. Refused: `421`.
 //! - On `/ws/…` and `/api/…`, an `Origin` header must be the request's own
 //!   origin (its host and port equal `Host`, default ports normalized), one
 //!   of `--allowed-origins` (`*`: any), or, in debug builds, a `trunk serve`
 //!   origin. `null` is refused; no `Origin` (a non-browser client) is
 //!   allowed. Refused: `403`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use http::StatusCode;
+
+use crate::net::client_ip::canonical;
 
 /// The `trunk serve` origins of the development loop (debug builds only).
 const DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8080", "http://localhost:8080"];
 
-/// Hosts a loopback listener answers by default.
+/// Hosts every listener answers: they reach this machine whatever DNS says.
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 /// Why a request was refused before anything else was looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
-    #[error("this server does not answer for that host (see --allowed-hosts)")]
+    #[error("this server does not answer for that host name; name it with --public-url or --allowed-hosts")]
     Host,
     #[error("requests from that origin are not allowed (see --allowed-origins)")]
     Origin,
@@ -94,10 +102,70 @@ fn split_host(text: &str) -> Option<(String, Option<u16>)> {
     (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
 }
 
+/// An IP literal as a `Host` names it (`127.0.0.1`, `[::1]`), IPv4-mapped
+/// addresses as IPv4 (so `[::ffff:127.0.0.1]` is loopback); `None` for a
+/// DNS name.
+fn ip_literal(host: &str) -> Option<IpAddr> {
+    let ip = match host.strip_prefix('[').and_then(|host| host.strip_suffix(']')) {
+        Some(v6) => IpAddr::V6(v6.parse::<Ipv6Addr>().ok()?),
+        None => IpAddr::V4(host.parse::<Ipv4Addr>().ok()?),
+    };
+    Some(canonical(ip))
+}
+
+/// The hosts answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Hosts {
+    /// `--allowed-hosts '*'`.
     Any,
-    Only(Vec<String>),
+    /// These DNS names and addresses; with `any_ip`, every IP literal.
+    Only { names: Vec<String>, ips: Vec<IpAddr>, any_ip: bool },
+}
+
+impl Hosts {
+    /// The loopback names, the listen address and the flags' hosts.
+    fn new(listen: SocketAddr, allowed_hosts: &[String], public_host: Option<&str>) -> Result<Self, AccessConfigError> {
+        let allowed: Vec<&str> = allowed_hosts.iter().map(|text| text.trim()).filter(|text| !text.is_empty()).collect();
+        if allowed.contains(&"*") {
+            return Ok(Self::Any);
+        }
+        let mut hosts = LOOPBACK_HOSTS.map(str::to_owned).to_vec();
+        for text in &allowed {
+            let (host, _) = split_host(text).ok_or_else(|| AccessConfigError::BadHost((*text).to_owned()))?;
+            hosts.push(host);
+        }
+        hosts.extend(public_host.map(str::to_owned));
+        let (mut names, mut ips) = (Vec::new(), Vec::new());
+        for host in hosts {
+            match ip_literal(&host) {
+                Some(ip) => ips.push(ip),
+                None => names.push(host),
+            }
+        }
+        let listen_ip = canonical(listen.ip());
+        // A wildcard listener is reached at any address of the machine, and
+        // an IP literal cannot be rebound: only DNS names need the list.
+        let any_ip = listen_ip.is_unspecified();
+        if !any_ip {
+            ips.push(listen_ip);
+        } else if allowed.is_empty() && public_host.is_none() {
+            tracing::warn!(
+                %listen,
+                "listening on a wildcard address without --public-url or --allowed-hosts: only IP addresses and \
+                 localhost are answered as Host, a DNS name gets 421 (a DNS rebinding page needs one)"
+            );
+        }
+        Ok(Self::Only { names, ips, any_ip })
+    }
+
+    /// Whether `host` (lowercase, without its port) is answered.
+    fn answer(&self, host: Option<&str>) -> bool {
+        let Self::Only { names, ips, any_ip } = self else { return true };
+        host.is_some_and(|host| match ip_literal(host) {
+            Some(ip) => *any_ip || ips.contains(&ip),
+            None => names.iter().any(|name| name == host),
+        })
+    }
 }
 
 /// The Host and Origin policy.
@@ -129,26 +197,11 @@ impl Access {
         if cfg!(debug_assertions) {
             origins.extend(DEV_ORIGINS.iter().filter_map(|origin| Origin::parse(origin)));
         }
-        let mut hosts = Vec::new();
-        for text in allowed_hosts.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-            let (host, _) = split_host(text).ok_or_else(|| AccessConfigError::BadHost(text.to_owned()))?;
-            hosts.push(host);
-        }
-        if let Some(url) = public_url {
-            let origin = Origin::parse(url).ok_or_else(|| AccessConfigError::BadOrigin(url.to_owned()))?;
-            hosts.push(origin.host.clone());
-            origins.push(origin);
-        }
-        let hosts = match (hosts.is_empty(), listen.ip().is_loopback()) {
-            (false, loopback) => {
-                if loopback {
-                    hosts.extend(LOOPBACK_HOSTS.map(str::to_owned));
-                }
-                Hosts::Only(hosts)
-            }
-            (true, true) => Hosts::Only(LOOPBACK_HOSTS.map(str::to_owned).to_vec()),
-            (true, false) => Hosts::Any,
-        };
+        let public = public_url
+            .map(|url| Origin::parse(url).ok_or_else(|| AccessConfigError::BadOrigin(url.to_owned())))
+            .transpose()?;
+        let hosts = Hosts::new(listen, allowed_hosts, public.as_ref().map(|origin| origin.host.as_str()))?;
+        origins.extend(public);
         Ok(Self { hosts, any_origin, origins })
     }
 
@@ -156,10 +209,8 @@ impl Access {
     /// socket and the API), the `Origin` header.
     pub fn check(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), AccessError> {
         let host = host.and_then(split_host);
-        if let Hosts::Only(allowed) = &self.hosts {
-            if !host.as_ref().is_some_and(|(name, _)| allowed.contains(name)) {
-                return Err(AccessError::Host);
-            }
+        if !self.hosts.answer(host.as_ref().map(|(name, _)| name.as_str())) {
+            return Err(AccessError::Host);
         }
         let Some(origin) = origin else { return Ok(()) };
         if self.any_origin && origin != "null" {
@@ -211,13 +262,46 @@ mod tests {
             assert_eq!(access.check_request(&request(host, None), false), Err(AccessError::Host), "{host}");
         }
         assert_eq!(access.check(None, None), Err(AccessError::Host), "no Host at all");
-        let public = Access::new("0.0.0.0:8000".parse().unwrap(), &[], &[], None).unwrap();
-        assert_eq!(public.check_request(&request("anything.example", None), true), Ok(()));
+        let mapped = Access::new("[::ffff:127.0.0.1]:8000".parse().unwrap(), &[], &[], None).unwrap();
+        assert_eq!(mapped, access, "IPv4-mapped loopback is loopback");
+        assert_eq!(access.check(Some("[::ffff:127.0.0.1]:8000"), None), Ok(()));
+        assert_eq!(access.check(Some("[::ffff:7f00:1]:8000"), None), Ok(()), "as a browser writes it");
+    }
+
+    #[test]
+    fn a_wildcard_listener_without_flags_answers_ip_literals_and_localhost_only() {
+        for listen in ["0.0.0.0:8000", "[::]:8000"] {
+            let access = Access::new(listen.parse().unwrap(), &[], &[], None).unwrap();
+            for host in ["192.168.1.20:8000", "10.0.0.1", "[2001:db8::1]:8000", "localhost:8000", "127.0.0.1"] {
+                assert_eq!(access.check(Some(host), None), Ok(()), "{listen} {host}");
+            }
+            for host in ["rebind.evil.example:8000", "chat.example", "192.168.1.20.nip.io", "localhost.evil.example"] {
+                assert_eq!(access.check(Some(host), None), Err(AccessError::Host), "{listen} {host}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_flags_add_names_and_the_wildcard_answers_any() {
+        let hosts = ["chat.example".to_owned(), "10.9.8.7".to_owned()];
+        let lan = Access::new("192.168.1.20:8000".parse().unwrap(), &[], &hosts, None).unwrap();
+        for host in ["192.168.1.20:8000", "chat.example", "CHAT.example:443", "10.9.8.7", "localhost"] {
+            assert_eq!(lan.check(Some(host), None), Ok(()), "{host}");
+        }
+        for host in ["192.168.1.21:8000", "evil.example"] {
+            assert_eq!(lan.check(Some(host), None), Err(AccessError::Host), "{host}");
+        }
+        let wildcard = Access::new("0.0.0.0:8000".parse().unwrap(), &[], &hosts, None).unwrap();
+        assert_eq!(wildcard.check(Some("192.168.1.21"), None), Ok(()), "any address of the machine");
+        assert_eq!(wildcard.check(Some("evil.example"), None), Err(AccessError::Host));
+        let any = Access::new(loopback(), &[], &["*".to_owned()], None).unwrap();
+        assert_eq!(any.check(Some("evil.example"), None), Ok(()));
+        assert_eq!(any.check(None, None), Ok(()));
     }
 
     #[test]
     fn the_requests_own_origin_is_allowed_with_ports_normalized() {
-        let access = Access::new("0.0.0.0:80".parse().unwrap(), &[], &[], None).unwrap();
+        let access = Access::new("0.0.0.0:80".parse().unwrap(), &[], &["chat.example".to_owned()], None).unwrap();
         assert_eq!(access.check_request(&request("chat.example", Some("http://chat.example")), true), Ok(()));
         assert_eq!(access.check_request(&request("chat.example:80", Some("http://chat.example")), true), Ok(()));
         assert_eq!(access.check_request(&request("chat.example", Some("https://chat.example:443")), true), Ok(()));
@@ -241,7 +325,7 @@ mod tests {
     #[test]
     fn listed_origins_and_the_wildcard() {
         let listed = ["https://app.example".to_owned()];
-        let access = Access::new("0.0.0.0:8000".parse().unwrap(), &listed, &[], None).unwrap();
+        let access = Access::new("0.0.0.0:8000".parse().unwrap(), &listed, &["api.example".to_owned()], None).unwrap();
         assert_eq!(access.check_request(&request("api.example", Some("https://app.example")), true), Ok(()));
         assert_eq!(access.check_request(&request("api.example", Some("https://APP.example:443/")), true), Ok(()));
         assert_eq!(

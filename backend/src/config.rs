@@ -1,7 +1,10 @@
 //! Server configuration: command-line flags, each with an environment
 //! variable fallback and a built-in default, so that `cargo run` works with no
-//! configuration at all.
+//! configuration at all. Secrets may come from files (`--secret-file`,
+//! `--api-key-file`): a command line is visible to every user of the
+//! machine in `/proc`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -166,6 +169,12 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
+    /// A file holding the secret (a trailing newline is dropped): unlike
+    /// --secret, it does not show in the process list.
+    // Read into `secret` by `Config::load`.
+    #[arg(long, env = "ROOMCAST_SECRET_FILE", value_name = "PATH", conflicts_with = "secret", value_parser = FileText::read)]
+    pub secret_file: Option<FileText>,
+
     /// `required`: every connection and API call presents a valid token;
     /// `open`: anyone may connect, only token holders are verified.
     #[arg(long, env = "ROOMCAST_AUTH", value_enum, default_value_t = AuthMode::Required)]
@@ -185,8 +194,10 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
-    /// Host names the server answers (comma-separated). Default: on a
-    /// loopback address only localhost, 127.0.0.1 and [::1]; otherwise any.
+    /// Host names the server answers (comma-separated; `*`: any), besides
+    /// the --public-url host, the listen address, localhost, 127.0.0.1 and
+    /// [::1], and on a wildcard address (0.0.0.0, [::]) any IP address.
+    /// Others get `421`: a DNS rebinding page needs a DNS name.
     #[arg(long, env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
@@ -195,10 +206,35 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// A file holding the API key, as --secret-file holds the secret.
+    // Read into `api_key` by `Config::load`.
+    #[arg(long, env = "ROOMCAST_API_KEY_FILE", value_name = "PATH", conflicts_with = "api_key", value_parser = FileText::read)]
+    pub api_key_file: Option<FileText>,
+
     /// The URL users reach the server at through a reverse proxy: allows its
     /// origin and its host.
     #[arg(long, env = "ROOMCAST_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+/// The text of a file a flag names (`--secret-file`, `--api-key-file`),
+/// read as the flags are parsed, without the trailing newline an editor or
+/// `echo` leaves. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileText(String);
+
+impl FileText {
+    fn read(path: &str) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+        let line = text.strip_suffix('\n').map_or(text.as_str(), |line| line.strip_suffix('\r').unwrap_or(line));
+        Ok(Self(line.to_owned()))
+    }
+}
+
+impl fmt::Debug for FileText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileText(…)")
+    }
 }
 
 /// Where history is kept.
@@ -208,18 +244,33 @@ pub enum HistoryKind {
     Memory,
 }
 
+/// The longest value of a kind of duration flag, and how an error says it.
+struct Cap {
+    longest: Duration,
+    text: &'static str,
+}
+
+/// Timers and intervals: a wait anywhere here is seconds to minutes, and a
+/// deadline far enough away overflows the clock (a panic in every request
+/// that sets one).
+const TIMER: Cap = Cap { longest: Duration::from_secs(86_400), text: "1 day (1d)" };
+/// Ages: 10 years, leap days included.
+const AGE: Cap = Cap { longest: Duration::from_secs(3_653 * 86_400), text: "10 years (3653d)" };
+
 /// A configuration that parses but cannot run (e.g. a zero interval).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("--{0} must be more than zero")]
     Zero(&'static str),
+    #[error("--{flag} must be at most {max}")]
+    TooLong { flag: &'static str, max: &'static str },
     #[error("--idle-timeout must be longer than --ping-interval (a live peer would be cut between two pings)")]
     IdleBeforePing,
-    #[error("--secret must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
+    #[error("--secret (or --secret-file) must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortSecret,
     #[error("--redis: {0}")]
     Redis(&'static str),
-    #[error("--api-key must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
+    #[error("--api-key (or --api-key-file) must be at least {} bytes", crate::auth::secret::MIN_BYTES)]
     ShortApiKey,
     #[error("--retention-bytes must be 0 (no limit) or at least --max-message-bytes")]
     RetentionBelowMessage,
@@ -238,6 +289,7 @@ impl Config {
         if let Some((flag, _)) = zero_durations.iter().find(|(_, value)| value.is_zero()) {
             return Err(ConfigError::Zero(flag));
         }
+        self.check_duration_caps()?;
         let zero_sizes = [
             ("max-message-bytes", self.max_message_bytes),
             ("outbound-queue", self.outbound_queue),
@@ -282,6 +334,39 @@ impl Config {
         Ok(())
     }
 
+    /// Every duration flag within the cap of its kind: timers and
+    /// intervals a day, ages 10 years.
+    fn check_duration_caps(&self) -> Result<(), ConfigError> {
+        let durations = [
+            ("ping-interval", self.ping_interval, TIMER),
+            ("idle-timeout", self.idle_timeout, TIMER),
+            ("handshake-timeout", self.handshake_timeout, TIMER),
+            ("close-grace", self.close_grace, TIMER),
+            ("retention-interval", self.retention_interval, TIMER),
+            ("retention-age", self.retention_age, AGE),
+        ];
+        match durations.into_iter().find(|(_, value, cap)| *value > cap.longest) {
+            Some((flag, _, cap)) => Err(ConfigError::TooLong { flag, max: cap.text }),
+            None => Ok(()),
+        }
+    }
+
+    /// Settings that run but are likely not what the operator meant, to be
+    /// logged at start.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        // An operator who gives the secret usually signs tokens with it in
+        // an application of their own, whose users the tokens name; with
+        // self-service left on, anyone may also mint a signed identity.
+        if self.secret.is_some() && self.identities == IdentitiesMode::On {
+            warnings.push(
+                "a secret is given (--secret or --secret-file) and --identities is on: anyone may get a signed \
+                 identity from POST /api/identities; if your application issues the tokens, add --identities off",
+            );
+        }
+        warnings
+    }
+
     pub fn retention(&self) -> Retention {
         Retention {
             max_messages: (self.retention_messages > 0).then_some(self.retention_messages),
@@ -303,11 +388,29 @@ impl Config {
         )
     }
 
+    /// This process's configuration: its flags and environment, with the
+    /// secret files read into `secret` and `api_key` (where the server
+    /// takes them from).
+    pub fn load() -> Result<Self, clap::Error> {
+        Self::try_parse().map(Self::with_files_read)
+    }
+
+    fn with_files_read(mut self) -> Self {
+        // The flags conflict: at most one of each pair is given.
+        if let Some(FileText(secret)) = self.secret_file.take() {
+            self.secret = Some(secret);
+        }
+        if let Some(FileText(key)) = self.api_key_file.take() {
+            self.api_key = Some(key);
+        }
+        self
+    }
+
     /// The defaults, as `roomcast` with no flags and no environment would run.
     pub fn defaults() -> Self {
         // Parsing an empty command line only applies the declared defaults,
         // which are valid literals.
-        Self::try_parse_from(["roomcast"]).expect("built-in defaults parse")
+        Self::try_parse_from(["roomcast"]).map(Self::with_files_read).expect("built-in defaults parse")
     }
 }
 
@@ -342,6 +445,58 @@ mod tests {
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("144115188075855872d").is_err(), "too long, not wrapped to zero");
+    }
+
+    #[test]
+    fn durations_are_capped_by_their_kind() {
+        let day = Duration::from_secs(86_400);
+        let mut config = Config::defaults();
+        (config.ping_interval, config.idle_timeout, config.handshake_timeout) = (day / 2, day, day);
+        (config.close_grace, config.retention_interval, config.retention_age) = (day, day, AGE.longest);
+        assert_eq!(config.validate(), Ok(()), "at the caps");
+        let over = Duration::from_secs(1);
+        type Field = fn(&mut Config) -> &mut Duration;
+        let flags: [(&str, Field); 6] = [
+            ("ping-interval", |config| &mut config.ping_interval),
+            ("idle-timeout", |config| &mut config.idle_timeout),
+            ("handshake-timeout", |config| &mut config.handshake_timeout),
+            ("close-grace", |config| &mut config.close_grace),
+            ("retention-interval", |config| &mut config.retention_interval),
+            ("retention-age", |config| &mut config.retention_age),
+        ];
+        for (flag, field) in flags {
+            let mut long = config.clone();
+            *field(&mut long) = day.max(*field(&mut long)) + over;
+            let refused = long.validate().unwrap_err().to_string();
+            assert!(refused.starts_with(&format!("--{flag} must be at most")), "{flag}: {refused}");
+        }
+    }
+
+    #[test]
+    fn secret_files_are_read_without_their_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("roomcast-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (written, read) in [("key\n", "key"), ("key\r\n", "key"), ("key", "key"), (" key \n\n", " key \n")] {
+            std::fs::write(dir.join("file"), written).unwrap();
+            assert_eq!(
+                FileText::read(dir.join("file").to_str().unwrap()),
+                Ok(FileText(read.to_owned())),
+                "{written:?}"
+            );
+        }
+        let missing = FileText::read(dir.join("missing").to_str().unwrap()).unwrap_err();
+        assert!(missing.starts_with("cannot read ") && missing.contains("missing"), "{missing}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_given_secret_with_self_service_identities_is_warned() {
+        let mut config = Config::defaults();
+        assert!(config.warnings().is_empty(), "a generated secret");
+        config.secret = Some("s".repeat(32));
+        assert_eq!(config.warnings().len(), 1);
+        config.identities = IdentitiesMode::Off;
+        assert!(config.warnings().is_empty());
     }
 
     #[test]

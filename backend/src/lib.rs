@@ -23,7 +23,8 @@
 //! - [`queue`]: a member's bounded outbound queue; [`rate`]: publish
 //!   limits per identity and per address, kept across reconnects.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
-//!   [`shutdown`]: the stop signal; [`hex`]: bytes as text.
+//!   [`shutdown`]: the stop signal; [`hex`]: bytes as text; [`owner_only`]:
+//!   the data directory and database files, its user's alone.
 //!
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
@@ -38,6 +39,7 @@ pub mod hex;
 pub mod history;
 pub mod identities;
 pub mod net;
+pub mod owner_only;
 pub mod publish_api;
 pub mod queue;
 pub mod rate;

@@ -1,5 +1,4 @@
 use anyhow::Context;
-use clap::Parser;
 use roomcast_backend::{net, shutdown, Config, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     // A refused configuration is one line and exit code 2, before anything
     // runs (clap's own message without its hint line).
-    let config = match Config::try_parse() {
+    let config = match Config::load() {
         Ok(config) => config,
         Err(err) if err.use_stderr() => {
             let rendered = err.render().to_string();
@@ -27,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
     if let Err(err) = config.validate() {
         eprintln!("error: {err}");
         std::process::exit(2);
+    }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
     }
     if net::raise_fd_limit().is_none() {
         tracing::warn!("cannot read the open-file limit; --max-connections defaults to 960");

@@ -7,7 +7,7 @@ use std::future::poll_fn;
 
 use http::StatusCode;
 use roomcast_shared::protocol::check_text;
-use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, NameError, Sender};
+use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, NameError, Sender, SERVER_NAME};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -112,8 +112,16 @@ pub async fn publish(
 ) -> Result<Published, PublishError> {
     let group: GroupName = group.parse()?;
     let body: Body = serde_json::from_slice(body).map_err(|err| PublishError::BadBody(err.to_string()))?;
-    let name = body.name.unwrap_or_else(|| "server".to_owned());
-    let name: DisplayName = name.parse().map_err(|err: NameError| PublishError::BadBody(format!("name: {err}")))?;
+    let name = match body.name {
+        None => DisplayName::try_from(SERVER_NAME.to_owned()),
+        // Chosen as a client's name is, except that the server's own name,
+        // which no client may choose, is the API's to give.
+        Some(name) => match name.parse() {
+            Err(NameError::ReservedDisplayName) => DisplayName::try_from(name),
+            parsed => parsed,
+        },
+    };
+    let name = name.map_err(|err| PublishError::BadBody(format!("name: {err}")))?;
     let id = match idempotency_key {
         Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES => return Err(PublishError::BadKey),
         Some(key) => id_for_key(api_key, &group, key),

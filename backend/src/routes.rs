@@ -34,11 +34,12 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
     let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies, api_key } = state;
     let sequencer = upgrades.context.sequencer.clone();
     access(hosts)
+        .and(note_forwarding(proxies.clone()))
         .and(
             websocket(auth.clone(), upgrades, admission, proxies.clone(), history.clone())
                 .or(healthz(registry))
                 .unify()
-                .or(readyz(history.clone()))
+                .or(readyz(history.clone(), proxies.clone()))
                 .unify()
                 .or(publish(api_key, sequencer))
                 .unify()
@@ -70,6 +71,36 @@ fn access(access: Arc<Access>) -> impl Filter<Extract = (), Error = Rejection> +
             let origin = origin.filter(|_| cross_origin_matters);
             let checked = access.check(host.as_deref(), origin.as_deref()).map_err(warp::reject::custom);
             async move { checked }
+        })
+        .untuple_one()
+}
+
+/// Header presence only: nothing is copied, and any value counts.
+struct Present;
+
+impl std::str::FromStr for Present {
+    type Err = Infallible;
+
+    fn from_str(_: &str) -> Result<Self, Self::Err> {
+        Ok(Self)
+    }
+}
+
+/// Every request but the probes: notes a trusted proxy's request that came
+/// without `X-Forwarded-For` (see [`TrustedProxies::note_request`]).
+fn note_forwarding(proxies: Arc<TrustedProxies>) -> impl Filter<Extract = (), Error = Infallible> + Clone {
+    // A value that is not text is still a header sent.
+    let forwarded = warp::header::optional::<Present>("x-forwarded-for").or(warp::any().map(|| Some(Present))).unify();
+    warp::path::full()
+        .and(warp::ext::optional::<Remote>())
+        .and(forwarded)
+        .map(move |path: FullPath, remote: Option<Remote>, forwarded: Option<Present>| {
+            // Health probes come from the proxy or a load balancer itself,
+            // on behalf of no client.
+            let probe = ["/healthz", "/readyz"].contains(&path.as_str());
+            if let Some(remote) = remote.filter(|_| !probe) {
+                proxies.note_request(remote.addr.ip(), forwarded.is_some());
+            }
         })
         .untuple_one()
 }
@@ -232,13 +263,24 @@ fn publish(
 }
 
 /// GET /readyz: 200 while this node can write to its store, else 503 (a
-/// load balancer then sends it no new sockets).
-fn readyz(history: History) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("readyz").and(warp::get()).and(with(history)).map(|history: History| {
-        let (status, text) =
-            if history.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
-        warp::reply::with_status(warp::reply::json(&serde_json::json!({ "status": text })), status).into_response()
-    })
+/// load balancer then sends it no new sockets). `x_forwarded_for_missing`:
+/// a trusted proxy sent a request without `X-Forwarded-For` (a warning for
+/// the operator, not a reason to take no sockets).
+fn readyz(
+    history: History,
+    proxies: Arc<TrustedProxies>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("readyz").and(warp::get()).and(with((history, proxies))).map(
+        |(history, proxies): (History, Arc<TrustedProxies>)| {
+            let (status, text) = if history.ready() {
+                (StatusCode::OK, "ready")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            };
+            let body = serde_json::json!({ "status": text, "x_forwarded_for_missing": proxies.unforwarded_seen() });
+            warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        },
+    )
 }
 
 /// GET /healthz

@@ -244,6 +244,52 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_cap() {
     server.shutdown().await;
 }
 
+/// The README's nginx recipe (`proxy_set_header X-Forwarded-For
+/// $remote_addr;`): the proxy sends exactly one `X-Forwarded-For` line with
+/// one address, its client's, and each such address has its own caps
+/// (sockets, identities). A request from the proxy without the header (a
+/// recipe that forgot it) shows in `/readyz` and is warned once.
+#[tokio::test]
+async fn the_readme_proxy_recipe_caps_each_client_and_a_missing_header_is_reported() {
+    let database = TempDatabase::new();
+    let args = [
+        ["--secret", TEST_SECRET],
+        ["--trusted-proxies", "127.0.0.1"],
+        ["--max-connections-per-ip", "2"],
+        ["--identities-per-minute", "2"],
+    ];
+    let server = ServerProcess::start_logged(free_addr(), &database.0, &args.concat()).await;
+    let addr = server.addr;
+    for client in ["203.0.113.7", "203.0.113.8"] {
+        let forwarded = [("X-Forwarded-For", client)];
+        for _ in 0..2 {
+            assert_eq!(raw_request(addr, "POST", "/api/identities", &forwarded, "{}").await.0, 201, "{client}");
+        }
+        let (status, _) = raw_request(addr, "POST", "/api/identities", &forwarded, "{}").await;
+        assert_eq!(status, 429, "{client}'s own identity limit");
+    }
+    let socket = |client: &'static str| async move {
+        let url = ws_url(addr, "proxied", Uuid::new_v4());
+        upgrade_over(tcp_from([127, 0, 0, 1], addr, None).await, &url, &[("x-forwarded-for", client)]).await
+    };
+    let sockets = [socket("203.0.113.7").await.unwrap(), socket("203.0.113.7").await.unwrap()];
+    assert_eq!(socket("203.0.113.7").await.err(), Some(503), "that client's socket cap");
+    let other = socket("203.0.113.8").await.unwrap();
+    let missing = move || async move {
+        let (status, body) = raw_request(addr, "GET", "/readyz", &[], "").await;
+        assert_eq!(status, 200, "a warning, still ready: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["x_forwarded_for_missing"].clone()
+    };
+    assert_eq!(missing().await, false, "the probe itself, from the proxy without the header, does not count");
+    for _ in 0..3 {
+        raw_request(addr, "GET", "/room/lobby", &[], "").await;
+    }
+    assert_eq!(missing().await, true);
+    drop((sockets, other));
+    let log = server.stop_for_log().await;
+    assert_eq!(log.matches("came without X-Forwarded-For").count(), 1, "warned once: {log}");
+}
+
 /// A member's queue is bounded in bytes, not only in messages: a member
 /// that does not read is evicted once its queue holds the byte bound, long
 /// before the message bound.

@@ -153,3 +153,79 @@ async fn the_app_is_served_with_a_fallback_for_client_routes() {
     server.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// DNS rebinding against a server on a wildcard address: a page whose own
+/// DNS name now points here calls the server "same-origin". Without
+/// `--public-url` or `--allowed-hosts` such a server answers IP literals
+/// and loopback names only, so the page can neither mint an identity nor
+/// read a room nor open a socket; the refusal names the flags.
+#[tokio::test]
+async fn a_wildcard_listener_answers_no_dns_name_it_was_not_given() {
+    let wildcard = |adjust: fn(&mut roomcast_backend::Config)| {
+        let mut config = test_config();
+        config.listen = "0.0.0.0:0".parse().unwrap();
+        adjust(&mut config);
+        start(config)
+    };
+    let server = wildcard(|_| {}).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+    let port = addr.port();
+    let rebound = format!("rebind.evil.example:{port}");
+    let page = format!("http://{rebound}");
+    let from_page = [("Host", rebound.as_str()), ("Origin", page.as_str())];
+    let (status, body) = raw_request(addr, "POST", "/api/identities", &from_page, "{}").await;
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("--public-url") && body.contains("--allowed-hosts"), "{body}");
+    assert_eq!(http_request(addr, "/api/groups/lobby/messages", &from_page).await.0, 421);
+    let mut upgrade = UPGRADE_HEADERS.to_vec();
+    upgrade.extend_from_slice(&from_page);
+    let client = Uuid::new_v4();
+    let socket = format!("/ws/lobby/{client}?token={}", token_for(client));
+    assert_eq!(raw_request(addr, "GET", &socket, &upgrade, "").await.0, 421);
+    for host in [format!("192.0.2.10:{port}"), format!("localhost:{port}"), format!("[::ffff:127.0.0.1]:{port}")] {
+        assert_eq!(http_request(addr, "/healthz", &[("Host", &host)]).await.0, 200, "{host}");
+    }
+    server.shutdown().await;
+
+    let named = wildcard(|config| config.public_url = Some("https://chat.example.com".to_owned())).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], named.local_addr().port()));
+    assert_eq!(http_request(addr, "/healthz", &[("Host", "chat.example.com")]).await.0, 200);
+    assert_eq!(http_request(addr, "/healthz", &[("Host", &rebound)]).await.0, 421);
+    named.shutdown().await;
+
+    let any = wildcard(|config| config.allowed_hosts = vec!["*".to_owned()]).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], any.local_addr().port()));
+    assert_eq!(http_request(addr, "/healthz", &[("Host", &rebound)]).await.0, 200, "'*': any host, as before");
+    any.shutdown().await;
+}
+
+/// The server's own name is the publish API's: no client takes it, in any
+/// case, at the handshake or for a new identity. Nor may a chosen name hold
+/// bidi controls or zero-width characters, which reorder or hide what is
+/// shown around it.
+#[tokio::test]
+async fn no_client_may_take_the_servers_name_or_hide_format_characters_in_its_own() {
+    let mut config = test_config();
+    config.auth = roomcast_backend::auth::AuthMode::Open;
+    config.api_key = Some("publish-api-test-key-0123456789abcdef".to_owned());
+    let server = start(config).await;
+    let addr = server.local_addr();
+    for name in ["server", "Server", "%20SERVER%20", "Al%E2%80%AEice", "A%E2%80%8Bnn", "Zo%E2%81%A6e", "%EF%BB%BFBo"] {
+        let (status, body) = http_request(addr, &format!("/ws/lobby/{CLIENT}?name={name}"), &UPGRADE_HEADERS).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("display name"), "{name}: {body}");
+    }
+    for body in [r#"{"name":"Server"}"#, r#"{"name":"Al\u202eice"}"#, r#"{"name":"Ann\u200d"}"#] {
+        assert_eq!(raw_request(addr, "POST", "/api/identities", &[], body).await.0, 400, "{body}");
+    }
+    let mut member = connect_json_url(&format!("ws://{addr}/ws/lobby/{CLIENT}?name=Servers"), "lobby").await;
+    let key = [("Authorization", "Bearer publish-api-test-key-0123456789abcdef")];
+    for body in [r#"{"text":"deployed"}"#, r#"{"text":"again","name":"Server"}"#] {
+        assert_eq!(raw_request(addr, "POST", "/api/groups/lobby/messages", &key, body).await.0, 201, "{body}");
+    }
+    for name in ["server", "Server"] {
+        let message = next_chat(&mut member).await;
+        assert_eq!(message.from.name.as_ref().map(|name| name.as_str()), Some(name), "the API names itself");
+    }
+    server.shutdown().await;
+}

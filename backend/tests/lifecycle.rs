@@ -177,19 +177,15 @@ async fn invalid_configuration_is_refused_at_start() {
         ("--retention-bytes", "1000"),
         ("--trusted-proxies", "10.0.0.0/33"),
         ("--max-groups", "many"),
+        ("--handshake-timeout", "150000000000000d"),
+        ("--ping-interval", "2d"),
+        ("--idle-timeout", "25h"),
+        ("--close-grace", "2d"),
+        ("--retention-interval", "2d"),
+        ("--retention-age", "3654d"),
     ] {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
-            .args(["--listen", "127.0.0.1:0", "--history", "memory", "--static-dir", "/nonexistent", flag, value])
-            .env("RUST_LOG", "off")
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let name = flag.trim_start_matches("--");
-        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
-        assert!(stderr.contains(name), "{flag} {value}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-        assert!(!stderr.contains("panicked"), "{flag} {value}: {stderr}");
+        let stderr = refused_at_start(&[flag, value], &[]).await;
+        assert!(stderr.contains(flag.trim_start_matches("--")), "{flag} {value}: {stderr}");
     }
 }
 
@@ -231,4 +227,90 @@ fn keep_pinging(socket: tokio::net::TcpStream, every: Duration) -> Pinger {
         }
     });
     Pinger { task, sent, more }
+}
+
+/// Runs the binary with `args` and `env`, which must refuse to start: exit
+/// code 2, one line on stderr, no panic. Returns that line.
+async fn refused_at_start(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
+        .args(["--listen", "127.0.0.1:0", "--history", "memory", "--static-dir", "/nonexistent"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "off")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} {env:?}: {stderr}");
+    stderr
+}
+
+/// `--secret-file` and `--api-key-file` (or their environment variables)
+/// keep the secrets out of the process list; each conflicts with its plain
+/// flag, and a file that cannot be read is named.
+#[tokio::test]
+async fn secrets_come_from_files_out_of_the_process_list() {
+    const KEY: &str = "publish-api-test-key-0123456789abcdef";
+    let dir = std::env::temp_dir().join(format!("roomcast-secret-files-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (secret_file, key_file) = (dir.join("secret"), dir.join("api-key"));
+    std::fs::write(&secret_file, format!("{TEST_SECRET}\n")).unwrap();
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let (secret_path, key_path) = (secret_file.to_str().unwrap(), key_file.to_str().unwrap());
+    let args = ["--secret-file", secret_path, "--api-key-file", key_path];
+    let server = ServerProcess::start_logged(free_addr(), &dir.join("history.sqlite3"), &args).await;
+    let addr = server.addr;
+    assert_eq!(http_request(addr, "/api/groups/lobby/messages", &[]).await.0, 200, "a token of the file's secret");
+    let bearer = format!("Bearer {KEY}");
+    let (status, body) =
+        raw_request(addr, "POST", "/api/groups/lobby/messages", &[("Authorization", &bearer)], r#"{"text":"hi"}"#)
+            .await;
+    assert_eq!(status, 201, "the file's API key: {body}");
+    let command_line = std::fs::read(format!("/proc/{}/cmdline", server.child.id())).unwrap();
+    let command_line = String::from_utf8_lossy(&command_line);
+    assert!(!command_line.contains(TEST_SECRET) && !command_line.contains(KEY), "{command_line}");
+    server.stop_for_log().await;
+
+    let secret = ["--secret", TEST_SECRET];
+    for (args, env, named) in [
+        (&[secret.as_slice(), &["--secret-file", secret_path]].concat(), vec![], "--secret-file"),
+        (&vec!["--secret-file", secret_path], vec![("ROOMCAST_SECRET", TEST_SECRET)], "--secret-file"),
+        (&vec!["--api-key", KEY, "--api-key-file", key_path], vec![], "--api-key-file"),
+        (&vec!["--secret-file", "/nonexistent/secret"], vec![], "--secret-file"),
+        (&vec![], vec![("ROOMCAST_API_KEY_FILE", "/nonexistent/key")], "--api-key-file"),
+    ] {
+        let stderr = refused_at_start(args, &env).await;
+        assert!(stderr.contains(named), "{args:?} {env:?}: {stderr}");
+        assert!(!stderr.contains(TEST_SECRET) && !stderr.contains(KEY), "no secret in the error: {stderr}");
+    }
+    assert!(refused_at_start(&["--secret-file", "/nonexistent/secret"], &[]).await.contains("cannot read"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// What the operator should know is logged once at start: a secret given
+/// while anyone may still mint identities, and the Host rule of a wildcard
+/// listen address without a name to answer for.
+#[tokio::test]
+async fn start_up_warnings_are_logged_once() {
+    let dir = std::env::temp_dir().join(format!("roomcast-warnings-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, TEST_SECRET).unwrap();
+    let database = dir.join("history.sqlite3");
+    let wildcard = std::net::SocketAddr::from(([0, 0, 0, 0], free_addr().port()));
+    let memory = ["--history", "memory"];
+    for (listen, args, warned) in [
+        (wildcard, vec!["--secret-file", secret_file.to_str().unwrap()], true),
+        (free_addr(), vec!["--secret", TEST_SECRET, "--identities", "off"], false),
+        (free_addr(), vec![], false),
+    ] {
+        let server = ServerProcess::start_logged(listen, &database, &[memory.as_slice(), &args].concat()).await;
+        let log = server.stop_for_log().await;
+        let expected = usize::from(warned);
+        assert_eq!(log.matches("--identities is on").count(), expected, "{args:?}: {log}");
+        assert_eq!(log.matches("without --public-url or --allowed-hosts").count(), expected, "{listen}: {log}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,6 +1,6 @@
 //! Storage under pressure: the group quota, the database size limit and
-//! recovery when space returns, retention during a replay, and a store that
-//! starts over.
+//! recovery when space returns, retention during a replay, a store that
+//! starts over, and the files' modes.
 
 mod support;
 
@@ -243,4 +243,35 @@ async fn every_member_learns_the_epoch_of_the_history_it_holds() {
     let message = next_chat(&mut late).await;
     assert_eq!((message.seq, message.text.as_str()), (1, "again"));
     server.shutdown().await;
+}
+
+/// The history holds every message: the data directory the server creates
+/// is 0700, the database and its `-wal` and `-shm` files 0600 whatever the
+/// umask, and a database an earlier version left readable by all is made
+/// owner-only at start.
+#[tokio::test]
+async fn the_data_directory_and_the_database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let root = std::env::temp_dir().join(format!("roomcast-modes-{}", Uuid::new_v4()));
+    let dir = root.join("data");
+    let mut config = test_config();
+    config.history = HistoryKind::Sqlite;
+    config.database = dir.join("roomcast.sqlite3");
+    let files = ["", "-wal", "-shm"].map(|suffix| dir.join(format!("roomcast.sqlite3{suffix}")));
+    for earlier_version in [false, true] {
+        if earlier_version {
+            std::fs::set_permissions(&files[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let server = start(config.clone()).await;
+        let mut ws = connect_json(server.local_addr(), "private").await;
+        assert_round_trip(&mut ws, "for members only").await;
+        assert_eq!(mode(&dir), 0o700, "the data directory");
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{} (an earlier version's: {earlier_version})", file.display());
+        }
+        drop(ws);
+        server.shutdown().await;
+    }
+    std::fs::remove_dir_all(root).unwrap();
 }

@@ -9,6 +9,10 @@ use uuid::Uuid;
 
 use crate::limits::{MAX_DISPLAY_NAME_CHARS, MAX_GROUP_NAME_LEN};
 
+/// The name the server's own messages (the publish API's) carry unless the
+/// API gives one; no client may choose it.
+pub const SERVER_NAME: &str = "server";
+
 /// Why an identifier was refused. The messages are shown to users as-is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -16,25 +20,22 @@ pub enum NameError {
     InvalidGroup,
     #[error("client id must be a UUID")]
     InvalidClientId,
-    #[error("display name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters without control characters")]
+    #[error(
+        "display name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters without control, zero-width or \
+         bidi-control characters"
+    )]
     InvalidDisplayName,
+    #[error("display name \"{SERVER_NAME}\" is the server's own; choose another")]
+    ReservedDisplayName,
 }
 
 /// The accessors every validated string newtype shares; validation itself is
-/// the type's `TryFrom<String>`, the only way in.
+/// the type's `TryFrom<String>` (and `FromStr`), the only ways in.
 macro_rules! validated_string {
     ($name:ident) => {
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = NameError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::try_from(s.to_owned())
             }
         }
 
@@ -75,6 +76,14 @@ impl TryFrom<String> for GroupName {
 
 validated_string!(GroupName);
 
+impl FromStr for GroupName {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
 /// The id a client gives itself (a UUID kept in the browser). Several
 /// connections may share one client id, e.g. one per tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,6 +107,18 @@ impl fmt::Display for ClientId {
 /// A display name: trimmed, 1–32 characters, no control characters, and
 /// something visible (not only zero-width or bidi-control characters, which
 /// would show as nobody, or reorder the text around them).
+///
+/// Two ways in, for two kinds of name:
+/// - [`FromStr`] (`"Alice".parse()`): a name someone chooses now (the
+///   handshake's `?name=`, a new identity, the app's forms). It also
+///   refuses bidi controls and zero-width characters anywhere in it (they
+///   reorder or hide what is shown around the name; the app renders names
+///   as text), and [`SERVER_NAME`] in any case (a client posing as the
+///   server).
+/// - `TryFrom<String>`, which serde uses: a name already given (signed in a
+///   token, stored with a message, on the wire). Only the rules above, so
+///   that the server's own messages decode, and so do names stored or
+///   signed before the stricter rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
@@ -118,6 +139,29 @@ impl TryFrom<String> for DisplayName {
 }
 
 validated_string!(DisplayName);
+
+impl FromStr for DisplayName {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = Self::try_from(s.to_owned())?;
+        if name.0.chars().any(is_bidi_or_zero_width) {
+            return Err(NameError::InvalidDisplayName);
+        }
+        if name.0.eq_ignore_ascii_case(SERVER_NAME) {
+            return Err(NameError::ReservedDisplayName);
+        }
+        Ok(name)
+    }
+}
+
+/// Characters a chosen name may not hold anywhere: bidi embeddings,
+/// overrides and isolates (U+202A–202E, U+2066–2069) and the Arabic letter
+/// mark, zero-width spaces, joiners and marks (U+200B–200F), the word
+/// joiner and the byte order mark.
+fn is_bidi_or_zero_width(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}')
+}
 
 /// Format characters that render as nothing: zero-width spaces and joiners,
 /// word joiners, bidi marks, embeddings, overrides and isolates, and the
@@ -186,6 +230,34 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<DisplayName>(), Err(NameError::InvalidDisplayName), "{bad:?}");
         }
-        assert!("A\u{200D}B".parse::<DisplayName>().is_ok(), "visible text with a joiner is fine");
+    }
+
+    #[test]
+    fn chosen_names_hold_no_bidi_control_or_zero_width_character() {
+        for bad in [
+            "Alice\u{202E}gnp.exe",
+            "\u{2067}Bob",
+            "Mallory\u{2069}",
+            "A\u{200B}lice",
+            "A\u{200D}B",
+            "Eve\u{200F}",
+            "Zoe\u{2060}",
+            "\u{FEFF}Ann",
+            "Sam\u{061C}",
+        ] {
+            assert_eq!(bad.parse::<DisplayName>(), Err(NameError::InvalidDisplayName), "{bad:?}");
+            assert!(DisplayName::try_from(bad.to_owned()).is_ok(), "given names still decode: {bad:?}");
+        }
+        assert!("Zoë 李雷 🙂".parse::<DisplayName>().is_ok());
+    }
+
+    #[test]
+    fn no_client_may_choose_the_servers_name() {
+        for reserved in ["server", "Server", " SERVER ", "sErVeR"] {
+            assert_eq!(reserved.parse::<DisplayName>(), Err(NameError::ReservedDisplayName), "{reserved:?}");
+        }
+        assert!("servers".parse::<DisplayName>().is_ok());
+        let given: DisplayName = serde_json::from_str("\"server\"").unwrap();
+        assert_eq!(given.as_str(), SERVER_NAME, "the server's own messages decode");
     }
 }

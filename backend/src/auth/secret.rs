@@ -61,7 +61,7 @@ impl Secret {
     pub fn load_or_create(dir: &Path) -> Result<Self, SecretError> {
         let path = dir.join(FILE_NAME);
         let file_error = |source| SecretError::File { path: path.clone(), source };
-        std::fs::create_dir_all(dir).map_err(file_error)?;
+        crate::owner_only::create_dir(dir).map_err(file_error)?;
         match std::fs::read_to_string(&path) {
             Ok(text) => return Self::from_text(text.trim()),
             Err(err) if err.kind() == ErrorKind::NotFound => {}

@@ -15,10 +15,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
+use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, Sender};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
+
+use crate::owner_only;
 
 use super::store::{
     new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
@@ -143,10 +145,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, HistoryError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            owner_only::create_dir(dir)
                 .map_err(|source| HistoryError::Open { path: dir.display().to_string(), source })?;
         }
         let connection = Connection::open(path)?;
+        // Before WAL mode: the -wal and -shm files take the database's mode.
+        owner_only::restrict_database(path);
         connection.pragma_update(None, "journal_mode", "WAL")?;
         let synchronous = match options.durability {
             Durability::Full => "FULL",
@@ -472,7 +476,7 @@ fn is_full(err: &HistoryError) -> bool {
 /// leaving room for its write-ahead log. `None` if that cannot be read.
 pub fn default_max_bytes(path: &Path) -> Option<u64> {
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).ok()?;
+    owner_only::create_dir(dir).ok()?;
     let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: statvfs writes the struct given, from a NUL-terminated path.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -656,7 +660,8 @@ fn decode(row: Stored<'_>) -> Result<ChatMessage, HistoryError> {
         id: MessageId(Uuid::from_slice(id).map_err(|_| corrupt("id"))?),
         from: Sender {
             client_id: ClientId(Uuid::from_slice(client).map_err(|_| corrupt("client id"))?),
-            name: name.map(|name| name.parse()).transpose().map_err(|_| corrupt("name"))?,
+            // A name as given when it was stored, not as one chosen now.
+            name: name.map(DisplayName::try_from).transpose().map_err(|_| corrupt("name"))?,
             verified,
         },
         text,

@@ -1,8 +1,10 @@
 //! Whose request it is: the socket's address, or for a socket from a
-//! trusted proxy, the client address it forwards in `X-Forwarded-For`.
+//! trusted proxy, the client address it forwards in `X-Forwarded-For`; and
+//! whether a trusted proxy forgot to forward one.
 
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// An address, or a network in CIDR notation (`10.0.0.0/8`, `fd00::/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +55,7 @@ fn masked(net: u128, ip: u128, prefix: u8, bits: u8) -> bool {
 }
 
 /// IPv4 clients of a dual-stack socket appear as `::ffff:a.b.c.d`.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -61,16 +63,42 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The proxies whose `X-Forwarded-For` is believed.
-#[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<Network>);
+#[derive(Debug, Default)]
+pub struct TrustedProxies {
+    networks: Vec<Network>,
+    /// A request came from one of them without `X-Forwarded-For`.
+    unforwarded: AtomicBool,
+}
 
 impl TrustedProxies {
     pub fn new(networks: Vec<Network>) -> Self {
-        Self(networks)
+        Self { networks, unforwarded: AtomicBool::new(false) }
     }
 
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|network| network.contains(ip))
+        self.networks.iter().any(|network| network.contains(ip))
+    }
+
+    /// Notes a request from `socket`, `forwarded` when it has an
+    /// `X-Forwarded-For`. A trusted proxy that sends none names no client:
+    /// every visitor behind it counts as the proxy's one address, and shares
+    /// each per-address limit with all the others. That is a proxy set up
+    /// wrong (or one that passes the client's own header on, which is
+    /// worse and looks the same from here), so the first one is warned.
+    pub fn note_request(&self, socket: IpAddr, forwarded: bool) {
+        if forwarded || !self.trusts(socket) || self.unforwarded.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tracing::warn!(
+            proxy = %socket,
+            "a request from a trusted proxy came without X-Forwarded-For: its clients all count as the proxy; \
+             make it set the header (nginx: proxy_set_header X-Forwarded-For $remote_addr;)"
+        );
+    }
+
+    /// Whether a trusted proxy sent a request without `X-Forwarded-For`.
+    pub fn unforwarded_seen(&self) -> bool {
+        self.unforwarded.load(Ordering::Relaxed)
     }
 
     /// The client's address for a request from `socket` with `headers`:
@@ -148,5 +176,15 @@ mod tests {
         // A forged line first, the proxy's own line after it.
         let two_lines = forwarded(&["1.2.3.4", "203.0.113.50"]);
         assert_eq!(proxies.client_ip(ip("10.0.0.2"), &two_lines), ip("203.0.113.50"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_without_the_header_is_noted() {
+        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        proxies.note_request(ip("198.51.100.1"), false);
+        proxies.note_request(ip("10.0.0.2"), true);
+        assert!(!proxies.unforwarded_seen(), "a client's own request, and a forwarded one");
+        proxies.note_request(ip("::ffff:10.0.0.2"), false);
+        assert!(proxies.unforwarded_seen());
     }
 }

@@ -433,20 +433,39 @@ pub async fn upgrade_over(tcp: TcpStream, url: &str, headers: &[(&'static str, &
 /// secret and `args`.
 pub struct ServerProcess {
     pub child: std::process::Child,
+    /// Where it is reached (loopback, for a wildcard listen address).
     pub addr: SocketAddr,
 }
 
 impl ServerProcess {
     pub async fn start(addr: SocketAddr, database: &std::path::Path, args: &[&str]) -> Self {
+        let mut all = vec!["--secret", TEST_SECRET];
+        all.extend_from_slice(args);
+        Self::spawn(addr, database, &all, std::process::Stdio::inherit()).await
+    }
+
+    /// The binary listening on `listen` (a wildcard address is reached on
+    /// loopback) with `database` and only `args` (no secret unless they give
+    /// one), its log kept for [`Self::stop_for_log`].
+    pub async fn start_logged(listen: SocketAddr, database: &std::path::Path, args: &[&str]) -> Self {
+        Self::spawn(listen, database, args, std::process::Stdio::piped()).await
+    }
+
+    async fn spawn(listen: SocketAddr, database: &std::path::Path, args: &[&str], stderr: std::process::Stdio) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
-            .args(["--listen", &addr.to_string(), "--database"])
+            .args(["--listen", &listen.to_string(), "--database"])
             .arg(database)
-            .args(["--static-dir", "/nonexistent", "--secret", TEST_SECRET])
+            .args(["--static-dir", "/nonexistent"])
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start the server binary");
+        let addr = match listen.ip() {
+            ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+            _ => listen,
+        };
         wait_until_listening(addr).await;
         Self { child, addr }
     }
@@ -458,6 +477,19 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits up to `within` for the exit; its status code.
     pub async fn terminate(mut self, within: Duration) -> Option<i32> {
+        self.stop(within).await
+    }
+
+    /// Stops a server of [`Self::start_logged`] (SIGTERM) and returns its log.
+    pub async fn stop_for_log(mut self) -> String {
+        self.stop(PATIENCE).await;
+        let mut log = String::new();
+        let stderr = self.child.stderr.take().expect("started with start_logged");
+        std::io::Read::read_to_string(&mut { stderr }, &mut log).unwrap();
+        log
+    }
+
+    async fn stop(&mut self, within: Duration) -> Option<i32> {
         // SAFETY: kill(2) with a child's pid and a signal number.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = tokio::time::Instant::now() + within;
