@@ -6,7 +6,7 @@
 use std::future::poll_fn;
 
 use http::StatusCode;
-use roomcast_shared::protocol::check_text;
+use roomcast_shared::protocol::{check_text, fits_the_limit};
 use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, NameError, Sender, SERVER_NAME};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,6 +46,8 @@ pub enum PublishError {
     BadGroup(#[from] NameError),
     #[error("body: {0}")]
     BadBody(String),
+    #[error("text: longer than this server's limit of {0} bytes (counted JSON-escaped)")]
+    TooLong(usize),
     #[error("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes")]
     BadKey,
     #[error("this Idempotency-Key was used for another message")]
@@ -65,6 +67,7 @@ impl PublishError {
             Self::Off => StatusCode::NOT_FOUND,
             Self::BadGroup(_) | Self::BadBody(_) | Self::BadKey => StatusCode::BAD_REQUEST,
             Self::KeyReused => StatusCode::CONFLICT,
+            Self::TooLong(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::OverQuota => StatusCode::INSUFFICIENT_STORAGE,
         }
@@ -109,6 +112,7 @@ pub async fn publish(
     body: &[u8],
     idempotency_key: Option<&str>,
     sequencer: &Sequencer,
+    max_message_bytes: usize,
 ) -> Result<Published, PublishError> {
     let group: GroupName = group.parse()?;
     let body: Body = serde_json::from_slice(body).map_err(|err| PublishError::BadBody(err.to_string()))?;
@@ -129,6 +133,9 @@ pub async fn publish(
     };
     // The same rules as a client's `send`.
     check_text(&body.text).map_err(|reason| PublishError::BadBody(reason.to_owned()))?;
+    if !fits_the_limit(&body.text, max_message_bytes) {
+        return Err(PublishError::TooLong(max_message_bytes));
+    }
     let message = ChatMessage {
         group,
         seq: 0,

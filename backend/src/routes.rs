@@ -33,6 +33,7 @@ use crate::upgrade::{self, UpgradeError, Upgrades};
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies, api_key } = state;
     let sequencer = upgrades.context.sequencer.clone();
+    let max_message_bytes = upgrades.context.settings.max_message_bytes;
     access(hosts)
         .and(note_forwarding(proxies.clone()))
         .and(
@@ -41,7 +42,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(readyz(history.clone(), proxies.clone()))
                 .unify()
-                .or(publish(api_key, sequencer))
+                .or(publish(api_key, sequencer, max_message_bytes))
                 .unify()
                 .or(messages(auth.clone(), history))
                 .unify()
@@ -235,6 +236,7 @@ fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Re
 fn publish(
     api_key: Option<Arc<str>>,
     sequencer: Sequencer,
+    max_message_bytes: usize,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let key_checked = with(api_key).and(warp::header::optional::<String>("authorization")).and_then(
         |api_key: Option<Arc<str>>, authorization: Option<String>| async move {
@@ -252,9 +254,10 @@ fn publish(
         .and(warp::body::bytes())
         .and(with(sequencer))
         .and_then(
-            |group: String, api_key: Arc<str>, key: Option<String>, body: bytes::Bytes, sequencer: Sequencer| async move {
-                let published = publish_api::publish(&api_key, &group, &body, key.as_deref(), &sequencer)
-                    .await
+            move |group: String, api_key: Arc<str>, key: Option<String>, body: bytes::Bytes, sequencer: Sequencer| async move {
+                let published =
+                    publish_api::publish(&api_key, &group, &body, key.as_deref(), &sequencer, max_message_bytes)
+                        .await
                     .map_err(warp::reject::custom)?;
                 let status = if published.duplicate { StatusCode::OK } else { StatusCode::CREATED };
                 Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&published), status).into_response())

@@ -104,6 +104,20 @@ async fn a_frame_far_over_the_limit_still_gets_its_1009() {
     server.shutdown().await;
 }
 
+/// A raw frame within the limit whose text JSON doubles (quotes, line
+/// breaks) would reach every JSON member at up to twice the advertised size.
+#[tokio::test]
+async fn a_raw_text_over_the_limit_once_json_escaped_closes_with_1009() {
+    let server = start_with_limit(1024).await;
+    let addr = server.local_addr();
+    let mut member = connect_json(addr, "escaped").await;
+    let mut raw = connect_raw(addr, "escaped").await;
+    raw.send(Message::text("\"\n".repeat(300))).await.unwrap();
+    assert_eq!(close_code(&mut raw).await, close::MESSAGE_TOO_BIG);
+    assert_round_trip(&mut member, "nothing oversized came before this").await;
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_message_at_the_limit_is_accepted() {
     let server = start_with_limit(1024).await;

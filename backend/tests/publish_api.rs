@@ -89,6 +89,24 @@ async fn the_server_publishes_with_its_key_once_per_idempotency_key() {
 
 /// Once retention removed the original, its key is still told apart by
 /// text: a retry is a duplicate, another text a `409`.
+/// The publish API's body may be larger than a message: the text is held
+/// to the same limit as a client's, counted as JSON members receive it.
+#[tokio::test]
+async fn a_text_over_the_message_limit_gets_413() {
+    let mut config = test_config();
+    config.api_key = Some(KEY.to_owned());
+    config.max_message_bytes = 1024;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let quoted = format!(r#"{{"text":"{}"}}"#, "\\\"".repeat(600));
+    let (status, body) = post(addr, "limits", Some(KEY), None, &quoted).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("1024"), "{body}");
+    let within = format!(r#"{{"text":"{}"}}"#, "y".repeat(1024));
+    assert_eq!(post(addr, "limits", Some(KEY), None, &within).await.0, 201);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_idempotency_key_outlives_its_message() {
     let mut config = test_config();

@@ -104,6 +104,26 @@ pub fn check_text(text: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Bytes of `text` once JSON-escaped (without the quotes), as every JSON
+/// member receives it; counted without encoding.
+pub fn json_escaped_len(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if u32::from(c) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum()
+}
+
+/// Whether `text` may be a message's text under `max_message_bytes`: the
+/// one size rule for every text, however it arrives. A raw frame within the
+/// limit can hold twice the limit once JSON-escaped (quotes, backslashes,
+/// line breaks), and every JSON member would get that.
+pub fn fits_the_limit(text: &str, max_message_bytes: usize) -> bool {
+    json_escaped_len(text) <= max_message_bytes
+}
+
 /// Whether `text` holds control characters other than line breaks and tabs.
 /// They render as nothing or as garbage, and grow six-fold when encoded as
 /// JSON for every member, so message texts may not hold them.
@@ -337,6 +357,18 @@ mod tests {
             ClientCommand::send_frame_len(&text),
             ClientCommand::Send { id: id(), text: text.clone() }.encode().len()
         );
+    }
+
+    #[test]
+    fn the_escaped_length_is_what_json_makes_of_a_text() {
+        for text in
+            ["plain", "\"quoted\"", "back\\slash", "lines\nand\ttabs\r", "\u{1}\u{8}\u{c}\u{1f}", "你好 👋", "\u{7f}"]
+        {
+            let encoded = serde_json::to_string(text).unwrap();
+            assert_eq!(json_escaped_len(text), encoded.len() - 2, "{text:?}");
+        }
+        assert!(fits_the_limit(&"y".repeat(1024), 1024));
+        assert!(!fits_the_limit(&"\"".repeat(513), 1024), "each quote takes two bytes");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum CloseReason {
     ControlFlood,
     #[error("message too big")]
     TooBig,
+    #[error("message too big once JSON-escaped")]
+    TooBigForJson,
     #[error("invalid UTF-8")]
     InvalidUtf8,
     #[error("protocol violation: {0}")]
@@ -57,6 +59,7 @@ impl CloseReason {
             Self::RateLimited => (close::POLICY_VIOLATION, "publish rate limit exceeded"),
             Self::ControlFlood => (close::POLICY_VIOLATION, "too many control frames"),
             Self::TooBig => (close::MESSAGE_TOO_BIG, "message too big"),
+            Self::TooBigForJson => (close::MESSAGE_TOO_BIG, "message too big once JSON-escaped"),
             Self::InvalidUtf8 => (close::INVALID_PAYLOAD, "invalid UTF-8"),
             Self::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
             Self::PeerClosed | Self::Lost(_) => return None,

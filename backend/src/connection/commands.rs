@@ -2,7 +2,7 @@
 //! a frame by the connection's wire mode, and [`Connection::apply`] carries
 //! it out, one arm per command.
 
-use roomcast_shared::protocol::has_control_characters;
+use roomcast_shared::protocol::{fits_the_limit, has_control_characters};
 use roomcast_shared::{ChatMessage, ClientCommand, CommandError, ErrorCode, MessageId, Sender, ServerEvent};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -79,6 +79,11 @@ impl Connection {
             // raw member unchecked.
             Inbound::RawText(text) => {
                 self.count_raw_frame()?;
+                // The frame was within the limit; JSON members would get
+                // its text up to twice as large.
+                if !fits_the_limit(&text, self.context.settings.max_message_bytes) {
+                    return Err(CloseReason::TooBigForJson);
+                }
                 // Raw clients get no acknowledgement; a refused publish is
                 // logged by the sequencer, and a stopped one is the
                 // shutdown this connection is about to see.
