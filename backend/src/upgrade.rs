@@ -5,18 +5,13 @@
 //! gets a plain-text HTTP error instead of a dropped socket.
 
 use std::collections::HashMap;
-use std::future::poll_fn;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL};
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -28,7 +23,7 @@ use crate::auth::Admitted;
 use crate::batched_io::BatchedWriter;
 use crate::connection::{self, Context, Peer};
 use crate::history::Start;
-use crate::net::Place;
+use crate::net::{self, Place};
 use crate::registry::{Registry, WireMode};
 
 /// Read buffer per connection. Small on purpose: idle connections dominate,
@@ -147,10 +142,19 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
                 return;
             }
         };
-        let mut io = TokioIo::new(upgraded);
-        release_handshake_buffer(&mut io);
-        let io = BatchedWriter::new(io);
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        // The bare TCP socket, without hyper's buffers around it: an idle
+        // connection holds no more than it must.
+        let Ok((stream, already_read)) = net::take_socket(upgraded) else {
+            tracing::error!(conn = %peer.connection_id, "an upgraded connection without its socket");
+            return;
+        };
+        let io = BatchedWriter::new(stream);
+        let socket = if already_read.is_empty() {
+            WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
+        } else {
+            // A client that sent its first frames along with its request.
+            WebSocketStream::from_partially_read(io, already_read.to_vec(), Role::Server, Some(config)).await
+        };
         let membership = registry.join(&peer.group, peer.mode);
         connection::serve(socket, peer, membership, context).await;
     };
@@ -168,17 +172,6 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         reply.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
     }
     Ok(response)
-}
-
-/// hyper hands over the upgraded socket with its HTTP read buffer (8 KiB or
-/// more, usually empty) still attached, and lets go of it only on the first
-/// read. A JSON connection does not read until its replay is written, and
-/// under a storm of joins thousands wait for their replay: one zero-length
-/// read here frees that buffer at once. It is polled once, never awaited (a
-/// socket read waits for data); bytes the client already sent stay queued.
-fn release_handshake_buffer<S: AsyncRead + Unpin>(io: &mut S) {
-    let mut nothing = ReadBuf::new(&mut []);
-    let _ = poll_fn(|cx| Pin::new(&mut *io).poll_read(cx, &mut nothing)).now_or_never();
 }
 
 /// The production WebSocket settings: small buffers and bounded messages.

@@ -128,6 +128,38 @@ async fn an_idle_keep_alive_connection_is_closed() {
     server.shutdown().await;
 }
 
+/// A response the client does not read must still make progress: big
+/// pages from clients that read nothing would otherwise hold their memory
+/// and sockets for as long as the clients like.
+#[tokio::test]
+async fn a_response_nobody_reads_is_dropped_at_the_handshake_timeout() {
+    let dir = std::env::temp_dir().join(format!("roomcast-static-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html>").unwrap();
+    // Far more than the kernel buffers of both ends take.
+    std::fs::write(dir.join("big.bin"), vec![b'b'; 64 << 20]).unwrap();
+    let mut config = bounded_config();
+    config.static_dir = dir.clone();
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut stream = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
+    stream.write_all(format!("GET /big.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let asked = Instant::now();
+    let mut status = [0u8; 12];
+    stream.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200", "the page is being sent");
+    assert_eq!(server.sockets_open(), 1);
+    // The server has written what the sockets take long before this.
+    let deadline = asked + HANDSHAKE_TIMEOUT + SLACK + HANDSHAKE_TIMEOUT;
+    while server.sockets_open() > 0 {
+        assert!(Instant::now() < deadline, "a response nobody reads held its socket for {:?}", asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(stream);
+    server.shutdown().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[tokio::test]
 async fn a_request_body_that_never_arrives_gets_408() {
     let server = start(bounded_config()).await;

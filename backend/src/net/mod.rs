@@ -11,6 +11,10 @@
 //!   with `Retry-After`, or closed at once when not even that fits. The
 //!   accept loop never sleeps on a full table.
 //! - [`client_ip`] says whose request it is (`--trusted-proxies`).
+//! - A response must make progress: a write the client has not taken for
+//!   the same `--handshake-timeout` ends the connection
+//!   ([`write_deadline`]); an upgraded WebSocket takes its socket back out
+//!   of that timer ([`take_socket`]).
 //! - HTTP/2 is not spoken (no h2c): nothing here needs it.
 //!
 //! Each request carries a [`Remote`] extension: the socket's address and
@@ -18,6 +22,7 @@
 
 pub mod admission;
 pub mod client_ip;
+pub mod write_deadline;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -38,6 +43,9 @@ use warp::reply::Response;
 use warp::Reply;
 
 use admission::{Admission, Decision, Refusal, Ticket, RETRY_AFTER_SECONDS};
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
+use write_deadline::WriteDeadline;
 
 /// Largest request head (request line and headers); larger gets `431`.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -68,6 +76,17 @@ pub struct Remote {
 pub struct Place {
     pub socket: Option<Arc<Ticket>>,
     pub forwarded: Option<Ticket>,
+}
+
+/// The socket under each HTTP connection, as hyper holds it.
+type HttpIo = TokioIo<WriteDeadline<TcpStream>>;
+
+/// The TCP socket of an upgraded connection, out of hyper and out of the
+/// HTTP write deadline, with what the client had already sent past its
+/// request; or the upgrade back, should it not be one of this server's.
+pub fn take_socket(upgraded: Upgraded) -> Result<(TcpStream, Bytes), Upgraded> {
+    let parts = upgraded.downcast::<HttpIo>()?;
+    Ok((parts.io.into_inner().into_inner(), parts.read_buf))
 }
 
 /// Accepts and serves until `shutdown`; then stops accepting, lets open
@@ -148,7 +167,8 @@ async fn serve_connection<S, F>(
             }
         }
     });
-    let connection = builder.serve_connection(TokioIo::new(stream), handle).with_upgrades();
+    let io: HttpIo = TokioIo::new(WriteDeadline::new(stream, limits.handshake_timeout));
+    let connection = builder.serve_connection(io, handle).with_upgrades();
     let mut connection = pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
