@@ -36,9 +36,10 @@ async fn main() -> anyhow::Result<()> {
     if !config.static_dir.join("index.html").is_file() {
         tracing::warn!(dir = %config.static_dir.display(), "no built app found; see README.md to build it");
     }
+    let stop = shutdown::StopSignals::register().context("cannot listen for stop signals")?;
     let server = Server::bind(config.clone()).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!("listening on http://{}", server.local_addr());
-    shutdown::signal().await;
+    stop.recv().await;
     server.shutdown().await;
     tracing::info!("stopped");
     Ok(())
