@@ -148,16 +148,23 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
             tracing::error!(conn = %peer.connection_id, "an upgraded connection without its socket");
             return;
         };
+        // What the client sent along with its request (its first frames),
+        // copied out: the bytes hyper hands over share its whole read
+        // buffer (8 KiB), which must not live as long as the connection.
+        let sent_along = (!already_read.is_empty()).then(|| already_read.to_vec());
+        drop(already_read);
         let io = BatchedWriter::new(stream);
-        let socket = if already_read.is_empty() {
-            WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
-        } else {
-            // A client that sent its first frames along with its request.
-            WebSocketStream::from_partially_read(io, already_read.to_vec(), Role::Server, Some(config)).await
+        let socket = match sent_along {
+            None => WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await,
+            Some(part) => WebSocketStream::from_partially_read(io, part, Role::Server, Some(config)).await,
         };
         let membership = registry.join(&peer.group, peer.mode);
         connection::serve(socket, peer, membership, context).await;
     };
+    // Boxed: the wrapper would otherwise hold the connection's future twice
+    // over (as its argument and as its pinned local), 4 KiB more for every
+    // idle connection.
+    let serve = Box::pin(serve);
     upgrades.tasks.spawn(async move { abandon.run_until_cancelled(serve).await });
 
     let mut response = Response::default();
