@@ -23,6 +23,12 @@ pub const SERVICE_RESTART: u16 = 1012;
 pub const TRY_AGAIN_LATER: u16 = 1013;
 /// The server heard nothing from the client within the idle timeout.
 pub const HEARTBEAT_TIMEOUT: u16 = 4000;
+/// The connection's token expired (and no `refresh` brought a newer one):
+/// get a new token and reconnect.
+pub const TOKEN_EXPIRED: u16 = 4001;
+/// The identity was revoked: its tokens are refused from now on, so
+/// reconnecting with them will not help (within 4400–4499: terminal).
+pub const IDENTITY_REVOKED: u16 = 4403;
 
 /// Whether a client should reconnect after the connection closed with `code`.
 ///
@@ -46,6 +52,8 @@ pub fn describe(code: u16) -> &'static str {
         SERVICE_RESTART => "server restarting",
         TRY_AGAIN_LATER => "too slow to keep up",
         HEARTBEAT_TIMEOUT => "heartbeat timeout",
+        TOKEN_EXPIRED => "token expired",
+        IDENTITY_REVOKED => "identity revoked",
         1005 => "no status",
         1006 => "connection lost",
         _ => "closed",
@@ -61,6 +69,7 @@ mod tests {
         assert!(!should_reconnect(NORMAL));
         assert!(!should_reconnect(POLICY_VIOLATION));
         assert!(!should_reconnect(4403));
+        assert!(!should_reconnect(IDENTITY_REVOKED));
     }
 
     #[test]
@@ -72,6 +81,7 @@ mod tests {
             SERVICE_RESTART,
             TRY_AGAIN_LATER,
             HEARTBEAT_TIMEOUT,
+            TOKEN_EXPIRED,
             1006,
             4999,
         ] {

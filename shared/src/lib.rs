@@ -31,3 +31,8 @@ pub use protocol::{
 /// A connection that negotiates no subprotocol is in *raw* mode: each text
 /// frame is a message and members receive bare text (see `docs/PROTOCOL.md`).
 pub const SUBPROTOCOL: &str = "roomcast.v1";
+
+/// A token may ride in `Sec-WebSocket-Protocol` as a second offered
+/// subprotocol, `roomcast.token.<jwt>`, which keeps it out of URLs and so
+/// out of proxies' logs (as Kubernetes does). The server never echoes it.
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "roomcast.token.";

@@ -21,11 +21,18 @@ pub enum ClientCommand {
     /// Application-level heartbeat; the server answers `pong`. Browsers can
     /// neither send nor observe WebSocket Ping frames, hence this.
     Ping,
+    /// A newer token for the same identity, before the connection's own
+    /// expires: the server answers `refreshed` (and keeps the connection
+    /// open past the old expiry) or an `error` with `token_refused`.
+    /// Optional: a client that never sends it is closed with
+    /// [`TOKEN_EXPIRED`](crate::close::TOKEN_EXPIRED) at expiry and
+    /// reconnects with a new token.
+    Refresh { token: String },
 }
 
 /// The `type` tags of [`ClientCommand`], for telling an unknown command from a
 /// malformed known one.
-const COMMAND_TYPES: [&str; 2] = ["send", "ping"];
+const COMMAND_TYPES: [&str; 3] = ["send", "ping", "refresh"];
 
 /// Why a text frame was not a usable command. The connection stays open; the
 /// server answers with an `error` event built from this.
@@ -212,6 +219,11 @@ pub struct Welcome {
     /// group holds nothing yet (it gets its epoch with its first message).
     #[serde(default)]
     pub epoch: String,
+    /// When the connection's token expires, in Unix seconds (absent: it
+    /// does not). Send `refresh` with a newer token before then, or be
+    /// closed with 4001 and reconnect with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<u64>,
 }
 
 /// A page of a group's history, oldest first (`GET /api/groups/{group}/messages`).
@@ -246,6 +258,10 @@ pub enum ErrorCode {
     /// The message would exceed a storage quota (e.g. it would create a
     /// group past the server's `--max-groups`): refused for good.
     Quota,
+    /// The token of a `refresh` was not accepted (expired, revoked, for
+    /// another identity or group, or not signed by this server); the
+    /// connection keeps its old token and expiry.
+    TokenRefused,
     /// A code this client does not know (added by a newer server): treat it
     /// as a refusal for good.
     #[serde(other)]
@@ -290,6 +306,12 @@ pub enum ServerEvent {
         seq: u64,
     },
     Pong,
+    /// A `refresh` was taken: the connection's token now expires at
+    /// `token_expires_at` (Unix seconds; absent: never).
+    Refreshed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_expires_at: Option<u64>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -451,7 +473,9 @@ mod tests {
                 heartbeat: HeartbeatSettings { ping_interval_ms: 15_000, idle_timeout_ms: 45_000 },
                 max_message_bytes: 65_536,
                 epoch: "9f2c41d07ab35e86".into(),
+                token_expires_at: Some(1_900_000_000),
             }),
+            ServerEvent::Refreshed { token_expires_at: None },
             ServerEvent::Message(ChatMessage {
                 group: "lobby".parse().unwrap(),
                 seq: 7,

@@ -467,7 +467,7 @@ impl Driver {
                 self.publish_outbox();
             }
             ServerEvent::Error { message, .. } => self.note(LineKind::Notice, format!("server: {message}")),
-            ServerEvent::Pong | ServerEvent::Unknown => {}
+            ServerEvent::Pong | ServerEvent::Refreshed { .. } | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.send_next(conn).await;
