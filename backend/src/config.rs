@@ -189,6 +189,16 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_IDENTITIES_PER_MINUTE", default_value_t = 120)]
     pub identities_per_minute: u32,
 
+    /// How long a self-service token lasts; the app renews it
+    /// (`POST /api/identities/renew`) before then.
+    #[arg(long, env = "ROOMCAST_IDENTITY_LIFETIME", default_value = "30d", value_parser = parse_duration)]
+    pub identity_lifetime: Duration,
+
+    /// Groups a self-service token allows (comma-separated names or
+    /// `prefix*`; default: every group).
+    #[arg(long, env = "ROOMCAST_IDENTITY_GROUPS", value_delimiter = ',')]
+    pub identity_groups: Vec<crate::auth::GroupPattern>,
+
     /// Origins (`https://chat.example.com`, comma-separated; `*`: any) whose
     /// pages may use the sockets and the API, besides the server's own.
     #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -285,6 +295,7 @@ impl Config {
             ("idle-timeout", self.idle_timeout),
             ("handshake-timeout", self.handshake_timeout),
             ("retention-interval", self.retention_interval),
+            ("identity-lifetime", self.identity_lifetime),
         ];
         if let Some((flag, _)) = zero_durations.iter().find(|(_, value)| value.is_zero()) {
             return Err(ConfigError::Zero(flag));
@@ -344,6 +355,7 @@ impl Config {
             ("close-grace", self.close_grace, TIMER),
             ("retention-interval", self.retention_interval, TIMER),
             ("retention-age", self.retention_age, AGE),
+            ("identity-lifetime", self.identity_lifetime, AGE),
         ];
         match durations.into_iter().find(|(_, value, cap)| *value > cap.longest) {
             Some((flag, _, cap)) => Err(ConfigError::TooLong { flag, max: cap.text }),
@@ -453,16 +465,18 @@ mod tests {
         let mut config = Config::defaults();
         (config.ping_interval, config.idle_timeout, config.handshake_timeout) = (day / 2, day, day);
         (config.close_grace, config.retention_interval, config.retention_age) = (day, day, AGE.longest);
+        config.identity_lifetime = AGE.longest;
         assert_eq!(config.validate(), Ok(()), "at the caps");
         let over = Duration::from_secs(1);
         type Field = fn(&mut Config) -> &mut Duration;
-        let flags: [(&str, Field); 6] = [
+        let flags: [(&str, Field); 7] = [
             ("ping-interval", |config| &mut config.ping_interval),
             ("idle-timeout", |config| &mut config.idle_timeout),
             ("handshake-timeout", |config| &mut config.handshake_timeout),
             ("close-grace", |config| &mut config.close_grace),
             ("retention-interval", |config| &mut config.retention_interval),
             ("retention-age", |config| &mut config.retention_age),
+            ("identity-lifetime", |config| &mut config.identity_lifetime),
         ];
         for (flag, field) in flags {
             let mut long = config.clone();

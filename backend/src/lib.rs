@@ -10,7 +10,7 @@
 //!   publish; [`identities`]: self-service identities.
 //! - [`access`]: which hosts and origins are answered (before anything else).
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
-//!   API.
+//!   API; [`revoke`]: withdrawing an identity on every node.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - [`batched_io`]: one socket write per batch of frames, memory freed after.
@@ -44,6 +44,7 @@ pub mod publish_api;
 pub mod queue;
 pub mod rate;
 pub mod registry;
+pub mod revoke;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

@@ -66,6 +66,8 @@ pub enum Next {
     Message(Outbound),
     /// The member was evicted; stop writing.
     Evicted,
+    /// The member's identity was revoked; stop writing.
+    Revoked,
 }
 
 /// How much a member's queue may hold before the member is evicted.
@@ -90,6 +92,8 @@ struct State {
     /// Bytes of the frames in `messages`.
     bytes: usize,
     evicted: bool,
+    /// Evicted because its identity was revoked, not for being slow.
+    revoked: bool,
     /// Group messages are left to the replay, which reads them from the
     /// store; only replies are queued.
     catching_up: bool,
@@ -174,6 +178,13 @@ impl MemberQueue {
         self.lock().evicted
     }
 
+    /// Evicts the member because its identity was revoked: the reader
+    /// learns it as [`Next::Revoked`].
+    pub fn revoke(&self) {
+        self.lock().revoked = true;
+        self.evict();
+    }
+
     /// The next message, or [`Next::Evicted`]. Cancel-safe: a message is
     /// only taken from the queue when this returns.
     pub async fn next(&self) -> Next {
@@ -185,7 +196,7 @@ impl MemberQueue {
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
         let mut state = self.lock();
         if state.evicted {
-            return Poll::Ready(Next::Evicted);
+            return Poll::Ready(Self::ending(&state));
         }
         match Self::pop(&mut state, self.capacity.messages) {
             Some(message) => Poll::Ready(Next::Message(message)),
@@ -196,14 +207,23 @@ impl MemberQueue {
         }
     }
 
-    /// Ready once the member is evicted; what is queued stays queued.
-    pub fn poll_evicted(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Ready once the member is evicted (with why); what is queued stays
+    /// queued.
+    pub fn poll_evicted(&self, cx: &mut Context<'_>) -> Poll<Next> {
         let mut state = self.lock();
         if state.evicted {
-            return Poll::Ready(());
+            return Poll::Ready(Self::ending(&state));
         }
         Self::wait(&mut state, cx);
         Poll::Pending
+    }
+
+    fn ending(state: &State) -> Next {
+        if state.revoked {
+            Next::Revoked
+        } else {
+            Next::Evicted
+        }
     }
 
     /// A message already queued, if any (eviction aside).
@@ -291,8 +311,17 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!reader.is_finished());
         queue.evict();
-        reader.await.unwrap();
+        assert_eq!(reader.await.unwrap(), Next::Evicted);
         assert_eq!(queue.next().await, Next::Evicted);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_member_learns_why() {
+        let queue = MemberQueue::new(counted(2));
+        queue.push(text("a")).unwrap();
+        queue.revoke();
+        assert_eq!(poll_fn(|cx| queue.poll_evicted(cx)).await, Next::Revoked);
+        assert_eq!(queue.next().await, Next::Revoked);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use roomcast_shared::{ChatMessage, GroupName, MessageId, ServerEvent};
+use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, ServerEvent};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
@@ -89,6 +89,9 @@ struct WaitingAck {
 #[derive(Debug)]
 struct Member {
     mode: WireMode,
+    /// The client id it connected as (the verified `sub` under
+    /// `--auth required`).
+    client: ClientId,
     queue: Arc<MemberQueue>,
 }
 
@@ -143,13 +146,13 @@ impl Registry {
     /// must write to its socket. A JSON member's queue starts catching up
     /// (its connection replays history first, and calls
     /// [`MemberQueue::go_live`] when done).
-    pub fn join(self: &Arc<Self>, group: &GroupName, mode: WireMode) -> Membership {
+    pub fn join(self: &Arc<Self>, group: &GroupName, mode: WireMode, client: ClientId) -> Membership {
         let queue = Arc::new(match mode {
             WireMode::Json => MemberQueue::catching_up(self.outbound_queue),
             WireMode::Raw => MemberQueue::new(self.outbound_queue),
         });
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let member = Member { mode, queue: queue.clone() };
+        let member = Member { mode, client, queue: queue.clone() };
         // The map stays locked while the member is inserted so that a
         // concurrent leave cannot remove the group in between.
         let mut groups = lock(&self.groups);
@@ -307,6 +310,22 @@ impl Registry {
         Stats { connections: self.connections.load(Ordering::Relaxed), groups: lock(&self.groups).len() }
     }
 
+    /// Ends every connection of `client` here (its identity was revoked):
+    /// each is closed with 4403. Returns how many there were. Walks every
+    /// member: revocations are rare, and this keeps the registry free of a
+    /// second index.
+    pub fn revoke(&self, client: ClientId) -> usize {
+        let groups: Vec<Arc<Group>> = lock(&self.groups).values().cloned().collect();
+        let mut revoked = 0;
+        for group in groups {
+            for member in lock(&group.state).members.values().filter(|member| member.client == client) {
+                member.queue.revoke();
+                revoked += 1;
+            }
+        }
+        revoked
+    }
+
     /// Members currently in `group` (0 when it does not exist).
     pub fn members(&self, group: &GroupName) -> usize {
         lock(&self.groups).get(group).map_or(0, |g| lock(&g.state).members.len())
@@ -457,11 +476,29 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomcast_shared::{ClientId, MessageId, Sender};
+    use crate::queue::Next;
+    use roomcast_shared::{MessageId, Sender};
     use uuid::Uuid;
 
     fn group(name: &str) -> GroupName {
         name.parse().unwrap()
+    }
+
+    fn someone() -> ClientId {
+        ClientId(Uuid::new_v4())
+    }
+
+    #[tokio::test]
+    async fn revoking_an_identity_ends_its_connections_in_every_group_and_no_other() {
+        let registry = Registry::new(Capacity { messages: 8, bytes: 1 << 20 });
+        let mallory = someone();
+        let in_a = registry.join(&group("a"), WireMode::Json, mallory);
+        let in_b = registry.join(&group("b"), WireMode::Raw, mallory);
+        let bystander = registry.join(&group("a"), WireMode::Raw, someone());
+        assert_eq!(registry.revoke(mallory), 2);
+        assert_eq!(in_a.queue().next().await, Next::Revoked);
+        assert_eq!(in_b.queue().next().await, Next::Revoked);
+        assert!(!bystander.queue().is_evicted());
     }
 
     fn stored(group_name: &str, seq: u64, text: &str) -> ChatMessage {
@@ -497,7 +534,7 @@ mod tests {
 
     /// A JSON member as its connection has it once the replay is done.
     fn live_json(registry: &Arc<Registry>, name: &str) -> Membership {
-        let member = registry.join(&group(name), WireMode::Json);
+        let member = registry.join(&group(name), WireMode::Json, someone());
         assert!(member.go_live(0, "e"));
         member
     }
@@ -505,9 +542,9 @@ mod tests {
     #[test]
     fn delivery_reaches_every_member_of_the_group_and_no_other() {
         let registry = Registry::new(capacity(8));
-        let alice = registry.join(&group("a"), WireMode::Raw);
-        let bob = registry.join(&group("a"), WireMode::Raw);
-        let carol = registry.join(&group("b"), WireMode::Raw);
+        let alice = registry.join(&group("a"), WireMode::Raw, someone());
+        let bob = registry.join(&group("a"), WireMode::Raw, someone());
+        let carol = registry.join(&group("b"), WireMode::Raw, someone());
         deliver(&registry, stored("a", 1, "hi"), "e");
         assert_eq!(text_of(alice.queue().try_pop().unwrap()), "hi");
         assert_eq!(bob.queue().try_pop().unwrap().seq, 1);
@@ -517,7 +554,7 @@ mod tests {
     #[test]
     fn each_mode_gets_its_own_encoding() {
         let registry = Registry::new(capacity(8));
-        let raw = registry.join(&group("a"), WireMode::Raw);
+        let raw = registry.join(&group("a"), WireMode::Raw, someone());
         let json = live_json(&registry, "a");
         deliver(&registry, stored("a", 1, "hi"), "e");
         assert_eq!(text_of(raw.queue().try_pop().unwrap()), "hi");
@@ -570,9 +607,9 @@ mod tests {
     #[test]
     fn members_live_before_the_group_existed_learn_its_epoch() {
         let registry = Registry::new(capacity(8));
-        let early = registry.join(&group("a"), WireMode::Json);
+        let early = registry.join(&group("a"), WireMode::Json, someone());
         assert!(early.go_live(0, ""));
-        let late = registry.join(&group("a"), WireMode::Json);
+        let late = registry.join(&group("a"), WireMode::Json, someone());
         assert!(late.go_live(8, "e"), "replayed 1..=8 of epoch e");
         let events: Vec<_> = std::iter::from_fn(|| early.queue().try_pop())
             .map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap())
@@ -590,7 +627,7 @@ mod tests {
     #[test]
     fn a_restart_before_anyone_is_live_leaves_delivery_unset() {
         let registry = Registry::new(capacity(8));
-        let catching_up = registry.join(&group("a"), WireMode::Json);
+        let catching_up = registry.join(&group("a"), WireMode::Json, someone());
         registry.restart(&group("a"), "e", 0);
         assert_eq!(registry.last_delivered(&group("a"), "e"), None);
         assert_eq!(registry.deliver(stored("a", 7, "first seen"), "e"), Delivery::Delivered);
@@ -601,7 +638,7 @@ mod tests {
     #[test]
     fn the_first_member_to_go_live_sets_where_delivery_continues() {
         let registry = Registry::new(capacity(8));
-        let member = registry.join(&group("a"), WireMode::Json);
+        let member = registry.join(&group("a"), WireMode::Json, someone());
         assert!(member.go_live(7, "e"));
         assert_eq!(deliver(&registry, stored("a", 7, "replayed"), "e"), Delivery::Duplicate);
         assert!(matches!(deliver(&registry, stored("a", 9, "later"), "e"), Delivery::Missing { from: 8, to: 8, .. }));
@@ -610,8 +647,8 @@ mod tests {
     #[test]
     fn a_full_queue_evicts_only_that_member() {
         let registry = Registry::new(capacity(2));
-        let fast = registry.join(&group("a"), WireMode::Raw);
-        let slow = registry.join(&group("a"), WireMode::Raw);
+        let fast = registry.join(&group("a"), WireMode::Raw, someone());
+        let slow = registry.join(&group("a"), WireMode::Raw, someone());
         for seq in 1..=5 {
             deliver(&registry, stored("a", seq, "m"), "e");
             while fast.queue().try_pop().is_some() {}
@@ -624,8 +661,8 @@ mod tests {
     #[test]
     fn leaving_last_removes_the_group() {
         let registry = Registry::new(capacity(8));
-        let a = registry.join(&group("a"), WireMode::Raw);
-        let b = registry.join(&group("a"), WireMode::Json);
+        let a = registry.join(&group("a"), WireMode::Raw, someone());
+        let b = registry.join(&group("a"), WireMode::Json, someone());
         assert_eq!(registry.stats(), Stats { connections: 2, groups: 1 });
         drop(a);
         assert_eq!(registry.stats(), Stats { connections: 1, groups: 1 });
@@ -636,7 +673,7 @@ mod tests {
     #[test]
     fn relay_skips_json_members_and_the_sequence() {
         let registry = Registry::new(capacity(8));
-        let raw = registry.join(&group("a"), WireMode::Raw);
+        let raw = registry.join(&group("a"), WireMode::Raw, someone());
         let json = live_json(&registry, "a");
         raw.relay(Message::binary(vec![1, 2, 3]));
         assert_eq!(raw.queue().try_pop().unwrap(), Outbound::unsequenced(Message::binary(vec![1, 2, 3])));
@@ -647,7 +684,7 @@ mod tests {
     fn a_new_epoch_is_announced_to_json_members_before_its_first_message() {
         let registry = Registry::new(capacity(8));
         let json = live_json(&registry, "a");
-        let raw = registry.join(&group("a"), WireMode::Raw);
+        let raw = registry.join(&group("a"), WireMode::Raw, someone());
         for (message, epoch) in [(stored("a", 1, "old"), "e1"), (stored("a", 1, "new"), "e2")] {
             let Delivery::NewEpoch { message } = registry.deliver(message, epoch) else { panic!("a new epoch") };
             registry.restart(&group("a"), epoch, 0);

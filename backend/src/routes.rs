@@ -26,12 +26,14 @@ use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, Place, Remote};
 use crate::publish_api::{self, PublishError};
 use crate::registry::Registry;
+use crate::revoke::{RevokeError, Revoker};
 use crate::state::AppState;
 use crate::upgrade::{self, UpgradeError, Upgrades};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies, api_key } = state;
+    let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies, api_key, revoker } =
+        state;
     let sequencer = upgrades.context.sequencer.clone();
     let max_message_bytes = upgrades.context.settings.max_message_bytes;
     access(hosts)
@@ -42,11 +44,15 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(readyz(history.clone(), proxies.clone()))
                 .unify()
-                .or(publish(api_key, sequencer, max_message_bytes))
+                .or(publish(api_key.clone(), sequencer, max_message_bytes))
+                .unify()
+                .or(revoke_identity(api_key, revoker))
                 .unify()
                 .or(messages(auth.clone(), history))
                 .unify()
-                .or(create_identity(issuer, auth.clone(), proxies))
+                .or(create_identity(issuer.clone(), auth.clone(), proxies.clone()))
+                .unify()
+                .or(renew_identity(issuer, auth.clone(), proxies))
                 .unify()
                 .or(my_identity(auth))
                 .unify()
@@ -111,6 +117,7 @@ fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infall
 }
 
 /// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]]
+/// (the token may come as the subprotocol `roomcast.token.{token}` instead)
 fn websocket(
     auth: Arc<Auth>,
     upgrades: Upgrades,
@@ -140,7 +147,7 @@ fn websocket(
                 History,
             )| async move {
                 // The token before the request's own validity.
-                let token = query.get("token").map(String::as_str);
+                let token = upgrade::offered_token(&headers).or(query.get("token").map(String::as_str));
                 let admitted = auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
                 // A node that cannot reach its store takes no sockets: the
                 // client tries again (or another node).
@@ -218,6 +225,55 @@ fn create_identity(
         })
 }
 
+/// POST /api/identities/renew with `Authorization: Bearer {current token}`
+fn renew_identity(
+    issuer: Arc<Issuer>,
+    auth: Arc<Auth>,
+    proxies: Arc<TrustedProxies>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "identities" / "renew")
+        .and(warp::post())
+        .and(warp::header::headers_cloned())
+        .and(client_ip(proxies))
+        .and_then(move |headers: http::HeaderMap, ip: IpAddr| {
+            let renewed = auth
+                .identify(auth::bearer(&headers))
+                .map_err(IdentityError::Auth)
+                .and_then(|current| issuer.renew(current, Some(ip), auth.tokens()));
+            async move {
+                let renewed = renewed.map_err(warp::reject::custom)?;
+                Ok::<_, Rejection>(warp::reply::json(&renewed).into_response())
+            }
+        })
+}
+
+/// POST /api/identities/{sub}/revoke with `Authorization: Bearer {api key}`
+fn revoke_identity(
+    api_key: Option<Arc<str>>,
+    revoker: Revoker,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "identities" / String / "revoke")
+        .and(warp::post())
+        .and(api_key_checked(api_key))
+        .and(with(revoker))
+        .and_then(|sub: String, _key: Arc<str>, revoker: Revoker| async move {
+            let revoked = revoker.revoke(&sub).await.map_err(warp::reject::custom)?;
+            Ok::<_, Rejection>(warp::reply::json(&revoked).into_response())
+        })
+}
+
+/// The API key of the server-side APIs, checked before anything else
+/// (the body included); extracts the configured key.
+fn api_key_checked(api_key: Option<Arc<str>>) -> impl Filter<Extract = (Arc<str>,), Error = Rejection> + Clone {
+    with(api_key).and(warp::header::optional::<String>("authorization")).and_then(
+        |api_key: Option<Arc<str>>, authorization: Option<String>| async move {
+            let presented = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer "));
+            publish_api::check_key(api_key.as_deref(), presented).map_err(warp::reject::custom)?;
+            Ok::<_, Rejection>(api_key.unwrap_or_else(|| Arc::from("")))
+        },
+    )
+}
+
 /// GET /api/identities/me with `Authorization: Bearer …`
 fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "identities" / "me").and(warp::get()).and(warp::header::headers_cloned()).and_then(
@@ -238,17 +294,10 @@ fn publish(
     sequencer: Sequencer,
     max_message_bytes: usize,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let key_checked = with(api_key).and(warp::header::optional::<String>("authorization")).and_then(
-        |api_key: Option<Arc<str>>, authorization: Option<String>| async move {
-            let presented = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer "));
-            publish_api::check_key(api_key.as_deref(), presented).map_err(warp::reject::custom)?;
-            Ok::<_, Rejection>(api_key.unwrap_or_else(|| Arc::from("")))
-        },
-    );
     warp::path!("api" / "groups" / String / "messages")
         .and(warp::post())
         // The key before anything else, the body included.
-        .and(key_checked)
+        .and(api_key_checked(api_key))
         .and(warp::header::optional::<String>("idempotency-key"))
         .and(warp::body::content_length_limit(publish_api::MAX_BODY_BYTES))
         .and(warp::body::bytes())
@@ -353,6 +402,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
     } else if let Some(err) = rejection.find::<UpgradeError>() {
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<PublishError>() {
+        (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<RevokeError>() {
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<Refusal>() {
         (err.status(), err.to_string())

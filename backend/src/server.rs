@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{Access, AccessConfigError};
-use crate::auth::{Auth, Secret, SecretError, Tokens};
+use crate::auth::{Auth, Revocations, Secret, SecretError, Tokens};
 use crate::config::{Config, ConfigError, HistoryKind};
 use crate::connection::{Context, Settings};
 use crate::history::memory::MemoryStore;
@@ -20,12 +20,13 @@ use crate::history::redis_store::{self, RedisOptions, RedisStore};
 use crate::history::sequencer::{Delivering, Depth, Sequencer};
 use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::history::{retention, History, HistoryError, Store};
-use crate::identities::Issuer;
+use crate::identities::{Issuer, Policy};
 use crate::net::admission::{Admission, Caps};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, HttpLimits};
 use crate::queue::Capacity;
 use crate::registry::Registry;
+use crate::revoke::Revoker;
 use crate::routes::routes;
 use crate::state::AppState;
 use crate::upgrade::Upgrades;
@@ -97,7 +98,8 @@ impl Server {
     pub fn start(listener: TcpListener, config: Config) -> Result<Self, StartError> {
         config.validate()?;
         let addr = listener.local_addr()?;
-        let auth = Auth::new(config.auth, Tokens::new(&secret(&config)?));
+        let revocations = Arc::new(Revocations::default());
+        let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(&config)?), revocations.clone()));
         let access = Access::new(addr, &config.allowed_origins, &config.allowed_hosts, config.public_url.as_deref())?;
         let max_groups = (config.max_groups > 0).then_some(config.max_groups);
         let redis = match &config.redis {
@@ -137,6 +139,7 @@ impl Server {
             history: history.clone(),
             sequencer,
             limits: config.publish_limits(),
+            auth: auth.clone(),
             settings: Settings {
                 ping_interval: config.ping_interval,
                 idle_timeout: config.idle_timeout,
@@ -153,6 +156,15 @@ impl Server {
             per_ip: config.max_connections_per_ip,
         });
         let proxies = Arc::new(TrustedProxies::new(config.trusted_proxies.clone()));
+        let revoker = Revoker::new(store.clone(), revocations, registry.clone());
+        revoker.load()?;
+        if config.redis.is_some() {
+            tokio::spawn(revoker.clone().watch(shutdown.clone()));
+        }
+        let policy = Policy {
+            lifetime_seconds: config.identity_lifetime.as_secs(),
+            groups: (!config.identity_groups.is_empty()).then(|| config.identity_groups.clone()),
+        };
         let state = AppState {
             admission: admission.clone(),
             proxies: proxies.clone(),
@@ -160,9 +172,10 @@ impl Server {
             registry: registry.clone(),
             history: history.clone(),
             upgrades: Upgrades { registry: registry.clone(), context: Arc::new(context), tasks: connections.clone() },
-            auth: Arc::new(auth),
+            auth,
             access: Arc::new(access),
-            issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute)),
+            issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute, policy)),
+            revoker,
         };
         let pruning =
             tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));

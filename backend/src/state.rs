@@ -9,6 +9,7 @@ use crate::identities::Issuer;
 use crate::net::admission::Admission;
 use crate::net::client_ip::TrustedProxies;
 use crate::registry::Registry;
+use crate::revoke::Revoker;
 use crate::upgrade::Upgrades;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,9 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Whose `X-Forwarded-For` is believed.
     pub proxies: Arc<TrustedProxies>,
-    /// The publish API's key (`None`: the API is off).
+    /// The publish API's key (`None`: the API is off); it also revokes
+    /// identities.
     pub api_key: Option<Arc<str>>,
+    /// Withdraws identities.
+    pub revoker: Revoker,
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
-use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL};
+use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -126,7 +126,9 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     }
 
     let start = Start { since, epoch };
-    let peer = Peer { connection_id: Uuid::new_v4(), client_id, name, verified, ip, group, mode, start };
+    let token_expires_at = admitted.claims.as_ref().and_then(|claims| claims.exp);
+    let peer =
+        Peer { connection_id: Uuid::new_v4(), client_id, name, verified, token_expires_at, ip, group, mode, start };
     let config = socket_config(context.settings.max_message_bytes);
     let registry = upgrades.registry.clone();
     // No tracing span per connection: a span's recorded fields cost about
@@ -158,7 +160,7 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
             None => WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await,
             Some(part) => WebSocketStream::from_partially_read(io, part, Role::Server, Some(config)).await,
         };
-        let membership = registry.join(&peer.group, peer.mode);
+        let membership = registry.join(&peer.group, peer.mode, peer.client_id);
         connection::serve(socket, peer, membership, context).await;
     };
     // Boxed: the wrapper would otherwise hold the connection's future twice
@@ -193,18 +195,29 @@ pub fn socket_config(max_message_bytes: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message_bytes))
 }
 
-/// `roomcast.v1` if the client offers it; raw if it offers nothing; an error
-/// if it offers only protocols this server does not speak (a browser would
-/// fail such a connection anyway, with a less helpful message).
-fn negotiate_mode(headers: &HeaderMap) -> Result<WireMode, UpgradeError> {
-    let mut offered = headers
+/// The subprotocols a client offers, in order.
+fn offered(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(str::trim)
         .filter(|token| !token.is_empty())
-        .peekable();
+}
+
+/// A token offered as the subprotocol `roomcast.token.{token}`: out of the
+/// URL, so out of proxies' request logs. Never echoed.
+pub fn offered_token(headers: &HeaderMap) -> Option<&str> {
+    offered(headers).find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+}
+
+/// `roomcast.v1` if the client offers it; raw if it offers nothing (or
+/// only its token); an error if it offers only protocols this server does
+/// not speak (a browser would fail such a connection anyway, with a less
+/// helpful message).
+fn negotiate_mode(headers: &HeaderMap) -> Result<WireMode, UpgradeError> {
+    let mut offered = offered(headers).filter(|protocol| !protocol.starts_with(TOKEN_SUBPROTOCOL_PREFIX)).peekable();
     if offered.peek().is_none() {
         return Ok(WireMode::Raw);
     }
@@ -243,6 +256,15 @@ mod tests {
         assert_eq!(negotiate_mode(&json).unwrap(), WireMode::Json);
         let other = headers(&[("sec-websocket-protocol", "mqtt")]);
         assert!(matches!(negotiate_mode(&other), Err(UpgradeError::UnsupportedSubprotocol)));
+    }
+
+    #[test]
+    fn a_token_rides_as_a_subprotocol_and_picks_no_mode() {
+        let json = headers(&[("sec-websocket-protocol", "roomcast.v1, roomcast.token.aaa.bbb.ccc")]);
+        assert_eq!((negotiate_mode(&json).unwrap(), offered_token(&json)), (WireMode::Json, Some("aaa.bbb.ccc")));
+        let raw = headers(&[("sec-websocket-protocol", "roomcast.token.aaa.bbb.ccc")]);
+        assert_eq!((negotiate_mode(&raw).unwrap(), offered_token(&raw)), (WireMode::Raw, Some("aaa.bbb.ccc")));
+        assert_eq!(offered_token(&headers(&[])), None);
     }
 
     #[test]

@@ -451,3 +451,33 @@ async fn a_node_listens_to_the_groups_it_has_members_in() {
     eventually(|| channels().is_empty()).await;
     node.shutdown().await;
 }
+
+/// A revocation made through one node closes the identity's sockets on
+/// the others (4403, within about a second) and every node refuses its
+/// tokens from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_every_node() {
+    const KEY: &str = "cluster-revocation-api-key-0123456789abcdef";
+    let redis = redis();
+    let first = start_node(&redis.url(), |config| config.api_key = Some(KEY.to_owned())).await;
+    let second = start_node(&redis.url(), |_| {}).await;
+    let mallory = Uuid::new_v4();
+    let token = token_for(mallory);
+    let url = |addr| format!("ws://{addr}/ws/lobby/{mallory}?token={token}");
+    let mut elsewhere = connect_json_url(&url(second.local_addr()), "lobby").await;
+    let _bystander = connect_json(second.local_addr(), "lobby").await;
+    let revoke = format!("/api/identities/{mallory}/revoke");
+    let key = format!("Bearer {KEY}");
+    let (status, body) = raw_request(first.local_addr(), "POST", &revoke, &[("Authorization", &key)], "").await;
+    assert_eq!(status, 200, "{body}");
+    let revoked_at = tokio::time::Instant::now();
+    assert_eq!(close_code(&mut elsewhere).await, roomcast_shared::close::IDENTITY_REVOKED);
+    assert!(revoked_at.elapsed() < std::time::Duration::from_secs(3), "closed after {:?}", revoked_at.elapsed());
+    for node in [&first, &second] {
+        let refused = open_json(&url(node.local_addr())).await.expect_err("revoked everywhere");
+        assert!(refused.to_string().contains("401"), "{refused}");
+    }
+    assert_eq!(second.registry().members(&"lobby".parse().unwrap()), 1, "others stay");
+    first.shutdown().await;
+    second.shutdown().await;
+}

@@ -6,6 +6,7 @@
 //! - [`token`]: HS256 JWTs and their claims (`sub`, `name`, `groups`,
 //!   `exp`), through `jsonwebtoken`.
 //! - [`limiter`]: self-service identities per IP address.
+//! - [`revocations`]: identities whose earlier tokens are refused.
 //!
 //! # Invariants
 //! - A connection is `verified` only with a valid token whose `sub` is the
@@ -14,12 +15,14 @@
 //! - Tokens are never logged (nor are query strings, which carry them).
 
 pub mod limiter;
+pub mod revocations;
 pub mod secret;
 pub mod token;
 
 use http::StatusCode;
 use roomcast_shared::{ClientId, DisplayName};
 
+pub use revocations::Revocations;
 pub use secret::{Secret, SecretError};
 pub use token::{Claims, GroupPattern, TokenError, Tokens};
 
@@ -76,20 +79,36 @@ impl Admitted {
     }
 }
 
-/// The admission policy: the mode and the keys to check tokens with.
+/// The admission policy: the mode, the keys to check tokens with, and
+/// the revoked identities.
 #[derive(Debug)]
 pub struct Auth {
     mode: AuthMode,
     tokens: Tokens,
+    revocations: std::sync::Arc<Revocations>,
 }
 
 impl Auth {
-    pub fn new(mode: AuthMode, tokens: Tokens) -> Self {
-        Self { mode, tokens }
+    pub fn new(mode: AuthMode, tokens: Tokens, revocations: std::sync::Arc<Revocations>) -> Self {
+        Self { mode, tokens, revocations }
     }
 
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
+    }
+
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// The claims of `token`: signed by this server, within its times, and
+    /// not revoked.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let claims = self.tokens.verify(token)?;
+        if self.revocations.refuses(&claims) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
     }
 
     /// A socket handshake for the raw path segments `client_id` and `group`
@@ -109,7 +128,7 @@ impl Auth {
     /// `groups` allow.
     pub fn admit_reader(&self, token: Option<&str>, group: &str) -> Result<Admitted, AuthError> {
         let claims = match (token.filter(|token| !token.is_empty()), self.mode) {
-            (Some(token), _) => Some(self.tokens.verify(token).map_err(AuthError::Invalid)?),
+            (Some(token), _) => Some(self.verify(token).map_err(AuthError::Invalid)?),
             (None, AuthMode::Required) => return Err(AuthError::Missing),
             (None, AuthMode::Open) => None,
         };
@@ -122,7 +141,7 @@ impl Auth {
     /// Any valid token (`GET /api/identities/me`), whatever the mode.
     pub fn identify(&self, token: Option<&str>) -> Result<Claims, AuthError> {
         let token = token.filter(|token| !token.is_empty()).ok_or(AuthError::Missing)?;
-        self.tokens.verify(token).map_err(AuthError::Invalid)
+        self.verify(token).map_err(AuthError::Invalid)
     }
 }
 
@@ -138,7 +157,7 @@ mod tests {
     use super::*;
 
     fn auth(mode: AuthMode) -> Auth {
-        Auth::new(mode, Tokens::new(&Secret::generate()))
+        Auth::new(mode, Tokens::new(&Secret::generate()), Default::default())
     }
 
     fn token(auth: &Auth, sub: Uuid, groups: Option<&[&str]>) -> String {
@@ -180,6 +199,20 @@ mod tests {
         let mine = token(&auth, me, None);
         assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby").unwrap().verified());
         assert!(auth.admit_member(Some("garbage"), &me.to_string(), "lobby").is_err(), "a bad token is refused");
+    }
+
+    #[test]
+    fn a_revoked_identity_is_refused_everywhere() {
+        let auth = auth(AuthMode::Open);
+        let me = Uuid::new_v4();
+        let old = token(&auth, me, None);
+        auth.revocations().note(ClientId(me), token::unix_seconds() + 1);
+        let refused = AuthError::Invalid(TokenError::Revoked);
+        assert_eq!(auth.admit_member(Some(&old), &me.to_string(), "lobby"), Err(refused.clone()));
+        assert_eq!(auth.admit_reader(Some(&old), "lobby"), Err(refused.clone()));
+        assert_eq!(auth.identify(Some(&old)), Err(refused));
+        let newer = Claims::for_client(ClientId(me)).issued(token::unix_seconds() + 2, 60);
+        assert!(auth.identify(Some(&auth.tokens().issue(&newer))).is_ok(), "a token issued after it holds");
     }
 
     #[test]

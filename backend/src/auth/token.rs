@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Secret;
 
-/// Seconds of clock difference tolerated on `exp`.
-const LEEWAY_SECONDS: u64 = 5;
+/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECONDS: u64 = 5;
 
 /// What a token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,13 +29,26 @@ pub struct Claims {
     /// Expiry, in Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
+    /// Issued at, in Unix seconds: a revocation refuses tokens issued
+    /// before it (and tokens without `iat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not valid before, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 impl Claims {
     /// Claims for `client` alone: no name, every group, no expiry (what a
     /// self-service identity gets).
     pub fn for_client(client: ClientId) -> Self {
-        Self { sub: client, name: None, groups: None, exp: None }
+        Self { sub: client, name: None, groups: None, exp: None, iat: None, nbf: None }
+    }
+
+    /// These claims issued at `now` (Unix seconds), expiring `lifetime`
+    /// seconds later.
+    pub fn issued(self, now: u64, lifetime: u64) -> Self {
+        Self { iat: Some(now), exp: Some(now.saturating_add(lifetime)), nbf: None, ..self }
     }
 
     /// Whether the token allows the group named `group` (raw, as in a path).
@@ -110,6 +123,10 @@ impl fmt::Display for GroupPattern {
 pub enum TokenError {
     #[error("expired")]
     Expired,
+    #[error("not valid yet (nbf or iat in the future)")]
+    NotYetValid,
+    #[error("revoked")]
+    Revoked,
     #[error("bad signature")]
     BadSignature,
     #[error("malformed (a JWT signed with HS256, with a `sub` claim that is a UUID)")]
@@ -137,6 +154,7 @@ impl Tokens {
         // checked when present.
         validation.required_spec_claims = HashSet::from(["sub".to_owned()]);
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         Self {
             encoding: EncodingKey::from_secret(secret.bytes()),
@@ -154,14 +172,26 @@ impl Tokens {
     /// The claims of `token`, if it is signed with this secret, well formed
     /// and not expired.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|err| {
-            match err.kind() {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
                 _ => TokenError::Malformed,
-            }
-        })
+            })?;
+        // A token "issued" in the future would outlive a revocation made
+        // before that time.
+        if claims.iat.is_some_and(|iat| iat > unix_seconds() + LEEWAY_SECONDS) {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
     }
+}
+
+/// The time now, in Unix seconds.
+pub fn unix_seconds() -> u64 {
+    crate::history::unix_millis() / 1000
 }
 
 #[cfg(test)]
@@ -171,7 +201,7 @@ mod tests {
     use super::*;
 
     fn claims() -> Claims {
-        Claims { sub: ClientId(Uuid::new_v4()), name: Some("Ann".parse().unwrap()), groups: None, exp: None }
+        Claims { name: Some("Ann".parse().unwrap()), ..Claims::for_client(ClientId(Uuid::new_v4())) }
     }
 
     fn now() -> u64 {
@@ -207,6 +237,18 @@ mod tests {
         assert!(tokens.verify(&tokens.issue(&just)).is_ok(), "within the leeway");
         let future = Claims { exp: Some(now() + 60), ..claims() };
         assert!(tokens.verify(&tokens.issue(&future)).is_ok());
+    }
+
+    #[test]
+    fn not_before_and_issued_at_are_honoured() {
+        let tokens = Tokens::new(&Secret::generate());
+        let later = Claims { nbf: Some(now() + 60), ..claims() };
+        assert_eq!(tokens.verify(&tokens.issue(&later)), Err(TokenError::NotYetValid));
+        let from_the_future = Claims { iat: Some(now() + 60), ..claims() };
+        assert_eq!(tokens.verify(&tokens.issue(&from_the_future)), Err(TokenError::NotYetValid));
+        let issued = claims().issued(now(), 3600);
+        assert_eq!(tokens.verify(&tokens.issue(&issued)), Ok(issued.clone()));
+        assert_eq!(issued.exp, Some(issued.iat.unwrap() + 3600));
     }
 
     #[test]

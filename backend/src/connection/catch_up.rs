@@ -91,5 +91,6 @@ fn welcome(peer: &Peer, settings: &Settings, epoch: String) -> Welcome {
         },
         max_message_bytes: settings.max_message_bytes,
         epoch,
+        token_expires_at: peer.token_expires_at,
     }
 }

@@ -28,6 +28,10 @@ pub enum CloseReason {
     Stalled,
     #[error("heartbeat timeout")]
     HeartbeatTimeout,
+    #[error("token expired")]
+    TokenExpired,
+    #[error("identity revoked")]
+    Revoked,
     #[error("history unavailable: {0}")]
     HistoryUnavailable(HistoryError),
     #[error("publish rate limit exceeded")]
@@ -55,6 +59,8 @@ impl CloseReason {
             Self::Shutdown => (close::SERVICE_RESTART, "server restarting"),
             Self::TooSlow | Self::Stalled => (close::TRY_AGAIN_LATER, "too slow to keep up"),
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
+            Self::TokenExpired => (close::TOKEN_EXPIRED, "token expired: get a new token and reconnect"),
+            Self::Revoked => (close::IDENTITY_REVOKED, "identity revoked"),
             Self::HistoryUnavailable(_) => (close::INTERNAL_ERROR, "history unavailable"),
             Self::RateLimited => (close::POLICY_VIOLATION, "publish rate limit exceeded"),
             Self::ControlFlood => (close::POLICY_VIOLATION, "too many control frames"),
@@ -75,7 +81,18 @@ impl CloseReason {
 
     /// Whether queued messages should still be written before closing.
     fn drains_queue(&self) -> bool {
-        !matches!(self, Self::TooSlow | Self::Stalled | Self::ControlFlood | Self::PeerClosed | Self::Lost(_))
+        // Nothing more for a peer that is thrown out, or whose right to
+        // read ended.
+        !matches!(
+            self,
+            Self::TooSlow
+                | Self::Stalled
+                | Self::ControlFlood
+                | Self::TokenExpired
+                | Self::Revoked
+                | Self::PeerClosed
+                | Self::Lost(_)
+        )
     }
 }
 

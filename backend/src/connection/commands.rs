@@ -11,8 +11,24 @@ use uuid::Uuid;
 use super::event_loop::Connection;
 use super::writes::event_frame;
 use super::CloseReason;
+use crate::auth::token::{unix_seconds, LEEWAY_SECONDS};
+use crate::auth::TokenError;
 use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
 use crate::registry::WireMode;
+
+/// Why a `refresh` was not taken (the connection stays, with its old
+/// token).
+#[derive(Debug, thiserror::Error)]
+enum RefreshRefused {
+    #[error("this connection has no token to refresh")]
+    NoToken,
+    #[error("the token is not valid: {0}")]
+    Token(TokenError),
+    #[error("the token is for another identity")]
+    OtherIdentity,
+    #[error("the token does not allow this group")]
+    OtherGroup,
+}
 
 /// An inbound frame, sorted.
 #[derive(Debug)]
@@ -49,6 +65,13 @@ impl Inbound {
 impl Connection {
     /// Carries out one inbound frame.
     pub(super) fn apply(&mut self, inbound: Inbound) -> Result<(), CloseReason> {
+        // Nothing more is taken on an expired token (the heartbeat closes
+        // an idle one within a quarter of the idle timeout).
+        if !matches!(inbound, Inbound::Control | Inbound::Command(Ok(ClientCommand::Refresh { .. })))
+            && self.token_expired()
+        {
+            return Err(CloseReason::TokenExpired);
+        }
         match inbound {
             Inbound::Control if self.control.take(Instant::now()) => Ok(()),
             Inbound::Control => Err(CloseReason::ControlFlood),
@@ -65,6 +88,14 @@ impl Connection {
                 Err(stopped) => self.refuse(id, stopped),
             },
             Inbound::Command(Ok(ClientCommand::Ping)) => self.reply(&ServerEvent::Pong),
+            Inbound::Command(Ok(ClientCommand::Refresh { token })) => match self.take_refresh(&token) {
+                Ok(()) => self.reply(&ServerEvent::Refreshed { token_expires_at: self.peer.token_expires_at }),
+                Err(reason) => self.reply(&ServerEvent::Error {
+                    code: ErrorCode::TokenRefused,
+                    message: format!("refresh: {reason}"),
+                    id: None,
+                }),
+            },
             Inbound::Command(Err(err)) => {
                 tracing::debug!(conn = %self.peer.connection_id, code = ?err.code(), "refused a command");
                 self.reply(&ServerEvent::from_command_error(&err))
@@ -96,6 +127,29 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    /// Whether the connection's token has expired (with the tokens'
+    /// leeway).
+    pub(super) fn token_expired(&self) -> bool {
+        self.peer.token_expires_at.is_some_and(|exp| unix_seconds() >= exp.saturating_add(LEEWAY_SECONDS))
+    }
+
+    /// Takes a newer token for this connection's identity and group: its
+    /// expiry replaces the connection's.
+    fn take_refresh(&mut self, token: &str) -> Result<(), RefreshRefused> {
+        if !self.peer.verified {
+            return Err(RefreshRefused::NoToken);
+        }
+        let claims = self.context.auth.verify(token).map_err(RefreshRefused::Token)?;
+        if claims.sub != self.peer.client_id {
+            return Err(RefreshRefused::OtherIdentity);
+        }
+        if !claims.allows(self.peer.group.as_str()) {
+            return Err(RefreshRefused::OtherGroup);
+        }
+        self.peer.token_expires_at = claims.exp;
+        Ok(())
     }
 
     /// One raw frame against the publish rate limit. A raw client cannot be

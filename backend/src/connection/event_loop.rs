@@ -109,6 +109,7 @@ impl Connection {
                 }
                 Event::Flushed(Err(err)) => return err.into(),
                 Event::Queued(Next::Evicted) => return CloseReason::TooSlow,
+                Event::Queued(Next::Revoked) => return CloseReason::Revoked,
                 Event::Queued(Next::Message(first)) => match feed_batch(ws, &queue, first, &mut self.watermark) {
                     Ok(true) => Wrote::Frames,
                     Ok(false) => Wrote::Nothing,
@@ -163,6 +164,9 @@ impl Connection {
                     // silent.
                     if self.held.is_none() && unflushed.is_none() && last_heard.elapsed() >= settings.idle_timeout {
                         return CloseReason::HeartbeatTimeout;
+                    }
+                    if self.token_expired() {
+                        return CloseReason::TokenExpired;
                     }
                     ticks = (ticks + 1) % ticks_per_ping;
                     if ticks == 0 {

@@ -40,6 +40,7 @@ pub use close::CloseReason;
 pub use control_rate::CONTROL_FRAMES_PER_SECOND;
 pub use writes::write_buffer_limit;
 
+use crate::auth::Auth;
 use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
 use crate::rate::PublishLimits;
@@ -53,6 +54,9 @@ pub struct Peer {
     pub name: Option<DisplayName>,
     /// The connection presented a valid token for `client_id`.
     pub verified: bool,
+    /// When its token expires (Unix seconds), unless a `refresh` brings a
+    /// newer one; `None`: never.
+    pub token_expires_at: Option<u64>,
     /// The client's address (the socket's, or a trusted proxy's word).
     pub ip: IpAddr,
     pub group: GroupName,
@@ -78,6 +82,8 @@ pub struct Context {
     pub history: History,
     pub sequencer: Sequencer,
     pub limits: PublishLimits,
+    /// Checks the token of a `refresh`.
+    pub auth: Arc<Auth>,
     pub settings: Settings,
     /// Cancelled once when the server begins to shut down.
     pub shutdown: CancellationToken,

@@ -77,8 +77,8 @@ where
                 if let Poll::Ready(flushed) = self.ws.poll_flush_unpin(cx) {
                     return Poll::Ready(Event::Flushed(flushed));
                 }
-                if self.queue.poll_evicted(cx).is_ready() {
-                    return Poll::Ready(Event::Queued(Next::Evicted));
+                if let Poll::Ready(ending) = self.queue.poll_evicted(cx) {
+                    return Poll::Ready(Event::Queued(ending));
                 }
             } else {
                 if let Poll::Ready(next) = self.queue.poll_next(cx) {

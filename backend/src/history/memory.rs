@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use roomcast_shared::{ChatMessage, GroupName, MessageId};
+use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId};
 
 use super::store::{
     new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
@@ -15,6 +15,9 @@ pub struct MemoryStore {
     groups: Mutex<HashMap<GroupName, Log>>,
     /// Most groups held at once (`None`: no limit).
     max_groups: Option<u64>,
+    /// Earliest `iat` accepted per revoked identity (in process, as the
+    /// rest of this store).
+    revoked: Mutex<HashMap<ClientId, u64>>,
 }
 
 #[derive(Debug)]
@@ -89,7 +92,7 @@ impl Log {
 impl MemoryStore {
     /// A store that holds at most `max_groups` groups at once.
     pub fn with_max_groups(max_groups: Option<u64>) -> Self {
-        Self { groups: Mutex::default(), max_groups }
+        Self { max_groups, ..Self::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<GroupName, Log>> {
@@ -99,6 +102,18 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
+        let mut revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = revoked.entry(sub).or_insert(0);
+        *entry = (*entry).max(min_iat);
+        Ok(())
+    }
+
+    fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
+        let revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(revoked.iter().map(|(sub, min_iat)| (*sub, *min_iat)).collect())
+    }
+
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut groups = self.lock();
         for item in batch {
@@ -204,6 +219,14 @@ pub(crate) mod hooked {
 
         fn prune(&self, retention: &Retention, now_ms: u64) -> Result<u64, HistoryError> {
             self.inner().prune(retention, now_ms)
+        }
+
+        fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
+            self.inner().revoke(sub, min_iat)
+        }
+
+        fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
+            self.inner().revocations()
         }
     }
 }

@@ -415,7 +415,7 @@ mod tests {
     async fn a_failed_write_is_neither_delivered_nor_acknowledged() {
         let store = GatedStore::new(true, true);
         let registry = Registry::new(QUEUE);
-        let member = registry.join(&lobby(), WireMode::Json);
+        let member = registry.join(&lobby(), WireMode::Json, roomcast_shared::ClientId(uuid::Uuid::new_v4()));
         assert!(member.go_live(0, ""));
         let sender = Arc::new(MemberQueue::new(QUEUE));
         let (sequencer, writer) =

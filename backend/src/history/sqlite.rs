@@ -34,7 +34,8 @@ use super::store::{
 /// - 4: `groups.bytes` and `groups.oldest`, so that retention finds what to
 ///   prune from the groups table, without scanning every message.
 /// - 5: `removed_ids` (created by `SCHEMA` like any table: no migration).
-const SCHEMA_VERSION: i64 = 5;
+/// - 6: `revocations` (likewise).
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
@@ -66,6 +67,10 @@ const SCHEMA: &str = "
         PRIMARY KEY (grp, id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS removed_ids_by_ts ON removed_ids (ts);
+    CREATE TABLE IF NOT EXISTS revocations (
+        sub     BLOB    PRIMARY KEY,
+        min_iat INTEGER NOT NULL
+    ) WITHOUT ROWID;
 ";
 
 /// Per connection, outside the database file: see `Writer::cut`.
@@ -490,6 +495,30 @@ pub fn default_max_bytes(path: &Path) -> Option<u64> {
 }
 
 impl Store for SqliteStore {
+    fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
+        self.writer().connection.execute(
+            "INSERT INTO revocations (sub, min_iat) VALUES (?1, ?2)
+             ON CONFLICT (sub) DO UPDATE SET min_iat = max(min_iat, excluded.min_iat)",
+            rusqlite::params![sub.0.as_bytes().as_slice(), min_iat as i64],
+        )?;
+        Ok(())
+    }
+
+    fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare("SELECT sub, min_iat FROM revocations")?;
+            let rows = statement.query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))?;
+            let mut revocations = Vec::new();
+            for row in rows {
+                let (sub, min_iat) = row?;
+                let sub = uuid::Uuid::from_slice(&sub)
+                    .map_err(|_| HistoryError::Corrupt("a revoked sub is not a UUID".into()))?;
+                revocations.push((ClientId(sub), u64::try_from(min_iat).unwrap_or(0)));
+            }
+            Ok(revocations)
+        })
+    }
+
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut writer = self.writer();
         let result = writer.append(batch, self.max_groups);

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use roomcast_shared::{ChatMessage, GroupName};
+use roomcast_shared::{ChatMessage, ClientId, GroupName};
 
 /// Why the history could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +174,15 @@ pub trait Store: Send + Sync + 'static {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Refuses the tokens of `sub` issued before `min_iat` (Unix seconds),
+    /// from now on and after restarts; an earlier revocation of the same
+    /// identity keeps the later of the two.
+    fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError>;
+
+    /// Every revocation: for a node's copy at start, and (in Redis mode)
+    /// for learning what other nodes revoked.
+    fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError>;
 
     /// The group's head alone.
     fn head(&self, group: &GroupName) -> Result<Head, HistoryError> {

@@ -624,3 +624,25 @@ fn sqlite_group_totals_stay_true() {
     check();
     assert_eq!(bounds(&store, "b"), (None, 0, false), "emptied by age, removed");
 }
+
+#[test]
+fn a_revocation_keeps_the_later_time_and_is_listed() {
+    every_store(|store| {
+        let (mallory, eve) = (ClientId(Uuid::new_v4()), ClientId(Uuid::new_v4()));
+        store.revoke(mallory, 2_000).unwrap();
+        store.revoke(mallory, 1_000).unwrap();
+        store.revoke(eve, 3_000).unwrap();
+        let mut listed = store.revocations().unwrap();
+        listed.retain(|(sub, _)| *sub == mallory || *sub == eve);
+        listed.sort_by_key(|(_, min_iat)| *min_iat);
+        assert_eq!(listed, [(mallory, 2_000), (eve, 3_000)], "the later of two revocations");
+    });
+}
+
+#[test]
+fn a_revocation_survives_a_restart() {
+    let db = TempDb::new();
+    let sub = ClientId(Uuid::new_v4());
+    sqlite(&db.0).revoke(sub, 42).unwrap();
+    assert_eq!(sqlite(&db.0).revocations().unwrap(), [(sub, 42)]);
+}

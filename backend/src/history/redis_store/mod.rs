@@ -34,7 +34,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::{Connection, Script, Value};
-use roomcast_shared::{ChatMessage, GroupName};
+use roomcast_shared::{ChatMessage, ClientId, GroupName};
 
 use super::store::{
     new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
@@ -320,7 +320,37 @@ fn check_configuration(connection: &mut Connection) {
     }
 }
 
+/// The revocations of every node: `sub` → earliest `iat` accepted.
+const REVOKED_KEY: &str = "rc:revoked";
+
 impl Store for RedisStore {
+    fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
+        // The later of the stored and the new value, in one step.
+        const KEEP_LATER: &str = "local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') \
+            if tonumber(ARGV[2]) > old then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end return 0";
+        self.with_reader(|connection| {
+            redis::cmd("EVAL")
+                .arg(KEEP_LATER)
+                .arg(1)
+                .arg(REVOKED_KEY)
+                .arg(sub.to_string())
+                .arg(min_iat)
+                .query::<i64>(connection)
+        })?;
+        Ok(())
+    }
+
+    fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
+        let all: HashMap<String, u64> =
+            self.with_reader(|connection| redis::cmd("HGETALL").arg(REVOKED_KEY).query(connection))?;
+        all.into_iter()
+            .map(|(sub, min_iat)| {
+                let sub = sub.parse().map_err(|_| HistoryError::Corrupt("a revoked sub is not a UUID".into()))?;
+                Ok((sub, min_iat))
+            })
+            .collect()
+    }
+
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut writer = self.writer();
         if writer.is_none() {
