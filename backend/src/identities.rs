@@ -106,7 +106,7 @@ impl Issuer {
     /// `POST /api/identities` from `ip` with `body`: a token for a new
     /// client id, with the policy's lifetime and groups.
     pub fn create(&self, body: &[u8], ip: Option<IpAddr>, tokens: &Tokens) -> Result<Issued, IdentityError> {
-        self.check_allowed(ip)?;
+        self.check_on()?;
         let request: NewIdentity = if body.iter().all(u8::is_ascii_whitespace) {
             NewIdentity { name: None }
         } else {
@@ -118,6 +118,8 @@ impl Issuer {
             .map(|name| name.parse::<DisplayName>())
             .transpose()
             .map_err(IdentityError::BadName)?;
+        // A bad request does not count against the address's allowance.
+        self.take_allowance(ip)?;
         let client_id = ClientId(Uuid::new_v4());
         Ok(self.issue(Claims { name, groups: self.policy.groups.clone(), ..Claims::for_client(client_id) }, tokens))
     }
@@ -127,17 +129,22 @@ impl Issuer {
     /// whole lifetime from now. A token from before `--identity-groups`
     /// gets the policy's groups; one with groups of its own keeps them.
     pub fn renew(&self, current: Claims, ip: Option<IpAddr>, tokens: &Tokens) -> Result<Issued, IdentityError> {
-        self.check_allowed(ip)?;
+        self.check_on()?;
+        self.take_allowance(ip)?;
         let groups = current.groups.or_else(|| self.policy.groups.clone());
         Ok(self.issue(Claims { name: current.name, groups, ..Claims::for_client(current.sub) }, tokens))
     }
 
-    /// Self-service is on, and `ip` within its limit. Without an address
-    /// (not over TCP) there is nothing to count by.
-    fn check_allowed(&self, ip: Option<IpAddr>) -> Result<(), IdentityError> {
-        if self.mode == IdentitiesMode::Off {
-            return Err(IdentityError::Off);
+    fn check_on(&self) -> Result<(), IdentityError> {
+        match self.mode {
+            IdentitiesMode::On => Ok(()),
+            IdentitiesMode::Off => Err(IdentityError::Off),
         }
+    }
+
+    /// One token for `ip`, within its limit. Without an address (not over
+    /// TCP) there is nothing to count by.
+    fn take_allowance(&self, ip: Option<IpAddr>) -> Result<(), IdentityError> {
         match ip {
             Some(ip) if !self.per_ip.try_take(ip, Instant::now()) => Err(IdentityError::RateLimited),
             _ => Ok(()),
