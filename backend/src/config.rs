@@ -96,6 +96,19 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_PUBLISH_RATE_PER_IP", default_value_t = 200)]
     pub publish_rate_per_ip: u32,
 
+    /// Bytes of text per second one identity may publish (0: no byte
+    /// limit); an address may publish as many more as --publish-rate-per-ip
+    /// allows more messages. Beside the message rate: at 50 messages a
+    /// second of 64 KiB, one client would fill a group's retention in
+    /// minutes (and Redis's memory).
+    #[arg(long, env = "ROOMCAST_PUBLISH_BYTES_RATE", default_value_t = 256 * 1024)]
+    pub publish_bytes_rate: u32,
+
+    /// Bytes one identity may publish at once before the byte rate applies
+    /// (at least --max-message-bytes).
+    #[arg(long, env = "ROOMCAST_PUBLISH_BYTES_BURST", default_value_t = 4 * 1024 * 1024)]
+    pub publish_bytes_burst: u32,
+
     /// Publishes that may wait for the history writer. When it is this far
     /// behind, each publishing connection holds its next message and stops
     /// reading until there is room, which holds its sender back.
@@ -284,6 +297,8 @@ pub enum ConfigError {
     ShortApiKey,
     #[error("--retention-bytes must be 0 (no limit) or at least --max-message-bytes")]
     RetentionBelowMessage,
+    #[error("--publish-bytes-burst must be at least --max-message-bytes (or a message that size would never pass)")]
+    BytesBurstBelowMessage,
 }
 
 impl Config {
@@ -318,6 +333,9 @@ impl Config {
         }
         if self.retention_bytes > 0 && self.retention_bytes < self.max_message_bytes as u64 {
             return Err(ConfigError::RetentionBelowMessage);
+        }
+        if self.publish_bytes_rate > 0 && (self.publish_bytes_burst as usize) < self.max_message_bytes {
+            return Err(ConfigError::BytesBurstBelowMessage);
         }
         if self.idle_timeout <= self.ping_interval {
             return Err(ConfigError::IdleBeforePing);
@@ -393,10 +411,22 @@ impl Config {
         if self.publish_rate == 0 {
             return PublishLimits::unlimited();
         }
-        let scaled = u64::from(self.publish_burst) * u64::from(self.publish_rate_per_ip) / u64::from(self.publish_rate);
+        // An address gets as many times an identity's allowances as its
+        // message rate is an identity's.
+        let per_ip = |value: u32| {
+            let scaled = u64::from(value) * u64::from(self.publish_rate_per_ip) / u64::from(self.publish_rate);
+            u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
+        };
+        let bytes = (self.publish_bytes_rate > 0).then(|| {
+            (
+                Rate { per_second: self.publish_bytes_rate, burst: self.publish_bytes_burst },
+                Rate { per_second: per_ip(self.publish_bytes_rate), burst: per_ip(self.publish_bytes_burst) },
+            )
+        });
         PublishLimits::new(
             Rate { per_second: self.publish_rate, burst: self.publish_burst },
-            Rate { per_second: self.publish_rate_per_ip, burst: u32::try_from(scaled).unwrap_or(u32::MAX).max(1) },
+            Rate { per_second: self.publish_rate_per_ip, burst: per_ip(self.publish_burst) },
+            bytes,
         )
     }
 

@@ -39,15 +39,25 @@ impl TokenBucket {
 
     /// Whether a token is there at `now`.
     pub fn has_token(&self, now: Instant) -> bool {
-        self.tokens_at(now) >= 1.0
+        self.has_tokens(1.0, now)
+    }
+
+    /// Whether `count` tokens are there at `now`.
+    pub fn has_tokens(&self, count: f64, now: Instant) -> bool {
+        self.tokens_at(now) >= count
     }
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
+        self.try_take_many(1.0, now)
+    }
+
+    /// Takes `count` tokens if they are all there.
+    pub fn try_take_many(&mut self, count: f64, now: Instant) -> bool {
         self.tokens = self.tokens_at(now);
         self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= count {
+            self.tokens -= count;
             true
         } else {
             false
@@ -78,11 +88,23 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
         Self { rate, burst, buckets: HashMap::new(), sweep_at: SWEEP_AT }
     }
 
+    pub fn at(rate: Rate) -> Self {
+        Self::new(f64::from(rate.per_second), rate.burst)
+    }
+
     pub fn has_token(&self, key: K, now: Instant) -> bool {
-        self.buckets.get(&key).is_none_or(|bucket| bucket.has_token(now))
+        self.has_tokens(key, 1.0, now)
+    }
+
+    pub fn has_tokens(&self, key: K, count: f64, now: Instant) -> bool {
+        self.buckets.get(&key).map_or(count <= f64::from(self.burst.max(1)), |bucket| bucket.has_tokens(count, now))
     }
 
     pub fn try_take(&mut self, key: K, now: Instant) -> bool {
+        self.try_take_many(key, 1.0, now)
+    }
+
+    pub fn try_take_many(&mut self, key: K, count: f64, now: Instant) -> bool {
         if self.buckets.len() >= self.sweep_at {
             self.buckets.retain(|_, bucket| !bucket.is_full(now));
             // Keys that are all busy are not swept again on every call:
@@ -90,7 +112,7 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
             self.sweep_at = (self.buckets.len() * 2).max(SWEEP_AT);
         }
         let (rate, burst) = (self.rate, self.burst);
-        self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take(now)
+        self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take_many(count, now)
     }
 
     pub fn remembered(&self) -> usize {
@@ -123,9 +145,12 @@ pub struct Rate {
     pub burst: u32,
 }
 
-/// The publish limits: per identity (a verified client id; an unverified
-/// one is whatever its URL says, so it is limited by address alone) and
-/// per IP address, kept across reconnects. `None`: no limit.
+/// The publish limits, in messages and in bytes: per identity (a verified
+/// client id; an unverified one is whatever its URL says, so it is limited
+/// by address alone) and per IP address, kept across reconnects. `None`: no
+/// limit. The bytes matter where the count does not: 50 messages a second
+/// of 64 KiB fill a group's retention in minutes, and in Redis mode its
+/// memory.
 #[derive(Debug)]
 pub struct PublishLimits(Option<Mutex<Limits>>);
 
@@ -133,13 +158,27 @@ pub struct PublishLimits(Option<Mutex<Limits>>);
 struct Limits {
     clients: Buckets<ClientId>,
     addresses: Buckets<IpAddr>,
+    /// `None`: no byte limit.
+    bytes: Option<ByteLimits>,
+}
+
+#[derive(Debug)]
+struct ByteLimits {
+    clients: Buckets<ClientId>,
+    addresses: Buckets<IpAddr>,
 }
 
 impl PublishLimits {
-    pub fn new(per_client: Rate, per_ip: Rate) -> Self {
+    /// Message limits per client and per address, and optionally byte
+    /// limits (per client, per address).
+    pub fn new(per_client: Rate, per_ip: Rate, bytes: Option<(Rate, Rate)>) -> Self {
         Self(Some(Mutex::new(Limits {
-            clients: Buckets::new(f64::from(per_client.per_second), per_client.burst),
-            addresses: Buckets::new(f64::from(per_ip.per_second), per_ip.burst),
+            clients: Buckets::at(per_client),
+            addresses: Buckets::at(per_ip),
+            bytes: bytes.map(|(per_client, per_ip)| ByteLimits {
+                clients: Buckets::at(per_client),
+                addresses: Buckets::at(per_ip),
+            }),
         })))
     }
 
@@ -147,18 +186,30 @@ impl PublishLimits {
         Self(None)
     }
 
-    /// Takes one publish from the client's and the address's allowance,
-    /// from both or from neither.
-    pub fn try_take(&self, client: Option<ClientId>, ip: IpAddr, now: Instant) -> bool {
+    /// Takes one publish of `bytes` from the client's and the address's
+    /// allowances, from all of them or from none.
+    pub fn try_take(&self, client: Option<ClientId>, ip: IpAddr, bytes: usize, now: Instant) -> bool {
         let Some(limits) = &self.0 else { return true };
         let ip = address_key(ip);
+        let size = bytes as f64;
         let mut limits = lock(limits);
+        let limits = &mut *limits;
         let client_has = client.is_none_or(|client| limits.clients.has_token(client, now));
-        if !(client_has && limits.addresses.has_token(ip, now)) {
+        let bytes_there = limits.bytes.as_ref().is_none_or(|bytes| {
+            client.is_none_or(|client| bytes.clients.has_tokens(client, size, now))
+                && bytes.addresses.has_tokens(ip, size, now)
+        });
+        if !(client_has && bytes_there && limits.addresses.has_token(ip, now)) {
             return false;
         }
         if let Some(client) = client {
             limits.clients.try_take(client, now);
+        }
+        if let Some(bytes) = &mut limits.bytes {
+            if let Some(client) = client {
+                bytes.clients.try_take_many(client, size, now);
+            }
+            bytes.addresses.try_take_many(ip, size, now);
         }
         limits.addresses.try_take(ip, now)
     }
@@ -241,14 +292,30 @@ mod tests {
     #[test]
     fn publishes_take_from_the_client_and_the_address_or_from_neither() {
         let now = Instant::now();
-        let limits = PublishLimits::new(Rate { per_second: 1, burst: 2 }, Rate { per_second: 1, burst: 3 });
+        let limits = PublishLimits::new(Rate { per_second: 1, burst: 2 }, Rate { per_second: 1, burst: 3 }, None);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let (ann, bob) = (ClientId(Uuid::new_v4()), ClientId(Uuid::new_v4()));
-        assert!(limits.try_take(Some(ann), ip, now) && limits.try_take(Some(ann), ip, now));
-        assert!(!limits.try_take(Some(ann), ip, now), "Ann's allowance is spent");
-        assert!(limits.try_take(Some(bob), ip, now), "the address had one left, Bob takes it");
-        assert!(!limits.try_take(Some(bob), ip, now), "the address's is spent");
-        assert!(!limits.try_take(None, ip, now));
-        assert!(PublishLimits::unlimited().try_take(None, ip, now));
+        assert!(limits.try_take(Some(ann), ip, 10, now) && limits.try_take(Some(ann), ip, 10, now));
+        assert!(!limits.try_take(Some(ann), ip, 10, now), "Ann's allowance is spent");
+        assert!(limits.try_take(Some(bob), ip, 10, now), "the address had one left, Bob takes it");
+        assert!(!limits.try_take(Some(bob), ip, 10, now), "the address's is spent");
+        assert!(!limits.try_take(None, ip, 10, now));
+        assert!(PublishLimits::unlimited().try_take(None, ip, 10, now));
+    }
+
+    #[test]
+    fn bytes_are_limited_beside_the_count() {
+        let now = Instant::now();
+        let many = Rate { per_second: 1_000, burst: 1_000 };
+        let bytes = (Rate { per_second: 1_000, burst: 4_000 }, Rate { per_second: 2_000, burst: 6_000 });
+        let limits = PublishLimits::new(many, many, Some(bytes));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let (ann, bob) = (ClientId(Uuid::new_v4()), ClientId(Uuid::new_v4()));
+        assert!(limits.try_take(Some(ann), ip, 3_000, now));
+        assert!(!limits.try_take(Some(ann), ip, 3_000, now), "Ann's bytes are spent, her count is not");
+        assert!(limits.try_take(Some(ann), ip, 1_000, now), "what is left of them");
+        assert!(limits.try_take(Some(bob), ip, 2_000, now), "the address's last 2,000");
+        assert!(!limits.try_take(Some(bob), ip, 1, now), "the address's bytes are spent");
+        assert!(limits.try_take(Some(bob), ip, 1_000, now + Duration::from_millis(500)), "refilled at its rate");
     }
 }

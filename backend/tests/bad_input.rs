@@ -153,6 +153,34 @@ async fn a_flood_of_garbage_is_answered_in_order_without_growing_the_group() {
     server.shutdown().await;
 }
 
+/// Few messages but large ones: the byte rate refuses what the message
+/// rate lets through (64 KiB at 50 a second would fill a group's retention
+/// in minutes).
+#[tokio::test]
+async fn large_messages_are_limited_by_their_bytes() {
+    let mut config = test_config();
+    (config.publish_rate, config.publish_burst) = (50, 200);
+    (config.publish_bytes_rate, config.publish_bytes_burst) = (64 * 1024, 1024 * 1024);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut ws = connect_json(addr, "heavy").await;
+    let text = "h".repeat(60 * 1024);
+    for _ in 0..40 {
+        send_text(&mut ws, &text).await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    while acked + limited < 40 {
+        match next_event(&mut ws).await {
+            ServerEvent::Ack { .. } => acked += 1,
+            ServerEvent::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+            _ => {}
+        }
+    }
+    // 1 MiB of burst is 17 such messages, and a little refills meanwhile.
+    assert!((17..=20).contains(&acked), "{acked} of 40 messages of 60 KiB acknowledged");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_publishing_flood_is_rate_limited() {
     let mut config = test_config();

@@ -75,7 +75,7 @@ impl Connection {
         match inbound {
             Inbound::Control if self.control.take(Instant::now()) => Ok(()),
             Inbound::Control => Err(CloseReason::ControlFlood),
-            Inbound::Command(Ok(ClientCommand::Send { id, .. })) if !self.within_limit() => {
+            Inbound::Command(Ok(ClientCommand::Send { id, ref text })) if !self.within_limit(text.len()) => {
                 self.reply(&ServerEvent::Error {
                     code: ErrorCode::RateLimited,
                     message: "too many messages; send this one again later".into(),
@@ -109,7 +109,7 @@ impl Connection {
             // a flood of empty or binary frames would otherwise reach every
             // raw member unchecked.
             Inbound::RawText(text) => {
-                self.count_raw_frame()?;
+                self.count_raw_frame(text.len())?;
                 // The frame was within the limit; JSON members would get
                 // its text up to twice as large.
                 if !fits_the_limit(&text, self.context.settings.max_message_bytes) {
@@ -122,7 +122,7 @@ impl Connection {
                 Ok(())
             }
             Inbound::RawRelay(message) => {
-                self.count_raw_frame()?;
+                self.count_raw_frame(message.len())?;
                 self.membership.relay(message);
                 Ok(())
             }
@@ -154,8 +154,8 @@ impl Connection {
 
     /// One raw frame against the publish rate limit. A raw client cannot be
     /// told about one refused frame, so a flood closes it (1008).
-    fn count_raw_frame(&mut self) -> Result<(), CloseReason> {
-        if self.within_limit() {
+    fn count_raw_frame(&mut self, bytes: usize) -> Result<(), CloseReason> {
+        if self.within_limit(bytes) {
             Ok(())
         } else {
             Err(CloseReason::RateLimited)
@@ -163,9 +163,9 @@ impl Connection {
     }
 
     /// Whether one more publish fits the client's and its address's limits.
-    fn within_limit(&self) -> bool {
+    fn within_limit(&self, bytes: usize) -> bool {
         let identity = self.peer.verified.then_some(self.peer.client_id);
-        self.context.limits.try_take(identity, self.peer.ip, Instant::now())
+        self.context.limits.try_take(identity, self.peer.ip, bytes, Instant::now())
     }
 
     /// Hands a message to the sequencer. When the writer is far behind, the
