@@ -597,11 +597,15 @@ type Timer = Option<(f64, TimeoutFuture)>;
 /// later is kept: firing early only means checking again, and not setting a
 /// new timeout per message (the heartbeat's moves with each one) keeps
 /// `setTimeout`/`clearTimeout` off the per-message path.
+///
+/// Delays are capped at `setTimeout`'s largest, 2^31 − 1 ms (24.8 days): a
+/// longer one fires at once in browsers, and a token renewal can be weeks
+/// away.
 fn arm(timer: &mut Timer, due_ms: Option<f64>) {
     match (timer.as_ref(), due_ms) {
         (Some((at, _)), Some(due)) if *at <= due => {}
         (_, Some(due)) => {
-            let delay = (due - now_ms()).ceil().clamp(0.0, f64::from(u32::MAX)) as u32;
+            let delay = (due - now_ms()).ceil().clamp(0.0, f64::from(i32::MAX)) as u32;
             *timer = Some((due, TimeoutFuture::new(delay)));
         }
         (_, None) => *timer = None,
