@@ -7,6 +7,9 @@
 //! Messages are handed to the view in batches: a replay as one batch when
 //! `synced` arrives, live messages at most once per [`BATCH_MS`]. A catch-up
 //! of thousands of messages therefore renders once, not once per message.
+//!
+//! The token rides in the socket's second subprotocol, never in its URL
+//! (URLs end up in proxies' logs).
 
 use std::future::poll_fn;
 use std::task::Poll;
@@ -17,7 +20,8 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 use roomcast_shared::{
-    close, limits, ChatMessage, ClientCommand, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
+    close, limits, ChatMessage, ClientCommand, ClientId, GroupName, HeartbeatSettings, MessageId, ServerEvent,
+    SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
 };
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
@@ -78,13 +82,35 @@ enum Event {
     Timer,
 }
 
-/// Where the socket goes: `{prefix}{client_id}?{query}&token=…[&since=…]`.
+/// Where the socket goes: `{prefix}{client_id}?{query}[&since=…[&epoch=…]]`.
+/// No token: that goes in the subprotocols ([`protocols`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SocketTarget {
     /// `ws(s)://host/ws/{group}/`
     pub prefix: String,
     /// `name=…`, encoded.
     pub query: String,
+}
+
+impl SocketTarget {
+    /// The socket's URL for `client_id`, asking for what follows `since`
+    /// (of `epoch`, if known).
+    pub fn url(&self, client_id: ClientId, since: Option<u64>, epoch: Option<&str>) -> String {
+        let mut url = format!("{}{client_id}?{}", self.prefix, self.query);
+        if let Some(seq) = since {
+            url.push_str(&format!("&since={seq}"));
+            if let Some(epoch) = epoch {
+                url.push_str(&format!("&epoch={epoch}"));
+            }
+        }
+        url
+    }
+}
+
+/// The subprotocols the socket offers: the JSON protocol, and `token` as
+/// the second one (the server answers with the first alone).
+pub fn protocols(token: &str) -> [String; 2] {
+    [SUBPROTOCOL.to_owned(), format!("{TOKEN_SUBPROTOCOL_PREFIX}{token}")]
 }
 
 pub struct Driver {
@@ -251,15 +277,10 @@ impl Driver {
                 return Flow::Continue;
             }
         };
-        let token = String::from(js_sys::encode_uri_component(&identity.token));
-        let mut url = format!("{}{}?{}&token={token}", self.target.prefix, identity.client_id, self.target.query);
-        if let Some(seq) = self.last_seq {
-            url.push_str(&format!("&since={seq}"));
-            if let Some(epoch) = &self.epoch {
-                url.push_str(&format!("&epoch={epoch}"));
-            }
-        }
-        let socket = web_sys::WebSocket::new_with_str(&url, SUBPROTOCOL)
+        let url = self.target.url(identity.client_id, self.last_seq, self.epoch.as_deref());
+        let protocols: js_sys::Array =
+            protocols(&identity.token).iter().map(|p| wasm_bindgen::JsValue::from_str(p)).collect();
+        let socket = web_sys::WebSocket::new_with_str_sequence(&url, &protocols)
             .map_err(|_| ())
             .and_then(|raw| WebSocket::try_from(raw.clone()).map(|ws| (raw, ws)).map_err(|_| ()));
         let Ok((raw, ws)) = socket else {
@@ -646,4 +667,28 @@ async fn next_event(
 
 fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> SocketTarget {
+        SocketTarget { prefix: "wss://chat.example/ws/lobby/".into(), query: "name=Ann".into() }
+    }
+
+    #[test]
+    fn the_socket_url_names_the_client_and_what_it_holds() {
+        let client = ClientId(Uuid::from_u128(1));
+        assert_eq!(target().url(client, None, None), format!("wss://chat.example/ws/lobby/{client}?name=Ann"));
+        assert_eq!(
+            target().url(client, Some(41), Some("9f2c")),
+            format!("wss://chat.example/ws/lobby/{client}?name=Ann&since=41&epoch=9f2c")
+        );
+    }
+
+    #[test]
+    fn the_token_is_offered_as_the_second_subprotocol() {
+        assert_eq!(protocols("a.b.c"), ["roomcast.v1".to_owned(), "roomcast.token.a.b.c".to_owned()]);
+    }
 }
