@@ -198,6 +198,7 @@ impl Driver {
                 Phase::Stopped(stop) => {
                     let reason = match stop {
                         Stop::ByUser => "closed by you".to_owned(),
+                        Stop::Revoked => "this browser's identity was revoked by the server".to_owned(),
                         Stop::Terminal { code, reason } => format!("closed by the server ({code} {reason})"),
                     };
                     self.dispatch.dispatch(Action::Status(Status::Closed { reason }));
