@@ -26,8 +26,8 @@ use roomcast_shared::{
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
-use crate::net::identity::{self, Identity};
-use crate::session::{Backoff, Beat, Heartbeat, Link, Outbox, Owner, Phase, Saved, Stop};
+use crate::net::identity;
+use crate::session::{Backoff, Beat, Heartbeat, Identity, Link, Outbox, Owner, Phase, Saved, Stop};
 use crate::state::{Action, RoomState, Status};
 use crate::storage;
 use crate::timeline::{LineKind, MAX_MESSAGES};

@@ -1,27 +1,13 @@
 //! This browser's identity: a client id and the server's token for it,
 //! obtained from `POST /api/identities` on the first visit and kept in
-//! `localStorage` (shared by the tabs).
+//! `localStorage` (shared by the tabs) with when its token expires.
 
 use futures_util::future::{select, Either};
 use gloo_net::http::Request;
 use gloo_timers::future::TimeoutFuture;
-use roomcast_shared::ClientId;
-use serde::{Deserialize, Serialize};
 
+use crate::session::Identity;
 use crate::storage;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    pub client_id: ClientId,
-    pub token: String,
-}
-
-impl Identity {
-    /// The `Authorization` header value for the API.
-    pub fn bearer(&self) -> String {
-        format!("Bearer {}", self.token)
-    }
-}
 
 /// Why no identity could be had (the server is unreachable, or refuses).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +30,7 @@ pub async fn create() -> Result<Identity, IdentityError> {
     if response.status() != 201 {
         return Err(IdentityError(format!("HTTP {}", response.status())));
     }
-    let identity: Identity = response.json().await.map_err(failed)?;
+    let identity = response.json::<Identity>().await.map_err(failed)?.received(js_sys::Date::now());
     storage::remember_identity(&identity);
     Ok(identity)
 }
