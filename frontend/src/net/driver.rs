@@ -9,25 +9,30 @@
 //! of thousands of messages therefore renders once, not once per message.
 //!
 //! The token rides in the socket's second subprotocol, never in its URL
-//! (URLs end up in proxies' logs).
+//! (URLs end up in proxies' logs). An open connection's token is renewed
+//! in the background, as an event like the socket's, and handed to the
+//! connection with `refresh`.
 
 use std::future::poll_fn;
 use std::task::Poll;
 
 use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 use roomcast_shared::{
-    close, limits, ChatMessage, ClientCommand, ClientId, GroupName, HeartbeatSettings, MessageId, ServerEvent,
-    SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
+    close, limits, ChatMessage, ClientCommand, ClientId, ErrorCode, GroupName, HeartbeatSettings, MessageId,
+    ServerEvent, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
 };
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
 use crate::net::identity;
-use crate::session::{Backoff, Beat, Heartbeat, Identity, Link, Outbox, Owner, Phase, Saved, Stop};
+use crate::session::{
+    Answer, Backoff, Beat, ConnectionToken, Heartbeat, Identity, Link, Outbox, Owner, Phase, Renewals, Saved, Stop,
+};
 use crate::state::{Action, RoomState, Status};
 use crate::storage;
 use crate::timeline::{LineKind, MAX_MESSAGES};
@@ -79,8 +84,13 @@ enum Event {
     Opened,
     Socket(Option<Result<Message, WebSocketError>>),
     Command(Option<Command>),
+    /// A renewal of the connection's token was answered.
+    Renewed(Answer, Identity),
     Timer,
 }
+
+/// A renewal under way: what the answer means, and the identity to use.
+type Renewing = Option<LocalBoxFuture<'static, (Answer, Identity)>>;
 
 /// Where the socket goes: `{prefix}{client_id}?{query}[&since=…[&epoch=…]]`.
 /// No token: that goes in the subprotocols ([`protocols`]).
@@ -117,8 +127,10 @@ pub struct Driver {
     group: GroupName,
     tab: Uuid,
     target: SocketTarget,
-    /// This browser's identity, once obtained.
+    /// This browser's identity, once obtained: the one the last connection
+    /// used (or was handed with `refresh`).
     identity: Option<Identity>,
+    renewals: Renewals,
     commands: UnboundedReceiver<Command>,
     dispatch: UseReducerDispatcher<RoomState>,
     link: Link,
@@ -148,6 +160,9 @@ struct Connection {
     replaying: bool,
     heartbeat: Option<Heartbeat>,
     deadline_ms: f64,
+    /// When its token is renewed (told by `welcome`).
+    token: ConnectionToken,
+    renewing: Renewing,
 }
 
 impl Driver {
@@ -168,6 +183,7 @@ impl Driver {
             tab,
             target,
             identity: None,
+            renewals: Renewals::default(),
             commands,
             dispatch,
             last_seq: None,
@@ -220,7 +236,7 @@ impl Driver {
         let mut timer = None;
         while *self.link.phase() == phase {
             arm(&mut timer, until_ms);
-            match next_event(&mut self.commands, None, false, &mut timer).await {
+            match next_event(&mut self.commands, None, false, &mut None, &mut timer).await {
                 Event::Timer => {
                     self.link.tick(now_ms());
                 }
@@ -238,35 +254,53 @@ impl Driver {
                     }
                 }
                 Event::Command(Some(command)) => self.outbox_command(command),
-                Event::Opened | Event::Socket(_) => {}
+                Event::Opened | Event::Socket(_) | Event::Renewed(..) => {}
             }
         }
         Flow::Continue
     }
 
-    /// This browser's identity: the one in hand, the stored one, or a new
-    /// one from the server.
+    /// This browser's identity for the next connection: the stored one
+    /// (another tab may have renewed or replaced it), else the one in hand,
+    /// else a new one from the server; renewed first when that is due.
     async fn identity(&mut self) -> Result<Identity, identity::IdentityError> {
-        if let Some(identity) = &self.identity {
-            return Ok(identity.clone());
+        let identity = match storage::identity().or_else(|| self.identity.clone()) {
+            Some(known) if self.renewals.renew_before_use(&known, self.identity.as_ref(), now_ms()) => {
+                let (answer, identity) = identity::renew(known).await;
+                self.renewals.answered(answer, now_ms());
+                if answer == Answer::Refused {
+                    self.forget_refused(&identity);
+                    identity::create().await?
+                } else {
+                    identity
+                }
+            }
+            Some(known) => known,
+            None => identity::create().await?,
+        };
+        if self.identity.as_ref().map(|held| held.client_id) != Some(identity.client_id) {
+            self.dispatch.dispatch(Action::Me(identity.client_id));
         }
-        let identity = identity::obtain().await?;
-        self.dispatch.dispatch(Action::Me(identity.client_id));
         self.identity = Some(identity.clone());
         Ok(identity)
     }
 
     /// After a connection that never opened: if the server refuses this
-    /// identity for good, forget it and connect again at once with a new one
-    /// (the outbox goes out under it).
+    /// identity for good, forget it and connect again at once with a new one.
     async fn renew_identity_if_refused(&mut self) {
         let Some(identity) = self.identity.clone() else { return };
         if identity::is_refused(&identity).await {
-            storage::forget_identity(&identity);
-            self.identity = None;
-            self.note(LineKind::Event, "the server no longer knows this browser's identity: getting a new one".into());
+            self.forget_refused(&identity);
             self.link.reconnect_by_user();
         }
+    }
+
+    /// The server refuses `identity` for good: the next connection gets a new
+    /// one (and the outbox goes out under it).
+    fn forget_refused(&mut self, identity: &Identity) {
+        storage::forget_identity(identity);
+        self.identity = None;
+        self.note(LineKind::Event, "the server no longer knows this browser's identity: getting a new one".into());
     }
 
     /// One connection, from opening to gone.
@@ -297,6 +331,8 @@ impl Driver {
             replaying: false,
             heartbeat: None,
             deadline_ms: now_ms() + CONNECT_TIMEOUT_MS,
+            token: ConnectionToken::default(),
+            renewing: None,
         };
         let mut timer = None;
         loop {
@@ -305,7 +341,9 @@ impl Driver {
                 Err(flow) => return flow,
             };
             arm(&mut timer, due);
-            let event = next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, &mut timer).await;
+            let event =
+                next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, &mut conn.renewing, &mut timer)
+                    .await;
             if let Some(flow) = self.on_event(&mut conn, event).await {
                 if !conn.opened && matches!(self.link.phase(), Phase::Waiting { .. }) {
                     self.renew_identity_if_refused().await;
@@ -315,8 +353,9 @@ impl Driver {
         }
     }
 
-    /// Does what is due (heartbeat, connect timeout, a resend, a batch) and
-    /// returns when the next thing is due, or how the connection ended.
+    /// Does what is due (heartbeat, connect timeout, a token renewal, a
+    /// resend, a batch) and returns when the next thing is due, or how the
+    /// connection ended.
     async fn on_timers(&mut self, conn: &mut Connection) -> Result<Option<f64>, Flow> {
         let now = now_ms();
         let mut next: Option<f64> = None;
@@ -344,6 +383,12 @@ impl Driver {
                 }
                 Beat::Wait { next_check_ms } => at(next_check_ms),
             }
+        }
+        if conn.token.take_due(now) {
+            self.start_renewal(conn);
+        }
+        if let Some(due) = conn.token.due_ms() {
+            at(due);
         }
         if conn.welcomed {
             self.send_next(conn).await;
@@ -420,6 +465,43 @@ impl Driver {
             }
             Event::Command(Some(Command::Online)) | Event::Timer => {}
             Event::Command(Some(command)) => self.outbox_command(command),
+            Event::Renewed(answer, identity) => return self.renewed(conn, answer, identity).await,
+        }
+        None
+    }
+
+    /// Renews the connection's token in the background: the socket is served
+    /// meanwhile, and the answer comes as [`Event::Renewed`].
+    fn start_renewal(&self, conn: &mut Connection) {
+        match self.identity.clone() {
+            Some(identity) if self.renewals.may_renew() => conn.renewing = Some(Box::pin(identity::renew(identity))),
+            _ => conn.token.give_up(),
+        }
+    }
+
+    /// A renewal of the connection's token was answered; `Some` when the
+    /// connection is over.
+    async fn renewed(&mut self, conn: &mut Connection, answer: Answer, identity: Identity) -> Option<Flow> {
+        let now = now_ms();
+        self.renewals.answered(answer, now);
+        match answer {
+            Answer::Renewed if self.identity.as_ref().is_some_and(|held| held.client_id == identity.client_id) => {
+                // A failed write means the socket is closing: the next
+                // connection takes the stored token.
+                let refresh = ClientCommand::Refresh { token: identity.token.clone() };
+                let _ = conn.ws.send(Message::Text(refresh.encode())).await;
+                self.identity = Some(identity);
+            }
+            // Another tab replaced the identity (a new client id, which this
+            // connection cannot take): the next connection uses it.
+            Answer::Renewed | Answer::Off => conn.token.give_up(),
+            Answer::Later => conn.token.failed(self.renewals.retry_at_ms(), now),
+            Answer::Refused => {
+                self.forget_refused(&identity);
+                self.link.reconnect_by_user();
+                self.let_go(conn, "reconnecting with a new identity");
+                return Some(Flow::Continue);
+            }
         }
         None
     }
@@ -428,6 +510,7 @@ impl Driver {
         match event {
             ServerEvent::Welcome(welcome) => {
                 conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
+                conn.token = ConnectionToken::new(welcome.token_expires_at, now_ms());
                 conn.welcomed = true;
                 if !welcome.epoch.is_empty() {
                     self.epoch = Some(welcome.epoch);
@@ -488,8 +571,13 @@ impl Driver {
                 self.outbox.refused(id, code.is_retryable(), &message, now_ms(), js_sys::Math::random());
                 self.publish_outbox();
             }
+            ServerEvent::Refreshed { token_expires_at } => conn.token.refreshed(token_expires_at, now_ms()),
+            ServerEvent::Error { code: ErrorCode::TokenRefused, .. } => {
+                conn.token.give_up();
+                self.note(LineKind::Notice, "the server did not take the renewed token on this connection".into());
+            }
             ServerEvent::Error { message, .. } => self.note(LineKind::Notice, format!("server: {message}")),
-            ServerEvent::Pong | ServerEvent::Refreshed { .. } | ServerEvent::Unknown => {}
+            ServerEvent::Pong | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.send_next(conn).await;
@@ -555,6 +643,7 @@ impl Driver {
         }
         self.outbox.connection_lost();
         self.publish_outbox();
+        self.renewals.closed(code);
         self.link.closed(code, reason, now_ms(), js_sys::Math::random());
         let detail = if reason.is_empty() { close::describe(code).to_owned() } else { reason.to_owned() };
         match (was_open, self.link.phase()) {
@@ -635,11 +724,13 @@ fn arm(timer: &mut Timer, due_ms: Option<f64>) {
 }
 
 /// The next thing that happens: the socket opening (if `await_open`), a
-/// socket event, a command, or `timer` firing (which disarms it).
+/// socket event, a renewal's answer (which ends `renewing`), a command, or
+/// `timer` firing (which disarms it).
 async fn next_event(
     commands: &mut UnboundedReceiver<Command>,
     mut socket: Option<&mut WebSocket>,
     await_open: bool,
+    renewing: &mut Renewing,
     timer: &mut Timer,
 ) -> Event {
     poll_fn(|cx| {
@@ -650,6 +741,12 @@ async fn next_event(
             }
             if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
                 return Poll::Ready(Event::Socket(item));
+            }
+        }
+        if let Some(future) = renewing.as_mut() {
+            if let Poll::Ready((answer, identity)) = future.poll_unpin(cx) {
+                *renewing = None;
+                return Poll::Ready(Event::Renewed(answer, identity));
             }
         }
         if let Poll::Ready(command) = commands.poll_next_unpin(cx) {
