@@ -128,7 +128,7 @@ pub struct Driver {
     tab: Uuid,
     target: SocketTarget,
     /// This browser's identity, once obtained: the one the last connection
-    /// used (or was handed with `refresh`).
+    /// used (or was handed with `refresh`, once the server took it).
     identity: Option<Identity>,
     renewals: Renewals,
     commands: UnboundedReceiver<Command>,
@@ -163,6 +163,8 @@ struct Connection {
     /// When its token is renewed (told by `welcome`).
     token: ConnectionToken,
     renewing: Renewing,
+    /// The renewed identity sent with `refresh`, until the server takes it.
+    handed: Option<Identity>,
 }
 
 impl Driver {
@@ -333,6 +335,7 @@ impl Driver {
             deadline_ms: now_ms() + CONNECT_TIMEOUT_MS,
             token: ConnectionToken::default(),
             renewing: None,
+            handed: None,
         };
         let mut timer = None;
         loop {
@@ -490,7 +493,7 @@ impl Driver {
                 // connection takes the stored token.
                 let refresh = ClientCommand::Refresh { token: identity.token.clone() };
                 let _ = conn.ws.send(Message::Text(refresh.encode())).await;
-                self.identity = Some(identity);
+                conn.handed = Some(identity);
             }
             // Another tab replaced the identity (a new client id, which this
             // connection cannot take): the next connection uses it.
@@ -571,9 +574,17 @@ impl Driver {
                 self.outbox.refused(id, code.is_retryable(), &message, now_ms(), js_sys::Math::random());
                 self.publish_outbox();
             }
-            ServerEvent::Refreshed { token_expires_at } => conn.token.refreshed(token_expires_at, now_ms()),
+            ServerEvent::Refreshed { token_expires_at } => {
+                conn.token.refreshed(token_expires_at, now_ms());
+                if let Some(handed) = conn.handed.take() {
+                    self.identity = Some(handed);
+                }
+            }
+            // The connection keeps its token: a 4001 at its expiry then finds
+            // the renewed one stored, and the next connection takes it as is.
             ServerEvent::Error { code: ErrorCode::TokenRefused, .. } => {
                 conn.token.give_up();
+                conn.handed = None;
                 self.note(LineKind::Notice, "the server did not take the renewed token on this connection".into());
             }
             ServerEvent::Error { message, .. } => self.note(LineKind::Notice, format!("server: {message}")),
