@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   newPage, restartServer, send, serverAndBrowser, shownTexts, stopServer, storedTexts, waitForMessage,
-  waitForStatus, PATIENCE,
+  waitForStatus, CUT, PATIENCE,
 } from './support.js';
 
 const LIMIT = 8192;
@@ -139,7 +139,7 @@ test('a reloaded tab keeps its own unsent message while another tab of the room 
   let blocked = false;
   await context.routeWebSocket(/\/ws\//, (socket) => {
     if (blocked) {
-      socket.close({ code: 4001, reason: 'cut by the test' });
+      socket.close(CUT);
       return;
     }
     sockets.add(socket);
@@ -151,7 +151,7 @@ test('a reloaded tab keeps its own unsent message while another tab of the room 
     await waitForStatus(tab, 'open');
   }
   blocked = true;
-  await Promise.all([...sockets].map((socket) => socket.close({ code: 4001, reason: 'cut by the test' })));
+  await Promise.all([...sockets].map((socket) => socket.close(CUT)));
   await Promise.all([waitForStatus(tabA, 'reconnecting'), waitForStatus(tabB, 'reconnecting')]);
   await send(tabA, 'typed in tab A before its reload');
   await tabA.getByTestId('pending').waitFor({ timeout: PATIENCE });

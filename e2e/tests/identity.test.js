@@ -17,6 +17,8 @@ test('a first visit obtains an identity and chats as itself', async () => {
   const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('roomcast.identity')));
   assert.match(stored.client_id, /^[0-9a-f-]{36}$/);
   assert.equal(stored.token.split('.').length, 3, 'a JWT');
+  assert.equal(typeof stored.expires_at, 'number', 'kept with its expiry');
+  assert.equal(typeof stored.obtained_at, 'number');
   await send(page, 'hello as myself');
   const mine = await waitForMessage(page, 'hello as myself');
   assert.equal(await mine.locator('.sender').textContent(), 'You');

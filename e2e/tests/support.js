@@ -123,6 +123,13 @@ function escape(text) {
 }
 
 /**
+ * How the tests cut a socket: 4000 (nothing heard), which the app answers by
+ * reconnecting with backoff. Not 4001, which says the token expired and
+ * makes the app renew it first.
+ */
+export const CUT = { code: 4000, reason: 'cut by the test' };
+
+/**
  * Lets the test cut a page's WebSocket and keep it from reconnecting, while
  * the page's HTTP keeps working (so it can reload): every socket goes through
  * Playwright's WebSocket routing to the real server unless blocked.
@@ -131,7 +138,7 @@ export async function cuttableSockets(page) {
   const control = { blocked: false, current: null };
   await page.context().routeWebSocket(/\/ws\//, (socket) => {
     if (control.blocked) {
-      socket.close({ code: 4001, reason: 'cut by the test' });
+      socket.close(CUT);
       return;
     }
     control.current = socket;
@@ -141,7 +148,7 @@ export async function cuttableSockets(page) {
     /** Drops the open socket and refuses new ones. */
     async cut() {
       control.blocked = true;
-      await control.current?.close({ code: 4001, reason: 'cut by the test' });
+      await control.current?.close(CUT);
     },
     restore() {
       control.blocked = false;

@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - [`session`]: connection logic as plain Rust (reconnect machine,
-//!   heartbeat, outbox and its delivery states, tabs), unit-tested natively.
+//!   heartbeat, outbox and its delivery states, tabs, when the identity's
+//!   token is renewed), unit-tested natively.
 //! - [`timeline`]: the ordered, bounded timeline as plain Rust, unit- and
 //!   property-tested natively.
 //! - [`state`]: the room's `Reducible` state and its `Action`s.
@@ -12,7 +13,8 @@
 //!   view and returns a handle with the user's actions (send, retry, delete,
 //!   close, reconnect, paging).
 //! - [`components`]: the views; [`app`]: routes.
-//! - [`storage`]: the client id and display name kept in localStorage.
+//! - [`storage`]: the identity, display name and outboxes kept in
+//!   localStorage.
 
 pub mod app;
 pub mod components;

@@ -1,6 +1,7 @@
 //! What the browser remembers: its identity (one per browser, shared by its
-//! tabs), the display name, the server's last message size limit, this tab's
-//! id (per tab, kept across reloads), and each tab's outbox per room.
+//! tabs, with when its token expires and when it was got), the display
+//! name, the server's last message size limit, this tab's id (per tab, kept
+//! across reloads), and each tab's outbox per room.
 //!
 //! Storage may be missing or full (private modes, quotas): then each value
 //! lives for the page only, and nothing fails.
@@ -9,9 +10,8 @@ use gloo_storage::{LocalStorage, SessionStorage, Storage};
 use roomcast_shared::{DisplayName, GroupName, MessageId};
 use uuid::Uuid;
 
-use crate::net::identity::Identity;
 use crate::session::tabs::{self, Owner, TabOutbox};
-use crate::session::Saved;
+use crate::session::{Identity, Saved};
 
 const IDENTITY_KEY: &str = "roomcast.identity";
 /// Where earlier versions kept a client id of their own making, with no
@@ -21,11 +21,14 @@ const NAME_KEY: &str = "roomcast.name";
 const LIMIT_KEY: &str = "roomcast.max_message_bytes";
 const TAB_KEY: &str = "roomcast.tab";
 
-/// This browser's identity, if it has one.
+/// This browser's identity, if it has one. One stored by an earlier version
+/// reads with no `expires_at` nor `obtained_at`.
 pub fn identity() -> Option<Identity> {
     LocalStorage::get(IDENTITY_KEY).ok()
 }
 
+/// Keeps `identity` (new, or renewed) for this browser's tabs: each takes it
+/// at its next (re)connect.
 pub fn remember_identity(identity: &Identity) {
     LocalStorage::delete(OLD_CLIENT_ID_KEY);
     let _ = LocalStorage::set(IDENTITY_KEY, identity);

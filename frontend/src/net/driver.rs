@@ -7,23 +7,32 @@
 //! Messages are handed to the view in batches: a replay as one batch when
 //! `synced` arrives, live messages at most once per [`BATCH_MS`]. A catch-up
 //! of thousands of messages therefore renders once, not once per message.
+//!
+//! The token rides in the socket's second subprotocol, never in its URL
+//! (URLs end up in proxies' logs). An open connection's token is renewed
+//! in the background, as an event like the socket's, and handed to the
+//! connection with `refresh`.
 
 use std::future::poll_fn;
 use std::task::Poll;
 
 use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 use roomcast_shared::{
-    close, limits, ChatMessage, ClientCommand, GroupName, HeartbeatSettings, MessageId, ServerEvent, SUBPROTOCOL,
+    close, limits, ChatMessage, ClientCommand, ClientId, ErrorCode, GroupName, HeartbeatSettings, MessageId,
+    ServerEvent, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
 };
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
-use crate::net::identity::{self, Identity};
-use crate::session::{Backoff, Beat, Heartbeat, Link, Outbox, Owner, Phase, Saved, Stop};
+use crate::net::identity;
+use crate::session::{
+    Answer, Backoff, Beat, ConnectionToken, Heartbeat, Identity, Link, Outbox, Owner, Phase, Renewals, Saved, Stop,
+};
 use crate::state::{Action, RoomState, Status};
 use crate::storage;
 use crate::timeline::{LineKind, MAX_MESSAGES};
@@ -75,10 +84,16 @@ enum Event {
     Opened,
     Socket(Option<Result<Message, WebSocketError>>),
     Command(Option<Command>),
+    /// A renewal of the connection's token was answered.
+    Renewed(Answer, Identity),
     Timer,
 }
 
-/// Where the socket goes: `{prefix}{client_id}?{query}&token=…[&since=…]`.
+/// A renewal under way: what the answer means, and the identity to use.
+type Renewing = Option<LocalBoxFuture<'static, (Answer, Identity)>>;
+
+/// Where the socket goes: `{prefix}{client_id}?{query}[&since=…[&epoch=…]]`.
+/// No token: that goes in the subprotocols ([`protocols`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SocketTarget {
     /// `ws(s)://host/ws/{group}/`
@@ -87,12 +102,35 @@ pub struct SocketTarget {
     pub query: String,
 }
 
+impl SocketTarget {
+    /// The socket's URL for `client_id`, asking for what follows `since`
+    /// (of `epoch`, if known).
+    pub fn url(&self, client_id: ClientId, since: Option<u64>, epoch: Option<&str>) -> String {
+        let mut url = format!("{}{client_id}?{}", self.prefix, self.query);
+        if let Some(seq) = since {
+            url.push_str(&format!("&since={seq}"));
+            if let Some(epoch) = epoch {
+                url.push_str(&format!("&epoch={epoch}"));
+            }
+        }
+        url
+    }
+}
+
+/// The subprotocols the socket offers: the JSON protocol, and `token` as
+/// the second one (the server answers with the first alone).
+pub fn protocols(token: &str) -> [String; 2] {
+    [SUBPROTOCOL.to_owned(), format!("{TOKEN_SUBPROTOCOL_PREFIX}{token}")]
+}
+
 pub struct Driver {
     group: GroupName,
     tab: Uuid,
     target: SocketTarget,
-    /// This browser's identity, once obtained.
+    /// This browser's identity, once obtained: the one the last connection
+    /// used (or was handed with `refresh`, once the server took it).
     identity: Option<Identity>,
+    renewals: Renewals,
     commands: UnboundedReceiver<Command>,
     dispatch: UseReducerDispatcher<RoomState>,
     link: Link,
@@ -122,6 +160,11 @@ struct Connection {
     replaying: bool,
     heartbeat: Option<Heartbeat>,
     deadline_ms: f64,
+    /// When its token is renewed (told by `welcome`).
+    token: ConnectionToken,
+    renewing: Renewing,
+    /// The renewed identity sent with `refresh`, until the server takes it.
+    handed: Option<Identity>,
 }
 
 impl Driver {
@@ -142,6 +185,7 @@ impl Driver {
             tab,
             target,
             identity: None,
+            renewals: Renewals::default(),
             commands,
             dispatch,
             last_seq: None,
@@ -172,6 +216,7 @@ impl Driver {
                 Phase::Stopped(stop) => {
                     let reason = match stop {
                         Stop::ByUser => "closed by you".to_owned(),
+                        Stop::Revoked => "this browser's identity was revoked by the server".to_owned(),
                         Stop::Terminal { code, reason } => format!("closed by the server ({code} {reason})"),
                     };
                     self.dispatch.dispatch(Action::Status(Status::Closed { reason }));
@@ -193,7 +238,7 @@ impl Driver {
         let mut timer = None;
         while *self.link.phase() == phase {
             arm(&mut timer, until_ms);
-            match next_event(&mut self.commands, None, false, &mut timer).await {
+            match next_event(&mut self.commands, None, false, &mut None, &mut timer).await {
                 Event::Timer => {
                     self.link.tick(now_ms());
                 }
@@ -211,35 +256,53 @@ impl Driver {
                     }
                 }
                 Event::Command(Some(command)) => self.outbox_command(command),
-                Event::Opened | Event::Socket(_) => {}
+                Event::Opened | Event::Socket(_) | Event::Renewed(..) => {}
             }
         }
         Flow::Continue
     }
 
-    /// This browser's identity: the one in hand, the stored one, or a new
-    /// one from the server.
+    /// This browser's identity for the next connection: the stored one
+    /// (another tab may have renewed or replaced it), else the one in hand,
+    /// else a new one from the server; renewed first when that is due.
     async fn identity(&mut self) -> Result<Identity, identity::IdentityError> {
-        if let Some(identity) = &self.identity {
-            return Ok(identity.clone());
+        let identity = match storage::identity().or_else(|| self.identity.clone()) {
+            Some(known) if self.renewals.renew_before_use(&known, self.identity.as_ref(), now_ms()) => {
+                let (answer, identity) = identity::renew(known).await;
+                self.renewals.answered(answer, now_ms());
+                if answer == Answer::Refused {
+                    self.forget_refused(&identity);
+                    identity::create().await?
+                } else {
+                    identity
+                }
+            }
+            Some(known) => known,
+            None => identity::create().await?,
+        };
+        if self.identity.as_ref().map(|held| held.client_id) != Some(identity.client_id) {
+            self.dispatch.dispatch(Action::Me(identity.client_id));
         }
-        let identity = identity::obtain().await?;
-        self.dispatch.dispatch(Action::Me(identity.client_id));
         self.identity = Some(identity.clone());
         Ok(identity)
     }
 
     /// After a connection that never opened: if the server refuses this
-    /// identity for good, forget it and connect again at once with a new one
-    /// (the outbox goes out under it).
+    /// identity for good, forget it and connect again at once with a new one.
     async fn renew_identity_if_refused(&mut self) {
         let Some(identity) = self.identity.clone() else { return };
         if identity::is_refused(&identity).await {
-            storage::forget_identity(&identity);
-            self.identity = None;
-            self.note(LineKind::Event, "the server no longer knows this browser's identity: getting a new one".into());
+            self.forget_refused(&identity);
             self.link.reconnect_by_user();
         }
+    }
+
+    /// The server refuses `identity` for good: the next connection gets a new
+    /// one (and the outbox goes out under it).
+    fn forget_refused(&mut self, identity: &Identity) {
+        storage::forget_identity(identity);
+        self.identity = None;
+        self.note(LineKind::Event, "the server no longer knows this browser's identity: getting a new one".into());
     }
 
     /// One connection, from opening to gone.
@@ -251,15 +314,10 @@ impl Driver {
                 return Flow::Continue;
             }
         };
-        let token = String::from(js_sys::encode_uri_component(&identity.token));
-        let mut url = format!("{}{}?{}&token={token}", self.target.prefix, identity.client_id, self.target.query);
-        if let Some(seq) = self.last_seq {
-            url.push_str(&format!("&since={seq}"));
-            if let Some(epoch) = &self.epoch {
-                url.push_str(&format!("&epoch={epoch}"));
-            }
-        }
-        let socket = web_sys::WebSocket::new_with_str(&url, SUBPROTOCOL)
+        let url = self.target.url(identity.client_id, self.last_seq, self.epoch.as_deref());
+        let protocols: js_sys::Array =
+            protocols(&identity.token).iter().map(|p| wasm_bindgen::JsValue::from_str(p)).collect();
+        let socket = web_sys::WebSocket::new_with_str_sequence(&url, &protocols)
             .map_err(|_| ())
             .and_then(|raw| WebSocket::try_from(raw.clone()).map(|ws| (raw, ws)).map_err(|_| ()));
         let Ok((raw, ws)) = socket else {
@@ -275,6 +333,9 @@ impl Driver {
             replaying: false,
             heartbeat: None,
             deadline_ms: now_ms() + CONNECT_TIMEOUT_MS,
+            token: ConnectionToken::default(),
+            renewing: None,
+            handed: None,
         };
         let mut timer = None;
         loop {
@@ -283,7 +344,9 @@ impl Driver {
                 Err(flow) => return flow,
             };
             arm(&mut timer, due);
-            let event = next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, &mut timer).await;
+            let event =
+                next_event(&mut self.commands, Some(&mut conn.ws), conn.connecting, &mut conn.renewing, &mut timer)
+                    .await;
             if let Some(flow) = self.on_event(&mut conn, event).await {
                 if !conn.opened && matches!(self.link.phase(), Phase::Waiting { .. }) {
                     self.renew_identity_if_refused().await;
@@ -293,8 +356,9 @@ impl Driver {
         }
     }
 
-    /// Does what is due (heartbeat, connect timeout, a resend, a batch) and
-    /// returns when the next thing is due, or how the connection ended.
+    /// Does what is due (heartbeat, connect timeout, a token renewal, a
+    /// resend, a batch) and returns when the next thing is due, or how the
+    /// connection ended.
     async fn on_timers(&mut self, conn: &mut Connection) -> Result<Option<f64>, Flow> {
         let now = now_ms();
         let mut next: Option<f64> = None;
@@ -322,6 +386,12 @@ impl Driver {
                 }
                 Beat::Wait { next_check_ms } => at(next_check_ms),
             }
+        }
+        if conn.token.take_due(now) {
+            self.start_renewal(conn);
+        }
+        if let Some(due) = conn.token.due_ms() {
+            at(due);
         }
         if conn.welcomed {
             self.send_next(conn).await;
@@ -398,6 +468,43 @@ impl Driver {
             }
             Event::Command(Some(Command::Online)) | Event::Timer => {}
             Event::Command(Some(command)) => self.outbox_command(command),
+            Event::Renewed(answer, identity) => return self.renewed(conn, answer, identity).await,
+        }
+        None
+    }
+
+    /// Renews the connection's token in the background: the socket is served
+    /// meanwhile, and the answer comes as [`Event::Renewed`].
+    fn start_renewal(&self, conn: &mut Connection) {
+        match self.identity.clone() {
+            Some(identity) if self.renewals.may_renew() => conn.renewing = Some(Box::pin(identity::renew(identity))),
+            _ => conn.token.give_up(),
+        }
+    }
+
+    /// A renewal of the connection's token was answered; `Some` when the
+    /// connection is over.
+    async fn renewed(&mut self, conn: &mut Connection, answer: Answer, identity: Identity) -> Option<Flow> {
+        let now = now_ms();
+        self.renewals.answered(answer, now);
+        match answer {
+            Answer::Renewed if self.identity.as_ref().is_some_and(|held| held.client_id == identity.client_id) => {
+                // A failed write means the socket is closing: the next
+                // connection takes the stored token.
+                let refresh = ClientCommand::Refresh { token: identity.token.clone() };
+                let _ = conn.ws.send(Message::Text(refresh.encode())).await;
+                conn.handed = Some(identity);
+            }
+            // Another tab replaced the identity (a new client id, which this
+            // connection cannot take): the next connection uses it.
+            Answer::Renewed | Answer::Off => conn.token.give_up(),
+            Answer::Later => conn.token.failed(self.renewals.retry_at_ms(), now),
+            Answer::Refused => {
+                self.forget_refused(&identity);
+                self.link.reconnect_by_user();
+                self.let_go(conn, "reconnecting with a new identity");
+                return Some(Flow::Continue);
+            }
         }
         None
     }
@@ -406,6 +513,7 @@ impl Driver {
         match event {
             ServerEvent::Welcome(welcome) => {
                 conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
+                conn.token = ConnectionToken::new(welcome.token_expires_at, now_ms());
                 conn.welcomed = true;
                 if !welcome.epoch.is_empty() {
                     self.epoch = Some(welcome.epoch);
@@ -466,8 +574,21 @@ impl Driver {
                 self.outbox.refused(id, code.is_retryable(), &message, now_ms(), js_sys::Math::random());
                 self.publish_outbox();
             }
+            ServerEvent::Refreshed { token_expires_at } => {
+                conn.token.refreshed(token_expires_at, now_ms());
+                if let Some(handed) = conn.handed.take() {
+                    self.identity = Some(handed);
+                }
+            }
+            // The connection keeps its token: a 4001 at its expiry then finds
+            // the renewed one stored, and the next connection takes it as is.
+            ServerEvent::Error { code: ErrorCode::TokenRefused, .. } => {
+                conn.token.give_up();
+                conn.handed = None;
+                self.note(LineKind::Notice, "the server did not take the renewed token on this connection".into());
+            }
             ServerEvent::Error { message, .. } => self.note(LineKind::Notice, format!("server: {message}")),
-            ServerEvent::Pong | ServerEvent::Refreshed { .. } | ServerEvent::Unknown => {}
+            ServerEvent::Pong | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.send_next(conn).await;
@@ -533,6 +654,7 @@ impl Driver {
         }
         self.outbox.connection_lost();
         self.publish_outbox();
+        self.renewals.closed(code);
         self.link.closed(code, reason, now_ms(), js_sys::Math::random());
         let detail = if reason.is_empty() { close::describe(code).to_owned() } else { reason.to_owned() };
         match (was_open, self.link.phase()) {
@@ -597,11 +719,15 @@ type Timer = Option<(f64, TimeoutFuture)>;
 /// later is kept: firing early only means checking again, and not setting a
 /// new timeout per message (the heartbeat's moves with each one) keeps
 /// `setTimeout`/`clearTimeout` off the per-message path.
+///
+/// Delays are capped at `setTimeout`'s largest, 2^31 − 1 ms (24.8 days): a
+/// longer one fires at once in browsers, and a token renewal can be weeks
+/// away.
 fn arm(timer: &mut Timer, due_ms: Option<f64>) {
     match (timer.as_ref(), due_ms) {
         (Some((at, _)), Some(due)) if *at <= due => {}
         (_, Some(due)) => {
-            let delay = (due - now_ms()).ceil().clamp(0.0, f64::from(u32::MAX)) as u32;
+            let delay = (due - now_ms()).ceil().clamp(0.0, f64::from(i32::MAX)) as u32;
             *timer = Some((due, TimeoutFuture::new(delay)));
         }
         (_, None) => *timer = None,
@@ -609,11 +735,13 @@ fn arm(timer: &mut Timer, due_ms: Option<f64>) {
 }
 
 /// The next thing that happens: the socket opening (if `await_open`), a
-/// socket event, a command, or `timer` firing (which disarms it).
+/// socket event, a renewal's answer (which ends `renewing`), a command, or
+/// `timer` firing (which disarms it).
 async fn next_event(
     commands: &mut UnboundedReceiver<Command>,
     mut socket: Option<&mut WebSocket>,
     await_open: bool,
+    renewing: &mut Renewing,
     timer: &mut Timer,
 ) -> Event {
     poll_fn(|cx| {
@@ -624,6 +752,12 @@ async fn next_event(
             }
             if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
                 return Poll::Ready(Event::Socket(item));
+            }
+        }
+        if let Some(future) = renewing.as_mut() {
+            if let Poll::Ready((answer, identity)) = future.poll_unpin(cx) {
+                *renewing = None;
+                return Poll::Ready(Event::Renewed(answer, identity));
             }
         }
         if let Poll::Ready(command) = commands.poll_next_unpin(cx) {
@@ -642,4 +776,28 @@ async fn next_event(
 
 fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> SocketTarget {
+        SocketTarget { prefix: "wss://chat.example/ws/lobby/".into(), query: "name=Ann".into() }
+    }
+
+    #[test]
+    fn the_socket_url_names_the_client_and_what_it_holds() {
+        let client = ClientId(Uuid::from_u128(1));
+        assert_eq!(target().url(client, None, None), format!("wss://chat.example/ws/lobby/{client}?name=Ann"));
+        assert_eq!(
+            target().url(client, Some(41), Some("9f2c")),
+            format!("wss://chat.example/ws/lobby/{client}?name=Ann&since=41&epoch=9f2c")
+        );
+    }
+
+    #[test]
+    fn the_token_is_offered_as_the_second_subprotocol() {
+        assert_eq!(protocols("a.b.c"), ["roomcast.v1".to_owned(), "roomcast.token.a.b.c".to_owned()]);
+    }
 }

@@ -1,13 +1,15 @@
 //! Browser glue for [`session::tabs`](crate::session::tabs): this tab's Web
 //! Lock on its outbox, and watching the room's other outboxes so that the
 //! unsent messages of a tab that went away are adopted (sent by this tab;
-//! exactly once, thanks to their ids).
+//! exactly once, thanks to their ids). Also [`hold`], for work that one tab
+//! at a time does for all (renewing the identity).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
 use futures_channel::{mpsc::UnboundedSender, oneshot};
+use futures_util::future::{select, Either};
 use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
 use gloo_timers::future::TimeoutFuture;
@@ -86,28 +88,70 @@ fn options(pairs: &[(&str, &JsValue)]) -> JsValue {
     options.into()
 }
 
-/// Takes the lock `name` if it is free; `None` if another tab holds it.
-async fn try_hold(locks: &LockManager, name: &str) -> Option<HeldLock> {
+/// A lock request, until the browser answers it.
+struct Requested {
+    release: js_sys::Function,
+    /// The browser calls it once it grants the lock, even when nobody waits
+    /// any more (the request stays queued): a request dropped unanswered
+    /// leaves it behind, one small closure per abandoned wait.
+    callback: Option<LockCallback>,
+}
+
+impl Requested {
+    /// The lock, once the browser answered `granted`.
+    fn held(mut self, granted: bool) -> Option<HeldLock> {
+        let callback = self.callback.take()?;
+        granted.then(|| HeldLock { release: self.release.clone(), _callback: callback })
+    }
+}
+
+impl Drop for Requested {
+    fn drop(&mut self) {
+        if let Some(callback) = self.callback.take() {
+            callback.forget();
+        }
+    }
+}
+
+/// Asks for the lock `name` with `options`; the receiver says whether the
+/// browser granted it. A grant that comes once nobody waits for it (the
+/// receiver is gone) is let go at once.
+fn request(locks: &LockManager, name: &str, options: &JsValue) -> (Requested, oneshot::Receiver<bool>) {
     let mut release = None;
     let held = js_sys::Promise::new(&mut |resolve, _| release = Some(resolve));
     let (granted_tx, granted_rx) = oneshot::channel();
     let mut granted_tx = Some(granted_tx);
     let callback = LockCallback::new(move |lock: JsValue| {
         let granted = !lock.is_null();
-        if let Some(tx) = granted_tx.take() {
-            let _ = tx.send(granted);
-        }
+        let wanted = granted_tx.take().is_some_and(|tx| tx.send(granted).is_ok());
         // Returning a pending promise keeps the lock until it resolves.
-        if granted {
+        if granted && wanted {
             held.clone().into()
         } else {
             JsValue::UNDEFINED
         }
     });
-    let request = locks.request(name, &options(&[("ifAvailable", &JsValue::TRUE)]), callback.as_ref().unchecked_ref());
-    detach(request);
-    let granted = granted_rx.await.unwrap_or(false);
-    granted.then(|| HeldLock { release: release.expect("the executor runs at once"), _callback: callback })
+    detach(locks.request(name, options, callback.as_ref().unchecked_ref()));
+    (Requested { release: release.expect("the executor runs at once"), callback: Some(callback) }, granted_rx)
+}
+
+/// Takes the lock `name` if it is free; `None` if another tab holds it.
+async fn try_hold(locks: &LockManager, name: &str) -> Option<HeldLock> {
+    let (requested, granted) = request(locks, name, &options(&[("ifAvailable", &JsValue::TRUE)]));
+    requested.held(granted.await.unwrap_or(false))
+}
+
+/// Waits for the lock `name` and holds it until the value is dropped: one
+/// tab at a time does what it guards. `None` where the browser has no Web
+/// Locks, or when `patience_ms` went by first (a tab that holds it for that
+/// long is stuck): the caller goes on without it.
+pub async fn hold(name: &str, patience_ms: u32) -> Option<HeldLock> {
+    let locks = lock_manager()?;
+    let (requested, granted) = request(&locks, name, &options(&[]));
+    match select(granted, TimeoutFuture::new(patience_ms)).await {
+        Either::Left((granted, _)) => requested.held(granted.unwrap_or(false)),
+        Either::Right(_) => None,
+    }
 }
 
 /// This tab's claim on its outbox for a room.

@@ -5,8 +5,9 @@
 //! clients of a restarted server do not all return at the same instant), then
 //! tries again. A connection that stayed open for `stable_after_ms` resets the
 //! count. The user's own close, and close codes that say retrying is useless,
-//! stop the link until the user asks to reconnect. While the browser says it
-//! is offline nothing is tried; coming back online tries at once.
+//! stop the link until the user asks to reconnect; so does 4403, which says
+//! this browser's identity was revoked. While the browser says it is offline
+//! nothing is tried; coming back online tries at once.
 
 use roomcast_shared::close;
 
@@ -40,6 +41,9 @@ pub enum Stop {
     ByUser,
     /// The server closed with a code that says reconnecting will not help.
     Terminal { code: u16, reason: String },
+    /// The server revoked this browser's identity (4403): its token is
+    /// refused from now on.
+    Revoked,
 }
 
 /// Where the link is.
@@ -99,6 +103,10 @@ impl Link {
             }
         }
         if matches!(self.phase, Phase::Stopped(_) | Phase::Offline) {
+            return;
+        }
+        if code == close::IDENTITY_REVOKED {
+            self.phase = Phase::Stopped(Stop::Revoked);
             return;
         }
         if !close::should_reconnect(code) {
@@ -232,6 +240,24 @@ mod tests {
         );
         assert!(!link.tick(f64::MAX));
         assert!(!link.online());
+    }
+
+    #[test]
+    fn a_revoked_identity_stops_the_link() {
+        let mut link = link();
+        link.opened(0.0);
+        link.closed(close::IDENTITY_REVOKED, "identity revoked", 5.0, 0.5);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Revoked));
+        assert!(!link.tick(f64::MAX));
+        assert!(!link.online());
+    }
+
+    #[test]
+    fn an_expired_token_reconnects_with_backoff() {
+        let mut link = link();
+        link.opened(0.0);
+        link.closed(close::TOKEN_EXPIRED, "token expired", 20_000.0, 1.0);
+        assert_eq!(waiting_delay(&link, 20_000.0), (1, 500.0));
     }
 
     #[test]

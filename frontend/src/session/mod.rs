@@ -5,17 +5,21 @@
 //! - [`link`]: the reconnect state machine (connecting / open / waiting /
 //!   offline / stopped) with exponential backoff and full jitter.
 //! - [`heartbeat`]: application-level ping/pong and dead-link detection.
+//! - [`identity`]: this browser's identity and when its token is renewed
+//!   (before use, ahead of an open connection's expiry, after 4001).
 //! - [`outbox`]: messages typed but not yet acknowledged, one in flight, and
 //!   what became of each (sending, retrying, failed).
 //! - [`tabs`]: one outbox per tab and room in shared storage, and when a tab
 //!   adopts another's.
 
 pub mod heartbeat;
+pub mod identity;
 pub mod link;
 pub mod outbox;
 pub mod tabs;
 
 pub use heartbeat::{Beat, Heartbeat};
+pub use identity::{Answer, ConnectionToken, Identity, Renewals};
 pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
 pub use tabs::{Owner, TabOutbox};
