@@ -160,6 +160,15 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_RETENTION_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub retention_bytes: u64,
 
+    /// New rooms one identity may open per hour (joining a group nobody has
+    /// written to yet opens it; 0: no limit, per address neither).
+    #[arg(long, env = "ROOMCAST_NEW_GROUPS_PER_HOUR", default_value_t = 30)]
+    pub new_groups_per_hour: u32,
+
+    /// New rooms all clients of one IP address may open per hour together.
+    #[arg(long, env = "ROOMCAST_NEW_GROUPS_PER_HOUR_PER_IP", default_value_t = 100)]
+    pub new_groups_per_hour_per_ip: u32,
+
     /// Most groups the history holds; a message that would create one more
     /// is refused with `quota` (0: no limit).
     #[arg(long, env = "ROOMCAST_MAX_GROUPS", default_value_t = 100_000)]

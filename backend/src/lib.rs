@@ -21,7 +21,8 @@
 //!   retention, and delivery across nodes in Redis mode.
 //! - [`registry`]: groups, membership and fan-out.
 //! - [`queue`]: a member's bounded outbound queue; [`rate`]: publish
-//!   limits per identity and per address, kept across reconnects.
+//!   limits per identity and per address, kept across reconnects;
+//!   [`new_groups`]: rooms opened per identity and address.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
 //!   [`shutdown`]: the stop signal; [`hex`]: bytes as text; [`owner_only`]:
 //!   the data directory and database files, its user's alone.
@@ -39,6 +40,7 @@ pub mod hex;
 pub mod history;
 pub mod identities;
 pub mod net;
+pub mod new_groups;
 pub mod owner_only;
 pub mod publish_api;
 pub mod queue;

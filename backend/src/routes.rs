@@ -24,6 +24,7 @@ use crate::identities::{self, IdentityError, Issuer};
 use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, Place, Remote};
+use crate::new_groups::{NewGroupLimits, TooManyNewGroups};
 use crate::publish_api::{self, PublishError};
 use crate::registry::Registry;
 use crate::revoke::{RevokeError, Revoker};
@@ -32,14 +33,25 @@ use crate::upgrade::{self, UpgradeError, Upgrades};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let AppState { registry, history, upgrades, auth, access: hosts, issuer, admission, proxies, api_key, revoker } =
-        state;
+    let AppState {
+        registry,
+        history,
+        upgrades,
+        auth,
+        access: hosts,
+        issuer,
+        admission,
+        proxies,
+        api_key,
+        revoker,
+        new_groups,
+    } = state;
     let sequencer = upgrades.context.sequencer.clone();
     let max_message_bytes = upgrades.context.settings.max_message_bytes;
     access(hosts)
         .and(note_forwarding(proxies.clone()))
         .and(
-            websocket(auth.clone(), upgrades, admission, proxies.clone(), history.clone())
+            websocket(auth.clone(), upgrades, admission, proxies.clone(), history.clone(), new_groups)
                 .or(healthz(registry))
                 .unify()
                 .or(readyz(history.clone(), proxies.clone()))
@@ -124,6 +136,7 @@ fn websocket(
     admission: Arc<Admission>,
     proxies: Arc<TrustedProxies>,
     history: History,
+    new_groups: Arc<NewGroupLimits>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("ws" / String / String)
         .and(warp::get())
@@ -131,7 +144,7 @@ fn websocket(
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<Remote>())
-        .and(with((auth, upgrades, admission, proxies, history)))
+        .and(with((auth, upgrades, admission, proxies, history, new_groups)))
         .and_then(
             |group: String,
              client: String,
@@ -139,12 +152,13 @@ fn websocket(
              headers: http::HeaderMap,
              on_upgrade,
              remote: Option<Remote>,
-             (auth, upgrades, admission, proxies, history): (
+             (auth, upgrades, admission, proxies, history, new_groups): (
                 Arc<Auth>,
                 Upgrades,
                 Arc<Admission>,
                 Arc<TrustedProxies>,
                 History,
+                Arc<NewGroupLimits>,
             )| async move {
                 // The token before the request's own validity.
                 let token = upgrade::offered_token(&headers).or(query.get("token").map(String::as_str));
@@ -155,6 +169,16 @@ fn websocket(
                     return Err(warp::reject::custom(Refusal::StoreUnavailable));
                 }
                 let ip = client_address(&proxies, remote.as_ref(), &headers);
+                // Opening a room nobody has written to (or is in) counts
+                // against the identity's and the address's hourly allowance.
+                if let Ok(name) = group.parse::<roomcast_shared::GroupName>() {
+                    if upgrades.registry.members(&name) == 0
+                        && !history.holds(name).await.map_err(|_| warp::reject::custom(Refusal::StoreUnavailable))?
+                    {
+                        let identity = admitted.claims.as_ref().map(|claims| claims.sub);
+                        new_groups.try_open(identity, ip).map_err(warp::reject::custom)?;
+                    }
+                }
                 // Behind a trusted proxy, the client's own address has a cap.
                 let behind_proxy = remote.as_ref().is_some_and(|remote| proxies.trusts(remote.addr.ip()));
                 let forwarded =
@@ -404,6 +428,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
     } else if let Some(err) = rejection.find::<PublishError>() {
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<RevokeError>() {
+        (err.status(), err.to_string())
+    } else if let Some(err) = rejection.find::<TooManyNewGroups>() {
         (err.status(), err.to_string())
     } else if let Some(err) = rejection.find::<Refusal>() {
         (err.status(), err.to_string())

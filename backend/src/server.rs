@@ -24,6 +24,7 @@ use crate::identities::{Issuer, Policy};
 use crate::net::admission::{Admission, Caps};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, HttpLimits};
+use crate::new_groups::NewGroupLimits;
 use crate::queue::Capacity;
 use crate::registry::Registry;
 use crate::revoke::Revoker;
@@ -176,6 +177,10 @@ impl Server {
             access: Arc::new(access),
             issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute, policy)),
             revoker,
+            new_groups: Arc::new(NewGroupLimits::per_hour(
+                config.new_groups_per_hour,
+                config.new_groups_per_hour_per_ip,
+            )),
         };
         let pruning =
             tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));

@@ -8,6 +8,7 @@ use crate::history::History;
 use crate::identities::Issuer;
 use crate::net::admission::Admission;
 use crate::net::client_ip::TrustedProxies;
+use crate::new_groups::NewGroupLimits;
 use crate::registry::Registry;
 use crate::revoke::Revoker;
 use crate::upgrade::Upgrades;
@@ -35,4 +36,6 @@ pub struct AppState {
     pub api_key: Option<Arc<str>>,
     /// Withdraws identities.
     pub revoker: Revoker,
+    /// New rooms per identity and address.
+    pub new_groups: Arc<NewGroupLimits>,
 }

@@ -370,3 +370,39 @@ async fn http2_is_not_spoken() {
     assert_eq!(status, 200, "answered over HTTP/1.1, not upgraded");
     server.shutdown().await;
 }
+
+/// Opening rooms: one identity, then one address, runs out of new ones
+/// for the hour (`429`), while joining a room that exists never counts;
+/// so no client can fill `--max-groups` for everyone.
+#[tokio::test]
+async fn new_rooms_are_limited_per_identity_and_per_address() {
+    let mut config = bounded_config();
+    (config.new_groups_per_hour, config.new_groups_per_hour_per_ip) = (3, 5);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let status = |group: String, client: Uuid| async move {
+        match open_json(&ws_url(addr, &group, client)).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(err) => panic!("{err}"),
+        }
+    };
+    let (mallory, eve) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut kept = Vec::new();
+    for n in 0..3 {
+        assert_eq!(status(format!("junk-{n}"), mallory).await, 101, "room {n}");
+    }
+    assert_eq!(status("junk-3".into(), mallory).await, 429, "the identity's three are spent");
+    // A room someone is in, or one with history, is no new room.
+    let mut member = connect_json(addr, "busy").await;
+    send_text(&mut member, "history").await;
+    kept.push(member);
+    assert_eq!(status("busy".into(), mallory).await, 101);
+    assert_eq!(status("junk-4".into(), eve).await, 101, "the address had one left");
+    assert_eq!(status("junk-5".into(), eve).await, 429, "the address's five are spent");
+    let (code, body) =
+        http_request(addr, &format!("/ws/junk-6/{eve}?token={}", token_for(eve)), &UPGRADE_HEADERS).await;
+    assert_eq!(code, 429, "{body}");
+    assert!(body.contains("new rooms"), "{body}");
+    server.shutdown().await;
+}

@@ -92,6 +92,14 @@ impl History {
         read.await.map_err(|err| HistoryError::Task(err.to_string()))?
     }
 
+    /// Whether the store holds `group` (someone wrote to it), on the
+    /// blocking pool.
+    pub async fn holds(&self, group: GroupName) -> Result<bool, HistoryError> {
+        let store = self.store.clone();
+        let head = tokio::task::spawn_blocking(move || store.head(&group));
+        Ok(!head.await.map_err(|err| HistoryError::Task(err.to_string()))??.epoch.is_empty())
+    }
+
     /// Whether the store can take writes now (`/readyz`).
     pub fn ready(&self) -> bool {
         self.store.ready()

@@ -52,8 +52,10 @@ pub fn test_config() -> Config {
     // Tests end with clients that no longer read; do not wait long for them.
     config.close_grace = Duration::from_millis(500);
     config.history = HistoryKind::Memory;
-    // Tests publish as fast as they can; the limit has a test of its own.
+    // Tests publish as fast as they can, and open rooms as they like; the
+    // limits have tests of their own.
     config.publish_rate = 0;
+    config.new_groups_per_hour = 0;
     config
 }
 
