@@ -338,9 +338,12 @@ impl Writer {
     /// removed messages are kept (a busy group may hold far more of them
     /// than messages), the oldest of them go, at most 100,000 at a time
     /// (about 9 MB; deleting them took 0.9 s on this project's machine,
-    /// with appends waiting); once fewer than 16 were left, the oldest
-    /// tenth of all messages (at least 16), whatever their group, without
-    /// keeping their ids, and the groups left empty.
+    /// with appends waiting); once fewer than 16 were left, a tenth of all
+    /// messages (at least 16), without keeping their ids, and the groups
+    /// left empty: taken first from the groups that appended the most
+    /// bytes in the last hour, each losing its oldest (so that one flooder
+    /// erases its own history, not every other room's), and only when
+    /// nothing was appended for an hour, the oldest of all groups.
     fn evict_oldest(&mut self) -> Result<Evicted, HistoryError> {
         // No count first: on a day's ids that is a scan of millions of rows.
         let forgotten = self.connection.execute(
@@ -351,11 +354,15 @@ impl Writer {
             return Ok(Evicted::Ids(forgotten as u64));
         }
         let count: i64 = self.connection.query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))?;
+        let share = (count / 10).max(16);
+        if let Some(removed) = self.evict_heaviest(share)? {
+            return Ok(Evicted::Messages(removed));
+        }
         let cuts: Vec<(String, i64)> = {
             let mut statement = self.connection.prepare(
                 "SELECT grp, MAX(seq) FROM (SELECT grp, seq FROM messages ORDER BY ts LIMIT ?1) GROUP BY grp",
             )?;
-            let rows = statement.query_map([(count / 10).max(16)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let rows = statement.query_map([share], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
         };
         let mut removed = 0;
@@ -363,6 +370,53 @@ impl Writer {
             removed += self.cut(&group, cut as u64, None)?;
         }
         Ok(Evicted::Messages(removed))
+    }
+
+    /// Removes `share` messages, oldest first, from the groups that
+    /// appended the most bytes in the last hour, the heaviest first; `None`
+    /// when nothing was appended in the last hour. (A scan of the last
+    /// hour's messages, by their time index: at the size limit only.)
+    fn evict_heaviest(&mut self, share: i64) -> Result<Option<u64>, HistoryError> {
+        let since = super::unix_millis().saturating_sub(HEAVY_WINDOW_MS);
+        let heaviest: Vec<String> = {
+            let mut statement = self.connection.prepare(
+                "SELECT grp FROM messages WHERE ts >= ?1 GROUP BY grp
+                 ORDER BY SUM(length(CAST(text AS BLOB))) DESC",
+            )?;
+            let rows = statement.query_map([to_sql(since)], |row| row.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if heaviest.is_empty() {
+            return Ok(None);
+        }
+        let (mut removed, mut left) = (0, share);
+        for group in heaviest {
+            if left <= 0 {
+                break;
+            }
+            // Its `left`th oldest message, or all of it.
+            let nth: Option<i64> = self
+                .connection
+                .query_row(
+                    "SELECT seq FROM messages WHERE grp = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
+                    params![group, left - 1],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let cut = match nth {
+                Some(seq) => seq,
+                None => self
+                    .connection
+                    .query_row("SELECT MAX(seq) FROM messages WHERE grp = ?1", [&group], |row| {
+                        row.get::<_, Option<i64>>(0)
+                    })?
+                    .unwrap_or(0),
+            };
+            let cut_here = self.cut(&group, cut as u64, None)?;
+            removed += cut_here;
+            left -= cut_here as i64;
+        }
+        Ok(Some(removed))
     }
 
     /// Removes `group`'s messages numbered up to `cut`, in one transaction,
@@ -449,6 +503,9 @@ impl Writer {
         Ok(cut)
     }
 }
+
+/// The window of appends that picks whose history makes room first.
+const HEAVY_WINDOW_MS: u64 = 3_600_000;
 
 /// What [`Writer::evict_oldest`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -646,3 +646,32 @@ fn a_revocation_survives_a_restart() {
     sqlite(&db.0).revoke(sub, 42).unwrap();
     assert_eq!(sqlite(&db.0).revocations().unwrap(), [(sub, 42)]);
 }
+
+/// At the size limit, the group that appended the most in the last hour
+/// makes the room: a flooder erases its own history, not a quiet room's.
+#[test]
+fn sqlite_at_its_size_limit_takes_from_the_heaviest_recent_group_first() {
+    let db = TempDb::new();
+    let now = unix_millis();
+    {
+        let store = sqlite(&db.0);
+        // A quiet room, written to two hours ago.
+        let mut quiet: Vec<_> = (0..50).map(|i| draft("quiet", &format!("q{i}"), now - 7_200_000 + i)).collect();
+        store.append(&mut quiet).unwrap();
+    }
+    let size = std::fs::metadata(&db.0).unwrap().len();
+    let options =
+        SqliteOptions { max_database_bytes: Some(size + 192 * 1024), ..SqliteOptions::new(Durability::Normal) };
+    let store = SqliteStore::open(&db.0, options).unwrap();
+    let text = "f".repeat(2_000);
+    let mut refusals = 0;
+    for i in 0..1_000 {
+        if store.append(&mut [draft("flood", &text, now + i)]).is_err() {
+            refusals += 1;
+        }
+    }
+    assert!(refusals > 0, "the limit was reached");
+    assert_eq!(latest(&store, "quiet", 100).len(), 50, "the quiet room kept all its history");
+    let (oldest, last, _) = bounds(&store, "flood");
+    assert!(oldest.unwrap() > 1 && last > 500, "the flood made its own room: {oldest:?}..={last}");
+}
