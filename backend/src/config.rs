@@ -156,6 +156,12 @@ pub struct Config {
     #[arg(long, env = "ROOMCAST_RETENTION_AGE", default_value = "0", value_parser = parse_duration)]
     pub retention_age: Duration,
 
+    /// Remove a group, with its history, once nothing was written to it for
+    /// this long and nobody is in it, freeing its place under --max-groups
+    /// (e.g. `90d`; 0: keep groups). Not with --redis.
+    #[arg(long, env = "ROOMCAST_GROUP_IDLE_AGE", default_value = "0", value_parser = parse_duration)]
+    pub group_idle_age: Duration,
+
     /// Keep at most this many bytes of message text per group (0: no limit).
     #[arg(long, env = "ROOMCAST_RETENTION_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub retention_bytes: u64,
@@ -362,6 +368,9 @@ impl Config {
             if !self.retention_age.is_zero() {
                 return Err(ConfigError::Redis("--retention-age is not supported with Redis (use counts and bytes)"));
             }
+            if !self.group_idle_age.is_zero() {
+                return Err(ConfigError::Redis("--group-idle-age is not supported with Redis yet"));
+            }
             if self.max_database_bytes > 0 {
                 return Err(ConfigError::Redis("--max-database-bytes is for SQLite; bound Redis with its maxmemory"));
             }
@@ -382,6 +391,7 @@ impl Config {
             ("close-grace", self.close_grace, TIMER),
             ("retention-interval", self.retention_interval, TIMER),
             ("retention-age", self.retention_age, AGE),
+            ("group-idle-age", self.group_idle_age, AGE),
             ("identity-lifetime", self.identity_lifetime, AGE),
         ];
         match durations.into_iter().find(|(_, value, cap)| *value > cap.longest) {
@@ -411,6 +421,7 @@ impl Config {
             max_messages: (self.retention_messages > 0).then_some(self.retention_messages),
             max_age: (!self.retention_age.is_zero()).then_some(self.retention_age),
             max_bytes: (self.retention_bytes > 0).then_some(self.retention_bytes),
+            group_idle_age: (!self.group_idle_age.is_zero()).then_some(self.group_idle_age),
         }
     }
 
@@ -504,11 +515,11 @@ mod tests {
         let mut config = Config::defaults();
         (config.ping_interval, config.idle_timeout, config.handshake_timeout) = (day / 2, day, day);
         (config.close_grace, config.retention_interval, config.retention_age) = (day, day, AGE.longest);
-        config.identity_lifetime = AGE.longest;
+        (config.identity_lifetime, config.group_idle_age) = (AGE.longest, AGE.longest);
         assert_eq!(config.validate(), Ok(()), "at the caps");
         let over = Duration::from_secs(1);
         type Field = fn(&mut Config) -> &mut Duration;
-        let flags: [(&str, Field); 7] = [
+        let flags: [(&str, Field); 8] = [
             ("ping-interval", |config| &mut config.ping_interval),
             ("idle-timeout", |config| &mut config.idle_timeout),
             ("handshake-timeout", |config| &mut config.handshake_timeout),
@@ -516,6 +527,7 @@ mod tests {
             ("retention-interval", |config| &mut config.retention_interval),
             ("retention-age", |config| &mut config.retention_age),
             ("identity-lifetime", |config| &mut config.identity_lifetime),
+            ("group-idle-age", |config| &mut config.group_idle_age),
         ];
         for (flag, field) in flags {
             let mut long = config.clone();

@@ -182,8 +182,17 @@ impl Server {
                 config.new_groups_per_hour_per_ip,
             )),
         };
-        let pruning =
-            tokio::spawn(retention::run(store, config.retention(), config.retention_interval, shutdown.clone()));
+        let occupied: retention::Occupied = {
+            let registry = registry.clone();
+            Arc::new(move |group| registry.members(group) > 0)
+        };
+        let pruning = tokio::spawn(retention::run(
+            store,
+            config.retention(),
+            config.retention_interval,
+            occupied,
+            shutdown.clone(),
+        ));
         let service = warp::service(routes(state, config.static_dir));
         let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };

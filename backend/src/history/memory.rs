@@ -109,6 +109,20 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn remove_idle_groups(
+        &self,
+        idle_since_ms: u64,
+        occupied: &(dyn Fn(&GroupName) -> bool + Sync),
+    ) -> Result<u64, HistoryError> {
+        let mut groups = self.lock();
+        let before = groups.len();
+        groups.retain(|name, log| {
+            let idle = log.messages.back().is_none_or(|last| last.ts < idle_since_ms);
+            !idle || occupied(name)
+        });
+        Ok((before - groups.len()) as u64)
+    }
+
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
         let revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(revoked.iter().map(|(sub, min_iat)| (*sub, *min_iat)).collect())
@@ -223,6 +237,14 @@ pub(crate) mod hooked {
 
         fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
             self.inner().revoke(sub, min_iat)
+        }
+
+        fn remove_idle_groups(
+            &self,
+            idle_since_ms: u64,
+            occupied: &(dyn Fn(&GroupName) -> bool + Sync),
+        ) -> Result<u64, HistoryError> {
+            self.inner().remove_idle_groups(idle_since_ms, occupied)
         }
 
         fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {

@@ -561,6 +561,50 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn remove_idle_groups(
+        &self,
+        idle_since_ms: u64,
+        occupied: &(dyn Fn(&GroupName) -> bool + Sync),
+    ) -> Result<u64, HistoryError> {
+        // The candidates from a snapshot; each one checked again under the
+        // writer's lock, which appends take too, before it goes.
+        const LAST_TS: &str = "SELECT ts FROM messages WHERE grp = ?1 ORDER BY seq DESC LIMIT 1";
+        let candidates: Vec<String> = self.with_reader(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT name FROM groups
+                 WHERE COALESCE((SELECT ts FROM messages WHERE grp = groups.name ORDER BY seq DESC LIMIT 1), 0) < ?1",
+            )?;
+            let rows = statement.query_map([to_sql(idle_since_ms)], |row| row.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let mut removed = 0;
+        for name in candidates {
+            let Ok(group) = name.parse::<GroupName>() else { continue };
+            if occupied(&group) {
+                continue;
+            }
+            let mut writer = self.writer();
+            let last_ts: Option<i64> = writer.connection.query_row(LAST_TS, [&name], |row| row.get(0)).optional()?;
+            if last_ts.is_some_and(|ts| ts as u64 >= idle_since_ms) {
+                continue;
+            }
+            let last_seq: i64 =
+                writer
+                    .connection
+                    .query_row("SELECT last_seq FROM groups WHERE name = ?1", [&name], |row| row.get(0))?;
+            // Cut whole: the group is emptied, so removed with its ids (and
+            // a row left with no message at all goes too).
+            writer.cut(&name, last_seq as u64, None)?;
+            if writer.connection.execute("DELETE FROM groups WHERE name = ?1", [&name])? > 0 {
+                writer.connection.execute("DELETE FROM removed_ids WHERE grp = ?1", [&name])?;
+                writer.groups.retain(|cached, _| cached.as_str() != name);
+                writer.group_count = writer.group_count.saturating_sub(1);
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
         self.with_reader(|connection| {
             let mut statement = connection.prepare("SELECT sub, min_iat FROM revocations")?;

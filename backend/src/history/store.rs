@@ -125,6 +125,9 @@ pub struct Retention {
     pub max_age: Option<Duration>,
     /// Keep at most this many bytes of message text per group.
     pub max_bytes: Option<u64>,
+    /// Remove groups nothing was written to for this long and nobody is
+    /// in (the retention task asks who is).
+    pub group_idle_age: Option<Duration>,
 }
 
 /// How long a message id is recognized after the message was stored,
@@ -174,6 +177,17 @@ pub trait Store: Send + Sync + 'static {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Removes the groups whose last message was stored before
+    /// `idle_since_ms` and that `occupied` says nobody is in, with their
+    /// history and kept ids, freeing their places under `max_groups`;
+    /// returns how many went. (A later message creates such a group again,
+    /// in a new epoch.)
+    fn remove_idle_groups(
+        &self,
+        idle_since_ms: u64,
+        occupied: &(dyn Fn(&GroupName) -> bool + Sync),
+    ) -> Result<u64, HistoryError>;
 
     /// Refuses the tokens of `sub` issued before `min_iat` (Unix seconds),
     /// from now on and after restarts; an earlier revocation of the same

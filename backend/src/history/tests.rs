@@ -675,3 +675,31 @@ fn sqlite_at_its_size_limit_takes_from_the_heaviest_recent_group_first() {
     let (oldest, last, _) = bounds(&store, "flood");
     assert!(oldest.unwrap() > 1 && last > 500, "the flood made its own room: {oldest:?}..={last}");
 }
+
+/// `--group-idle-age`: a group nothing was written to for that long, and
+/// nobody is in, goes with its history and frees its place under the
+/// quota; an occupied or a recent one stays.
+#[test]
+fn idle_groups_nobody_is_in_are_removed_and_free_their_place() {
+    let check = |store: &dyn Store| {
+        for (name, ts) in [("idle", 1_000), ("occupied", 1_000), ("recent", 9_000)] {
+            store.append(&mut [draft(name, "hello", ts)]).unwrap();
+        }
+        let epoch = store.head(&group("idle")).unwrap().epoch;
+        let occupied = |name: &GroupName| name.as_str() == "occupied";
+        assert_eq!(store.remove_idle_groups(5_000, &occupied).unwrap(), 1);
+        assert_eq!(bounds(store, "idle"), (None, 0, false), "gone with its history");
+        assert_eq!(latest(store, "occupied", 10).len(), 1);
+        assert_eq!(latest(store, "recent", 10).len(), 1);
+        // Its place is free (the store was at its quota of three), and it
+        // comes back in a new epoch.
+        let mut again = [draft("idle", "back", 9_600)];
+        store.append(&mut again).unwrap();
+        assert_eq!(again[0].outcome, Outcome::New);
+        assert_ne!(again[0].epoch, epoch, "created again, in a new epoch");
+    };
+    check(&MemoryStore::with_max_groups(Some(3)));
+    let db = TempDb::new();
+    let options = SqliteOptions { max_groups: Some(3), ..SqliteOptions::new(Durability::Normal) };
+    check(&SqliteStore::open(&db.0, options).unwrap());
+}

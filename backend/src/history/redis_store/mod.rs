@@ -340,6 +340,16 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    /// Not in Redis mode (the configuration refuses `--group-idle-age`
+    /// there: whether anyone is in a group is each node's to know).
+    fn remove_idle_groups(
+        &self,
+        _idle_since_ms: u64,
+        _occupied: &(dyn Fn(&GroupName) -> bool + Sync),
+    ) -> Result<u64, HistoryError> {
+        Ok(0)
+    }
+
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
         let all: HashMap<String, u64> =
             self.with_reader(|connection| redis::cmd("HGETALL").arg(REVOKED_KEY).query(connection))?;
