@@ -703,3 +703,20 @@ fn idle_groups_nobody_is_in_are_removed_and_free_their_place() {
     let options = SqliteOptions { max_groups: Some(3), ..SqliteOptions::new(Durability::Normal) };
     check(&SqliteStore::open(&db.0, options).unwrap());
 }
+
+/// Redis: a group whose keys are gone (deleted by hand, evicted) gives its
+/// place under the quota back at the next retention run.
+#[test]
+fn redis_forgets_groups_whose_history_vanished() {
+    let redis = LocalRedis::start().expect("a local redis-server");
+    let store = RedisStore::open(&redis.url(), RedisOptions::default()).unwrap();
+    append(&store, "kept", 1);
+    append(&store, "vanishing", 1);
+    let mut connection = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("rc:{vanishing}:*").query(&mut connection).unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query(&mut connection).unwrap();
+    store.prune(&Retention::default(), 0).unwrap();
+    let mut names: Vec<String> = redis::cmd("SMEMBERS").arg("rc:groups").query(&mut connection).unwrap();
+    names.sort();
+    assert_eq!(names, ["kept"]);
+}

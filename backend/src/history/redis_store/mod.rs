@@ -266,6 +266,35 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Removes from `rc:groups` the groups whose epoch key is gone, a batch
+    /// of names at a time; returns how many.
+    fn forget_vanished_groups(&self) -> Result<u64, HistoryError> {
+        let mut cursor = 0u64;
+        let mut forgotten = 0;
+        loop {
+            let (next, names): (u64, Vec<String>) = self.with_reader(|connection| {
+                redis::cmd("SSCAN").arg("rc:groups").arg(cursor).arg("COUNT").arg(1000).query(connection)
+            })?;
+            // Checked and removed in one step: a group created meanwhile
+            // (its epoch set and its name added by the publish script)
+            // keeps its place.
+            const FORGET: &str = "local n = 0 for _, name in ipairs(ARGV) do \
+                if redis.call('EXISTS', 'rc:{' .. name .. '}:epoch') == 0 then \
+                n = n + redis.call('SREM', KEYS[1], name) end end return n";
+            if !names.is_empty() {
+                forgotten += self.with_reader(|connection| {
+                    redis::cmd("EVAL").arg(FORGET).arg(1).arg("rc:groups").arg(&names).query::<u64>(connection)
+                })?;
+            }
+            if next == 0 {
+                return Ok(forgotten);
+            }
+            cursor = next;
+        }
+    }
+}
+
 /// Redis 7.0 is the floor: the scripts' `#!lua` flags (an out-of-memory
 /// Redis refuses them before they write) and exclusive stream ranges.
 fn check_version(connection: &mut Connection) -> Result<(), HistoryError> {
@@ -454,7 +483,11 @@ impl Store for RedisStore {
 
     fn prune(&self, _retention: &Retention, _now_ms: u64) -> Result<u64, HistoryError> {
         // Count and bytes are applied by the publish script; age is not
-        // supported with Redis (the configuration refuses it).
+        // supported with Redis (the configuration refuses it). What is left
+        // is `rc:groups`: a group whose epoch is gone (deleted by hand, or
+        // evicted by a Redis not set to noeviction) gives its place under
+        // `--max-groups` back.
+        self.forget_vanished_groups()?;
         Ok(0)
     }
 
