@@ -44,6 +44,20 @@ test('two pages in one room exchange messages', async () => {
   await bob.context().close();
 });
 
+test('a right-to-left override in a text stays inside that text', async () => {
+  const page = await newPage(env.browser);
+  await page.goto(`${env.server.url}/room/e2e-bidi?name=Dana`);
+  await waitForStatus(page, 'open');
+  const text = 'look \u202Egnp.exe';
+  await send(page, text);
+  const row = await waitForMessage(page, text);
+  for (const part of ['.text', '.sender']) {
+    const isolated = await row.locator(part).evaluate((node) => [getComputedStyle(node).unicodeBidi, node.dir]);
+    assert.deepEqual(isolated, ['isolate', 'auto'], `${part} is isolated from the row around it`);
+  }
+  await page.context().close();
+});
+
 test('a shared link asks for a name once, and the join screen leads to the room', async () => {
   const page = await newPage(env.browser);
   await page.goto(`${env.server.url}/room/e2e-link`);

@@ -57,7 +57,7 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
         <li class={classes!("message", props.mine.then_some("mine"))} data-testid="message"
             data-seq={message.seq.to_string()} data-key={row_key_message(message.seq)}>
             <div class="meta">
-                <span class="sender">{ sender }</span>
+                <span class="sender" dir="auto">{ sender }</span>
                 if !message.from.verified {
                     <span class="unverified" data-testid="unverified"
                           title="This sender's identity was not checked by the server: anyone could have used this name.">
@@ -69,7 +69,7 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
                     <span class="state sent" title={format!("stored as #{}", message.seq)}>{ "sent" }</span>
                 }
             </div>
-            <div class="text">{ &message.text }</div>
+            <div class="text" dir="auto">{ &message.text }</div>
         </li>
     }
 }
@@ -124,7 +124,7 @@ pub fn PendingRow(props: &PendingRowProps) -> Html {
         <li class={classes!("message", "mine", "pending", pending.delivery.key())} data-testid="pending"
             data-state={pending.delivery.key()} data-key={format!("p{}", id.0)}>
             <div class="meta"><span class="sender">{ "You" }</span><span class="state">{ label }</span></div>
-            <div class="text">{ &pending.text }</div>
+            <div class="text" dir="auto">{ &pending.text }</div>
             if actions {
                 <div class="pending-actions">
                     <button data-testid="pending-retry" onclick={on_retry}>{ "Retry" }</button>
