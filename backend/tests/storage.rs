@@ -275,3 +275,65 @@ async fn the_data_directory_and_the_database_files_are_owner_only() {
     }
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// `--group-idle-age`: a room nobody is in and nothing was written to for
+/// that long goes, with its history, and its `--max-groups` place is free
+/// again; a room with a member stays.
+#[tokio::test]
+async fn an_idle_room_nobody_is_in_goes_and_frees_its_place() {
+    let mut config = test_config();
+    config.max_groups = 2;
+    config.group_idle_age = Duration::from_secs(1);
+    config.retention_interval = Duration::from_millis(100);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut stays = connect_json(addr, "stays").await;
+    send_text(&mut stays, "kept").await;
+    {
+        let mut leaves = connect_json(addr, "leaves").await;
+        send_text(&mut leaves, "soon gone").await;
+        next_answer(&mut leaves).await;
+    }
+    // The quota is full now; once the idle room is gone, a third fits.
+    let gone = tokio::time::Instant::now() + PATIENCE;
+    while !stored_history(addr, "leaves").await.is_empty() {
+        assert!(tokio::time::Instant::now() < gone, "the idle room was never removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut third = connect_json(addr, "third").await;
+    send_text(&mut third, "fits").await;
+    assert!(matches!(next_answer(&mut third).await, ServerEvent::Ack { seq: 1, .. }));
+    assert_eq!(stored_history(addr, "stays").await.len(), 1, "a room with a member stays");
+    server.shutdown().await;
+}
+
+/// At the database limit, a flooding room makes its own room: a quiet
+/// room written to meanwhile keeps its whole history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_database_limit_the_flooder_pays() {
+    let dir = std::env::temp_dir().join(format!("roomcast-fair-{}", Uuid::new_v4()));
+    let mut config = test_config();
+    config.history = HistoryKind::Sqlite;
+    config.database = dir.join("history.sqlite3");
+    config.max_database_bytes = 512 * 1024;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut quiet = connect_json(addr, "quiet").await;
+    for n in 0..10 {
+        send_text(&mut quiet, &format!("quiet {n}")).await;
+        next_answer(&mut quiet).await;
+    }
+    let mut flooder = connect_json(addr, "flood").await;
+    let text = "f".repeat(8 * 1024);
+    let mut refusals = 0;
+    for _ in 0..300 {
+        send_text(&mut flooder, &text).await;
+        if let ServerEvent::Error { code: ErrorCode::Unavailable, .. } = next_answer(&mut flooder).await {
+            refusals += 1;
+        }
+    }
+    assert!(refusals > 0, "the database never filled");
+    assert_eq!(stored_history(addr, "quiet").await.len(), 10, "the quiet room kept all it had");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
