@@ -75,8 +75,16 @@ pub struct RedisStore {
     /// The last epoch and number this node saw per group, to notice a store
     /// that went back.
     seen: Mutex<HashMap<GroupName, (String, u64)>>,
-    ready: AtomicBool,
+    /// The writer connection answered (a `PING` or a batch) since it was
+    /// last found broken.
+    writer_ok: AtomicBool,
+    /// The subscriber listens to every group this node has members in.
+    subscribed: AtomicBool,
 }
+
+/// A connection found broken (or without the scripts): made again.
+#[derive(Debug)]
+struct Broken(HistoryError);
 
 impl From<redis::RedisError> for HistoryError {
     fn from(err: redis::RedisError) -> Self {
@@ -127,13 +135,15 @@ impl RedisStore {
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
-            ready: AtomicBool::new(false),
+            writer_ok: AtomicBool::new(false),
+            // Nobody is here yet: nothing to listen to.
+            subscribed: AtomicBool::new(true),
         };
         let mut connection = store.connect()?;
         check_version(&mut connection)?;
         check_configuration(&mut connection);
-        store.ready.store(true, Ordering::Relaxed);
         store.readers_pool().push(connection);
+        store.check_health();
         Ok(store)
     }
 
@@ -157,33 +167,60 @@ impl RedisStore {
         self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `use_it` on a pooled connection; a connection that failed is
-    /// dropped (the next call makes a new one).
-    fn with_reader<T>(&self, use_it: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T, HistoryError> {
+    /// Runs `use_it` on a pooled connection, or on a new one when there is
+    /// none or the pooled one turns out broken (Redis restarted since it
+    /// was last used); a connection that failed is dropped.
+    fn with_reader<T>(&self, use_it: impl Fn(&mut Connection) -> redis::RedisResult<T>) -> Result<T, HistoryError> {
         let pooled = self.readers_pool().pop();
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => self.connect().inspect_err(|_| self.ready.store(false, Ordering::Relaxed))?,
-        };
-        match use_it(&mut connection) {
-            Ok(value) => {
-                self.readers_pool().push(connection);
-                Ok(value)
-            }
-            Err(err) => {
-                if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
-                    self.ready.store(false, Ordering::Relaxed);
+        if let Some(mut connection) = pooled {
+            match use_it(&mut connection) {
+                Ok(value) => {
+                    self.readers_pool().push(connection);
+                    return Ok(value);
                 }
-                Err(err.into())
+                Err(err) if !is_broken(&err) => {
+                    self.readers_pool().push(connection);
+                    return Err(err.into());
+                }
+                Err(_) => {} // stale: try a new connection
             }
         }
+        let mut connection = self.connect()?;
+        let value = use_it(&mut connection)?;
+        self.readers_pool().push(connection);
+        Ok(value)
     }
 
-    /// Checks that Redis answers; `/readyz` and new sockets go by it.
+    /// Checks the connection that appends, making it again if it is gone
+    /// or broken: a node is ready only once the writer answered since
+    /// Redis came back (not a probe on another connection), so that its
+    /// first send after `/readyz` says 200 is stored. Run by the
+    /// subscriber twice a second, and right after it subscribed again.
     pub fn check_health(&self) -> bool {
-        let healthy = self.with_reader(|connection| redis::cmd("PING").query::<String>(connection)).is_ok();
-        self.ready.store(healthy, Ordering::Relaxed);
-        healthy
+        let mut writer = self.writer();
+        for _ in 0..2 {
+            if writer.is_none() {
+                match self.connect() {
+                    Ok(connection) => *writer = Some(connection),
+                    Err(_) => break,
+                }
+            }
+            let connection = writer.as_mut().expect("connected above");
+            if redis::cmd("PING").query::<String>(connection).is_ok() {
+                self.writer_ok.store(true, Ordering::Relaxed);
+                return true;
+            }
+            *writer = None; // broken: the next round makes a new one
+        }
+        self.writer_ok.store(false, Ordering::Relaxed);
+        false
+    }
+
+    /// The subscriber says whether it listens to every group this node
+    /// has members in (readiness needs it: a node that cannot hear its
+    /// groups would ack sends whose deliveries never come).
+    pub fn set_subscribed(&self, subscribed: bool) {
+        self.subscribed.store(subscribed, Ordering::Relaxed);
     }
 
     /// Notes that a node delivered `seq` of `group`'s `epoch`: a store that
@@ -261,6 +298,71 @@ impl RedisStore {
         cmd
     }
 
+    /// One attempt at `batch` on the writer connection (made first if
+    /// there is none). Items Redis refused are left `Pending`; a connection
+    /// that failed, or a script Redis no longer has, is [`Broken`].
+    fn append_once(&self, writer: &mut Option<Connection>, batch: &mut [Appending]) -> Result<(), Broken> {
+        if writer.is_none() {
+            *writer = Some(self.connect().map_err(Broken)?);
+        }
+        let connection = writer.as_mut().expect("connected above");
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        {
+            // Not held across the round trip: the subscriber notes what it
+            // delivers meanwhile.
+            let seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for item in batch.iter() {
+                pipe.add_command(self.publish_command(item, &seen));
+            }
+        }
+        // Whatever was sent may or may not be stored: a resend with the
+        // same id is stored once either way.
+        let results: Vec<redis::RedisResult<Value>> = pipe.query(connection).map_err(|err| Broken(err.into()))?;
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut refused = None;
+        for (item, result) in batch.iter_mut().zip(results) {
+            match result.map(|value| parse_published(&value)) {
+                Ok(Some(Published::New(seq, epoch))) => {
+                    item.message.seq = seq;
+                    item.outcome = Outcome::New;
+                    seen.insert(item.message.group.clone(), (epoch.clone(), seq));
+                    item.epoch = epoch;
+                }
+                Ok(Some(Published::Duplicate { seq, epoch, same_text })) => {
+                    item.outcome = if same_text { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) };
+                    item.epoch = epoch;
+                }
+                Ok(Some(Published::OverQuota)) => item.outcome = Outcome::OverQuota,
+                Ok(None) => item.outcome = Outcome::Pending,
+                Err(err) => {
+                    item.outcome = Outcome::Pending;
+                    refused.get_or_insert(err);
+                }
+            }
+        }
+        drop(seen);
+        match refused {
+            // Scripts flushed (a restarted Redis): a new connection loads
+            // them again.
+            Some(err) if is_no_script(&err) => Err(Broken(err.into())),
+            // Another refusal (out of memory, a read-only replica) leaves
+            // the node unable to write: it says so (`/readyz`, new
+            // sockets), and the next batch starts on a new connection. The
+            // senders retry; dedup keeps it once.
+            Some(err) => {
+                tracing::error!(%err, "Redis refused to store messages");
+                *writer = None;
+                self.writer_ok.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            None => {
+                self.writer_ok.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
     fn writer(&self) -> MutexGuard<'_, Option<Connection>> {
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -293,6 +395,18 @@ impl RedisStore {
             cursor = next;
         }
     }
+}
+
+/// Whether `err` means the connection is of no more use (it was lost,
+/// timed out, or Redis restarted and no longer has the scripts).
+fn is_broken(err: &redis::RedisError) -> bool {
+    err.is_io_error() || err.is_timeout() || err.is_connection_dropped() || is_no_script(err)
+}
+
+/// Redis has no script of that hash (it restarted, or was told to flush
+/// its scripts).
+fn is_no_script(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
 
 /// Redis 7.0 is the floor: the scripts' `#!lua` flags (an out-of-memory
@@ -392,72 +506,26 @@ impl Store for RedisStore {
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
         let mut writer = self.writer();
-        if writer.is_none() {
-            match self.connect() {
-                Ok(connection) => *writer = Some(connection),
-                Err(err) => {
-                    self.ready.store(false, Ordering::Relaxed);
-                    return Err(err);
-                }
-            }
-        }
-        let connection = writer.as_mut().expect("connected above");
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        {
-            // Not held across the round trip: the subscriber notes what it
-            // delivers meanwhile.
-            let seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            for item in batch.iter() {
-                pipe.add_command(self.publish_command(item, &seen));
-            }
-        }
-        let results: Vec<redis::RedisResult<Value>> = match pipe.query(connection) {
-            Ok(results) => results,
-            Err(err) => {
-                // Whatever was sent may or may not be stored: a resend with
-                // the same id is stored once either way.
+        // A connection found broken by this batch (Redis restarted, the
+        // connection dropped, scripts flushed) is replaced and the batch
+        // sent once more before anything is refused: appends are
+        // idempotent by message id, so a batch half-stored the first time
+        // is stored once.
+        match self.append_once(&mut writer, batch) {
+            Err(Broken(err)) => {
+                tracing::info!(%err, "the Redis writer connection broke; sending the batch again on a new one");
                 *writer = None;
-                self.ready.store(false, Ordering::Relaxed);
-                return Err(err.into());
-            }
-        };
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut refused = None;
-        for (item, result) in batch.iter_mut().zip(results) {
-            match result.map(|value| parse_published(&value)) {
-                Ok(Some(Published::New(seq, epoch))) => {
-                    item.message.seq = seq;
-                    item.outcome = Outcome::New;
-                    seen.insert(item.message.group.clone(), (epoch.clone(), seq));
-                    item.epoch = epoch;
-                }
-                Ok(Some(Published::Duplicate { seq, epoch, same_text })) => {
-                    item.outcome = if same_text { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) };
-                    item.epoch = epoch;
-                }
-                Ok(Some(Published::OverQuota)) => item.outcome = Outcome::OverQuota,
-                Ok(None) => item.outcome = Outcome::Pending,
-                Err(err) => {
-                    item.outcome = Outcome::Pending;
-                    refused.get_or_insert(err);
+                match self.append_once(&mut writer, batch) {
+                    Ok(()) => Ok(()),
+                    Err(Broken(err)) => {
+                        *writer = None;
+                        self.writer_ok.store(false, Ordering::Relaxed);
+                        Err(err)
+                    }
                 }
             }
+            Ok(()) => Ok(()),
         }
-        drop(seen);
-        // A refused script (out of memory, scripts flushed, a read-only
-        // replica) leaves the node unable to write: it says so (`/readyz`,
-        // new sockets), and the next batch starts on a new connection, which
-        // loads the scripts again. The senders retry; dedup keeps it once.
-        match refused {
-            Some(err) => {
-                tracing::error!(%err, "Redis refused to store messages");
-                *writer = None;
-                self.ready.store(false, Ordering::Relaxed);
-            }
-            None => self.ready.store(true, Ordering::Relaxed),
-        }
-        Ok(())
     }
 
     fn read(&self, group: &GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
@@ -470,7 +538,7 @@ impl Store for RedisStore {
         let value: Value = self.with_reader(|connection| {
             let mut cmd = redis::cmd("EVALSHA");
             cmd.arg(self.read.get_hash()).arg(4).arg(&keys.epoch).arg(&keys.seq).arg(&keys.log).arg(&keys.base);
-            cmd.arg(direction).arg(bound).arg(limit.messages).arg(limit.bytes as u64);
+            cmd.arg(direction).arg(&bound).arg(limit.messages).arg(limit.bytes as u64);
             cmd.query(connection)
         })?;
         let slice = parse_slice(group, value)?;
@@ -492,7 +560,7 @@ impl Store for RedisStore {
     }
 
     fn ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.writer_ok.load(Ordering::Relaxed) && self.subscribed.load(Ordering::Relaxed)
     }
 }
 

@@ -61,6 +61,8 @@ fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
+                // Not ready until it listens again to every group here.
+                store.set_subscribed(false);
                 store.check_health();
                 // Not delivering: acknowledgements do not wait for it.
                 registry.release_late_acks(LATE_ACK);
@@ -91,6 +93,7 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
     let mut checked = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now_version = registry.groups_version();
+        let first_pass = version.is_none();
         if version != Some(now_version) {
             version = Some(now_version);
             let names: std::collections::HashSet<GroupName> = registry.group_names().into_iter().collect();
@@ -108,6 +111,13 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
                     (false, Some(_)) => {}
                 }
             }
+        }
+        if first_pass {
+            // Listening to every group here again, and everything they
+            // missed filled: ready once the writer answers too (checked
+            // now, rather than at the next round).
+            store.check_health();
+            store.set_subscribed(true);
         }
         let gone: Vec<GroupName> = subscribed
             .iter()
