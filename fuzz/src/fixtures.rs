@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use roomcast_backend::access::Access;
@@ -42,10 +42,8 @@ pub fn secret() -> Secret {
     Secret::from_text(TEST_SECRET).expect("the test secret is long enough")
 }
 
-/// Tokens signed with [`TEST_SECRET`].
-pub fn tokens() -> Tokens {
-    Tokens::new(&secret())
-}
+/// Tokens signed with [`TEST_SECRET`], to issue and verify with.
+pub static TOKENS: LazyLock<Tokens> = LazyLock::new(|| Tokens::new(&secret()));
 
 thread_local! {
     /// One runtime per thread: the harness calls a target once per input,
@@ -100,7 +98,7 @@ impl Backend {
             registry: registry.clone(),
             history,
             upgrades: Upgrades { registry, context: Arc::new(context), tasks: TaskTracker::new() },
-            auth: Arc::new(Auth::new(AuthMode::Required, tokens())),
+            auth: Arc::new(Auth::new(AuthMode::Required, Tokens::new(&secret()))),
             access: Arc::new(Access::new(listen, &[], &[], None).expect("the default policy")),
             issuer: Arc::new(Issuer::new(IdentitiesMode::On, 10)),
             admission: Admission::new(Caps { total: 1000, per_ip: 100 }),

@@ -17,15 +17,17 @@
 //!
 //! Properties:
 //! - no request gets `500`: every refusal is a typed error with its status;
-//! - a handshake gets exactly the answer the public validators predict, in
-//!   the documented order: Host, Origin, token (`Auth::admit_member`),
-//!   then the request's own validity (group, client id, `name`, `since`,
-//!   `epoch`, the upgrade headers, the subprotocol); and one they all
+//! - a handshake gets exactly the status and message the public validators
+//!   predict, in the server's order: Host, Origin, the method, the path,
+//!   the query, the token (`Auth::admit_member`), then the request's own
+//!   validity (group, client id, `name`, `since`, `epoch`, the upgrade
+//!   headers, the version, the key, the subprotocol); and one they all
 //!   accept is accepted.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use arbitrary::Unstructured;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -36,7 +38,7 @@ use roomcast_backend::upgrade::UpgradeError;
 use roomcast_shared::{ClientId, DisplayName, GroupName, SUBPROTOCOL};
 use uuid::Uuid;
 
-use crate::fixtures::{block_on, tokens, Backend, PerThread, Renewed, API_KEY};
+use crate::fixtures::{block_on, Backend, PerThread, Renewed, API_KEY, TOKENS};
 use crate::harness::Target;
 use crate::input::{one_in, one_of, some_bytes};
 
@@ -93,7 +95,7 @@ pub fn check(data: &[u8]) {
     let (status, body, expected) = BACKEND.with(|backend| {
         let mut backend = backend.borrow_mut();
         let backend = backend.get(Backend::new);
-        let filter = routes(backend.state.clone(), no_static_files());
+        let filter = routes(backend.state.clone(), STATIC_DIR.clone());
         let mut test = warp::test::request().method(request.method.as_str()).path(&request.uri.to_string());
         for (name, value) in &request.headers {
             test = test.header(name, value.clone());
@@ -143,9 +145,13 @@ fn literal(data: &[u8]) -> Option<Request> {
     Some(Request { method, uri, headers, body: body.to_vec() })
 }
 
-fn no_static_files() -> PathBuf {
-    std::env::temp_dir().join("roomcast-fuzz-no-static-files")
-}
+/// An empty static directory: no app is built, so no `index.html`
+/// answers for a path that is not served (the file system still looks).
+static STATIC_DIR: LazyLock<PathBuf> = LazyLock::new(|| {
+    let dir = std::env::temp_dir().join("roomcast-fuzz-static");
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+});
 
 fn build(u: &mut Unstructured<'_>) -> Request {
     let kind = u.choose_index(10).unwrap_or(0);
@@ -208,7 +214,7 @@ fn build(u: &mut Unstructured<'_>) -> Request {
         add(u, HeaderName::from_static("x-forwarded-for"), &["203.0.113.9", "garbage, 10.0.0.5", "::1"]);
     }
     if kind > 5 && one_in(u, 2) {
-        let token = tokens().issue(&Claims::for_client(ClientId(Uuid::parse_str(CLIENT).expect("a uuid"))));
+        let token = TOKENS.issue(&Claims::for_client(ClientId(Uuid::parse_str(CLIENT).expect("a uuid"))));
         add(u, header::AUTHORIZATION, &[&format!("Bearer {token}"), "Bearer x.y.z"]);
     }
     let method = if one_in(u, 20) { Method::PUT } else { method };
@@ -235,12 +241,12 @@ fn query(u: &mut Unstructured<'_>, client: &str) -> String {
     let mut pairs: Vec<(String, String)> = Vec::new();
     if !one_in(u, 8) {
         let client = Uuid::parse_str(client).map(ClientId).unwrap_or(ClientId(Uuid::nil()));
-        let mine = tokens().issue(&Claims::for_client(client));
-        let team = tokens().issue(&Claims {
+        let mine = TOKENS.issue(&Claims::for_client(client));
+        let team = TOKENS.issue(&Claims {
             groups: Some(vec!["team-*".parse::<GroupPattern>().expect("a pattern")]),
             ..Claims::for_client(client)
         });
-        let expired = tokens().issue(&Claims { exp: Some(1), ..Claims::for_client(client) });
+        let expired = TOKENS.issue(&Claims { exp: Some(1), ..Claims::for_client(client) });
         pairs.push(("token".into(), one_of(u, &[&mine, &mine, &team, &expired, "x.y.z", ""])));
     }
     for (key, known) in [

@@ -29,7 +29,7 @@ use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
 use super::JSON_TOKENS;
-use crate::fixtures::{tokens, TEST_SECRET};
+use crate::fixtures::{TEST_SECRET, TOKENS};
 use crate::harness::Target;
 use crate::input::{one_in, one_of, text};
 
@@ -41,7 +41,6 @@ const SLACK_SECONDS: u64 = 60;
 /// The header of the tokens this target signs itself.
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
-static TOKENS: LazyLock<Tokens> = LazyLock::new(tokens);
 static OTHER: LazyLock<Tokens> =
     LazyLock::new(|| Tokens::new(&Secret::from_text("another-secret-of-at-least-32-bytes!!").expect("long enough")));
 static KEY: LazyLock<hmac::Key> = LazyLock::new(|| hmac::Key::new(hmac::HMAC_SHA256, TEST_SECRET.as_bytes()));
@@ -82,7 +81,7 @@ fn signed(payload: &[u8]) {
     match &verified {
         Ok(verified) => {
             assert_eq!(claims.as_ref(), Some(verified), "the payload's claims");
-            assert!(exp.is_none_or(|exp| exp + SLACK_SECONDS >= before), "accepted, expired at {exp:?}");
+            assert!(exp.is_none_or(|exp| exp.saturating_add(SLACK_SECONDS) >= before), "accepted, expired at {exp:?}");
         }
         Err(TokenError::BadSignature) => panic!("a token the secret signed has a bad signature: {token}"),
         Err(TokenError::Expired) => {
@@ -93,12 +92,12 @@ fn signed(payload: &[u8]) {
         }
         Err(TokenError::Malformed) => {}
     }
-    // Claims that decode, with no `exp` or one far ahead, verify; unless a
-    // key is repeated: jsonwebtoken reads the registered claims (`iss`,
-    // `aud`…) itself and refuses a repeated one, even where `Claims`
-    // ignores it.
+    // Claims that decode, with no `exp` or one far ahead, verify, when the
+    // payload is a plain object: jsonwebtoken reads the registered claims
+    // (`iss`, `aud`, `nbf`…) itself and refuses one of a type it does not
+    // expect, or a repeated key, even where `Claims` ignores them.
     let far = |exp: Option<u64>| exp.is_none_or(|exp| exp > after + SLACK_SECONDS);
-    if let Some(claims) = claims.filter(|_| far(exp) && serde_json::from_slice::<UniqueKeys>(payload).is_ok()) {
+    if let Some(claims) = claims.filter(|_| far(exp) && serde_json::from_slice::<PlainObject>(payload).is_ok()) {
         assert_eq!(verified, Ok(claims), "{}", String::from_utf8_lossy(payload));
     }
 }
@@ -122,7 +121,7 @@ fn issued(u: &mut Unstructured<'_>) {
     match TOKENS.verify(&TOKENS.issue(&claims)) {
         Ok(verified) => {
             assert_eq!(verified, claims);
-            assert!(exp.is_none_or(|exp| exp + SLACK_SECONDS >= now), "accepted, expired at {exp:?}");
+            assert!(exp.is_none_or(|exp| exp.saturating_add(SLACK_SECONDS) >= now), "accepted, expired at {exp:?}");
         }
         Err(TokenError::Expired) => assert!(exp.is_some_and(|exp| exp <= now + SLACK_SECONDS), "{claims:?}"),
         Err(err) => panic!("issued claims {claims:?} refused: {err}"),
@@ -136,29 +135,32 @@ struct Expiry {
     exp: Option<u64>,
 }
 
-/// A JSON object whose keys are all different (its values are not looked
-/// at).
-struct UniqueKeys;
+/// Claims jsonwebtoken reads itself, beside `sub` and `exp`.
+const REGISTERED: [&str; 5] = ["iss", "aud", "nbf", "iat", "jti"];
 
-impl<'de> Deserialize<'de> for UniqueKeys {
+/// A JSON object whose keys are all different and none of [`REGISTERED`]
+/// (its values are not looked at).
+struct PlainObject;
+
+impl<'de> Deserialize<'de> for PlainObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Keys;
         impl<'de> Visitor<'de> for Keys {
-            type Value = UniqueKeys;
+            type Value = PlainObject;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object without repeated keys")
+                f.write_str("an object without repeated or registered keys")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PlainObject, A::Error> {
                 let mut seen = HashSet::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    if !seen.insert(key) {
-                        return Err(de::Error::custom("a repeated key"));
+                    if REGISTERED.contains(&key.as_str()) || !seen.insert(key) {
+                        return Err(de::Error::custom("a repeated or registered key"));
                     }
                     map.next_value::<IgnoredAny>()?;
                 }
-                Ok(UniqueKeys)
+                Ok(PlainObject)
             }
         }
         deserializer.deserialize_map(Keys)
