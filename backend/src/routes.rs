@@ -374,7 +374,17 @@ fn healthz(registry: Arc<Registry>) -> impl Filter<Extract = (Response,), Error 
 
 /// GET /{file} from the built single-page app.
 fn static_files(dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::get().and(warp::fs::dir(dir)).map(|file: warp::fs::File| {
+    // A path the file system refuses to open (a NUL byte, a name too
+    // long, a file taken for a directory) is the client's: not found, not
+    // warp's file-open error, which would be a 500 and an error line in
+    // the log per request.
+    let files = warp::fs::dir(dir).or_else(|rejection: Rejection| async move {
+        if !rejection.is_not_found() {
+            tracing::debug!(?rejection, "a static path that cannot be opened");
+        }
+        Err::<(warp::fs::File,), _>(warp::reject::not_found())
+    });
+    warp::get().and(files).map(|file: warp::fs::File| {
         let mut response = file.into_response();
         // trunk names assets by content hash; index.html is not one of them.
         let cache = if response_is_html(&response) { "no-cache" } else { "public, max-age=31536000, immutable" };
@@ -437,6 +447,11 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         (err.status(), err.to_string())
     } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found".to_owned())
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
+        // A header read as text (Host, Origin, Authorization,
+        // Idempotency-Key) that holds other bytes: the client's mistake,
+        // not an internal error (nor an error line in the log per request).
+        (StatusCode::BAD_REQUEST, format!("the {} header must be text", err.name()))
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         (StatusCode::BAD_REQUEST, "invalid query string".to_owned())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
