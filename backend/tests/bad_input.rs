@@ -67,10 +67,13 @@ async fn control_characters_are_refused_in_json_mode_and_kept_among_raw_members(
     let mut raw = connect_raw(addr, "controls").await;
     raw.send(Message::text("raw \u{7} stays")).await.unwrap();
     assert_eq!(next_text(&mut reader).await, "raw \u{7} stays");
+    // A blank text is no message either (as a JSON `send` of one is not).
+    raw.send(Message::text("   ")).await.unwrap();
+    assert_eq!(next_text(&mut reader).await, "   ");
     raw.send(Message::text("plain")).await.unwrap();
     assert_eq!(next_text(&mut reader).await, "plain");
     assert!(matches!(next_event(&mut ws).await, ServerEvent::Ack { .. }), "the round trip's ack");
-    assert_eq!(next_chat(&mut ws).await.text, "plain", "the control text never reached the JSON member");
+    assert_eq!(next_chat(&mut ws).await.text, "plain", "the control and blank texts never reached the JSON member");
     assert_eq!(stored_history(addr, "controls").await.len(), 2);
     server.shutdown().await;
 }

@@ -7,17 +7,19 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use roomcast_backend::access::Access;
-use roomcast_backend::auth::{Auth, AuthMode, Secret, Tokens};
+use roomcast_backend::auth::{Auth, AuthMode, Revocations, Secret, Tokens};
 use roomcast_backend::connection::{Context, Settings};
 use roomcast_backend::history::memory::MemoryStore;
 use roomcast_backend::history::sequencer::{Delivering, Depth, Sequencer};
 use roomcast_backend::history::History;
-use roomcast_backend::identities::{IdentitiesMode, Issuer};
+use roomcast_backend::identities::{IdentitiesMode, Issuer, Policy};
 use roomcast_backend::net::admission::{Admission, Caps};
 use roomcast_backend::net::client_ip::TrustedProxies;
+use roomcast_backend::new_groups::NewGroupLimits;
 use roomcast_backend::queue::Capacity;
 use roomcast_backend::rate::PublishLimits;
 use roomcast_backend::registry::Registry;
+use roomcast_backend::revoke::Revoker;
 use roomcast_backend::state::AppState;
 use roomcast_backend::upgrade::Upgrades;
 use roomcast_shared::limits;
@@ -78,8 +80,11 @@ impl Backend {
         let depth = Depth { messages: 1024, bytes: 1 << 20 };
         let (sequencer, _writer) =
             Sequencer::start(store.clone(), Delivering::Itself(registry.clone()), depth).expect("a writer thread");
-        let history = History::new(store);
+        let history = History::new(store.clone());
+        let revocations = Arc::new(Revocations::default());
+        let auth = Arc::new(Auth::new(AuthMode::Required, Tokens::new(&secret()), revocations.clone()));
         let context = Context {
+            auth: auth.clone(),
             history: history.clone(),
             sequencer: sequencer.clone(),
             limits: PublishLimits::unlimited(),
@@ -94,16 +99,21 @@ impl Backend {
             abandon: CancellationToken::new(),
         };
         let listen = LISTEN.parse().expect("a socket address");
+        let registry_for_revoker = registry.clone();
         let state = AppState {
             registry: registry.clone(),
             history,
             upgrades: Upgrades { registry, context: Arc::new(context), tasks: TaskTracker::new() },
-            auth: Arc::new(Auth::new(AuthMode::Required, Tokens::new(&secret()))),
+            auth,
             access: Arc::new(Access::new(listen, &[], &[], None).expect("the default policy")),
-            issuer: Arc::new(Issuer::new(IdentitiesMode::On, 10)),
+            issuer: Arc::new(Issuer::new(IdentitiesMode::On, 10, Policy { lifetime_seconds: 86_400, groups: None })),
             admission: Admission::new(Caps { total: 1000, per_ip: 100 }),
             proxies: Arc::new(TrustedProxies::new(vec!["127.0.0.0/8".parse().expect("a network")])),
             api_key: Some(Arc::from(API_KEY)),
+            revoker: Revoker::new(store, revocations, registry_for_revoker),
+            // Unlimited: the handshake target predicts every status from
+            // the request alone.
+            new_groups: Arc::new(NewGroupLimits::per_hour(0, 0)),
         };
         Self { state, sequencer }
     }

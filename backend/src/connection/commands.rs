@@ -2,7 +2,7 @@
 //! a frame by the connection's wire mode, and [`Connection::apply`] carries
 //! it out, one arm per command.
 
-use roomcast_shared::protocol::{fits_the_limit, has_control_characters};
+use roomcast_shared::protocol::{check_text, fits_the_limit};
 use roomcast_shared::{ChatMessage, ClientCommand, CommandError, ErrorCode, MessageId, Sender, ServerEvent};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -42,9 +42,9 @@ pub(super) enum Inbound {
     /// A raw text to store and relay as a group message.
     RawText(String),
     /// A raw frame relayed as it came to raw members only, outside the
-    /// sequence: binary frames and empty texts, which JSON members cannot
-    /// receive, and texts with control characters, which a message may not
-    /// hold (they would reach JSON members six times as large).
+    /// sequence: binary frames, blank texts and texts with control
+    /// characters, which a message may not hold (control characters would
+    /// reach JSON members six times as large).
     RawRelay(Message),
 }
 
@@ -54,7 +54,9 @@ impl Inbound {
             (_, Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => Self::Control,
             (WireMode::Json, Message::Text(text)) => Self::Command(ClientCommand::decode(&text)),
             (WireMode::Json, Message::Binary(_)) => Self::BinaryInJson,
-            (WireMode::Raw, Message::Text(text)) if !text.is_empty() && !has_control_characters(&text) => {
+            // The rule every text is held to (not blank, no control
+            // characters), whoever sends it.
+            (WireMode::Raw, Message::Text(text)) if check_text(&text).is_ok() => {
                 Self::RawText(text.as_str().to_owned())
             }
             (WireMode::Raw, message) => Self::RawRelay(message),

@@ -38,13 +38,18 @@ impl FromStr for Network {
 }
 
 impl Network {
+    /// Whether `ip` is in this network; an IPv4 address and its IPv4-mapped
+    /// form are one address (a network written either way holds both).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.address, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 masked(u128::from(u32::from(net)), u128::from(u32::from(ip)), self.prefix, 32)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => masked(u128::from(net), u128::from(ip), self.prefix, 128),
-            _ => false,
+            (IpAddr::V6(net), IpAddr::V4(ip)) => {
+                masked(u128::from(net), u128::from(ip.to_ipv6_mapped()), self.prefix, 128)
+            }
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
         }
     }
 }

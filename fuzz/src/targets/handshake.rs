@@ -34,8 +34,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use roomcast_backend::auth::{Claims, GroupPattern};
 use roomcast_backend::routes::routes;
-use roomcast_backend::upgrade::UpgradeError;
-use roomcast_shared::{ClientId, DisplayName, GroupName, SUBPROTOCOL};
+use roomcast_backend::upgrade::{self, UpgradeError};
+use roomcast_shared::{ClientId, DisplayName, GroupName, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use uuid::Uuid;
 
 use crate::fixtures::{block_on, Backend, PerThread, Renewed, API_KEY, TOKENS};
@@ -328,7 +328,8 @@ fn expect(backend: &Backend, request: &Request, handshake: &Handshake<'_>) -> (S
     let Ok(query) = serde_urlencoded::from_str::<HashMap<String, String>>(query) else {
         return (StatusCode::BAD_REQUEST, "invalid query string".into());
     };
-    if let Err(err) = backend.state.auth.admit_member(query.get("token").map(String::as_str), client, group) {
+    let token = upgrade::offered_token(headers).or(query.get("token").map(String::as_str));
+    if let Err(err) = backend.state.auth.admit_member(token, client, group) {
         return (err.status(), err.to_string());
     }
     let err = validity(group, client, &query, headers);
@@ -369,7 +370,9 @@ fn validity(group: &str, client: &str, query: &HashMap<String, String>, headers:
     if !headers.contains_key(header::SEC_WEBSOCKET_KEY) {
         return UpgradeError::MissingKey;
     }
-    let mut offered = tokens_of(headers, header::SEC_WEBSOCKET_PROTOCOL).filter(|token| !token.is_empty()).peekable();
+    let mut offered = tokens_of(headers, header::SEC_WEBSOCKET_PROTOCOL)
+        .filter(|token| !token.is_empty() && !token.starts_with(TOKEN_SUBPROTOCOL_PREFIX))
+        .peekable();
     if offered.peek().is_some() && !offered.any(|token| token == SUBPROTOCOL) {
         return UpgradeError::UnsupportedSubprotocol;
     }

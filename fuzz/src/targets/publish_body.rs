@@ -21,8 +21,8 @@
 use std::cell::RefCell;
 
 use roomcast_backend::publish_api::{self, PublishError, Published};
-use roomcast_shared::protocol::check_text;
-use roomcast_shared::{DisplayName, NameError};
+use roomcast_shared::protocol::{check_text, fits_the_limit};
+use roomcast_shared::{limits, DisplayName, NameError};
 use serde_json::{json, Value};
 
 use super::JSON_TOKENS;
@@ -49,7 +49,7 @@ pub fn check(data: &[u8]) {
 }
 
 fn publish(backend: &Backend, body: &[u8], key: Option<&str>) -> Result<Published, PublishError> {
-    block_on(publish_api::publish(API_KEY, GROUP, body, key, &backend.sequencer))
+    block_on(publish_api::publish(API_KEY, GROUP, body, key, &backend.sequencer, limits::MAX_MESSAGE_BYTES))
 }
 
 fn as_it_is(backend: &Backend, body: &[u8]) {
@@ -103,8 +103,14 @@ fn well_formed(backend: &Backend, data: &[u8]) {
     };
     let body = serde_json::to_vec(&body).expect("JSON encodes");
     let key = format!("key-{:x}", fnv1a(data));
-    let expected =
-        name.map_or(Ok(()), name_rule).and_then(|()| check_text(text).map_err(|reason| format!("body: {reason}")));
+    let expected = name
+        .map_or(Ok(()), name_rule)
+        .and_then(|()| check_text(text).map_err(|reason| format!("body: {reason}")))
+        .and_then(|()| {
+            fits_the_limit(text, limits::MAX_MESSAGE_BYTES)
+                .then_some(())
+                .ok_or_else(|| PublishError::TooLong(limits::MAX_MESSAGE_BYTES).to_string())
+        });
     let published = match (publish(backend, &body, Some(&key)), expected) {
         (Ok(published), Ok(())) => published,
         (Err(err), Err(expected)) => return assert_eq!(err.to_string(), expected),

@@ -90,6 +90,13 @@ fn signed(payload: &[u8]) {
             let exp = serde_json::from_slice::<Expiry>(payload).ok().and_then(|expiry| expiry.exp);
             assert!(exp.is_some_and(|exp| exp < after), "refused as expired, exp {exp:?}");
         }
+        Err(TokenError::NotYetValid) => {
+            // `nbf` (jsonwebtoken's own reading) or `iat` (ours) ahead.
+            let times = serde_json::from_slice::<Times>(payload).ok();
+            let ahead = |at: Option<u64>| at.is_some_and(|at| at > before);
+            assert!(times.is_some_and(|times| ahead(times.nbf) || ahead(times.iat)), "refused as not valid yet");
+        }
+        Err(TokenError::Revoked) => panic!("tokens alone never revoke: {token}"),
         Err(TokenError::Malformed) => {}
     }
     // Claims that decode, with no `exp` or one far ahead, verify, when the
@@ -97,7 +104,9 @@ fn signed(payload: &[u8]) {
     // (`iss`, `aud`, `nbf`…) itself and refuses one of a type it does not
     // expect, or a repeated key, even where `Claims` ignores them.
     let far = |exp: Option<u64>| exp.is_none_or(|exp| exp > after + SLACK_SECONDS);
-    if let Some(claims) = claims.filter(|_| far(exp) && serde_json::from_slice::<PlainObject>(payload).is_ok()) {
+    let past = |at: Option<u64>| at.is_none_or(|at| at < before);
+    let plain = serde_json::from_slice::<PlainObject>(payload).is_ok();
+    if let Some(claims) = claims.filter(|claims| far(exp) && past(claims.nbf) && past(claims.iat) && plain) {
         assert_eq!(verified, Ok(claims), "{}", String::from_utf8_lossy(payload));
     }
 }
@@ -116,7 +125,7 @@ fn issued(u: &mut Unstructured<'_>) {
         2 => Some(now().saturating_sub(3600)),
         _ => None,
     };
-    let claims = Claims { sub, name, groups, exp };
+    let claims = Claims { sub, name, groups, exp, iat: None, nbf: None };
     let now = now();
     match TOKENS.verify(&TOKENS.issue(&claims)) {
         Ok(verified) => {
@@ -133,6 +142,13 @@ fn issued(u: &mut Unstructured<'_>) {
 #[derive(Deserialize)]
 struct Expiry {
     exp: Option<u64>,
+}
+
+/// Just the `nbf` and `iat` of a payload.
+#[derive(Deserialize)]
+struct Times {
+    nbf: Option<u64>,
+    iat: Option<u64>,
 }
 
 /// Claims jsonwebtoken reads itself, beside `sub` and `exp`.

@@ -17,7 +17,8 @@ fn an_array_body_is_taken() {
     replay(&TARGET, "found-array-body");
     let backend = Backend::new();
     for body in [r#"["hi"]"#, r#"["hi", "Deploy bot"]"#] {
-        let published = block_on(publish_api::publish(API_KEY, "fuzz", body.as_bytes(), None, &backend.sequencer));
+        let published =
+            block_on(publish_api::publish(API_KEY, "fuzz", body.as_bytes(), None, &backend.sequencer, 65_536));
         assert!(published.is_ok(), "{body}: {published:?}");
     }
 }
