@@ -173,10 +173,13 @@ fn websocket(
                 // against the identity's and the address's hourly allowance.
                 if let Ok(name) = group.parse::<roomcast_shared::GroupName>() {
                     if upgrades.registry.members(&name) == 0
-                        && !history.holds(name).await.map_err(|_| warp::reject::custom(Refusal::StoreUnavailable))?
+                        && !history
+                            .holds(name.clone())
+                            .await
+                            .map_err(|_| warp::reject::custom(Refusal::StoreUnavailable))?
                     {
                         let identity = admitted.claims.as_ref().map(|claims| claims.sub);
-                        new_groups.try_open(identity, ip).map_err(warp::reject::custom)?;
+                        new_groups.try_open(identity, ip, &name).map_err(warp::reject::custom)?;
                     }
                 }
                 // Behind a trusted proxy, the client's own address has a cap.

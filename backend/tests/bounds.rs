@@ -393,6 +393,9 @@ async fn new_rooms_are_limited_per_identity_and_per_address() {
         assert_eq!(status(format!("junk-{n}"), mallory).await, 101, "room {n}");
     }
     assert_eq!(status("junk-3".into(), mallory).await, 429, "the identity's three are spent");
+    // Coming back to a room it opened (alone, nothing written yet) is no
+    // new room: a lone member's reconnects never lock it out.
+    assert_eq!(status("junk-0".into(), mallory).await, 101);
     // A room someone is in, or one with history, is no new room.
     let mut member = connect_json(addr, "busy").await;
     send_text(&mut member, "history").await;
