@@ -255,3 +255,20 @@ async fn a_token_rides_as_a_subprotocol_and_is_never_echoed() {
     assert_eq!(status, 401);
     server.shutdown().await;
 }
+
+/// `--identity-groups`: self-service tokens allow only those groups.
+#[tokio::test]
+async fn self_service_tokens_can_be_limited_to_groups() {
+    let mut config = quick_config();
+    config.identity_groups = vec!["team-*".parse().unwrap()];
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let (status, body) = raw_request(addr, "POST", "/api/identities", &[], "{}").await;
+    assert_eq!(status, 201, "{body}");
+    let issued: Issued = serde_json::from_str(&body).unwrap();
+    connect_with(addr, "team-a", issued.client_id.0, &issued.token).await;
+    let url = format!("ws://{addr}/ws/lobby/{}?token={}", issued.client_id, issued.token);
+    let refused = open_json(&url).await.expect_err("a group the token does not allow");
+    assert!(refused.to_string().contains("403"), "{refused}");
+    server.shutdown().await;
+}
