@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
-use crate::client::Socket;
+use crate::client::{tcp, upgrade, Join, Socket};
 
 /// What became of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,6 +106,18 @@ impl fmt::Display for Fate {
 fn gone(err: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(err.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected)
+}
+
+/// A WebSocket from `source` joined as `join` says, with a receive buffer
+/// of `receive_buffer` bytes if given; or how the attempt failed.
+pub async fn join(
+    server: SocketAddr,
+    source: IpAddr,
+    receive_buffer: Option<u32>,
+    join: &Join<'_>,
+) -> Result<Socket, Fate> {
+    let stream = tcp(server, source, receive_buffer).await.map_err(|err| Fate::ConnectFailed(err.kind()))?;
+    upgrade(server, stream, join).await.map_err(Fate::of_handshake)
 }
 
 /// How the server ended `socket`, read from what is left in it: its close

@@ -21,7 +21,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::fate::Fate;
 use super::outcomes::Outcomes;
-use crate::client::{tcp, upgrade, Join, Mode, Socket};
+use crate::client::{Join, Mode, Socket};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Kind {
@@ -168,8 +168,7 @@ async fn live(
     }
 }
 
-/// A WebSocket from `source` joined as `join` says, with a receive buffer
-/// of `receive_buffer` bytes if given; or how the attempt failed. Marks
+/// [`fate::join`](super::fate::join) from the arena's server; marks
 /// `opened` once upgraded.
 async fn open(
     arena: &Arena,
@@ -178,8 +177,7 @@ async fn open(
     join: &Join<'_>,
     opened: &OnceLock<Instant>,
 ) -> Result<Socket, Fate> {
-    let stream = tcp(arena.server, source, receive_buffer).await.map_err(|err| Fate::ConnectFailed(err.kind()))?;
-    let socket = upgrade(arena.server, stream, join).await.map_err(Fate::of_handshake)?;
+    let socket = super::fate::join(arena.server, source, receive_buffer, join).await?;
     let _ = opened.set(Instant::now());
     Ok(socket)
 }

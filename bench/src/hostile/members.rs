@@ -16,7 +16,8 @@ use tokio::time::{interval_at, sleep, sleep_until, timeout, Instant, MissedTickB
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::client::{tcp, upgrade, Join, Mode, Socket};
+use super::fate::Fate;
+use crate::client::{Join, Mode, Socket};
 
 /// Between two connection attempts of a well-behaved client (the server
 /// may refuse one for a moment, e.g. while its old socket is released).
@@ -42,7 +43,8 @@ pub struct Held {
     pub resets: u64,
     /// Why its connections ended before the end, each time.
     pub disconnects: BTreeMap<String, u64>,
-    pub failed_connects: u64,
+    /// Why connection attempts failed.
+    pub failed_connects: BTreeMap<String, u64>,
 }
 
 impl Held {
@@ -125,13 +127,15 @@ pub async fn member(
 ) -> Held {
     let client = Uuid::new_v4();
     let mut held = Held::default();
-    while Instant::now() < give_up {
+    // Until it holds what `done` names (checked here too: a member may be
+    // between connections when the target comes).
+    while Instant::now() < give_up && !done.borrow().is_some_and(|target| held.last >= target) {
         let epoch = held.epoch.clone();
         let join = Join { group: &group, client, mode: Mode::Json, resume: Some((held.last, &epoch)) };
         let mut socket = match connect(server, source, &join).await {
             Ok(socket) => socket,
-            Err(_) => {
-                held.failed_connects += 1;
+            Err(fate) => {
+                *held.failed_connects.entry(fate.to_string()).or_default() += 1;
                 sleep(RETRY).await;
                 continue;
             }
@@ -147,9 +151,9 @@ pub async fn member(
     held
 }
 
-async fn connect(server: SocketAddr, source: IpAddr, join: &Join<'_>) -> anyhow::Result<Socket> {
-    let stream = tcp(server, source, None).await?;
-    Ok(upgrade(server, stream, join).await?)
+/// Joins without a receive buffer of its own.
+async fn connect(server: SocketAddr, source: IpAddr, join: &Join<'_>) -> Result<Socket, Fate> {
+    super::fate::join(server, source, None, join).await
 }
 
 /// What one publisher got acknowledged.
@@ -162,7 +166,8 @@ pub struct Published {
     /// Refusals by error code (resent later when retryable).
     pub refused: BTreeMap<String, u64>,
     pub reconnects: u64,
-    pub failed_connects: u64,
+    /// Why connection attempts failed.
+    pub failed_connects: BTreeMap<String, u64>,
 }
 
 /// The publishing schedule: one message every `interval` after `offset`,
@@ -201,8 +206,8 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
         let join = Join { group: &group, client, mode: Mode::Json, resume: None };
         let mut socket = match connect(server, source, &join).await {
             Ok(socket) => socket,
-            Err(_) => {
-                published.failed_connects += 1;
+            Err(fate) => {
+                *published.failed_connects.entry(fate.to_string()).or_default() += 1;
                 sleep(RETRY).await;
                 continue;
             }
@@ -273,6 +278,9 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
                         _ => {}
                     }
                 }
+                // Wakes the loop at the end of the schedule, so that it
+                // stops then if nothing is pending.
+                () = sleep_until(plan.end), if Instant::now() < plan.end => {}
                 () = sleep_until(plan.give_up) => break 'connection,
             }
         }
@@ -289,7 +297,7 @@ fn send_frame(id: Uuid, text: &str) -> Message {
 /// as opening a new room.
 pub async fn prime(server: SocketAddr, source: IpAddr, group: &str) -> anyhow::Result<()> {
     let join = Join { group, client: Uuid::new_v4(), mode: Mode::Json, resume: None };
-    let mut socket = connect(server, source, &join).await.with_context(|| format!("joining {group}"))?;
+    let mut socket = connect(server, source, &join).await.map_err(|fate| anyhow::anyhow!("joining {group}: {fate}"))?;
     let id = Uuid::new_v4();
     socket.send(send_frame(id, "a group where nobody publishes")).await?;
     let acked = timeout(Duration::from_secs(10), async {
