@@ -34,6 +34,8 @@ pub enum Fate {
     CutShort(u16),
     /// The stream ended without a close frame.
     Eof,
+    /// An HTTP request closed without a response.
+    Unanswered,
     /// The connection was reset.
     Reset,
     /// The socket was still open when its hold was over: the server kept a
@@ -93,6 +95,7 @@ impl fmt::Display for Fate {
             Self::Answered(status) => write!(f, "answered {status}, closed"),
             Self::CutShort(status) => write!(f, "answered {status}, cut short"),
             Self::Eof => f.write_str("EOF without close frame"),
+            Self::Unanswered => f.write_str("closed unanswered"),
             Self::Reset => f.write_str("reset"),
             Self::KeptPastHold => f.write_str("KEPT PAST ITS HOLD"),
             Self::EndedByClient => f.write_str("ended by the client"),

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Interval, MissedTickBehavior};
 
 use super::fate::Fate;
 use super::outcomes::Outcomes;
@@ -79,6 +79,17 @@ impl Kind {
             Self::Slowloris | Self::Spam | Self::Pages => "",
         }
     }
+}
+
+/// SO_RCVBUF of the clients that read nothing: their socket is full at
+/// once (Linux doubles it, and loopback's window starts there), so that the
+/// server's side fills after it.
+const RECEIVE_BUFFER: u32 = 4096;
+
+/// The status of an HTTP response, from its first line.
+fn http_status(response: &[u8]) -> Option<u16> {
+    let line = response.split(|&b| b == b'\r').next()?;
+    std::str::from_utf8(line).ok()?.split(' ').nth(1)?.parse().ok()
 }
 
 /// Half the slots of a kind in each mode.
@@ -166,6 +177,15 @@ async fn live(
         Kind::Spam => spam::life(arena, source, opened, outcomes).await,
         Kind::Pages => pages::life(arena, source, opened, outcomes).await,
     }
+}
+
+/// A ticker for a kind's rate that never catches up in a burst: however
+/// late the generator runs, it never sends faster than its kind says (a
+/// burst of pings past 100 a second would be closed as a fast pinger).
+fn ticker(period: Duration) -> Interval {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker
 }
 
 /// [`fate::join`](super::fate::join) from the arena's server; marks

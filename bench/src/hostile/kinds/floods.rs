@@ -19,7 +19,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::{self, Message};
 use uuid::Uuid;
 
-use super::{open, Arena};
+use super::{open, ticker, Arena};
 use crate::client::{Join, Mode, Socket};
 use crate::hostile::fate::{read_error, Fate};
 use crate::hostile::outcomes::Outcomes;
@@ -113,7 +113,7 @@ pub async fn life(arena: &Arena, slot: usize, source: IpAddr, opened: &OnceLock<
 
 /// Sends the flood until a write fails.
 async fn write(mut sink: SplitSink<Socket, Message>, flood: Flood) -> tungstenite::Error {
-    let mut ticker = tokio::time::interval(flood.interval());
+    let mut ticker = ticker(flood.interval());
     let mut n = 0;
     loop {
         ticker.tick().await;

@@ -15,17 +15,15 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use uuid::Uuid;
 
-use super::pingers::RECEIVE_BUFFER;
-use super::slowloris::status;
-use super::Arena;
+use super::{http_status, Arena, RECEIVE_BUFFER};
 use crate::client::{tcp, token};
 use crate::hostile::fate::{peer_gone, Fate};
 use crate::hostile::outcomes::Outcomes;
 
-/// One and a half handshake timeouts: by then the server must have given
-/// the connection up. Then the next one, as an attacker would, so that the
-/// server holds a page for most of the run.
-const HOLD: Duration = Duration::from_secs(15);
+/// Three handshake timeouts. The server's clock starts once the kernel
+/// takes no more (after five pages or so, which a busy server takes a few
+/// seconds to read and encode), so by then it must have given up.
+const HOLD: Duration = Duration::from_secs(30);
 /// Requests sent at once on the connection.
 const PIPELINED: usize = 10;
 const LAST_WORDS: Duration = Duration::from_secs(5);
@@ -49,35 +47,33 @@ pub async fn life(arena: &Arena, source: IpAddr, opened: &OnceLock<Instant>, out
         () = peer_gone(&stream) => false,
         () = sleep_until(Instant::now() + HOLD) => true,
     };
-    let Some((responses, ended)) = read_responses(&mut stream).await else {
+    let Some(responses) = read_responses(&mut stream).await else {
         return if held { Fate::KeptPastHold } else { Fate::Other("hung up, yet bytes kept coming".into()) };
     };
     outcomes.note(format!("{} of {PIPELINED} pages came whole", responses.complete));
-    match (responses.status, ended) {
-        (None, None) => Fate::Eof,
-        (None, Some(err)) => Fate::of_io(&err),
-        (Some(status), _) if responses.complete < PIPELINED => Fate::CutShort(status),
-        (Some(status), _) => Fate::Answered(status),
+    match responses.status {
+        // Closed without a word: past the address's room for refusals.
+        None => Fate::Dropped,
+        Some(status @ (429 | 503)) => Fate::Refused(status),
+        Some(status) if responses.complete < PIPELINED => Fate::CutShort(status),
+        Some(status) => Fate::Answered(status),
     }
 }
 
-/// Reads what is left: the responses (or the start of one) and the end of
-/// the stream. `None` if the stream has not ended within a few seconds.
-async fn read_responses(stream: &mut TcpStream) -> Option<(Responses, Option<std::io::Error>)> {
+/// Reads what is left: the responses (or the start of one) up to the end
+/// of the stream or a reset. `None` if the stream has not ended within a
+/// few seconds.
+async fn read_responses(stream: &mut TcpStream) -> Option<Responses> {
     let mut responses = Responses::default();
     let mut buffer = vec![0u8; 64 * 1024];
-    let ended = timeout(LAST_WORDS, async {
-        loop {
-            match stream.read(&mut buffer).await {
-                Ok(0) => return None,
-                Ok(n) => responses.feed(&buffer[..n]),
-                Err(err) => return Some(err),
-            }
+    timeout(LAST_WORDS, async {
+        while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+            responses.feed(&buffer[..n]);
         }
     })
     .await
     .ok()?;
-    Some((responses, ended))
+    Some(responses)
 }
 
 /// Responses counted as they stream by: heads read, bodies skipped by
@@ -105,7 +101,7 @@ impl Responses {
             self.head.push(data[0]);
             data = &data[1..];
             if self.head.ends_with(b"\r\n\r\n") {
-                self.status = self.status.or(status(&self.head));
+                self.status = self.status.or(http_status(&self.head));
                 self.body_left = content_length(&self.head).unwrap_or(0);
                 self.head.clear();
                 if self.body_left == 0 {

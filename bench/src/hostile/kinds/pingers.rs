@@ -14,11 +14,10 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use uuid::Uuid;
 
-use super::{open, Arena};
+use super::{open, ticker, Arena, RECEIVE_BUFFER};
 use crate::client::{Join, Mode};
 use crate::hostile::fate::{ping_frames, read_fate, Fate};
 
-pub const RECEIVE_BUFFER: u32 = 4096;
 /// Twice the server's idle timeout (45 s) and a quarter of it (its checks
 /// run four times per timeout), after which its stall clock must have
 /// closed a socket that stopped taking bytes: a pinger still open then was
@@ -50,7 +49,7 @@ pub async fn life(arena: &Arena, slot: usize, source: IpAddr, opened: &OnceLock<
 /// Writes `pings` over and over (every 20 ms unless `fast`) until a write
 /// fails.
 async fn ping(stream: &mut TcpStream, pings: &[u8], fast: bool) -> std::io::Error {
-    let mut ticker = tokio::time::interval(SLOW_INTERVAL);
+    let mut ticker = ticker(SLOW_INTERVAL);
     loop {
         if !fast {
             ticker.tick().await;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
 use uuid::Uuid;
 
-use super::Arena;
+use super::{http_status, ticker, Arena};
 use crate::client::{tcp, token};
 use crate::hostile::fate::Fate;
 
@@ -37,30 +37,24 @@ pub async fn life(arena: &Arena, source: IpAddr, opened: &OnceLock<Instant>) -> 
     // Header lines without end: the head is never complete.
     let mut bytes = head.into_bytes().into_iter().chain(b"X-Slow: 1\r\n".iter().copied().cycle());
     let (mut reader, mut writer) = stream.split();
-    let mut dribble = tokio::time::interval(DRIBBLE);
+    let mut dribble = ticker(DRIBBLE);
     let deadline = Instant::now() + HOLD;
     let mut answer = Vec::new();
     let mut buffer = [0u8; 1024];
     loop {
         tokio::select! {
             read = reader.read(&mut buffer) => match read {
-                Ok(0) => return status(&answer).map_or(Fate::Eof, Fate::Answered),
+                Ok(0) => return http_status(&answer).map_or(Fate::Unanswered, Fate::Answered),
                 Ok(n) => answer.extend_from_slice(&buffer[..n.min(4096usize.saturating_sub(answer.len()))]),
-                Err(err) => return status(&answer).map_or_else(|| Fate::of_io(&err), Fate::Answered),
+                Err(err) => return http_status(&answer).map_or_else(|| Fate::of_io(&err), Fate::Answered),
             },
             _ = dribble.tick() => {
                 let byte = bytes.next().unwrap_or(b'x');
                 if let Err(err) = writer.write_all(&[byte]).await {
-                    return status(&answer).map_or_else(|| Fate::of_io(&err), Fate::Answered);
+                    return http_status(&answer).map_or_else(|| Fate::of_io(&err), Fate::Answered);
                 }
             }
             () = sleep_until(deadline) => return Fate::KeptPastHold,
         }
     }
-}
-
-/// The status of an HTTP response, from its first line.
-pub fn status(response: &[u8]) -> Option<u16> {
-    let line = response.split(|&b| b == b'\r').next()?;
-    std::str::from_utf8(line).ok()?.split(' ').nth(1)?.parse().ok()
 }

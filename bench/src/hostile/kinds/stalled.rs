@@ -14,12 +14,11 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use roomcast_shared::ClientCommand;
-use tokio::time::{interval_at, sleep_until, timeout_at, Instant};
+use tokio::time::{interval_at, sleep_until, timeout_at, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use super::pingers::RECEIVE_BUFFER;
-use super::{json_or_raw, open, Arena};
+use super::{json_or_raw, open, Arena, RECEIVE_BUFFER};
 use crate::client::{Join, Mode};
 use crate::hostile::fate::{peer_gone, read_fate, Fate};
 
@@ -51,6 +50,7 @@ pub async fn life(arena: &Arena, slot: usize, source: IpAddr, opened: &OnceLock<
     };
     let deadline = Instant::now() + HOLD;
     let mut beats = interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    beats.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
             () = peer_gone(socket.get_ref()) => Event::Gone,
