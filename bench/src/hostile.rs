@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout_at, Instant};
 use uuid::Uuid;
@@ -177,6 +178,25 @@ pub async fn run(soak: Hostile) -> anyhow::Result<()> {
     report(&soak, &busy, &published, &held, &by_kind, &samples)
 }
 
+/// Microsecond latencies in one histogram.
+fn latencies<'a>(us: impl Iterator<Item = &'a u32>) -> anyhow::Result<Histogram<u64>> {
+    let mut histogram = Histogram::<u64>::new(3).expect("3 significant figures is valid");
+    for &latency in us {
+        histogram.record(u64::from(latency.max(1))).context("recording a latency")?;
+    }
+    Ok(histogram)
+}
+
+fn quantiles(histogram: &Histogram<u64>) -> String {
+    let ms = |us: u64| us as f64 / 1000.0;
+    format!(
+        "p50 {:.1}, p99 {:.1}, max {:.1}",
+        ms(histogram.value_at_quantile(0.5)),
+        ms(histogram.value_at_quantile(0.99)),
+        ms(histogram.max())
+    )
+}
+
 fn address_range(first: usize, count: usize) -> String {
     if count == 1 {
         format!("127.0.0.{first}")
@@ -299,10 +319,14 @@ fn report(
         held.len(),
         expected.len()
     );
+    let acks = latencies(published.iter().flat_map(|p| &p.ack_latencies_us))?;
+    let deliveries = latencies(held.iter().flat_map(|member| &member.latencies_us))?;
+    println!("latency ms, send → ack: {}; send → each member: {}", quantiles(&acks), quantiles(&deliveries));
     println!(
-        "result max_rss_mib={} max_kernel_tcp_mib={} lost={lost} duplicated={duplicated} holes={holes} resets={resets} acked={} unacked={unacked} member_reconnects={reconnects} hostile_refused={hostile_refused} kept_past_hold={kept}",
+        "result max_rss_mib={} max_kernel_tcp_mib={} delivery_p99_ms={:.1} lost={lost} duplicated={duplicated} holes={holes} resets={resets} acked={} unacked={unacked} member_reconnects={reconnects} hostile_refused={hostile_refused} kept_past_hold={kept}",
         max_kib.map_or("-".to_owned(), |kib| format!("{:.1}", mib(kib))),
         max_kernel.map_or("-".to_owned(), |kib| format!("{:.1}", mib(kib))),
+        deliveries.value_at_quantile(0.99) as f64 / 1000.0,
         expected.len()
     );
 

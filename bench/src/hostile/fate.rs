@@ -97,7 +97,7 @@ impl fmt::Display for Fate {
             Self::Eof => f.write_str("EOF without close frame"),
             Self::Unanswered => f.write_str("closed unanswered"),
             Self::Reset => f.write_str("reset"),
-            Self::KeptPastHold => f.write_str("KEPT PAST ITS HOLD"),
+            Self::KeptPastHold => f.write_str("still open at its hold"),
             Self::EndedByClient => f.write_str("ended by the client"),
             Self::OpenAtEnd => f.write_str("open at end"),
             Self::ConnectingAtEnd => f.write_str("connecting at end"),

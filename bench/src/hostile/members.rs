@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::fate::Fate;
 use crate::client::{Join, Mode, Socket};
+use crate::fanout::Clock;
 
 /// Between two connection attempts of a well-behaved client (the server
 /// may refuse one for a moment, e.g. while its old socket is released).
@@ -45,6 +46,9 @@ pub struct Held {
     pub disconnects: BTreeMap<String, u64>,
     /// Why connection attempts failed.
     pub failed_connects: BTreeMap<String, u64>,
+    /// Send → receive, in microseconds, of every message taken (a message
+    /// replayed after a reconnection counts with its wait).
+    pub latencies_us: Vec<u32>,
 }
 
 impl Held {
@@ -65,6 +69,10 @@ impl Held {
                 self.holes += message.seq - self.last - 1;
                 self.last = message.seq;
                 self.seen.push((message.seq, message.id.0));
+                if let Some(sent_us) = sent_us(&message.text) {
+                    let latency = Clock.now_us().saturating_sub(sent_us);
+                    self.latencies_us.push(u32::try_from(latency).unwrap_or(u32::MAX));
+                }
             }
             _ => {}
         }
@@ -168,6 +176,8 @@ pub struct Published {
     pub reconnects: u64,
     /// Why connection attempts failed.
     pub failed_connects: BTreeMap<String, u64>,
+    /// First send → ack, in microseconds.
+    pub ack_latencies_us: Vec<u32>,
 }
 
 /// The publishing schedule: one message every `interval` after `offset`,
@@ -181,12 +191,18 @@ pub struct Schedule {
     pub give_up: Instant,
 }
 
-/// A message text of a few hundred bytes to 4 KiB, by number.
+/// A message text of a few hundred bytes to 4 KiB, by number, with the
+/// time it was first sent (wall-clock microseconds).
 fn text(index: usize, n: u64) -> String {
-    let mut text = format!("soak {index}:{n} ");
+    let mut text = format!("soak {index}:{n}:{} ", Clock.now_us());
     let size = 256 + (n as usize * 997) % 3841;
     text.extend(std::iter::repeat_n('m', size.saturating_sub(text.len())));
     text
+}
+
+/// When a message made by [`text`] was first sent.
+fn sent_us(text: &str) -> Option<u64> {
+    text.strip_prefix("soak ")?.split(' ').next()?.split(':').nth(2)?.parse().ok()
 }
 
 /// One publisher: sends on its schedule, keeps what is not acknowledged,
@@ -264,7 +280,11 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
                         Ok(ServerEvent::Ack { id, seq }) => {
                             // Once per id: a send repeated after a
                             // reconnection is acknowledged again.
-                            published.acked.extend(pending.remove(&id.0).map(|_| (seq, id.0)));
+                            if let Some(body) = pending.remove(&id.0) {
+                                published.acked.push((seq, id.0));
+                                let latency = sent_us(&body).map(|sent| Clock.now_us().saturating_sub(sent));
+                                published.ack_latencies_us.extend(latency.map(|us| u32::try_from(us).unwrap_or(u32::MAX)));
+                            }
                         }
                         Ok(ServerEvent::Error { code, id: Some(id), .. }) => {
                             *published.refused.entry(format!("{code:?}")).or_default() += 1;
