@@ -81,7 +81,11 @@ impl Sample {
         Ok(Self {
             at: begun.elapsed().as_secs_f64(),
             rss_kib: resident_kib(pid)?,
-            websockets: server_connections(addr).await.ok(),
+            // Bounded: a server too busy to answer is a sample without it.
+            websockets: tokio::time::timeout(Duration::from_secs(2), server_connections(addr))
+                .await
+                .ok()
+                .and_then(Result::ok),
             kernel: tcp_kernel().ok(),
         })
     }

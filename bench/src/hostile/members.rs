@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use roomcast_shared::{ClientCommand, ErrorCode, MessageId, ServerEvent};
 use tokio::sync::watch;
-use tokio::time::{interval_at, sleep, sleep_until, timeout, Instant, MissedTickBehavior};
+use tokio::time::{interval_at, sleep, sleep_until, timeout, timeout_at, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -23,6 +23,9 @@ use crate::fanout::Clock;
 /// Between two connection attempts of a well-behaved client (the server
 /// may refuse one for a moment, e.g. while its old socket is released).
 const RETRY: Duration = Duration::from_millis(250);
+/// How long a well-behaved client waits for its handshake: the server's
+/// default handshake timeout (10 s) and a margin.
+const CONNECT_WITHIN: Duration = Duration::from_secs(15);
 /// Sends a publisher may have unacknowledged.
 const WINDOW: usize = 64;
 /// When a `rate_limited` or `unavailable` send is sent again.
@@ -159,9 +162,11 @@ pub async fn member(
     held
 }
 
-/// Joins without a receive buffer of its own.
+/// Joins without a receive buffer of its own, within the server's
+/// handshake timeout and a margin.
 async fn connect(server: SocketAddr, source: IpAddr, join: &Join<'_>) -> Result<Socket, Fate> {
-    super::fate::join(server, source, None, join).await
+    let joining = timeout(CONNECT_WITHIN, super::fate::join(server, source, None, join)).await;
+    joining.unwrap_or_else(|_| Err(Fate::Other(format!("no answer within {CONNECT_WITHIN:?}"))))
 }
 
 /// What one publisher got acknowledged.
@@ -229,7 +234,7 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
             }
         };
         for (id, text) in &pending {
-            if socket.send(send_frame(*id, text)).await.is_err() {
+            if !sent(&mut socket, send_frame(*id, text), plan.give_up).await {
                 published.reconnects += 1;
                 continue 'connection;
             }
@@ -247,7 +252,7 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
                     next += 1;
                     let frame = send_frame(id, &body);
                     pending.insert(id, body);
-                    if socket.send(frame).await.is_err() {
+                    if !sent(&mut socket, frame, plan.give_up).await {
                         published.reconnects += 1;
                         continue 'connection;
                     }
@@ -256,7 +261,7 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
                     resend_at = None;
                     for id in std::mem::take(&mut resend) {
                         let Some(body) = pending.get(&id) else { continue };
-                        if socket.send(send_frame(id, body)).await.is_err() {
+                        if !sent(&mut socket, send_frame(id, body), plan.give_up).await {
                             published.reconnects += 1;
                             continue 'connection;
                         }
@@ -307,6 +312,13 @@ pub async fn publisher(server: SocketAddr, group: String, source: IpAddr, index:
     }
     published.unacked = pending.len();
     published
+}
+
+/// Sends `frame`, or says it could not (the connection failed, or the
+/// server held the send back past `give_up`: it stops reading a publisher
+/// while its history writer is full).
+async fn sent(socket: &mut Socket, frame: Message, give_up: Instant) -> bool {
+    matches!(timeout_at(give_up, socket.send(frame)).await, Ok(Ok(())))
 }
 
 fn send_frame(id: Uuid, text: &str) -> Message {
