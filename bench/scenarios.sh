@@ -4,7 +4,7 @@
 # a Markdown table of what `roomcast-bench` measured.
 #
 #   bench/scenarios.sh            # every scenario (about 5 minutes)
-#   bench/scenarios.sh a b        # only some: a b c d churn cluster
+#   bench/scenarios.sh a b        # only some: a b c d churn cluster hostile
 set -euo pipefail
 # One secret for the server and the generator, which signs its clients'
 # tokens with it (the server requires them by default).
@@ -165,6 +165,20 @@ for scenario in $SCENARIOS; do
       done
       ROWS+=("cluster: all 5 nodes together: $(python3 -c "print(round(($after - $before) * 1e4 / $total, 2))") µs of node CPU and $(python3 -c "print(round(($redis_after - $redis_before) * 1e4 / $total, 3))") µs of Redis CPU per delivery, over $total deliveries|")
       kill "${node_pids[@]}" 2>/dev/null; wait "${node_pids[@]}" 2>/dev/null || true
+      ;;
+    hostile)
+      # The 5-minute hostile soak of docs/SECURITY.md, against the default
+      # limits (start_server lifts them): nothing lost, and the server's RSS.
+      PORT=$(free_port)
+      rm -f "$DATA"/history.sqlite3*
+      RUST_LOG=error taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" &
+      PID=$!
+      until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.05; done
+      output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" hostile --duration 300 2>&1) || true
+      stop_server
+      echo "$output" | grep -v '^result' >&2
+      result=$(echo "$output" | grep '^result' | tail -1)
+      ROWS+=("hostile: 100 members beside 1,000 hostile sockets for 300 s, server RSS max $(field max_rss_mib "$result") MiB|$result")
       ;;
     churn)
       start_server roomcast

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Keeps the load generator working: a small fanout (SQLite history) and a
-# few idle connections against the release server. It fails on any lost or
-# duplicated message. The figures are not judged here; see docs/BENCHMARKS.md.
+# Keeps the load generator working: a small fanout (SQLite history), a few
+# idle connections, and a short hostile soak against the release server. It
+# fails on any lost or duplicated message. The figures are not judged here;
+# see docs/BENCHMARKS.md and docs/SECURITY.md.
 set -euo pipefail
 # One secret for the server and the generator, which signs its clients'
 # tokens with it (the server requires them by default).
@@ -21,3 +22,15 @@ done
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 4 --messages 200
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 2 --messages 100 --mode raw
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" idle --connections 500
+
+# The hostile soak wants the default limits (the server above lifts them):
+# 10 members must get every message beside 50 hostile sockets of every kind.
+HOSTILE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RUST_LOG=error "$BIN" --listen "127.0.0.1:$HOSTILE_PORT" --database "$DATA/hostile.sqlite3" --static-dir "$ROOT/frontend/dist" &
+HOSTILE=$!
+trap 'kill $SERVER $HOSTILE 2>/dev/null || true; rm -rf "$DATA"' EXIT
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$HOSTILE_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+"$BENCH" --addr "127.0.0.1:$HOSTILE_PORT" --server-pid "$HOSTILE" hostile --duration 20 --members 10 --hostile 50

@@ -35,24 +35,70 @@ pub enum Mode {
 
 /// Connects to `group` from source address `source`.
 pub async fn connect(server: SocketAddr, source: IpAddr, group: &str, mode: Mode) -> anyhow::Result<Socket> {
+    let stream = tcp(server, source, None).await.context("tcp connect")?;
+    let join = Join { group, client: Uuid::new_v4(), mode, resume: None };
+    upgrade(server, stream, &join).await.context("handshake")
+}
+
+/// A TCP connection to `server` from `source`. `receive_buffer` sets
+/// SO_RCVBUF before the connection exists (the window is agreed on at
+/// connect): a small one makes a peer whose socket fills at once.
+pub async fn tcp(server: SocketAddr, source: IpAddr, receive_buffer: Option<u32>) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(server).await.context("tcp connect")?;
+    let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
-    let client = Uuid::new_v4();
-    let mut url = format!("ws://{server}/ws/{group}/{client}");
-    if let Some(tokens) = TOKENS.get() {
-        let claims = Claims::for_client(roomcast_shared::ClientId(client));
-        url.push_str(&format!("?token={}", tokens.issue(&claims)));
+    Ok(stream)
+}
+
+/// Who joins which group, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Join<'a> {
+    pub group: &'a str,
+    pub client: Uuid,
+    pub mode: Mode,
+    /// The last sequence number held and its epoch (`since`, `epoch`), to
+    /// resume the group's history after it.
+    pub resume: Option<(u64, &'a str)>,
+}
+
+/// The token for `client`, when the generator knows the server's secret.
+pub fn token(client: Uuid) -> Option<String> {
+    TOKENS.get().map(|tokens| tokens.issue(&Claims::for_client(roomcast_shared::ClientId(client))))
+}
+
+/// The WebSocket handshake on `stream`. A refused one is tungstenite's
+/// `Error::Http`, which holds the server's response and so its status.
+pub async fn upgrade(
+    server: SocketAddr,
+    stream: TcpStream,
+    join: &Join<'_>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut url = format!("ws://{server}/ws/{}/{}", join.group, join.client);
+    let mut query = Vec::new();
+    if let Some(token) = token(join.client) {
+        query.push(format!("token={token}"));
+    }
+    if let Some((since, epoch)) = join.resume {
+        query.push(format!("since={since}"));
+        if !epoch.is_empty() {
+            query.push(format!("epoch={epoch}"));
+        }
+    }
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
     }
     let mut request = url.into_client_request()?;
-    if mode == Mode::Json {
+    if join.mode == Mode::Json {
         request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(roomcast_shared::SUBPROTOCOL));
     }
     // Small buffers: the generator holds many sockets too.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (socket, _) =
-        tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.context("handshake")?;
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
     Ok(socket)
 }
 

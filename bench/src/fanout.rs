@@ -45,10 +45,10 @@ pub struct Fanout {
 /// Send and receive times in wall-clock microseconds, so that a publisher
 /// in one process and subscribers in another measure the same latency.
 #[derive(Debug, Clone, Copy)]
-struct Clock;
+pub struct Clock;
 
 impl Clock {
-    fn now_us(self) -> u64 {
+    pub fn now_us(self) -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
     }
 }

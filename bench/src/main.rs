@@ -8,6 +8,9 @@
 //!
 //! - `churn`: connect/disconnect cycles; the server's connection count and
 //!   memory must return to their baseline.
+//! - `hostile`: a soak: members of one group must get every message while
+//!   hostile clients of every kind come from ten other addresses; the
+//!   server's memory over time, and how each hostile socket ended.
 //! - `baseline-server`: NOT Roomcast: the minimal tokio-tungstenite
 //!   broadcast server Roomcast is compared with (raw mode only).
 //!
@@ -17,13 +20,14 @@ mod baseline;
 mod churn;
 mod client;
 mod fanout;
+mod hostile;
 mod idle;
 mod procfs;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use client::Mode;
 
@@ -105,6 +109,33 @@ enum Scenario {
         #[arg(long, value_enum, default_value_t = Mode::Json)]
         mode: Mode,
     },
+    /// Members who must lose nothing, beside hostile clients of every kind
+    /// from 127.0.0.2–127.0.0.11, for a bounded time.
+    Hostile {
+        /// Seconds of hostile load (a short drain follows).
+        #[arg(long, default_value_t = 300)]
+        duration: u64,
+        /// Well-behaved JSON members of the busy group (from 127.0.0.12 on,
+        /// 50 per address).
+        #[arg(long, default_value_t = 100)]
+        members: usize,
+        #[arg(long, default_value_t = 2)]
+        publishers: usize,
+        /// Messages per second over all publishers.
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        /// Hostile sockets at once, a tenth from each address (100 each is
+        /// the server's default per-address cap).
+        #[arg(long, default_value_t = 1_000)]
+        hostile: usize,
+        /// Fail if the server's RSS goes past this (with --server-pid).
+        #[arg(long, default_value_t = 256)]
+        max_rss_mib: u64,
+        /// Only these hostile kinds (comma-separated; default: all), to see
+        /// what each costs.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        kinds: Vec<hostile::Kind>,
+    },
     /// Run the BASELINE broadcast server (not Roomcast) for comparison.
     BaselineServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -135,6 +166,20 @@ async fn main() -> anyhow::Result<()> {
             churn::run(cli.addr, connections, cycles, mode, cli.server_pid).await
         }
         Scenario::BaselineServer { listen } => baseline::run(listen).await,
+        Scenario::Hostile { duration, members, publishers, rate, hostile, max_rss_mib, kinds } => {
+            hostile::run(hostile::Hostile {
+                addr: cli.addr,
+                server_pid: cli.server_pid,
+                duration: Duration::from_secs(duration),
+                members,
+                publishers,
+                rate,
+                hostile,
+                max_rss_mib,
+                kinds: if kinds.is_empty() { hostile::Kind::value_variants().to_vec() } else { kinds },
+            })
+            .await
+        }
         Scenario::Fanout {
             subscribers,
             publishers,

@@ -27,3 +27,19 @@ fn clock_ticks_per_second() -> f64 {
     // USER_HZ is 100 on every Linux architecture this runs on.
     100.0
 }
+
+/// The kernel's TCP buffer memory on this machine, in KiB, and its orphaned
+/// sockets (closed by their process, still holding unsent bytes), from
+/// /proc/net/sockstat: what non-reading peers make the kernel hold beside
+/// a server's RSS.
+pub fn tcp_kernel() -> anyhow::Result<(u64, u64)> {
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").context("reading /proc/net/sockstat")?;
+    let line = sockstat.lines().find_map(|line| line.strip_prefix("TCP:")).context("no TCP line")?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let at = fields.iter().position(|field| *field == name).with_context(|| format!("no {name}"))?;
+        fields.get(at + 1).and_then(|value| value.parse().ok()).with_context(|| format!("bad {name}"))
+    };
+    // `mem` counts pages: 4 KiB on the machines this runs on.
+    Ok((field("mem")? * 4, field("orphan")?))
+}
