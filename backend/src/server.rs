@@ -60,6 +60,9 @@ fn secret(config: &Config) -> Result<Secret, SecretError> {
     }
 }
 
+/// Each accepted socket's kernel send buffer (see [`listen`]).
+const SEND_BUFFER_BYTES: u32 = 128 * 1024;
+
 /// A listening socket whose accepted connections have Nagle's algorithm off
 /// (Linux copies TCP_NODELAY from the listener to each accepted socket, which
 /// saves a system call per accept). A chat message is small and must leave
@@ -68,6 +71,15 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
+    // The kernel's send buffer is the last buffer on a socket's path, and
+    // left to itself Linux grows it to 4 MiB per socket: a peer that reads
+    // nothing then holds that much kernel memory, and the stall clock,
+    // which starts when a write can no longer be taken, waits for all of
+    // it (a client trickling pings stayed for minutes; 200 stalled readers
+    // held 785 MiB of the kernel's TCP memory in the hostile soak). Fixed
+    // here (Linux doubles it for its bookkeeping), inherited by every
+    // accepted socket: still a whole replay page per round trip.
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
     socket.bind(addr)?;
     socket.listen(4096)
 }
