@@ -13,21 +13,33 @@ use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pinging_non_reader_keeps_memory_flat_and_is_closed() {
+const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A server that pings every second and counts a peer stalled after
+/// [`IDLE_TIMEOUT`].
+async fn start_quick() -> roomcast_backend::Server {
     let mut config = test_config();
     config.ping_interval = Duration::from_secs(1);
-    config.idle_timeout = Duration::from_secs(2);
-    let idle_timeout = config.idle_timeout;
-    let server = start(config).await;
+    config.idle_timeout = IDLE_TIMEOUT;
+    start(config).await
+}
+
+/// A raw member of `pinged` with a 4 KiB receive buffer, to write frames on
+/// and never read.
+async fn non_reader(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    raw_upgrade(tcp_from([127, 0, 0, 1], addr, Some(4096)).await, "pinged", Uuid::new_v4()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinging_non_reader_keeps_memory_flat_and_is_closed() {
+    let server = start_quick().await;
     let addr = server.local_addr();
     let group = "pinged".parse().unwrap();
     // 1 MiB of 125-byte pings, written over and over.
     let flood = ping_frames(1 << 20 >> 7, 125);
     let before = resident_bytes();
 
-    let tcp = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
-    let mut attacker = raw_upgrade(tcp, "pinged", Uuid::new_v4()).await;
+    let mut attacker = non_reader(addr).await;
     let started = Instant::now();
     // Up to 256 MiB, for at most 10 s: it stops once the server stops
     // taking them (the write waits) or has closed the socket (it fails).
@@ -42,7 +54,7 @@ async fn a_pinging_non_reader_keeps_memory_flat_and_is_closed() {
     assert!(growth < 8 << 20, "resident memory grew by {growth} bytes after {sent} bytes of pings");
     eventually(|| server.registry().members(&group) == 0).await;
     let gone_after = started.elapsed();
-    assert!(gone_after < idle_timeout + Duration::from_secs(1), "still a member {gone_after:?} after the flood began");
+    assert!(gone_after < IDLE_TIMEOUT + Duration::from_secs(1), "still a member {gone_after:?} after the flood began");
     drop(attacker);
     server.shutdown().await;
 }
@@ -52,15 +64,10 @@ async fn a_pinging_non_reader_keeps_memory_flat_and_is_closed() {
 /// writes wait, and the stall clock closes it although it keeps "talking".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_reader_pinging_within_the_rate_is_closed_by_the_stall_clock() {
-    let mut config = test_config();
-    config.ping_interval = Duration::from_secs(1);
-    config.idle_timeout = Duration::from_secs(2);
-    let idle_timeout = config.idle_timeout;
-    let server = start(config).await;
+    let server = start_quick().await;
     let addr = server.local_addr();
     let group = "pinged".parse().unwrap();
-    let tcp = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
-    let attacker = raw_upgrade(tcp, "pinged", Uuid::new_v4()).await;
+    let attacker = non_reader(addr).await;
     // 3 MiB for the attacker: more than its socket takes, less than its
     // queue holds (so it is the stall clock that closes it, not eviction).
     let mut publisher = connect_raw(addr, "pinged").await;
@@ -76,7 +83,7 @@ async fn a_non_reader_pinging_within_the_rate_is_closed_by_the_stall_clock() {
     let mut unsent = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     while server.registry().members(&group) > 1 {
-        assert!(published.elapsed() < idle_timeout * 3, "a non-reader that pings kept its socket");
+        assert!(published.elapsed() < IDLE_TIMEOUT * 3, "a non-reader that pings kept its socket");
         ticker.tick().await;
         unsent.extend_from_slice(&ping);
         if let Ok(written) = attacker.try_write(&unsent) {

@@ -35,17 +35,22 @@ async fn a_send_that_would_create_a_group_past_the_quota_is_refused_for_good() {
     server.shutdown().await;
 }
 
-/// At the database limit a send is refused as retryable, and the oldest
-/// messages make room: the resend goes through, with the default retention
-/// (which alone would never make room).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_database_limit_sends_are_unavailable_until_the_oldest_make_room() {
+/// A server on a SQLite database of its own directory limited to 512 KiB.
+async fn start_at_the_size_limit() -> (std::path::PathBuf, roomcast_backend::Server) {
     let dir = std::env::temp_dir().join(format!("roomcast-full-{}", Uuid::new_v4()));
     let mut config = test_config();
     config.history = HistoryKind::Sqlite;
     config.database = dir.join("history.sqlite3");
     config.max_database_bytes = 512 * 1024;
-    let server = start(config).await;
+    (dir, start(config).await)
+}
+
+/// At the database limit a send is refused as retryable, and the oldest
+/// messages make room: the resend goes through, with the default retention
+/// (which alone would never make room).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_database_limit_sends_are_unavailable_until_the_oldest_make_room() {
+    let (dir, server) = start_at_the_size_limit().await;
     let addr = server.local_addr();
     let mut sender = connect_json(addr, "full").await;
     let mut member = connect_json(addr, "full").await;
@@ -311,12 +316,7 @@ async fn an_idle_room_nobody_is_in_goes_and_frees_its_place() {
 /// room written to meanwhile keeps its whole history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_database_limit_the_flooder_pays() {
-    let dir = std::env::temp_dir().join(format!("roomcast-fair-{}", Uuid::new_v4()));
-    let mut config = test_config();
-    config.history = HistoryKind::Sqlite;
-    config.database = dir.join("history.sqlite3");
-    config.max_database_bytes = 512 * 1024;
-    let server = start(config).await;
+    let (dir, server) = start_at_the_size_limit().await;
     let addr = server.local_addr();
     let mut quiet = connect_json(addr, "quiet").await;
     for n in 0..10 {
