@@ -49,8 +49,7 @@ async fn response_head(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn silent_and_dribbling_sockets_are_closed_by_the_handshake_timeout_while_others_chat() {
-    let mut config = bounded_config();
-    config.max_connections_per_ip = 0;
+    let config = bounded_config();
     let server = start(config).await;
     let addr = server.local_addr();
     let opened = Instant::now();

@@ -21,7 +21,6 @@ async fn joiners_that_never_read_hold_little_and_are_closed_while_a_reader_gets_
     let mut config = test_config();
     config.idle_timeout = IDLE_TIMEOUT;
     config.ping_interval = Duration::from_millis(500);
-    config.max_connections_per_ip = 0;
     let server = start(config).await;
     let addr = server.local_addr();
     let group = "long".parse().unwrap();
