@@ -19,81 +19,95 @@ pub use crate::identities::IdentitiesMode;
 use crate::net::client_ip::Network;
 use crate::rate::{PublishLimits, Rate};
 
+// The groups of flags in `--help` and docs/CONFIGURATION.md.
+const NETWORK: &str = "Network";
+const CONNECTIONS: &str = "Connections";
+const PUBLISHING: &str = "Publishing";
+const HISTORY: &str = "History";
+const IDENTITIES: &str = "Identities";
+
 /// Roomcast: real-time group messaging over WebSocket.
+///
+/// Every flag can also be given as its environment variable. Durations are
+/// written `500ms`, `15s`, `2m`, `12h` or `30d`; timers and intervals are at
+/// most a day; `--retention-age`, `--group-idle-age` and
+/// `--identity-lifetime` at most 10 years (`3653d`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "roomcast", version, about)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:8000")]
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
     /// Directory of the built single-page app (trunk's output).
-    #[arg(long, env = "ROOMCAST_STATIC_DIR", default_value = "frontend/dist")]
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_STATIC_DIR", default_value = "frontend/dist")]
     pub static_dir: PathBuf,
 
     /// How often the server pings each connection (e.g. `15s`, `500ms`).
-    #[arg(long, env = "ROOMCAST_PING_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_PING_INTERVAL", default_value = "15s", value_parser = parse_duration)]
     pub ping_interval: Duration,
 
     /// A connection silent for this long is closed as dead.
-    #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
     /// Largest accepted WebSocket message, in bytes.
-    #[arg(long, env = "ROOMCAST_MAX_MESSAGE_BYTES", default_value_t = limits::MAX_MESSAGE_BYTES)]
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_MAX_MESSAGE_BYTES", default_value_t = limits::MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 
     /// Messages that may wait for one connection's socket before that
-    /// connection counts as too slow and is disconnected.
-    #[arg(long, env = "ROOMCAST_OUTBOUND_QUEUE", default_value_t = 256)]
+    /// connection counts as too slow and is closed with 1013.
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
 
     /// Bytes of frames that may wait for one connection's socket (one frame
     /// always fits) before it counts as too slow.
-    #[arg(long, env = "ROOMCAST_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub outbound_queue_bytes: usize,
 
     /// Longest wait for a request head, from accept on (a socket that sends
     /// nothing is closed) and between keep-alive requests, and for a request
-    /// (its body included) to be answered.
-    #[arg(long, env = "ROOMCAST_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    /// (its body included) to be answered. Heads over 16 KiB get `431`.
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
     /// Most sockets open at once, handshaking or upgraded; past it, `503`.
     /// Default: the open-file limit (raised to its hard limit at start)
     /// minus a reserve for the database, files and listener.
-    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS")]
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
     /// Most sockets open at once from one IP address, and connections it may
-    /// open: twice that at once, then that many per second (0: no per-address
-    /// limit at all, e.g. for load tests from one machine).
-    #[arg(long, env = "ROOMCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 100)]
+    /// open: twice that at once, then that many per second; past it, `503`
+    /// or `429` (0: no per-address limit at all, e.g. for load tests from
+    /// one machine).
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_MAX_CONNECTIONS_PER_IP", default_value_t = 100)]
     pub max_connections_per_ip: usize,
 
     /// Reverse proxies (addresses or networks like `10.0.0.0/8`,
     /// comma-separated) whose `X-Forwarded-For` names the client.
-    #[arg(long, env = "ROOMCAST_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<Network>,
 
-    /// How long a closing handshake may take before the socket is dropped.
-    #[arg(long, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
+    /// How long a closing handshake, or a request still open at shutdown,
+    /// may take before its socket is dropped.
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub close_grace: Duration,
 
     /// Messages per second one identity may publish, across all its
     /// connections and reconnects (0: no publish limit at all, per address
     /// neither). A JSON client over the limit gets `rate_limited` errors; a
     /// raw one is closed with 1008.
-    #[arg(long, env = "ROOMCAST_PUBLISH_RATE", default_value_t = 50)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_RATE", default_value_t = 50)]
     pub publish_rate: u32,
 
     /// Messages one identity may publish at once before the rate applies.
-    #[arg(long, env = "ROOMCAST_PUBLISH_BURST", default_value_t = 200)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_BURST", default_value_t = 200)]
     pub publish_burst: u32,
 
     /// Messages per second all clients at one IP address may publish
     /// together; its burst grows in proportion to --publish-burst.
-    #[arg(long, env = "ROOMCAST_PUBLISH_RATE_PER_IP", default_value_t = 200)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_RATE_PER_IP", default_value_t = 200)]
     pub publish_rate_per_ip: u32,
 
     /// Bytes of text per second one identity may publish (0: no byte
@@ -101,157 +115,165 @@ pub struct Config {
     /// allows more messages. Beside the message rate: at 50 messages a
     /// second of 64 KiB, one client would fill a group's retention in
     /// minutes (and Redis's memory).
-    #[arg(long, env = "ROOMCAST_PUBLISH_BYTES_RATE", default_value_t = 256 * 1024)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_BYTES_RATE", default_value_t = 256 * 1024)]
     pub publish_bytes_rate: u32,
 
     /// Bytes one identity may publish at once before the byte rate applies
     /// (at least --max-message-bytes).
-    #[arg(long, env = "ROOMCAST_PUBLISH_BYTES_BURST", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_BYTES_BURST", default_value_t = 4 * 1024 * 1024)]
     pub publish_bytes_burst: u32,
 
     /// Publishes that may wait for the history writer. When it is this far
     /// behind, each publishing connection holds its next message and stops
     /// reading until there is room, which holds its sender back.
-    #[arg(long, env = "ROOMCAST_PUBLISH_QUEUE", default_value_t = 8192)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_QUEUE", default_value_t = 8192)]
     pub publish_queue: usize,
 
     /// Bytes of message text that may wait for the history writer, as
     /// --publish-queue does for messages.
-    #[arg(long, env = "ROOMCAST_PUBLISH_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_PUBLISH_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub publish_queue_bytes: usize,
 
     /// Where history is kept: an SQLite file, or memory (lost on restart;
     /// for tests and throwaway runs).
-    #[arg(long, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_HISTORY", value_enum, default_value_t = HistoryKind::Sqlite)]
     pub history: HistoryKind,
 
     /// Redis URL (`redis://[user:password@]host:port[/db]`, or `rediss://`
     /// for TLS, verified against the system's certificates; a fragment
     /// `#insecure` skips that, for a self-signed test server): sequence numbers,
     /// history, deduplication and delivery across nodes live there, and every
-    /// node started with the same URL and `--secret` is one system. Replaces
-    /// `--history`; needs `--secret`.
-    #[arg(long, env = "ROOMCAST_REDIS", hide_env_values = true)]
+    /// node started with the same URL and `--secret` is one system. Redis 7.0
+    /// or later. Replaces `--history`; needs `--secret`.
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
 
-    /// The SQLite history file.
-    #[arg(long, env = "ROOMCAST_DATABASE", default_value = "data/roomcast.sqlite3")]
+    /// The SQLite history file. A directory the server creates for it is
+    /// made 0700; the database and its `-wal` and `-shm` files 0600.
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_DATABASE", default_value = "data/roomcast.sqlite3")]
     pub database: PathBuf,
 
     /// `full`: every commit reaches the disk before messages are
     /// acknowledged (survives power loss); `normal`: survives a crash of the
     /// server process, not of the machine.
-    #[arg(long, env = "ROOMCAST_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
 
     /// Messages a client receives when it joins without `since`.
-    #[arg(long, env = "ROOMCAST_HISTORY_ON_JOIN", default_value_t = limits::HISTORY_ON_JOIN)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_HISTORY_ON_JOIN", default_value_t = limits::HISTORY_ON_JOIN)]
     pub history_on_join: usize,
 
     /// Keep at most this many messages per group (0: no limit).
-    #[arg(long, env = "ROOMCAST_RETENTION_MESSAGES", default_value_t = 10_000)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_RETENTION_MESSAGES", default_value_t = 10_000)]
     pub retention_messages: u64,
 
     /// Remove messages older than this (e.g. `30d`; 0: keep regardless of age).
-    #[arg(long, env = "ROOMCAST_RETENTION_AGE", default_value = "0", value_parser = parse_duration)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_RETENTION_AGE", default_value = "0", value_parser = parse_duration)]
     pub retention_age: Duration,
 
     /// Remove a group, with its history, once nothing was written to it for
     /// this long and nobody is in it, freeing its place under --max-groups
     /// (e.g. `90d`; 0: keep groups). Not with --redis.
-    #[arg(long, env = "ROOMCAST_GROUP_IDLE_AGE", default_value = "0", value_parser = parse_duration)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_GROUP_IDLE_AGE", default_value = "0", value_parser = parse_duration)]
     pub group_idle_age: Duration,
 
     /// Keep at most this many bytes of message text per group (0: no limit).
-    #[arg(long, env = "ROOMCAST_RETENTION_BYTES", default_value_t = 256 * 1024 * 1024)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_RETENTION_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub retention_bytes: u64,
 
     /// New rooms one identity may open per hour (joining a group nobody has
     /// written to yet opens it; 0: no limit, per address neither).
-    #[arg(long, env = "ROOMCAST_NEW_GROUPS_PER_HOUR", default_value_t = 30)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_NEW_GROUPS_PER_HOUR", default_value_t = 30)]
     pub new_groups_per_hour: u32,
 
     /// New rooms all clients of one IP address may open per hour together.
-    #[arg(long, env = "ROOMCAST_NEW_GROUPS_PER_HOUR_PER_IP", default_value_t = 100)]
+    #[arg(long, help_heading = PUBLISHING, env = "ROOMCAST_NEW_GROUPS_PER_HOUR_PER_IP", default_value_t = 100)]
     pub new_groups_per_hour_per_ip: u32,
 
     /// Most groups the history holds; a message that would create one more
     /// is refused with `quota` (0: no limit).
-    #[arg(long, env = "ROOMCAST_MAX_GROUPS", default_value_t = 100_000)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_MAX_GROUPS", default_value_t = 100_000)]
     pub max_groups: u64,
 
     /// Largest SQLite database file, in bytes (0: its size at start plus four
     /// fifths of the free disk space). At the limit, a publish is refused as
-    /// `unavailable` and the oldest messages of all groups are removed to
-    /// make room for its retry.
-    #[arg(long, env = "ROOMCAST_MAX_DATABASE_BYTES", default_value_t = 0)]
+    /// `unavailable` while room is made for its retry: the oldest messages
+    /// go, first from the groups that wrote the most in the last hour.
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_MAX_DATABASE_BYTES", default_value_t = 0)]
     pub max_database_bytes: u64,
 
     /// How often retention runs.
-    #[arg(long, env = "ROOMCAST_RETENTION_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_RETENTION_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub retention_interval: Duration,
 
     /// Secret that signs identities (its UTF-8 bytes, at least 32).
     /// Default: generated on first start and kept beside the database in
     /// `roomcast.secret` (mode 0600); with `--history memory`, per process.
-    #[arg(long, env = "ROOMCAST_SECRET", hide_env_values = true)]
+    /// A command line shows in the process list: prefer --secret-file or the
+    /// environment variable.
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
     /// A file holding the secret (a trailing newline is dropped): unlike
     /// --secret, it does not show in the process list.
     // Read into `secret` by `Config::load`.
-    #[arg(long, env = "ROOMCAST_SECRET_FILE", value_name = "PATH", conflicts_with = "secret", value_parser = FileText::read)]
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_SECRET_FILE", value_name = "PATH", conflicts_with = "secret", value_parser = FileText::read)]
     pub secret_file: Option<FileText>,
 
     /// `required`: every connection and API call presents a valid token;
     /// `open`: anyone may connect, only token holders are verified.
-    #[arg(long, env = "ROOMCAST_AUTH", value_enum, default_value_t = AuthMode::Required)]
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_AUTH", value_enum, default_value_t = AuthMode::Required)]
     pub auth: AuthMode,
 
     /// Self-service identities (`POST /api/identities`); `off` when an
     /// application issues its own tokens.
-    #[arg(long, env = "ROOMCAST_IDENTITIES", value_enum, default_value_t = IdentitiesMode::On)]
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_IDENTITIES", value_enum, default_value_t = IdentitiesMode::On)]
     pub identities: IdentitiesMode,
 
-    /// New identities per minute per IP address (0: no limit).
-    #[arg(long, env = "ROOMCAST_IDENTITIES_PER_MINUTE", default_value_t = 120)]
+    /// New identities and renewals per minute per IP address, together (0:
+    /// no limit).
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_IDENTITIES_PER_MINUTE", default_value_t = 120)]
     pub identities_per_minute: u32,
 
     /// How long a self-service token lasts; the app renews it
     /// (`POST /api/identities/renew`) before then.
-    #[arg(long, env = "ROOMCAST_IDENTITY_LIFETIME", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_IDENTITY_LIFETIME", default_value = "30d", value_parser = parse_duration)]
     pub identity_lifetime: Duration,
 
     /// Groups a self-service token allows (comma-separated names or
     /// `prefix*`; default: every group).
-    #[arg(long, env = "ROOMCAST_IDENTITY_GROUPS", value_delimiter = ',')]
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_IDENTITY_GROUPS", value_delimiter = ',')]
     pub identity_groups: Vec<crate::auth::GroupPattern>,
 
     /// Origins (`https://chat.example.com`, comma-separated; `*`: any) whose
-    /// pages may use the sockets and the API, besides the server's own.
-    #[arg(long, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
+    /// pages may use the sockets and the API, besides the server's own (and
+    /// in debug builds `http://127.0.0.1:8080` and `http://localhost:8080`,
+    /// trunk's dev server).
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
     /// Host names the server answers (comma-separated; `*`: any), besides
     /// the --public-url host, the listen address, localhost, 127.0.0.1 and
     /// [::1], and on a wildcard address (0.0.0.0, [::]) any IP address.
     /// Others get `421`: a DNS rebinding page needs a DNS name.
-    #[arg(long, env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
     /// Key for the server-side publish API (`POST /api/groups/{group}/messages`
-    /// with `Authorization: Bearer KEY`); without it, the API is off.
-    #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
+    /// with `Authorization: Bearer KEY`, and revocations); without it, the
+    /// API is off. At least 32 bytes; like --secret, better in a file or the
+    /// environment variable.
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
     /// A file holding the API key, as --secret-file holds the secret.
     // Read into `api_key` by `Config::load`.
-    #[arg(long, env = "ROOMCAST_API_KEY_FILE", value_name = "PATH", conflicts_with = "api_key", value_parser = FileText::read)]
+    #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_API_KEY_FILE", value_name = "PATH", conflicts_with = "api_key", value_parser = FileText::read)]
     pub api_key_file: Option<FileText>,
 
     /// The URL users reach the server at through a reverse proxy: allows its
     /// origin and its host.
-    #[arg(long, env = "ROOMCAST_PUBLIC_URL")]
+    #[arg(long, help_heading = NETWORK, env = "ROOMCAST_PUBLIC_URL")]
     pub public_url: Option<String>,
 }
 
