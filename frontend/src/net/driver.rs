@@ -29,9 +29,10 @@ use roomcast_shared::{
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
+use crate::net::command::Command;
 use crate::net::identity;
 use crate::session::{
-    Answer, Backoff, Beat, ConnectionToken, Heartbeat, Identity, Link, Outbox, Owner, Phase, Renewals, Saved, Stop,
+    Answer, Backoff, Beat, ConnectionToken, Heartbeat, Identity, Link, Outbox, Owner, Phase, Renewals, Stop,
 };
 use crate::state::{Action, RoomState, Status};
 use crate::storage;
@@ -48,30 +49,6 @@ const BATCH_MS: f64 = 16.0;
 /// Most replayed messages held before they are handed over (a render each
 /// time): ten windows' worth, about 3 MB of messages.
 const REPLAY_BATCH_MAX: usize = 10 * MAX_MESSAGES;
-
-/// What the view asks of the driver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    Send(String),
-    /// The user's Retry on a failed message.
-    Retry(MessageId),
-    /// The user's Delete on an unsent message.
-    Delete(MessageId),
-    Close,
-    Reconnect,
-    /// The browser's `online` event.
-    Online,
-    /// The browser's `offline` event.
-    Offline,
-    /// Another tab's outbox, left by a tab that is gone.
-    Adopt {
-        owner: Owner,
-        items: Vec<Saved>,
-    },
-    /// Rewrite this tab's outbox so that other tabs see it is alive (for
-    /// browsers without Web Locks).
-    Refresh,
-}
 
 /// Whether the driver goes on after a connection ended.
 enum Flow {
