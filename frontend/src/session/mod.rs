@@ -11,15 +11,23 @@
 //!   what became of each (sending, retrying, failed).
 //! - [`tabs`]: one outbox per tab and room in shared storage, and when a tab
 //!   adopts another's.
+//! - [`resume`]: where a reconnect resumes (`since`, `epoch`).
+//! - [`batcher`]: when received messages are handed to the view.
+//! - [`lines`]: what the status and the timeline say about the connection.
 
+pub mod batcher;
 pub mod heartbeat;
 pub mod identity;
+pub mod lines;
 pub mod link;
 pub mod outbox;
+pub mod resume;
 pub mod tabs;
 
+pub use batcher::Batcher;
 pub use heartbeat::{Beat, Heartbeat};
-pub use identity::{Answer, ConnectionToken, Identity, Renewals};
+pub use identity::{Answer, ConnectionToken, Identity, OnConnection, Renewals};
 pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
+pub use resume::ResumeCursor;
 pub use tabs::{Owner, TabOutbox};
