@@ -9,7 +9,7 @@ use gloo_net::http::Request;
 use roomcast_shared::{limits, DisplayName, GroupName, MessageId, MessagePage};
 use yew::prelude::*;
 
-use crate::net::driver::SocketTarget;
+use crate::net::socket::SocketTarget;
 use crate::net::{tabs, Command, Driver};
 use crate::state::{Action, RoomState};
 use crate::storage;
