@@ -14,7 +14,7 @@ import { newPage, send, serverAndBrowser, waitForMessage, waitForStatus, PATIENC
 
 const env = serverAndBrowser();
 
-/** The app's connect timeout (CONNECT_TIMEOUT_MS in frontend/src/net/driver.rs). */
+/** The app's connect timeout (CONNECT_TIMEOUT_MS in frontend/src/session/attempt.rs). */
 const CONNECT_TIMEOUT = 10_000;
 
 /**

@@ -13,7 +13,7 @@ use roomcast_shared::{limits, ChatMessage, ClientId};
 use yew::Reducible;
 
 use crate::session::Pending;
-use crate::timeline::{LineKind, Page, Timeline};
+use crate::timeline::{LineKind, Page, PageRequest, Timeline};
 
 /// The connection status line.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,29 +118,12 @@ pub enum Action {
     Synced(u64),
     /// A message of ours was stored as this number.
     Acked(u64),
-    LoadingOlder,
-    /// A page of older history, asked for with `before` in window
-    /// `generation`.
-    Older {
-        generation: u64,
-        before: u64,
-        page: Page,
-    },
-    OlderFailed,
-    LoadingNewer,
-    /// A page of newer history, asked for with `after` in window
-    /// `generation`.
-    Newer {
-        generation: u64,
-        after: u64,
-        page: Page,
-    },
-    NewerFailed,
-    /// The group's latest page, asked for in window `generation`,
-    /// replacing the window.
-    Latest {
-        generation: u64,
-        page: Page,
+    /// A page of history was asked for.
+    Loading(PageRequest),
+    /// The answer to a page asked for: the page, or `None` if it failed.
+    Paged {
+        request: PageRequest,
+        page: Option<Page>,
     },
     /// The user is at the bottom of the timeline (or left it).
     Following(bool),
@@ -167,13 +150,8 @@ impl Reducible for RoomState {
                 Action::Gap { from, to, at_ms } => timeline.gap(from, to, at_ms),
                 Action::Reset { at_ms } => timeline.reset(0, at_ms),
                 Action::Synced(seq) | Action::Acked(seq) => timeline.exists(seq),
-                Action::LoadingOlder => timeline.loading_older(),
-                Action::Older { generation, before, page } => timeline.older_page(generation, before, page),
-                Action::OlderFailed => timeline.older_failed(),
-                Action::LoadingNewer => timeline.loading_newer(),
-                Action::Newer { generation, after, page } => timeline.newer_page(generation, after, page),
-                Action::NewerFailed => timeline.newer_failed(),
-                Action::Latest { generation, page } => timeline.latest_page(generation, page),
+                Action::Loading(request) => timeline.loading(request),
+                Action::Paged { request, page } => timeline.answered(request, page),
                 Action::Following(following) => timeline.set_following(following),
                 Action::Outbox(pending) => next.outbox = pending.into(),
                 Action::Limit(limit) => next.max_message_bytes = limit,

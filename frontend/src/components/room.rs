@@ -3,7 +3,10 @@ use std::rc::Rc;
 use roomcast_shared::{DisplayName, GroupName};
 use yew::prelude::*;
 
-use crate::components::{Composer, CopyLink, MessageList, StatusBar};
+use crate::components::composer::Composer;
+use crate::components::copy_link::CopyLink;
+use crate::components::message_list::MessageList;
+use crate::components::status_bar::StatusBar;
 use crate::hooks::use_room;
 use crate::state::Status;
 use crate::timeline::chunked;

@@ -1,6 +1,6 @@
 //! `use_room`: joins a room for as long as the calling component is mounted.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_channel::mpsc::{self, UnboundedSender};
@@ -9,11 +9,11 @@ use gloo_net::http::Request;
 use roomcast_shared::{limits, DisplayName, GroupName, MessageId, MessagePage};
 use yew::prelude::*;
 
-use crate::net::driver::SocketTarget;
+use crate::net::socket::SocketTarget;
 use crate::net::{tabs, Command, Driver};
 use crate::state::{Action, RoomState};
 use crate::storage;
-use crate::timeline::{Edge, Page, Timeline};
+use crate::timeline::{Ask, Page, Paging};
 
 /// Messages per page of history (older or newer).
 const PAGE: usize = limits::HISTORY_ON_JOIN;
@@ -93,10 +93,7 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
         let issue = issue.clone();
         Callback::from(move |()| issue(make(())))
     };
-    // Whether the last failed load below the window was a jump: its Retry
-    // jumps again rather than loading the next page.
-    let jump_failed: Rc<Cell<bool>> = (*use_memo((), |()| Rc::new(Cell::new(false)))).clone();
-    let jump_to_newest = paging(&state, group, Paging::Latest, &jump_failed);
+    let jump_to_newest = paging(&state, group, Paging::Latest);
     // Sending shows the newest messages, as chat apps do.
     let send = {
         let (issue, jump_to_newest) = (issue.clone(), jump_to_newest.clone());
@@ -105,18 +102,20 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
             issue(Command::Send(text));
         })
     };
+    // The same callbacks for the whole view (the command sender they reach
+    // lives in `session`): a pending row re-renders only when it changes.
     let retry = {
         let issue = issue.clone();
-        Callback::from(move |id| issue(Command::Retry(id)))
+        use_callback((), move |id, ()| issue(Command::Retry(id)))
     };
     let delete = {
         let issue = issue.clone();
-        Callback::from(move |id| issue(Command::Delete(id)))
+        use_callback((), move |id, ()| issue(Command::Delete(id)))
     };
     let close = command(|()| Command::Close);
     let reconnect = command(|()| Command::Reconnect);
-    let load_older = paging(&state, group, Paging::Older, &jump_failed);
-    let load_newer = paging(&state, group, Paging::Newer, &jump_failed);
+    let load_older = paging(&state, group, Paging::Older);
+    let load_newer = paging(&state, group, Paging::Newer);
     let following = {
         let state = state.clone();
         Callback::from(move |following| state.dispatch(Action::Following(following)))
@@ -138,93 +137,31 @@ fn browser_listeners(sender: &UnboundedSender<Command>) -> Vec<EventListener> {
         .collect()
 }
 
-#[derive(Clone, Copy)]
-enum Paging {
-    Older,
-    Newer,
-    /// The latest page, replacing the window.
-    Latest,
-}
-
-/// A callback that loads one page of history and hands it to the state.
-fn paging(
-    state: &UseReducerHandle<RoomState>,
-    group: &GroupName,
-    paging: Paging,
-    jump_failed: &Rc<Cell<bool>>,
-) -> Callback<()> {
-    let (state, group, jump_failed) = (state.clone(), group.clone(), jump_failed.clone());
+/// A callback that loads one page of history (which one, the timeline
+/// decides) and hands its answer to the state.
+fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging) -> Callback<()> {
+    let (state, group) = (state.clone(), group.clone());
     Callback::from(move |()| {
-        let paging = match paging {
-            Paging::Newer if jump_failed.get() && state.timeline().newer() == Edge::Failed => Paging::Latest,
-            other => other,
+        let ask = state.timeline().ask(paging);
+        let request = match ask {
+            Ask::Nothing => return,
+            Ask::Follow => return state.dispatch(Action::Following(true)),
+            Ask::Load(request) => request,
         };
-        let timeline = state.timeline();
-        let base = format!("/api/groups/{group}/messages?limit={PAGE}");
-        let (url, loading): (String, Option<Action>) = match paging {
-            Paging::Older | Paging::Newer if edge(&timeline, paging) == Edge::Loading => return,
-            Paging::Older => {
-                let Some(before) = timeline.oldest_seq() else { return };
-                (format!("{base}&before={before}"), Some(Action::LoadingOlder))
-            }
-            Paging::Newer => {
-                let Some(after) = timeline.covered_to() else { return };
-                (format!("{base}&after={after}"), Some(Action::LoadingNewer))
-            }
-            Paging::Latest if timeline.is_live() => {
-                drop(timeline);
-                state.dispatch(Action::Following(true));
-                return;
-            }
-            Paging::Latest => (base, None),
-        };
-        let bound = match paging {
-            Paging::Older => timeline.oldest_seq(),
-            _ => timeline.covered_to(),
-        };
-        let generation = timeline.generation();
-        drop(timeline);
-        if let Some(loading) = loading {
-            state.dispatch(loading);
+        if request.shows_loading() {
+            state.dispatch(Action::Loading(request));
         }
+        let url = format!("/api/groups/{group}/messages?limit={PAGE}{}", request.query());
         let dispatcher = state.dispatcher();
-        let jump_failed = jump_failed.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let bearer = storage::identity().map(|identity| identity.bearer()).unwrap_or_default();
             let page =
                 async { Request::get(&url).header("Authorization", &bearer).send().await?.json::<MessagePage>().await }
                     .await;
-            let action = match (paging, page) {
-                (Paging::Older, Ok(page)) => {
-                    Action::Older { generation, before: bound.unwrap_or(0), page: to_page(page) }
-                }
-                (Paging::Newer, Ok(page)) => {
-                    Action::Newer { generation, after: bound.unwrap_or(0), page: to_page(page) }
-                }
-                (Paging::Latest, Ok(page)) => {
-                    dispatcher.dispatch(Action::Following(true));
-                    Action::Latest { generation, page: to_page(page) }
-                }
-                (Paging::Older, Err(_)) => Action::OlderFailed,
-                (Paging::Newer | Paging::Latest, Err(_)) => {
-                    jump_failed.set(matches!(paging, Paging::Latest));
-                    Action::NewerFailed
-                }
-            };
-            dispatcher.dispatch(action);
+            let page = page.ok().map(|page| Page { messages: page.messages, has_more: page.has_more });
+            dispatcher.dispatch(Action::Paged { request, page });
         });
     })
-}
-
-fn edge(timeline: &Timeline, paging: Paging) -> Edge {
-    match paging {
-        Paging::Older => timeline.older(),
-        _ => timeline.newer(),
-    }
-}
-
-fn to_page(page: MessagePage) -> Page {
-    Page { messages: page.messages, has_more: page.has_more }
 }
 
 /// `trunk serve`'s port and the backend's default port (Trunk.toml, config).

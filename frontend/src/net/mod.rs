@@ -1,9 +1,19 @@
 //! Browser glue for the connection: opening the socket and running the
 //! [`session`](crate::session) logic against it, and the Web Locks that let
-//! tabs share storage.
+//! tabs share storage. Each file does one job and decides nothing itself:
+//! every rule is a call into [`session`](crate::session) or
+//! [`timeline`](crate::timeline).
 
+pub mod command;
+pub mod connection;
+pub mod credentials;
 pub mod driver;
+pub mod events;
 pub mod identity;
+pub mod sending;
+pub mod socket;
 pub mod tabs;
+pub mod view;
 
-pub use driver::{Command, Driver};
+pub use command::Command;
+pub use driver::Driver;

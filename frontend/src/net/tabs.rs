@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use crate::net::Command;
+use crate::net::command::Command;
 use crate::session::tabs::{self, Owner};
 use crate::storage;
 

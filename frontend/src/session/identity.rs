@@ -140,6 +140,35 @@ impl Answer {
     }
 }
 
+/// What an open connection does with the answer to its token's renewal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConnection {
+    /// Hand the new token to the connection (`refresh`).
+    Hand,
+    /// No more renewals on this connection: the next one takes the stored
+    /// identity.
+    GiveUp,
+    /// Try again later ([`ConnectionToken::failed`]).
+    Retry,
+    /// The identity is refused: forget it and reconnect with a new one.
+    Replace,
+}
+
+impl Answer {
+    /// What an open connection does with this answer; `same_client`: the
+    /// identity it brought has the connection's client id.
+    pub fn on_connection(self, same_client: bool) -> OnConnection {
+        match self {
+            Self::Renewed if same_client => OnConnection::Hand,
+            // Another tab replaced the identity (a new client id, which this
+            // connection cannot take): the next connection uses it.
+            Self::Renewed | Self::Off => OnConnection::GiveUp,
+            Self::Later => OnConnection::Retry,
+            Self::Refused => OnConnection::Replace,
+        }
+    }
+}
+
 /// One room view's renewals: the wait after failed ones, a server without
 /// self-service identities, a token a close said expired.
 #[derive(Debug, Clone, Default)]
@@ -285,6 +314,15 @@ mod tests {
     /// A 30-day token got at T0.
     fn fresh(token: &str) -> Identity {
         identity(token, Some(T0), Some(T0 + 30 * DAY))
+    }
+
+    #[test]
+    fn an_open_connection_takes_only_a_renewal_of_its_own_client_id() {
+        assert_eq!(Answer::Renewed.on_connection(true), OnConnection::Hand);
+        assert_eq!(Answer::Renewed.on_connection(false), OnConnection::GiveUp);
+        assert_eq!(Answer::Off.on_connection(true), OnConnection::GiveUp);
+        assert_eq!(Answer::Later.on_connection(true), OnConnection::Retry);
+        assert_eq!(Answer::Refused.on_connection(true), OnConnection::Replace);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! - [`link`]: the reconnect state machine (connecting / open / waiting /
 //!   offline / stopped) with exponential backoff and full jitter.
+//! - [`attempt`]: a connection attempt's deadline.
 //! - [`heartbeat`]: application-level ping/pong and dead-link detection.
 //! - [`identity`]: this browser's identity and when its token is renewed
 //!   (before use, ahead of an open connection's expiry, after 4001).
@@ -11,15 +12,25 @@
 //!   what became of each (sending, retrying, failed).
 //! - [`tabs`]: one outbox per tab and room in shared storage, and when a tab
 //!   adopts another's.
+//! - [`resume`]: where a reconnect resumes (`since`, `epoch`).
+//! - [`batcher`]: when received messages are handed to the view.
+//! - [`lines`]: what the status and the timeline say about the connection.
 
+pub mod attempt;
+pub mod batcher;
 pub mod heartbeat;
 pub mod identity;
+pub mod lines;
 pub mod link;
 pub mod outbox;
+pub mod resume;
 pub mod tabs;
 
+pub use attempt::{Attempt, Opening};
+pub use batcher::Batcher;
 pub use heartbeat::{Beat, Heartbeat};
-pub use identity::{Answer, ConnectionToken, Identity, Renewals};
+pub use identity::{Answer, ConnectionToken, Identity, OnConnection, Renewals};
 pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
+pub use resume::ResumeCursor;
 pub use tabs::{Owner, TabOutbox};

@@ -13,7 +13,7 @@
 //!   and tab; the server acknowledges a repeated id with its original number.
 //! - **Nothing is resent on its own after a permanent refusal.**
 
-use roomcast_shared::MessageId;
+use roomcast_shared::{close, MessageId};
 use serde::{Deserialize, Serialize};
 
 /// Where one message is.
@@ -162,6 +162,16 @@ impl Outbox {
             }
         }
         changed
+    }
+
+    /// The socket closed with `code` (`was_open`: after it opened): an open
+    /// connection's 1009 fails the message in flight, which caused it;
+    /// anything else in flight goes again after the reconnect.
+    pub fn closed(&mut self, was_open: bool, code: u16) {
+        if was_open && code == close::MESSAGE_TOO_BIG {
+            self.in_flight_too_big();
+        }
+        self.connection_lost();
     }
 
     /// The link dropped: what was in flight is sent again after the
@@ -317,6 +327,20 @@ mod tests {
         assert_eq!(outbox.next_to_send(0.0), Some((ids[1], "next".into())));
         assert_eq!(outbox.in_flight_too_big(), Some(ids[1]));
         assert_eq!(outbox.in_flight_too_big(), None);
+    }
+
+    #[test]
+    fn only_an_open_connections_1009_fails_the_message_in_flight() {
+        let (mut outbox, _) = outbox_of(&["huge"]);
+        outbox.next_to_send(0.0);
+        outbox.closed(false, close::MESSAGE_TOO_BIG);
+        assert_eq!(states(&outbox), ["queued"], "a socket that never opened sent nothing");
+        outbox.next_to_send(0.0);
+        outbox.closed(true, 1006);
+        assert_eq!(states(&outbox), ["queued"]);
+        outbox.next_to_send(0.0);
+        outbox.closed(true, close::MESSAGE_TOO_BIG);
+        assert_eq!(states(&outbox), ["failed"]);
     }
 
     #[test]

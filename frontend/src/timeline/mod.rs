@@ -21,48 +21,23 @@ use std::rc::Rc;
 
 use roomcast_shared::ChatMessage;
 
+mod chunk;
+mod gap;
+mod paging;
+mod row;
 #[cfg(test)]
 mod tests;
+
+pub use chunk::{chunked, Chunk, CHUNK};
+pub use gap::Gap;
+pub use paging::{Ask, Page, PageAt, PageRequest, Paging};
+pub use row::{LineKind, Row, RowKey, SystemLine};
 
 /// Most messages the window holds.
 pub const MAX_MESSAGES: usize = 2_000;
 
 /// Most system lines kept; the oldest go first.
 pub const MAX_LINES: usize = 500;
-
-/// Where a row sits. Messages are `(seq, 0)`, system lines `(anchor, n)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RowKey {
-    pub at: u64,
-    pub line: u64,
-}
-
-/// What a system line is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineKind {
-    /// The connection opened or closed (the seeds' onopen/onclose log).
-    Event,
-    /// A failed reconnect attempt; repeated attempts update one line.
-    Retry,
-    /// Messages that could not be recovered.
-    Gap,
-    /// Anything else worth telling (a server error without a message id).
-    Notice,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SystemLine {
-    pub kind: LineKind,
-    pub text: String,
-    pub at_ms: f64,
-}
-
-/// One row as rendered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Row {
-    Message(Rc<ChatMessage>),
-    Line { key: RowKey, line: Rc<SystemLine> },
-}
 
 /// One end of the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +60,6 @@ impl Edge {
             *self = Edge::More;
         }
     }
-}
-
-/// A page of history as the server sent it, oldest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub messages: Vec<ChatMessage>,
-    /// Older messages exist (a `before` page) or newer ones (an `after` page).
-    pub has_more: bool,
 }
 
 /// The timeline of one room view.
@@ -119,6 +86,9 @@ pub struct Timeline {
     /// Bumped whenever the window is replaced (a reset, a jump): a page
     /// asked for before belongs to another window and is ignored.
     generation: u64,
+    /// The last failed load below the window was a jump to the newest: its
+    /// Retry jumps again rather than loading the next page.
+    jump_failed: bool,
 }
 
 impl Default for Timeline {
@@ -136,6 +106,7 @@ impl Default for Timeline {
             unseen: 0,
             retry_line: None,
             generation: 0,
+            jump_failed: false,
         }
     }
 }
@@ -168,7 +139,7 @@ impl Timeline {
         self.head
     }
 
-    /// Which window a page request was made for (see [`Self::older_page`]).
+    /// Which window a page request was made for (see [`PageRequest`]).
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -316,7 +287,7 @@ impl Timeline {
                 self.newer = Edge::More;
             }
         }
-        self.trim(Drop::Oldest);
+        self.trim(Trim::Oldest);
     }
 
     /// The window starts covering `from..=to`; lines that were waiting for
@@ -363,11 +334,12 @@ impl Timeline {
     /// `to`. A gap starting at or below the newest number the page knows
     /// means the server's history was reset.
     pub fn gap(&mut self, from: u64, to: u64, at_ms: f64) {
-        if from <= self.head {
-            self.reset(from - 1, at_ms);
+        let gap = Gap { from, to };
+        if let Some(head) = gap.reset_head(Some(self.head)) {
+            self.reset(head, at_ms);
             return;
         }
-        let missing = to - from + 1;
+        let missing = gap.missing();
         let text = format!("{missing} message{} could not be recovered", if missing == 1 { "" } else { "s" });
         let line = Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms });
         let number = self.take_line_number();
@@ -384,110 +356,25 @@ impl Timeline {
         self.head = self.head.max(to);
     }
 
-    pub fn loading_older(&mut self) {
-        self.older = Edge::Loading;
-    }
-
-    pub fn older_failed(&mut self) {
-        self.older = Edge::Failed;
-    }
-
-    /// A page of messages before `before` (the oldest shown when it was
-    /// asked for, in window `generation`). A page for a window that has
-    /// moved since is ignored.
-    pub fn older_page(&mut self, generation: u64, before: u64, page: Page) {
-        if generation != self.generation || self.oldest_seq() != Some(before) {
-            self.older.unstick();
-            return;
-        }
-        let mut from = before;
-        for message in page.messages.into_iter().filter(|m| m.seq < before) {
-            from = from.min(message.seq);
-            self.messages.insert(message.seq, Rc::new(message));
-        }
-        if let Some((_, to)) = self.covered {
-            self.covered = Some((from, to));
-        }
-        self.older = if page.has_more { Edge::More } else { Edge::Complete };
-        self.trim(if self.following { Drop::Oldest } else { Drop::Newest });
-    }
-
-    pub fn loading_newer(&mut self) {
-        self.newer = Edge::Loading;
-    }
-
-    pub fn newer_failed(&mut self) {
-        self.newer = Edge::Failed;
-    }
-
-    /// A page of messages after `after` (the top of the covered stretch
-    /// when it was asked for, in window `generation`). A page for a window
-    /// that has moved is ignored.
-    pub fn newer_page(&mut self, generation: u64, after: u64, page: Page) {
-        if generation != self.generation || self.covered_to() != Some(after) {
-            self.newer.unstick();
-            return;
-        }
-        let mut to = after;
-        for message in page.messages.into_iter().filter(|m| m.seq > after) {
-            to = to.max(message.seq);
-            self.head = self.head.max(message.seq);
-            self.messages.insert(message.seq, Rc::new(message));
-        }
-        if let Some((from, _)) = self.covered {
-            self.covered = Some((from, to));
-        }
-        self.newer = if page.has_more || to < self.head { Edge::More } else { Edge::Complete };
-        self.trim(Drop::Oldest);
-        self.settle();
-    }
-
-    /// The group's latest page, asked for in window `generation`, replaces
-    /// the window ("jump to newest"). One that comes after the window was
-    /// replaced otherwise (a reset of the server) is ignored: it may hold
-    /// numbers the server no longer has.
-    pub fn latest_page(&mut self, generation: u64, page: Page) {
-        if generation != self.generation {
-            self.newer.unstick();
-            return;
-        }
-        self.generation += 1;
-        let (Some(first), Some(last)) = (page.messages.first(), page.messages.last()) else {
-            self.newer = Edge::Complete;
-            return;
-        };
-        let (from, to) = (first.seq, last.seq);
-        self.messages.clear();
-        self.covered = Some((from, to));
-        for message in page.messages {
-            self.messages.insert(message.seq, Rc::new(message));
-        }
-        self.head = self.head.max(to);
-        self.older = if page.has_more { Edge::More } else { Edge::Complete };
-        self.newer = if to < self.head { Edge::More } else { Edge::Complete };
-        self.trim(Drop::Oldest);
-        self.settle();
-    }
-
     /// Keeps the window within [`MAX_MESSAGES`].
-    fn trim(&mut self, side: Drop) {
+    fn trim(&mut self, side: Trim) {
         let excess = self.messages.len().saturating_sub(MAX_MESSAGES);
         if excess == 0 {
             return;
         }
         for _ in 0..excess {
             match side {
-                Drop::Oldest => self.messages.pop_first(),
-                Drop::Newest => self.messages.pop_last(),
+                Trim::Oldest => self.messages.pop_first(),
+                Trim::Newest => self.messages.pop_last(),
             };
         }
         let (Some(oldest), Some(newest)) = (self.oldest_seq(), self.newest_seq()) else { return };
         match side {
-            Drop::Oldest => {
+            Trim::Oldest => {
                 self.covered = self.covered.map(|(_, to)| (oldest, to));
                 self.older = Edge::More;
             }
-            Drop::Newest => {
+            Trim::Newest => {
                 self.covered = self.covered.map(|(from, _)| (from, newest));
                 self.newer = Edge::More;
             }
@@ -523,38 +410,149 @@ impl Timeline {
     }
 }
 
-/// Messages per rendering chunk (see [`chunked`]).
-pub const CHUNK: u64 = 50;
-
-/// A run of rows that renders as one component, named by its position.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Chunk {
-    pub id: u64,
-    pub rows: Rc<[Row]>,
-}
-
-/// Groups rows into runs of up to [`CHUNK`] sequence numbers: a new message
-/// changes only the last run, so the view compares a few dozen runs and
-/// renders one, instead of comparing 2,000 rows. A line belongs to the run
-/// of the message it follows; lines before any message form their own.
-pub fn chunked(rows: Vec<Row>) -> Vec<Chunk> {
-    let mut chunks: Vec<(u64, Vec<Row>)> = Vec::new();
-    for row in rows {
-        let id = match &row {
-            Row::Message(message) => message.seq / CHUNK,
-            Row::Line { key, .. } if key.at == u64::MAX => u64::MAX,
-            Row::Line { key, .. } => key.at / CHUNK,
+/// Paging: which page to ask for, and what its answer does (see [`paging`]).
+impl Timeline {
+    /// What paging `paging` asks for now. After a failed jump to the
+    /// newest, the Retry below the window jumps again.
+    pub fn ask(&self, paging: Paging) -> Ask {
+        let paging = match paging {
+            Paging::Newer if self.jump_failed && self.newer() == Edge::Failed => Paging::Latest,
+            other => other,
         };
-        match chunks.last_mut() {
-            Some((last, rows)) if *last == id => rows.push(row),
-            _ => chunks.push((id, vec![row])),
+        let at = match paging {
+            Paging::Older if self.older() == Edge::Loading => return Ask::Nothing,
+            Paging::Newer if self.newer() == Edge::Loading => return Ask::Nothing,
+            Paging::Older => match self.oldest_seq() {
+                Some(before) => PageAt::Before(before),
+                None => return Ask::Nothing,
+            },
+            Paging::Newer => match self.covered_to() {
+                Some(after) => PageAt::After(after),
+                None => return Ask::Nothing,
+            },
+            Paging::Latest if self.is_live() => return Ask::Follow,
+            Paging::Latest => PageAt::Latest,
+        };
+        Ask::Load(PageRequest { at, generation: self.generation })
+    }
+
+    /// `request` is under way: its end shows as loading.
+    pub fn loading(&mut self, request: PageRequest) {
+        match request.at {
+            PageAt::Before(_) => self.loading_older(),
+            PageAt::After(_) => self.loading_newer(),
+            PageAt::Latest => {}
         }
     }
-    chunks.into_iter().map(|(id, rows)| Chunk { id, rows: rows.into() }).collect()
+
+    /// The answer to `request`: its page, or `None` when the load failed.
+    /// The latest page is followed: the view shows its bottom.
+    pub fn answered(&mut self, request: PageRequest, page: Option<Page>) {
+        let generation = request.generation;
+        match (request.at, page) {
+            (PageAt::Before(before), Some(page)) => self.older_page(generation, before, page),
+            (PageAt::After(after), Some(page)) => self.newer_page(generation, after, page),
+            (PageAt::Latest, Some(page)) => {
+                self.set_following(true);
+                self.latest_page(generation, page);
+            }
+            (PageAt::Before(_), None) => self.older_failed(),
+            (PageAt::After(_) | PageAt::Latest, None) => {
+                self.jump_failed = request.at == PageAt::Latest;
+                self.newer_failed();
+            }
+        }
+    }
+
+    fn loading_older(&mut self) {
+        self.older = Edge::Loading;
+    }
+
+    fn older_failed(&mut self) {
+        self.older = Edge::Failed;
+    }
+
+    /// A page of messages before `before` (the oldest shown when it was
+    /// asked for, in window `generation`). A page for a window that has
+    /// moved since is ignored.
+    fn older_page(&mut self, generation: u64, before: u64, page: Page) {
+        if generation != self.generation || self.oldest_seq() != Some(before) {
+            self.older.unstick();
+            return;
+        }
+        let mut from = before;
+        for message in page.messages.into_iter().filter(|m| m.seq < before) {
+            from = from.min(message.seq);
+            self.messages.insert(message.seq, Rc::new(message));
+        }
+        if let Some((_, to)) = self.covered {
+            self.covered = Some((from, to));
+        }
+        self.older = if page.has_more { Edge::More } else { Edge::Complete };
+        self.trim(if self.following { Trim::Oldest } else { Trim::Newest });
+    }
+
+    fn loading_newer(&mut self) {
+        self.newer = Edge::Loading;
+    }
+
+    fn newer_failed(&mut self) {
+        self.newer = Edge::Failed;
+    }
+
+    /// A page of messages after `after` (the top of the covered stretch
+    /// when it was asked for, in window `generation`). A page for a window
+    /// that has moved is ignored.
+    fn newer_page(&mut self, generation: u64, after: u64, page: Page) {
+        if generation != self.generation || self.covered_to() != Some(after) {
+            self.newer.unstick();
+            return;
+        }
+        let mut to = after;
+        for message in page.messages.into_iter().filter(|m| m.seq > after) {
+            to = to.max(message.seq);
+            self.head = self.head.max(message.seq);
+            self.messages.insert(message.seq, Rc::new(message));
+        }
+        if let Some((from, _)) = self.covered {
+            self.covered = Some((from, to));
+        }
+        self.newer = if page.has_more || to < self.head { Edge::More } else { Edge::Complete };
+        self.trim(Trim::Oldest);
+        self.settle();
+    }
+
+    /// The group's latest page, asked for in window `generation`, replaces
+    /// the window ("jump to newest"). One that comes after the window was
+    /// replaced otherwise (a reset of the server) is ignored: it may hold
+    /// numbers the server no longer has.
+    fn latest_page(&mut self, generation: u64, page: Page) {
+        if generation != self.generation {
+            self.newer.unstick();
+            return;
+        }
+        self.generation += 1;
+        let (Some(first), Some(last)) = (page.messages.first(), page.messages.last()) else {
+            self.newer = Edge::Complete;
+            return;
+        };
+        let (from, to) = (first.seq, last.seq);
+        self.messages.clear();
+        self.covered = Some((from, to));
+        for message in page.messages {
+            self.messages.insert(message.seq, Rc::new(message));
+        }
+        self.head = self.head.max(to);
+        self.older = if page.has_more { Edge::More } else { Edge::Complete };
+        self.newer = if to < self.head { Edge::More } else { Edge::Complete };
+        self.trim(Trim::Oldest);
+        self.settle();
+    }
 }
 
+/// Which end of the window [`Timeline::trim`] drops messages from.
 #[derive(Debug, Clone, Copy)]
-enum Drop {
+enum Trim {
     Oldest,
     Newest,
 }

@@ -1,0 +1,375 @@
+//! One connection of a room view, from opening to gone: the socket's
+//! events, timers and commands handed to the session logic and the view.
+//! No rule of its own: each event goes to the part that decides
+//! ([`crate::session`], [`crate::timeline`]), and what they decide goes to
+//! the socket or the view.
+
+use futures_channel::mpsc::UnboundedReceiver;
+use gloo_net::websocket::{Message, WebSocketError};
+use roomcast_shared::{close, limits, ClientCommand, ErrorCode, GroupName, HeartbeatSettings, ServerEvent};
+use uuid::Uuid;
+
+use crate::net::command::Command;
+use crate::net::credentials::Credentials;
+use crate::net::events::{arm, next_event, now_ms, Event, Renewing};
+use crate::net::sending::Sending;
+use crate::net::socket::{Socket, SocketTarget};
+use crate::net::view::View;
+use crate::session::{
+    lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Heartbeat, Identity, Link, OnConnection, Opening,
+    Phase, ResumeCursor,
+};
+use crate::state::{Action, Status};
+use crate::timeline::{Gap, LineKind};
+
+/// Whether the driver goes on after a connection ended.
+pub enum Flow {
+    Continue,
+    /// The view is gone.
+    Quit,
+}
+
+/// What a room view keeps across its connections; each connection
+/// borrows it.
+pub struct Room {
+    pub target: SocketTarget,
+    pub commands: UnboundedReceiver<Command>,
+    pub view: View,
+    pub link: Link,
+    pub credentials: Credentials,
+    pub sending: Sending,
+    pub resume: ResumeCursor,
+    pub batcher: Batcher,
+}
+
+/// The state of one socket.
+struct Connection {
+    socket: Socket,
+    attempt: Attempt,
+    /// The sink turns ready once, when the socket leaves CONNECTING.
+    connecting: bool,
+    /// `welcome` arrived: the limit is known and sends may go.
+    welcomed: bool,
+    heartbeat: Option<Heartbeat>,
+    /// When its token is renewed (told by `welcome`).
+    token: ConnectionToken,
+    renewing: Renewing,
+    /// The renewed identity sent with `refresh`, until the server takes it.
+    handed: Option<Identity>,
+}
+
+impl Room {
+    /// The room `group` at `target`, as tab `tab`, with the outbox this tab
+    /// left (a reload keeps its tab id).
+    pub fn new(
+        group: GroupName,
+        tab: Uuid,
+        target: SocketTarget,
+        commands: UnboundedReceiver<Command>,
+        view: View,
+    ) -> Self {
+        Self {
+            sending: Sending::restore(group, tab, view.clone()),
+            credentials: Credentials::new(view.clone()),
+            link: Link::new(Backoff::default()),
+            target,
+            commands,
+            view,
+            resume: ResumeCursor::default(),
+            batcher: Batcher::default(),
+        }
+    }
+
+    /// One connection, from opening to gone.
+    pub async fn connect(&mut self) -> Flow {
+        let identity = match self.credentials.for_connection().await {
+            Ok(identity) => identity,
+            Err(err) => {
+                self.ended(false, 1006, &err.to_string());
+                return Flow::Continue;
+            }
+        };
+        let url = self.target.url(identity.client_id, &self.resume);
+        let Some(socket) = Socket::open(&url, &identity.token) else {
+            self.ended(false, 1006, "the browser refused to open a WebSocket");
+            return Flow::Continue;
+        };
+        let mut conn = Connection {
+            socket,
+            attempt: Attempt::started(now_ms()),
+            connecting: true,
+            welcomed: false,
+            heartbeat: None,
+            token: ConnectionToken::default(),
+            renewing: None,
+            handed: None,
+        };
+        let mut timer = None;
+        loop {
+            let due = match self.on_timers(&mut conn).await {
+                Ok(due) => due,
+                Err(flow) => return flow,
+            };
+            arm(&mut timer, due);
+            let event = next_event(
+                &mut self.commands,
+                Some(conn.socket.stream()),
+                conn.connecting,
+                &mut conn.renewing,
+                &mut timer,
+            )
+            .await;
+            if let Some(flow) = self.on_event(&mut conn, event).await {
+                if !conn.attempt.is_open()
+                    && matches!(self.link.phase(), Phase::Waiting { .. })
+                    && self.credentials.refused_for_good().await
+                {
+                    self.link.reconnect_by_user();
+                }
+                return flow;
+            }
+        }
+    }
+
+    /// Does what is due (heartbeat, connect timeout, a token renewal, a
+    /// resend, a batch) and returns when the next thing is due, or how the
+    /// connection ended.
+    async fn on_timers(&mut self, conn: &mut Connection) -> Result<Option<f64>, Flow> {
+        let now = now_ms();
+        let mut next: Option<f64> = None;
+        let mut at = |due: f64| next = Some(next.map_or(due, |n: f64| n.min(due)));
+        match conn.attempt.check(now) {
+            Opening::TimedOut => {
+                conn.socket.close("connect timeout");
+                self.ended(false, 1006, "no answer within 10 s");
+                return Err(Flow::Continue);
+            }
+            Opening::Until { deadline_ms } => at(deadline_ms),
+            Opening::Open => {}
+        }
+        if let Some(beat) = conn.heartbeat.as_mut() {
+            match beat.check(now) {
+                Beat::Ping => {
+                    conn.socket.send(&ClientCommand::Ping).await;
+                    if let Beat::Wait { next_check_ms } = beat.check(now) {
+                        at(next_check_ms);
+                    }
+                }
+                Beat::Dead => {
+                    conn.socket.close("heartbeat timeout");
+                    self.ended(true, close::HEARTBEAT_TIMEOUT, "no answer from the server");
+                    return Err(Flow::Continue);
+                }
+                Beat::Wait { next_check_ms } => at(next_check_ms),
+            }
+        }
+        if conn.token.take_due(now) {
+            self.start_renewal(conn);
+        }
+        if let Some(due) = conn.token.due_ms() {
+            at(due);
+        }
+        if conn.welcomed {
+            self.sending.send_next(&mut conn.socket).await;
+            if let Some(retry_at) = self.sending.next_retry_ms() {
+                at(retry_at);
+            }
+        }
+        self.view.hand_over(self.batcher.tick(now));
+        if let Some(due) = self.batcher.due_ms() {
+            at(due);
+        }
+        Ok(next)
+    }
+
+    /// Handles one event; `Some` when the connection is over.
+    async fn on_event(&mut self, conn: &mut Connection, event: Event) -> Option<Flow> {
+        match event {
+            Event::Opened => {
+                conn.connecting = false;
+                if conn.socket.is_open() {
+                    conn.attempt.opened();
+                    self.batcher.opened();
+                    let now = now_ms();
+                    self.link.opened(now);
+                    conn.heartbeat = Some(Heartbeat::new(default_heartbeat(), now));
+                    self.view.act(Action::Status(Status::Open));
+                    self.view.note(LineKind::Event, "connected".to_owned());
+                }
+            }
+            Event::Socket(Some(Ok(Message::Text(text)))) => {
+                if let Some(beat) = conn.heartbeat.as_mut() {
+                    beat.heard(now_ms());
+                }
+                match ServerEvent::decode(&text) {
+                    Ok(event) => self.on_server_event(conn, event).await,
+                    Err(_) => {
+                        self.view.note(LineKind::Notice, "ignored an unreadable message from the server".to_owned());
+                    }
+                }
+            }
+            Event::Socket(Some(Ok(Message::Bytes(_)))) => {}
+            Event::Socket(Some(Err(WebSocketError::ConnectionClose(event)))) => {
+                self.ended(conn.attempt.is_open(), event.code, &event.reason);
+                return Some(Flow::Continue);
+            }
+            // An `error` event; the `close` event follows.
+            Event::Socket(Some(Err(_))) => {}
+            Event::Socket(None) => {
+                self.ended(conn.attempt.is_open(), 1006, "");
+                return Some(Flow::Continue);
+            }
+            Event::Command(command) => return self.on_command(conn, command),
+            Event::Timer => {}
+            Event::Renewed(answer, identity) => return self.renewed(conn, answer, identity).await,
+        }
+        None
+    }
+
+    /// A command while a socket is open or opening; `Some` when the
+    /// connection is over.
+    fn on_command(&mut self, conn: &mut Connection, command: Option<Command>) -> Option<Flow> {
+        // Close, Reconnect and Offline act at once: the socket is let go
+        // without waiting for its close, which a half-dead link may never
+        // deliver.
+        match command {
+            None => {
+                conn.socket.close("left the room");
+                return Some(Flow::Quit);
+            }
+            Some(Command::Close) => {
+                self.link.close_by_user();
+                self.let_go(conn, "closed by you");
+            }
+            Some(Command::Reconnect) => {
+                self.link.reconnect_by_user();
+                self.let_go(conn, "reconnecting");
+            }
+            Some(Command::Offline) => {
+                self.link.offline();
+                self.let_go(conn, "the browser is offline");
+            }
+            Some(Command::Online) => return None,
+            Some(command) => {
+                self.sending.command(command);
+                return None;
+            }
+        }
+        Some(Flow::Continue)
+    }
+
+    /// Renews the connection's token in the background: the socket is served
+    /// meanwhile, and the answer comes as [`Event::Renewed`].
+    fn start_renewal(&self, conn: &mut Connection) {
+        conn.renewing = self.credentials.renewal();
+        if conn.renewing.is_none() {
+            conn.token.give_up();
+        }
+    }
+
+    /// A renewal of the connection's token was answered; `Some` when the
+    /// connection is over.
+    async fn renewed(&mut self, conn: &mut Connection, answer: Answer, identity: Identity) -> Option<Flow> {
+        let now = now_ms();
+        match self.credentials.answered(answer, &identity, now) {
+            OnConnection::Hand => {
+                // A failed write means the socket is closing: the next
+                // connection takes the stored token.
+                conn.socket.send(&ClientCommand::Refresh { token: identity.token.clone() }).await;
+                conn.handed = Some(identity);
+            }
+            OnConnection::GiveUp => conn.token.give_up(),
+            OnConnection::Retry => conn.token.failed(self.credentials.retry_at_ms(), now),
+            OnConnection::Replace => {
+                self.credentials.forget_refused(&identity);
+                self.link.reconnect_by_user();
+                self.let_go(conn, "reconnecting with a new identity");
+                return Some(Flow::Continue);
+            }
+        }
+        None
+    }
+
+    async fn on_server_event(&mut self, conn: &mut Connection, event: ServerEvent) {
+        match event {
+            ServerEvent::Welcome(welcome) => {
+                conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
+                conn.token = ConnectionToken::new(welcome.token_expires_at, now_ms());
+                conn.welcomed = true;
+                self.resume.welcomed(welcome.epoch);
+                self.sending.limit_told(welcome.max_message_bytes);
+            }
+            ServerEvent::Message(message) => {
+                self.resume.received(message.seq);
+                self.sending.acknowledged(message.id);
+                self.view.hand_over(self.batcher.received(message, now_ms()));
+            }
+            ServerEvent::Gap { from, to } => {
+                self.view.hand_over(self.batcher.flush());
+                self.resume.gap(Gap { from, to });
+                self.view.act(Action::Gap { from, to, at_ms: now_ms() });
+            }
+            ServerEvent::Reset { epoch } => {
+                // What we hold is not the group's history any more; a
+                // fresh join's messages follow.
+                self.view.hand_over(self.batcher.flush());
+                self.resume.reset(epoch);
+                self.view.act(Action::Reset { at_ms: now_ms() });
+            }
+            ServerEvent::Synced { seq } => {
+                self.resume.synced(seq);
+                self.view.hand_over(self.batcher.synced());
+                self.view.act(Action::Synced(seq));
+            }
+            ServerEvent::Ack { id, seq } => {
+                self.view.act(Action::Acked(seq));
+                self.sending.acknowledged(id);
+            }
+            ServerEvent::Error { code, message, id: Some(id) } if self.sending.holds(id) => {
+                self.sending.refused(id, code, &message);
+            }
+            ServerEvent::Refreshed { token_expires_at } => {
+                conn.token.refreshed(token_expires_at, now_ms());
+                if let Some(handed) = conn.handed.take() {
+                    self.credentials.took(handed);
+                }
+            }
+            // The connection keeps its token: a 4001 at its expiry then finds
+            // the renewed one stored, and the next connection takes it as is.
+            ServerEvent::Error { code: ErrorCode::TokenRefused, .. } => {
+                conn.token.give_up();
+                conn.handed = None;
+                let text = "the server did not take the renewed token on this connection";
+                self.view.note(LineKind::Notice, text.into());
+            }
+            ServerEvent::Error { message, .. } => self.view.note(LineKind::Notice, format!("server: {message}")),
+            ServerEvent::Pong | ServerEvent::Unknown => {}
+        }
+        if conn.welcomed {
+            self.sending.send_next(&mut conn.socket).await;
+        }
+    }
+
+    /// The socket closed (or never opened) with `code`.
+    fn ended(&mut self, was_open: bool, code: u16, reason: &str) {
+        self.view.hand_over(self.batcher.closed());
+        self.sending.closed(was_open, code);
+        self.credentials.closed(code);
+        self.link.closed(code, reason, now_ms(), js_sys::Math::random());
+        let (kind, text) = lines::closed(was_open, code, reason, self.link.phase());
+        self.view.note(kind, text);
+    }
+
+    /// The user or the browser ended the connection: it is let go now.
+    fn let_go(&mut self, conn: &mut Connection, why: &str) {
+        conn.socket.close(why);
+        self.view.hand_over(self.batcher.closed());
+        self.sending.connection_lost();
+        self.view.note(LineKind::Event, lines::let_go(conn.attempt.is_open(), why));
+    }
+}
+
+/// Heartbeat settings until the server's `welcome` says otherwise.
+fn default_heartbeat() -> HeartbeatSettings {
+    HeartbeatSettings { ping_interval_ms: limits::PING_INTERVAL_MS, idle_timeout_ms: limits::IDLE_TIMEOUT_MS }
+}

@@ -1,0 +1,104 @@
+//! The WebSocket itself: where it goes, what it offers, and the two handles
+//! the browser gives for it (gloo-net's stream to read and write, the raw
+//! `web_sys::WebSocket` to close with a code).
+//!
+//! The token rides in the socket's second subprotocol, never in its URL
+//! (URLs end up in proxies' logs).
+
+use futures_util::SinkExt;
+use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::Message;
+use roomcast_shared::{close, ClientCommand, ClientId, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
+
+use crate::session::ResumeCursor;
+
+/// Where the socket goes: `{prefix}{client_id}?{query}[&since=…[&epoch=…]]`.
+/// No token: that goes in the subprotocols ([`protocols`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketTarget {
+    /// `ws(s)://host/ws/{group}/`
+    pub prefix: String,
+    /// `name=…`, encoded.
+    pub query: String,
+}
+
+impl SocketTarget {
+    /// The socket's URL for `client_id`, asking for what follows `resume`.
+    pub fn url(&self, client_id: ClientId, resume: &ResumeCursor) -> String {
+        format!("{}{client_id}?{}{}", self.prefix, self.query, resume.query())
+    }
+}
+
+/// The subprotocols the socket offers: the JSON protocol, and `token` as
+/// the second one (the server answers with the first alone).
+pub fn protocols(token: &str) -> [String; 2] {
+    [SUBPROTOCOL.to_owned(), format!("{TOKEN_SUBPROTOCOL_PREFIX}{token}")]
+}
+
+/// A socket, from opening to closed.
+pub struct Socket {
+    raw: web_sys::WebSocket,
+    ws: WebSocket,
+}
+
+impl Socket {
+    /// Opens a socket to `url` offering `token`; `None` if the browser
+    /// refuses to.
+    pub fn open(url: &str, token: &str) -> Option<Self> {
+        let protocols: js_sys::Array = protocols(token).iter().map(|p| wasm_bindgen::JsValue::from_str(p)).collect();
+        let raw = web_sys::WebSocket::new_with_str_sequence(url, &protocols).ok()?;
+        let ws = WebSocket::try_from(raw.clone()).ok()?;
+        Some(Self { raw, ws })
+    }
+
+    /// The stream of frames (and the sink that turns ready once the socket
+    /// leaves CONNECTING).
+    pub fn stream(&mut self) -> &mut WebSocket {
+        &mut self.ws
+    }
+
+    /// Whether the socket is OPEN (not closing already).
+    pub fn is_open(&self) -> bool {
+        self.raw.ready_state() == web_sys::WebSocket::OPEN
+    }
+
+    /// Writes `command`. A failed write means the socket is closing: its
+    /// close follows, and the caller learns of it then.
+    pub async fn send(&mut self, command: &ClientCommand) {
+        let _ = self.ws.send(Message::Text(command.encode())).await;
+    }
+
+    /// Closes with 1000 and `why` at once, without waiting for the peer.
+    pub fn close(&self, why: &str) {
+        let _ = self.raw.close_with_code_and_reason(close::NORMAL, why);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn target() -> SocketTarget {
+        SocketTarget { prefix: "wss://chat.example/ws/lobby/".into(), query: "name=Ann".into() }
+    }
+
+    #[test]
+    fn the_socket_url_names_the_client_and_what_it_holds() {
+        let client = ClientId(Uuid::from_u128(1));
+        let mut resume = ResumeCursor::default();
+        assert_eq!(target().url(client, &resume), format!("wss://chat.example/ws/lobby/{client}?name=Ann"));
+        resume.welcomed("9f2c".into());
+        resume.received(41);
+        assert_eq!(
+            target().url(client, &resume),
+            format!("wss://chat.example/ws/lobby/{client}?name=Ann&since=41&epoch=9f2c")
+        );
+    }
+
+    #[test]
+    fn the_token_is_offered_as_the_second_subprotocol() {
+        assert_eq!(protocols("a.b.c"), ["roomcast.v1".to_owned(), "roomcast.token.a.b.c".to_owned()]);
+    }
+}

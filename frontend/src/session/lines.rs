@@ -1,0 +1,76 @@
+//! What the view says about the connection: the status of a stopped link,
+//! and the timeline's line for a socket that closed or was let go.
+
+use roomcast_shared::close;
+
+use super::link::{Phase, Stop};
+use crate::timeline::LineKind;
+
+/// Why the link stopped, for the status line.
+pub fn stopped(stop: &Stop) -> String {
+    match stop {
+        Stop::ByUser => "closed by you".to_owned(),
+        Stop::Revoked => "this browser's identity was revoked by the server".to_owned(),
+        Stop::Terminal { code, reason } => format!("closed by the server ({code} {reason})"),
+    }
+}
+
+/// The line for a socket that closed (or never opened: `was_open` false)
+/// with `code` and `reason`; `phase` is the link's after the close. Failed
+/// attempts while the link retries are one line that updates.
+pub fn closed(was_open: bool, code: u16, reason: &str, phase: &Phase) -> (LineKind, String) {
+    let detail = if reason.is_empty() { close::describe(code) } else { reason };
+    match (was_open, phase) {
+        (true, _) => (LineKind::Event, format!("disconnected: {code} {detail}")),
+        (false, Phase::Waiting { attempt, .. }) => {
+            (LineKind::Retry, format!("could not connect (attempt {attempt}): {code} {detail}"))
+        }
+        (false, _) => (LineKind::Event, format!("could not connect: {code} {detail}")),
+    }
+}
+
+/// The line for a socket this app let go of (`why`) without waiting for
+/// its close; `opened`: it had opened.
+pub fn let_go(opened: bool, why: &str) -> String {
+    if opened {
+        format!("disconnected: {} {why}", close::NORMAL)
+    } else {
+        format!("connection attempt abandoned: {why}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_link_says_who_stopped_it() {
+        assert_eq!(stopped(&Stop::ByUser), "closed by you");
+        let terminal = Stop::Terminal { code: 4400, reason: "bad name".into() };
+        assert_eq!(stopped(&terminal), "closed by the server (4400 bad name)");
+        assert!(stopped(&Stop::Revoked).contains("revoked"));
+    }
+
+    #[test]
+    fn an_open_connection_that_closed_is_an_event_with_its_code_and_reason() {
+        let waiting = Phase::Waiting { attempt: 1, at_ms: 0.0 };
+        assert_eq!(closed(true, 1012, "restart", &waiting), (LineKind::Event, "disconnected: 1012 restart".into()));
+        let (_, text) = closed(true, 1006, "", &waiting);
+        assert_eq!(text, format!("disconnected: 1006 {}", close::describe(1006)), "no reason: the code's");
+    }
+
+    #[test]
+    fn failed_attempts_while_retrying_are_a_retry_line() {
+        let waiting = Phase::Waiting { attempt: 3, at_ms: 0.0 };
+        let (kind, text) = closed(false, 1006, "no answer", &waiting);
+        assert_eq!((kind, text.as_str()), (LineKind::Retry, "could not connect (attempt 3): 1006 no answer"));
+        let stopped = Phase::Stopped(Stop::Revoked);
+        assert_eq!(closed(false, 4403, "x", &stopped), (LineKind::Event, "could not connect: 4403 x".into()));
+    }
+
+    #[test]
+    fn a_socket_let_go_says_whether_it_had_opened() {
+        assert_eq!(let_go(true, "closed by you"), "disconnected: 1000 closed by you");
+        assert_eq!(let_go(false, "reconnecting"), "connection attempt abandoned: reconnecting");
+    }
+}
