@@ -26,8 +26,9 @@ impl Connection {
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         let settings = self.context().settings;
-        let mut liveness = Liveness::new(settings.ping_interval, settings.idle_timeout, Instant::now());
-        let mut heartbeat = liveness.heartbeat(Instant::now());
+        let now = Instant::now();
+        let mut liveness = Liveness::new(settings.ping_interval, settings.idle_timeout, now);
+        let mut heartbeat = liveness.heartbeat(now);
         let mut reads_first = false;
         loop {
             // Reads and writes take turns at going first, so that a busy
