@@ -160,28 +160,36 @@ fn connect(client: &Client) -> RedisResult<Connection> {
 /// The subscription thread: listens until `stop`, subscribing again after
 /// every loss.
 fn run(client: &Client, handler: &Handler, stop: &AtomicBool) {
+    // Said once per outage, not at every attempt (five a second).
+    let mut away = false;
     while !stop.load(Ordering::Relaxed) {
         // A handler that panics is a lost subscription too: the node
         // listens again and its handler reads again what it may have
         // missed, rather than the node going deaf.
-        let listened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listen(client, handler, stop)));
+        let listened =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listen(client, handler, stop, &mut away)));
         let failure = match listened {
             Ok(Ok(())) => continue,
             Ok(Err(lost)) => lost,
             Err(_) => Lost::Panicked,
         };
-        tracing::warn!(%failure, "control channel lost; listening again");
+        if !std::mem::replace(&mut away, true) {
+            tracing::warn!(%failure, "control channel lost; listening again as soon as Redis answers");
+        }
         std::thread::sleep(RETRY_AFTER);
     }
 }
 
 /// One subscription, until it fails or `stop`.
-fn listen(client: &Client, handler: &Handler, stop: &AtomicBool) -> Result<(), Lost> {
+fn listen(client: &Client, handler: &Handler, stop: &AtomicBool, away: &mut bool) -> Result<(), Lost> {
     let mut connection = connect(client)?;
     let mut pubsub = connection.as_pubsub();
     // Answered once Redis has taken it: from here on nothing is missed.
     pubsub.subscribe(CHANNEL)?;
     handler(Signal::Listening).map_err(Lost::CatchingUp)?;
+    if std::mem::take(away) {
+        tracing::info!("control channel listening again");
+    }
     pubsub.set_read_timeout(Some(POLL))?;
     while !stop.load(Ordering::Relaxed) {
         let message = match pubsub.get_message() {
