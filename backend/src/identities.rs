@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::auth::limiter::PerIp;
+use crate::auth::limiter::NewIdentitiesPerIp;
 use crate::auth::token::unix_seconds;
 use crate::auth::{AuthError, Claims, GroupPattern, Tokens};
 
@@ -85,7 +85,7 @@ pub struct Me {
 #[derive(Debug)]
 pub struct Issuer {
     mode: IdentitiesMode,
-    per_ip: PerIp,
+    per_ip: NewIdentitiesPerIp,
     policy: Policy,
 }
 
@@ -100,7 +100,7 @@ pub struct Policy {
 
 impl Issuer {
     pub fn new(mode: IdentitiesMode, per_minute: u32, policy: Policy) -> Self {
-        Self { mode, per_ip: PerIp::new(per_minute), policy }
+        Self { mode, per_ip: NewIdentitiesPerIp::new(per_minute), policy }
     }
 
     /// `POST /api/identities` from `ip` with `body`: a token for a new

@@ -11,6 +11,9 @@
 //! - [`access`]: which hosts and origins are answered (before anything else).
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
 //!   API; [`revoke`]: withdrawing an identity on every node.
+//! - [`signals`]: what nodes tell each other beside the messages (a control
+//!   channel: revocations now) and which nodes are live; in memory or over
+//!   Redis.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - [`batched_io`]: one socket write per batch of frames, memory freed after.
@@ -50,6 +53,7 @@ pub mod revoke;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod signals;
 pub mod state;
 pub mod upgrade;
 

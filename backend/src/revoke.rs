@@ -5,25 +5,23 @@
 //! by the application) are not affected.
 //!
 //! The revocation is stored with the history and noted in this node's copy
-//! ([`Revocations`]) at once; in Redis mode, the other nodes learn it by
-//! reading the stored revocations every [`WATCH_INTERVAL`] and close their
-//! own sockets of that identity.
+//! ([`Revocations`]) at once, then broadcast ([`Control::Revoke`]): every
+//! node closes its own sockets of that identity as it hears it. A node that
+//! was not listening (its control channel lost, or it was starting) reads
+//! the stored revocations again when it listens ([`Signal::Listening`]):
+//! pub/sub keeps nothing for it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::StatusCode;
 use roomcast_shared::ClientId;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::token::unix_seconds;
 use crate::auth::Revocations;
 use crate::history::{HistoryError, Store};
 use crate::registry::Registry;
-
-/// How often a node of a cluster reads the stored revocations.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+use crate::signals::{Control, Handler, NotHandled, Signal, SignalError, Signals};
 
 /// Why a revocation was not made.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +30,8 @@ pub enum RevokeError {
     BadSub,
     #[error("the revocation could not be stored now; try again")]
     Unavailable(#[source] HistoryError),
+    #[error("the revocation is stored, but other nodes could not be told now; try again")]
+    NotAnnounced(#[source] SignalError),
 }
 
 impl warp::reject::Reject for RevokeError {}
@@ -40,7 +40,7 @@ impl RevokeError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadSub => StatusCode::BAD_REQUEST,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NotAnnounced(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -55,12 +55,14 @@ pub struct Revoked {
     pub closed_here: usize,
 }
 
-/// Revocations: the store, this node's copy, and its connections.
+/// Revocations: the store, this node's copy, its connections, and the
+/// other nodes.
 #[derive(Clone)]
 pub struct Revoker {
     store: Arc<dyn Store>,
     revocations: Arc<Revocations>,
     registry: Arc<Registry>,
+    signals: Arc<dyn Signals>,
 }
 
 impl std::fmt::Debug for Revoker {
@@ -70,8 +72,13 @@ impl std::fmt::Debug for Revoker {
 }
 
 impl Revoker {
-    pub fn new(store: Arc<dyn Store>, revocations: Arc<Revocations>, registry: Arc<Registry>) -> Self {
-        Self { store, revocations, registry }
+    pub fn new(
+        store: Arc<dyn Store>,
+        revocations: Arc<Revocations>,
+        registry: Arc<Registry>,
+        signals: Arc<dyn Signals>,
+    ) -> Self {
+        Self { store, revocations, registry, signals }
     }
 
     /// This node's copy of the stored revocations (at start).
@@ -96,31 +103,70 @@ impl Revoker {
         self.revocations.note(sub, min_iat);
         let closed_here = self.registry.revoke(sub);
         tracing::info!(%sub, closed_here, "identity revoked");
+        // This node hears it too, and finds it is no news.
+        let signals = self.signals.clone();
+        let control = Control::Revoke { sub, issued_before: min_iat };
+        tokio::task::spawn_blocking(move || signals.broadcast(&control))
+            .await
+            .map_err(|err| RevokeError::NotAnnounced(SignalError::Unavailable(Box::new(err))))?
+            .map_err(RevokeError::NotAnnounced)?;
         Ok(Revoked { sub, min_iat, closed_here })
     }
+}
 
-    /// Learns what other nodes revoked, every [`WATCH_INTERVAL`] until
-    /// `shutdown`, and closes this node's sockets of those identities.
-    pub async fn watch(self, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(WATCH_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
+/// What this node does with what the nodes say: it closes the sockets of an
+/// identity revoked on any node, and whenever it starts listening (what was
+/// broadcast before is lost to it) it reads the stored revocations again.
+pub fn listener(store: Arc<dyn Store>, revocations: Arc<Revocations>, registry: Arc<Registry>) -> Handler {
+    Arc::new(move |signal| {
+        match signal {
+            Signal::Control(Control::Revoke { sub, issued_before }) => {
+                take(&revocations, &registry, sub, issued_before);
             }
-            let store = self.store.clone();
-            let stored = match tokio::task::spawn_blocking(move || store.revocations()).await {
-                Ok(Ok(stored)) => stored,
-                // Redis is away: readiness says so; try again next tick.
-                Ok(Err(_)) | Err(_) => continue,
-            };
-            for (sub, min_iat) in stored {
-                if self.revocations.note(sub, min_iat) {
-                    let closed_here = self.registry.revoke(sub);
-                    tracing::info!(%sub, closed_here, "identity revoked on another node");
+            Signal::Listening => {
+                for (sub, min_iat) in store.revocations().map_err(|err| NotHandled(Box::new(err)))? {
+                    take(&revocations, &registry, sub, min_iat);
                 }
             }
         }
+        Ok(())
+    })
+}
+
+/// Notes a revocation; if it is news here, closes this node's sockets of
+/// that identity.
+fn take(revocations: &Revocations, registry: &Registry, sub: ClientId, min_iat: u64) {
+    if revocations.note(sub, min_iat) {
+        let closed_here = registry.revoke(sub);
+        tracing::info!(%sub, closed_here, "identity revoked on another node");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::auth::Claims;
+    use crate::history::memory::MemoryStore;
+    use crate::queue::Capacity;
+
+    fn listening_to(store: &Arc<dyn Store>) -> Arc<Revocations> {
+        let revocations = Arc::new(Revocations::default());
+        let registry = Registry::new(Capacity { messages: 8, bytes: 1 << 16 });
+        let handler = listener(store.clone(), revocations.clone(), registry);
+        handler(Signal::Listening).expect("the memory store answers");
+        revocations
+    }
+
+    #[test]
+    fn a_node_that_starts_listening_reads_the_stored_revocations() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::with_max_groups(None));
+        let sub = ClientId(Uuid::new_v4());
+        assert!(!listening_to(&store).refuses(&Claims::for_client(sub)));
+        store.revoke(sub, 1_000).unwrap();
+        let revocations = listening_to(&store);
+        assert!(revocations.refuses(&Claims { iat: Some(999), ..Claims::for_client(sub) }));
+        assert!(!revocations.refuses(&Claims { iat: Some(1_000), ..Claims::for_client(sub) }));
     }
 }

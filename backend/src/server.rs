@@ -27,8 +27,9 @@ use crate::net::{self, HttpLimits};
 use crate::new_groups::NewGroupLimits;
 use crate::queue::Capacity;
 use crate::registry::Registry;
-use crate::revoke::Revoker;
+use crate::revoke::{self, Revoker};
 use crate::routes::routes;
+use crate::signals::{self, NodeId, SignalError};
 use crate::state::AppState;
 use crate::upgrade::Upgrades;
 
@@ -45,6 +46,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Access(#[from] AccessConfigError),
+    #[error(transparent)]
+    Signals(#[from] SignalError),
 }
 
 /// The secret of `config`: the flag's, else the one kept beside the
@@ -169,11 +172,13 @@ impl Server {
             per_ip: config.max_connections_per_ip,
         });
         let proxies = Arc::new(TrustedProxies::new(config.trusted_proxies.clone()));
-        let revoker = Revoker::new(store.clone(), revocations, registry.clone());
+        // Signals between nodes (revocations), and this node on the list of
+        // live ones until shutdown.
+        let on_signal = revoke::listener(store.clone(), revocations.clone(), registry.clone());
+        let signals = signals::open(config.redis.as_deref(), on_signal)?;
+        tokio::spawn(signals::keep_alive(signals.clone(), NodeId::random(), shutdown.clone()));
+        let revoker = Revoker::new(store.clone(), revocations, registry.clone(), signals);
         revoker.load()?;
-        if config.redis.is_some() {
-            tokio::spawn(revoker.clone().watch(shutdown.clone()));
-        }
         let policy = Policy {
             lifetime_seconds: config.identity_lifetime.as_secs(),
             groups: (!config.identity_groups.is_empty()).then(|| config.identity_groups.clone()),

@@ -19,7 +19,9 @@ use roomcast_backend::new_groups::NewGroupLimits;
 use roomcast_backend::queue::Capacity;
 use roomcast_backend::rate::PublishLimits;
 use roomcast_backend::registry::Registry;
-use roomcast_backend::revoke::Revoker;
+use roomcast_backend::revoke::{self, Revoker};
+use roomcast_backend::signals::memory::MemoryHub;
+use roomcast_backend::signals::Signals;
 use roomcast_backend::state::AppState;
 use roomcast_backend::upgrade::Upgrades;
 use roomcast_shared::limits;
@@ -100,6 +102,8 @@ impl Backend {
         };
         let listen = LISTEN.parse().expect("a socket address");
         let registry_for_revoker = registry.clone();
+        let listener = revoke::listener(store.clone(), revocations.clone(), registry.clone());
+        let signals: Arc<dyn Signals> = Arc::new(MemoryHub::default().join(listener));
         let state = AppState {
             registry: registry.clone(),
             history,
@@ -110,7 +114,7 @@ impl Backend {
             admission: Admission::new(Caps { total: 1000, per_ip: 100 }),
             proxies: Arc::new(TrustedProxies::new(vec!["127.0.0.0/8".parse().expect("a network")])),
             api_key: Some(Arc::from(API_KEY)),
-            revoker: Revoker::new(store, revocations, registry_for_revoker),
+            revoker: Revoker::new(store, revocations, registry_for_revoker, signals),
             // Unlimited: the handshake target predicts every status from
             // the request alone.
             new_groups: Arc::new(NewGroupLimits::per_hour(0, 0)),

@@ -7,10 +7,11 @@ use tokio::time::Instant;
 
 use crate::rate::SharedBuckets;
 
+/// Self-service identities issued to each address, a bucket each.
 #[derive(Debug)]
-pub struct PerIp(Option<SharedBuckets<IpAddr>>);
+pub struct NewIdentitiesPerIp(Option<SharedBuckets<IpAddr>>);
 
-impl PerIp {
+impl NewIdentitiesPerIp {
     /// `per_minute` per address, all of them at once at first; 0: no limit.
     pub fn new(per_minute: u32) -> Self {
         Self((per_minute > 0).then(|| SharedBuckets::new(f64::from(per_minute) / 60.0, per_minute)))
@@ -30,7 +31,7 @@ mod tests {
 
     #[test]
     fn each_address_has_its_own_allowance() {
-        let limiter = PerIp::new(2);
+        let limiter = NewIdentitiesPerIp::new(2);
         let now = Instant::now();
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         assert!(limiter.try_take(a, now) && limiter.try_take(a, now));
@@ -41,7 +42,7 @@ mod tests {
 
     #[test]
     fn zero_means_no_limit() {
-        let limiter = PerIp::new(0);
+        let limiter = NewIdentitiesPerIp::new(0);
         assert!((0..1000).all(|_| limiter.try_take("10.0.0.1".parse().unwrap(), Instant::now())));
     }
 }

@@ -8,10 +8,9 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use super::event_loop::Connection;
+use super::state::Connection;
 use super::writes::event_frame;
 use super::CloseReason;
-use crate::auth::token::{unix_seconds, LEEWAY_SECONDS};
 use crate::auth::TokenError;
 use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
 use crate::registry::WireMode;
@@ -75,7 +74,7 @@ impl Connection {
             return Err(CloseReason::TokenExpired);
         }
         match inbound {
-            Inbound::Control if self.control.take(Instant::now()) => Ok(()),
+            Inbound::Control if self.take_control_frame(Instant::now()) => Ok(()),
             Inbound::Control => Err(CloseReason::ControlFlood),
             Inbound::Command(Ok(ClientCommand::Send { id, ref text })) if !self.within_limit(text.len()) => {
                 self.reply(&ServerEvent::Error {
@@ -91,7 +90,7 @@ impl Connection {
             },
             Inbound::Command(Ok(ClientCommand::Ping)) => self.reply(&ServerEvent::Pong),
             Inbound::Command(Ok(ClientCommand::Refresh { token })) => match self.take_refresh(&token) {
-                Ok(()) => self.reply(&ServerEvent::Refreshed { token_expires_at: self.peer.token_expires_at }),
+                Ok(()) => self.reply(&ServerEvent::Refreshed { token_expires_at: self.peer().token_expires_at }),
                 Err(reason) => self.reply(&ServerEvent::Error {
                     code: ErrorCode::TokenRefused,
                     message: format!("refresh: {reason}"),
@@ -99,7 +98,7 @@ impl Connection {
                 }),
             },
             Inbound::Command(Err(err)) => {
-                tracing::debug!(conn = %self.peer.connection_id, code = ?err.code(), "refused a command");
+                tracing::debug!(conn = %self.peer().connection_id, code = ?err.code(), "refused a command");
                 self.reply(&ServerEvent::from_command_error(&err))
             }
             Inbound::BinaryInJson => self.reply(&ServerEvent::Error {
@@ -114,7 +113,7 @@ impl Connection {
                 self.count_raw_frame(text.len())?;
                 // The frame was within the limit; JSON members would get
                 // its text up to twice as large.
-                if !fits_the_limit(&text, self.context.settings.max_message_bytes) {
+                if !fits_the_limit(&text, self.context().settings.max_message_bytes) {
                     return Err(CloseReason::TooBigForJson);
                 }
                 // Raw clients get no acknowledgement; a refused publish is
@@ -125,32 +124,26 @@ impl Connection {
             }
             Inbound::RawRelay(message) => {
                 self.count_raw_frame(message.len())?;
-                self.membership.relay(message);
+                self.membership().relay(message);
                 Ok(())
             }
         }
     }
 
-    /// Whether the connection's token has expired (with the tokens'
-    /// leeway).
-    pub(super) fn token_expired(&self) -> bool {
-        self.peer.token_expires_at.is_some_and(|exp| unix_seconds() >= exp.saturating_add(LEEWAY_SECONDS))
-    }
-
     /// Takes a newer token for this connection's identity and group: its
     /// expiry replaces the connection's.
     fn take_refresh(&mut self, token: &str) -> Result<(), RefreshRefused> {
-        if !self.peer.verified {
+        if !self.peer().verified {
             return Err(RefreshRefused::NoToken);
         }
-        let claims = self.context.auth.verify(token).map_err(RefreshRefused::Token)?;
-        if claims.sub != self.peer.client_id {
+        let claims = self.context().auth.verify(token).map_err(RefreshRefused::Token)?;
+        if claims.sub != self.peer().client_id {
             return Err(RefreshRefused::OtherIdentity);
         }
-        if !claims.allows(self.peer.group.as_str()) {
+        if !claims.allows(self.peer().group.as_str()) {
             return Err(RefreshRefused::OtherGroup);
         }
-        self.peer.token_expires_at = claims.exp;
+        self.extend_token(claims.exp);
         Ok(())
     }
 
@@ -166,8 +159,8 @@ impl Connection {
 
     /// Whether one more publish fits the client's and its address's limits.
     fn within_limit(&self, bytes: usize) -> bool {
-        let identity = self.peer.verified.then_some(self.peer.client_id);
-        self.context.limits.try_take(identity, self.peer.ip, bytes, Instant::now())
+        let identity = self.peer().verified.then_some(self.peer().client_id);
+        self.context().limits.try_take(identity, self.peer().ip, bytes, Instant::now())
     }
 
     /// Hands a message to the sequencer. When the writer is far behind, the
@@ -175,7 +168,7 @@ impl Connection {
     /// handed over: the sender is held back, while this connection's writes
     /// go on, so its own queue keeps draining instead of overflowing.
     fn publish(&mut self, id: MessageId, text: String, acknowledge: bool) -> Result<(), Stopped> {
-        let peer = &self.peer;
+        let peer = self.peer();
         let message = ChatMessage {
             group: peer.group.clone(),
             seq: 0,
@@ -184,10 +177,10 @@ impl Connection {
             text,
             ts: 0,
         };
-        let reply = if acknowledge { Reply::Queue(self.membership.queue().clone()) } else { Reply::Nobody };
-        match self.context.sequencer.try_submit(Publish { message, reply })? {
+        let reply = if acknowledge { Reply::Queue(self.membership().queue().clone()) } else { Reply::Nobody };
+        match self.context().sequencer.try_submit(Publish { message, reply })? {
             Submitted::Queued => {}
-            Submitted::Backlogged(backlogged) => self.held = Some(backlogged),
+            Submitted::Backlogged(backlogged) => self.hold(backlogged),
         }
         Ok(())
     }
@@ -204,6 +197,6 @@ impl Connection {
 
     /// Queues a frame for this connection only.
     pub(super) fn queue(&self, message: Message) -> Result<(), CloseReason> {
-        self.membership.reply(message).map_err(|_| CloseReason::TooSlow)
+        self.membership().reply(message).map_err(|_| CloseReason::TooSlow)
     }
 }

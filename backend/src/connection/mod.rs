@@ -3,9 +3,13 @@
 //! and closes with the code that says why.
 //!
 //! # Layout
+//! - [`state`]: the [`Connection`](state::Connection) itself, what it
+//!   holds; the loop and the commands work on it, neither owns it.
 //! - [`event_loop`]: the task's loop; everything happens in one task that
 //!   waits on all its sources at once ([`sources`]), so a connection costs
 //!   one task, one bounded queue and the WebSocket buffers.
+//! - [`liveness`]: the heartbeat's arithmetic: when to ping, when the peer
+//!   is idle, the stall clock while written bytes wait.
 //! - [`commands`]: what an inbound frame means (JSON commands, raw frames),
 //!   parsed, then applied, one place per command.
 //! - [`catch_up`]: the `welcome` and the replay of history, one page at a
@@ -23,7 +27,9 @@ mod close;
 mod commands;
 mod control_rate;
 mod event_loop;
+mod liveness;
 mod sources;
+mod state;
 mod writes;
 
 use std::net::IpAddr;
@@ -99,7 +105,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
-    let mut connection = event_loop::Connection::new(peer, membership, context);
+    let mut connection = state::Connection::new(peer, membership, context);
     let reason = connection.run(&mut socket).await;
     let (peer, membership, context) = connection.into_parts();
     let (conn, group) = (&peer.connection_id, &peer.group);

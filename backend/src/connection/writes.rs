@@ -35,6 +35,13 @@ pub fn write_buffer_limit(max_message_bytes: usize) -> usize {
     BATCH_BYTES + max_message_bytes + ENVELOPE_BYTES
 }
 
+/// Whether something put bytes into the socket's write buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wrote {
+    Nothing,
+    Frames,
+}
+
 pub(super) fn event_frame(event: &ServerEvent) -> Message {
     Message::text(event.encode())
 }
@@ -50,14 +57,13 @@ where
 
 /// Feeds `first` and whatever else is already queued, up to one batch, into
 /// the socket's write buffer without flushing, skipping messages the replay
-/// already sent (numbered up to `watermark`; a new epoch resets it). Returns
-/// whether anything was fed.
+/// already sent (numbered up to `watermark`; a new epoch resets it).
 pub(super) fn feed_batch<S>(
     ws: &mut WebSocketStream<S>,
     queue: &MemberQueue,
     first: Outbound,
     watermark: &mut u64,
-) -> Result<bool, tungstenite::Error>
+) -> Result<Wrote, tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -77,5 +83,5 @@ where
         }
         next = queue.try_pop();
     }
-    Ok(fed > 0)
+    Ok(if fed > 0 { Wrote::Frames } else { Wrote::Nothing })
 }

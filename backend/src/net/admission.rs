@@ -63,7 +63,7 @@ pub enum Decision {
     /// Answer the request head with the refusal, then close.
     Refuse(Refusal, Ticket),
     /// Close at once: not even a refusal fits.
-    Drop,
+    Close,
 }
 
 /// The counts. Shared by the accept loop and every open socket's ticket.
@@ -71,11 +71,12 @@ pub enum Decision {
 pub struct Admission {
     caps: Caps,
     total: AtomicUsize,
-    per_ip: Mutex<PerIp>,
+    per_ip: Mutex<AddressCounts>,
 }
 
+/// Per address: its open sockets and its recent connection attempts.
 #[derive(Debug)]
-struct PerIp {
+struct AddressCounts {
     open: HashMap<IpAddr, usize>,
     /// Connection attempts: a burst of twice the cap, then the cap per
     /// second.
@@ -105,7 +106,7 @@ impl Admission {
         Arc::new(Self {
             caps,
             total: AtomicUsize::new(0),
-            per_ip: Mutex::new(PerIp { open: HashMap::new(), attempts: Buckets::new(rate, burst) }),
+            per_ip: Mutex::new(AddressCounts { open: HashMap::new(), attempts: Buckets::new(rate, burst) }),
         })
     }
 
@@ -121,7 +122,7 @@ impl Admission {
         let total = self.total.fetch_add(1, Ordering::Relaxed);
         let ticket = Ticket { admission: self.clone(), total: true, ip: None };
         if total >= self.caps.total + REFUSALS_TOTAL {
-            return Decision::Drop;
+            return Decision::Close;
         }
         let total_refusal = (total >= self.caps.total).then_some(Refusal::Full);
         if !counted || self.caps.per_ip == 0 {
@@ -136,7 +137,7 @@ impl Admission {
                 None => Decision::Serve(ticket),
             },
             Err((refusal, Some(ticket))) => Decision::Refuse(total_refusal.unwrap_or(refusal), ticket),
-            Err((_, None)) => Decision::Drop,
+            Err((_, None)) => Decision::Close,
         }
     }
 
@@ -171,7 +172,7 @@ impl Admission {
         Ok(ticket)
     }
 
-    fn lock(&self) -> MutexGuard<'_, PerIp> {
+    fn lock(&self) -> MutexGuard<'_, AddressCounts> {
         // Each operation leaves the counts consistent before it can panic.
         self.per_ip.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -204,7 +205,7 @@ mod tests {
         match decision {
             Decision::Serve(_) => None,
             Decision::Refuse(refusal, _) => Some(*refusal),
-            Decision::Drop => panic!("dropped"),
+            Decision::Close => panic!("closed at once"),
         }
     }
 
@@ -215,7 +216,7 @@ mod tests {
         assert!(served.iter().all(|d| refusal(d).is_none()));
         let refused: Vec<_> = (0..REFUSALS_PER_IP).map(|_| admission.admit(ip(1), true)).collect();
         assert!(refused.iter().all(|d| refusal(d) == Some(Refusal::TooManyFromAddress)));
-        assert!(matches!(admission.admit(ip(1), true), Decision::Drop), "past the room for refusals");
+        assert!(matches!(admission.admit(ip(1), true), Decision::Close), "past the room for refusals");
         assert!(refusal(&admission.admit(ip(2), true)).is_none(), "other addresses are served");
         drop(refused);
         drop(served);
@@ -229,7 +230,7 @@ mod tests {
         let held: Vec<_> = (0..2).map(|n| admission.admit(ip(n), true)).collect();
         let refused: Vec<_> = (0..REFUSALS_TOTAL).map(|n| admission.admit(ip(n as u8), true)).collect();
         assert!(refused.iter().all(|d| refusal(d) == Some(Refusal::Full)));
-        assert!(matches!(admission.admit(ip(9), true), Decision::Drop));
+        assert!(matches!(admission.admit(ip(9), true), Decision::Close));
         drop((held, refused));
         assert_eq!(admission.open(), 0);
     }

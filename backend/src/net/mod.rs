@@ -118,7 +118,7 @@ pub async fn serve<S, F>(
         };
         let counted = !trusted.trusts(addr.ip());
         match admission.admit(addr.ip(), counted) {
-            Decision::Drop => drop(stream),
+            Decision::Close => drop(stream),
             Decision::Serve(ticket) => {
                 let remote = Remote { addr, ticket: Arc::new(ticket) };
                 tasks.spawn(serve_connection(stream, remote, None, service.clone(), limits, shutdown.clone()));
