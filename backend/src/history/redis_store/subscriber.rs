@@ -88,6 +88,17 @@ fn is_refusal(err: &redis::RedisError) -> bool {
     err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
 }
 
+/// Whether Redis lets this node listen on `channel`, tried on a connection
+/// of its own (closed after): redis 1.8's `PubSub::subscribe` drops an error
+/// reply, so a `NOPERM` there would look like success and leave the node
+/// deaf. Once per pub/sub connection, before its first subscription (a
+/// changed ACL drops the subscribers it no longer allows).
+fn may_listen(store: &RedisStore, channel: &str) -> redis::RedisResult<()> {
+    let mut probe = store.client().get_connection_with_timeout(Duration::from_secs(2))?;
+    redis::cmd("SUBSCRIBE").arg(channel).query::<redis::Value>(&mut probe)?;
+    Ok(())
+}
+
 /// One pub/sub connection, until it fails or `stop`.
 fn listen(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> redis::RedisResult<()> {
     let registry = to.registry;
@@ -99,6 +110,7 @@ fn listen(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> redis::Redi
     let mut version = None;
     let mut previous = HashMap::new();
     let mut checked = Instant::now();
+    let mut allowed = false;
     while !stop.load(Ordering::Relaxed) {
         let now_version = registry.groups_version();
         let first_pass = version.is_none();
@@ -107,6 +119,10 @@ fn listen(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> redis::Redi
             let names: std::collections::HashSet<GroupName> = registry.group_names().into_iter().collect();
             let new: Vec<GroupName> = names.iter().filter(|name| !subscribed.contains_key(*name)).cloned().collect();
             if !new.is_empty() {
+                if !allowed {
+                    may_listen(store, &channel_of(&new[0]))?;
+                    allowed = true;
+                }
                 pubsub.subscribe(new.iter().map(channel_of).collect::<Vec<_>>())?;
                 subscribed.extend(new.iter().map(|name| (name.clone(), None)));
                 // Whatever was announced before the subscription took.
