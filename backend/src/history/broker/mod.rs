@@ -15,6 +15,9 @@ pub mod local;
 pub mod waiting_acks;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use roomcast_shared::{ChatMessage, MessageId, ServerEvent};
