@@ -163,7 +163,7 @@ impl Registry {
     /// group, in sequence order: encoded once per wire mode in use, the same
     /// bytes for every member. A number members already hold is skipped; a
     /// number past the next one is not delivered but reported
-    /// ([`Delivery::Missing`]), so that pub/sub losing a message cannot
+    /// ([`Delivery::Missing`]), so that a broker losing a message cannot
     /// leave a hole. When the epoch differs from the one members know (the
     /// group started over, or it was created by this message), JSON members
     /// are first told the new epoch (`reset`, then `synced`).

@@ -22,11 +22,13 @@ pub enum DeliveryError {
     Refused(String),
 }
 
-/// A running worker thread.
+/// A running worker thread; told to stop when dropped (a server that
+/// failed to start leaves no thread behind).
 #[derive(Debug)]
 pub struct Worker {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    /// Taken by [`stop`](Self::stop).
+    thread: Option<JoinHandle<()>>,
     /// Gone once [`failed`](Self::failed) has resolved or the thread ended well.
     failure: Option<oneshot::Receiver<DeliveryError>>,
 }
@@ -48,7 +50,7 @@ impl Worker {
                 let _ = report.send(err);
             }
         })?;
-        Ok(Self { stop, thread, failure: Some(failure) })
+        Ok(Self { stop, thread: Some(thread), failure: Some(failure) })
     }
 
     /// Resolves with why the worker failed; never, if it does not.
@@ -65,11 +67,17 @@ impl Worker {
     }
 
     /// Tells it to stop and waits until it has.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let thread = self.thread;
+        let Some(thread) = self.thread.take() else { return };
         if tokio::task::spawn_blocking(move || thread.join()).await.is_err() {
             tracing::error!("a delivery thread could not be joined");
         }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
