@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use http::StatusCode;
 use roomcast_shared::{limits, GroupName, MessagePage, NameError};
 
-use crate::history::{History, HistoryError, PageFrom};
+use crate::history::{History, HistoryError, Range};
 
 /// Why an API request failed (HTTP 400 or 503).
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,8 @@ pub async fn messages(
         query.get(name).map(|value| value.parse::<u64>().map_err(|_| ApiError::BadNumber(name))).transpose()
     };
     let from = match (number("before")?, number("after")?) {
-        (before, None) => PageFrom::Before(before),
-        (None, Some(after)) => PageFrom::After(after),
+        (before, None) => Range::Before(before.unwrap_or(u64::MAX)),
+        (None, Some(after)) => Range::After(after),
         (Some(_), Some(_)) => return Err(ApiError::BeforeAndAfter),
     };
     let limit = number("limit")?.map_or(limits::HISTORY_PAGE, |n| n as usize).clamp(1, limits::MAX_HISTORY_PAGE);

@@ -1,7 +1,9 @@
 //! Roomcast's server: WebSocket group broadcast on warp and tokio.
 //!
 //! Layout, from the socket inwards:
-//! - [`server`]: binds, serves, and shuts down (used by `main` and by tests).
+//! - [`server`]: binds, serves, and shuts down (used by `main` and by tests);
+//!   [`backend`]: the store and delivery half, opened from the configuration;
+//!   [`assembly`]: the server's state on a backend, without a socket.
 //! - [`net`]: accepts sockets and serves HTTP/1.1 with hyper under bounds:
 //!   the handshake timeout, connection caps per server and per address, the
 //!   client address behind trusted proxies.
@@ -35,7 +37,9 @@
 
 pub mod access;
 pub mod api;
+pub mod assembly;
 pub mod auth;
+pub mod backend;
 pub mod batched_io;
 pub mod config;
 pub mod connection;
@@ -58,4 +62,4 @@ pub mod state;
 pub mod upgrade;
 
 pub use config::Config;
-pub use server::{Server, StartError};
+pub use server::{Failure, Server, StartError};

@@ -6,6 +6,10 @@ use tracing_subscriber::EnvFilter;
 /// (resets and cancelled keep-alive connections at shutdown are routine).
 const DEFAULT_LOG: &str = "info,warp::server=off";
 
+/// The exit status of a server that stopped by itself (its backend failed):
+/// `EX_SOFTWARE`, after every connection was closed as on SIGTERM.
+const EXIT_FAILED: i32 = 70;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -39,8 +43,20 @@ async fn main() -> anyhow::Result<()> {
     let stop = shutdown::StopSignals::register().context("cannot listen for stop signals")?;
     let server = Server::bind(config.clone()).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!("listening on http://{}", server.local_addr());
-    stop.recv().await;
-    server.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
+    tokio::select! {
+        () = stop.recv() => {}
+        () = server.failed() => {}
+    }
+    match server.stop().await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        // Its clients recover on another node with `since`; a supervisor
+        // sees the failure (EX_SOFTWARE).
+        Err(failure) => {
+            tracing::error!(%failure, "stopped");
+            std::process::exit(EXIT_FAILED);
+        }
+    }
 }

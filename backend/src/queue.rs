@@ -146,6 +146,18 @@ impl MemberQueue {
         Ok(())
     }
 
+    /// Queues `message`, or evicts the member if its queue is full: a
+    /// pusher never waits for a reader. Returns whether the member is kept.
+    pub fn push_or_evict(&self, message: Outbound) -> bool {
+        match self.push(message) {
+            Ok(()) => true,
+            Err(QueueFull) => {
+                self.evict();
+                false
+            }
+        }
+    }
+
     /// Ends catching up once the replay has sent everything up to
     /// `position`: from then on, group messages are queued. Returns `false`
     /// (still catching up) when a group message after `position` went by

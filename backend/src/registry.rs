@@ -5,9 +5,12 @@
 //! it), [`Registry::deliver`] for stored messages (called by the
 //! [sequencer](crate::history::sequencer) in sequence order) and
 //! [`Membership::relay`] for unsequenced raw frames. Sequencing lives in the
-//! history; a multi-node layer (e.g. Redis carrying stored messages between
-//! nodes) would call `deliver` on each node while this module keeps doing the
-//! local fan-out.
+//! history, and getting stored messages here in the
+//! [broker](crate::history::broker)'s: whichever broker a node has, it calls
+//! `deliver` (through [`history::delivery`](crate::history::delivery)) and
+//! this module does the fan-out. Each group also keeps its delivery
+//! position (the epoch its members know and the last number they hold), so
+//! that delivery is in order, without holes or repeats.
 //!
 //! Fan-out encodes a message once per wire mode and hands every member a
 //! clone of the same [`Message`], whose payload is reference-counted bytes:
@@ -18,9 +21,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
-use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, ServerEvent};
+use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
@@ -50,9 +52,8 @@ pub struct Registry {
     next_member: AtomicU64,
     connections: AtomicUsize,
     outbound_queue: Capacity,
-    /// Bumped whenever a group is created or removed here (for the Redis
-    /// subscriber, which listens on the channels of the groups this node
-    /// has members in).
+    /// Bumped whenever a group is created or removed here (for a broker
+    /// that follows which groups this node has members in).
     groups_changed: AtomicU64,
 }
 
@@ -73,17 +74,6 @@ struct GroupState {
     members: HashMap<u64, Member>,
     json_members: usize,
     raw_members: usize,
-    /// Acknowledgements that wait for their message to be delivered here
-    /// (Redis mode): `(seq, since, ack frame, sender's queue)`.
-    waiting_acks: Vec<WaitingAck>,
-}
-
-#[derive(Debug)]
-struct WaitingAck {
-    seq: u64,
-    since: Instant,
-    ack: Message,
-    queue: Arc<MemberQueue>,
 }
 
 #[derive(Debug)]
@@ -173,7 +163,7 @@ impl Registry {
     /// group, in sequence order: encoded once per wire mode in use, the same
     /// bytes for every member. A number members already hold is skipped; a
     /// number past the next one is not delivered but reported
-    /// ([`Delivery::Missing`]), so that pub/sub losing a message cannot
+    /// ([`Delivery::Missing`]), so that a broker losing a message cannot
     /// leave a hole. When the epoch differs from the one members know (the
     /// group started over, or it was created by this message), JSON members
     /// are first told the new epoch (`reset`, then `synced`).
@@ -196,38 +186,17 @@ impl Registry {
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Message::text(message.text)));
         state.fan_out(json.as_ref(), raw.as_ref());
-        state.release_acks(|waiting| waiting.seq <= seq);
         Delivery::Delivered
     }
 
-    /// Acknowledges `id` (stored as `seq` of `epoch`) to `queue` once this
-    /// node has delivered the message to its group, or at once if it has.
-    /// In Redis mode this is what holds publishers back when the node's
-    /// fan-out falls behind, as the sequencer's delivery before the ack
-    /// does in SQLite mode.
-    pub fn ack_when_delivered(&self, group: &GroupName, epoch: &str, seq: u64, id: MessageId, queue: Arc<MemberQueue>) {
-        let ack = Message::text(ServerEvent::Ack { id, seq }.encode());
-        let group = lock(&self.groups).get(group).cloned();
-        let Some(group) = group else {
-            push_or_evict(&queue, ack);
-            return;
-        };
-        let mut state = lock(&group.state);
-        if state.epoch != epoch || state.last.is_some_and(|last| last >= seq) {
-            drop(state);
-            push_or_evict(&queue, ack);
-            return;
-        }
-        state.waiting_acks.push(WaitingAck { seq, since: Instant::now(), ack, queue });
-    }
-
-    /// Sends the acknowledgements that have waited `longer_than` for their
-    /// delivery (it is late: the message is stored all the same).
-    pub fn release_late_acks(&self, longer_than: Duration) {
-        let groups: Vec<_> = lock(&self.groups).values().cloned().collect();
-        for group in groups {
-            lock(&group.state).release_acks(|waiting| waiting.since.elapsed() >= longer_than);
-        }
+    /// Reads `group`'s delivery position here, under its lock: the epoch
+    /// its members know (empty before the first) and the last number they
+    /// hold (`None` until one is delivered or reached by a replay). `None`
+    /// when nobody is in `group` here.
+    pub fn position<R>(&self, group: &GroupName, read: impl FnOnce(&str, Option<u64>) -> R) -> Option<R> {
+        let group = lock(&self.groups).get(group).cloned()?;
+        let state = lock(&group.state);
+        Some(read(&state.epoch, state.last))
     }
 
     /// Tells `group`'s JSON members that its history is now `epoch`, whose
@@ -241,13 +210,7 @@ impl Registry {
         if state.epoch == epoch {
             return;
         }
-        if state.json_members > 0 {
-            let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
-            let synced = ServerEvent::Synced { seq: base }.encode();
-            // Both left to the replay of a member still catching up.
-            state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
-            state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
-        }
+        state.start_over(epoch, base);
         state.epoch = epoch.to_owned();
         // Delivery goes on after the base only for members that are live;
         // members still catching up read the history themselves, and the
@@ -255,9 +218,6 @@ impl Registry {
         if state.last.is_some() {
             state.last = Some(base);
         }
-        // Their messages are stored; this node will not deliver them as
-        // numbered (the epoch changed under them).
-        state.release_acks(|_| true);
     }
 
     /// Tells `group`'s JSON members that the numbers after what they hold,
@@ -272,7 +232,6 @@ impl Registry {
             state.fan_out(Some(&Outbound::unsequenced(Message::text(gap))), None);
         }
         state.last = Some(seq);
-        state.release_acks(|waiting| waiting.seq <= seq);
     }
 
     /// The last number of `epoch` delivered to `group`'s members, if known.
@@ -282,9 +241,9 @@ impl Registry {
         state.last.filter(|_| state.epoch == epoch)
     }
 
-    /// The groups this node has members in, with the epoch and the last
-    /// number their live members hold (for catching up on what pub/sub
-    /// lost).
+    /// The groups this node has members in whose delivery position is set,
+    /// with the epoch and the last number their live members hold (for a
+    /// broker that checks them against the store).
     pub fn tracked(&self) -> Vec<(GroupName, String, u64)> {
         let groups: Vec<_> = lock(&self.groups).values().cloned().collect();
         groups
@@ -349,23 +308,18 @@ impl Registry {
     }
 }
 
-fn push_or_evict(queue: &MemberQueue, message: Message) {
-    if queue.push(Outbound::unsequenced(message)).is_err() {
-        queue.evict();
-    }
-}
-
 impl GroupState {
-    /// Sends the waiting acknowledgements that `due` picks.
-    fn release_acks(&mut self, due: impl Fn(&WaitingAck) -> bool) {
-        if self.waiting_acks.is_empty() {
+    /// Tells the JSON members that the group's history is now `epoch`,
+    /// whose numbers before it end at `base`: `reset`, then `synced`, both
+    /// left to the replay of a member still catching up.
+    fn start_over(&mut self, epoch: &str, base: u64) {
+        if self.json_members == 0 {
             return;
         }
-        let (released, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_acks).into_iter().partition(due);
-        self.waiting_acks = waiting;
-        for waiting in released {
-            push_or_evict(&waiting.queue, waiting.ack);
-        }
+        let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
+        let synced = ServerEvent::Synced { seq: base }.encode();
+        self.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
+        self.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
     }
 
     fn insert(&mut self, key: u64, member: Member) {
@@ -395,16 +349,7 @@ impl GroupState {
                 WireMode::Json => (json, &mut json_left),
                 WireMode::Raw => (raw, &mut raw_left),
             };
-            let keep = match message {
-                None => true,
-                Some(message) => match member.queue.push(message.clone()) {
-                    Ok(()) => true,
-                    Err(QueueFull) => {
-                        member.queue.evict();
-                        false
-                    }
-                },
-            };
+            let keep = message.is_none_or(|message| member.queue.push_or_evict(message.clone()));
             *left += usize::from(keep);
             keep
         });
@@ -424,12 +369,7 @@ impl Membership {
             // Members went live here before the group existed: they learn
             // its epoch now (this member, still catching up, is left out)
             // and get its messages from the start, from the history.
-            if state.json_members > 0 {
-                let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
-                let synced = ServerEvent::Synced { seq: 0 }.encode();
-                state.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
-                state.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
-            }
+            state.start_over(epoch, 0);
             state.epoch = epoch.to_owned();
             state.last = Some(0);
         }
@@ -575,31 +515,6 @@ mod tests {
         let seqs: Vec<_> = std::iter::from_fn(|| member.queue().try_pop()).map(|o| o.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4]);
         assert_eq!(registry.tracked(), [(group("a"), "e".to_owned(), 4)]);
-    }
-
-    #[test]
-    fn an_ack_waits_for_its_message_to_be_delivered_here() {
-        let registry = Registry::new(capacity(8));
-        let sender = live_json(&registry, "a");
-        let id = MessageId(uuid::Uuid::new_v4());
-        deliver(&registry, stored("a", 1, "one"), "e");
-        sender.queue().try_pop();
-        registry.ack_when_delivered(&group("a"), "e", 2, id, sender.queue().clone());
-        assert!(sender.queue().try_pop().is_none(), "not before its message");
-        deliver(&registry, stored("a", 2, "two"), "e");
-        let frames: Vec<_> = std::iter::from_fn(|| sender.queue().try_pop()).collect();
-        let events: Vec<_> =
-            frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();
-        assert!(
-            matches!(&events[..], [ServerEvent::Message(m), ServerEvent::Ack { seq: 2, .. }] if m.seq == 2),
-            "{events:?}"
-        );
-        // Already delivered: at once; never delivered: once it is late.
-        registry.ack_when_delivered(&group("a"), "e", 1, id, sender.queue().clone());
-        assert!(sender.queue().try_pop().is_some());
-        registry.ack_when_delivered(&group("a"), "e", 9, id, sender.queue().clone());
-        registry.release_late_acks(Duration::ZERO);
-        assert!(sender.queue().try_pop().is_some());
     }
 
     /// A member that went live before its group existed learns the epoch

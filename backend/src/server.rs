@@ -3,35 +3,26 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{Access, AccessConfigError};
-use crate::auth::{Auth, Revocations, Secret, SecretError, Tokens};
-use crate::config::{Config, ConfigError, HistoryKind};
-use crate::connection::{Context, Settings};
-use crate::history::memory::MemoryStore;
-use crate::history::redis_store::{self, RedisOptions, RedisStore};
-use crate::history::sequencer::{Delivering, Depth, Sequencer};
-use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
-use crate::history::{retention, History, HistoryError, Store};
-use crate::identities::{Issuer, Policy};
-use crate::net::admission::{Admission, Caps};
-use crate::net::client_ip::TrustedProxies;
+use crate::assembly::{self, assemble, Assembly, AssemblyError};
+use crate::backend::{Backend, BackendError};
+use crate::config::{Config, ConfigError};
+use crate::history::broker::DeliveryError;
+use crate::history::{retention, History};
+use crate::net::admission::Admission;
 use crate::net::{self, HttpLimits};
-use crate::new_groups::NewGroupLimits;
-use crate::queue::Capacity;
 use crate::registry::Registry;
-use crate::revoke::{self, Revoker};
 use crate::routes::routes;
-use crate::signals::{self, NodeId, SignalError};
+use crate::signals::{self, NodeId};
 use crate::state::AppState;
-use crate::upgrade::Upgrades;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,28 +30,18 @@ pub enum StartError {
     #[error("cannot listen: {0}")]
     Listen(#[from] io::Error),
     #[error(transparent)]
-    History(#[from] HistoryError),
-    #[error("secret: {0}")]
-    Secret(#[from] SecretError),
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Assembly(#[from] AssemblyError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    Access(#[from] AccessConfigError),
-    #[error(transparent)]
-    Signals(#[from] SignalError),
 }
 
-/// The secret of `config`: the flag's, else the one kept beside the
-/// database, else (memory history) a new one for this process.
-fn secret(config: &Config) -> Result<Secret, SecretError> {
-    match (&config.secret, config.history) {
-        (Some(text), _) => Secret::from_text(text),
-        (None, HistoryKind::Memory) => Ok(Secret::generate()),
-        (None, HistoryKind::Sqlite) => {
-            let dir = config.database.parent().filter(|dir| !dir.as_os_str().is_empty());
-            Secret::load_or_create(dir.unwrap_or(std::path::Path::new(".")))
-        }
-    }
+/// Why a server stopped by itself (it shut down as if told to).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    #[error("the backend cannot deliver to this node: {0}")]
+    Delivery(#[from] DeliveryError),
 }
 
 /// Each accepted socket's kernel send buffer (see [`listen`]).
@@ -90,7 +71,7 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// How long after the close grace connection tasks still running at
 /// shutdown are dropped. Each one bounds its closing handshake by the grace
 /// itself; this is the backstop should one ever wait on something else.
-const ABANDON_AFTER_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+const ABANDON_AFTER_GRACE: Duration = Duration::from_millis(500);
 
 /// A running server.
 #[derive(Debug)]
@@ -100,7 +81,9 @@ pub struct Server {
     admission: Arc<Admission>,
     history: History,
     shutdown: CancellationToken,
-    task: JoinHandle<()>,
+    /// Cancelled when the server stops by itself.
+    failed: CancellationToken,
+    task: JoinHandle<Option<Failure>>,
 }
 
 impl Server {
@@ -114,136 +97,19 @@ impl Server {
     pub fn start(listener: TcpListener, config: Config) -> Result<Self, StartError> {
         config.validate()?;
         let addr = listener.local_addr()?;
-        let revocations = Arc::new(Revocations::default());
-        let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(&config)?), revocations.clone()));
-        let access = Access::new(addr, &config.allowed_origins, &config.allowed_hosts, config.public_url.as_deref())?;
-        let max_groups = (config.max_groups > 0).then_some(config.max_groups);
-        let redis = match &config.redis {
-            Some(url) => Some(Arc::new(RedisStore::open(url, RedisOptions::new(&config.retention(), max_groups))?)),
-            None => None,
-        };
-        let store: Arc<dyn Store> = match (&redis, config.history) {
-            (Some(redis), _) => redis.clone(),
-            (None, HistoryKind::Memory) => Arc::new(MemoryStore::with_max_groups(max_groups)),
-            (None, HistoryKind::Sqlite) => Arc::new(SqliteStore::open(
-                &config.database,
-                SqliteOptions {
-                    durability: config.durability,
-                    max_groups,
-                    max_database_bytes: (config.max_database_bytes > 0)
-                        .then_some(config.max_database_bytes)
-                        .or_else(|| sqlite::default_max_bytes(&config.database)),
-                },
-            )?),
-        };
-        let registry = Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes });
-        let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
-        // In Redis mode every node, this one too, delivers from pub/sub.
-        let delivering = match redis {
-            Some(_) => Delivering::Announced(registry.clone()),
-            None => Delivering::Itself(registry.clone()),
-        };
-        let (sequencer, writer) = Sequencer::start(store.clone(), delivering, depth)?;
-        let subscriber_stop = Arc::new(AtomicBool::new(false));
-        let subscriber = redis
-            .map(|redis| redis_store::subscriber::spawn(redis, registry.clone(), subscriber_stop.clone()))
-            .transpose()?;
+        let registry = assembly::registry(&config);
+        let backend = Backend::open(&config, registry.clone())?;
         let shutdown = CancellationToken::new();
-        let abandon = CancellationToken::new();
-        let history = History::new(store.clone());
-        let context = Context {
-            history: history.clone(),
-            sequencer,
-            limits: config.publish_limits(),
-            auth: auth.clone(),
-            settings: Settings {
-                ping_interval: config.ping_interval,
-                idle_timeout: config.idle_timeout,
-                close_grace: config.close_grace,
-                max_message_bytes: config.max_message_bytes,
-                history_on_join: config.history_on_join,
-            },
-            shutdown: shutdown.clone(),
-            abandon: abandon.clone(),
-        };
-        let connections = TaskTracker::new();
-        let admission = Admission::new(Caps {
-            total: net::max_connections(config.max_connections),
-            per_ip: config.max_connections_per_ip,
-        });
-        let proxies = Arc::new(TrustedProxies::new(config.trusted_proxies.clone()));
-        // Signals between nodes (revocations), and this node on the list of
-        // live ones until shutdown.
-        let on_signal = revoke::listener(store.clone(), revocations.clone(), registry.clone());
-        let signals = signals::open(config.redis.as_deref(), on_signal)?;
-        tokio::spawn(signals::keep_alive(signals.clone(), NodeId::random(), shutdown.clone()));
-        let revoker = Revoker::new(store.clone(), revocations, registry.clone(), signals);
-        revoker.load()?;
-        let policy = Policy {
-            lifetime_seconds: config.identity_lifetime.as_secs(),
-            groups: (!config.identity_groups.is_empty()).then(|| config.identity_groups.clone()),
-        };
-        let state = AppState {
-            admission: admission.clone(),
-            proxies: proxies.clone(),
-            api_key: config.api_key.as_deref().map(Arc::from),
-            registry: registry.clone(),
-            history: history.clone(),
-            upgrades: Upgrades { registry: registry.clone(), context: Arc::new(context), tasks: connections.clone() },
-            auth,
-            access: Arc::new(access),
-            issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute, policy)),
-            revoker,
-            new_groups: Arc::new(NewGroupLimits::per_hour(
-                config.new_groups_per_hour,
-                config.new_groups_per_hour_per_ip,
-            )),
-        };
-        let occupied: retention::Occupied = {
-            let registry = registry.clone();
-            Arc::new(move |group| registry.members(group) > 0)
-        };
-        let pruning = tokio::spawn(retention::run(
-            store,
-            config.retention(),
-            config.retention_interval,
-            occupied,
-            shutdown.clone(),
-        ));
-        let service = warp::service(routes(state, config.static_dir));
-        let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
+        let Assembly { state, writer, connections, abandon } =
+            assemble(&config, addr, &backend, registry.clone(), &shutdown)?;
+        let (admission, history) = (state.admission.clone(), state.history.clone());
+        let pruning = spawn_background(&config, &backend, &state, &shutdown);
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
-        let http = tokio::spawn(net::serve(listener, handle, admission.clone(), proxies, limits, shutdown.clone()));
-        let stopping = shutdown.clone();
-        let task = tokio::spawn(async move {
-            stopping.cancelled().await;
-            // Every open request and closing handshake has the close grace;
-            // a little after it, whatever is left is dropped, so that no
-            // client can hold a shutdown, however it (mis)behaves.
-            let deadline = tokio::time::Instant::now() + limits.close_grace + ABANDON_AFTER_GRACE;
-            let _ = http.await;
-            // The same token told every connection to close; wait for their
-            // closing handshakes.
-            connections.close();
-            if tokio::time::timeout_at(deadline, connections.wait()).await.is_err() {
-                tracing::warn!(left = connections.len(), "connections still open after the close grace: dropping them");
-                abandon.cancel();
-                connections.wait().await;
-            }
-            let _ = pruning.await;
-            // Every sequencer handle is gone with the routes and connections:
-            // the writer stores what it still holds, then stops.
-            if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
-                tracing::error!("the history writer panicked");
-            }
-            subscriber_stop.store(true, Ordering::Relaxed);
-            if let Some(subscriber) = subscriber {
-                if tokio::task::spawn_blocking(move || subscriber.join()).await.is_err() {
-                    tracing::error!("the Redis subscriber panicked");
-                }
-            }
-        });
-        Ok(Self { addr, registry, admission, history, shutdown, task })
+        let http = serve(listener, state, config, limits, &shutdown);
+        let failed = CancellationToken::new();
+        let running = Running { backend, http, connections, abandon, pruning, writer, close_grace: limits.close_grace };
+        let task = tokio::spawn(running.until_stopped(shutdown.clone(), failed.clone()));
+        Ok(Self { addr, registry, admission, history, shutdown, failed, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -263,13 +129,124 @@ impl Server {
         &self.history
     }
 
+    /// Resolves once the server has begun to stop by itself (its backend
+    /// failed): it is shutting down as [`shutdown`](Self::shutdown) does,
+    /// and [`stop`](Self::stop) says why. Never, while it runs well.
+    pub async fn failed(&self) {
+        self.failed.cancelled().await;
+    }
+
     /// Stops accepting, closes every connection with
     /// [`SERVICE_RESTART`](roomcast_shared::close::SERVICE_RESTART), waits
     /// until all of them are closed and the history writer has stopped.
     pub async fn shutdown(self) {
+        let _ = self.stop().await;
+    }
+
+    /// [`shutdown`](Self::shutdown), and whether the server had stopped by
+    /// itself before, and why.
+    pub async fn stop(self) -> Result<(), Failure> {
         self.shutdown.cancel();
-        if let Err(err) = self.task.await {
-            tracing::error!(%err, "server task failed");
+        match self.task.await {
+            Ok(None) => Ok(()),
+            Ok(Some(failure)) => Err(failure),
+            Err(err) => {
+                tracing::error!(%err, "server task failed");
+                Ok(())
+            }
         }
+    }
+}
+
+/// The background tasks: this node's place on the list of live nodes, and
+/// retention. Returns the retention task.
+fn spawn_background(
+    config: &Config,
+    backend: &Backend,
+    state: &AppState,
+    shutdown: &CancellationToken,
+) -> JoinHandle<()> {
+    // This node on the list of live ones until shutdown.
+    tokio::spawn(signals::keep_alive(backend.signals().clone(), NodeId::random(), shutdown.clone()));
+    let occupied: retention::Occupied = {
+        let registry = state.registry.clone();
+        Arc::new(move |group| registry.members(group) > 0)
+    };
+    let retention = config.retention();
+    tokio::spawn(retention::run(
+        backend.store().clone(),
+        retention,
+        config.retention_interval,
+        occupied,
+        shutdown.clone(),
+    ))
+}
+
+/// Serves `state`'s routes on `listener` until `shutdown`.
+fn serve(
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+    limits: HttpLimits,
+    shutdown: &CancellationToken,
+) -> JoinHandle<()> {
+    let (admission, proxies) = (state.admission.clone(), state.proxies.clone());
+    let service = warp::service(routes(state, config.static_dir));
+    let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
+    tokio::spawn(net::serve(listener, handle, admission, proxies, limits, shutdown.clone()))
+}
+
+/// What a running server stops, in order.
+struct Running {
+    backend: Backend,
+    http: JoinHandle<()>,
+    connections: TaskTracker,
+    abandon: CancellationToken,
+    pruning: JoinHandle<()>,
+    writer: thread::JoinHandle<()>,
+    close_grace: Duration,
+}
+
+impl Running {
+    /// Waits for a shutdown, or for the backend to fail (then shuts down
+    /// all the same, and cancels `failed`), and stops everything within
+    /// the close grace. Returns the failure, if any.
+    async fn until_stopped(mut self, shutdown: CancellationToken, failed: CancellationToken) -> Option<Failure> {
+        let failure = tokio::select! {
+            () = shutdown.cancelled() => None,
+            err = self.backend.failed() => {
+                tracing::error!(%err, "the backend cannot deliver to this node; it stops so that its clients recover elsewhere");
+                failed.cancel();
+                shutdown.cancel();
+                Some(Failure::from(err))
+            }
+        };
+        self.stop().await;
+        failure
+    }
+
+    async fn stop(self) {
+        // Every open request and closing handshake has the close grace;
+        // a little after it, whatever is left is dropped, so that no
+        // client can hold a shutdown, however it (mis)behaves.
+        let deadline = tokio::time::Instant::now() + self.close_grace + ABANDON_AFTER_GRACE;
+        let _ = self.http.await;
+        // The same token told every connection to close; wait for their
+        // closing handshakes.
+        let connections = self.connections;
+        connections.close();
+        if tokio::time::timeout_at(deadline, connections.wait()).await.is_err() {
+            tracing::warn!(left = connections.len(), "connections still open after the close grace: dropping them");
+            self.abandon.cancel();
+            connections.wait().await;
+        }
+        let _ = self.pruning.await;
+        // Every sequencer handle is gone with the routes and connections:
+        // the writer stores what it still holds, then stops.
+        let writer = self.writer;
+        if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
+            tracing::error!("the history writer panicked");
+        }
+        self.backend.stop().await;
     }
 }

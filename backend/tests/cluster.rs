@@ -12,7 +12,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use roomcast_backend::history::broker::DeliveryError;
 use roomcast_backend::history::redis_store::local::LocalRedis;
+use roomcast_backend::Failure;
 use roomcast_shared::{ClientCommand, ErrorCode, MessageId, ServerEvent};
 use support::*;
 use uuid::Uuid;
@@ -483,4 +485,78 @@ async fn a_revocation_reaches_every_node() {
     assert_eq!(second.registry().members(&"lobby".parse().unwrap()), 1, "others stay");
     first.shutdown().await;
     second.shutdown().await;
+}
+
+/// Makes Redis refuse every channel to its default user (the nodes' user):
+/// it drops the node's pub/sub connection, and every subscribe after it is
+/// `NOPERM`.
+fn refuse_channels(redis: &LocalRedis) {
+    let mut connection = redis.connection();
+    let _: () = redis::cmd("ACL").arg("SETUSER").arg("default").arg("resetchannels").query(&mut connection).unwrap();
+}
+
+/// Waits until some node listens on `group`'s channel.
+async fn until_subscribed(redis: &LocalRedis, group: &str) {
+    let mut connection = redis.connection();
+    let channel = format!("rc:{{{group}}}:pub");
+    eventually(|| {
+        let counts: Vec<(String, u64)> =
+            redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query(&mut connection).unwrap();
+        counts.iter().any(|(_, count)| *count > 0)
+    })
+    .await;
+}
+
+/// A node Redis will not let listen (an ACL without channels: it would be
+/// deaf for ever) stops by itself as on SIGTERM: its members get 1012, it
+/// is stopped within the close grace (and the half second after it), and
+/// says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_redis_will_not_let_listen_shuts_down_within_the_close_grace() {
+    let redis = redis();
+    let server = start_node(&redis.url(), |_| {}).await;
+    let mut member = connect_json(server.local_addr(), "deaf").await;
+    // One that never reads: its closing handshake takes the whole grace.
+    let _silent = connect_json(server.local_addr(), "deaf").await;
+    until_subscribed(&redis, "deaf").await;
+    refuse_channels(&redis);
+    tokio::time::timeout(PATIENCE, server.failed()).await.expect("the server stops by itself");
+    let stopped = tokio::time::Instant::now();
+    assert_eq!(close_code(&mut member).await, roomcast_shared::close::SERVICE_RESTART);
+    let failure = server.stop().await.expect_err("it says why it stopped");
+    let grace = test_config().close_grace;
+    assert!(stopped.elapsed() < grace + Duration::from_millis(900), "stopped in {:?}", stopped.elapsed());
+    assert!(matches!(failure, Failure::Delivery(DeliveryError::Refused(_))), "{failure}");
+}
+
+/// The binary: a node Redis will not let listen closes its clients with
+/// 1012 and exits with status 70, within the close grace; a node merely
+/// cut off from Redis keeps trying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_redis_will_not_let_listen_exits_70() {
+    let redis = redis();
+    let url = redis.url();
+    let database = std::env::temp_dir().join(format!("roomcast-unused-{}.sqlite3", Uuid::new_v4()));
+    let args = ["--redis", url.as_str(), "--close-grace", "1s"];
+    let mut node = ServerProcess::start(free_addr(), &database, &args).await;
+    let mut member = connect_json(node.addr, "deaf").await;
+    until_subscribed(&redis, "deaf").await;
+    let mut connection = redis.connection();
+    let _: redis::Value = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut connection).unwrap();
+    until_subscribed(&redis, "deaf").await;
+    assert_eq!(node.child.try_wait().unwrap(), None, "a lost connection is made again");
+
+    refuse_channels(&redis);
+    let refused = tokio::time::Instant::now();
+    assert_eq!(close_code(&mut member).await, roomcast_shared::close::SERVICE_RESTART);
+    let status = loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(refused.elapsed() < PATIENCE, "the node did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(70));
+    // Noticed within a retry (200 ms), then the grace and its half second.
+    assert!(refused.elapsed() < Duration::from_millis(2500), "exited {:?} after the refusal", refused.elapsed());
 }

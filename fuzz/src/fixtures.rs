@@ -6,28 +6,16 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use roomcast_backend::access::Access;
-use roomcast_backend::auth::{Auth, AuthMode, Revocations, Secret, Tokens};
-use roomcast_backend::connection::{Context, Settings};
+use roomcast_backend::assembly::{self, assemble, Assembly};
+use roomcast_backend::auth::{AuthMode, Secret, Tokens};
+use roomcast_backend::backend::Backend as ServerBackend;
+use roomcast_backend::config::{Config, HistoryKind};
 use roomcast_backend::history::memory::MemoryStore;
-use roomcast_backend::history::sequencer::{Delivering, Depth, Sequencer};
-use roomcast_backend::history::History;
-use roomcast_backend::identities::{IdentitiesMode, Issuer, Policy};
-use roomcast_backend::net::admission::{Admission, Caps};
-use roomcast_backend::net::client_ip::TrustedProxies;
-use roomcast_backend::new_groups::NewGroupLimits;
-use roomcast_backend::queue::Capacity;
-use roomcast_backend::rate::PublishLimits;
-use roomcast_backend::registry::Registry;
-use roomcast_backend::revoke::{self, Revoker};
-use roomcast_backend::signals::memory::MemoryHub;
-use roomcast_backend::signals::Signals;
+use roomcast_backend::history::sequencer::Sequencer;
+use roomcast_backend::identities::IdentitiesMode;
 use roomcast_backend::state::AppState;
-use roomcast_backend::upgrade::Upgrades;
-use roomcast_shared::limits;
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// The secret the targets' tokens are signed with (never a real one).
 pub const TEST_SECRET: &str = "roomcast-fuzz-test-secret-never-a-real-one-0123";
@@ -63,8 +51,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     RUNTIME.with(|runtime| runtime.block_on(future))
 }
 
-/// A server's state over an in-memory store: what `Server::start` builds,
-/// without a socket.
+/// A server's state over an in-memory store: what `Server::start` builds
+/// ([`assemble`]), without a socket.
 pub struct Backend {
     pub state: AppState,
     /// A handle to the writer thread, which stops once every handle is
@@ -77,50 +65,40 @@ impl Backend {
     /// [`API_KEY`], self-service identities on, `127.0.0.0/8` a trusted
     /// proxy (so that `X-Forwarded-For` is read), on [`LISTEN`].
     pub fn new() -> Self {
+        let config = config();
+        let registry = assembly::registry(&config);
         let store = Arc::new(MemoryStore::with_max_groups(Some(MAX_GROUPS)));
-        let registry = Registry::new(Capacity { messages: 1024, bytes: 1 << 20 });
-        let depth = Depth { messages: 1024, bytes: 1 << 20 };
-        let (sequencer, _writer) =
-            Sequencer::start(store.clone(), Delivering::Itself(registry.clone()), depth).expect("a writer thread");
-        let history = History::new(store.clone());
-        let revocations = Arc::new(Revocations::default());
-        let auth = Arc::new(Auth::new(AuthMode::Required, Tokens::new(&secret()), revocations.clone()));
-        let context = Context {
-            auth: auth.clone(),
-            history: history.clone(),
-            sequencer: sequencer.clone(),
-            limits: PublishLimits::unlimited(),
-            settings: Settings {
-                ping_interval: Duration::from_millis(limits::PING_INTERVAL_MS),
-                idle_timeout: Duration::from_millis(limits::IDLE_TIMEOUT_MS),
-                close_grace: Duration::from_millis(100),
-                max_message_bytes: limits::MAX_MESSAGE_BYTES,
-                history_on_join: limits::HISTORY_ON_JOIN,
-            },
-            shutdown: CancellationToken::new(),
-            abandon: CancellationToken::new(),
-        };
+        let backend = ServerBackend::local(store, registry.clone());
         let listen = LISTEN.parse().expect("a socket address");
-        let registry_for_revoker = registry.clone();
-        let listener = revoke::listener(store.clone(), revocations.clone(), registry.clone());
-        let signals: Arc<dyn Signals> = Arc::new(MemoryHub::default().join(listener));
-        let state = AppState {
-            registry: registry.clone(),
-            history,
-            upgrades: Upgrades { registry, context: Arc::new(context), tasks: TaskTracker::new() },
-            auth,
-            access: Arc::new(Access::new(listen, &[], &[], None).expect("the default policy")),
-            issuer: Arc::new(Issuer::new(IdentitiesMode::On, 10, Policy { lifetime_seconds: 86_400, groups: None })),
-            admission: Admission::new(Caps { total: 1000, per_ip: 100 }),
-            proxies: Arc::new(TrustedProxies::new(vec!["127.0.0.0/8".parse().expect("a network")])),
-            api_key: Some(Arc::from(API_KEY)),
-            revoker: Revoker::new(store, revocations, registry_for_revoker, signals),
-            // Unlimited: the handshake target predicts every status from
-            // the request alone.
-            new_groups: Arc::new(NewGroupLimits::per_hour(0, 0)),
-        };
+        let Assembly { state, .. } =
+            assemble(&config, listen, &backend, registry, &CancellationToken::new()).expect("the fuzz configuration");
+        let sequencer = state.upgrades.context.sequencer.clone();
         Self { state, sequencer }
     }
+}
+
+/// The configuration of the server under test (see [`Backend::new`]).
+fn config() -> Config {
+    let mut config = Config::defaults();
+    config.secret = Some(TEST_SECRET.to_owned());
+    config.api_key = Some(API_KEY.to_owned());
+    config.auth = AuthMode::Required;
+    config.identities = IdentitiesMode::On;
+    config.identities_per_minute = 10;
+    config.identity_lifetime = Duration::from_secs(86_400);
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("a network")];
+    config.max_connections = Some(1000);
+    config.max_connections_per_ip = 100;
+    config.history = HistoryKind::Memory;
+    config.max_groups = MAX_GROUPS;
+    (config.outbound_queue, config.outbound_queue_bytes) = (1024, 1 << 20);
+    (config.publish_queue, config.publish_queue_bytes) = (1024, 1 << 20);
+    config.publish_rate = 0;
+    config.close_grace = Duration::from_millis(100);
+    // Unlimited: the handshake target predicts every status from the
+    // request alone.
+    (config.new_groups_per_hour, config.new_groups_per_hour_per_ip) = (0, 0);
+    config
 }
 
 impl Default for Backend {

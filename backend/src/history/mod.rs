@@ -9,10 +9,13 @@
 //!   sequence order and acknowledges them.
 //! - [`retention`]: the background task that applies the retention policy.
 //! - [`replay`]: what a joining client gets, one bounded page at a time.
+//! - [`broker`]: the delivery half: after-commit hand-off from the
+//!   sequencer to this node's members, local or through Redis.
 //! - [`delivery`]: stored messages to this node's members, in order,
 //!   filling what pub/sub lost from the history.
 //! - [`History`]: the async read side (replay on join, scrollback pages).
 
+pub mod broker;
 pub mod delivery;
 pub mod memory;
 pub mod redis_store;
@@ -33,16 +36,6 @@ pub use store::{Appending, Head, HistoryError, Limit, Outcome, Range, Retention,
 /// Now, in Unix milliseconds: message timestamps and retention ages.
 pub fn unix_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Where a history page starts, and which way it extends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageFrom {
-    /// The last messages before this number (`None`: the latest messages);
-    /// for scrolling back.
-    Before(Option<u64>),
-    /// The first messages after this number; for catching up forward.
-    After(u64),
 }
 
 /// History reads running at once. Reads block a thread (SQLite), so a burst
@@ -84,14 +77,6 @@ impl History {
         stepped.await.map_err(|err| HistoryError::Task(err.to_string()))?
     }
 
-    /// One read of the store, on the blocking pool.
-    pub async fn read(&self, group: GroupName, range: Range, limit: Limit) -> Result<Slice, HistoryError> {
-        let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
-        let store = self.store.clone();
-        let read = tokio::task::spawn_blocking(move || store.read(&group, range, limit));
-        read.await.map_err(|err| HistoryError::Task(err.to_string()))?
-    }
-
     /// Whether the store holds `group` (someone wrote to it), on the
     /// blocking pool.
     pub async fn holds(&self, group: GroupName) -> Result<bool, HistoryError> {
@@ -105,34 +90,31 @@ impl History {
         self.store.ready()
     }
 
-    /// Up to `limit` messages from `from` (and at most
+    /// Up to `limit` messages of `range` (and at most
     /// [`limits::MAX_HISTORY_PAGE_BYTES`] of them as JSON, keeping the ones
     /// nearest to where the page starts), oldest first, and whether more
     /// exist beyond the page in its direction: older ones before it for
-    /// [`PageFrom::Before`], newer ones after it for [`PageFrom::After`].
+    /// [`Range::Before`] (scrolling back; [`Range::LATEST`]: the latest
+    /// messages), newer ones after it for [`Range::After`] (catching up).
     pub async fn page(
         &self,
         group: GroupName,
-        from: PageFrom,
+        range: Range,
         limit: usize,
     ) -> Result<(Vec<ChatMessage>, bool), HistoryError> {
         let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
         let store = self.store.clone();
         let read = tokio::task::spawn_blocking(move || {
-            let range = match from {
-                PageFrom::Before(before) => Range::Before(before.unwrap_or(u64::MAX)),
-                PageFrom::After(after) => Range::After(after),
-            };
             let Slice { head, messages } =
                 store.read(&group, range, Limit { messages: limit, bytes: limits::MAX_HISTORY_PAGE_BYTES })?;
-            let has_more = match from {
-                PageFrom::Before(_) => match (messages.first(), head.oldest) {
+            let has_more = match range {
+                Range::Before(_) => match (messages.first(), head.oldest) {
                     (Some(first), Some(oldest)) => first.seq > oldest,
                     _ => false,
                 },
                 // Retention removes the oldest messages only, so the numbers
                 // between this page's last and the group's last are retained.
-                PageFrom::After(_) => messages.last().is_some_and(|last| last.seq < head.last),
+                Range::After(_) => messages.last().is_some_and(|last| last.seq < head.last),
             };
             Ok((messages, has_more))
         });

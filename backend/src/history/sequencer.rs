@@ -4,9 +4,9 @@
 //! A dedicated thread takes whatever publishes are waiting (up to a batch),
 //! stores them with one call to the store (SQLite: one transaction, one disk
 //! sync for the whole batch; Redis: one pipeline of scripts), then, in
-//! order, fans each stored message out to its group (when this node
-//! delivers its own: in SQLite and memory mode; in Redis mode every node,
-//! this one too, delivers from pub/sub) and answers its sender. Nothing is
+//! order, hands each stored message to the [`Broker`] (which delivers it to
+//! its group, now or once it comes back from the store, and then sends its
+//! `ack`) and answers its sender. Nothing is
 //! delivered or acknowledged before it is stored, and fan-out in commit
 //! order keeps every member's queue in sequence order. Publishers do not
 //! wait for the commit: the answer arrives in their queue (or, for the
@@ -24,11 +24,10 @@ use tokio::sync::mpsc::{self, error::TrySendError, OwnedPermit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::delivery::deliver_in_order;
+use super::broker::{Ack, Broker};
 use super::store::{Appending, Outcome, Store};
 use super::unix_millis;
 use crate::queue::{MemberQueue, Outbound};
-use crate::registry::Registry;
 
 /// Most publishes stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -81,16 +80,6 @@ struct Queued {
 #[error("the history writer has stopped")]
 pub struct Stopped;
 
-/// How this node's stored messages reach its members.
-#[derive(Debug, Clone)]
-pub enum Delivering {
-    /// The sequencer delivers what it stores, then answers (SQLite, memory).
-    Itself(Arc<Registry>),
-    /// Another path delivers (Redis: pub/sub, on every node); a JSON
-    /// sender's `ack` waits for the delivery here.
-    Announced(Arc<Registry>),
-}
-
 /// A handle to submit publishes; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
@@ -112,13 +101,17 @@ impl Sequencer {
     /// the publishes already submitted are stored and delivered.
     /// `depth`: publishes (and bytes of their text) that may wait for the
     /// writer before [`try_submit`](Self::try_submit) hands them back.
-    /// `registry`: where stored messages are delivered, and how.
-    pub fn start(store: Arc<dyn Store>, registry: Delivering, depth: Depth) -> std::io::Result<(Self, JoinHandle<()>)> {
+    /// `broker`: where stored messages go after the commit.
+    pub fn start(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        depth: Depth,
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(depth.messages.max(1));
         let max_bytes = u32::try_from(depth.bytes).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
-            .spawn(move || run(store.as_ref(), &registry, receiver))?;
+            .spawn(move || run(store.as_ref(), broker.as_ref(), receiver))?;
         Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
@@ -190,7 +183,7 @@ impl Backlogged {
     }
 }
 
-fn run(store: &dyn Store, registry: &Delivering, mut receiver: mpsc::Receiver<Queued>) {
+fn run(store: &dyn Store, broker: &dyn Broker, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -200,12 +193,12 @@ fn run(store: &dyn Store, registry: &Delivering, mut receiver: mpsc::Receiver<Qu
                 Err(_) => break,
             }
         }
-        commit(store, registry, &mut batch);
+        commit(store, broker, &mut batch);
         batch.clear();
     }
 }
 
-fn commit(store: &dyn Store, registry: &Delivering, batch: &mut Vec<Queued>) {
+fn commit(store: &dyn Store, broker: &dyn Broker, batch: &mut Vec<Queued>) {
     let ts = unix_millis();
     // The byte budget comes back here, as the batch is taken.
     let (mut items, replies): (Vec<Appending>, Vec<_>) = batch
@@ -223,16 +216,14 @@ fn commit(store: &dyn Store, registry: &Delivering, batch: &mut Vec<Queued>) {
         let answer = match item.outcome {
             Outcome::New => {
                 let seq = item.message.seq;
-                let epoch = item.epoch.clone();
-                match (registry, &reply) {
-                    (Delivering::Itself(registry), _) => deliver_in_order(registry, store, item.message, &item.epoch),
-                    (Delivering::Announced(registry), Reply::Queue(queue)) => {
-                        registry.ack_when_delivered(&item.message.group, &epoch, seq, id, queue.clone());
-                        continue;
-                    }
-                    (Delivering::Announced(_), _) => {}
+                if let Reply::Queue(queue) = reply {
+                    // A JSON sender's ack goes with the message: the broker
+                    // sends it once the message reached this node's members.
+                    broker.committed(item.message, &item.epoch, Some(Ack::new(id, seq, queue)));
+                    continue;
                 }
-                Answer::Stored { seq, epoch, duplicate: false }
+                broker.committed(item.message, &item.epoch, None);
+                Answer::Stored { seq, epoch: item.epoch, duplicate: false }
             }
             Outcome::Duplicate(seq) => Answer::Stored { seq, epoch: item.epoch, duplicate: true },
             Outcome::Conflict(seq) => Answer::Conflict { seq, epoch: item.epoch },
@@ -243,10 +234,7 @@ fn commit(store: &dyn Store, registry: &Delivering, batch: &mut Vec<Queued>) {
             Reply::Nobody => {}
             Reply::Once(sender) => drop(sender.send(answer)),
             Reply::Queue(queue) => {
-                let event = answer.event(id);
-                if queue.push(Outbound::unsequenced(Message::text(event.encode()))).is_err() {
-                    queue.evict();
-                }
+                queue.push_or_evict(Outbound::unsequenced(Message::text(answer.event(id).encode())));
             }
         }
     }
@@ -280,10 +268,16 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::history::broker::LocalBroker;
     use crate::history::memory::{hooked::Hooked, MemoryStore};
     use crate::history::store::HistoryError;
     use crate::queue::{Capacity, Next};
-    use crate::registry::WireMode;
+    use crate::registry::{Registry, WireMode};
+
+    /// The local broker over `store`, delivering to `registry`.
+    fn local(store: &Arc<GatedStore>, registry: Arc<Registry>) -> Arc<dyn Broker> {
+        Arc::new(LocalBroker::new(store.clone(), registry))
+    }
 
     /// A memory store whose appends wait for [`open`](Self::open) and then
     /// succeed or, if `failing`, fail.
@@ -369,7 +363,7 @@ mod tests {
         let store = GatedStore::new(false, false);
         let (sequencer, writer) = Sequencer::start(
             store.clone(),
-            Delivering::Itself(Registry::new(QUEUE)),
+            local(&store, Registry::new(QUEUE)),
             Depth { messages: DEPTH, bytes: 1 << 20 },
         )
         .unwrap();
@@ -394,8 +388,7 @@ mod tests {
     async fn a_full_byte_budget_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
         let depth = Depth { messages: DEPTH, bytes: 12 };
-        let (sequencer, writer) =
-            Sequencer::start(store.clone(), Delivering::Itself(Registry::new(QUEUE)), depth).unwrap();
+        let (sequencer, writer) = Sequencer::start(store.clone(), local(&store, Registry::new(QUEUE)), depth).unwrap();
         // "hello" is 5 bytes: two fit, the third waits though slots are free.
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         store.wait_until_entered();
@@ -419,7 +412,7 @@ mod tests {
         assert!(member.go_live(0, ""));
         let sender = Arc::new(MemberQueue::new(QUEUE));
         let (sequencer, writer) =
-            Sequencer::start(store, Delivering::Itself(registry.clone()), Depth { messages: DEPTH, bytes: 1 << 20 })
+            Sequencer::start(store.clone(), local(&store, registry.clone()), Depth { messages: DEPTH, bytes: 1 << 20 })
                 .unwrap();
         let sent = publish(Some(sender.clone()));
         let id = sent.message.id;

@@ -540,15 +540,15 @@ async fn pages_go_back_and_forward() {
             (seqs(&messages), has_more)
         }
     };
-    assert_eq!(page(PageFrom::Before(None), 3).await, (vec![8, 9, 10], true));
-    assert_eq!(page(PageFrom::Before(Some(6)), 5).await, (vec![3, 4, 5], false));
-    assert_eq!(page(PageFrom::After(4), 3).await, (vec![5, 6, 7], true));
-    assert_eq!(page(PageFrom::After(7), 3).await, (vec![8, 9, 10], false));
-    assert_eq!(page(PageFrom::After(10), 3).await, (vec![], false));
-    assert_eq!(page(PageFrom::After(99), 3).await, (vec![], false));
+    assert_eq!(page(Range::LATEST, 3).await, (vec![8, 9, 10], true));
+    assert_eq!(page(Range::Before(6), 5).await, (vec![3, 4, 5], false));
+    assert_eq!(page(Range::After(4), 3).await, (vec![5, 6, 7], true));
+    assert_eq!(page(Range::After(7), 3).await, (vec![8, 9, 10], false));
+    assert_eq!(page(Range::After(10), 3).await, (vec![], false));
+    assert_eq!(page(Range::After(99), 3).await, (vec![], false));
     // After a number retention removed: from the oldest kept on.
-    assert_eq!(page(PageFrom::After(0), 2).await, (vec![3, 4], true));
-    assert_eq!(page(PageFrom::After(0), 3).await.0, [3, 4, 5]);
+    assert_eq!(page(Range::After(0), 2).await, (vec![3, 4], true));
+    assert_eq!(page(Range::After(0), 3).await.0, [3, 4, 5]);
 }
 
 /// Redis applies retention as it appends: the oldest go past the count or

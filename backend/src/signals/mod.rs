@@ -98,6 +98,34 @@ pub trait Signals: Send + Sync + fmt::Debug {
     fn live_nodes(&self) -> Result<Vec<NodeId>, SignalError>;
 }
 
+/// A handler attached after the signals are open: the backend opens them
+/// with the store, and the parts that act on what the nodes say (auth's
+/// revocations) are put together later, from the store. Until one is
+/// attached, what is heard is dropped; whoever attaches reads the stored
+/// state after (as on [`Signal::Listening`]), so nothing stored is missed.
+#[derive(Default, Clone)]
+pub struct Relay(Arc<std::sync::OnceLock<Handler>>);
+
+impl Relay {
+    /// The handler to open the signals with.
+    pub fn handler(&self) -> Handler {
+        let relay = self.clone();
+        Arc::new(move |signal| relay.0.get().map_or(Ok(()), |handler| handler(signal)))
+    }
+
+    /// Sends what is heard from now on to `handler`; only the first one
+    /// attached counts.
+    pub fn attach(&self, handler: Handler) {
+        let _ = self.0.set(handler);
+    }
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relay").field("attached", &self.0.get().is_some()).finish()
+    }
+}
+
 /// Opens this node's signals: over the Redis at `redis_url`, else within
 /// this process alone. Redis is not reached here: the subscription is made
 /// (and made again) by a thread of its own, which says so with

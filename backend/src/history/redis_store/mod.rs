@@ -21,10 +21,11 @@
 //! the `redis` crate's own.
 //!
 //! Pub/sub is a hint, the stream is the truth: [`subscriber`] delivers what
-//! the channels announce, in order, and fills from the stream whatever they
+//! the channels announce (for the [`broker::RedisBroker`]), in order, and fills from the stream whatever they
 //! lost. Retention is by count and bytes, applied as messages are appended;
 //! age-based retention is not supported in this mode.
 
+pub mod broker;
 pub mod local;
 pub mod subscriber;
 

@@ -14,16 +14,20 @@
 //! - a store that holds less than members hold (Redis lost its last second,
 //!   or an old snapshot was restored) gets a new epoch above what was seen,
 //!   so no number is given twice and members are told (`reset`).
+//!
+//! A refusal to listen (`NOPERM`: the node would be deaf for ever) ends it
+//! with an error, and so does a panic (see
+//! [`Worker`](crate::history::broker::Worker)); the server then shuts down.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{channel_of, decode_entry, RedisStore};
 use roomcast_shared::GroupName;
 
+use crate::history::broker::waiting_acks::WaitingAcks;
+use crate::history::broker::DeliveryError;
 use crate::history::delivery::{deliver_in_order, fill};
 use crate::history::store::Head;
 use crate::registry::Registry;
@@ -45,44 +49,59 @@ const LATE_ACK: Duration = Duration::from_secs(10);
 /// Pause between attempts to reach Redis again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
-/// Starts the subscriber thread; it ends once `stop` is set.
-pub fn spawn(
-    store: Arc<RedisStore>,
-    registry: Arc<Registry>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("roomcast-subscriber".into()).spawn(move || run(&store, &registry, &stop))
+/// What the subscriber delivers to, and the acks that wait for it.
+#[derive(Clone, Copy)]
+pub struct Deliver<'a> {
+    pub registry: &'a Registry,
+    pub acks: &'a WaitingAcks,
 }
 
-fn run(store: &RedisStore, registry: &Registry, stop: &AtomicBool) {
+/// Listens until `stop` is set; a lost connection is made again, a refusal
+/// to listen is returned.
+pub fn run(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> Result<(), DeliveryError> {
     while !stop.load(Ordering::Relaxed) {
-        let listened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listen(store, registry, stop)));
-        match listened {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
+        match listen(store, to, stop) {
+            Ok(()) => {}
+            Err(err) if is_refusal(&err) => {
+                store.set_subscribed(false);
+                tracing::error!(%err, "Redis refuses this node's subscriptions; the node stops");
+                return Err(DeliveryError::Refused(err.to_string()));
+            }
+            Err(err) => {
                 tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
                 // Not ready until it listens again to every group here.
                 store.set_subscribed(false);
                 store.check_health();
                 // Not delivering: acknowledgements do not wait for it.
-                registry.release_late_acks(LATE_ACK);
+                to.acks.release_late(LATE_ACK);
                 std::thread::sleep(RETRY_AFTER);
-            }
-            Err(_) => {
-                // A bug (the panic hook has printed it): carrying on could
-                // leave members a number short (counted as delivered, never
-                // sent) on a node that still looks ready, and a thread that
-                // is gone would leave it deaf. The node ends as in a crash,
-                // and its clients recover on another with `since`.
-                tracing::error!("the Redis subscriber failed; the node exits so that its clients recover elsewhere");
-                std::process::exit(70);
             }
         }
     }
+    Ok(())
+}
+
+/// Redis will not let this node listen (its user may not subscribe to the
+/// channels): trying again would not help, and a node that cannot listen
+/// delivers nothing from other nodes.
+fn is_refusal(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+}
+
+/// Whether Redis lets this node listen on `channel`, tried on a connection
+/// of its own (closed after): redis 1.8's `PubSub::subscribe` drops an error
+/// reply, so a `NOPERM` there would look like success and leave the node
+/// deaf. Once per pub/sub connection, before its first subscription (a
+/// changed ACL drops the subscribers it no longer allows).
+fn may_listen(store: &RedisStore, channel: &str) -> redis::RedisResult<()> {
+    let mut probe = store.client().get_connection_with_timeout(Duration::from_secs(2))?;
+    redis::cmd("SUBSCRIBE").arg(channel).query::<redis::Value>(&mut probe)?;
+    Ok(())
 }
 
 /// One pub/sub connection, until it fails or `stop`.
-fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::RedisResult<()> {
+fn listen(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> redis::RedisResult<()> {
+    let registry = to.registry;
     let mut connection = store.client().get_connection_with_timeout(Duration::from_secs(2))?;
     let mut pubsub = connection.as_pubsub();
     pubsub.set_read_timeout(Some(POLL))?;
@@ -91,6 +110,7 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
     let mut version = None;
     let mut previous = HashMap::new();
     let mut checked = Instant::now();
+    let mut allowed = false;
     while !stop.load(Ordering::Relaxed) {
         let now_version = registry.groups_version();
         let first_pass = version.is_none();
@@ -99,10 +119,14 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
             let names: std::collections::HashSet<GroupName> = registry.group_names().into_iter().collect();
             let new: Vec<GroupName> = names.iter().filter(|name| !subscribed.contains_key(*name)).cloned().collect();
             if !new.is_empty() {
+                if !allowed {
+                    may_listen(store, &channel_of(&new[0]))?;
+                    allowed = true;
+                }
                 pubsub.subscribe(new.iter().map(channel_of).collect::<Vec<_>>())?;
                 subscribed.extend(new.iter().map(|name| (name.clone(), None)));
                 // Whatever was announced before the subscription took.
-                catch_up(store, registry, &mut previous, true);
+                catch_up(store, to, &mut previous, true);
             }
             for (name, left) in subscribed.iter_mut() {
                 match (names.contains(name), *left) {
@@ -131,15 +155,15 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
             }
         }
         match pubsub.get_message() {
-            Ok(message) => announce(store, registry, message.get_payload_bytes()),
+            Ok(message) => announce(store, to, message.get_payload_bytes()),
             Err(err) if err.is_timeout() => {}
             Err(err) => return Err(err),
         }
         if checked.elapsed() >= CHECK_EVERY {
             store.check_health();
-            catch_up(store, registry, &mut previous, false);
+            catch_up(store, to, &mut previous, false);
             // A stored message is acknowledged, delivered here or not.
-            registry.release_late_acks(LATE_ACK);
+            to.acks.release_late(LATE_ACK);
             checked = Instant::now();
         }
     }
@@ -147,7 +171,7 @@ fn listen(store: &RedisStore, registry: &Registry, stop: &AtomicBool) -> redis::
 }
 
 /// Delivers an announced message: `epoch \n seq \n message JSON`.
-fn announce(store: &RedisStore, registry: &Registry, payload: &[u8]) {
+fn announce(store: &RedisStore, to: Deliver<'_>, payload: &[u8]) {
     let Ok(payload) = std::str::from_utf8(payload) else { return };
     let mut parts = payload.splitn(3, '\n');
     let (Some(epoch), Some(seq), Some(json)) = (parts.next(), parts.next(), parts.next()) else { return };
@@ -156,7 +180,9 @@ fn announce(store: &RedisStore, registry: &Registry, payload: &[u8]) {
         return;
     };
     store.observe(&message.group, epoch, message.seq);
-    deliver_in_order(registry, store, message, epoch);
+    let group = message.group.clone();
+    deliver_in_order(to.registry, store, message, epoch);
+    to.acks.release_delivered(to.registry, &group);
 }
 
 /// Compares the heads of the groups this node has members in with what it
@@ -165,7 +191,8 @@ fn announce(store: &RedisStore, registry: &Registry, payload: &[u8]) {
 /// (re)subscribe everything up to the head is missing; otherwise only what
 /// was already there at the previous check (`previous`) counts as lost: a
 /// message published since may still be on its way through pub/sub.
-fn catch_up(store: &RedisStore, registry: &Registry, previous: &mut HashMap<GroupName, Head>, everything: bool) {
+fn catch_up(store: &RedisStore, to: Deliver<'_>, previous: &mut HashMap<GroupName, Head>, everything: bool) {
+    let registry = to.registry;
     let tracked = registry.tracked();
     let groups: Vec<_> = tracked.iter().map(|(group, _, _)| group.clone()).collect();
     let Ok(heads) = store.heads(&groups) else { return };
@@ -188,6 +215,7 @@ fn catch_up(store: &RedisStore, registry: &Registry, previous: &mut HashMap<Grou
             // Members hold numbers the store no longer has.
             let _ = store.went_back(&group, &epoch, last);
         }
+        to.acks.release_delivered(registry, &group);
         now.insert(group, head);
     }
     *previous = now;

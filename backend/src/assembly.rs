@@ -1,0 +1,144 @@
+//! The server's state, put together from its configuration and backend
+//! without a socket: what [`Server::start`](crate::server::Server::start)
+//! serves, and what the fuzz targets drive with `warp::test`. One place, so
+//! that both run the same thing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::access::{Access, AccessConfigError};
+use crate::auth::{Auth, Revocations, Secret, SecretError, Tokens};
+use crate::backend::Backend;
+use crate::config::{Config, HistoryKind};
+use crate::connection::{Context, Settings};
+use crate::history::sequencer::{Depth, Sequencer};
+use crate::history::{History, HistoryError};
+use crate::identities::{Issuer, Policy};
+use crate::net::admission::{Admission, Caps};
+use crate::net::client_ip::TrustedProxies;
+use crate::net::{self};
+use crate::new_groups::NewGroupLimits;
+use crate::queue::Capacity;
+use crate::registry::Registry;
+use crate::revoke::{self, Revoker};
+use crate::state::AppState;
+use crate::upgrade::Upgrades;
+
+/// Why the state could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum AssemblyError {
+    #[error("secret: {0}")]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Access(#[from] AccessConfigError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("cannot start the history writer: {0}")]
+    Writer(#[from] std::io::Error),
+}
+
+/// The state, and what must be stopped with it.
+#[derive(Debug)]
+pub struct Assembly {
+    pub state: AppState,
+    /// The history writer: it stores what it still holds and ends once
+    /// every sequencer handle is gone (with the routes and connections).
+    pub writer: JoinHandle<()>,
+    /// The tasks of upgraded connections.
+    pub connections: TaskTracker,
+    /// Cancelled to drop connection tasks still running after the close
+    /// grace.
+    pub abandon: CancellationToken,
+}
+
+/// The groups of a server configured by `config` (the backend delivers to
+/// them).
+pub fn registry(config: &Config) -> Arc<Registry> {
+    Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes })
+}
+
+/// The state of a server configured by `config`, listening on `addr`, on
+/// `backend` (delivering to `registry`), stopping when `shutdown` is
+/// cancelled.
+pub fn assemble(
+    config: &Config,
+    addr: SocketAddr,
+    backend: &Backend,
+    registry: Arc<Registry>,
+    shutdown: &CancellationToken,
+) -> Result<Assembly, AssemblyError> {
+    let revocations = Arc::new(Revocations::default());
+    let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(config)?), revocations.clone()));
+    let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
+    let (sequencer, writer) = Sequencer::start(backend.store().clone(), backend.broker().clone(), depth)?;
+    let history = History::new(backend.store().clone());
+    let abandon = CancellationToken::new();
+    let context = Context {
+        history: history.clone(),
+        sequencer,
+        limits: config.publish_limits(),
+        auth: auth.clone(),
+        settings: Settings {
+            ping_interval: config.ping_interval,
+            idle_timeout: config.idle_timeout,
+            close_grace: config.close_grace,
+            max_message_bytes: config.max_message_bytes,
+            history_on_join: config.history_on_join,
+        },
+        shutdown: shutdown.clone(),
+        abandon: abandon.clone(),
+    };
+    let connections = TaskTracker::new();
+    // Revocations from other nodes close sockets here; those stored before
+    // are read after the handler is attached, so none is missed.
+    backend.on_signal(revoke::listener(backend.store().clone(), revocations.clone(), registry.clone()));
+    let revoker = Revoker::new(backend.store().clone(), revocations, registry.clone(), backend.signals().clone());
+    revoker.load()?;
+    let state = AppState {
+        admission: Admission::new(Caps {
+            total: net::max_connections(config.max_connections),
+            per_ip: config.max_connections_per_ip,
+        }),
+        proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.clone())),
+        api_key: config.api_key.as_deref().map(Arc::from),
+        registry: registry.clone(),
+        history,
+        upgrades: Upgrades { registry, context: Arc::new(context), tasks: connections.clone() },
+        auth,
+        access: Arc::new(Access::new(
+            addr,
+            &config.allowed_origins,
+            &config.allowed_hosts,
+            config.public_url.as_deref(),
+        )?),
+        issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute, policy(config))),
+        revoker,
+        new_groups: Arc::new(NewGroupLimits::per_hour(config.new_groups_per_hour, config.new_groups_per_hour_per_ip)),
+    };
+    Ok(Assembly { state, writer, connections, abandon })
+}
+
+/// What self-service identities get.
+fn policy(config: &Config) -> Policy {
+    Policy {
+        lifetime_seconds: config.identity_lifetime.as_secs(),
+        groups: (!config.identity_groups.is_empty()).then(|| config.identity_groups.clone()),
+    }
+}
+
+/// The secret of `config`: the flag's, else the one kept beside the
+/// database, else (memory history) a new one for this process.
+fn secret(config: &Config) -> Result<Secret, SecretError> {
+    match (&config.secret, config.history) {
+        (Some(text), _) => Secret::from_text(text),
+        (None, HistoryKind::Memory) => Ok(Secret::generate()),
+        (None, HistoryKind::Sqlite) => {
+            let dir = config.database.parent().filter(|dir| !dir.as_os_str().is_empty());
+            Secret::load_or_create(dir.unwrap_or(std::path::Path::new(".")))
+        }
+    }
+}
