@@ -41,6 +41,7 @@ pub mod assembly;
 pub mod auth;
 pub mod backend;
 pub mod batched_io;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod hex;

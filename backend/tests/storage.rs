@@ -105,7 +105,7 @@ fn stored(group: &str, text: &str) -> Appending {
         id: MessageId(Uuid::new_v4()),
         from: Sender { client_id: ClientId(Uuid::new_v4()), name: None, verified: true },
         text: text.to_owned(),
-        ts: roomcast_backend::history::unix_millis(),
+        ts: roomcast_backend::clock::unix_millis(),
     })
 }
 

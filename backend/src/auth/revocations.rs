@@ -8,7 +8,7 @@ use std::sync::RwLock;
 
 use roomcast_shared::ClientId;
 
-use super::Claims;
+use super::token::Claims;
 
 #[derive(Debug, Default)]
 pub struct Revocations {

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use roomcast_shared::{ClientId, DisplayName, GroupName};
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::secret::Secret;
 
 /// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECONDS: u64 = 5;
@@ -191,7 +191,7 @@ impl Tokens {
 
 /// The time now, in Unix seconds.
 pub fn unix_seconds() -> u64 {
-    crate::history::unix_millis() / 1000
+    crate::clock::unix_millis() / 1000
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use std::task::{Context, Poll};
 use roomcast_shared::{HeartbeatSettings, ServerEvent, Welcome};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::context::{Peer, Settings};
 use super::writes::event_frame;
-use super::{Peer, Settings};
 use crate::history::{History, HistoryError, Page, Piece, Replay};
 
 type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page), HistoryError>> + Send>>;

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
+use super::close::CloseReason;
 use super::state::Connection;
 use super::writes::event_frame;
-use super::CloseReason;
 use crate::auth::TokenError;
 use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
 use crate::registry::WireMode;

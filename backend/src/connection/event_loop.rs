@@ -8,12 +8,12 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::close::CloseReason;
 use super::commands::Inbound;
 use super::liveness::{Beat, Liveness};
 use super::sources::Event;
 use super::state::Connection;
 use super::writes::Wrote;
-use super::CloseReason;
 use crate::history::sequencer::Stopped;
 use crate::queue::Next;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
-use super::CloseReason;
+use super::close::CloseReason;
 
 /// What a heartbeat tick asks of the connection, if it goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

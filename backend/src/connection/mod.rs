@@ -25,6 +25,7 @@
 mod catch_up;
 mod close;
 mod commands;
+mod context;
 mod control_rate;
 mod event_loop;
 mod liveness;
@@ -32,71 +33,17 @@ mod sources;
 mod state;
 mod writes;
 
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use roomcast_shared::{ClientId, DisplayName, GroupName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 pub use close::CloseReason;
+pub use context::{Context, Peer, Settings};
 pub use control_rate::CONTROL_FRAMES_PER_SECOND;
 pub use writes::write_buffer_limit;
 
-use crate::auth::Auth;
-use crate::history::sequencer::Sequencer;
-use crate::history::{History, Start};
-use crate::rate::PublishLimits;
-use crate::registry::{Membership, WireMode};
-
-/// Who is on the other end, as established by the upgrade.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub connection_id: Uuid,
-    pub client_id: ClientId,
-    pub name: Option<DisplayName>,
-    /// The connection presented a valid token for `client_id`.
-    pub verified: bool,
-    /// When its token expires (Unix seconds), unless a `refresh` brings a
-    /// newer one; `None`: never.
-    pub token_expires_at: Option<u64>,
-    /// The client's address (the socket's, or a trusted proxy's word).
-    pub ip: IpAddr,
-    pub group: GroupName,
-    pub mode: WireMode,
-    /// Where the replay starts (JSON mode).
-    pub start: Start,
-}
-
-/// Connection settings taken from the server configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub ping_interval: Duration,
-    pub idle_timeout: Duration,
-    pub close_grace: Duration,
-    pub max_message_bytes: usize,
-    /// Messages replayed to a client that joins without `since`.
-    pub history_on_join: usize,
-}
-
-/// What every connection shares; built once per server.
-#[derive(Debug)]
-pub struct Context {
-    pub history: History,
-    pub sequencer: Sequencer,
-    pub limits: PublishLimits,
-    /// Checks the token of a `refresh`.
-    pub auth: Arc<Auth>,
-    pub settings: Settings,
-    /// Cancelled once when the server begins to shut down.
-    pub shutdown: CancellationToken,
-    /// Cancelled when the close grace is over at shutdown: connection tasks
-    /// still running then are dropped, and their sockets with them.
-    pub abandon: CancellationToken,
-}
+use crate::registry::Membership;
 
 /// Serves one upgraded connection, already a member of its group, until it
 /// ends.

@@ -14,10 +14,10 @@ use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::WebSocketStream;
 
 use super::catch_up::CatchUp;
+use super::context::{Context, Peer};
 use super::control_rate::ControlRate;
 use super::sources::Sources;
 use super::writes::{event_frame, feed, feed_batch, Wrote};
-use super::{Context, Peer};
 use crate::auth::token::{unix_seconds, LEEWAY_SECONDS};
 use crate::history::sequencer::Backlogged;
 use crate::history::{Page, Replay};

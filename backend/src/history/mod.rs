@@ -26,17 +26,11 @@ pub mod sqlite;
 pub mod store;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use roomcast_shared::{limits, ChatMessage, GroupName};
 
 pub use replay::{Page, Piece, Replay, Start};
 pub use store::{Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW};
-
-/// Now, in Unix milliseconds: message timestamps and retention ages.
-pub fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// History reads running at once. Reads block a thread (SQLite), so a burst
 /// of joins must not grow the blocking pool, the per-thread allocator arenas

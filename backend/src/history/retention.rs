@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use roomcast_shared::GroupName;
 
 use super::store::{Retention, Store};
-use super::unix_millis;
+use crate::clock::unix_millis;
 
 /// Whether anyone is in a group (on this node).
 pub type Occupied = Arc<dyn Fn(&GroupName) -> bool + Send + Sync>;

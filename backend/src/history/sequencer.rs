@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::broker::{Ack, Broker};
 use super::store::{Appending, Outcome, Store};
-use super::unix_millis;
+use crate::clock::unix_millis;
 use crate::queue::{MemberQueue, Outbound};
 
 /// Most publishes stored in one transaction.

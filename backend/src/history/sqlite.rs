@@ -377,7 +377,7 @@ impl Writer {
     /// when nothing was appended in the last hour. (A scan of the last
     /// hour's messages, by their time index: at the size limit only.)
     fn evict_heaviest(&mut self, share: i64) -> Result<Option<u64>, HistoryError> {
-        let since = super::unix_millis().saturating_sub(HEAVY_WINDOW_MS);
+        let since = crate::clock::unix_millis().saturating_sub(HEAVY_WINDOW_MS);
         let heaviest: Vec<String> = {
             let mut statement = self.connection.prepare(
                 "SELECT grp FROM messages WHERE ts >= ?1 GROUP BY grp

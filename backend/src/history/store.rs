@@ -209,7 +209,7 @@ pub fn new_epoch() -> String {
     let mut bytes = [0u8; 8];
     // The OS random source; without it, the time still differs per store.
     if getrandom::getrandom(&mut bytes).is_err() {
-        bytes = (super::unix_millis() ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes();
+        bytes = (crate::clock::unix_millis() ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes();
     }
     crate::hex::hex(&bytes)
 }

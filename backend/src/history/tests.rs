@@ -12,6 +12,7 @@ use super::redis_store::local::LocalRedis;
 use super::redis_store::{RedisOptions, RedisStore};
 use super::sqlite::{Durability, SqliteOptions, SqliteStore};
 use super::*;
+use crate::clock::unix_millis;
 
 fn latest(store: &dyn Store, group_name: &str, limit: usize) -> Vec<ChatMessage> {
     store.read(&group(group_name), Range::LATEST, Limit::messages(limit)).unwrap().messages

@@ -203,7 +203,7 @@ async fn on_accept_error(err: std::io::Error) {
         return;
     }
     // At most one warning a second, however fast accept fails.
-    let second = crate::history::unix_millis() / 1000;
+    let second = crate::clock::unix_millis() / 1000;
     if LAST_WARNED_SECOND.swap(second, Ordering::Relaxed) != second {
         tracing::warn!(%err, "cannot accept a connection");
     }

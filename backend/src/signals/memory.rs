@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Control, Handler, NodeId, Signal, SignalError, Signals};
+use super::contract::{Control, Handler, NodeId, Signal, SignalError, Signals};
 
 /// The nodes of one process and their handlers.
 #[derive(Debug, Clone, Default)]

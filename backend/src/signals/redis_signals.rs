@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use redis::{Client, Connection, RedisResult, Script};
 
-use super::{Control, Handler, NodeId, NotHandled, Signal, SignalError, Signals};
+use super::contract::{Control, Handler, NodeId, NotHandled, Signal, SignalError, Signals};
 
 /// The control channel.
 pub const CHANNEL: &str = "rc:control";

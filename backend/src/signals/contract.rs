@@ -1,0 +1,86 @@
+//! What the signal half is, apart from how it is carried: the messages
+//! ([`Control`], [`Signal`]), the [`Signals`] trait both implementations
+//! keep, and their errors.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use roomcast_shared::ClientId;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What one node tells every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// Tokens of `sub` issued before `issued_before` (Unix seconds) are
+    /// refused from now on, and its sockets close (4403).
+    Revoke { sub: ClientId, issued_before: u64 },
+}
+
+/// What a node's handler hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// The node listens to the control channel, first or again after the
+    /// channel was lost: whatever was broadcast before may not have reached
+    /// it, so state that matters is read again from where it is stored.
+    Listening,
+    Control(Control),
+}
+
+/// A handler could not act on a signal now. After [`Signal::Listening`],
+/// the node listens again a moment later (and hears `Listening` again).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotHandled(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Where a node's signals go; called from a thread of the signals (Redis)
+/// or the broadcaster's (memory), so it must not wait long.
+pub type Handler = Arc<dyn Fn(Signal) -> Result<(), NotHandled> + Send + Sync>;
+
+/// Why a signal could not be sent or a list read.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("the control channel is unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One node of a deployment, new at each start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(Uuid);
+
+impl NodeId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for NodeId {
+    type Err = uuid::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse().map(Self)
+    }
+}
+
+/// The signals of one node. Every method may wait on the network (Redis):
+/// call it off the async threads.
+pub trait Signals: Send + Sync + fmt::Debug {
+    /// Sends `control` to every node listening now, this one too, once
+    /// each.
+    fn broadcast(&self, control: &Control) -> Result<(), SignalError>;
+    /// Puts `node` on the list of live nodes for `ttl` from now.
+    fn refresh(&self, node: NodeId, ttl: Duration) -> Result<(), SignalError>;
+    /// Takes `node` off the list at once (a clean stop).
+    fn leave(&self, node: NodeId) -> Result<(), SignalError>;
+    /// The nodes whose time to live has not run out.
+    fn live_nodes(&self) -> Result<Vec<NodeId>, SignalError>;
+}
