@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use roomcast_backend::history::redis_store::local::LocalRedis;
 use roomcast_shared::{ClientCommand, ErrorCode, MessageId, ServerEvent};
+use roomcast_testkit::LocalRedis;
 use support::*;
 use uuid::Uuid;
 

@@ -25,7 +25,6 @@
 //! lost. Retention is by count and bytes, applied as messages are appended;
 //! age-based retention is not supported in this mode.
 
-pub mod local;
 pub mod subscriber;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
-//! A private `redis-server` on a free loopback port, for the tests and the
-//! local cluster: never the system's. AOF is on (`appendfsync everysec`),
-//! RDB snapshots off, eviction off, its files in a directory of its own.
+//! A private `redis-server` on a free loopback port, for the tests, the
+//! local cluster and the browser tests: never the system's. AOF is on
+//! (`appendfsync everysec`), RDB snapshots off, eviction off, its files in a
+//! directory of its own.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -125,6 +126,11 @@ impl LocalRedis {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Starts it again on the same port and files.
