@@ -389,11 +389,16 @@ pub const UPGRADE_HEADERS: [(&str, &str); 4] = [
     ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
 ];
 
-/// Waits until `condition` holds, checking after every yield of the runtime
-/// and failing after [`PATIENCE`].
+/// Waits until `condition` holds, checking it every 5 ms and failing after
+/// [`PATIENCE`] (both on the runtime's clock, so paused time works too).
 pub async fn eventually(mut condition: impl FnMut() -> bool) {
+    eventually_async(|| std::future::ready(condition())).await;
+}
+
+/// [`eventually`] for a condition that has to wait itself (a request).
+pub async fn eventually_async<F: std::future::Future<Output = bool>>(mut condition: impl FnMut() -> F) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
+    while !condition().await {
         assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
