@@ -1,13 +1,16 @@
 //! Roomcast's server: WebSocket group broadcast on warp and tokio.
 //!
-//! Layout, from the socket inwards:
+//! # Layout
+//!
+//! From the socket inwards:
 //! - [`server`]: binds, serves, and shuts down (used by `main` and by tests).
 //! - [`net`]: accepts sockets and serves HTTP/1.1 with hyper under bounds:
 //!   the handshake timeout, connection caps per server and per address, the
 //!   client address behind trusted proxies.
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
 //!   [`api`]: the history API behind it; [`publish_api`]: the server-side
-//!   publish; [`identities`]: self-service identities.
+//!   publish; [`identities`]: self-service identities; [`http_error`]: how
+//!   each error a request can cause is answered (status, headers, reason).
 //! - [`access`]: which hosts and origins are answered (before anything else).
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
 //!   API; [`revoke`]: withdrawing an identity on every node.
@@ -29,19 +32,24 @@
 //!
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
+//!
+//! Public are the modules the binary, the integration tests, `bench/` and
+//! `fuzz/` use; the rest is private. Test-only code lives in
+//! `roomcast-testkit`, a dev-dependency.
 
 pub mod access;
-pub mod api;
+mod api;
 pub mod auth;
-pub mod batched_io;
+mod batched_io;
 pub mod config;
 pub mod connection;
-pub mod hex;
+mod hex;
 pub mod history;
+pub mod http_error;
 pub mod identities;
 pub mod net;
 pub mod new_groups;
-pub mod owner_only;
+mod owner_only;
 pub mod publish_api;
 pub mod queue;
 pub mod rate;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::token::unix_seconds;
 use crate::auth::Revocations;
 use crate::history::{HistoryError, Store};
+use crate::http_error::HttpError;
 use crate::registry::Registry;
 
 /// How often a node of a cluster reads the stored revocations.
@@ -36,8 +37,8 @@ pub enum RevokeError {
 
 impl warp::reject::Reject for RevokeError {}
 
-impl RevokeError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for RevokeError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::BadSub => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -22,6 +22,8 @@ pub mod token;
 use http::StatusCode;
 use roomcast_shared::{ClientId, DisplayName};
 
+use crate::http_error::HttpError;
+
 pub use revocations::Revocations;
 pub use secret::{Secret, SecretError};
 pub use token::{Claims, GroupPattern, TokenError, Tokens};
@@ -51,8 +53,8 @@ pub enum AuthError {
 
 impl warp::reject::Reject for AuthError {}
 
-impl AuthError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for AuthError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
             Self::OtherClient | Self::GroupNotAllowed => StatusCode::FORBIDDEN,
