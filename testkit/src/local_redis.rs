@@ -25,6 +25,8 @@ pub enum LocalRedisError {
     Spawn(std::io::Error),
     #[error("redis-server did not answer within 10 s on port {0}")]
     NoAnswer(u16),
+    #[error("redis-server exited at start ({0})")]
+    Exited(std::process::ExitStatus),
     #[error("cannot make a certificate with openssl: {0}")]
     Certificate(std::io::Error),
 }
@@ -90,6 +92,10 @@ impl LocalRedis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            // One that exited (a port taken meanwhile, a bad flag) never answers.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(LocalRedisError::Exited(status));
+            }
             if self.ping() {
                 return Ok(());
             }
