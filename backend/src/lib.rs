@@ -8,7 +8,7 @@
 //!   the handshake timeout, connection caps per server and per address, the
 //!   client address behind trusted proxies.
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
-//!   [`api`]: the history API behind it; [`publish_api`]: the server-side
+//!   `api`: the history API behind it; [`publish_api`]: the server-side
 //!   publish; [`identities`]: self-service identities; [`http_error`]: how
 //!   each error a request can cause is answered (status, headers, reason).
 //! - [`access`]: which hosts and origins are answered (before anything else).
@@ -16,7 +16,7 @@
 //!   API; [`revoke`]: withdrawing an identity on every node.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
-//! - [`batched_io`]: one socket write per batch of frames, memory freed after.
+//! - `batched_io`: one socket write per batch of frames, memory freed after.
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
 //! - [`history`]: the durable log (SQLite, memory or Redis), the single
@@ -27,7 +27,7 @@
 //!   limits per identity and per address, kept across reconnects;
 //!   [`new_groups`]: rooms opened per identity and address.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
-//!   [`shutdown`]: the stop signal; [`hex`]: bytes as text; [`owner_only`]:
+//!   [`shutdown`]: the stop signal; `hex`: bytes as text; `owner_only`:
 //!   the data directory and database files, its user's alone.
 //!
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
