@@ -14,10 +14,10 @@
 //! - A token's `groups` bound every group it joins, reads or publishes to.
 //! - Tokens are never logged (nor are query strings, which carry them).
 
-pub mod limiter;
-pub mod revocations;
-pub mod secret;
-pub mod token;
+pub(crate) mod limiter;
+pub(crate) mod revocations;
+pub(crate) mod secret;
+pub(crate) mod token;
 
 use http::StatusCode;
 use roomcast_shared::{ClientId, DisplayName};

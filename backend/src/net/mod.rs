@@ -22,7 +22,7 @@
 
 pub mod admission;
 pub mod client_ip;
-pub mod write_deadline;
+mod write_deadline;
 
 use std::convert::Infallible;
 use std::future::Future;
