@@ -10,24 +10,20 @@ source "$(dirname "$0")/lib.sh"
 NODES=${1:-3}
 ensure_debian_packages redis-server
 build_frontend
-cargo build --release --locked -p roomcast-backend
+cargo build --release --locked -p roomcast-backend -p roomcast-testkit
 cd "$ROOT"
 DIR=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
-REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DIR" --appendonly yes --appendfsync everysec \
-  --save "" --maxmemory-policy noeviction --daemonize no >"$DIR/redis.log" &
-REDIS_PID=$!
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
-  kill -0 "$REDIS_PID" 2>/dev/null || { cat "$DIR/redis.log" >&2; echo "redis-server did not start" >&2; exit 1; }
-  sleep 0.1
-done
+# The test kit's redis-server prints its URL once it answers (EOF: it failed).
+mkfifo "$DIR/redis-url"
+target/release/roomcast-testkit redis >"$DIR/redis-url" &
+read -r REDIS_URL <"$DIR/redis-url" || { echo "redis-server did not start" >&2; exit 1; }
 SECRET=$(head -c 33 /dev/urandom | base64)
 ORIGINS=$(seq -s, -f 'http://127.0.0.1:%g' $((8001)) $((8000 + NODES)))
 for n in $(seq 1 "$NODES"); do
   # The secret through the environment: a command line shows in `ps`.
   ROOMCAST_SECRET="$SECRET" target/release/roomcast --listen "127.0.0.1:$((8000 + n))" \
-    --redis "redis://127.0.0.1:$REDIS_PORT/" --allowed-origins "$ORIGINS" &
+    --redis "$REDIS_URL" --allowed-origins "$ORIGINS" &
 done
-say "Redis on 127.0.0.1:$REDIS_PORT; nodes on $(echo "$ORIGINS" | tr ',' ' ') (Ctrl-C stops all)"
+say "Redis at $REDIS_URL; nodes on $(echo "$ORIGINS" | tr ',' ' ') (Ctrl-C stops all)"
 wait

@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use http::StatusCode;
 
+use crate::http_error::HttpError;
 use crate::net::client_ip::canonical;
 
 /// The `trunk serve` origins of the development loop (debug builds only).
@@ -42,8 +43,8 @@ pub enum AccessError {
 
 impl warp::reject::Reject for AccessError {}
 
-impl AccessError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for AccessError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Host => StatusCode::MISDIRECTED_REQUEST,
             Self::Origin => StatusCode::FORBIDDEN,

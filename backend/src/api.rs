@@ -7,6 +7,7 @@ use http::StatusCode;
 use roomcast_shared::{limits, GroupName, MessagePage, NameError};
 
 use crate::history::{History, HistoryError, Range};
+use crate::http_error::HttpError;
 
 /// Why an API request failed (HTTP 400 or 503).
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +24,8 @@ pub enum ApiError {
 
 impl warp::reject::Reject for ApiError {}
 
-impl ApiError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for ApiError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,

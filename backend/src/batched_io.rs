@@ -46,6 +46,7 @@ impl<S> BatchedWriter<S> {
     }
 
     /// Bytes taken and not yet written to the socket.
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buffer.len() - self.written
     }

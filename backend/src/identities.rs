@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::limiter::NewIdentitiesPerIp;
 use crate::auth::token::unix_seconds;
 use crate::auth::{AuthError, Claims, GroupPattern, Tokens};
+use crate::http_error::HttpError;
 
 /// Whether anyone may mint an identity. An application that issues its own
 /// tokens (with `groups`) turns this off, or anyone could mint a token
@@ -45,8 +46,8 @@ pub enum IdentityError {
 
 impl warp::reject::Reject for IdentityError {}
 
-impl IdentityError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for IdentityError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Off => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -1,15 +1,19 @@
 //! Roomcast's server: WebSocket group broadcast on warp and tokio.
 //!
-//! Layout, from the socket inwards:
+//! # Layout
+//!
+//! From the socket inwards:
 //! - [`server`]: binds, serves, and shuts down (used by `main` and by tests);
-//!   [`backend`]: the store and delivery half, opened from the configuration;
-//!   [`assembly`]: the server's state on a backend, without a socket.
+//!   [`backend`]: the store, delivery half and signal half, opened from the
+//!   configuration; [`assembly`]: the server's state on a backend, without a
+//!   socket.
 //! - [`net`]: accepts sockets and serves HTTP/1.1 with hyper under bounds:
 //!   the handshake timeout, connection caps per server and per address, the
 //!   client address behind trusted proxies.
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
-//!   [`api`]: the history API behind it; [`publish_api`]: the server-side
-//!   publish; [`identities`]: self-service identities.
+//!   `api`: the history API behind it; [`publish_api`]: the server-side
+//!   publish; [`identities`]: self-service identities; [`http_error`]: how
+//!   each error a request can cause is answered (status, headers, reason).
 //! - [`access`]: which hosts and origins are answered (before anything else).
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
 //!   API; [`revoke`]: withdrawing an identity on every node.
@@ -18,7 +22,7 @@
 //!   Redis.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
-//! - [`batched_io`]: one socket write per batch of frames, memory freed after.
+//! - `batched_io`: one socket write per batch of frames, memory freed after.
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
 //! - [`history`]: the durable log (SQLite, memory or Redis), the single
@@ -29,27 +33,32 @@
 //!   limits per identity and per address, kept across reconnects;
 //!   [`new_groups`]: rooms opened per identity and address.
 //! - [`config`]: flags and environment; [`state`]: what routes share;
-//!   [`shutdown`]: the stop signal; [`hex`]: bytes as text; [`owner_only`]:
+//!   [`shutdown`]: the stop signal; `hex`: bytes as text; `owner_only`:
 //!   the data directory and database files, its user's alone.
 //!
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
 //! them and `ARCHITECTURE.md` the invariants this crate keeps.
+//!
+//! Public are the modules the binary, the integration tests, `bench/` and
+//! `fuzz/` use; the rest is private. Test-only code lives in
+//! `roomcast-testkit`, a dev-dependency.
 
 pub mod access;
-pub mod api;
+mod api;
 pub mod assembly;
 pub mod auth;
 pub mod backend;
-pub mod batched_io;
+mod batched_io;
 pub mod clock;
 pub mod config;
 pub mod connection;
-pub mod hex;
+mod hex;
 pub mod history;
+pub mod http_error;
 pub mod identities;
 pub mod net;
 pub mod new_groups;
-pub mod owner_only;
+mod owner_only;
 pub mod publish_api;
 pub mod queue;
 pub mod rate;

@@ -14,6 +14,7 @@ use http::StatusCode;
 use roomcast_shared::{ClientId, GroupName};
 use tokio::time::Instant;
 
+use crate::http_error::HttpError;
 use crate::rate::{address_key, Buckets};
 
 /// Opening a room was refused (HTTP 429, `Retry-After: 60`).
@@ -23,8 +24,8 @@ pub struct TooManyNewGroups;
 
 impl warp::reject::Reject for TooManyNewGroups {}
 
-impl TooManyNewGroups {
-    pub fn status(self) -> StatusCode {
+impl HttpError for TooManyNewGroups {
+    fn status(&self) -> StatusCode {
         StatusCode::TOO_MANY_REQUESTS
     }
 }

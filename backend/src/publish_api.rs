@@ -5,6 +5,7 @@
 
 use std::future::poll_fn;
 
+use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
 use roomcast_shared::protocol::{check_text, fits_the_limit};
 use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, NameError, Sender, SERVER_NAME};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::history::sequencer::{Answer, Publish, Reply, Sequencer, Submitted};
+use crate::http_error::{headers_for, HttpError};
 
 /// The identity messages posted through the API are sent as (verified).
 pub const SERVER_CLIENT_ID: ClientId = ClientId(Uuid::from_u128(0x726f_6f6d_6361_7374_2d73_6572_7665_7221));
@@ -60,8 +62,8 @@ pub enum PublishError {
 
 impl warp::reject::Reject for PublishError {}
 
-impl PublishError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for PublishError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::NoKey => StatusCode::UNAUTHORIZED,
             Self::Off => StatusCode::NOT_FOUND,
@@ -70,6 +72,14 @@ impl PublishError {
             Self::TooLong(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::OverQuota => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+
+    /// The store is out of reach for a moment: try again in a second.
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        match self {
+            Self::Unavailable => vec![(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+            _ => headers_for(self.status()),
         }
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::auth::token::unix_seconds;
 use crate::auth::Revocations;
 use crate::history::{HistoryError, Store};
+use crate::http_error::HttpError;
 use crate::registry::Registry;
 use crate::signals::{Control, Handler, NotHandled, Signal, SignalError, Signals};
 
@@ -36,8 +37,8 @@ pub enum RevokeError {
 
 impl warp::reject::Reject for RevokeError {}
 
-impl RevokeError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for RevokeError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::BadSub => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) | Self::NotAnnounced(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,6 +1,8 @@
 //! The HTTP surface: one function per route, combined by [`routes`], with a
-//! single [`recover`](warp::Filter::recover) at the edge that turns every
-//! rejection into a plain-text HTTP error.
+//! single [`recover`](warp::Filter::recover) at the edge ([`rejection`])
+//! that turns every rejection into a plain-text HTTP error.
+
+mod rejection;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,21 +17,21 @@ use warp::filters::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use crate::access::{Access, AccessError};
-use crate::api::{self, ApiError};
-use crate::auth::{self, Auth, AuthError};
+use crate::access::Access;
+use crate::api;
+use crate::auth::{self, Auth};
 use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
 use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
-use crate::net::{self, Place, Remote};
-use crate::new_groups::{NewGroupLimits, TooManyNewGroups};
-use crate::publish_api::{self, PublishError};
+use crate::net::{Place, Remote};
+use crate::new_groups::NewGroupLimits;
+use crate::publish_api;
 use crate::registry::Registry;
-use crate::revoke::{RevokeError, Revoker};
+use crate::revoke::Revoker;
 use crate::state::AppState;
-use crate::upgrade::{self, UpgradeError, Upgrades};
+use crate::upgrade::{self, Upgrades};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
@@ -73,7 +75,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .or(spa_fallback(static_dir))
                 .unify(),
         )
-        .recover(handle_rejection)
+        .recover(rejection::recover)
         .unify()
 }
 
@@ -426,60 +428,4 @@ fn response_is_html(response: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("text/html"))
-}
-
-/// The one place rejections become HTTP responses.
-async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
-    let (status, message) = if let Some(err) = rejection.find::<AccessError>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<AuthError>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<IdentityError>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<UpgradeError>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<PublishError>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<RevokeError>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<TooManyNewGroups>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<Refusal>() {
-        (err.status(), err.to_string())
-    } else if let Some(err) = rejection.find::<ApiError>() {
-        (err.status(), err.to_string())
-    } else if rejection.is_not_found() {
-        (StatusCode::NOT_FOUND, "not found".to_owned())
-    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
-        // A header read as text (Host, Origin, Authorization,
-        // Idempotency-Key) that holds other bytes: the client's mistake,
-        // not an internal error (nor an error line in the log per request).
-        (StatusCode::BAD_REQUEST, format!("the {} header must be text", err.name()))
-    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
-        (StatusCode::BAD_REQUEST, "invalid query string".to_owned())
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large".to_owned())
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        (StatusCode::LENGTH_REQUIRED, "a Content-Length is required".to_owned())
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".to_owned())
-    } else {
-        tracing::error!(?rejection, "unhandled rejection");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
-    };
-    let mut response = warp::reply::with_status(message + "\n", status).into_response();
-    if status == StatusCode::UPGRADE_REQUIRED {
-        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-    }
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    if let Some(refusal) = rejection.find::<Refusal>() {
-        response = net::refused(*refusal);
-    } else if matches!(rejection.find::<PublishError>(), Some(PublishError::Unavailable)) {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    } else if status == StatusCode::TOO_MANY_REQUESTS {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-    }
-    Ok(response)
 }

@@ -23,6 +23,7 @@ use crate::auth::Admitted;
 use crate::batched_io::BatchedWriter;
 use crate::connection::{self, Context, Peer};
 use crate::history::Start;
+use crate::http_error::HttpError;
 use crate::net::{self, Place};
 use crate::registry::{Registry, WireMode};
 
@@ -57,8 +58,8 @@ pub enum UpgradeError {
 
 impl warp::reject::Reject for UpgradeError {}
 
-impl UpgradeError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for UpgradeError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

@@ -7,11 +7,13 @@ mod support;
 
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use roomcast_shared::ServerEvent;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -406,5 +408,40 @@ async fn new_rooms_are_limited_per_identity_and_per_address() {
         http_request(addr, &format!("/ws/junk-6/{eve}?token={}", token_for(eve)), &UPGRADE_HEADERS).await;
     assert_eq!(code, 429, "{body}");
     assert!(body.contains("new rooms"), "{body}");
+    server.shutdown().await;
+}
+
+/// Pings slow enough for the control-frame rate, never reading, in a group
+/// whose messages fill its socket: the server stops reading it while its
+/// writes wait, and the stall clock closes it although it keeps "talking".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_reader_pinging_within_the_rate_is_closed_by_the_stall_clock() {
+    let server = start_pinging_every_second().await;
+    let addr = server.local_addr();
+    let group = "pinged".parse().unwrap();
+    let attacker = pinging_non_reader(addr).await;
+    // 3 MiB for the attacker: more than its socket takes, less than its
+    // queue holds (so it is the stall clock that closes it, not eviction).
+    let mut publisher = connect_raw(addr, "pinged").await;
+    let payload = "m".repeat(16 * 1024);
+    for _ in 0..192 {
+        publisher.send(Message::text(payload.clone())).await.unwrap();
+        next_text(&mut publisher).await;
+    }
+    let published = Instant::now();
+    let ping = ping_frames(1, 125);
+    // Frames not yet taken by the socket; once the server stops reading,
+    // they pile up here, whole, instead of being cut mid-frame.
+    let mut unsent = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    while server.registry().members(&group) > 1 {
+        assert!(published.elapsed() < QUICK_IDLE_TIMEOUT * 3, "a non-reader that pings kept its socket");
+        ticker.tick().await;
+        unsent.extend_from_slice(&ping);
+        if let Ok(written) = attacker.try_write(&unsent) {
+            unsent.drain(..written);
+        }
+    }
+    drop(attacker);
     server.shutdown().await;
 }

@@ -13,9 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use roomcast_backend::history::broker::DeliveryError;
-use roomcast_backend::history::redis_store::local::LocalRedis;
 use roomcast_backend::Failure;
 use roomcast_shared::{ClientCommand, ErrorCode, MessageId, ServerEvent};
+use roomcast_testkit::LocalRedis;
 use support::*;
 use uuid::Uuid;
 

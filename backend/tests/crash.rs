@@ -71,16 +71,3 @@ async fn acknowledged_messages_survive_kill_9() {
     assert_eq!(replayed, (last_before - 4..=last_before + 1).collect::<Vec<_>>());
     server.kill_9();
 }
-
-/// Polls an async condition until it holds or [`PATIENCE`] runs out.
-async fn eventually_async<F, Fut>(condition: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

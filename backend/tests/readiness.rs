@@ -9,8 +9,8 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use roomcast_backend::history::redis_store::local::LocalRedis;
 use roomcast_shared::ServerEvent;
+use roomcast_testkit::LocalRedis;
 use support::*;
 use tokio::time::Instant;
 

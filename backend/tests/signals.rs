@@ -1,16 +1,15 @@
 //! The signals contract, the same cases against both implementations: in
 //! memory (nodes of one process on a hub) and Redis (a private
-//! `redis-server` on a free port). A node is what `join` returns; what its
-//! handler hears is recorded in order.
+//! `redis-server` on a free port, in the Redis tier: `--features
+//! redis-tests`). A node is what `join` returns; what its handler hears is
+//! recorded in order.
 
 mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use roomcast_backend::history::redis_store::local::LocalRedis;
 use roomcast_backend::signals::memory::MemoryHub;
-use roomcast_backend::signals::redis_signals::RedisSignals;
 use roomcast_backend::signals::{Control, Handler, NodeId, Signal, Signals};
 use roomcast_shared::ClientId;
 use support::eventually;
@@ -43,16 +42,6 @@ impl Deployment for MemoryHub {
     fn join(&self, handler: Handler) -> Box<dyn Signals> {
         Box::new(MemoryHub::join(self, handler))
     }
-}
-
-impl Deployment for LocalRedis {
-    fn join(&self, handler: Handler) -> Box<dyn Signals> {
-        Box::new(RedisSignals::open(&self.url(), handler).expect("a valid URL"))
-    }
-}
-
-fn redis() -> LocalRedis {
-    LocalRedis::start().expect("a local redis-server (the test script installs Debian's)")
 }
 
 fn a_revocation(issued_before: u64) -> Control {
@@ -98,32 +87,51 @@ async fn in_memory_a_broadcast_reaches_every_node_once() {
 }
 
 #[tokio::test]
-async fn over_redis_a_broadcast_reaches_every_node_once() {
-    a_broadcast_reaches_every_node_once(&redis()).await;
-}
-
-#[tokio::test]
 async fn in_memory_a_node_that_stops_refreshing_leaves_the_list() {
     a_node_that_stops_refreshing_leaves_the_list(&MemoryHub::default()).await;
 }
 
-#[tokio::test]
-async fn over_redis_a_node_that_stops_refreshing_leaves_the_list() {
-    a_node_that_stops_refreshing_leaves_the_list(&redis()).await;
-}
+/// The same cases over Redis.
+#[cfg(feature = "redis-tests")]
+mod over_redis {
+    use roomcast_backend::signals::redis_signals::RedisSignals;
+    use roomcast_testkit::LocalRedis;
 
-/// Redis restarted: the subscription is made again, the handler hears
-/// `Listening` again (to read what it missed), and broadcasts get through.
-#[tokio::test]
-async fn over_redis_the_control_channel_comes_back_after_a_restart() {
-    let mut redis = redis();
-    let heard = Heard::default();
-    let node = Deployment::join(&redis, heard.handler());
-    eventually(|| heard.count(&Signal::Listening) == 1).await;
-    redis.restart().expect("redis-server starts again");
-    eventually(|| heard.count(&Signal::Listening) >= 2).await;
-    let control = a_revocation(3);
-    node.broadcast(&control).expect("sent on a new connection");
-    let control = Signal::Control(control);
-    eventually(|| heard.count(&control) == 1).await;
+    use super::*;
+
+    impl Deployment for LocalRedis {
+        fn join(&self, handler: Handler) -> Box<dyn Signals> {
+            Box::new(RedisSignals::open(&self.url(), handler).expect("a valid URL"))
+        }
+    }
+
+    fn redis() -> LocalRedis {
+        LocalRedis::start().expect("a local redis-server (the test script installs Debian's)")
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_reaches_every_node_once() {
+        super::a_broadcast_reaches_every_node_once(&redis()).await;
+    }
+
+    #[tokio::test]
+    async fn a_node_that_stops_refreshing_leaves_the_list() {
+        super::a_node_that_stops_refreshing_leaves_the_list(&redis()).await;
+    }
+
+    /// Redis restarted: the subscription is made again, the handler hears
+    /// `Listening` again (to read what it missed), and broadcasts get through.
+    #[tokio::test]
+    async fn the_control_channel_comes_back_after_a_restart() {
+        let mut redis = redis();
+        let heard = Heard::default();
+        let node = Deployment::join(&redis, heard.handler());
+        eventually(|| heard.count(&Signal::Listening) == 1).await;
+        redis.restart().expect("redis-server starts again");
+        eventually(|| heard.count(&Signal::Listening) >= 2).await;
+        let control = a_revocation(3);
+        node.broadcast(&control).expect("sent on a new connection");
+        let control = Signal::Control(control);
+        eventually(|| heard.count(&control) == 1).await;
+    }
 }

@@ -5,34 +5,27 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import {
-  freePort, launchBrowser, newPage, send, shownTexts, startServer, stopServer, tempDatabase, waitForMessage,
-  waitForStatus, PATIENCE,
+  freePort, launchBrowser, newPage, root, send, shownTexts, startServer, stopServer, tempDatabase, waitForMessage,
+  waitForStatus,
 } from './support.js';
 
-/** A private redis-server on a free port (AOF on), resolved once it answers. */
+/**
+ * A private redis-server on a free port (AOF on), from the test kit's
+ * binary (beside the server's), resolved with its URL once it answers.
+ */
 async function startRedis() {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'roomcast-e2e-redis-'));
-  const child = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '',
-    '--maxmemory-policy', 'noeviction',
-  ], { stdio: 'ignore' });
-  const deadline = Date.now() + PATIENCE;
-  for (;;) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) return { child, port, url: `redis://127.0.0.1:${port}/` };
-    if (Date.now() > deadline) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const server = process.env.ROOMCAST_BIN ?? path.join(root, 'target', 'debug', 'roomcast');
+  const binary = path.join(path.dirname(server), 'roomcast-testkit');
+  const child = spawn(binary, ['redis'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = once(createInterface({ input: child.stdout }), 'line');
+  const first = await Promise.race([line, once(child, 'exit').then(([code]) => ({ code }))]);
+  if (!Array.isArray(first)) throw new Error(`roomcast-testkit exited with ${first.code}`);
+  return { child, url: first[0] };
 }
 
 /** A TCP proxy on a free port to `target`'s port; `target` can change. */
@@ -58,7 +51,7 @@ async function startProxy(targetPort) {
 
 const env = {};
 before(async () => { env.browser = await launchBrowser(); env.redis = await startRedis(); });
-after(async () => { await env.browser?.close(); env.redis?.child.kill('SIGKILL'); });
+after(async () => { await env.browser?.close(); env.redis?.child.kill('SIGTERM'); });
 
 test('pages on two nodes chat, and a page whose node dies catches up on the other', async () => {
   const [portA, portB] = [await freePort(), await freePort()];

@@ -14,13 +14,15 @@
 //! - A token's `groups` bound every group it joins, reads or publishes to.
 //! - Tokens are never logged (nor are query strings, which carry them).
 
-pub mod limiter;
-pub mod revocations;
-pub mod secret;
-pub mod token;
+pub(crate) mod limiter;
+pub(crate) mod revocations;
+pub(crate) mod secret;
+pub(crate) mod token;
 
 use http::StatusCode;
 use roomcast_shared::{ClientId, DisplayName};
+
+use crate::http_error::HttpError;
 
 pub use revocations::Revocations;
 pub use secret::{Secret, SecretError};
@@ -51,8 +53,8 @@ pub enum AuthError {
 
 impl warp::reject::Reject for AuthError {}
 
-impl AuthError {
-    pub fn status(&self) -> StatusCode {
+impl HttpError for AuthError {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
             Self::OtherClient | Self::GroupNotAllowed => StatusCode::FORBIDDEN,

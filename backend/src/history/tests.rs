@@ -1,5 +1,6 @@
-//! The store contract, checked against both stores; the replay plan; history
-//! pages.
+//! The store contract, checked against every store (memory and SQLite
+//! always; Redis with the `redis-tests` feature, which starts a private
+//! redis-server); the replay plan; history pages.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
 use uuid::Uuid;
 
 use super::memory::{hooked::Hooked, MemoryStore};
-use super::redis_store::local::LocalRedis;
+#[cfg(feature = "redis-tests")]
 use super::redis_store::{RedisOptions, RedisStore};
 use super::sqlite::{Durability, SqliteOptions, SqliteStore};
 use super::*;
@@ -85,11 +86,15 @@ fn each_store(check: impl Fn(&dyn Store)) {
 }
 
 /// Runs `check` against every store, a fresh Redis one too (for what does
-/// not involve `prune`: Redis retention applies as messages are appended).
+/// not involve `prune`: Redis retention applies as messages are appended)
+/// in the Redis tier (`--features redis-tests`).
 fn every_store(check: impl Fn(&dyn Store)) {
     each_store(&check);
-    let redis = LocalRedis::start().expect("a local redis-server");
-    check(&RedisStore::open(&redis.url(), RedisOptions::default()).unwrap());
+    #[cfg(feature = "redis-tests")]
+    {
+        let redis = roomcast_testkit::LocalRedis::start().expect("a local redis-server");
+        check(&RedisStore::open(&redis.url(), RedisOptions::default()).unwrap());
+    }
 }
 
 #[test]
@@ -556,8 +561,9 @@ async fn pages_go_back_and_forward() {
 /// the bytes, the newest stays, and a removed message's id is still
 /// recognized (the dedup window).
 #[test]
+#[cfg(feature = "redis-tests")]
 fn redis_retention_applies_on_append_and_ids_outlive_their_messages() {
-    let redis = LocalRedis::start().expect("a local redis-server");
+    let redis = roomcast_testkit::LocalRedis::start().expect("a local redis-server");
     let options = RedisOptions { max_messages: Some(4), max_bytes: Some(12), max_groups: Some(2) };
     let store = RedisStore::open(&redis.url(), options).unwrap();
     let first = draft("a", "0123", 1_000);
@@ -708,8 +714,9 @@ fn idle_groups_nobody_is_in_are_removed_and_free_their_place() {
 /// Redis: a group whose keys are gone (deleted by hand, evicted) gives its
 /// place under the quota back at the next retention run.
 #[test]
+#[cfg(feature = "redis-tests")]
 fn redis_forgets_groups_whose_history_vanished() {
-    let redis = LocalRedis::start().expect("a local redis-server");
+    let redis = roomcast_testkit::LocalRedis::start().expect("a local redis-server");
     let store = RedisStore::open(&redis.url(), RedisOptions::default()).unwrap();
     append(&store, "kept", 1);
     append(&store, "vanishing", 1);

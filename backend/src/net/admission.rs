@@ -13,9 +13,11 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
 use tokio::time::Instant;
 
+use crate::http_error::HttpError;
 use crate::rate::Buckets;
 
 /// Sockets beyond `max_connections` kept just long enough to be told why.
@@ -47,12 +49,20 @@ pub enum Refusal {
 
 impl warp::reject::Reject for Refusal {}
 
-impl Refusal {
-    pub fn status(self) -> StatusCode {
+impl HttpError for Refusal {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Full | Self::TooManyFromAddress | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooOften => StatusCode::TOO_MANY_REQUESTS,
         }
+    }
+
+    /// When to try again; and the socket closes after the answer.
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        vec![
+            (header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)),
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ]
     }
 }
 

@@ -22,7 +22,7 @@
 
 pub mod admission;
 pub mod client_ip;
-pub mod write_deadline;
+mod write_deadline;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,7 +31,6 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{self, HeaderValue};
 use http::StatusCode;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -42,10 +41,12 @@ use tokio_util::task::TaskTracker;
 use warp::reply::Response;
 use warp::Reply;
 
-use admission::{Admission, Decision, Refusal, Ticket, RETRY_AFTER_SECONDS};
+use admission::{Admission, Decision, Refusal, Ticket};
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use write_deadline::WriteDeadline;
+
+use crate::http_error::HttpError;
 
 /// Largest request head (request line and headers); larger gets `431`.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -159,7 +160,8 @@ async fn serve_connection<S, F>(
         let answer = (refusal.is_none()).then(|| service(request));
         async move {
             let Some(answer) = answer else {
-                return Ok::<_, Infallible>(refused(refusal.unwrap_or(Refusal::Full)));
+                // The answer to a refused socket's request; the socket closes after it.
+                return Ok::<_, Infallible>(refusal.unwrap_or(Refusal::Full).response());
             };
             match tokio::time::timeout(limits.handshake_timeout, answer).await {
                 Ok(response) => response,
@@ -177,14 +179,6 @@ async fn serve_connection<S, F>(
             let _ = tokio::time::timeout(limits.close_grace, connection).await;
         }
     }
-}
-
-/// The answer to a refused socket's request; the socket closes after it.
-pub fn refused(refusal: Refusal) -> Response {
-    let mut response = plain(refusal.status(), &format!("{refusal}\n"));
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 fn plain(status: StatusCode, text: &str) -> Response {

@@ -389,11 +389,16 @@ pub const UPGRADE_HEADERS: [(&str, &str); 4] = [
     ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
 ];
 
-/// Waits until `condition` holds, checking after every yield of the runtime
-/// and failing after [`PATIENCE`].
+/// Waits until `condition` holds, checking it every 5 ms and failing after
+/// [`PATIENCE`] (both on the runtime's clock, so paused time works too).
 pub async fn eventually(mut condition: impl FnMut() -> bool) {
+    eventually_async(|| std::future::ready(condition())).await;
+}
+
+/// [`eventually`] for a condition that has to wait itself (a request).
+pub async fn eventually_async<F: std::future::Future<Output = bool>>(mut condition: impl FnMut() -> F) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
+    while !condition().await {
         assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -594,4 +599,22 @@ pub fn text_frame(text: &str) -> Vec<u8> {
     frame.extend_from_slice(&[0, 0, 0, 0]);
     frame.extend_from_slice(text.as_bytes());
     frame
+}
+
+/// The idle timeout of [`start_pinging_every_second`].
+pub const QUICK_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A server that pings every second and counts a peer stalled after
+/// [`QUICK_IDLE_TIMEOUT`].
+pub async fn start_pinging_every_second() -> roomcast_backend::Server {
+    let mut config = test_config();
+    config.ping_interval = Duration::from_secs(1);
+    config.idle_timeout = QUICK_IDLE_TIMEOUT;
+    start(config).await
+}
+
+/// A raw member of `pinged` with a 4 KiB receive buffer, to write frames on
+/// and never read.
+pub async fn pinging_non_reader(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    raw_upgrade(tcp_from([127, 0, 0, 1], addr, Some(4096)).await, "pinged", Uuid::new_v4()).await
 }

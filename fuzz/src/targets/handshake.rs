@@ -33,6 +33,7 @@ use arbitrary::Unstructured;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use roomcast_backend::auth::{Claims, GroupPattern};
+use roomcast_backend::http_error::HttpError;
 use roomcast_backend::routes::routes;
 use roomcast_backend::upgrade::{self, UpgradeError};
 use roomcast_shared::{ClientId, DisplayName, GroupName, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};

@@ -1,5 +1,6 @@
 //! The broker contract, checked against every backend (memory, SQLite,
-//! Redis), each opened as the server opens it: a committed message reaches
+//! Redis, in the Redis tier: `--features redis-tests`), each opened as
+//! the server opens it: a committed message reaches
 //! the members here once and in order, its sender's `ack` only after it, and
 //! what was stored behind the broker's back is delivered first. (The first
 //! message of a group members do not know yet is acknowledged at once in
@@ -13,7 +14,6 @@ use uuid::Uuid;
 
 use crate::backend::Backend;
 use crate::config::{Config, HistoryKind};
-use crate::history::redis_store::local::LocalRedis;
 use crate::history::sequencer::{Depth, Publish, Reply, Sequencer, Submitted};
 use crate::history::Appending;
 use crate::queue::{Capacity, MemberQueue, Next};
@@ -27,7 +27,8 @@ struct Under {
     name: &'static str,
     backend: Backend,
     registry: Arc<Registry>,
-    _redis: Option<LocalRedis>,
+    #[cfg(feature = "redis-tests")]
+    _redis: Option<roomcast_testkit::LocalRedis>,
     _database: Option<RemovedDir>,
 }
 
@@ -50,17 +51,36 @@ fn every_backend() -> Vec<Under> {
     let mut config = Config::defaults();
     config.history = HistoryKind::Memory;
     let (backend, registry) = open(&config);
-    let memory = Under { name: "memory", backend, registry, _redis: None, _database: None };
+    let memory = Under {
+        name: "memory",
+        backend,
+        registry,
+        #[cfg(feature = "redis-tests")]
+        _redis: None,
+        _database: None,
+    };
     let dir = std::env::temp_dir().join(format!("roomcast-broker-{}", Uuid::new_v4()));
     config.history = HistoryKind::Sqlite;
     config.database = dir.join("history.sqlite3");
     let (backend, registry) = open(&config);
-    let sqlite = Under { name: "sqlite", backend, registry, _redis: None, _database: Some(RemovedDir(dir)) };
-    let redis = LocalRedis::start().expect("a local redis-server");
-    config.redis = Some(redis.url());
-    let (backend, registry) = open(&config);
-    let redis = Under { name: "redis", backend, registry, _redis: Some(redis), _database: None };
-    vec![memory, sqlite, redis]
+    let sqlite = Under {
+        name: "sqlite",
+        backend,
+        registry,
+        #[cfg(feature = "redis-tests")]
+        _redis: None,
+        _database: Some(RemovedDir(dir)),
+    };
+    #[cfg_attr(not(feature = "redis-tests"), allow(unused_mut))]
+    let mut backends = vec![memory, sqlite];
+    #[cfg(feature = "redis-tests")]
+    {
+        let redis = roomcast_testkit::LocalRedis::start().expect("a local redis-server");
+        config.redis = Some(redis.url());
+        let (backend, registry) = open(&config);
+        backends.push(Under { name: "redis", backend, registry, _redis: Some(redis), _database: None });
+    }
+    backends
 }
 
 fn lobby() -> GroupName {

@@ -26,7 +26,6 @@
 //! age-based retention is not supported in this mode.
 
 pub mod broker;
-pub mod local;
 pub mod subscriber;
 
 use std::collections::HashMap;

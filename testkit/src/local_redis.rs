@@ -1,6 +1,7 @@
-//! A private `redis-server` on a free loopback port, for the tests and the
-//! local cluster: never the system's. AOF is on (`appendfsync everysec`),
-//! RDB snapshots off, eviction off, its files in a directory of its own.
+//! A private `redis-server` on a free loopback port, for the tests, the
+//! local cluster and the browser tests: never the system's. AOF is on
+//! (`appendfsync everysec`), RDB snapshots off, eviction off, its files in a
+//! directory of its own.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ pub enum LocalRedisError {
     Spawn(std::io::Error),
     #[error("redis-server did not answer within 10 s on port {0}")]
     NoAnswer(u16),
+    #[error("redis-server exited at start ({0})")]
+    Exited(std::process::ExitStatus),
     #[error("cannot make a certificate with openssl: {0}")]
     Certificate(std::io::Error),
 }
@@ -89,6 +92,10 @@ impl LocalRedis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            // One that exited (a port taken meanwhile, a bad flag) never answers.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(LocalRedisError::Exited(status));
+            }
             if self.ping() {
                 return Ok(());
             }
@@ -125,6 +132,11 @@ impl LocalRedis {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Starts it again on the same port and files.
