@@ -52,6 +52,7 @@ mod batched_io;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod frame;
 mod hex;
 pub mod history;
 pub mod http_error;

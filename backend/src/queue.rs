@@ -19,7 +19,7 @@ use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use tokio_tungstenite::tungstenite::Message;
+use crate::frame::Frame;
 
 /// The queue was full; the message was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub struct QueueFull;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outbound {
     pub seq: u64,
-    pub message: Message,
+    pub frame: Frame,
     /// The group's history started over (a new epoch): numbers from here on
     /// are new ones, so the connection forgets what its replay covered.
     pub rewinds: bool,
@@ -40,18 +40,18 @@ pub struct Outbound {
 
 impl Outbound {
     /// A group message numbered `seq`.
-    pub fn sequenced(seq: u64, message: Message) -> Self {
-        Self { seq, message, rewinds: false }
+    pub fn sequenced(seq: u64, frame: Frame) -> Self {
+        Self { seq, frame, rewinds: false }
     }
 
     /// A frame outside the group's sequence.
-    pub fn unsequenced(message: Message) -> Self {
-        Self { seq: 0, message, rewinds: false }
+    pub fn unsequenced(frame: Frame) -> Self {
+        Self { seq: 0, frame, rewinds: false }
     }
 
     /// A frame that announces a new epoch.
-    pub fn rewinding(message: Message) -> Self {
-        Self { seq: 0, message, rewinds: true }
+    pub fn rewinding(frame: Frame) -> Self {
+        Self { seq: 0, frame, rewinds: true }
     }
 
     /// Whether a catching-up queue leaves it to the replay.
@@ -129,7 +129,7 @@ impl MemberQueue {
             state.skipped_to = if message.rewinds { 0 } else { state.skipped_to.max(message.seq) };
             return Ok(());
         }
-        let size = message.message.len();
+        let size = message.frame.len();
         let full = state.messages.len() >= self.capacity.messages
             || (!state.messages.is_empty() && state.bytes + size > self.capacity.bytes);
         if full {
@@ -250,7 +250,7 @@ impl MemberQueue {
     fn pop(state: &mut State, capacity: usize) -> Option<Outbound> {
         let message = state.messages.pop_front();
         if let Some(message) = &message {
-            state.bytes -= message.message.len();
+            state.bytes -= message.frame.len();
         }
         if state.messages.is_empty() && state.messages.capacity() > capacity.min(64) {
             // Give back what a burst grew, so an idle member stays small.
@@ -278,7 +278,7 @@ mod tests {
     use super::*;
 
     fn text(text: &'static str) -> Outbound {
-        Outbound::unsequenced(Message::text(text))
+        Outbound::unsequenced(Frame::text(text))
     }
 
     fn counted(messages: usize) -> Capacity {
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn bytes_bound_the_queue_but_one_frame_always_fits() {
         let queue = MemberQueue::new(Capacity { messages: 100, bytes: 10 });
-        queue.push(Outbound::unsequenced(Message::text("x".repeat(50)))).unwrap();
+        queue.push(Outbound::unsequenced(Frame::text("x".repeat(50)))).unwrap();
         assert!(queue.push(text("y")).is_err(), "over the bytes");
         queue.try_pop().unwrap();
         queue.push(text("12345")).unwrap();
@@ -371,13 +371,13 @@ mod tests {
     fn catching_up_leaves_group_messages_to_the_replay() {
         let queue = MemberQueue::catching_up(counted(1));
         for seq in 1..=10 {
-            queue.push(Outbound::sequenced(seq, Message::text("m"))).unwrap();
+            queue.push(Outbound::sequenced(seq, Frame::text("m"))).unwrap();
         }
         queue.push(text("ack")).unwrap();
         assert_eq!(queue.try_pop(), Some(text("ack")), "replies are queued");
         assert!(!queue.go_live(8), "9 and 10 went by: the replay reads on");
         assert!(queue.go_live(10));
-        queue.push(Outbound::sequenced(11, Message::text("m"))).unwrap();
+        queue.push(Outbound::sequenced(11, Frame::text("m"))).unwrap();
         assert_eq!(queue.try_pop().map(|o| o.seq), Some(11), "live");
     }
 }

@@ -13,7 +13,7 @@
 //! that delivery is in order, without holes or repeats.
 //!
 //! Fan-out encodes a message once per wire mode and hands every member a
-//! clone of the same [`Message`], whose payload is reference-counted bytes:
+//! clone of the same [`Frame`], whose payload is reference-counted bytes:
 //! there is no per-recipient serialization or copy. Each member has a bounded
 //! [`MemberQueue`]; a member whose queue is full is evicted on the spot
 //! instead of letting memory grow.
@@ -22,10 +22,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
-use tokio_tungstenite::tungstenite::Message;
-
+use crate::frame::Frame;
 use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
+use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,9 +181,9 @@ impl Registry {
             _ => state.last = Some(seq),
         }
         let event = ServerEvent::Message(message);
-        let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Message::text(event.encode())));
+        let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Frame::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
-        let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Message::text(message.text)));
+        let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Frame::text(message.text)));
         state.fan_out(json.as_ref(), raw.as_ref());
         Delivery::Delivered
     }
@@ -229,7 +228,7 @@ impl Registry {
         let Some(last) = state.last.filter(|last| *last < seq && state.epoch == epoch) else { return };
         if state.json_members > 0 {
             let gap = ServerEvent::Gap { from: last + 1, to: seq }.encode();
-            state.fan_out(Some(&Outbound::unsequenced(Message::text(gap))), None);
+            state.fan_out(Some(&Outbound::unsequenced(Frame::text(gap))), None);
         }
         state.last = Some(seq);
     }
@@ -318,8 +317,8 @@ impl GroupState {
         }
         let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
         let synced = ServerEvent::Synced { seq: base }.encode();
-        self.fan_out(Some(&Outbound::rewinding(Message::text(reset))), None);
-        self.fan_out(Some(&Outbound::rewinding(Message::text(synced))), None);
+        self.fan_out(Some(&Outbound::rewinding(Frame::text(reset))), None);
+        self.fan_out(Some(&Outbound::rewinding(Frame::text(synced))), None);
     }
 
     fn insert(&mut self, key: u64, member: Member) {
@@ -383,16 +382,16 @@ impl Membership {
         true
     }
 
-    /// Delivers `message` to the group's raw members as it is, outside the
+    /// Delivers `frame` to the group's raw members as it is, outside the
     /// sequence (binary frames and empty texts, which JSON members cannot
     /// receive).
-    pub fn relay(&self, message: Message) {
-        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(message)));
+    pub fn relay(&self, frame: Frame) {
+        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(frame)));
     }
 
-    /// Queues `message` for this member only.
-    pub fn reply(&self, message: Message) -> Result<(), QueueFull> {
-        self.queue.push(Outbound::unsequenced(message))
+    /// Queues `frame` for this member only.
+    pub fn reply(&self, frame: Frame) -> Result<(), QueueFull> {
+        self.queue.push(Outbound::unsequenced(frame))
     }
 
     /// What this member must write to its socket; reports eviction too.
@@ -453,7 +452,7 @@ mod tests {
     }
 
     fn text_of(outbound: Outbound) -> String {
-        outbound.message.into_text().unwrap().to_string()
+        outbound.frame.as_text().unwrap().to_owned()
     }
 
     /// Delivers as `history::delivery` does for a store whose epochs all
@@ -527,7 +526,7 @@ mod tests {
         let late = registry.join(&group("a"), WireMode::Json, someone());
         assert!(late.go_live(8, "e"), "replayed 1..=8 of epoch e");
         let events: Vec<_> = std::iter::from_fn(|| early.queue().try_pop())
-            .map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap())
+            .map(|o| ServerEvent::decode(o.frame.as_text().unwrap()).unwrap())
             .collect();
         assert_eq!(events, [ServerEvent::Reset { epoch: "e".into() }, ServerEvent::Synced { seq: 0 }]);
         assert!(late.queue().try_pop().is_none(), "the late one holds it all already");
@@ -590,8 +589,8 @@ mod tests {
         let registry = Registry::new(capacity(8));
         let raw = registry.join(&group("a"), WireMode::Raw, someone());
         let json = live_json(&registry, "a");
-        raw.relay(Message::binary(vec![1, 2, 3]));
-        assert_eq!(raw.queue().try_pop().unwrap(), Outbound::unsequenced(Message::binary(vec![1, 2, 3])));
+        raw.relay(Frame::binary(vec![1, 2, 3]));
+        assert_eq!(raw.queue().try_pop().unwrap(), Outbound::unsequenced(Frame::binary(vec![1, 2, 3])));
         assert!(json.queue().try_pop().is_none());
     }
 
@@ -606,8 +605,7 @@ mod tests {
             assert_eq!(registry.deliver(message, epoch), Delivery::Delivered);
         }
         let frames: Vec<_> = std::iter::from_fn(|| json.queue().try_pop()).collect();
-        let events: Vec<_> =
-            frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();
+        let events: Vec<_> = frames.iter().map(|o| ServerEvent::decode(o.frame.as_text().unwrap()).unwrap()).collect();
         // The group's creation tells members that joined it empty its epoch;
         // its start over tells them the new one.
         assert!(

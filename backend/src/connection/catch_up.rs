@@ -14,10 +14,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use roomcast_shared::{HeartbeatSettings, ServerEvent, Welcome};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::context::{Peer, Settings};
 use super::writes::event_frame;
+use crate::frame::Frame;
 use crate::history::{History, HistoryError, Page, Piece, Replay};
 
 type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page), HistoryError>> + Send>>;
@@ -62,7 +62,7 @@ impl CatchUp {
     }
 
     /// The frames of `page`, after the `welcome` if it is the first.
-    pub(super) fn frames(&mut self, page: Page, peer: &Peer, settings: &Settings) -> Vec<Message> {
+    pub(super) fn frames(&mut self, page: Page, peer: &Peer, settings: &Settings) -> Vec<Frame> {
         let mut frames = Vec::with_capacity(page.pieces.len() + 1);
         if !self.welcomed {
             self.welcomed = true;

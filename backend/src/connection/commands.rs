@@ -12,6 +12,7 @@ use super::close::CloseReason;
 use super::state::Connection;
 use super::writes::event_frame;
 use crate::auth::TokenError;
+use crate::frame::Frame;
 use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
 use crate::registry::WireMode;
 
@@ -44,7 +45,7 @@ pub(super) enum Inbound {
     /// sequence: binary frames, blank texts and texts with control
     /// characters, which a message may not hold (control characters would
     /// reach JSON members six times as large).
-    RawRelay(Message),
+    RawRelay(Frame),
 }
 
 impl Inbound {
@@ -58,7 +59,9 @@ impl Inbound {
             (WireMode::Raw, Message::Text(text)) if check_text(&text).is_ok() => {
                 Self::RawText(text.as_str().to_owned())
             }
-            (WireMode::Raw, message) => Self::RawRelay(message),
+            // Relayed as it came, its bytes moved into the frame (control
+            // frames were sorted out above).
+            (WireMode::Raw, message) => Frame::try_from(message).map_or(Self::Control, Self::RawRelay),
         }
     }
 }
@@ -122,9 +125,9 @@ impl Connection {
                 let _ = self.publish(MessageId(Uuid::new_v4()), text, false);
                 Ok(())
             }
-            Inbound::RawRelay(message) => {
-                self.count_raw_frame(message.len())?;
-                self.membership().relay(message);
+            Inbound::RawRelay(frame) => {
+                self.count_raw_frame(frame.len())?;
+                self.membership().relay(frame);
                 Ok(())
             }
         }
@@ -196,7 +199,7 @@ impl Connection {
     }
 
     /// Queues a frame for this connection only.
-    pub(super) fn queue(&self, message: Message) -> Result<(), CloseReason> {
-        self.membership().reply(message).map_err(|_| CloseReason::TooSlow)
+    pub(super) fn queue(&self, frame: Frame) -> Result<(), CloseReason> {
+        self.membership().reply(frame).map_err(|_| CloseReason::TooSlow)
     }
 }

@@ -14,6 +14,7 @@ use super::liveness::{Beat, Liveness};
 use super::sources::Event;
 use super::state::Connection;
 use super::writes::Wrote;
+use crate::frame::Frame;
 use crate::history::sequencer::Stopped;
 use crate::queue::Next;
 
@@ -121,7 +122,7 @@ impl Connection {
             return Err(CloseReason::TokenExpired);
         }
         match beat {
-            Beat::Ping => self.queue(Message::Ping(Default::default())),
+            Beat::Ping => self.queue(Frame::ping()),
             Beat::Quiet => Ok(()),
         }
     }

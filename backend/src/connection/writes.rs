@@ -13,9 +13,10 @@ use std::pin::Pin;
 use futures_util::Sink;
 use roomcast_shared::ServerEvent;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::frame::Frame;
 use crate::queue::{MemberQueue, Outbound};
 
 /// Most messages fed to the socket buffer before one flush.
@@ -42,17 +43,18 @@ pub(super) enum Wrote {
     Frames,
 }
 
-pub(super) fn event_frame(event: &ServerEvent) -> Message {
-    Message::text(event.encode())
+pub(super) fn event_frame(event: &ServerEvent) -> Frame {
+    Frame::text(event.encode())
 }
 
 /// Hands one frame to tungstenite, which writes it into the batched writer
-/// at once; never waits (see the module docs).
-pub(super) fn feed<S>(ws: &mut WebSocketStream<S>, frame: Message) -> Result<(), tungstenite::Error>
+/// at once; never waits (see the module docs). The frame becomes a
+/// `Message` here, the one place it does, by a move of its shared bytes.
+pub(super) fn feed<S>(ws: &mut WebSocketStream<S>, frame: Frame) -> Result<(), tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    Pin::new(ws).start_send(frame)
+    Pin::new(ws).start_send(frame.into_message())
 }
 
 /// Feeds `first` and whatever else is already queued, up to one batch, into
@@ -74,9 +76,9 @@ where
             *watermark = 0;
         }
         if outbound.seq == 0 || outbound.seq > *watermark {
-            bytes += outbound.message.len();
+            bytes += outbound.frame.len();
             fed += 1;
-            feed(ws, outbound.message)?;
+            feed(ws, outbound.frame)?;
         }
         if fed >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
             break;

@@ -22,11 +22,11 @@ use std::thread::JoinHandle;
 use roomcast_shared::{ChatMessage, ErrorCode, MessageId, ServerEvent};
 use tokio::sync::mpsc::{self, error::TrySendError, OwnedPermit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::broker::{Ack, Broker};
 use super::store::{Appending, Outcome, Store};
 use crate::clock::unix_millis;
+use crate::frame::Frame;
 use crate::queue::{MemberQueue, Outbound};
 
 /// Most publishes stored in one transaction.
@@ -234,7 +234,7 @@ fn commit(store: &dyn Store, broker: &dyn Broker, batch: &mut Vec<Queued>) {
             Reply::Nobody => {}
             Reply::Once(sender) => drop(sender.send(answer)),
             Reply::Queue(queue) => {
-                queue.push_or_evict(Outbound::unsequenced(Message::text(answer.event(id).encode())));
+                queue.push_or_evict(Outbound::unsequenced(Frame::text(answer.event(id).encode())));
             }
         }
     }
@@ -419,7 +419,7 @@ mod tests {
         assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));
 
         let Next::Message(reply) = sender.next().await else { panic!("the sender is not evicted") };
-        let event = ServerEvent::decode(reply.message.to_text().unwrap()).unwrap();
+        let event = ServerEvent::decode(reply.frame.as_text().unwrap()).unwrap();
         assert!(
             matches!(event, ServerEvent::Error { code: ErrorCode::Unavailable, id: Some(refused), .. } if refused == id),
             "{event:?}"

@@ -20,10 +20,9 @@ mod tests;
 
 use std::sync::Arc;
 
-use roomcast_shared::{ChatMessage, MessageId, ServerEvent};
-use tokio_tungstenite::tungstenite::Message;
-
+use crate::frame::Frame;
 use crate::queue::{MemberQueue, Outbound};
+use roomcast_shared::{ChatMessage, MessageId, ServerEvent};
 
 pub use local::LocalBroker;
 pub use worker::{DeliveryError, Worker};
@@ -41,14 +40,14 @@ pub trait Broker: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct Ack {
     pub(crate) seq: u64,
-    frame: Message,
+    frame: Frame,
     queue: Arc<MemberQueue>,
 }
 
 impl Ack {
     /// The `ack` of `id`, stored as `seq`, for the sender reading `queue`.
     pub fn new(id: MessageId, seq: u64, queue: Arc<MemberQueue>) -> Self {
-        Self { seq, frame: Message::text(ServerEvent::Ack { id, seq }.encode()), queue }
+        Self { seq, frame: Frame::text(ServerEvent::Ack { id, seq }.encode()), queue }
     }
 
     /// Queues it (a sender whose queue is full is evicted).

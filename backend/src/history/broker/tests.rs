@@ -134,7 +134,7 @@ async fn until(queue: &MemberQueue, done: impl Fn(&[Result<u64, u64>]) -> bool) 
         let Ok(Next::Message(outbound)) = tokio::time::timeout(PATIENCE, queue.next()).await else {
             panic!("nothing more came after {seen:?}");
         };
-        match ServerEvent::decode(outbound.message.to_text().unwrap()).unwrap() {
+        match ServerEvent::decode(outbound.frame.as_text().unwrap()).unwrap() {
             ServerEvent::Message(message) => seen.push(Ok(message.seq)),
             ServerEvent::Ack { seq, .. } => seen.push(Err(seq)),
             _ => {}

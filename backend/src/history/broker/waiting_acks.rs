@@ -146,8 +146,7 @@ mod tests {
         assert!(sender.queue().try_pop().is_none(), "not before its message");
         deliver(&registry, &acks, stored(2, "two"));
         let frames: Vec<_> = std::iter::from_fn(|| sender.queue().try_pop()).collect();
-        let events: Vec<_> =
-            frames.iter().map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap()).collect();
+        let events: Vec<_> = frames.iter().map(|o| ServerEvent::decode(o.frame.as_text().unwrap()).unwrap()).collect();
         assert!(
             matches!(&events[..], [ServerEvent::Message(m), ServerEvent::Ack { seq: 2, .. }] if m.seq == 2),
             "{events:?}"
@@ -170,7 +169,7 @@ mod tests {
         registry.restart(&group("a"), "f", 0);
         acks.release_delivered(&registry, &group("a"));
         let events: Vec<_> = std::iter::from_fn(|| sender.queue().try_pop())
-            .map(|o| ServerEvent::decode(o.message.to_text().unwrap()).unwrap())
+            .map(|o| ServerEvent::decode(o.frame.as_text().unwrap()).unwrap())
             .collect();
         assert!(matches!(events.last(), Some(ServerEvent::Ack { seq: 5, .. })), "{events:?}");
     }
