@@ -22,9 +22,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
+
 use crate::frame::Frame;
 use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
-use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

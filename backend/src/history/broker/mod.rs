@@ -20,9 +20,10 @@ mod tests;
 
 use std::sync::Arc;
 
+use roomcast_shared::{ChatMessage, MessageId, ServerEvent};
+
 use crate::frame::Frame;
 use crate::queue::{MemberQueue, Outbound};
-use roomcast_shared::{ChatMessage, MessageId, ServerEvent};
 
 pub use local::LocalBroker;
 pub use worker::{DeliveryError, Worker};
