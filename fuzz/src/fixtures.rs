@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use roomcast_backend::assembly::{self, assemble, Assembly};
 use roomcast_backend::auth::{AuthMode, Secret, Tokens};
-use roomcast_backend::backend::Backend as ServerBackend;
+use roomcast_backend::backend::Backend;
 use roomcast_backend::config::{Config, HistoryKind};
 use roomcast_backend::history::memory::MemoryStore;
 use roomcast_backend::history::sequencer::Sequencer;
@@ -53,14 +53,14 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 
 /// A server's state over an in-memory store: what `Server::start` builds
 /// ([`assemble`]), without a socket.
-pub struct Backend {
+pub struct UnderTest {
     pub state: AppState,
     /// A handle to the writer thread, which stops once every handle is
     /// gone (with the backend).
     pub sequencer: Sequencer,
 }
 
-impl Backend {
+impl UnderTest {
     /// `--auth required` with [`TEST_SECRET`], the publish API on with
     /// [`API_KEY`], self-service identities on, `127.0.0.0/8` a trusted
     /// proxy (so that `X-Forwarded-For` is read), on [`LISTEN`].
@@ -68,7 +68,7 @@ impl Backend {
         let config = config();
         let registry = assembly::registry(&config);
         let store = Arc::new(MemoryStore::with_max_groups(Some(MAX_GROUPS)));
-        let backend = ServerBackend::local(store, registry.clone());
+        let backend = Backend::local(store, registry.clone());
         let listen = LISTEN.parse().expect("a socket address");
         let Assembly { state, .. } =
             assemble(&config, listen, &backend, registry, &CancellationToken::new()).expect("the fuzz configuration");
@@ -77,7 +77,7 @@ impl Backend {
     }
 }
 
-/// The configuration of the server under test (see [`Backend::new`]).
+/// The configuration of the server under test (see [`UnderTest::new`]).
 fn config() -> Config {
     let mut config = Config::defaults();
     config.secret = Some(TEST_SECRET.to_owned());
@@ -101,7 +101,7 @@ fn config() -> Config {
     config
 }
 
-impl Default for Backend {
+impl Default for UnderTest {
     fn default() -> Self {
         Self::new()
     }

@@ -39,7 +39,7 @@ use roomcast_backend::upgrade::{self, UpgradeError};
 use roomcast_shared::{ClientId, DisplayName, GroupName, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use uuid::Uuid;
 
-use crate::fixtures::{block_on, Backend, PerThread, Renewed, API_KEY, TOKENS};
+use crate::fixtures::{block_on, PerThread, Renewed, UnderTest, API_KEY, TOKENS};
 use crate::harness::Target;
 use crate::input::{one_in, one_of, some_bytes};
 
@@ -55,7 +55,7 @@ const CLIENT: &str = "6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10";
 const OTHER: &str = "3f2504e0-4f89-4d3a-9a0c-0305e82c3301";
 
 thread_local! {
-    static BACKEND: PerThread<Backend> = const { RefCell::new(Renewed::new(4096)) };
+    static BACKEND: PerThread<UnderTest> = const { RefCell::new(Renewed::new(4096)) };
 }
 
 /// A request as built from the input, before warp sees it.
@@ -95,7 +95,7 @@ pub fn check(data: &[u8]) {
     };
     let (status, body, expected) = BACKEND.with(|backend| {
         let mut backend = backend.borrow_mut();
-        let backend = backend.get(Backend::new);
+        let backend = backend.get(UnderTest::new);
         let filter = routes(backend.state.clone(), STATIC_DIR.clone());
         let mut test = warp::test::request().method(request.method.as_str()).path(&request.uri.to_string());
         for (name, value) in &request.headers {
@@ -304,7 +304,7 @@ fn escape(text: &str, keep: &str) -> String {
 
 /// The status and message a handshake should get, from the public
 /// validators, in the order the server applies them.
-fn expect(backend: &Backend, request: &Request, handshake: &Handshake<'_>) -> (StatusCode, String) {
+fn expect(backend: &UnderTest, request: &Request, handshake: &Handshake<'_>) -> (StatusCode, String) {
     let Handshake { group, client, query } = *handshake;
     let headers = &request.headers;
     let host = match text(headers, header::HOST) {

@@ -26,7 +26,7 @@ use roomcast_shared::{limits, DisplayName, NameError};
 use serde_json::{json, Value};
 
 use super::JSON_TOKENS;
-use crate::fixtures::{block_on, Backend, PerThread, Renewed, API_KEY};
+use crate::fixtures::{block_on, PerThread, Renewed, UnderTest, API_KEY};
 use crate::harness::{fnv1a, Target};
 use crate::input::text;
 
@@ -36,23 +36,23 @@ const GROUP: &str = "fuzz";
 
 thread_local! {
     /// Rebuilt now and then: the store keeps every message taken.
-    static BACKEND: PerThread<Backend> = const { RefCell::new(Renewed::new(2048)) };
+    static BACKEND: PerThread<UnderTest> = const { RefCell::new(Renewed::new(2048)) };
 }
 
 pub fn check(data: &[u8]) {
     BACKEND.with(|backend| {
         let mut backend = backend.borrow_mut();
-        let backend = backend.get(Backend::new);
+        let backend = backend.get(UnderTest::new);
         as_it_is(backend, data);
         well_formed(backend, data);
     });
 }
 
-fn publish(backend: &Backend, body: &[u8], key: Option<&str>) -> Result<Published, PublishError> {
+fn publish(backend: &UnderTest, body: &[u8], key: Option<&str>) -> Result<Published, PublishError> {
     block_on(publish_api::publish(API_KEY, GROUP, body, key, &backend.sequencer, limits::MAX_MESSAGE_BYTES))
 }
 
-fn as_it_is(backend: &Backend, body: &[u8]) {
+fn as_it_is(backend: &UnderTest, body: &[u8]) {
     match publish(backend, body, None) {
         Ok(published) => {
             assert!(!published.duplicate && published.seq > 0, "{published:?}");
@@ -91,7 +91,7 @@ fn name_rule(name: &str) -> Result<(), String> {
     .map_err(|err| format!("body: name: {err}"))
 }
 
-fn well_formed(backend: &Backend, data: &[u8]) {
+fn well_formed(backend: &UnderTest, data: &[u8]) {
     let input = text(data);
     let (name, text) = match input.split_once('\n') {
         Some((name, text)) => (Some(name), text),

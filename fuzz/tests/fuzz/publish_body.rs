@@ -1,5 +1,5 @@
 use roomcast_backend::publish_api;
-use roomcast_fuzz::fixtures::{block_on, Backend, API_KEY};
+use roomcast_fuzz::fixtures::{block_on, UnderTest, API_KEY};
 use roomcast_fuzz::fuzz;
 use roomcast_fuzz::harness::replay;
 use roomcast_fuzz::targets::publish_body::TARGET;
@@ -15,7 +15,7 @@ fn fuzz_publish_body() {
 #[test]
 fn an_array_body_is_taken() {
     replay(&TARGET, "found-array-body");
-    let backend = Backend::new();
+    let backend = UnderTest::new();
     for body in [r#"["hi"]"#, r#"["hi", "Deploy bot"]"#] {
         let published =
             block_on(publish_api::publish(API_KEY, "fuzz", body.as_bytes(), None, &backend.sequencer, 65_536));
