@@ -37,19 +37,9 @@ impl TokenBucket {
         self.tokens_at(now) >= self.burst
     }
 
-    /// Whether a token is there at `now`.
-    pub fn has_token(&self, now: Instant) -> bool {
-        self.has_tokens(1.0, now)
-    }
-
     /// Whether `count` tokens are there at `now`.
     pub fn has_tokens(&self, count: f64, now: Instant) -> bool {
         self.tokens_at(now) >= count
-    }
-
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
-        self.try_take_many(1.0, now)
     }
 
     /// Takes `count` tokens if they are all there.
@@ -114,10 +104,6 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
         let (rate, burst) = (self.rate, self.burst);
         self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take_many(count, now)
     }
-
-    pub fn remembered(&self) -> usize {
-        self.buckets.len()
-    }
 }
 
 /// [`Buckets`] behind a lock, for limits shared across tasks.
@@ -131,10 +117,6 @@ impl<K: Hash + Eq + Copy> SharedBuckets<K> {
 
     pub fn try_take(&self, key: K, now: Instant) -> bool {
         lock(&self.0).try_take(key, now)
-    }
-
-    pub fn remembered(&self) -> usize {
-        lock(&self.0).remembered()
     }
 }
 
@@ -243,11 +225,11 @@ mod tests {
     fn a_burst_then_the_rate() {
         let start = Instant::now();
         let mut bucket = TokenBucket::new(10.0, 3, start);
-        assert!((0..3).all(|_| bucket.try_take(start)), "the burst");
-        assert!(!bucket.try_take(start), "then empty");
-        assert!(!bucket.try_take(start + Duration::from_millis(50)));
-        assert!(bucket.try_take(start + Duration::from_millis(100)), "one token per 100 ms");
-        assert!(!bucket.try_take(start + Duration::from_millis(100)));
+        assert!((0..3).all(|_| bucket.try_take_many(1.0, start)), "the burst");
+        assert!(!bucket.try_take_many(1.0, start), "then empty");
+        assert!(!bucket.try_take_many(1.0, start + Duration::from_millis(50)));
+        assert!(bucket.try_take_many(1.0, start + Duration::from_millis(100)), "one token per 100 ms");
+        assert!(!bucket.try_take_many(1.0, start + Duration::from_millis(100)));
     }
 
     #[test]
@@ -255,7 +237,7 @@ mod tests {
         let start = Instant::now();
         let mut bucket = TokenBucket::new(10.0, 3, start);
         let later = start + Duration::from_secs(60);
-        assert_eq!((0..10).filter(|_| bucket.try_take(later)).count(), 3);
+        assert_eq!((0..10).filter(|_| bucket.try_take_many(1.0, later)).count(), 3);
     }
 
     #[test]
@@ -270,13 +252,13 @@ mod tests {
         for n in 0..(SWEEP_AT as u32 * 2) {
             buckets.try_take(IpAddr::from(n.to_be_bytes()), now);
         }
-        assert!(buckets.remembered() >= SWEEP_AT * 2);
+        assert!(buckets.buckets.len() >= SWEEP_AT * 2);
         // Later, they are full again: the next sweep forgets them.
         let later = now + Duration::from_secs(120);
         for n in 0..(SWEEP_AT as u32 * 2 + 10) {
             buckets.try_take(IpAddr::from((u32::MAX - n).to_be_bytes()), later);
         }
-        assert!(buckets.remembered() <= SWEEP_AT * 2 + 10, "{} remembered", buckets.remembered());
+        assert!(buckets.buckets.len() <= SWEEP_AT * 2 + 10, "{} remembered", buckets.buckets.len());
     }
 
     #[test]

@@ -48,12 +48,51 @@ fn modules(src: &Path) -> BTreeMap<Module, PathBuf> {
         .collect()
 }
 
-/// The text of a file without its test code.
+/// The text of a file without its test code: each `#[cfg(test)]` item
+/// (`mod tests;`, or a block up to its matching brace) is left out, and
+/// line comments, which name paths too but are not dependencies.
 fn production_code(file: &Path) -> String {
     let text = std::fs::read_to_string(file).expect("a readable source file");
-    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-    // Comments name paths too; they are not dependencies.
-    code.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+    let code: Vec<&str> = text.lines().filter(|line| !line.trim_start().starts_with("//")).collect();
+    without_test_items(&code.join("\n"))
+}
+
+fn without_test_items(code: &str) -> String {
+    const TEST_ONLY: &str = "#[cfg(test)]";
+    let mut kept = String::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(TEST_ONLY) {
+        kept.push_str(&rest[..at]);
+        let item = &rest[at + TEST_ONLY.len()..];
+        let end = match (item.find(';'), item.find('{')) {
+            (Some(semicolon), Some(brace)) if semicolon < brace => semicolon + 1,
+            (_, Some(brace)) => matching_brace(item, brace).map_or(item.len(), |close| close + 1),
+            (Some(semicolon), None) => semicolon + 1,
+            (None, None) => item.len(),
+        };
+        rest = &item[end..];
+    }
+    kept.push_str(rest);
+    kept
+}
+
+/// Where the brace opened at `open` closes (braces in strings are rare
+/// enough in this code not to matter; a miss only hides test code).
+fn matching_brace(text: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (index, byte) in text.bytes().enumerate().skip(open) {
+        match byte {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(index);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The paths a file names, each resolved against `module`: the segments
@@ -196,6 +235,16 @@ fn a_cycle_is_found() {
     .into();
     assert_eq!(cycles(&graph).len(), 1);
     assert_eq!(cycles(&graph)[0].len(), 3);
+}
+
+#[test]
+fn only_test_items_are_left_out() {
+    let code = "use crate::a;\n#[cfg(test)]\nmod tests;\nuse crate::b;\n#[cfg(test)]\nmod more { use crate::c; fn f() { } }\nuse crate::d;";
+    let kept = without_test_items(code);
+    for name in ["crate::a", "crate::b", "crate::d"] {
+        assert!(kept.contains(name), "{name} kept: {kept}");
+    }
+    assert!(!kept.contains("crate::c"), "{kept}");
 }
 
 #[test]

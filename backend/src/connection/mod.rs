@@ -40,7 +40,6 @@ use tokio_tungstenite::WebSocketStream;
 
 pub use close::CloseReason;
 pub use context::{Context, Peer, Settings};
-pub use control_rate::CONTROL_FRAMES_PER_SECOND;
 pub use writes::write_buffer_limit;
 
 use crate::registry::Membership;
