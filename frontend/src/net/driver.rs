@@ -94,11 +94,8 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
                 room.link.offline();
             }
             Event::Command(Some(Command::Reconnect)) => room.link.reconnect_by_user(),
-            Event::Command(Some(Command::Close)) => {
-                if !matches!(phase, Phase::Stopped(_)) {
-                    room.link.close_by_user();
-                }
-            }
+            // A stopped link keeps its reason (Link::close_by_user).
+            Event::Command(Some(Command::Close)) => room.link.close_by_user(),
             Event::Command(Some(command)) => room.sending.command(command),
             Event::Opened | Event::Socket(_) | Event::Renewed(..) => {}
         }
