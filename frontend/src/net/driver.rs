@@ -20,7 +20,7 @@ use yew::UseReducerDispatcher;
 
 use crate::net::command::Command;
 use crate::net::connection::{Flow, Room};
-use crate::net::events::{arm, next_event, now_ms, Event};
+use crate::net::events::{arm, next_event, now_ms, Event, Waited};
 use crate::net::socket::SocketTarget;
 use crate::net::view::View;
 use crate::session::{lines, Phase};
@@ -82,7 +82,7 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
     let mut timer = None;
     while *room.link.phase() == phase {
         arm(&mut timer, until_ms);
-        match next_event(&mut room.commands, None, false, &mut None, &mut timer).await {
+        match next_event(&mut room.commands, Waited::Nothing, &mut None, &mut timer).await {
             Event::Timer => {
                 room.link.tick(now_ms());
             }
