@@ -2,11 +2,12 @@
 //!
 //! Layout:
 //! - [`session`]: connection logic as plain Rust (reconnect machine,
-//!   heartbeat, outbox and its delivery states, tabs, when the identity's
-//!   token is renewed, where a reconnect resumes, when messages are handed
-//!   to the view), unit-tested natively.
+//!   heartbeat, outbox and its delivery states, tabs, which identity a
+//!   connection uses and when its token is renewed, where a reconnect
+//!   resumes, when messages are handed to the view), unit-tested natively.
 //! - [`timeline`]: the ordered, bounded timeline as plain Rust (what a gap
-//!   means, which page to load next), unit- and property-tested natively.
+//!   means, which page to load next, the scrolling rules), unit- and
+//!   property-tested natively.
 //! - [`state`]: the room's `Reducible` state and its `Action`s.
 //! - [`net`]: thin browser glue: the WebSocket driver that runs the session
 //!   logic against a real socket and dispatches actions; Web Locks for tabs.

@@ -1,7 +1,8 @@
 //! The timeline view: keyed rows, loaders at both ends, and the scrolling
-//! rules. It follows the newest message only while the user is at the
-//! bottom; otherwise it keeps the row the user is looking at in place,
-//! whatever is added or dropped above it, and offers "N new messages ↓".
+//! rules ([`timeline::scroll`](crate::timeline::scroll) decides them). It
+//! follows the newest message only while the user is at the bottom;
+//! otherwise it keeps the row the user is looking at in place, whatever is
+//! added or dropped above it, and offers "N new messages ↓".
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,6 +14,7 @@ use yew::prelude::*;
 
 use crate::components::rows::{PendingRow, RowChunk};
 use crate::session::Pending;
+use crate::timeline::scroll::{self, Follow, Metrics, Shown};
 use crate::timeline::{Chunk, Edge};
 
 #[derive(Properties, PartialEq)]
@@ -35,14 +37,6 @@ pub struct MessageListProps {
     pub on_retry: Callback<MessageId>,
     pub on_delete: Callback<MessageId>,
 }
-
-/// Distance from the top, in pixels, at which older history is loaded.
-const NEAR_TOP: i32 = 40;
-/// Distance from the bottom, in pixels, that still counts as at the bottom.
-const NEAR_BOTTOM: i32 = 32;
-/// Distance from the bottom, in pixels, at which newer history is loaded
-/// (when the window does not hold the newest messages).
-const NEAR_END: i32 = 400;
 
 /// The `data-key`s of the loader rows at both ends.
 const EDGE_KEYS: [&str; 2] = ["older", "newer"];
@@ -74,7 +68,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 }
                 *placed_at.borrow_mut() = element.scroll_top();
                 *anchor.borrow_mut() = top_row(&element);
-                if newer == Edge::More && distance_to_end(&element) <= NEAR_END {
+                if scroll::near_end_of_loadable(metrics(&element), newer) {
                     on_load_newer.emit(());
                 }
             }
@@ -82,26 +76,23 @@ pub fn MessageList(props: &MessageListProps) -> Html {
     }
     let on_scroll = {
         let (list, anchor, placed_at) = (list.clone(), anchor.clone(), placed_at.clone());
-        let (following, live, older, newer) = (props.following, props.live, props.older, props.newer);
+        let shown = Shown { following: props.following, live: props.live, older: props.older, newer: props.newer };
         let (on_following, on_load_older, on_load_newer) =
             (props.on_following.clone(), props.on_load_older.clone(), props.on_load_newer.clone());
         Callback::from(move |_: Event| {
             let Some(element) = list.cast::<HtmlElement>() else { return };
-            let top = element.scroll_top();
-            // Only the user scrolls up: rows landing below the bottom move
-            // nothing, so a view the app put at the bottom is not "left".
-            let moved_up = top < *placed_at.borrow() - 1;
-            *placed_at.borrow_mut() = top;
-            let at_bottom = distance_to_end(&element) <= NEAR_BOTTOM;
-            if at_bottom && live && !following {
-                on_following.emit(true);
-            } else if following && moved_up && !at_bottom {
-                on_following.emit(false);
+            let at = metrics(&element);
+            let placed = std::mem::replace(&mut *placed_at.borrow_mut(), at.top);
+            let scrolled = scroll::scrolled(at, placed, shown);
+            match scrolled.follow {
+                Some(Follow::Start) => on_following.emit(true),
+                Some(Follow::Stop) => on_following.emit(false),
+                None => {}
             }
-            if top < NEAR_TOP && older == Edge::More {
+            if scrolled.load_older {
                 on_load_older.emit(());
             }
-            if distance_to_end(&element) <= NEAR_END && newer == Edge::More {
+            if scrolled.load_newer {
                 on_load_newer.emit(());
             }
             *anchor.borrow_mut() = top_row(&element);
@@ -177,8 +168,8 @@ fn loader(edge: Edge, on_load: &Callback<()>, side: Side) -> Html {
     }
 }
 
-fn distance_to_end(list: &HtmlElement) -> i32 {
-    list.scroll_height() - list.scroll_top() - list.client_height()
+fn metrics(list: &HtmlElement) -> Metrics {
+    Metrics { top: list.scroll_top(), height: list.scroll_height(), client_height: list.client_height() }
 }
 
 fn find_row(list: &HtmlElement, key: &str) -> Option<HtmlElement> {

@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use crate::net::command::Command;
 use crate::net::credentials::Credentials;
-use crate::net::events::{arm, next_event, now_ms, Event, Renewing};
+use crate::net::events::{arm, next_event, now_ms, Event, Renewing, Waited};
 use crate::net::sending::Sending;
 use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
     lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Heartbeat, Identity, Link, OnConnection, Opening,
-    Phase, ResumeCursor,
+    Reached, RefusalCheck, ResumeCursor,
 };
 use crate::state::{Action, Status};
 use crate::timeline::{Gap, LineKind};
@@ -85,13 +85,13 @@ impl Room {
         let identity = match self.credentials.for_connection().await {
             Ok(identity) => identity,
             Err(err) => {
-                self.ended(false, 1006, &err.to_string());
+                self.ended(Reached::NeverOpened, 1006, &err.to_string());
                 return Flow::Continue;
             }
         };
         let url = self.target.url(identity.client_id, &self.resume);
         let Some(socket) = Socket::open(&url, &identity.token) else {
-            self.ended(false, 1006, "the browser refused to open a WebSocket");
+            self.ended(Reached::NeverOpened, 1006, "the browser refused to open a WebSocket");
             return Flow::Continue;
         };
         let mut conn = Connection {
@@ -111,20 +111,16 @@ impl Room {
                 Err(flow) => return flow,
             };
             arm(&mut timer, due);
-            let event = next_event(
-                &mut self.commands,
-                Some(conn.socket.stream()),
-                conn.connecting,
-                &mut conn.renewing,
-                &mut timer,
-            )
-            .await;
+            let socket = if conn.connecting {
+                Waited::Opening(conn.socket.stream())
+            } else {
+                Waited::Open(conn.socket.stream())
+            };
+            let event = next_event(&mut self.commands, socket, &mut conn.renewing, &mut timer).await;
             if let Some(flow) = self.on_event(&mut conn, event).await {
-                if !conn.attempt.is_open()
-                    && matches!(self.link.phase(), Phase::Waiting { .. })
-                    && self.credentials.refused_for_good().await
-                {
-                    self.link.reconnect_by_user();
+                if let Some(check) = RefusalCheck::after(conn.attempt.reached(), self.link.phase()) {
+                    let refused = self.credentials.refused_for_good().await;
+                    check.answered(refused, &mut self.link);
                 }
                 return flow;
             }
@@ -141,7 +137,7 @@ impl Room {
         match conn.attempt.check(now) {
             Opening::TimedOut => {
                 conn.socket.close("connect timeout");
-                self.ended(false, 1006, "no answer within 10 s");
+                self.ended(Reached::NeverOpened, 1006, &lines::timed_out());
                 return Err(Flow::Continue);
             }
             Opening::Until { deadline_ms } => at(deadline_ms),
@@ -157,7 +153,7 @@ impl Room {
                 }
                 Beat::Dead => {
                     conn.socket.close("heartbeat timeout");
-                    self.ended(true, close::HEARTBEAT_TIMEOUT, "no answer from the server");
+                    self.ended(Reached::Opened, close::HEARTBEAT_TIMEOUT, "no answer from the server");
                     return Err(Flow::Continue);
                 }
                 Beat::Wait { next_check_ms } => at(next_check_ms),
@@ -210,13 +206,13 @@ impl Room {
             }
             Event::Socket(Some(Ok(Message::Bytes(_)))) => {}
             Event::Socket(Some(Err(WebSocketError::ConnectionClose(event)))) => {
-                self.ended(conn.attempt.is_open(), event.code, &event.reason);
+                self.ended(conn.attempt.reached(), event.code, &event.reason);
                 return Some(Flow::Continue);
             }
             // An `error` event; the `close` event follows.
             Event::Socket(Some(Err(_))) => {}
             Event::Socket(None) => {
-                self.ended(conn.attempt.is_open(), 1006, "");
+                self.ended(conn.attempt.reached(), 1006, "");
                 return Some(Flow::Continue);
             }
             Event::Command(command) => return self.on_command(conn, command),
@@ -351,12 +347,12 @@ impl Room {
     }
 
     /// The socket closed (or never opened) with `code`.
-    fn ended(&mut self, was_open: bool, code: u16, reason: &str) {
+    fn ended(&mut self, reached: Reached, code: u16, reason: &str) {
         self.view.hand_over(self.batcher.closed());
-        self.sending.closed(was_open, code);
+        self.sending.closed(reached, code);
         self.credentials.closed(code);
         self.link.closed(code, reason, now_ms(), js_sys::Math::random());
-        let (kind, text) = lines::closed(was_open, code, reason, self.link.phase());
+        let (kind, text) = lines::closed(reached, code, reason, self.link.phase());
         self.view.note(kind, text);
     }
 
@@ -365,7 +361,7 @@ impl Room {
         conn.socket.close(why);
         self.view.hand_over(self.batcher.closed());
         self.sending.connection_lost();
-        self.view.note(LineKind::Event, lines::let_go(conn.attempt.is_open(), why));
+        self.view.note(LineKind::Event, lines::let_go(conn.attempt.reached(), why));
     }
 }
 

@@ -1,12 +1,14 @@
 //! This view's identity across its connections: which one the next
 //! connection uses, the renewals of an open connection's token, and
-//! forgetting one the server refuses. When to renew and what an answer
-//! means are decided in [`session::identity`](crate::session::identity).
+//! forgetting one the server refuses. Which identity, when to renew and
+//! what an answer means are decided in
+//! [`session::credentials`](crate::session::credentials) and
+//! [`session::identity`](crate::session::identity).
 
 use crate::net::events::{now_ms, Renewing};
 use crate::net::identity::{self, IdentityError};
 use crate::net::view::View;
-use crate::session::{Answer, Identity, OnConnection, Renewals};
+use crate::session::{choose_identity, Answer, BeforeUse, Choice, Identity, OnConnection, Renewals};
 use crate::state::Action;
 use crate::storage;
 use crate::timeline::LineKind;
@@ -28,19 +30,21 @@ impl Credentials {
     /// (another tab may have renewed or replaced it), else the one in hand,
     /// else a new one from the server; renewed first when that is due.
     pub async fn for_connection(&mut self) -> Result<Identity, IdentityError> {
-        let identity = match storage::identity().or_else(|| self.identity.clone()) {
-            Some(known) if self.renewals.renew_before_use(&known, self.identity.as_ref(), now_ms()) => {
+        let choice = choose_identity(storage::identity(), self.identity.as_ref(), &mut self.renewals, now_ms());
+        let identity = match choice {
+            Choice::Renew(known) => {
                 let (answer, identity) = identity::renew(known).await;
                 self.renewals.answered(answer, now_ms());
-                if answer == Answer::Refused {
-                    self.forget_refused(&identity);
-                    identity::create().await?
-                } else {
-                    identity
+                match answer.before_use() {
+                    BeforeUse::Replace => {
+                        self.forget_refused(&identity);
+                        identity::create().await?
+                    }
+                    BeforeUse::Use => identity,
                 }
             }
-            Some(known) => known,
-            None => identity::create().await?,
+            Choice::Use(known) => known,
+            Choice::Create => identity::create().await?,
         };
         if self.identity.as_ref().map(|held| held.client_id) != Some(identity.client_id) {
             self.view.act(Action::Me(identity.client_id));

@@ -20,7 +20,7 @@ use yew::UseReducerDispatcher;
 
 use crate::net::command::Command;
 use crate::net::connection::{Flow, Room};
-use crate::net::events::{arm, next_event, now_ms, Event};
+use crate::net::events::{arm, next_event, now_ms, Event, Waited};
 use crate::net::socket::SocketTarget;
 use crate::net::view::View;
 use crate::session::{lines, Phase};
@@ -82,7 +82,7 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
     let mut timer = None;
     while *room.link.phase() == phase {
         arm(&mut timer, until_ms);
-        match next_event(&mut room.commands, None, false, &mut None, &mut timer).await {
+        match next_event(&mut room.commands, Waited::Nothing, &mut None, &mut timer).await {
             Event::Timer => {
                 room.link.tick(now_ms());
             }
@@ -94,11 +94,8 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
                 room.link.offline();
             }
             Event::Command(Some(Command::Reconnect)) => room.link.reconnect_by_user(),
-            Event::Command(Some(Command::Close)) => {
-                if !matches!(phase, Phase::Stopped(_)) {
-                    room.link.close_by_user();
-                }
-            }
+            // A stopped link keeps its reason (Link::close_by_user).
+            Event::Command(Some(Command::Close)) => room.link.close_by_user(),
             Event::Command(Some(command)) => room.sending.command(command),
             Event::Opened | Event::Socket(_) | Event::Renewed(..) => {}
         }

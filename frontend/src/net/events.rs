@@ -48,18 +48,32 @@ pub fn arm(timer: &mut Timer, due_ms: Option<f64>) {
     }
 }
 
-/// The next thing that happens: the socket opening (if `await_open`), a
-/// socket event, a renewal's answer (which ends `renewing`), a command, or
-/// `timer` firing (which disarms it).
+/// The socket the driver waits on, if any.
+pub enum Waited<'a> {
+    /// No socket: only commands, a renewal and the timer.
+    Nothing,
+    /// A socket still connecting: its opening, then its events.
+    Opening(&'a mut WebSocket),
+    /// A socket that opened: its events.
+    Open(&'a mut WebSocket),
+}
+
+/// The next thing that happens: the socket opening (while
+/// [`Waited::Opening`]), a socket event, a renewal's answer (which ends
+/// `renewing`), a command, or `timer` firing (which disarms it).
 pub async fn next_event(
     commands: &mut UnboundedReceiver<Command>,
-    mut socket: Option<&mut WebSocket>,
-    await_open: bool,
+    mut socket: Waited<'_>,
     renewing: &mut Renewing,
     timer: &mut Timer,
 ) -> Event {
     poll_fn(|cx| {
-        if let Some(ws) = socket.as_deref_mut() {
+        let (ws, await_open) = match &mut socket {
+            Waited::Nothing => (None, false),
+            Waited::Opening(ws) => (Some(&mut **ws), true),
+            Waited::Open(ws) => (Some(&mut **ws), false),
+        };
+        if let Some(ws) = ws {
             // The sink becomes ready when the socket leaves CONNECTING.
             if await_open && ws.poll_ready_unpin(cx).is_ready() {
                 return Poll::Ready(Event::Opened);

@@ -10,7 +10,7 @@ use crate::net::command::Command;
 use crate::net::events::now_ms;
 use crate::net::socket::Socket;
 use crate::net::view::View;
-use crate::session::{Outbox, Owner};
+use crate::session::{Outbox, Owner, Reached};
 use crate::state::Action;
 use crate::storage;
 
@@ -114,9 +114,9 @@ impl Sending {
         }
     }
 
-    /// The socket closed with `code` (`was_open`: after it opened).
-    pub fn closed(&mut self, was_open: bool, code: u16) {
-        self.outbox.closed(was_open, code);
+    /// The socket closed with `code`, having `reached` as far.
+    pub fn closed(&mut self, reached: Reached, code: u16) {
+        self.outbox.closed(reached, code);
         self.publish();
     }
 

@@ -20,7 +20,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::net::command::Command;
-use crate::session::tabs::{self, Owner};
+use crate::session::tabs::{self, AfterGrace, Owner};
 use crate::storage;
 
 #[wasm_bindgen]
@@ -34,11 +34,6 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn query(this: &LockManager) -> js_sys::Promise;
 }
-
-/// How long a lock that was let go must stay free before its outbox is
-/// adopted: a reloading tab lets go of its lock and takes it again within
-/// this, and keeps its own messages.
-const RELOAD_GRACE_MS: u32 = 3_000;
 
 /// Whether anyone holds the lock `name` now.
 async fn is_held(locks: &LockManager, name: &str) -> bool {
@@ -258,14 +253,13 @@ fn scan_with_locks(shared: &Rc<RefCell<Watching>>, locks: &Rc<LockManager>) {
             LockCallback::new(move |_lock: JsValue| {
                 let (shared, locks, name) = (shared.clone(), locks.clone(), name.clone());
                 spawn_local(async move {
-                    TimeoutFuture::new(RELOAD_GRACE_MS).await;
-                    let back = is_held(&locks, &name).await;
+                    TimeoutFuture::new(tabs::RELOAD_GRACE_MS as u32).await;
+                    let after = tabs::after_grace(is_held(&locks, &name).await);
                     let Some(shared) = shared.upgrade() else { return };
                     shared.borrow_mut().waiting.remove(&owner);
-                    if back {
-                        scan_with_locks(&shared, &locks);
-                    } else {
-                        adopt(&shared.borrow(), owner);
+                    match after {
+                        AfterGrace::WatchAgain => scan_with_locks(&shared, &locks),
+                        AfterGrace::Adopt => adopt(&shared.borrow(), owner),
                     }
                 });
                 JsValue::UNDEFINED

@@ -12,6 +12,15 @@ pub struct Attempt {
     opened: bool,
 }
 
+/// How far a socket got before it closed or was let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// It had opened.
+    Opened,
+    /// It never opened (refused, failed, timed out or abandoned).
+    NeverOpened,
+}
+
 /// Where an attempt stands at a given time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Opening {
@@ -36,6 +45,15 @@ impl Attempt {
 
     pub fn is_open(&self) -> bool {
         self.opened
+    }
+
+    /// How far the socket got.
+    pub fn reached(&self) -> Reached {
+        if self.opened {
+            Reached::Opened
+        } else {
+            Reached::NeverOpened
+        }
     }
 
     /// Where the attempt stands at `now_ms`.
@@ -64,8 +82,10 @@ mod tests {
     fn an_open_socket_has_no_deadline() {
         let mut attempt = Attempt::started(0.0);
         assert!(!attempt.is_open());
+        assert_eq!(attempt.reached(), Reached::NeverOpened);
         attempt.opened();
         assert!(attempt.is_open());
+        assert_eq!(attempt.reached(), Reached::Opened);
         assert_eq!(attempt.check(CONNECT_TIMEOUT_MS * 10.0), Opening::Open);
     }
 }

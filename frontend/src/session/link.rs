@@ -152,9 +152,12 @@ impl Link {
         had_socket
     }
 
-    /// The user closed the connection: no more retries.
+    /// The user closed the connection: no more retries. A link already
+    /// stopped keeps its reason (the server's word stays on the status).
     pub fn close_by_user(&mut self) {
-        self.phase = Phase::Stopped(Stop::ByUser);
+        if !matches!(self.phase, Phase::Stopped(_)) {
+            self.phase = Phase::Stopped(Stop::ByUser);
+        }
     }
 
     /// The user asked to reconnect: a new connection now, whatever the
@@ -313,6 +316,35 @@ mod tests {
         assert!(!link.offline(), "no socket any more");
         assert!(link.online());
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn close_while_stopped_keeps_the_reason_it_stopped() {
+        for stop in [Stop::Revoked, Stop::Terminal { code: 4400, reason: "bad name".into() }, Stop::ByUser] {
+            let mut link = link();
+            link.opened(0.0);
+            match &stop {
+                Stop::Revoked => link.closed(close::IDENTITY_REVOKED, "revoked", 10.0, 0.5),
+                Stop::Terminal { code, reason } => link.closed(*code, reason, 10.0, 0.5),
+                Stop::ByUser => link.close_by_user(),
+            }
+            assert_eq!(link.phase(), &Phase::Stopped(stop.clone()));
+            link.close_by_user();
+            assert_eq!(link.phase(), &Phase::Stopped(stop), "a second close changes nothing");
+        }
+    }
+
+    #[test]
+    fn close_stops_a_link_that_waits_or_is_offline() {
+        let mut link = link();
+        link.closed(1006, "", 0.0, 0.5);
+        assert!(matches!(link.phase(), Phase::Waiting { .. }));
+        link.close_by_user();
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::ByUser));
+        let mut link = self::link();
+        link.offline();
+        link.close_by_user();
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::ByUser));
     }
 
     #[test]

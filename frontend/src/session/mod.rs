@@ -5,6 +5,8 @@
 //! - [`link`]: the reconnect state machine (connecting / open / waiting /
 //!   offline / stopped) with exponential backoff and full jitter.
 //! - [`attempt`]: a connection attempt's deadline.
+//! - [`credentials`]: which identity a connection uses, and replacing one
+//!   the server refuses for good.
 //! - [`heartbeat`]: application-level ping/pong and dead-link detection.
 //! - [`identity`]: this browser's identity and when its token is renewed
 //!   (before use, ahead of an open connection's expiry, after 4001).
@@ -18,6 +20,7 @@
 
 pub mod attempt;
 pub mod batcher;
+pub mod credentials;
 pub mod heartbeat;
 pub mod identity;
 pub mod lines;
@@ -26,8 +29,9 @@ pub mod outbox;
 pub mod resume;
 pub mod tabs;
 
-pub use attempt::{Attempt, Opening};
+pub use attempt::{Attempt, Opening, Reached};
 pub use batcher::Batcher;
+pub use credentials::{choose_identity, BeforeUse, Choice, RefusalCheck};
 pub use heartbeat::{Beat, Heartbeat};
 pub use identity::{Answer, ConnectionToken, Identity, OnConnection, Renewals};
 pub use link::{Backoff, Link, Phase, Stop};

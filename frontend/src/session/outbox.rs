@@ -16,6 +16,8 @@
 use roomcast_shared::{close, MessageId};
 use serde::{Deserialize, Serialize};
 
+use super::attempt::Reached;
+
 /// Where one message is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
@@ -164,11 +166,11 @@ impl Outbox {
         changed
     }
 
-    /// The socket closed with `code` (`was_open`: after it opened): an open
+    /// The socket closed with `code`, having `reached` as far: an open
     /// connection's 1009 fails the message in flight, which caused it;
     /// anything else in flight goes again after the reconnect.
-    pub fn closed(&mut self, was_open: bool, code: u16) {
-        if was_open && code == close::MESSAGE_TOO_BIG {
+    pub fn closed(&mut self, reached: Reached, code: u16) {
+        if reached == Reached::Opened && code == close::MESSAGE_TOO_BIG {
             self.in_flight_too_big();
         }
         self.connection_lost();
@@ -333,13 +335,13 @@ mod tests {
     fn only_an_open_connections_1009_fails_the_message_in_flight() {
         let (mut outbox, _) = outbox_of(&["huge"]);
         outbox.next_to_send(0.0);
-        outbox.closed(false, close::MESSAGE_TOO_BIG);
+        outbox.closed(Reached::NeverOpened, close::MESSAGE_TOO_BIG);
         assert_eq!(states(&outbox), ["queued"], "a socket that never opened sent nothing");
         outbox.next_to_send(0.0);
-        outbox.closed(true, 1006);
+        outbox.closed(Reached::Opened, 1006);
         assert_eq!(states(&outbox), ["queued"]);
         outbox.next_to_send(0.0);
-        outbox.closed(true, close::MESSAGE_TOO_BIG);
+        outbox.closed(Reached::Opened, close::MESSAGE_TOO_BIG);
         assert_eq!(states(&outbox), ["failed"]);
     }
 

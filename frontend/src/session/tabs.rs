@@ -25,6 +25,30 @@ pub const REFRESH_EVERY_MS: f64 = 15_000.0;
 /// Background tabs may run their timers only once a minute.
 pub const STALE_AFTER_MS: f64 = 75_000.0;
 
+/// How long a tab's lock that was let go must stay free before its outbox
+/// is adopted: a reloading tab lets go of its lock and takes it back within
+/// this, and keeps its own messages.
+pub const RELOAD_GRACE_MS: f64 = 3_000.0;
+
+/// What follows once another tab's lock was granted to this one (so that
+/// tab let go of it), released at once, and [`RELOAD_GRACE_MS`] passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterGrace {
+    /// Its tab took the lock back (a reload): watch it again.
+    WatchAgain,
+    /// Still free: its tab is gone; adopt its outbox.
+    Adopt,
+}
+
+/// What follows the grace; `taken_back`: someone holds the lock again.
+pub fn after_grace(taken_back: bool) -> AfterGrace {
+    if taken_back {
+        AfterGrace::WatchAgain
+    } else {
+        AfterGrace::Adopt
+    }
+}
+
 /// One tab's outbox for one room, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TabOutbox {
@@ -92,6 +116,13 @@ mod tests {
         assert_eq!(owner_of("roomcast.outbox.lobby2", &group()), None);
         assert_eq!(owner_of("roomcast.outbox.lobby.not-a-uuid", &group()), None);
         assert_eq!(owner_of("roomcast.name", &group()), None);
+    }
+
+    #[test]
+    fn a_reloading_tab_keeps_its_outbox_and_a_closed_ones_is_adopted() {
+        assert_eq!(after_grace(true), AfterGrace::WatchAgain);
+        assert_eq!(after_grace(false), AfterGrace::Adopt);
+        assert_eq!(RELOAD_GRACE_MS, 3_000.0, "the browser tests reload within it");
     }
 
     #[test]

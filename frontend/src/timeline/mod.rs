@@ -25,6 +25,7 @@ mod chunk;
 mod gap;
 mod paging;
 mod row;
+pub mod scroll;
 #[cfg(test)]
 mod tests;
 

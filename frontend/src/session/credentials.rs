@@ -1,0 +1,172 @@
+//! Which identity a connection uses, and what happens to one the server
+//! refuses for good: it is forgotten and a new one is created. The browser
+//! glue ([`net::credentials`](crate::net::credentials)) reads storage and
+//! asks the server; the choices are made here.
+
+use super::attempt::Reached;
+use super::identity::{Answer, Identity, Renewals};
+use super::link::{Link, Phase};
+
+/// Where the next connection's identity comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// Renew this one first, then use what the renewal brings
+    /// ([`Answer::before_use`]).
+    Renew(Identity),
+    /// Use this one as it is.
+    Use(Identity),
+    /// None is known: ask the server for a new one.
+    Create,
+}
+
+/// The identity for the next connection at `now_ms`: the `stored` one
+/// (another tab may have renewed or replaced it), else the one `held` (the
+/// one the last connection used), else a new one; renewed first when
+/// [`Renewals::renew_before_use`] says so.
+pub fn choose_identity(
+    stored: Option<Identity>,
+    held: Option<&Identity>,
+    renewals: &mut Renewals,
+    now_ms: f64,
+) -> Choice {
+    match stored.or_else(|| held.cloned()) {
+        Some(known) if renewals.renew_before_use(&known, held, now_ms) => Choice::Renew(known),
+        Some(known) => Choice::Use(known),
+        None => Choice::Create,
+    }
+}
+
+/// What the next connection does with a renewal made before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeforeUse {
+    /// Use the identity the renewal brought (renewed, or the one in hand
+    /// when the server could not renew it).
+    Use,
+    /// The server refuses the identity for good: forget it and create one.
+    Replace,
+}
+
+impl Answer {
+    /// What a renewal before a connection's use means for it.
+    pub fn before_use(self) -> BeforeUse {
+        match self {
+            Self::Refused => BeforeUse::Replace,
+            Self::Renewed | Self::Off | Self::Later => BeforeUse::Use,
+        }
+    }
+}
+
+/// A connection ended without opening while the link waits to retry: the
+/// server may refuse its identity for good (a refused handshake looks like
+/// any failure to the browser), which is worth asking. If it does, the
+/// identity is forgotten and the link reconnects at once, with a new one,
+/// rather than after its backoff.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RefusalCheck(());
+
+impl RefusalCheck {
+    /// A check to make after a connection that got as far as `reached`,
+    /// the link now in `phase`; `None` when there is nothing to ask.
+    pub fn after(reached: Reached, phase: &Phase) -> Option<Self> {
+        (reached == Reached::NeverOpened && matches!(phase, Phase::Waiting { .. })).then_some(Self(()))
+    }
+
+    /// The server answered: `refused` for good (the caller forgot the
+    /// identity) reconnects `link` at once.
+    pub fn answered(self, refused: bool, link: &mut Link) {
+        if refused {
+            link.reconnect_by_user();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roomcast_shared::ClientId;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::session::{Backoff, Stop};
+
+    const T0_MS: f64 = 1_800_000_000_000.0;
+
+    /// An identity got at T0 with a 30-day token: not due before use.
+    fn identity(client: u128, token: &str) -> Identity {
+        let t0 = (T0_MS / 1_000.0) as u64;
+        Identity {
+            client_id: ClientId(Uuid::from_u128(client)),
+            token: token.into(),
+            obtained_at: Some(t0),
+            expires_at: Some(t0 + 30 * 86_400),
+        }
+    }
+
+    #[test]
+    fn the_stored_identity_comes_first_then_the_one_in_hand_then_a_new_one() {
+        let (stored, held) = (identity(2, "stored"), identity(1, "held"));
+        let mut renewals = Renewals::default();
+        let choice = choose_identity(Some(stored.clone()), Some(&held), &mut renewals, T0_MS);
+        assert_eq!(choice, Choice::Use(stored), "another tab may have replaced it");
+        let choice = choose_identity(None, Some(&held), &mut renewals, T0_MS);
+        assert_eq!(choice, Choice::Use(held));
+        assert_eq!(choose_identity(None, None, &mut renewals, T0_MS), Choice::Create);
+    }
+
+    #[test]
+    fn an_identity_due_is_renewed_before_use_unless_the_server_renews_none() {
+        let due = Identity { obtained_at: None, ..identity(1, "old") };
+        let mut renewals = Renewals::default();
+        let choice = choose_identity(Some(due.clone()), None, &mut renewals, T0_MS);
+        assert_eq!(choice, Choice::Renew(due.clone()));
+        let choice = choose_identity(None, Some(&due), &mut renewals, T0_MS);
+        assert_eq!(choice, Choice::Renew(due.clone()), "the one in hand too");
+        renewals.answered(Answer::Off, T0_MS);
+        assert_eq!(choose_identity(Some(due.clone()), None, &mut renewals, T0_MS), Choice::Use(due));
+    }
+
+    #[test]
+    fn a_refused_renewal_replaces_the_identity_and_any_other_answer_keeps_one() {
+        assert_eq!(Answer::Refused.before_use(), BeforeUse::Replace);
+        for answer in [Answer::Renewed, Answer::Off, Answer::Later] {
+            assert_eq!(answer.before_use(), BeforeUse::Use, "{answer:?}");
+        }
+    }
+
+    fn waiting_link() -> Link {
+        let mut link = Link::new(Backoff::default());
+        link.closed(1006, "", 0.0, 0.5);
+        assert!(matches!(link.phase(), Phase::Waiting { attempt: 1, .. }));
+        link
+    }
+
+    #[test]
+    fn an_identity_refused_for_good_reconnects_at_once() {
+        let mut link = waiting_link();
+        let check = RefusalCheck::after(Reached::NeverOpened, link.phase()).expect("worth asking");
+        check.answered(true, &mut link);
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn an_identity_not_refused_waits_out_the_backoff() {
+        let mut link = waiting_link();
+        let before = link.phase().clone();
+        RefusalCheck::after(Reached::NeverOpened, link.phase()).expect("worth asking").answered(false, &mut link);
+        assert_eq!(link.phase(), &before);
+    }
+
+    #[test]
+    fn only_an_attempt_that_never_opened_while_the_link_waits_is_checked() {
+        let waiting = waiting_link();
+        assert_eq!(RefusalCheck::after(Reached::Opened, waiting.phase()), None, "it opened: the token was taken");
+        for phase in [
+            Phase::Connecting { attempt: 0 },
+            Phase::Open { since_ms: 0.0 },
+            Phase::Offline,
+            Phase::Stopped(Stop::ByUser),
+            Phase::Stopped(Stop::Revoked),
+        ] {
+            assert_eq!(RefusalCheck::after(Reached::NeverOpened, &phase), None, "{phase:?}");
+        }
+    }
+}
