@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{channel_of, decode_entry, RedisStore};
+use super::store::{channel_of, decode_entry, RedisStore};
 use roomcast_shared::GroupName;
 
 use crate::history::broker::waiting_acks::WaitingAcks;
