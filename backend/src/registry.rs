@@ -52,9 +52,6 @@ pub struct Registry {
     next_member: AtomicU64,
     connections: AtomicUsize,
     outbound_queue: Capacity,
-    /// Bumped whenever a group is created or removed here (for a broker
-    /// that follows which groups this node has members in).
-    groups_changed: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -127,7 +124,6 @@ impl Registry {
             next_member: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             outbound_queue,
-            groups_changed: AtomicU64::new(0),
         })
     }
 
@@ -148,10 +144,7 @@ impl Registry {
         let mut groups = lock(&self.groups);
         let group = groups
             .entry(group.clone())
-            .or_insert_with(|| {
-                self.groups_changed.fetch_add(1, Ordering::Relaxed);
-                Arc::new(Group { name: group.clone(), state: Mutex::default() })
-            })
+            .or_insert_with(|| Arc::new(Group { name: group.clone(), state: Mutex::default() }))
             .clone();
         lock(&group.state).insert(key, member);
         drop(groups);
@@ -241,25 +234,6 @@ impl Registry {
         state.last.filter(|_| state.epoch == epoch)
     }
 
-    /// The groups this node has members in whose delivery position is set,
-    /// with the epoch and the last number their live members hold (for a
-    /// broker that checks them against the store).
-    pub fn tracked(&self) -> Vec<(GroupName, String, u64)> {
-        let groups: Vec<_> = lock(&self.groups).values().cloned().collect();
-        groups
-            .into_iter()
-            .filter_map(|group| {
-                let state = lock(&group.state);
-                state.last.map(|last| (group.name.clone(), state.epoch.clone(), last))
-            })
-            .collect()
-    }
-
-    /// Changes whenever a group is created or removed here.
-    pub fn groups_version(&self) -> u64 {
-        self.groups_changed.load(Ordering::Relaxed)
-    }
-
     /// The groups this node has members in.
     pub fn group_names(&self) -> Vec<GroupName> {
         lock(&self.groups).keys().cloned().collect()
@@ -299,7 +273,6 @@ impl Registry {
             // while a member holds it, but be exact).
             if groups.get(&group.name).is_some_and(|g| Arc::ptr_eq(g, group)) {
                 groups.remove(&group.name);
-                self.groups_changed.fetch_add(1, Ordering::Relaxed);
             }
         }
         drop(state);
@@ -514,7 +487,10 @@ mod tests {
         }
         let seqs: Vec<_> = std::iter::from_fn(|| member.queue().try_pop()).map(|o| o.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4]);
-        assert_eq!(registry.tracked(), [(group("a"), "e".to_owned(), 4)]);
+        assert_eq!(
+            registry.position(&group("a"), |epoch, last| (epoch.to_owned(), last)),
+            Some(("e".to_owned(), Some(4)))
+        );
     }
 
     /// A member that went live before its group existed learns the epoch
