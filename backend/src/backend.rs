@@ -17,13 +17,16 @@ use crate::history::redis_store::{RedisOptions, RedisStore};
 use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::history::{HistoryError, Store};
 use crate::registry::Registry;
-use crate::signals::{self, Handler, Relay, SignalError, Signals};
+use crate::signals::memory::MemoryHub;
+use crate::signals::redis_signals::RedisSignals;
+use crate::signals::{Handler, Relay, SignalError, Signals};
 
 /// Why a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error(transparent)]
-    History(#[from] HistoryError),
+    /// The store could not be opened (`store` names which).
+    #[error("cannot open the {store} store: {source}")]
+    History { store: &'static str, source: HistoryError },
     #[error("cannot start the delivery thread: {0}")]
     Thread(#[from] std::io::Error),
     #[error(transparent)]
@@ -52,25 +55,34 @@ impl Backend {
     pub fn open(config: &Config, registry: Arc<Registry>) -> Result<Self, BackendError> {
         let max_groups = (config.max_groups > 0).then_some(config.max_groups);
         if let Some(url) = &config.redis {
-            let store = Arc::new(RedisStore::open(url, RedisOptions::new(&config.retention(), max_groups))?);
+            let store = Arc::new(
+                RedisStore::open(url, RedisOptions::new(&config.retention(), max_groups))
+                    .map_err(|source| BackendError::History { store: "Redis", source })?,
+            );
             // Every node, this one too, delivers from pub/sub.
             let (broker, worker) = RedisBroker::start(store.clone(), registry)?;
             let relay = Relay::default();
-            let signals = signals::open(Some(url), relay.handler())?;
+            // Redis is not reached here: the subscription is made (and
+            // made again) by a thread of its own, which says so with
+            // `Signal::Listening`.
+            let signals = Arc::new(RedisSignals::open(url, relay.handler())?);
             return Ok(Self { store, broker: Arc::new(broker), signals, relay, worker: Some(worker) });
         }
         let store: Arc<dyn Store> = match config.history {
             HistoryKind::Memory => Arc::new(MemoryStore::with_max_groups(max_groups)),
-            HistoryKind::Sqlite => Arc::new(SqliteStore::open(
-                &config.database,
-                SqliteOptions {
-                    durability: config.durability,
-                    max_groups,
-                    max_database_bytes: (config.max_database_bytes > 0)
-                        .then_some(config.max_database_bytes)
-                        .or_else(|| sqlite::default_max_bytes(&config.database)),
-                },
-            )?),
+            HistoryKind::Sqlite => Arc::new(
+                SqliteStore::open(
+                    &config.database,
+                    SqliteOptions {
+                        durability: config.durability,
+                        max_groups,
+                        max_database_bytes: (config.max_database_bytes > 0)
+                            .then_some(config.max_database_bytes)
+                            .or_else(|| sqlite::default_max_bytes(&config.database)),
+                    },
+                )
+                .map_err(|source| BackendError::History { store: "SQLite", source })?,
+            ),
         };
         Ok(Self::local(store, registry))
     }
@@ -80,7 +92,7 @@ impl Backend {
     pub fn local(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
         let broker = Arc::new(LocalBroker::new(store.clone(), registry));
         let relay = Relay::default();
-        let signals: Arc<dyn Signals> = Arc::new(signals::memory::MemoryHub::default().join(relay.handler()));
+        let signals: Arc<dyn Signals> = Arc::new(MemoryHub::default().join(relay.handler()));
         Self { store, broker, signals, relay, worker: None }
     }
 

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use roomcast_backend::{net, shutdown, Config, Server};
+use roomcast_backend::{net, shutdown, Config, Server, StartError};
 use tracing_subscriber::EnvFilter;
 
 /// Logs at info, except hyper's per-connection errors as warp reports them
@@ -41,7 +41,12 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(dir = %config.static_dir.display(), "no built app found; see README.md to build it");
     }
     let stop = shutdown::StopSignals::register().context("cannot listen for stop signals")?;
-    let server = Server::bind(config.clone()).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let server = Server::bind(config.clone()).await.map_err(|err| match err {
+        // Only a listen failure is about the address; every other one
+        // (the store, Redis, the secret) says itself what failed.
+        StartError::Listen(err) => anyhow::Error::new(err).context(format!("cannot listen on {}", config.listen)),
+        err => anyhow::Error::new(err),
+    })?;
     tracing::info!("listening on http://{}", server.local_addr());
     tokio::select! {
         () = stop.recv() => {}

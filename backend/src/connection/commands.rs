@@ -16,6 +16,14 @@ use crate::frame::Frame;
 use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
 use crate::registry::WireMode;
 
+/// Who hears that a publish was stored: a JSON sender (its `ack`, or an
+/// error), or nobody (a raw sender gets no acknowledgement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckTo {
+    Sender,
+    Nobody,
+}
+
 /// Why a `refresh` was not taken (the connection stays, with its old
 /// token).
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +95,7 @@ impl Connection {
                 })
             }
             // The ack (or an error) comes from the sequencer, once stored.
-            Inbound::Command(Ok(ClientCommand::Send { id, text })) => match self.publish(id, text, true) {
+            Inbound::Command(Ok(ClientCommand::Send { id, text })) => match self.publish(id, text, AckTo::Sender) {
                 Ok(()) => Ok(()),
                 Err(stopped) => self.refuse(id, stopped),
             },
@@ -122,7 +130,7 @@ impl Connection {
                 // Raw clients get no acknowledgement; a refused publish is
                 // logged by the sequencer, and a stopped one is the
                 // shutdown this connection is about to see.
-                let _ = self.publish(MessageId(Uuid::new_v4()), text, false);
+                let _ = self.publish(MessageId(Uuid::new_v4()), text, AckTo::Nobody);
                 Ok(())
             }
             Inbound::RawRelay(frame) => {
@@ -166,11 +174,12 @@ impl Connection {
         self.context().limits.try_take(identity, self.peer().ip, bytes, Instant::now())
     }
 
-    /// Hands a message to the sequencer. When the writer is far behind, the
+    /// Hands a message to the sequencer (`ack`: whether its sender hears
+    /// of it). When the writer is far behind, the
     /// publish is held and the connection reads nothing more until it is
     /// handed over: the sender is held back, while this connection's writes
     /// go on, so its own queue keeps draining instead of overflowing.
-    fn publish(&mut self, id: MessageId, text: String, acknowledge: bool) -> Result<(), Stopped> {
+    fn publish(&mut self, id: MessageId, text: String, ack: AckTo) -> Result<(), Stopped> {
         let peer = self.peer();
         let message = ChatMessage {
             group: peer.group.clone(),
@@ -180,7 +189,10 @@ impl Connection {
             text,
             ts: 0,
         };
-        let reply = if acknowledge { Reply::Queue(self.membership().queue().clone()) } else { Reply::Nobody };
+        let reply = match ack {
+            AckTo::Sender => Reply::Queue(self.membership().queue().clone()),
+            AckTo::Nobody => Reply::Nobody,
+        };
         match self.context().sequencer.try_submit(Publish { message, reply })? {
             Submitted::Queued => {}
             Submitted::Backlogged(backlogged) => self.hold(backlogged),

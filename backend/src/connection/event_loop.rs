@@ -10,8 +10,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::close::CloseReason;
 use super::commands::Inbound;
-use super::liveness::{Beat, Liveness};
-use super::sources::Event;
+use super::liveness::{Beat, Holding, Liveness};
+use super::sources::{Event, Turn};
 use super::state::Connection;
 use super::writes::Wrote;
 use crate::frame::Frame;
@@ -30,14 +30,14 @@ impl Connection {
         let now = Instant::now();
         let mut liveness = Liveness::new(settings.ping_interval, settings.idle_timeout, now);
         let mut heartbeat = liveness.heartbeat(now);
-        let mut reads_first = false;
+        let mut turn = Turn::WritesFirst;
         loop {
             // Reads and writes take turns at going first, so that a busy
             // group cannot starve reads (the peer's pongs would go unseen)
             // and a chatty peer cannot starve writes.
-            reads_first = !reads_first;
+            turn = turn.next();
             let sources = self.sources(cancelled.as_mut(), ws, &mut heartbeat);
-            let event = sources.next_event(liveness.writes_wait(), reads_first).await;
+            let event = sources.next_event(liveness.writes_wait(), turn).await;
             let wrote = match self.handle(event, ws, &mut liveness) {
                 Ok(wrote) => wrote,
                 Err(reason) => return reason,
@@ -117,7 +117,8 @@ impl Connection {
     /// The checks of a heartbeat tick (stalled, idle, token), and a ping
     /// when one is due.
     fn on_heartbeat(&mut self, liveness: &mut Liveness) -> Result<(), CloseReason> {
-        let beat = liveness.tick(Instant::now(), self.holds_publish())?;
+        let holding = if self.holds_publish() { Holding::Publish } else { Holding::Nothing };
+        let beat = liveness.tick(Instant::now(), holding)?;
         if self.token_expired() {
             return Err(CloseReason::TokenExpired);
         }

@@ -18,6 +18,15 @@ pub(super) enum Beat {
     Ping,
 }
 
+/// What the connection holds at a tick: a publish that waits for the
+/// sequencer (the socket is not read meanwhile, so the peer cannot be
+/// heard), or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holding {
+    Publish,
+    Nothing,
+}
+
 /// The heartbeat's clocks of one connection.
 #[derive(Debug)]
 pub(super) struct Liveness {
@@ -78,9 +87,8 @@ impl Liveness {
         }
     }
 
-    /// One check at `now`. `holding`: a publish waits for the sequencer, so
-    /// the socket is not read.
-    pub(super) fn tick(&mut self, now: Instant, holding: bool) -> Result<Beat, CloseReason> {
+    /// One check at `now`, `holding` what the connection holds.
+    pub(super) fn tick(&mut self, now: Instant, holding: Holding) -> Result<Beat, CloseReason> {
         // A peer that has not taken a byte for the idle timeout is not
         // reading: it goes, and its memory with it, whether or not it still
         // sends.
@@ -89,7 +97,10 @@ impl Liveness {
         }
         // While a publish is held or writes wait, the socket is not read,
         // so the peer cannot be heard; it is not silent.
-        if !holding && self.unflushed.is_none() && now.saturating_duration_since(self.last_heard) >= self.idle_timeout {
+        if holding == Holding::Nothing
+            && self.unflushed.is_none()
+            && now.saturating_duration_since(self.last_heard) >= self.idle_timeout
+        {
             return Err(CloseReason::HeartbeatTimeout);
         }
         self.ticks = (self.ticks + 1) % self.ticks_per_ping;
@@ -105,7 +116,7 @@ mod tests {
     const IDLE: Duration = Duration::from_secs(60);
 
     fn beats(liveness: &mut Liveness, start: Instant, count: u32) -> Vec<Beat> {
-        (1..=count).map(|n| liveness.tick(start + liveness.tick * n, false).expect("alive")).collect()
+        (1..=count).map(|n| liveness.tick(start + liveness.tick * n, Holding::Nothing).expect("alive")).collect()
     }
 
     #[test]
@@ -127,11 +138,11 @@ mod tests {
     fn a_silent_peer_goes_at_the_idle_timeout_and_a_heard_one_stays() {
         let start = Instant::now();
         let mut liveness = Liveness::new(PING, IDLE, start);
-        assert!(liveness.tick(start + IDLE - Duration::from_millis(1), false).is_ok());
-        assert!(matches!(liveness.tick(start + IDLE, false), Err(CloseReason::HeartbeatTimeout)));
+        assert!(liveness.tick(start + IDLE - Duration::from_millis(1), Holding::Nothing).is_ok());
+        assert!(matches!(liveness.tick(start + IDLE, Holding::Nothing), Err(CloseReason::HeartbeatTimeout)));
         liveness.heard(start + IDLE);
         assert!(
-            liveness.tick(start + IDLE * 2 - Duration::from_millis(1), false).is_ok(),
+            liveness.tick(start + IDLE * 2 - Duration::from_millis(1), Holding::Nothing).is_ok(),
             "heard: the clock starts over"
         );
     }
@@ -140,10 +151,10 @@ mod tests {
     fn a_peer_that_cannot_be_read_is_not_silent() {
         let start = Instant::now();
         let mut liveness = Liveness::new(PING, IDLE, start);
-        assert!(liveness.tick(start + IDLE * 3, true).is_ok(), "a held publish stops reading");
+        assert!(liveness.tick(start + IDLE * 3, Holding::Publish).is_ok(), "a held publish stops reading");
         liveness.writes_wait_since(start + IDLE);
         assert!(liveness.writes_wait());
-        assert!(liveness.tick(start + IDLE * 2 - Duration::from_millis(1), false).is_ok(), "writes wait");
+        assert!(liveness.tick(start + IDLE * 2 - Duration::from_millis(1), Holding::Nothing).is_ok(), "writes wait");
     }
 
     #[test]
@@ -154,7 +165,7 @@ mod tests {
         liveness.writes_wait_since(waited_from);
         liveness.writes_wait_since(waited_from + Duration::from_secs(5));
         assert!(
-            matches!(liveness.tick(waited_from + IDLE, false), Err(CloseReason::Stalled)),
+            matches!(liveness.tick(waited_from + IDLE, Holding::Nothing), Err(CloseReason::Stalled)),
             "from the first wait on"
         );
         // Flushed after 50 s of waiting: the peer was last heard at the
@@ -162,9 +173,9 @@ mod tests {
         liveness.flushed(waited_from + Duration::from_secs(50));
         assert!(!liveness.writes_wait());
         let flushed_at = waited_from + Duration::from_secs(50);
-        assert!(liveness.tick(flushed_at + Duration::from_secs(49), false).is_ok());
+        assert!(liveness.tick(flushed_at + Duration::from_secs(49), Holding::Nothing).is_ok());
         assert!(matches!(
-            liveness.tick(flushed_at + Duration::from_secs(50), false),
+            liveness.tick(flushed_at + Duration::from_secs(50), Holding::Nothing),
             Err(CloseReason::HeartbeatTimeout)
         ));
     }

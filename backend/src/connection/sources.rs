@@ -31,6 +31,24 @@ pub(super) enum Event {
     Heartbeat,
 }
 
+/// Which goes first in a pass: reading the socket, or the writes (the
+/// queue, a replay page, a pending flush). They take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Turn {
+    ReadsFirst,
+    WritesFirst,
+}
+
+impl Turn {
+    /// The other one's turn.
+    pub(super) fn next(self) -> Self {
+        match self {
+            Self::ReadsFirst => Self::WritesFirst,
+            Self::WritesFirst => Self::ReadsFirst,
+        }
+    }
+}
+
 pub(super) struct Sources<'a, S, C> {
     pub cancelled: Pin<&'a mut C>,
     pub ws: &'a mut WebSocketStream<S>,
@@ -50,7 +68,8 @@ where
     /// nothing cannot make the server answer it: its pings wait in its own
     /// socket), the queue is only watched for eviction, and no replay page
     /// is read; while a publish is held, the socket is not read either.
-    pub(super) async fn next_event(mut self, unflushed: bool, reads_first: bool) -> Event {
+    pub(super) async fn next_event(mut self, unflushed: bool, turn: Turn) -> Event {
+        let reads_first = turn == Turn::ReadsFirst;
         poll_fn(|cx| {
             if self.cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);

@@ -6,7 +6,9 @@
 //! Two implementations: [`memory`] (one process: a broadcast reaches the
 //! handlers of this process) and [`redis_signals`] (a `PUBLISH` on
 //! `rc:control` heard by a subscription of each node's own, and a sorted set
-//! `rc:nodes` scored by expiry). What a node hears comes to its [`Handler`],
+//! `rc:nodes` scored by expiry). Which one a node has is chosen where its
+//! backend is opened (`Backend::open`, in `backend.rs`),
+//! with the store. What a node hears comes to its [`Handler`],
 //! never as a Redis type. Features that need every node to act (revoke,
 //! later disconnect, ban, presence) add a [`Control`] variant here rather
 //! than state to the registry.
@@ -49,17 +51,6 @@ impl fmt::Debug for Relay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Relay").field("attached", &self.0.get().is_some()).finish()
     }
-}
-
-/// Opens this node's signals: over the Redis at `redis_url`, else within
-/// this process alone. Redis is not reached here: the subscription is made
-/// (and made again) by a thread of its own, which says so with
-/// [`Signal::Listening`].
-pub fn open(redis_url: Option<&str>, handler: Handler) -> Result<Arc<dyn Signals>, SignalError> {
-    Ok(match redis_url {
-        Some(url) => Arc::new(redis_signals::RedisSignals::open(url, handler)?),
-        None => Arc::new(memory::MemoryHub::default().join(handler)),
-    })
 }
 
 /// How long a node stays on the list after its last refresh: a node that

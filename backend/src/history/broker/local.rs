@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use roomcast_shared::ChatMessage;
 
-use super::{Ack, Broker};
+use super::contract::{Ack, Broker};
 use crate::history::delivery::deliver_in_order;
-use crate::history::Store;
+use crate::history::store::Store;
 use crate::registry::Registry;
 
 pub struct LocalBroker {

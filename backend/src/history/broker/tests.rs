@@ -2,7 +2,9 @@
 //! Redis, in the Redis tier: `--features redis-tests`), each opened as
 //! the server opens it: a committed message reaches
 //! the members here once and in order, its sender's `ack` only after it, and
-//! what was stored behind the broker's back is delivered first. (The first
+//! what was stored behind the broker's back is delivered first; a resend is
+//! acked with its first number and not delivered again; a sender whose
+//! group has nobody here is acked all the same. (The first
 //! message of a group members do not know yet is acknowledged at once in
 //! Redis mode, as before: each test starts with a group they know.)
 
@@ -110,11 +112,18 @@ async fn live_member(under: &Under) -> Membership {
 /// Publishes `count` messages through `under`'s sequencer, each acked to
 /// `sender`, and stops the sequencer once they are stored.
 async fn publish(under: &Under, count: usize, sender: &Arc<MemberQueue>) {
+    publish_each(under, (0..count).map(|i| message(&format!("m{i}"))).collect(), sender).await;
+}
+
+/// Publishes `messages` as they are (ids, groups) through `under`'s
+/// sequencer, each acked to `sender`, and stops the sequencer once they are
+/// stored.
+async fn publish_each(under: &Under, messages: Vec<ChatMessage>, sender: &Arc<MemberQueue>) {
     let depth = Depth { messages: 64, bytes: 1 << 20 };
     let (sequencer, writer) = Sequencer::start(under.backend.store().clone(), under.backend.broker().clone(), depth)
         .expect("a writer thread");
-    for i in 0..count {
-        let publish = Publish { message: message(&format!("m{i}")), reply: Reply::Queue(sender.clone()) };
+    for message in messages {
+        let publish = Publish { message, reply: Reply::Queue(sender.clone()) };
         assert!(matches!(sequencer.try_submit(publish), Ok(Submitted::Queued)));
     }
     drop(sequencer);
@@ -176,6 +185,49 @@ async fn what_was_stored_behind_the_brokers_back_is_delivered_first() {
         publish(&under, 1, member.queue()).await;
         let seen = until_acked(member.queue(), 1).await;
         assert_in_order_acked_after(under.name, &seen, 2..=5);
+        under.backend.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_is_acked_with_its_first_number_and_delivered_once() {
+    for under in every_backend() {
+        let member = live_member(&under).await;
+        let first = message("once");
+        publish_each(&under, vec![first.clone()], member.queue()).await;
+        let seen = until_acked(member.queue(), 1).await;
+        assert_in_order_acked_after(under.name, &seen, 2..=2);
+        // The same id again (a client that never saw its ack), then a new
+        // message: the resend's ack names 2, and the next thing delivered
+        // is 3.
+        publish_each(&under, vec![first, message("after")], member.queue()).await;
+        let seen = until_acked(member.queue(), 2).await;
+        let acks: Vec<u64> = seen.iter().filter_map(|event| event.err()).collect();
+        assert_eq!(acks, [2, 3], "{}: the resend is acked with its first number: {seen:?}", under.name);
+        let messages: Vec<u64> = seen.iter().filter_map(|event| event.ok()).collect();
+        assert_eq!(messages, [3], "{}: the resend is not delivered again: {seen:?}", under.name);
+        under.backend.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_is_acked_in_a_group_nobody_is_in_here() {
+    let elsewhere: GroupName = "elsewhere".parse().unwrap();
+    for under in every_backend() {
+        let member = live_member(&under).await;
+        assert_eq!(under.registry.members(&elsewhere), 0);
+        // A sender this node delivers nothing to: nobody here is in its
+        // group, so no delivery here can come before its ack.
+        let sender = Arc::new(MemberQueue::new(Capacity { messages: 64, bytes: 1 << 20 }));
+        let mut nowhere = message("to nobody here");
+        nowhere.group = elsewhere.clone();
+        publish_each(&under, vec![nowhere], &sender).await;
+        assert_eq!(until_acked(&sender, 1).await, [Err(1)], "{}: acked, as the first of its group", under.name);
+        // Nor does it reach the lobby's members: their next delivery is
+        // the lobby's own next message.
+        publish(&under, 1, member.queue()).await;
+        let seen = until_acked(member.queue(), 1).await;
+        assert_in_order_acked_after(under.name, &seen, 2..=2);
         under.backend.stop().await;
     }
 }

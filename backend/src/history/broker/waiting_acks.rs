@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use roomcast_shared::GroupName;
 
-use super::Ack;
+use super::contract::Ack;
 use crate::registry::Registry;
 
 /// Per group, the acks waiting for their delivery here.

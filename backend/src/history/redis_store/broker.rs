@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use roomcast_shared::ChatMessage;
 
+use super::store::RedisStore;
 use super::subscriber::{self, Deliver};
-use super::RedisStore;
 use crate::history::broker::waiting_acks::WaitingAcks;
 use crate::history::broker::{Ack, Broker, Worker};
 use crate::registry::Registry;

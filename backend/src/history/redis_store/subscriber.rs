@@ -19,11 +19,11 @@
 //! with an error, and so does a panic (see
 //! [`Worker`](crate::history::broker::Worker)); the server then shuts down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{channel_of, decode_entry, RedisStore};
+use super::store::{channel_of, decode_entry, RedisStore};
 use roomcast_shared::GroupName;
 
 use crate::history::broker::waiting_acks::WaitingAcks;
@@ -107,16 +107,18 @@ fn listen(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> redis::Redi
     pubsub.set_read_timeout(Some(POLL))?;
     // Per group: subscribed; `Some(since)` once it has no members here.
     let mut subscribed: HashMap<GroupName, Option<Instant>> = HashMap::new();
-    let mut version = None;
+    let mut first_pass = true;
+    let mut seen_changes = None;
     let mut previous = HashMap::new();
     let mut checked = Instant::now();
     let mut allowed = false;
     while !stop.load(Ordering::Relaxed) {
-        let now_version = registry.groups_version();
-        let first_pass = version.is_none();
-        if version != Some(now_version) {
-            version = Some(now_version);
-            let names: std::collections::HashSet<GroupName> = registry.group_names().into_iter().collect();
+        // Which groups this node has members in, compared with what it
+        // listens to whenever that set changed.
+        let changes = registry.groups_changed();
+        if seen_changes != Some(changes) {
+            seen_changes = Some(changes);
+            let names: HashSet<GroupName> = registry.group_names().into_iter().collect();
             let new: Vec<GroupName> = names.iter().filter(|name| !subscribed.contains_key(*name)).cloned().collect();
             if !new.is_empty() {
                 if !allowed {
@@ -136,7 +138,7 @@ fn listen(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> redis::Redi
                 }
             }
         }
-        if first_pass {
+        if std::mem::take(&mut first_pass) {
             // Listening to every group here again, and everything they
             // missed filled: ready once the writer answers too (checked
             // now, rather than at the next round).
@@ -193,7 +195,7 @@ fn announce(store: &RedisStore, to: Deliver<'_>, payload: &[u8]) {
 /// message published since may still be on its way through pub/sub.
 fn catch_up(store: &RedisStore, to: Deliver<'_>, previous: &mut HashMap<GroupName, Head>, everything: bool) {
     let registry = to.registry;
-    let tracked = registry.tracked();
+    let tracked = tracked(registry);
     let groups: Vec<_> = tracked.iter().map(|(group, _, _)| group.clone()).collect();
     let Ok(heads) = store.heads(&groups) else { return };
     let mut now = HashMap::with_capacity(heads.len());
@@ -219,4 +221,60 @@ fn catch_up(store: &RedisStore, to: Deliver<'_>, previous: &mut HashMap<GroupNam
         now.insert(group, head);
     }
     *previous = now;
+}
+
+/// The groups this node has members in whose delivery position is set, with
+/// the epoch and the last number their live members hold: what
+/// [`catch_up`] checks against the store.
+fn tracked(registry: &Registry) -> Vec<(GroupName, String, u64)> {
+    registry
+        .group_names()
+        .into_iter()
+        .filter_map(|group| {
+            let (epoch, last) =
+                registry.position(&group, |epoch, last| last.map(|last| (epoch.to_owned(), last)))??;
+            Some((group, epoch, last))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use roomcast_shared::{ChatMessage, ClientId, MessageId, Sender};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::queue::Capacity;
+    use crate::registry::{Delivery, WireMode};
+
+    fn group(name: &str) -> GroupName {
+        name.parse().unwrap()
+    }
+
+    fn stored(seq: u64) -> ChatMessage {
+        ChatMessage {
+            group: group("a"),
+            seq,
+            id: MessageId(Uuid::new_v4()),
+            from: Sender { client_id: ClientId(Uuid::nil()), name: None, verified: false },
+            text: "m".into(),
+            ts: 1,
+        }
+    }
+
+    /// What the heads are checked against: each group's delivery position,
+    /// once its members are live, and no group before.
+    #[test]
+    fn tracks_the_groups_whose_delivery_position_is_set() {
+        let registry = Registry::new(Capacity { messages: 8, bytes: usize::MAX });
+        let live = registry.join(&group("a"), WireMode::Json, ClientId(Uuid::new_v4()));
+        let _catching_up = registry.join(&group("b"), WireMode::Json, ClientId(Uuid::new_v4()));
+        assert!(live.go_live(0, "e"));
+        for seq in 1..=4 {
+            assert_eq!(registry.deliver(stored(seq), "e"), Delivery::Delivered);
+        }
+        assert_eq!(tracked(&registry), [(group("a"), "e".to_owned(), 4)]);
+        drop(live);
+        assert_eq!(tracked(&registry), []);
+    }
 }
