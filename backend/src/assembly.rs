@@ -22,10 +22,12 @@ use crate::net::admission::{Admission, Caps};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self};
 use crate::new_groups::NewGroupLimits;
+use crate::node_signals;
 use crate::queue::Capacity;
 use crate::registry::Registry;
 use crate::revoke::{self, Revoker};
 use crate::state::AppState;
+use crate::typing::{self, Typing, TypingError};
 use crate::upgrade::Upgrades;
 
 /// Why the state could not be put together.
@@ -39,6 +41,8 @@ pub enum AssemblyError {
     History(#[from] HistoryError),
     #[error("cannot start the history writer: {0}")]
     Writer(#[from] std::io::Error),
+    #[error(transparent)]
+    Typing(#[from] TypingError),
 }
 
 /// The state, and what must be stopped with it.
@@ -81,6 +85,7 @@ pub fn assemble(
         history: history.clone(),
         sequencer,
         limits: config.publish_limits(),
+        typing: Typing::start(backend.signals().clone(), typing::EVERY)?,
         auth: auth.clone(),
         settings: Settings {
             ping_interval: config.ping_interval,
@@ -94,8 +99,12 @@ pub fn assemble(
     };
     let connections = TaskTracker::new();
     // Revocations from other nodes close sockets here; those stored before
-    // are read after the handler is attached, so none is missed.
-    backend.on_signal(revoke::listener(backend.store().clone(), revocations.clone(), registry.clone()));
+    // are read after the handler is attached, so none is missed. Typing
+    // from any node (this one too) reaches the group's members here.
+    backend.on_signal(node_signals::handler(
+        revoke::Heard::new(backend.store().clone(), revocations.clone(), registry.clone()),
+        typing::Fanout::new(registry.clone()),
+    ));
     let revoker = Revoker::new(backend.store().clone(), revocations, registry.clone(), backend.signals().clone());
     revoker.load()?;
     let state = AppState {

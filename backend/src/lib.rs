@@ -18,8 +18,9 @@
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
 //!   API; [`revoke`]: withdrawing an identity on every node.
 //! - [`signals`]: what nodes tell each other beside the messages (a control
-//!   channel: revocations now) and which nodes are live; in memory or over
-//!   Redis.
+//!   channel: revocations and typing now) and which nodes are live; in
+//!   memory or over Redis. `node_signals`: this node's one handler of them;
+//!   `typing`: typing indicators, rate-limited, across nodes.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - `batched_io`: one socket write per batch of frames, memory freed after.
@@ -59,6 +60,7 @@ pub mod http_error;
 pub mod identities;
 pub mod net;
 mod new_groups;
+mod node_signals;
 mod owner_only;
 pub mod publish_api;
 mod queue;
@@ -70,6 +72,7 @@ pub mod server;
 pub mod shutdown;
 pub mod signals;
 pub mod state;
+mod typing;
 pub mod upgrade;
 
 pub use config::Config;

@@ -135,7 +135,30 @@ impl MemberQueue {
         if full {
             return Err(QueueFull);
         }
-        state.bytes += size;
+        Self::enqueue(state, message);
+        Ok(())
+    }
+
+    /// Queues a best-effort frame outside the sequence (`typing`): only for
+    /// a live member, and only within the first half of its queue, so that
+    /// such frames can neither get a member evicted (messages alone decide
+    /// that) nor cut into a replay. Never evicts. Returns whether it was
+    /// queued.
+    pub fn offer(&self, message: Outbound) -> bool {
+        let state = self.lock();
+        if state.evicted || state.catching_up {
+            return false;
+        }
+        let size = message.frame.len();
+        if state.messages.len() >= self.capacity.messages / 2 || state.bytes + size > self.capacity.bytes / 2 {
+            return false;
+        }
+        Self::enqueue(state, message);
+        true
+    }
+
+    fn enqueue(mut state: MutexGuard<'_, State>, message: Outbound) {
+        state.bytes += message.frame.len();
         state.messages.push_back(message);
         let reader = state.reader.take();
         drop(state);
@@ -143,7 +166,6 @@ impl MemberQueue {
         if let Some(reader) = reader {
             reader.wake();
         }
-        Ok(())
     }
 
     /// Queues `message`, or evicts the member if its queue is full: a
@@ -283,6 +305,19 @@ mod tests {
 
     fn counted(messages: usize) -> Capacity {
         Capacity { messages, bytes: usize::MAX }
+    }
+
+    #[test]
+    fn an_offer_takes_half_the_queue_at_most_never_evicts_and_skips_a_catch_up() {
+        let queue = MemberQueue::new(counted(4));
+        assert!(queue.offer(text("t1")) && queue.offer(text("t2")));
+        assert!(!queue.offer(text("t3")), "half the queue is the most offers take");
+        assert!(queue.push(text("m1")).is_ok() && queue.push(text("m2")).is_ok(), "messages still fit");
+        assert!(!queue.offer(text("t4")));
+        assert!(!queue.is_evicted());
+        let catching_up = MemberQueue::catching_up(counted(4));
+        assert!(!catching_up.offer(text("t")), "left out of a replay");
+        assert!(catching_up.try_pop().is_none());
     }
 
     #[tokio::test]

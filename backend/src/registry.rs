@@ -188,6 +188,25 @@ impl Registry {
         Delivery::Delivered
     }
 
+    /// Hands `frame`, a best-effort event outside the sequence (`typing`),
+    /// to `group`'s live JSON members here except those of `except` (its
+    /// sender's own tabs): the same bytes for each, and never an eviction
+    /// (see [`MemberQueue::offer`]). Returns how many took it.
+    pub fn signal(&self, group: &GroupName, frame: Frame, except: ClientId) -> usize {
+        let Some(group) = lock(&self.groups).get(group).cloned() else { return 0 };
+        let state = lock(&group.state);
+        if state.json_members == 0 {
+            return 0;
+        }
+        let message = Outbound::unsequenced(frame);
+        state
+            .members
+            .values()
+            .filter(|member| member.mode == WireMode::Json && member.client != except)
+            .filter(|member| member.queue.offer(message.clone()))
+            .count()
+    }
+
     /// Reads `group`'s delivery position here, under its lock: the epoch
     /// its members know (empty before the first) and the last number they
     /// hold (`None` until one is delivered or reached by a replay). `None`
@@ -575,6 +594,24 @@ mod tests {
         assert_eq!(registry.stats(), Stats { connections: 1, groups: 1 });
         drop(b);
         assert_eq!(registry.stats(), Stats { connections: 0, groups: 0 });
+    }
+
+    #[test]
+    fn a_signal_reaches_live_json_members_but_not_its_sender_raw_members_or_a_replay() {
+        let registry = Registry::new(capacity(8));
+        let typist = someone();
+        let own_tab = registry.join(&group("a"), WireMode::Json, typist);
+        assert!(own_tab.go_live(0, "e"));
+        let reader = live_json(&registry, "a");
+        let replaying = registry.join(&group("a"), WireMode::Json, someone());
+        let raw = registry.join(&group("a"), WireMode::Raw, someone());
+        let elsewhere = live_json(&registry, "b");
+        assert_eq!(registry.signal(&group("a"), Frame::text("typing"), typist), 1);
+        assert_eq!(reader.queue().try_pop(), Some(Outbound::unsequenced(Frame::text("typing"))));
+        for member in [&own_tab, &replaying, &raw, &elsewhere] {
+            assert!(member.queue().try_pop().is_none());
+        }
+        assert_eq!(registry.signal(&group("nobody"), Frame::text("typing"), typist), 0);
     }
 
     #[test]

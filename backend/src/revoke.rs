@@ -8,7 +8,7 @@
 //! ([`Revocations`]) at once, then broadcast ([`Control::Revoke`]): every
 //! node closes its own sockets of that identity as it hears it. A node that
 //! was not listening (its control channel lost, or it was starting) reads
-//! the stored revocations again when it listens ([`Signal::Listening`]):
+//! the stored revocations again when it listens ([`Heard::listening`]):
 //! pub/sub keeps nothing for it.
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::auth::Revocations;
 use crate::history::{HistoryError, Store};
 use crate::http_error::HttpError;
 use crate::registry::Registry;
-use crate::signals::{Control, Handler, NotHandled, Signal, SignalError, Signals};
+use crate::signals::{Control, NotHandled, SignalError, Signals};
 
 /// Why a revocation was not made.
 #[derive(Debug, thiserror::Error)]
@@ -115,23 +115,34 @@ impl Revoker {
     }
 }
 
-/// What this node does with what the nodes say: it closes the sockets of an
-/// identity revoked on any node, and whenever it starts listening (what was
-/// broadcast before is lost to it) it reads the stored revocations again.
-pub fn listener(store: Arc<dyn Store>, revocations: Arc<Revocations>, registry: Arc<Registry>) -> Handler {
-    Arc::new(move |signal| {
-        match signal {
-            Signal::Control(Control::Revoke { sub, issued_before }) => {
-                take(&revocations, &registry, sub, issued_before);
-            }
-            Signal::Listening => {
-                for (sub, min_iat) in store.revocations().map_err(|err| NotHandled(Box::new(err)))? {
-                    take(&revocations, &registry, sub, min_iat);
-                }
-            }
+/// What this node does with revocations the nodes announce: it closes the
+/// sockets of an identity revoked on any node, and whenever it starts
+/// listening (what was broadcast before is lost to it) it reads the stored
+/// revocations again. The node's signal handler calls it.
+#[derive(Clone)]
+pub struct Heard {
+    store: Arc<dyn Store>,
+    revocations: Arc<Revocations>,
+    registry: Arc<Registry>,
+}
+
+impl Heard {
+    pub fn new(store: Arc<dyn Store>, revocations: Arc<Revocations>, registry: Arc<Registry>) -> Self {
+        Self { store, revocations, registry }
+    }
+
+    /// `sub`'s tokens issued before `issued_before` were revoked on a node.
+    pub fn revoked(&self, sub: ClientId, issued_before: u64) {
+        take(&self.revocations, &self.registry, sub, issued_before);
+    }
+
+    /// The node listens (again): the stored revocations are read.
+    pub fn listening(&self) -> Result<(), NotHandled> {
+        for (sub, min_iat) in self.store.revocations().map_err(|err| NotHandled(Box::new(err)))? {
+            take(&self.revocations, &self.registry, sub, min_iat);
         }
         Ok(())
-    })
+    }
 }
 
 /// Notes a revocation; if it is news here, closes this node's sockets of
@@ -155,8 +166,7 @@ mod tests {
     fn listening_to(store: &Arc<dyn Store>) -> Arc<Revocations> {
         let revocations = Arc::new(Revocations::default());
         let registry = Registry::new(Capacity { messages: 8, bytes: 1 << 16 });
-        let handler = listener(store.clone(), revocations.clone(), registry);
-        handler(Signal::Listening).expect("the memory store answers");
+        Heard::new(store.clone(), revocations.clone(), registry).listening().expect("the memory store answers");
         revocations
     }
 

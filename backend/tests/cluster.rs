@@ -487,6 +487,36 @@ async fn a_revocation_reaches_every_node() {
     second.shutdown().await;
 }
 
+#[tokio::test]
+async fn typing_on_one_node_reaches_a_member_on_another() {
+    let redis = redis();
+    let first = start_node(&redis.url(), |_| {}).await;
+    let second = start_node(&redis.url(), |_| {}).await;
+    let typist = Uuid::new_v4();
+    let mut ann = connect_json_as(first.local_addr(), "lobby", typist, Some("Ann")).await;
+    let mut bob = connect_json(second.local_addr(), "lobby").await;
+    let expected = ServerEvent::Typing {
+        from: roomcast_shared::Sender {
+            client_id: roomcast_shared::ClientId(typist),
+            name: Some("Ann".parse().unwrap()),
+            verified: true,
+        },
+    };
+    // The second node's control channel may not listen yet (and pub/sub
+    // keeps nothing for it): type again, past the rate, until it hears.
+    let mut heard = None;
+    for _ in 0..5 {
+        send_command(&mut ann, &ClientCommand::Typing).await;
+        if let Ok(event) = tokio::time::timeout(Duration::from_millis(2_200), next_event(&mut bob)).await {
+            heard = Some(event);
+            break;
+        }
+    }
+    assert_eq!(heard, Some(expected));
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
 /// Makes Redis refuse every channel to its default user (the nodes' user):
 /// it drops the node's pub/sub connection, and every subscribe after it is
 /// `NOPERM`.

@@ -29,3 +29,11 @@ pub const MAX_HISTORY_PAGE: usize = 200;
 /// Most bytes of messages (as JSON) in one page of the history API: a page
 /// of large messages holds fewer of them (at least one).
 pub const MAX_HISTORY_PAGE_BYTES: usize = 1024 * 1024;
+
+/// The server passes on at most one `typing` per identity in this time;
+/// clients send no more often either.
+pub const TYPING_EVERY_MS: u64 = 2_000;
+
+/// How long a client shows that someone is typing, unless their message
+/// arrives first.
+pub const TYPING_SHOWN_MS: u64 = 6_000;

@@ -28,11 +28,18 @@ pub enum ClientCommand {
     /// [`TOKEN_EXPIRED`](crate::close::TOKEN_EXPIRED) at expiry and
     /// reconnects with a new token.
     Refresh { token: String },
+    /// The user is typing in this group: the group's other members see a
+    /// [`ServerEvent::Typing`]. Never stored; the server passes on at most
+    /// one per identity every [`TYPING_EVERY_MS`](crate::limits::TYPING_EVERY_MS)
+    /// and drops the rest without a word. A client shows a typer until
+    /// [`TYPING_SHOWN_MS`](crate::limits::TYPING_SHOWN_MS) pass or that
+    /// identity's message arrives.
+    Typing,
 }
 
 /// The `type` tags of [`ClientCommand`], for telling an unknown command from a
 /// malformed known one.
-const COMMAND_TYPES: [&str; 3] = ["send", "ping", "refresh"];
+const COMMAND_TYPES: [&str; 4] = ["send", "ping", "refresh", "typing"];
 
 /// Why a text frame was not a usable command. The connection stays open; the
 /// server answers with an `error` event built from this.
@@ -306,6 +313,10 @@ pub enum ServerEvent {
         seq: u64,
     },
     Pong,
+    /// Another member of the group is typing (see [`ClientCommand::Typing`]).
+    Typing {
+        from: Sender,
+    },
     /// A `refresh` was taken: the connection's token now expires at
     /// `token_expires_at` (Unix seconds; absent: never).
     Refreshed {
@@ -355,7 +366,9 @@ mod tests {
 
     #[test]
     fn commands_round_trip() {
-        for command in [ClientCommand::Send { id: id(), text: "héllo <b>".into() }, ClientCommand::Ping] {
+        for command in
+            [ClientCommand::Send { id: id(), text: "héllo <b>".into() }, ClientCommand::Ping, ClientCommand::Typing]
+        {
             assert_eq!(ClientCommand::decode(&command.encode()), Ok(command));
         }
     }
@@ -363,8 +376,17 @@ mod tests {
     #[test]
     fn commands_have_the_documented_shape() {
         assert_eq!(ClientCommand::Ping.encode(), r#"{"type":"ping"}"#);
+        assert_eq!(ClientCommand::Typing.encode(), r#"{"type":"typing"}"#);
         let send = format!(r#"{{"type":"send","id":"{ID}","text":"hi"}}"#);
         assert_eq!(ClientCommand::decode(&send), Ok(ClientCommand::Send { id: id(), text: "hi".into() }));
+    }
+
+    #[test]
+    fn typing_has_the_documented_shape() {
+        let from = Sender { client_id: ClientId(Uuid::parse_str(ID).unwrap()), name: None, verified: true };
+        let event = ServerEvent::Typing { from };
+        assert_eq!(event.encode(), format!(r#"{{"type":"typing","from":{{"client_id":"{ID}","verified":true}}}}"#));
+        assert_eq!(ServerEvent::decode(&event.encode()).unwrap(), event);
     }
 
     #[test]

@@ -100,6 +100,12 @@ impl Connection {
                 Err(stopped) => self.refuse(id, stopped),
             },
             Inbound::Command(Ok(ClientCommand::Ping)) => self.reply(&ServerEvent::Pong),
+            // Best-effort and unanswered: one per identity per interval
+            // passes, the rest are dropped without a word.
+            Inbound::Command(Ok(ClientCommand::Typing)) => {
+                self.announce_typing();
+                Ok(())
+            }
             Inbound::Command(Ok(ClientCommand::Refresh { token })) => match self.take_refresh(&token) {
                 Ok(()) => self.reply(&ServerEvent::Refreshed { token_expires_at: self.peer().token_expires_at }),
                 Err(reason) => self.reply(&ServerEvent::Error {
@@ -139,6 +145,14 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    /// Tells the group's other members (every node) that this peer is
+    /// typing, as its messages name it; within its identity's rate.
+    fn announce_typing(&self) {
+        let peer = self.peer();
+        let from = Sender { client_id: peer.client_id, name: peer.name.clone(), verified: peer.verified };
+        self.context().typing.announce(&peer.group, &from, Instant::now());
     }
 
     /// Takes a newer token for this connection's identity and group: its

@@ -14,6 +14,7 @@ use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
 use crate::rate::PublishLimits;
 use crate::registry::WireMode;
+use crate::typing::Typing;
 
 /// Who is on the other end, as established by the upgrade.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct Context {
     pub history: History,
     pub sequencer: Sequencer,
     pub limits: PublishLimits,
+    /// Passes on `typing` (its own rate, per identity) to every node.
+    pub typing: Typing,
     /// Checks the token of a `refresh`.
     pub auth: Arc<Auth>,
     pub settings: Settings,

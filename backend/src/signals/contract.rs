@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_shared::ClientId;
+use roomcast_shared::{ClientId, GroupName, Sender};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,6 +18,10 @@ pub enum Control {
     /// Tokens of `sub` issued before `issued_before` (Unix seconds) are
     /// refused from now on, and its sockets close (4403).
     Revoke { sub: ClientId, issued_before: u64 },
+    /// `from` is typing in `group`: each node tells its JSON members of
+    /// `group` but `from`'s own. Best-effort: never stored, and lost with
+    /// the channel.
+    Typing { group: GroupName, from: Sender },
 }
 
 /// What a node's handler hears.

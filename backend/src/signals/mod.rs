@@ -10,7 +10,7 @@
 //! backend is opened (`Backend::open`, in `backend.rs`),
 //! with the store. What a node hears comes to its [`Handler`],
 //! never as a Redis type. Features that need every node to act (revoke,
-//! later disconnect, ban, presence) add a [`Control`] variant here rather
+//! typing; later disconnect, ban, presence) add a [`Control`] variant here rather
 //! than state to the registry.
 
 mod contract;
