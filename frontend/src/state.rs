@@ -12,7 +12,7 @@ use std::rc::Rc;
 use roomcast_shared::{limits, ChatMessage, ClientId};
 use yew::Reducible;
 
-use crate::session::Pending;
+use crate::session::{Pending, TypingLine};
 use crate::timeline::{LineKind, Page, PageRequest, Timeline};
 
 /// The connection status line.
@@ -58,6 +58,8 @@ pub struct RoomState {
     /// This browser's client id, once it has an identity: its verified
     /// messages are "You".
     pub me: Option<ClientId>,
+    /// Who else is typing, if anyone.
+    pub typing: Option<TypingLine>,
     /// Bumped by every action: the timeline changes in place.
     revision: u64,
 }
@@ -84,6 +86,7 @@ impl RoomState {
             outbox: Rc::new([]),
             max_message_bytes: max_message_bytes.unwrap_or(limits::MAX_MESSAGE_BYTES),
             me: None,
+            typing: None,
             revision: 0,
         }
     }
@@ -133,6 +136,8 @@ pub enum Action {
     Limit(usize),
     /// This browser's identity (new, or renewed).
     Me(ClientId),
+    /// The typing line changed (`None`: nobody is typing).
+    Typing(Option<TypingLine>),
 }
 
 impl Reducible for RoomState {
@@ -156,6 +161,7 @@ impl Reducible for RoomState {
                 Action::Outbox(pending) => next.outbox = pending.into(),
                 Action::Limit(limit) => next.max_message_bytes = limit,
                 Action::Me(client_id) => next.me = Some(client_id),
+                Action::Typing(line) => next.typing = line,
             }
         }
         Rc::new(next)
@@ -183,5 +189,14 @@ mod tests {
         let state = state.reduce(Action::Status(Status::Open)).reduce(Action::Limit(1024));
         assert_eq!(state.status.key(), "open");
         assert_eq!(state.max_message_bytes, 1024);
+    }
+
+    #[test]
+    fn the_typing_line_is_recorded_and_cleared() {
+        let state = Rc::new(RoomState::default());
+        let line = TypingLine::One("Alice".into());
+        let state = state.reduce(Action::Typing(Some(line.clone())));
+        assert_eq!(state.typing, Some(line));
+        assert_eq!(state.reduce(Action::Typing(None)).typing, None);
     }
 }

@@ -6,6 +6,8 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq)]
 pub struct ComposerProps {
     pub on_send: Callback<String>,
+    /// The text changed by the user's input: whether it is not blank.
+    pub on_typing: Callback<bool>,
     /// The largest `send` frame the server accepts, in bytes.
     pub max_bytes: usize,
 }
@@ -14,6 +16,8 @@ pub struct ComposerProps {
 /// queued and shown as pending). Text whose `send` frame would exceed the
 /// server's limit is refused here, with the reason, instead of being sent to
 /// be refused. The input has focus on entering the room and after sending.
+/// Each input by the user is told (`on_typing`); sending clears the field
+/// without an input event, so it tells nothing.
 #[function_component]
 pub fn Composer(props: &ComposerProps) -> Html {
     let input = use_node_ref();
@@ -25,10 +29,13 @@ pub fn Composer(props: &ComposerProps) -> Html {
     let frame_len = ClientCommand::send_frame_len(&text);
     let too_long = frame_len > props.max_bytes;
     let on_input = {
-        let text = text.clone();
+        let (text, on_typing) = (text.clone(), props.on_typing.clone());
         Callback::from(move |event: InputEvent| {
             if let Some(field) = event.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) {
-                text.set(field.value());
+                let value = field.value();
+                // Whether a `typing` goes is the driver's to decide.
+                on_typing.emit(!value.trim().is_empty());
+                text.set(value);
             }
         })
     };

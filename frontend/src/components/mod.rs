@@ -8,6 +8,7 @@ mod message_list;
 mod room;
 mod rows;
 mod status_bar;
+mod typing;
 
 pub use composer::Composer;
 pub use copy_link::CopyLink;
@@ -15,3 +16,4 @@ pub use join::{Join, NamePrompt};
 pub use message_list::MessageList;
 pub use room::Room;
 pub use status_bar::StatusBar;
+pub use typing::Typing;

@@ -7,6 +7,7 @@ use crate::components::composer::Composer;
 use crate::components::copy_link::CopyLink;
 use crate::components::message_list::MessageList;
 use crate::components::status_bar::StatusBar;
+use crate::components::typing::Typing;
 use crate::hooks::use_room;
 use crate::state::Status;
 use crate::timeline::chunked;
@@ -18,7 +19,7 @@ pub struct RoomProps {
 }
 
 /// A joined room: header with status and connection buttons, the timeline,
-/// and the composer.
+/// who else is typing, and the composer.
 #[function_component]
 pub fn Room(props: &RoomProps) -> Html {
     let room = use_room(&props.group, &props.name);
@@ -47,7 +48,8 @@ pub fn Room(props: &RoomProps) -> Html {
                          on_load_older={room.load_older.clone()} on_load_newer={room.load_newer.clone()}
                          on_jump_to_newest={room.jump_to_newest.clone()} on_following={room.following.clone()}
                          on_retry={room.retry.clone()} on_delete={room.delete.clone()} />
-            <Composer on_send={room.send.clone()} max_bytes={state.max_message_bytes} />
+            <Typing line={state.typing.clone()} />
+            <Composer on_send={room.send.clone()} on_typing={room.typing.clone()} max_bytes={state.max_message_bytes} />
             <footer>{ "Signed in as " }<strong>{ props.name.as_str() }</strong></footer>
         </main>
     }

@@ -23,6 +23,8 @@ const PAGE: usize = limits::HISTORY_ON_JOIN;
 pub struct RoomHandle {
     pub state: UseReducerHandle<RoomState>,
     pub send: Callback<String>,
+    /// The user changed the composer's text: whether it is not blank.
+    pub typing: Callback<bool>,
     pub retry: Callback<MessageId>,
     pub delete: Callback<MessageId>,
     pub close: Callback<()>,
@@ -112,6 +114,10 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
         let issue = issue.clone();
         use_callback((), move |id, ()| issue(Command::Delete(id)))
     };
+    let typing = {
+        let issue = issue.clone();
+        Callback::from(move |has_text| issue(Command::Typing { has_text }))
+    };
     let close = command(|()| Command::Close);
     let reconnect = command(|()| Command::Reconnect);
     let load_older = paging(&state, group, Paging::Older);
@@ -120,7 +126,19 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
         let state = state.clone();
         Callback::from(move |following| state.dispatch(Action::Following(following)))
     };
-    RoomHandle { state, send, retry, delete, close, reconnect, load_older, load_newer, jump_to_newest, following }
+    RoomHandle {
+        state,
+        send,
+        typing,
+        retry,
+        delete,
+        close,
+        reconnect,
+        load_older,
+        load_newer,
+        jump_to_newest,
+        following,
+    }
 }
 
 /// The browser's `online` and `offline` events, as commands.

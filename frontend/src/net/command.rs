@@ -10,6 +10,10 @@ use crate::session::{Owner, Saved};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Send(String),
+    /// The user changed the composer's text; `has_text`: it is not blank.
+    Typing {
+        has_text: bool,
+    },
     /// The user's Retry on a failed message.
     Retry(MessageId),
     /// The user's Delete on an unsent message.

@@ -17,7 +17,7 @@ use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
     lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Heartbeat, Identity, Link, OnConnection, Opening,
-    Reached, RefusalCheck, ResumeCursor,
+    Reached, RefusalCheck, ResumeCursor, TypingPeople, TypingSender,
 };
 use crate::state::{Action, Status};
 use crate::timeline::{Gap, LineKind};
@@ -56,6 +56,10 @@ struct Connection {
     renewing: Renewing,
     /// The renewed identity sent with `refresh`, until the server takes it.
     handed: Option<Identity>,
+    /// When this user's typing is told to the group.
+    typing: TypingSender,
+    /// Who else is typing; nobody once the connection is gone.
+    typers: TypingPeople,
 }
 
 impl Room {
@@ -103,10 +107,22 @@ impl Room {
             token: ConnectionToken::default(),
             renewing: None,
             handed: None,
+            typing: TypingSender::default(),
+            typers: TypingPeople::new(identity.client_id),
         };
+        let flow = self.serve(&mut conn).await;
+        // The view is gone with `Quit`; otherwise nobody types any more.
+        if matches!(flow, Flow::Continue) && conn.typers.clear() {
+            self.view.act(Action::Typing(None));
+        }
+        flow
+    }
+
+    /// The socket's events and timers until the connection is over.
+    async fn serve(&mut self, conn: &mut Connection) -> Flow {
         let mut timer = None;
         loop {
-            let due = match self.on_timers(&mut conn).await {
+            let due = match self.on_timers(conn).await {
                 Ok(due) => due,
                 Err(flow) => return flow,
             };
@@ -117,7 +133,7 @@ impl Room {
                 Waited::Open(conn.socket.stream())
             };
             let event = next_event(&mut self.commands, socket, &mut conn.renewing, &mut timer).await;
-            if let Some(flow) = self.on_event(&mut conn, event).await {
+            if let Some(flow) = self.on_event(conn, event).await {
                 if let Some(check) = RefusalCheck::after(conn.attempt.reached(), self.link.phase()) {
                     let refused = self.credentials.refused_for_good().await;
                     check.answered(refused, &mut self.link);
@@ -175,6 +191,12 @@ impl Room {
         if let Some(due) = self.batcher.due_ms() {
             at(due);
         }
+        if conn.typers.expire(now) {
+            self.view.act(Action::Typing(conn.typers.shown()));
+        }
+        if let Some(due) = conn.typers.due_ms() {
+            at(due);
+        }
         Ok(next)
     }
 
@@ -214,6 +236,11 @@ impl Room {
             Event::Socket(None) => {
                 self.ended(conn.attempt.reached(), 1006, "");
                 return Some(Flow::Continue);
+            }
+            Event::Command(Some(Command::Typing { has_text })) => {
+                if conn.typing.keystroke(has_text, now_ms()) {
+                    conn.socket.send(&ClientCommand::Typing).await;
+                }
             }
             Event::Command(command) => return self.on_command(conn, command),
             Event::Timer => {}
@@ -292,10 +319,14 @@ impl Room {
                 conn.heartbeat = Some(Heartbeat::new(welcome.heartbeat, now_ms()));
                 conn.token = ConnectionToken::new(welcome.token_expires_at, now_ms());
                 conn.welcomed = true;
+                conn.typing.opened();
                 self.resume.welcomed(welcome.epoch);
                 self.sending.limit_told(welcome.max_message_bytes);
             }
             ServerEvent::Message(message) => {
+                if conn.typers.message_from(message.from.client_id) {
+                    self.view.act(Action::Typing(conn.typers.shown()));
+                }
                 self.resume.received(message.seq);
                 self.sending.acknowledged(message.id);
                 self.view.hand_over(self.batcher.received(message, now_ms()));
@@ -339,6 +370,11 @@ impl Room {
                 self.view.note(LineKind::Notice, text.into());
             }
             ServerEvent::Error { message, .. } => self.view.note(LineKind::Notice, format!("server: {message}")),
+            ServerEvent::Typing { from } => {
+                if conn.typers.typed(&from, now_ms()) {
+                    self.view.act(Action::Typing(conn.typers.shown()));
+                }
+            }
             ServerEvent::Pong | ServerEvent::Unknown => {}
         }
         if conn.welcomed {

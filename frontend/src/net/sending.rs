@@ -59,7 +59,8 @@ impl Sending {
                 self.save();
                 false
             }
-            Command::Close | Command::Reconnect | Command::Online | Command::Offline => false,
+            // Typing while no connection is open goes nowhere.
+            Command::Close | Command::Reconnect | Command::Online | Command::Offline | Command::Typing { .. } => false,
         };
         if changed {
             self.publish();

@@ -17,6 +17,7 @@
 //! - [`resume`]: where a reconnect resumes (`since`, `epoch`).
 //! - [`batcher`]: when received messages are handed to the view.
 //! - [`lines`]: what the status and the timeline say about the connection.
+//! - [`typing`]: when `typing` is sent, and who is shown as typing.
 
 pub mod attempt;
 pub mod batcher;
@@ -28,6 +29,7 @@ pub mod link;
 pub mod outbox;
 pub mod resume;
 pub mod tabs;
+pub mod typing;
 
 pub use attempt::{Attempt, Opening, Reached};
 pub use batcher::Batcher;
@@ -38,3 +40,4 @@ pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
 pub use resume::ResumeCursor;
 pub use tabs::{Owner, TabOutbox};
+pub use typing::{TypingLine, TypingPeople, TypingSender};
