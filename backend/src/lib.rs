@@ -58,6 +58,7 @@ mod hex;
 pub mod history;
 pub mod http_error;
 pub mod identities;
+mod locks;
 pub mod net;
 mod new_groups;
 mod node_signals;

@@ -15,6 +15,7 @@ use roomcast_shared::{ClientId, GroupName};
 use tokio::time::Instant;
 
 use crate::http_error::HttpError;
+use crate::locks::lock;
 use crate::rate::{address_key, Buckets};
 
 /// Opening a room was refused (HTTP 429, `Retry-After: 60`).
@@ -72,7 +73,7 @@ impl NewGroupLimits {
     pub fn try_open(&self, identity: Option<ClientId>, ip: IpAddr, group: &GroupName) -> Result<(), TooManyNewGroups> {
         let Some(allowances) = &self.0 else { return Ok(()) };
         let (ip, now) = (address_key(ip), Instant::now());
-        let mut allowances = allowances.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut allowances = lock(allowances);
         if allowances.opened.get(group).is_some_and(|at| now.duration_since(*at) < HOUR) {
             return Ok(());
         }

@@ -20,6 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::frame::Frame;
+use crate::locks::lock;
 
 /// The queue was full; the message was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -36,22 +37,30 @@ pub struct Outbound {
     /// The group's history started over (a new epoch): numbers from here on
     /// are new ones, so the connection forgets what its replay covered.
     pub rewinds: bool,
+    /// Best-effort (`typing`): dropped to make room for anything else.
+    pub best_effort: bool,
 }
 
 impl Outbound {
     /// A group message numbered `seq`.
     pub fn sequenced(seq: u64, frame: Frame) -> Self {
-        Self { seq, frame, rewinds: false }
+        Self { seq, frame, rewinds: false, best_effort: false }
     }
 
     /// A frame outside the group's sequence.
     pub fn unsequenced(frame: Frame) -> Self {
-        Self { seq: 0, frame, rewinds: false }
+        Self { seq: 0, frame, rewinds: false, best_effort: false }
+    }
+
+    /// A frame outside the sequence that may be dropped (see
+    /// [`MemberQueue::offer`]).
+    pub fn best_effort(frame: Frame) -> Self {
+        Self { seq: 0, frame, rewinds: false, best_effort: true }
     }
 
     /// A frame that announces a new epoch.
     pub fn rewinding(frame: Frame) -> Self {
-        Self { seq: 0, frame, rewinds: true }
+        Self { seq: 0, frame, rewinds: true, best_effort: false }
     }
 
     /// Whether a catching-up queue leaves it to the replay.
@@ -130,21 +139,40 @@ impl MemberQueue {
             return Ok(());
         }
         let size = message.frame.len();
-        let full = state.messages.len() >= self.capacity.messages
-            || (!state.messages.is_empty() && state.bytes + size > self.capacity.bytes);
-        if full {
-            return Err(QueueFull);
+        if self.is_full(&state, size) {
+            // Best-effort frames give way first: only what must be
+            // delivered decides whether a member is too slow.
+            Self::drop_best_effort(&mut state);
+            if self.is_full(&state, size) {
+                return Err(QueueFull);
+            }
         }
         Self::enqueue(state, message);
         Ok(())
     }
 
-    /// Queues a best-effort frame outside the sequence (`typing`): only for
-    /// a live member, and only within the first half of its queue, so that
-    /// such frames can neither get a member evicted (messages alone decide
-    /// that) nor cut into a replay. Never evicts. Returns whether it was
+    fn is_full(&self, state: &State, size: usize) -> bool {
+        state.messages.len() >= self.capacity.messages
+            || (!state.messages.is_empty() && state.bytes + size > self.capacity.bytes)
+    }
+
+    /// Drops every best-effort frame: a scan, only when the queue is full.
+    fn drop_best_effort(state: &mut State) {
+        let before = state.messages.len();
+        state.messages.retain(|message| !message.best_effort);
+        if state.messages.len() < before {
+            state.bytes = state.messages.iter().map(|message| message.frame.len()).sum();
+        }
+    }
+
+    /// Queues a best-effort frame outside the sequence (`typing`,
+    /// [`Outbound::best_effort`]): only for a live member, and only within
+    /// the first half of its queue, so that such frames cannot cut into a
+    /// replay, and a full queue drops them before it counts as full (they
+    /// never get a member evicted). Never evicts. Returns whether it was
     /// queued.
-    pub fn offer(&self, message: Outbound) -> bool {
+    pub fn offer(&self, frame: Frame) -> bool {
+        let message = Outbound::best_effort(frame);
         let state = self.lock();
         if state.evicted || state.catching_up {
             return false;
@@ -291,7 +319,7 @@ impl MemberQueue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the state consistent; a poisoned
         // lock (a panic elsewhere while holding it) is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -310,14 +338,27 @@ mod tests {
     #[test]
     fn an_offer_takes_half_the_queue_at_most_never_evicts_and_skips_a_catch_up() {
         let queue = MemberQueue::new(counted(4));
-        assert!(queue.offer(text("t1")) && queue.offer(text("t2")));
-        assert!(!queue.offer(text("t3")), "half the queue is the most offers take");
+        assert!(queue.offer(Frame::text("t1")) && queue.offer(Frame::text("t2")));
+        assert!(!queue.offer(Frame::text("t3")), "half the queue is the most offers take");
         assert!(queue.push(text("m1")).is_ok() && queue.push(text("m2")).is_ok(), "messages still fit");
-        assert!(!queue.offer(text("t4")));
+        assert!(!queue.offer(Frame::text("t4")));
         assert!(!queue.is_evicted());
         let catching_up = MemberQueue::catching_up(counted(4));
-        assert!(!catching_up.offer(text("t")), "left out of a replay");
+        assert!(!catching_up.offer(Frame::text("t")), "left out of a replay");
         assert!(catching_up.try_pop().is_none());
+    }
+
+    #[test]
+    fn best_effort_frames_give_way_to_messages() {
+        let queue = MemberQueue::new(counted(4));
+        assert!(queue.offer(Frame::text("t1")) && queue.offer(Frame::text("t2")));
+        for m in ["m1", "m2", "m3", "m4"] {
+            assert!(queue.push(text(m)).is_ok(), "{m}: the whole queue is still the messages'");
+        }
+        assert!(queue.push(text("m5")).is_err(), "full of messages: too slow");
+        let popped: Vec<_> =
+            std::iter::from_fn(|| queue.try_pop()).map(|o| o.frame.as_text().unwrap().to_owned()).collect();
+        assert_eq!(popped, ["m1", "m2", "m3", "m4"]);
     }
 
     #[tokio::test]

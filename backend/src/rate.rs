@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
+use crate::locks::lock;
 use roomcast_shared::ClientId;
 use tokio::time::Instant;
 
@@ -208,11 +209,6 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
         },
         v4 => v4,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Each operation leaves the maps consistent before it can panic.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -20,11 +20,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
 
 use crate::frame::Frame;
+use crate::locks::lock;
 use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
@@ -198,12 +199,11 @@ impl Registry {
         if state.json_members == 0 {
             return 0;
         }
-        let message = Outbound::unsequenced(frame);
         state
             .members
             .values()
             .filter(|member| member.mode == WireMode::Json && member.client != except)
-            .filter(|member| member.queue.offer(message.clone()))
+            .filter(|member| member.queue.offer(frame.clone()))
             .count()
     }
 
@@ -415,12 +415,6 @@ impl Drop for Membership {
     }
 }
 
-/// Locks a mutex, ignoring poisoning: every critical section here leaves the
-/// state consistent at each step, so a panic elsewhere cannot corrupt it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,7 +601,7 @@ mod tests {
         let raw = registry.join(&group("a"), WireMode::Raw, someone());
         let elsewhere = live_json(&registry, "b");
         assert_eq!(registry.signal(&group("a"), Frame::text("typing"), typist), 1);
-        assert_eq!(reader.queue().try_pop(), Some(Outbound::unsequenced(Frame::text("typing"))));
+        assert_eq!(reader.queue().try_pop(), Some(Outbound::best_effort(Frame::text("typing"))));
         for member in [&own_tab, &replaying, &raw, &elsewhere] {
             assert!(member.queue().try_pop().is_none());
         }

@@ -27,6 +27,9 @@ pub mod state;
 pub mod storage;
 pub mod timeline;
 
+#[cfg(test)]
+mod test_support;
+
 /// Mounts the app on the document body.
 pub fn run() {
     yew::Renderer::<app::App>::new().render();

@@ -9,6 +9,7 @@ use super::store::{
     new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
     DEDUP_WINDOW,
 };
+use crate::locks::lock;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -97,13 +98,13 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<GroupName, Log>> {
         // Each operation leaves the maps consistent before it can panic.
-        self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.groups)
     }
 }
 
 impl Store for MemoryStore {
     fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
-        let mut revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut revoked = lock(&self.revoked);
         let entry = revoked.entry(sub).or_insert(0);
         *entry = (*entry).max(min_iat);
         Ok(())
@@ -124,7 +125,7 @@ impl Store for MemoryStore {
     }
 
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
-        let revoked = self.revoked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let revoked = lock(&self.revoked);
         Ok(revoked.iter().map(|(sub, min_iat)| (*sub, *min_iat)).collect())
     }
 

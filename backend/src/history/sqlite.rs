@@ -20,6 +20,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
 
+use crate::locks::lock;
 use crate::owner_only;
 
 use super::store::{
@@ -204,7 +205,7 @@ impl SqliteStore {
     fn writer(&self) -> MutexGuard<'_, Writer> {
         // A panic mid-transaction drops the transaction (rollback); the
         // cache is cleared on every failed append.
-        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.writer)
     }
 
     /// Runs `read` on a pooled read-only connection.

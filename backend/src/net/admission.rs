@@ -18,6 +18,7 @@ use http::StatusCode;
 use tokio::time::Instant;
 
 use crate::http_error::HttpError;
+use crate::locks::lock;
 use crate::rate::Buckets;
 
 /// Sockets beyond `max_connections` kept just long enough to be told why.
@@ -184,7 +185,7 @@ impl Admission {
 
     fn lock(&self) -> MutexGuard<'_, AddressCounts> {
         // Each operation leaves the counts consistent before it can panic.
-        self.per_ip.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.per_ip)
     }
 
     fn release(&self, ip: Option<IpAddr>, total: bool) {

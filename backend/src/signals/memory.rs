@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::contract::{Control, Handler, NodeId, Signal, SignalError, Signals};
+use crate::locks::lock;
 
 /// The nodes of one process and their handlers.
 #[derive(Debug, Clone, Default)]
@@ -93,9 +94,4 @@ impl Signals for MemorySignals {
         live.sort();
         Ok(live)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Each operation leaves its map whole before it could panic.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use redis::{Client, Connection, RedisResult, Script};
 
 use super::contract::{Control, Handler, NodeId, NotHandled, Signal, SignalError, Signals};
+use crate::locks::lock;
 
 /// The control channel.
 pub const CHANNEL: &str = "rc:control";
@@ -107,7 +108,7 @@ impl RedisSignals {
 
     fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
         // A failed command leaves no connection rather than half of one.
-        self.commands.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.commands)
     }
 }
 

@@ -83,21 +83,8 @@ impl Batcher {
 
 #[cfg(test)]
 mod tests {
-    use roomcast_shared::{ClientId, MessageId, Sender};
-    use uuid::Uuid;
-
     use super::*;
-
-    fn message(seq: u64) -> ChatMessage {
-        ChatMessage {
-            group: "g".parse().unwrap(),
-            seq,
-            id: MessageId(Uuid::from_u128(u128::from(seq))),
-            from: Sender { client_id: ClientId(Uuid::nil()), name: None, verified: true },
-            text: format!("m{seq}"),
-            ts: 0,
-        }
-    }
+    use crate::test_support::message;
 
     fn seqs(batch: Option<Vec<ChatMessage>>) -> Vec<u64> {
         batch.unwrap_or_default().iter().map(|m| m.seq).collect()

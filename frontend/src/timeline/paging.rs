@@ -73,24 +73,12 @@ pub struct Page {
 
 #[cfg(test)]
 mod tests {
-    use roomcast_shared::{ChatMessage, ClientId, MessageId, Sender};
-    use uuid::Uuid;
-
     use super::*;
+    use crate::test_support::message;
     use crate::timeline::{Edge, Timeline};
 
     fn page(seqs: impl IntoIterator<Item = u64>, has_more: bool) -> Page {
-        let messages = seqs
-            .into_iter()
-            .map(|seq| ChatMessage {
-                group: "g".parse().unwrap(),
-                seq,
-                id: MessageId(Uuid::from_u128(u128::from(seq))),
-                from: Sender { client_id: ClientId(Uuid::nil()), name: None, verified: true },
-                text: format!("m{seq}"),
-                ts: 0,
-            })
-            .collect();
+        let messages = seqs.into_iter().map(message).collect();
         Page { messages, has_more }
     }
 

@@ -1,19 +1,7 @@
 use proptest::prelude::*;
-use roomcast_shared::{ClientId, MessageId, Sender};
-use uuid::Uuid;
 
 use super::*;
-
-fn message(seq: u64) -> ChatMessage {
-    ChatMessage {
-        group: "g".parse().unwrap(),
-        seq,
-        id: MessageId(Uuid::from_u128(u128::from(seq))),
-        from: Sender { client_id: ClientId(Uuid::nil()), name: None, verified: true },
-        text: format!("m{seq}"),
-        ts: 0,
-    }
-}
+use crate::test_support::message;
 
 fn messages(seqs: impl IntoIterator<Item = u64>) -> Vec<ChatMessage> {
     seqs.into_iter().map(message).collect()

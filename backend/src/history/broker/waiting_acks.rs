@@ -4,12 +4,13 @@
 //! is behind, as delivering before the ack does in the local broker.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use roomcast_shared::GroupName;
 
 use super::contract::Ack;
+use crate::locks::lock;
 use crate::registry::Registry;
 
 /// Per group, the acks waiting for their delivery here.
@@ -88,10 +89,6 @@ fn take_where(waiting: &mut Vec<Waiting>, due: impl Fn(&Waiting) -> bool) -> Vec
     let (released, kept) = std::mem::take(waiting).into_iter().partition(due);
     *waiting = kept;
     released
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::history::store::{
     new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
     DEDUP_WINDOW,
 };
+use crate::locks::lock;
 
 /// How long a connection attempt and each command may take: past it, the
 /// store counts as unreachable (sends get `unavailable`, sockets `503`).
@@ -137,7 +138,7 @@ impl RedisStore {
     }
 
     fn readers_pool(&self) -> MutexGuard<'_, Vec<Connection>> {
-        self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.readers)
     }
 
     /// Runs `use_it` on a pooled connection, or on a new one when there is
@@ -199,7 +200,7 @@ impl RedisStore {
     /// Notes that a node delivered `seq` of `group`'s `epoch`: a store that
     /// later holds less went back.
     pub fn observe(&self, group: &GroupName, epoch: &str, seq: u64) {
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seen = lock(&self.seen);
         match seen.get_mut(group) {
             Some((known, last)) if known == epoch => *last = (*last).max(seq),
             _ => {
@@ -284,7 +285,7 @@ impl RedisStore {
         {
             // Not held across the round trip: the subscriber notes what it
             // delivers meanwhile.
-            let seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let seen = lock(&self.seen);
             for item in batch.iter() {
                 pipe.add_command(self.publish_command(item, &seen));
             }
@@ -292,7 +293,7 @@ impl RedisStore {
         // Whatever was sent may or may not be stored: a resend with the
         // same id is stored once either way.
         let results: Vec<redis::RedisResult<Value>> = pipe.query(connection).map_err(|err| Broken(err.into()))?;
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seen = lock(&self.seen);
         let mut refused = None;
         for (item, result) in batch.iter_mut().zip(results) {
             match result.map(|value| parse_published(&value)) {
@@ -337,7 +338,7 @@ impl RedisStore {
     }
 
     fn writer(&self) -> MutexGuard<'_, Option<Connection>> {
-        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.writer)
     }
 }
 
