@@ -11,26 +11,35 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${ROOMCAST_BIN:-$ROOT/target/release/roomcast}
 BENCH=$ROOT/target/release/roomcast-bench
 DATA=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn "$BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 --static-dir "$ROOT/frontend/dist" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+SERVERS=()
+trap 'kill "${SERVERS[@]}" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_server PORT DATABASE [flags…]: the release server in the background,
+# once it accepts connections; its pid in SERVERS.
+start_server() {
+  local port=$1 database=$2; shift 2
+  "$BIN" --listen "127.0.0.1:$port" --database "$DATA/$database" --static-dir "$ROOT/frontend/dist" "$@" &
+  SERVERS+=($!)
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the server on :$port did not start" >&2
+  return 1
+}
+
+PORT=$(free_port)
+RUST_LOG=warn start_server "$PORT" history.sqlite3 --publish-rate 0 --max-connections-per-ip 0
+SERVER=${SERVERS[-1]}
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 4 --messages 200
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 2 --messages 100 --mode raw
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" idle --connections 500
 
 # The hostile soak wants the default limits (the server above lifts them):
 # 10 members must get every message beside 50 hostile sockets of every kind.
-HOSTILE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=error "$BIN" --listen "127.0.0.1:$HOSTILE_PORT" --database "$DATA/hostile.sqlite3" --static-dir "$ROOT/frontend/dist" &
-HOSTILE=$!
-trap 'kill $SERVER $HOSTILE 2>/dev/null || true; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$HOSTILE_PORT") 2>/dev/null && break
-  sleep 0.1
-done
+HOSTILE_PORT=$(free_port)
+RUST_LOG=error start_server "$HOSTILE_PORT" hostile.sqlite3
+HOSTILE=${SERVERS[-1]}
 "$BENCH" --addr "127.0.0.1:$HOSTILE_PORT" --server-pid "$HOSTILE" hostile --duration 20 --members 10 --hostile 50
