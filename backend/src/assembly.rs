@@ -23,6 +23,7 @@ use crate::net::client_ip::TrustedProxies;
 use crate::net::{self};
 use crate::new_groups::NewGroupLimits;
 use crate::node_signals;
+use crate::presence::{Presence, PresenceStartError};
 use crate::queue::Capacity;
 use crate::registry::Registry;
 use crate::revoke::{self, Revoker};
@@ -43,6 +44,8 @@ pub enum AssemblyError {
     Writer(#[from] std::io::Error),
     #[error(transparent)]
     Typing(#[from] TypingError),
+    #[error(transparent)]
+    Presence(#[from] PresenceStartError),
 }
 
 /// The state, and what must be stopped with it.
@@ -98,12 +101,20 @@ pub fn assemble(
         abandon: abandon.clone(),
     };
     let connections = TaskTracker::new();
+    let presence = Arc::new(Presence::start(
+        backend.node(),
+        config.presence(),
+        backend.presence().clone(),
+        backend.signals().clone(),
+        registry.clone(),
+    )?);
     // Revocations from other nodes close sockets here; those stored before
     // are read after the handler is attached, so none is missed. Typing
     // from any node (this one too) reaches the group's members here.
     backend.on_signal(node_signals::handler(
         revoke::Heard::new(backend.store().clone(), revocations.clone(), registry.clone()),
         typing::Fanout::new(registry.clone()),
+        presence.heard(),
     ));
     let revoker = Revoker::new(backend.store().clone(), revocations, registry.clone(), backend.signals().clone());
     revoker.load()?;
@@ -116,7 +127,7 @@ pub fn assemble(
         api_key: config.api_key.as_deref().map(Arc::from),
         registry: registry.clone(),
         history,
-        upgrades: Upgrades { registry, context: Arc::new(context), tasks: connections.clone() },
+        upgrades: Upgrades { registry, presence, context: Arc::new(context), tasks: connections.clone() },
         auth,
         access: Arc::new(Access::new(
             addr,

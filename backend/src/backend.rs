@@ -16,10 +16,13 @@ use crate::history::redis_store::broker::RedisBroker;
 use crate::history::redis_store::{RedisOptions, RedisStore};
 use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::history::{HistoryError, Store};
+use crate::presence::memory::MemoryPresence;
+use crate::presence::redis_presence::RedisPresence;
+use crate::presence::{PresenceError, PresenceStore};
 use crate::registry::Registry;
 use crate::signals::memory::MemoryHub;
 use crate::signals::redis_signals::RedisSignals;
-use crate::signals::{Handler, Relay, SignalError, Signals};
+use crate::signals::{Handler, NodeId, Relay, SignalError, Signals};
 
 /// Why a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +34,19 @@ pub enum BackendError {
     Thread(#[from] std::io::Error),
     #[error(transparent)]
     Signals(#[from] SignalError),
+    #[error(transparent)]
+    Presence(#[from] PresenceError),
 }
 
-/// A store, its delivery half and the signal half.
+/// A store, its delivery half, the signal half and where presence is kept,
+/// for one node.
 pub struct Backend {
+    /// This node, new at each start.
+    node: NodeId,
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
     signals: Arc<dyn Signals>,
+    presence: Arc<dyn PresenceStore>,
     /// Where the signals go, once [`on_signal`](Self::on_signal) says.
     relay: Relay,
     /// The broker's thread (Redis: the subscriber), stopped last.
@@ -66,7 +75,16 @@ impl Backend {
             // made again) by a thread of its own, which says so with
             // `Signal::Listening`.
             let signals = Arc::new(RedisSignals::open(url, relay.handler())?);
-            return Ok(Self { store, broker: Arc::new(broker), signals, relay, worker: Some(worker) });
+            let presence = Arc::new(RedisPresence::open(url)?);
+            return Ok(Self {
+                node: NodeId::random(),
+                store,
+                broker: Arc::new(broker),
+                signals,
+                presence,
+                relay,
+                worker: Some(worker),
+            });
         }
         let store: Arc<dyn Store> = match config.history {
             HistoryKind::Memory => Arc::new(MemoryStore::with_max_groups(max_groups)),
@@ -88,12 +106,17 @@ impl Backend {
     }
 
     /// `store` with the local broker (the sequencer delivers its own
-    /// commits to `registry`) and signals within this process.
+    /// commits to `registry`), signals and presence within this process.
     pub fn local(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
         let broker = Arc::new(LocalBroker::new(store.clone(), registry));
         let relay = Relay::default();
         let signals: Arc<dyn Signals> = Arc::new(MemoryHub::default().join(relay.handler()));
-        Self { store, broker, signals, relay, worker: None }
+        let presence = Arc::new(MemoryPresence::default());
+        Self { node: NodeId::random(), store, broker, signals, presence, relay, worker: None }
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -106,6 +129,10 @@ impl Backend {
 
     pub fn signals(&self) -> &Arc<dyn Signals> {
         &self.signals
+    }
+
+    pub fn presence(&self) -> &Arc<dyn PresenceStore> {
+        &self.presence
     }
 
     /// Sends what this node hears from the others to `handler` from now

@@ -17,6 +17,7 @@ pub use crate::history::sqlite::Durability;
 use crate::history::Retention;
 pub use crate::identities::IdentitiesMode;
 use crate::net::client_ip::Network;
+use crate::presence::PresenceSettings;
 use crate::rate::{PublishLimits, Rate};
 
 // The groups of flags in `--help` and docs/CONFIGURATION.md.
@@ -93,6 +94,18 @@ pub struct Config {
     /// may take before its socket is dropped.
     #[arg(long, help_heading = NETWORK, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub close_grace: Duration,
+
+    /// How long an identity stays present in a group after its last
+    /// connection there closed: a reload or a reconnect within it shows no
+    /// leave.
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_PRESENCE_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub presence_grace: Duration,
+
+    /// Groups with more present (people and anonymous connections) than
+    /// this get presence as counts only, at most once a second, instead of
+    /// a list with joins and leaves.
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_PRESENCE_LIST_MAX", default_value_t = 1_000)]
+    pub presence_list_max: usize,
 
     /// Messages per second one identity may publish, across all its
     /// connections and reconnects (0: no publish limit at all, per address
@@ -449,6 +462,10 @@ impl Config {
 
     /// The publish limits: per identity, and per address with a burst in
     /// the same proportion.
+    pub fn presence(&self) -> PresenceSettings {
+        PresenceSettings { grace: self.presence_grace, listed_max: self.presence_list_max }
+    }
+
     pub fn publish_limits(&self) -> PublishLimits {
         if self.publish_rate == 0 {
             return PublishLimits::unlimited();

@@ -12,7 +12,8 @@
 //!   client address behind trusted proxies.
 //! - [`routes`]: the HTTP surface, one warp filter per route, one `recover`;
 //!   `api`: the history API behind it; [`publish_api`]: the server-side
-//!   publish; [`identities`]: self-service identities; [`http_error`]: how
+//!   publish; `presence_api`: a group's presence; [`identities`]:
+//!   self-service identities; [`http_error`]: how
 //!   each error a request can cause is answered (status, headers, reason).
 //! - [`access`]: which hosts and origins are answered (before anything else).
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
@@ -20,7 +21,8 @@
 //! - [`signals`]: what nodes tell each other beside the messages (a control
 //!   channel: revocations and typing now) and which nodes are live; in
 //!   memory or over Redis. `node_signals`: this node's one handler of them;
-//!   `typing`: typing indicators, rate-limited, across nodes.
+//!   `typing`: typing indicators, rate-limited, across nodes;
+//!   [`presence`]: who is in each group, across tabs, devices and nodes.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - `batched_io`: one socket write per batch of frames, memory freed after.
@@ -63,9 +65,12 @@ pub mod net;
 mod new_groups;
 mod node_signals;
 mod owner_only;
+pub mod presence;
+mod presence_api;
 pub mod publish_api;
 mod queue;
 mod rate;
+mod redis_commands;
 mod registry;
 mod revoke;
 pub mod routes;

@@ -6,18 +6,25 @@
 
 use std::sync::Arc;
 
+use crate::presence;
 use crate::revoke;
 use crate::signals::{Control, Handler, Signal};
 use crate::typing;
 
-/// The node's handler: revocations to `revocations`, typing to `typing`.
-pub fn handler(revocations: revoke::Heard, typing: typing::Fanout) -> Handler {
+/// The node's handler: revocations to `revocations`, typing to `typing`,
+/// presence to `presence`.
+pub fn handler(revocations: revoke::Heard, typing: typing::Fanout, presence: presence::Heard) -> Handler {
     Arc::new(move |signal| {
         match signal {
-            // Only revocations are stored; typing has nothing to catch up.
-            Signal::Listening => revocations.listening()?,
+            // Revocations and presence are stored, and read again; typing
+            // has nothing to catch up.
+            Signal::Listening => {
+                presence.listening();
+                revocations.listening()?;
+            }
             Signal::Control(Control::Revoke { sub, issued_before }) => revocations.revoked(sub, issued_before),
             Signal::Control(Control::Typing { group, from }) => typing.heard(&group, from),
+            Signal::Control(Control::Presence { node, parts }) => presence.heard(node, parts),
         }
         Ok(())
     })

@@ -110,6 +110,9 @@ struct State {
     skipped_to: u64,
     /// The reader, waiting for a message or for eviction.
     reader: Option<Waker>,
+    /// Best-effort frames were dropped since [`MemberQueue::take_dropped`]
+    /// last looked.
+    dropped: bool,
 }
 
 impl MemberQueue {
@@ -161,6 +164,7 @@ impl MemberQueue {
         let before = state.messages.len();
         state.messages.retain(|message| !message.best_effort);
         if state.messages.len() < before {
+            state.dropped = true;
             state.bytes = state.messages.iter().map(|message| message.frame.len()).sum();
         }
     }
@@ -183,6 +187,12 @@ impl MemberQueue {
         }
         Self::enqueue(state, message);
         true
+    }
+
+    /// Whether best-effort frames were dropped (to make room) since the
+    /// last call: a member's presence then needs a snapshot again.
+    pub fn take_dropped(&self) -> bool {
+        std::mem::take(&mut self.lock().dropped)
     }
 
     fn enqueue(mut state: MutexGuard<'_, State>, message: Outbound) {

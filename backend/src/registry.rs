@@ -83,6 +83,9 @@ struct Member {
     /// `--auth required`).
     client: ClientId,
     queue: Arc<MemberQueue>,
+    /// It holds the group's presence: it had a snapshot, and every update
+    /// since.
+    greeted: bool,
 }
 
 /// One connection's place in a group. Dropping it leaves the group.
@@ -142,7 +145,7 @@ impl Registry {
             WireMode::Raw => MemberQueue::new(self.outbound_queue),
         });
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let member = Member { mode, client, queue: queue.clone() };
+        let member = Member { mode, client, queue: queue.clone(), greeted: false };
         // The map stays locked while the member is inserted so that a
         // concurrent leave cannot remove the group in between.
         let mut groups = lock(&self.groups);
@@ -205,6 +208,34 @@ impl Registry {
             .filter(|member| member.mode == WireMode::Json && member.client != except)
             .filter(|member| member.queue.offer(frame.clone()))
             .count()
+    }
+
+    /// Hands presence to `group`'s live JSON members here (best-effort
+    /// frames, see [`MemberQueue::offer`]): `update`, in order, to those
+    /// that hold the group's presence; `snapshot` to those that do not yet,
+    /// or whose queue dropped a best-effort frame since (their view may
+    /// have a hole). Returns whether a member still waits for a snapshot
+    /// (catching up, its queue too full, or none given).
+    pub fn present(&self, group: &GroupName, update: &[Frame], snapshot: Option<&Frame>) -> bool {
+        let Some(group) = lock(&self.groups).get(group).cloned() else { return false };
+        let mut state = lock(&group.state);
+        if state.json_members == 0 {
+            return false;
+        }
+        let mut waiting = false;
+        for member in state.members.values_mut().filter(|member| member.mode == WireMode::Json) {
+            if member.queue.take_dropped() {
+                member.greeted = false;
+            }
+            if member.greeted {
+                member.greeted = update.iter().all(|frame| member.queue.offer(frame.clone()));
+                waiting |= !member.greeted;
+            } else {
+                member.greeted = snapshot.is_some_and(|frame| member.queue.offer(frame.clone()));
+                waiting |= !member.greeted;
+            }
+        }
+        waiting
     }
 
     /// Reads `group`'s delivery position here, under its lock: the epoch

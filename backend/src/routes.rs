@@ -27,6 +27,8 @@ use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{Place, Remote};
 use crate::new_groups::NewGroupLimits;
+use crate::presence::Presence;
+use crate::presence_api;
 use crate::publish_api;
 use crate::registry::Registry;
 use crate::revoke::Revoker;
@@ -49,6 +51,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         new_groups,
     } = state;
     let sequencer = upgrades.context.sequencer.clone();
+    let presence = upgrades.presence.clone();
     let max_message_bytes = upgrades.context.settings.max_message_bytes;
     access(hosts)
         .and(note_forwarding(proxies.clone()))
@@ -60,7 +63,9 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(publish(api_key.clone(), sequencer, max_message_bytes))
                 .unify()
-                .or(revoke_identity(api_key, revoker))
+                .or(revoke_identity(api_key.clone(), revoker))
+                .unify()
+                .or(group_presence(api_key, presence))
                 .unify()
                 .or(messages(auth.clone(), history))
                 .unify()
@@ -288,6 +293,22 @@ fn revoke_identity(
         .and_then(|sub: String, _key: Arc<str>, revoker: Revoker| async move {
             let revoked = revoker.revoke(&sub).await.map_err(warp::reject::custom)?;
             Ok::<_, Rejection>(warp::reply::json(&revoked).into_response())
+        })
+}
+
+/// GET /api/groups/{group}/presence[?limit=N] with `Authorization: Bearer {api key}`
+fn group_presence(
+    api_key: Option<Arc<str>>,
+    presence: Arc<Presence>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "groups" / String / "presence")
+        .and(warp::get())
+        .and(api_key_checked(api_key))
+        .and(warp::query::<HashMap<String, String>>())
+        .and(with(presence))
+        .and_then(|group: String, _key: Arc<str>, query: HashMap<String, String>, presence: Arc<Presence>| async move {
+            let found = presence_api::lookup(presence, &group, &query).await.map_err(warp::reject::custom)?;
+            Ok::<_, Rejection>(warp::reply::json(&found).into_response())
         })
 }
 

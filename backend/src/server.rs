@@ -21,7 +21,7 @@ use crate::net::admission::Admission;
 use crate::net::{self, HttpLimits};
 use crate::registry::Registry;
 use crate::routes::routes;
-use crate::signals::{self, NodeId};
+use crate::signals;
 use crate::state::AppState;
 
 /// Why a server could not start.
@@ -167,7 +167,7 @@ fn spawn_background(
     shutdown: &CancellationToken,
 ) -> JoinHandle<()> {
     // This node on the list of live ones until shutdown.
-    tokio::spawn(signals::keep_alive(backend.signals().clone(), NodeId::random(), shutdown.clone()));
+    tokio::spawn(signals::keep_alive(backend.signals().clone(), backend.node(), shutdown.clone()));
     let occupied: retention::Occupied = {
         let registry = state.registry.clone();
         Arc::new(move |group| registry.members(group) > 0)

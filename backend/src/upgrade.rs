@@ -25,6 +25,7 @@ use crate::connection::{self, Context, Peer};
 use crate::history::Start;
 use crate::http_error::HttpError;
 use crate::net::{self, Place};
+use crate::presence::{Presence, Who};
 use crate::registry::{Registry, WireMode};
 
 /// Read buffer per connection. Small on purpose: idle connections dominate,
@@ -68,11 +69,12 @@ impl HttpError for UpgradeError {
     }
 }
 
-/// What an upgrade needs: where connections join, what they share, and the
-/// tracker that shutdown waits on.
+/// What an upgrade needs: where connections join (the group and its
+/// presence), what they share, and the tracker that shutdown waits on.
 #[derive(Debug, Clone)]
 pub struct Upgrades {
     pub registry: Arc<Registry>,
+    pub presence: Arc<Presence>,
     pub context: Arc<Context>,
     pub tasks: TaskTracker,
 }
@@ -132,6 +134,7 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         Peer { connection_id: Uuid::new_v4(), client_id, name, verified, token_expires_at, ip, group, mode, start };
     let config = socket_config(context.settings.max_message_bytes);
     let registry = upgrades.registry.clone();
+    let presence = upgrades.presence.clone();
     // No tracing span per connection: a span's recorded fields cost about
     // half a KiB for the connection's lifetime; the few log events carry the
     // connection's fields themselves instead.
@@ -162,6 +165,7 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
             Some(part) => WebSocketStream::from_partially_read(io, part, Role::Server, Some(config)).await,
         };
         let membership = registry.join(&peer.group, peer.mode, peer.client_id);
+        let _seat = presence.seat(&peer.group, who(&peer));
         connection::serve(socket, peer, membership, context).await;
     };
     // Boxed: the wrapper would otherwise hold the connection's future twice
@@ -182,6 +186,16 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         reply.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
     }
     Ok(response)
+}
+
+/// Who `peer` is in its group's presence: a verified JSON member by its
+/// identity, anyone else only counted.
+fn who(peer: &Peer) -> Who {
+    if peer.verified && peer.mode == WireMode::Json {
+        Who::Person { sub: peer.client_id, name: peer.name.clone() }
+    } else {
+        Who::Anonymous
+    }
 }
 
 /// The production WebSocket settings: small buffers and bounded messages.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use roomcast_shared::{limits, ChatMessage, ClientId};
 use yew::Reducible;
 
-use crate::session::{Pending, TypingLine};
+use crate::session::{Pending, PeopleShown, TypingLine};
 use crate::timeline::{LineKind, Page, PageRequest, Timeline};
 
 /// The connection status line.
@@ -60,6 +60,8 @@ pub struct RoomState {
     pub me: Option<ClientId>,
     /// Who else is typing, if anyone.
     pub typing: Option<TypingLine>,
+    /// Who is in the room (nothing known before the first snapshot).
+    pub people: Rc<PeopleShown>,
     /// Bumped by every action: the timeline changes in place.
     revision: u64,
 }
@@ -87,6 +89,7 @@ impl RoomState {
             max_message_bytes: max_message_bytes.unwrap_or(limits::MAX_MESSAGE_BYTES),
             me: None,
             typing: None,
+            people: Rc::default(),
             revision: 0,
         }
     }
@@ -138,6 +141,8 @@ pub enum Action {
     Me(ClientId),
     /// The typing line changed (`None`: nobody is typing).
     Typing(Option<TypingLine>),
+    /// Who is in the room changed.
+    People(Rc<PeopleShown>),
 }
 
 impl Reducible for RoomState {
@@ -162,6 +167,7 @@ impl Reducible for RoomState {
                 Action::Limit(limit) => next.max_message_bytes = limit,
                 Action::Me(client_id) => next.me = Some(client_id),
                 Action::Typing(line) => next.typing = line,
+                Action::People(people) => next.people = people,
             }
         }
         Rc::new(next)

@@ -11,6 +11,8 @@
 //!   display name).
 //! - [`protocol`]: the `roomcast.v1` JSON frames, client → server and
 //!   server → client, with decoding that classifies bad input.
+//! - [`presence`]: who is in a group (the members and counts of the
+//!   `presence`, `join` and `leave` events).
 //! - [`close`]: WebSocket close codes the server uses and what a client should
 //!   do after each.
 //! - [`limits`]: default sizes and timings both sides agree on.
@@ -18,9 +20,11 @@
 pub mod close;
 pub mod limits;
 pub mod names;
+pub mod presence;
 pub mod protocol;
 
 pub use names::{ClientId, DisplayName, GroupName, NameError, SERVER_NAME};
+pub use presence::{PresenceCount, PresentMember};
 pub use protocol::{
     ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, Sender,
     ServerEvent, Welcome,

@@ -37,3 +37,12 @@ pub const TYPING_EVERY_MS: u64 = 2_000;
 /// How long a client shows that someone is typing, unless their message
 /// arrives first.
 pub const TYPING_SHOWN_MS: u64 = 6_000;
+
+/// Most members a `presence` snapshot lists (with the totals): a joiner
+/// of a large group gets a bounded frame, not the whole group.
+pub const PRESENCE_LISTED: usize = 100;
+
+/// How long an identity stays present after its last connection to a
+/// group closed, unless configured otherwise: a reload or a reconnect
+/// within it shows no leave.
+pub const PRESENCE_GRACE_MS: u64 = 5_000;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::names::{ClientId, DisplayName, GroupName};
+use crate::presence::{PresenceCount, PresentMember};
 
 /// A client-generated message id (a UUID), echoed in the `ack` and in the
 /// broadcast `message` so that the sender can match them to what it sent.
@@ -317,6 +318,26 @@ pub enum ServerEvent {
     Typing {
         from: Sender,
     },
+    /// Who is in the group, replacing what the client holds: sent once the
+    /// replay after `welcome` is done, and again whenever the client's view
+    /// may be stale (above the listing threshold: at most once a second,
+    /// counts only). At most [`PRESENCE_LISTED`](crate::limits::PRESENCE_LISTED)
+    /// members, in [`PresentMember::listing_order`]; `count` has the totals.
+    Presence {
+        members: Vec<PresentMember>,
+        count: PresenceCount,
+    },
+    /// People who came, or whose number of connections changed: each
+    /// replaces the client's entry with its `client_id`.
+    Join {
+        members: Vec<PresentMember>,
+        count: PresenceCount,
+    },
+    /// People gone: none of their connections has been back for the grace.
+    Leave {
+        ids: Vec<ClientId>,
+        count: PresenceCount,
+    },
     /// A `refresh` was taken: the connection's token now expires at
     /// `token_expires_at` (Unix seconds; absent: never).
     Refreshed {
@@ -387,6 +408,27 @@ mod tests {
         let event = ServerEvent::Typing { from };
         assert_eq!(event.encode(), format!(r#"{{"type":"typing","from":{{"client_id":"{ID}","verified":true}}}}"#));
         assert_eq!(ServerEvent::decode(&event.encode()).unwrap(), event);
+    }
+
+    #[test]
+    fn presence_has_the_documented_shape() {
+        let member = PresentMember { client_id: ClientId(Uuid::parse_str(ID).unwrap()), name: None, connections: 2 };
+        let count = PresenceCount { people: 1, anonymous: 3, listed: true };
+        let join = ServerEvent::Join { members: vec![member.clone()], count };
+        assert_eq!(
+            join.encode(),
+            format!(
+                r#"{{"type":"join","members":[{{"client_id":"{ID}","connections":2}}],"count":{{"people":1,"anonymous":3,"listed":true}}}}"#
+            )
+        );
+        let leave = ServerEvent::Leave { ids: vec![member.client_id], count };
+        assert_eq!(
+            leave.encode(),
+            format!(r#"{{"type":"leave","ids":["{ID}"],"count":{{"people":1,"anonymous":3,"listed":true}}}}"#)
+        );
+        for event in [join, leave, ServerEvent::Presence { members: vec![member], count }] {
+            assert_eq!(ServerEvent::decode(&event.encode()).unwrap(), event);
+        }
     }
 
     #[test]
@@ -534,7 +576,7 @@ mod tests {
     /// a refusal for good.
     #[test]
     fn unknown_events_fields_and_codes_are_tolerated() {
-        assert_eq!(ServerEvent::decode(r#"{"type":"presence","count":2}"#).unwrap(), ServerEvent::Unknown);
+        assert_eq!(ServerEvent::decode(r#"{"type":"reaction","count":2}"#).unwrap(), ServerEvent::Unknown);
         assert_eq!(ServerEvent::decode(r#"{"type":"pong","epoch":"e2"}"#).unwrap(), ServerEvent::Pong);
         let error = r#"{"type":"error","code":"epoch_changed","message":"m"}"#;
         assert!(matches!(ServerEvent::decode(error).unwrap(), ServerEvent::Error { code: ErrorCode::Unknown, .. }));

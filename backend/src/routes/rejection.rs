@@ -14,6 +14,7 @@ use crate::http_error::{HttpError, NotFound, Unhandled};
 use crate::identities::IdentityError;
 use crate::net::admission::Refusal;
 use crate::new_groups::TooManyNewGroups;
+use crate::presence_api::PresenceApiError;
 use crate::publish_api::PublishError;
 use crate::revoke::RevokeError;
 use crate::upgrade::UpgradeError;
@@ -27,13 +28,14 @@ fn find<T: HttpError>(rejection: &Rejection) -> Option<&dyn HttpError> {
 /// Which error answers when routes refused a request for several reasons:
 /// ours before warp's, so that, say, a GET of the publish path gets the
 /// history API's `401` rather than the publish route's `405`.
-const PRECEDENCE: [Find; 14] = [
+const PRECEDENCE: [Find; 15] = [
     find::<AccessError>,
     find::<AuthError>,
     find::<IdentityError>,
     find::<UpgradeError>,
     find::<PublishError>,
     find::<RevokeError>,
+    find::<PresenceApiError>,
     find::<TooManyNewGroups>,
     find::<Refusal>,
     find::<ApiError>,

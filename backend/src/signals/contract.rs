@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_shared::{ClientId, GroupName, Sender};
+use roomcast_shared::{ClientId, GroupName, PresentMember, Sender};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,6 +22,27 @@ pub enum Control {
     /// `group` but `from`'s own. Best-effort: never stored, and lost with
     /// the channel.
     Typing { group: GroupName, from: Sender },
+    /// `node`'s presence changed in each group of `parts` (already
+    /// stored): each node puts it into its views of those groups.
+    Presence { node: NodeId, parts: Vec<(GroupName, NodePart)> },
+}
+
+/// What one node says about one group's presence: the people it has connections of
+/// (each with how many; 0: gone from this node) and, when given, how many
+/// anonymous connections it has. Both as a change (only what moved) and as
+/// a whole (a store's `load`, a node's periodic rewrite).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePart {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<PresentMember>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<u32>,
+}
+
+impl NodePart {
+    pub fn is_empty(&self) -> bool {
+        self.people.is_empty() && self.anonymous.is_none()
+    }
 }
 
 /// What a node's handler hears.
@@ -52,7 +73,8 @@ pub enum SignalError {
 }
 
 /// One node of a deployment, new at each start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct NodeId(Uuid);
 
 impl NodeId {

@@ -8,21 +8,19 @@
 //! [`Signal::Listening`], so it reads again what is stored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{Client, Connection, RedisResult, Script};
 
 use super::contract::{Control, Handler, NodeId, NotHandled, Signal, SignalError, Signals};
-use crate::locks::lock;
+use crate::redis_commands::{connect, Commands};
 
 /// The control channel.
 pub const CHANNEL: &str = "rc:control";
 /// The live nodes, scored by expiry (Unix milliseconds, Redis's clock).
 pub const NODES: &str = "rc:nodes";
 
-/// How long a connection attempt, and a command, may take.
-const TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a read of the channel waits before the thread looks whether it
 /// should stop.
 const POLL: Duration = Duration::from_millis(50);
@@ -57,9 +55,8 @@ enum Lost {
 
 /// One node's signals over Redis; its subscription ends on drop.
 pub struct RedisSignals {
-    client: Client,
-    /// Publishes and the list of nodes; made again after a failure.
-    commands: Mutex<Option<Connection>>,
+    /// Publishes and the list of nodes.
+    commands: Commands,
     stop: Arc<AtomicBool>,
 }
 
@@ -82,33 +79,11 @@ impl RedisSignals {
             .name("roomcast-signals".into())
             .spawn(move || run(&listener, &handler, &stopped))
             .map_err(|err| SignalError::Unavailable(Box::new(err)))?;
-        Ok(Self { client, commands: Mutex::new(None), stop })
+        Ok(Self { commands: Commands::new(client), stop })
     }
 
-    /// Runs `command` on the commands connection; once more on a new one
-    /// if it fails (a connection Redis dropped is only noticed in use).
     fn command<T>(&self, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, SignalError> {
-        let mut commands = self.lock();
-        let mut last = None;
-        for _ in 0..2 {
-            let connection = match commands.as_mut() {
-                Some(connection) => connection,
-                None => commands.insert(connect(&self.client).map_err(unavailable)?),
-            };
-            match command(connection) {
-                Ok(answer) => return Ok(answer),
-                Err(err) => {
-                    *commands = None;
-                    last = Some(err);
-                }
-            }
-        }
-        Err(unavailable(last.expect("set by a failed attempt")))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
-        // A failed command leaves no connection rather than half of one.
-        lock(&self.commands)
+        self.commands.run(command).map_err(unavailable)
     }
 }
 
@@ -149,13 +124,6 @@ impl Signals for RedisSignals {
 
 fn unavailable(err: redis::RedisError) -> SignalError {
     SignalError::Unavailable(Box::new(err))
-}
-
-fn connect(client: &Client) -> RedisResult<Connection> {
-    let connection = client.get_connection_with_timeout(TIMEOUT)?;
-    connection.set_read_timeout(Some(TIMEOUT))?;
-    connection.set_write_timeout(Some(TIMEOUT))?;
-    Ok(connection)
 }
 
 /// The subscription thread: listens until `stop`, subscribing again after

@@ -268,11 +268,28 @@ pub async fn next_message(ws: &mut Client) -> Message {
     }
 }
 
+/// The next event, passing over presence (`presence`, `join`, `leave`):
+/// state a member is kept up to date with beside everything else, which
+/// tests of something else leave aside. [`next_any_event`] reads it too.
 pub async fn next_event(ws: &mut Client) -> ServerEvent {
+    loop {
+        let event = next_any_event(ws).await;
+        if !is_presence(&event) {
+            return event;
+        }
+    }
+}
+
+/// The next event, whatever it is.
+pub async fn next_any_event(ws: &mut Client) -> ServerEvent {
     match next_message(ws).await {
         Message::Text(text) => ServerEvent::decode(&text).unwrap(),
         other => panic!("expected a text frame, got {other:?}"),
     }
+}
+
+pub fn is_presence(event: &ServerEvent) -> bool {
+    matches!(event, ServerEvent::Presence { .. } | ServerEvent::Join { .. } | ServerEvent::Leave { .. })
 }
 
 /// The next event, which must be a group message; a `reset` and `synced`
@@ -617,4 +634,78 @@ pub async fn start_pinging_every_second() -> roomcast_backend::Server {
 /// and never read.
 pub async fn pinging_non_reader(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
     raw_upgrade(tcp_from([127, 0, 0, 1], addr, Some(4096)).await, "pinged", Uuid::new_v4()).await
+}
+
+/// A member's view of its group's presence, kept from the events as a
+/// client keeps it.
+#[derive(Debug, Default)]
+pub struct PresenceView {
+    /// People and their connections.
+    pub people: std::collections::BTreeMap<Uuid, u32>,
+    pub count: roomcast_shared::PresenceCount,
+    /// Every presence event applied, in order.
+    pub events: Vec<ServerEvent>,
+}
+
+impl PresenceView {
+    pub fn apply(&mut self, event: &ServerEvent) {
+        match event {
+            ServerEvent::Presence { members, count } => {
+                self.people = members.iter().map(|member| (member.client_id.0, member.connections)).collect();
+                self.count = *count;
+            }
+            ServerEvent::Join { members, count } => {
+                self.people.extend(members.iter().map(|member| (member.client_id.0, member.connections)));
+                self.count = *count;
+            }
+            ServerEvent::Leave { ids, count } => {
+                for id in ids {
+                    self.people.remove(&id.0);
+                }
+                self.count = *count;
+            }
+            _ => return,
+        }
+        self.events.push(event.clone());
+    }
+
+    /// Whether a `leave` named `who`.
+    pub fn saw_leave_of(&self, who: Uuid) -> bool {
+        self.events
+            .iter()
+            .any(|event| matches!(event, ServerEvent::Leave { ids, .. } if ids.iter().any(|id| id.0 == who)))
+    }
+}
+
+/// Reads `ws`, applying presence events to `view` and passing over the
+/// rest, until `done(view)` holds; panics if it does not within `within`.
+pub async fn watch_presence(
+    ws: &mut Client,
+    view: &mut PresenceView,
+    within: Duration,
+    done: impl Fn(&PresenceView) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done(view) {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("presence not as expected within {within:?}: {view:?}"))
+            .expect("stream ended")
+            .expect("websocket error");
+        if let Message::Text(text) = frame {
+            view.apply(&ServerEvent::decode(&text).unwrap());
+        }
+    }
+}
+
+/// Applies to `view` every presence event `ws` receives until the answer
+/// to a `ping` (what the server had queued for it before).
+pub async fn presence_until_pong(ws: &mut Client, view: &mut PresenceView) {
+    send_command(ws, &ClientCommand::Ping).await;
+    loop {
+        match next_any_event(ws).await {
+            ServerEvent::Pong => return,
+            event => view.apply(&event),
+        }
+    }
 }

@@ -6,6 +6,7 @@ use yew::prelude::*;
 use crate::components::composer::Composer;
 use crate::components::copy_link::CopyLink;
 use crate::components::message_list::MessageList;
+use crate::components::people::{online, People};
 use crate::components::status_bar::StatusBar;
 use crate::components::typing::Typing;
 use crate::hooks::use_room;
@@ -29,6 +30,9 @@ pub fn Room(props: &RoomProps) -> Html {
     let on_reconnect = room.reconnect.reform(|_: MouseEvent| ());
     let timeline = state.timeline();
     let chunks = Rc::new(chunked(timeline.rows()));
+    let sheet = use_state(|| false);
+    let toggle_sheet = use_callback(sheet.clone(), |_: MouseEvent, sheet| sheet.set(!**sheet));
+    let close_sheet = use_callback(sheet.clone(), |(), sheet| sheet.set(false));
     html! {
         <main class="room">
             <header>
@@ -37,6 +41,8 @@ pub fn Room(props: &RoomProps) -> Html {
                     <StatusBar status={state.status.clone()} />
                 </div>
                 <div class="actions">
+                    <button class="people-toggle" onclick={toggle_sheet} aria-expanded={(*sheet).to_string()}
+                            data-testid="people-toggle">{ online(state.people.count.people) }</button>
                     <CopyLink group={props.group.clone()} />
                     <button onclick={on_close} disabled={closed} data-testid="close">{ "Close connection" }</button>
                     <button onclick={on_reconnect} data-testid="reconnect">{ "Reconnect" }</button>
@@ -50,6 +56,7 @@ pub fn Room(props: &RoomProps) -> Html {
                          on_retry={room.retry.clone()} on_delete={room.delete.clone()} />
             <Typing line={state.typing.clone()} />
             <Composer on_send={room.send.clone()} on_typing={room.typing.clone()} max_bytes={state.max_message_bytes} />
+            <People people={state.people.clone()} me={state.me} open={*sheet} on_close={close_sheet} />
             <footer>{ "Signed in as " }<strong>{ props.name.as_str() }</strong></footer>
         </main>
     }

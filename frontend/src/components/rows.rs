@@ -44,6 +44,12 @@ pub struct MessageRowProps {
     pub mine: bool,
 }
 
+/// What someone without a display name is called: `guest-` and the start
+/// of their client id.
+pub fn guest_name(client_id: ClientId) -> String {
+    format!("guest-{}", &client_id.to_string()[..4])
+}
+
 /// A delivered message. Text is always rendered as text, never as HTML.
 #[function_component]
 pub fn MessageRow(props: &MessageRowProps) -> Html {
@@ -51,7 +57,7 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
     let sender = match (&message.from.name, props.mine) {
         (_, true) => "You".to_owned(),
         (Some(name), false) => name.to_string(),
-        (None, false) => format!("guest-{}", &message.from.client_id.to_string()[..4]),
+        (None, false) => guest_name(message.from.client_id),
     };
     html! {
         <li class={classes!("message", props.mine.then_some("mine"))} data-testid="message"

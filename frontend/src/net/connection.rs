@@ -17,7 +17,7 @@ use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
     lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Heartbeat, Identity, Link, OnConnection, Opening,
-    Reached, RefusalCheck, ResumeCursor, TypingPeople, TypingSender,
+    People, Reached, RefusalCheck, ResumeCursor, TypingPeople, TypingSender,
 };
 use crate::state::{Action, Status};
 use crate::timeline::{Gap, LineKind};
@@ -40,6 +40,9 @@ pub struct Room {
     pub sending: Sending,
     pub resume: ResumeCursor,
     pub batcher: Batcher,
+    /// Who is in the room: kept across reconnects until the next
+    /// connection's snapshot replaces it.
+    pub people: People,
 }
 
 /// The state of one socket.
@@ -81,6 +84,7 @@ impl Room {
             view,
             resume: ResumeCursor::default(),
             batcher: Batcher::default(),
+            people: People::default(),
         }
     }
 
@@ -374,6 +378,10 @@ impl Room {
                 if conn.typers.typed(&from, now_ms()) {
                     self.view.act(Action::Typing(conn.typers.shown()));
                 }
+            }
+            presence @ (ServerEvent::Presence { .. } | ServerEvent::Join { .. } | ServerEvent::Leave { .. }) => {
+                self.people.heard(&presence);
+                self.view.act(Action::People(self.people.shown()));
             }
             ServerEvent::Pong | ServerEvent::Unknown => {}
         }

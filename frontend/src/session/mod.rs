@@ -18,6 +18,8 @@
 //! - [`batcher`]: when received messages are handed to the view.
 //! - [`lines`]: what the status and the timeline say about the connection.
 //! - [`typing`]: when `typing` is sent, and who is shown as typing.
+//! - [`presence`]: who is in the room, from the server's snapshot, joins
+//!   and leaves.
 
 pub mod attempt;
 pub mod batcher;
@@ -27,6 +29,7 @@ pub mod identity;
 pub mod lines;
 pub mod link;
 pub mod outbox;
+pub mod presence;
 pub mod resume;
 pub mod tabs;
 pub mod typing;
@@ -38,6 +41,7 @@ pub use heartbeat::{Beat, Heartbeat};
 pub use identity::{Answer, ConnectionToken, Identity, OnConnection, Renewals};
 pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
+pub use presence::{People, PeopleShown};
 pub use resume::ResumeCursor;
 pub use tabs::{Owner, TabOutbox};
 pub use typing::{TypingLine, TypingPeople, TypingSender};
