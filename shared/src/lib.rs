@@ -20,7 +20,7 @@ pub mod limits;
 pub mod names;
 pub mod protocol;
 
-pub use names::{ClientId, DisplayName, GroupName, NameError, SERVER_NAME};
+pub use names::{ClientId, DisplayName, GroupName, NameError, DIRECT_PREFIX, SERVER_NAME};
 pub use protocol::{
     ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, Sender,
     ServerEvent, Welcome,
