@@ -16,6 +16,13 @@ use uuid::Uuid;
 
 const KEY: &str = "direct-messages-test-api-key-0123456789";
 
+/// A server with the API key [`KEY`].
+async fn start_with_key() -> roomcast_backend::Server {
+    let mut config = test_config();
+    config.api_key = Some(KEY.to_owned());
+    start(config).await
+}
+
 /// A new self-service identity named `name`.
 async fn identity(addr: SocketAddr, name: &str) -> Issued {
     let (status, body) = raw_request(addr, "POST", "/api/identities", &[], &format!(r#"{{"name":"{name}"}}"#)).await;
@@ -50,9 +57,7 @@ fn texts(body: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn two_identities_chat_from_either_side_and_a_third_is_refused() {
-    let mut config = test_config();
-    config.api_key = Some(KEY.to_owned());
-    let server = start(config).await;
+    let server = start_with_key().await;
     let addr = server.local_addr();
     let (alice, bob, eve) = (identity(addr, "Alice").await, identity(addr, "Bob").await, identity(addr, "Eve").await);
     let group = GroupName::direct(alice.client_id, bob.client_id);
@@ -100,10 +105,7 @@ async fn two_identities_chat_from_either_side_and_a_third_is_refused() {
     assert_eq!(status, 400, "`with` is a UUID: {body}");
 
     // The publish API posts to rooms, never into a conversation of two.
-    let headers = [("Authorization", format!("Bearer {KEY}")), ("Content-Type", "application/json".to_owned())];
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
-    let (status, body) =
-        raw_request(addr, "POST", &format!("/api/groups/{group}/messages"), &headers, r#"{"text":"x"}"#).await;
+    let (status, body) = post_message(addr, group.as_str(), Some(KEY), None, r#"{"text":"x"}"#).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("direct message"), "{body}");
     assert_round_trip(&mut bob_ws, "still just us").await;
@@ -131,9 +133,7 @@ async fn tokenless_open_mode_requests_cannot_use_direct_messages() {
 
 #[tokio::test]
 async fn malformed_direct_message_names_are_refused_with_400() {
-    let mut config = test_config();
-    config.api_key = Some(KEY.to_owned());
-    let server = start(config).await;
+    let server = start_with_key().await;
     let addr = server.local_addr();
     let client = Uuid::new_v4();
     let hex = "0123456789abcdef".repeat(2);
@@ -145,10 +145,7 @@ async fn malformed_direct_message_names_are_refused_with_400() {
         assert!(body.contains("direct messages'"), "{name}: {body}");
         let (status, body) = http_request(addr, &format!("/api/groups/{name}/messages"), &[]).await;
         assert_eq!(status, 400, "{name}: {body}");
-        let bearer = format!("Bearer {KEY}");
-        let headers = [("Authorization", bearer.as_str())];
-        let (status, body) =
-            raw_request(addr, "POST", &format!("/api/groups/{name}/messages"), &headers, r#"{"text":"x"}"#).await;
+        let (status, body) = post_message(addr, name, Some(KEY), None, r#"{"text":"x"}"#).await;
         assert_eq!(status, 400, "{name}: {body}");
     }
     server.shutdown().await;
