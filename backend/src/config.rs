@@ -254,7 +254,7 @@ pub struct Config {
     pub identity_lifetime: Duration,
 
     /// Groups a self-service token allows (comma-separated names or
-    /// `prefix*`; default: every group).
+    /// `prefix*`; default: every group); direct messages need `dm-*`.
     #[arg(long, help_heading = IDENTITIES, env = "ROOMCAST_IDENTITY_GROUPS", value_delimiter = ',')]
     pub identity_groups: Vec<crate::auth::GroupPattern>,
 

@@ -12,6 +12,7 @@ use roomcast_shared::{ChatMessage, ClientId, DisplayName, GroupName, MessageId, 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::direct::{self, DirectError};
 use crate::history::sequencer::{Answer, Publish, Reply, Sequencer, Submitted};
 use crate::http_error::{headers_for, HttpError};
 
@@ -46,6 +47,8 @@ pub enum PublishError {
     Off,
     #[error(transparent)]
     BadGroup(#[from] NameError),
+    #[error(transparent)]
+    Direct(#[from] DirectError),
     #[error("body: {0}")]
     BadBody(String),
     #[error("text: longer than this server's limit of {0} bytes (counted JSON-escaped)")]
@@ -72,6 +75,7 @@ impl HttpError for PublishError {
             Self::TooLong(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::OverQuota => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Direct(err) => err.status(),
         }
     }
 
@@ -125,6 +129,7 @@ pub async fn publish(
     max_message_bytes: usize,
 ) -> Result<Published, PublishError> {
     let group: GroupName = group.parse()?;
+    direct::server_may_publish(&group)?;
     let body: Body = serde_json::from_slice(body).map_err(|err| PublishError::BadBody(err.to_string()))?;
     let name = match body.name {
         None => DisplayName::try_from(SERVER_NAME.to_owned()),

@@ -65,9 +65,9 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(revoke_identity(api_key.clone(), revoker))
                 .unify()
-                .or(group_presence(api_key, presence))
+                .or(group_presence(api_key.clone(), presence))
                 .unify()
-                .or(messages(auth.clone(), history))
+                .or(messages(auth.clone(), history, api_key))
                 .unify()
                 .or(create_identity(issuer.clone(), auth.clone(), proxies.clone()))
                 .unify()
@@ -135,8 +135,9 @@ fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infall
     warp::any().map(move || value.clone())
 }
 
-/// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]]
-/// (the token may come as the subprotocol `roomcast.token.{token}` instead)
+/// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]][&with={client_id}]
+/// (the token may come as the subprotocol `roomcast.token.{token}` instead;
+/// `with`: the other participant of a direct message group)
 fn websocket(
     auth: Arc<Auth>,
     upgrades: Upgrades,
@@ -169,7 +170,8 @@ fn websocket(
             )| async move {
                 // The token before the request's own validity.
                 let token = upgrade::offered_token(&headers).or(query.get("token").map(String::as_str));
-                let admitted = auth.admit_member(token, &client, &group).map_err(warp::reject::custom)?;
+                let with = query.get("with").map(String::as_str);
+                let admitted = auth.admit_member(token, &client, &group, with).map_err(warp::reject::custom)?;
                 // A node that cannot reach its store takes no sockets: the
                 // client tries again (or another node).
                 if !history.ready() {
@@ -220,21 +222,37 @@ fn client_address(proxies: &TrustedProxies, remote: Option<&Remote>, headers: &h
     proxies.client_ip(socket, headers)
 }
 
-/// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}]
-fn messages(auth: Arc<Auth>, history: History) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}][&with={client_id}]
+/// with `Authorization: Bearer {token or API key}`
+fn messages(
+    auth: Arc<Auth>,
+    history: History,
+    api_key: Option<Arc<str>>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "groups" / String / "messages")
         .and(warp::get())
         .and(warp::header::headers_cloned())
         .and(warp::query::<HashMap<String, String>>())
-        .and(with(auth))
-        .and(with(history))
-        .and_then(|group: String, headers, query, auth: Arc<Auth>, history: History| async move {
-            auth.admit_reader(auth::bearer(&headers), &group).map_err(warp::reject::custom)?;
-            api::messages(&group, &query, &history)
-                .await
-                .map(|page| warp::reply::json(&page).into_response())
-                .map_err(warp::reject::custom)
-        })
+        .and(with((auth, history, api_key)))
+        .and_then(
+            |group: String,
+             headers,
+             query: HashMap<String, String>,
+             (auth, history, api_key): (Arc<Auth>, History, Option<Arc<str>>)| async move {
+                let bearer = auth::bearer(&headers);
+                // The API key reads every group's history, direct messages
+                // included (an operator's export or moderation); anyone else
+                // is admitted as a reader.
+                if publish_api::check_key(api_key.as_deref(), bearer).is_err() {
+                    let with = query.get("with").map(String::as_str);
+                    auth.admit_reader(bearer, &group, with).map_err(warp::reject::custom)?;
+                }
+                api::messages(&group, &query, &history)
+                    .await
+                    .map(|page| warp::reply::json(&page).into_response())
+                    .map_err(warp::reject::custom)
+            },
+        )
 }
 
 /// POST /api/identities with `{"name": "…"}` (name optional)

@@ -23,7 +23,7 @@ pub mod names;
 pub mod presence;
 pub mod protocol;
 
-pub use names::{ClientId, DisplayName, GroupName, NameError, SERVER_NAME};
+pub use names::{ClientId, DisplayName, GroupName, NameError, DIRECT_PREFIX, SERVER_NAME};
 pub use presence::{PresenceCount, PresentMember};
 pub use protocol::{
     ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, Sender,

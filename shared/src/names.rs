@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::limits::{MAX_DISPLAY_NAME_CHARS, MAX_GROUP_NAME_LEN};
@@ -13,11 +14,24 @@ use crate::limits::{MAX_DISPLAY_NAME_CHARS, MAX_GROUP_NAME_LEN};
 /// API gives one; no client may choose it.
 pub const SERVER_NAME: &str = "server";
 
+/// What every direct message group's name starts with, and no other group's
+/// may (in any case): see [`GroupName::direct`].
+pub const DIRECT_PREFIX: &str = "dm-";
+
+/// Hex characters after [`DIRECT_PREFIX`] in a direct message group's name
+/// (the first 16 bytes of a SHA-256).
+pub const DIRECT_HASH_CHARS: usize = 32;
+
 /// Why an identifier was refused. The messages are shown to users as-is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     #[error("group name must be 1 to {MAX_GROUP_NAME_LEN} characters of A-Z, a-z, 0-9, '_' or '-'")]
     InvalidGroup,
+    #[error(
+        "group names starting with \"{DIRECT_PREFIX}\" are direct messages': \"{DIRECT_PREFIX}\" and \
+         {DIRECT_HASH_CHARS} lowercase hex characters"
+    )]
+    InvalidDirect,
     #[error("client id must be a UUID")]
     InvalidClientId,
     #[error(
@@ -53,7 +67,10 @@ macro_rules! validated_string {
     };
 }
 
-/// A group (room) name: 1–64 characters of `[A-Za-z0-9_-]`.
+/// A group (room) name: 1–64 characters of `[A-Za-z0-9_-]`. A name that
+/// starts with [`DIRECT_PREFIX`] (in any case, so that no room looks like a
+/// direct message) must be a direct message group's, as
+/// [`GroupName::direct`] makes them.
 ///
 /// The alphabet is URL-safe, so a group name never needs escaping in a path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,14 +81,59 @@ impl TryFrom<String> for GroupName {
     type Error = NameError;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let valid = (1..=MAX_GROUP_NAME_LEN).contains(&value.len())
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if valid {
-            Ok(Self(value))
-        } else {
-            Err(NameError::InvalidGroup)
+        if !Self::in_alphabet(&value) {
+            return Err(NameError::InvalidGroup);
         }
+        let reserved = value.get(..DIRECT_PREFIX.len()).is_some_and(|start| start.eq_ignore_ascii_case(DIRECT_PREFIX));
+        if reserved && !is_direct_name(&value) {
+            return Err(NameError::InvalidDirect);
+        }
+        Ok(Self(value))
     }
+}
+
+impl GroupName {
+    /// Whether `text` is 1–64 characters of the group alphabet: what a
+    /// group name is made of, before the [`DIRECT_PREFIX`] rule (a token's
+    /// `prefix*` patterns are held to this, so `dm-*` is one).
+    pub fn in_alphabet(text: &str) -> bool {
+        (1..=MAX_GROUP_NAME_LEN).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+
+    /// The direct message group of `a` and `b`, the same whichever comes
+    /// first: [`DIRECT_PREFIX`] and the first 16 bytes, in lowercase hex, of
+    /// the SHA-256 of both ids in their lowercase hyphenated form (36
+    /// characters each), sorted, joined by one `\n` (73 bytes, no newline
+    /// at the end). `docs/PROTOCOL.md` says the same for other clients.
+    pub fn direct(a: ClientId, b: ClientId) -> GroupName {
+        let (a, b) = (a.0.hyphenated().to_string(), b.0.hyphenated().to_string());
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        let digest = Sha256::digest(format!("{first}\n{second}").as_bytes());
+        let mut name = String::with_capacity(DIRECT_PREFIX.len() + DIRECT_HASH_CHARS);
+        name.push_str(DIRECT_PREFIX);
+        for byte in &digest[..DIRECT_HASH_CHARS / 2] {
+            name.push(char::from(HEX[usize::from(byte >> 4)]));
+            name.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        GroupName(name)
+    }
+
+    /// Whether this is a direct message group's name (only its two
+    /// participants may use it).
+    pub fn is_direct(&self) -> bool {
+        self.0.starts_with(DIRECT_PREFIX)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// [`DIRECT_PREFIX`] and exactly [`DIRECT_HASH_CHARS`] lowercase hex
+/// characters.
+fn is_direct_name(text: &str) -> bool {
+    text.strip_prefix(DIRECT_PREFIX).is_some_and(|hash| {
+        hash.len() == DIRECT_HASH_CHARS && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 validated_string!(GroupName);
@@ -189,6 +251,48 @@ mod tests {
         for bad in ["", "with space", "slash/y", "dot.", "é", "%41", &"x".repeat(65)] {
             assert_eq!(bad.parse::<GroupName>(), Err(NameError::InvalidGroup), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_direct_prefix_is_reserved_for_direct_message_names() {
+        let well_formed = format!("dm-{}", "0123456789abcdef".repeat(2));
+        let name = well_formed.parse::<GroupName>().unwrap();
+        assert!(name.is_direct());
+        assert!(!"lobby".parse::<GroupName>().unwrap().is_direct());
+        assert!(!"dmx".parse::<GroupName>().unwrap().is_direct() && !"adm-1".parse::<GroupName>().unwrap().is_direct());
+        let upper = format!("dm-{}", "0123456789ABCDEF".repeat(2));
+        let long = format!("{well_formed}0");
+        let short = &well_formed[..well_formed.len() - 1];
+        let not_hex = format!("dm-{}", "g".repeat(32));
+        let shouting = format!("DM-{}", "0123456789abcdef".repeat(2));
+        for bad in ["dm-", "dm-chat", "Dm-chat", "DM-x", &upper, &long, short, &not_hex, &shouting] {
+            assert_eq!(bad.parse::<GroupName>(), Err(NameError::InvalidDirect), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<GroupName>("\"dm-chat\"").is_err());
+        assert!(NameError::InvalidDirect.to_string().contains("\"dm-\" and 32 lowercase hex"));
+    }
+
+    #[test]
+    fn a_direct_group_is_the_same_from_either_side_and_parses() {
+        let id = |n: u128| ClientId(Uuid::from_u128(n));
+        let (a, b) = (id(0x1111 << 64), id(0x2222));
+        let name = GroupName::direct(a, b);
+        assert_eq!(name, GroupName::direct(b, a));
+        assert_ne!(name, GroupName::direct(a, id(0x3333)));
+        assert_eq!(name.as_str().parse::<GroupName>().as_ref(), Ok(&name));
+        assert!(name.is_direct() && name.as_str().len() == 35);
+    }
+
+    #[test]
+    fn the_direct_group_name_follows_the_documented_derivation() {
+        // docs/PROTOCOL.md: SHA-256 of "3f2504e0-4f89-4d3a-9a0c-0305e82c3301\n
+        // 6f1c2a9e-0b5d-4c61-9a55-5f6d0d3f6a10" (computed apart, with
+        // `printf '%s\n%s' … | sha256sum`), its first 32 hex characters.
+        let a: ClientId = "6F1C2A9E-0B5D-4C61-9A55-5F6D0D3F6A10".parse().unwrap();
+        let b: ClientId = "3f2504e0-4f89-4d3a-9a0c-0305e82c3301".parse().unwrap();
+        assert_eq!(GroupName::direct(a, b).as_str(), "dm-35cddd3563a85eb7b486bea9dbbf1518");
+        // Oneself: one id twice.
+        assert_eq!(GroupName::direct(a, a).as_str(), "dm-ebaa1c0833b7da1eca25ef4b69d23de3");
     }
 
     #[test]

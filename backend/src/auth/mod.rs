@@ -7,23 +7,28 @@
 //!   `exp`), through `jsonwebtoken`.
 //! - [`limiter`]: self-service identities per IP address.
 //! - [`revocations`]: identities whose earlier tokens are refused.
+//! - [`direct`]: direct message groups, for their two participants only.
 //!
 //! # Invariants
 //! - A connection is `verified` only with a valid token whose `sub` is the
 //!   client id in its path; under `--auth required` every connection is.
 //! - A token's `groups` bound every group it joins, reads or publishes to.
+//! - A direct message group admits its two verified participants only
+//!   ([`direct::admit`], on every entry).
 //! - Tokens are never logged (nor are query strings, which carry them).
 
+pub(crate) mod direct;
 pub(crate) mod limiter;
 pub(crate) mod revocations;
 pub(crate) mod secret;
 pub(crate) mod token;
 
 use http::StatusCode;
-use roomcast_shared::{ClientId, DisplayName};
+use roomcast_shared::{ClientId, DisplayName, GroupName};
 
 use crate::http_error::HttpError;
 
+pub use direct::DirectError;
 pub use revocations::Revocations;
 pub use secret::{Secret, SecretError};
 pub use token::{Claims, GroupPattern, TokenError, Tokens};
@@ -49,6 +54,8 @@ pub enum AuthError {
     OtherClient,
     #[error("the token does not allow this group")]
     GroupNotAllowed,
+    #[error(transparent)]
+    Direct(#[from] DirectError),
 }
 
 impl warp::reject::Reject for AuthError {}
@@ -58,6 +65,7 @@ impl HttpError for AuthError {
         match self {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
             Self::OtherClient | Self::GroupNotAllowed => StatusCode::FORBIDDEN,
+            Self::Direct(err) => err.status(),
         }
     }
 }
@@ -115,9 +123,16 @@ impl Auth {
 
     /// A socket handshake for the raw path segments `client_id` and `group`
     /// (checked before the path itself is validated, as the order of
-    /// refusals is Host, Origin, token, then the request's own validity).
-    pub fn admit_member(&self, token: Option<&str>, client_id: &str, group: &str) -> Result<Admitted, AuthError> {
-        let admitted = self.admit_reader(token, group)?;
+    /// refusals is Host, Origin, token, then the request's own validity);
+    /// `with` names the other participant of a direct message group.
+    pub fn admit_member(
+        &self,
+        token: Option<&str>,
+        client_id: &str,
+        group: &str,
+        with: Option<&str>,
+    ) -> Result<Admitted, AuthError> {
+        let admitted = self.admit_reader(token, group, with)?;
         if let Some(claims) = &admitted.claims {
             if client_id.parse::<ClientId>().ok() != Some(claims.sub) {
                 return Err(AuthError::OtherClient);
@@ -127,15 +142,22 @@ impl Auth {
     }
 
     /// A reader of `group` (the history API): any identity the token's
-    /// `groups` allow.
-    pub fn admit_reader(&self, token: Option<&str>, group: &str) -> Result<Admitted, AuthError> {
+    /// `groups` allow; of a direct message group, one of its participants
+    /// (`with` the other).
+    pub fn admit_reader(&self, token: Option<&str>, group: &str, with: Option<&str>) -> Result<Admitted, AuthError> {
         let claims = match (token.filter(|token| !token.is_empty()), self.mode) {
             (Some(token), _) => Some(self.verify(token).map_err(AuthError::Invalid)?),
             (None, AuthMode::Required) => return Err(AuthError::Missing),
             (None, AuthMode::Open) => None,
         };
-        if claims.as_ref().is_some_and(|claims| !claims.allows(group)) {
-            return Err(AuthError::GroupNotAllowed);
+        // A name that does not parse is refused later, as the request's
+        // own fault (400).
+        match group.parse::<GroupName>().ok().filter(GroupName::is_direct) {
+            Some(direct) => direct::admit(&direct, claims.as_ref(), with)?,
+            None if claims.as_ref().is_some_and(|claims| !claims.allows(group)) => {
+                return Err(AuthError::GroupNotAllowed)
+            }
+            None => {}
         }
         Ok(Admitted { claims })
     }
@@ -172,12 +194,12 @@ mod tests {
         let auth = auth(AuthMode::Required);
         let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
         let mine = token(&auth, me, None);
-        assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby").unwrap().verified());
-        assert_eq!(auth.admit_member(None, &me.to_string(), "lobby"), Err(AuthError::Missing));
-        assert_eq!(auth.admit_member(Some(""), &me.to_string(), "lobby"), Err(AuthError::Missing));
-        assert_eq!(auth.admit_member(Some(&mine), &other.to_string(), "lobby"), Err(AuthError::OtherClient));
-        assert_eq!(auth.admit_member(Some(&mine), "not-a-uuid", "lobby"), Err(AuthError::OtherClient));
-        assert!(matches!(auth.admit_member(Some("x.y.z"), &me.to_string(), "lobby"), Err(AuthError::Invalid(_))));
+        assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby", None).unwrap().verified());
+        assert_eq!(auth.admit_member(None, &me.to_string(), "lobby", None), Err(AuthError::Missing));
+        assert_eq!(auth.admit_member(Some(""), &me.to_string(), "lobby", None), Err(AuthError::Missing));
+        assert_eq!(auth.admit_member(Some(&mine), &other.to_string(), "lobby", None), Err(AuthError::OtherClient));
+        assert_eq!(auth.admit_member(Some(&mine), "not-a-uuid", "lobby", None), Err(AuthError::OtherClient));
+        assert!(matches!(auth.admit_member(Some("x.y.z"), &me.to_string(), "lobby", None), Err(AuthError::Invalid(_))));
     }
 
     #[test]
@@ -185,22 +207,39 @@ mod tests {
         let auth = auth(AuthMode::Required);
         let me = Uuid::new_v4();
         let team = token(&auth, me, Some(&["team-*", "lobby"]));
-        assert!(auth.admit_member(Some(&team), &me.to_string(), "team-a").is_ok());
-        assert!(auth.admit_member(Some(&team), &me.to_string(), "lobby").is_ok());
-        assert_eq!(auth.admit_member(Some(&team), &me.to_string(), "other"), Err(AuthError::GroupNotAllowed));
-        assert_eq!(auth.admit_reader(Some(&team), "lobby2"), Err(AuthError::GroupNotAllowed));
+        assert!(auth.admit_member(Some(&team), &me.to_string(), "team-a", None).is_ok());
+        assert!(auth.admit_member(Some(&team), &me.to_string(), "lobby", None).is_ok());
+        assert_eq!(auth.admit_member(Some(&team), &me.to_string(), "other", None), Err(AuthError::GroupNotAllowed));
+        assert_eq!(auth.admit_reader(Some(&team), "lobby2", None), Err(AuthError::GroupNotAllowed));
         let none = token(&auth, me, Some(&[]));
-        assert_eq!(auth.admit_reader(Some(&none), "lobby"), Err(AuthError::GroupNotAllowed));
+        assert_eq!(auth.admit_reader(Some(&none), "lobby", None), Err(AuthError::GroupNotAllowed));
     }
 
     #[test]
     fn open_mode_admits_anyone_but_verifies_only_tokens() {
         let auth = auth(AuthMode::Open);
         let me = Uuid::new_v4();
-        assert!(!auth.admit_member(None, &me.to_string(), "lobby").unwrap().verified());
+        assert!(!auth.admit_member(None, &me.to_string(), "lobby", None).unwrap().verified());
         let mine = token(&auth, me, None);
-        assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby").unwrap().verified());
-        assert!(auth.admit_member(Some("garbage"), &me.to_string(), "lobby").is_err(), "a bad token is refused");
+        assert!(auth.admit_member(Some(&mine), &me.to_string(), "lobby", None).unwrap().verified());
+        assert!(auth.admit_member(Some("garbage"), &me.to_string(), "lobby", None).is_err(), "a bad token is refused");
+    }
+
+    #[test]
+    fn direct_message_groups_admit_their_participants_only() {
+        let auth = auth(AuthMode::Open);
+        let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let group = GroupName::direct(ClientId(me), ClientId(other));
+        let (mine, with) = (token(&auth, me, None), other.to_string());
+        assert!(auth.admit_member(Some(&mine), &me.to_string(), group.as_str(), Some(&with)).unwrap().verified());
+        assert!(auth.admit_reader(Some(&mine), group.as_str(), Some(&with)).is_ok());
+        let stranger = token(&auth, Uuid::new_v4(), None);
+        let refused = Err(AuthError::Direct(DirectError::NotAParticipant));
+        assert_eq!(auth.admit_reader(Some(&stranger), group.as_str(), Some(&with)), refused);
+        let tokenless = Err(AuthError::Direct(DirectError::Unverified));
+        assert_eq!(auth.admit_member(None, &me.to_string(), group.as_str(), Some(&with)), tokenless);
+        assert!(auth.admit_member(None, &me.to_string(), "dm-chat", None).is_ok(), "the name's own fault comes later");
+        assert_eq!(AuthError::Direct(DirectError::WithMissing).status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -210,8 +249,8 @@ mod tests {
         let old = token(&auth, me, None);
         auth.revocations().note(ClientId(me), token::unix_seconds() + 1);
         let refused = AuthError::Invalid(TokenError::Revoked);
-        assert_eq!(auth.admit_member(Some(&old), &me.to_string(), "lobby"), Err(refused.clone()));
-        assert_eq!(auth.admit_reader(Some(&old), "lobby"), Err(refused.clone()));
+        assert_eq!(auth.admit_member(Some(&old), &me.to_string(), "lobby", None), Err(refused.clone()));
+        assert_eq!(auth.admit_reader(Some(&old), "lobby", None), Err(refused.clone()));
         assert_eq!(auth.identify(Some(&old)), Err(refused));
         let newer = Claims::for_client(ClientId(me)).issued(token::unix_seconds() + 2, 60);
         assert!(auth.identify(Some(&auth.tokens().issue(&newer))).is_ok(), "a token issued after it holds");

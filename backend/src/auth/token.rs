@@ -85,10 +85,10 @@ impl TryFrom<String> for GroupPattern {
     fn try_from(value: String) -> Result<Self, BadPattern> {
         match value.strip_suffix('*') {
             Some("") => Ok(Self::Prefix(String::new())),
-            // A prefix is itself a valid group name (the same characters).
-            Some(prefix) => {
-                prefix.parse::<GroupName>().map(|_| Self::Prefix(prefix.to_owned())).map_err(|_| BadPattern)
-            }
+            // A prefix is made of a group name's characters (`dm-*`, the
+            // direct messages, although `dm-` alone is no group's name).
+            Some(prefix) if GroupName::in_alphabet(prefix) => Ok(Self::Prefix(prefix.to_owned())),
+            Some(_) => Err(BadPattern),
             None => value.parse().map(Self::Exact).map_err(|_| BadPattern),
         }
     }
@@ -270,6 +270,9 @@ mod tests {
         let exact: GroupPattern = "lobby".parse().unwrap();
         assert!(exact.matches("lobby") && !exact.matches("lobby2"));
         assert!("*".parse::<GroupPattern>().unwrap().matches("anything"));
+        let direct: GroupPattern = "dm-*".parse().unwrap();
+        assert!(direct.matches(&format!("dm-{}", "a".repeat(32))) && !direct.matches("lobby"));
+        assert!("dm-chat".parse::<GroupPattern>().is_err(), "an exact pattern is a valid group name");
         assert!("bad name*".parse::<GroupPattern>().is_err());
         assert!("a*b".parse::<GroupPattern>().is_err());
         assert_eq!(serde_json::to_string(&team).unwrap(), r#""team-*""#);

@@ -398,6 +398,26 @@ pub async fn raw_request(
     (status, body)
 }
 
+/// `POST /api/groups/{group}/messages` (the publish API) with `body`, the
+/// API `key` and an `Idempotency-Key` when given; returns (status, body).
+pub async fn post_message(
+    addr: std::net::SocketAddr,
+    group: &str,
+    key: Option<&str>,
+    idempotency: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let bearer = key.map(|key| format!("Bearer {key}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer));
+    }
+    if let Some(idempotency) = idempotency {
+        headers.push(("Idempotency-Key", idempotency));
+    }
+    raw_request(addr, "POST", &format!("/api/groups/{group}/messages"), &headers, body).await
+}
+
 /// Headers of a valid WebSocket upgrade request.
 pub const UPGRADE_HEADERS: [(&str, &str); 4] = [
     ("Connection", "Upgrade"),

@@ -330,7 +330,7 @@ fn expect(backend: &UnderTest, request: &Request, handshake: &Handshake<'_>) -> 
         return (StatusCode::BAD_REQUEST, "invalid query string".into());
     };
     let token = upgrade::offered_token(headers).or(query.get("token").map(String::as_str));
-    if let Err(err) = backend.state.auth.admit_member(token, client, group) {
+    if let Err(err) = backend.state.auth.admit_member(token, client, group, query.get("with").map(String::as_str)) {
         return (err.status(), err.to_string());
     }
     let err = validity(group, client, &query, headers);
