@@ -6,18 +6,22 @@
 
 use std::sync::Arc;
 
+use crate::cursors;
 use crate::revoke;
 use crate::signals::{Control, Handler, Signal};
 use crate::typing;
 
-/// The node's handler: revocations to `revocations`, typing to `typing`.
-pub fn handler(revocations: revoke::Heard, typing: typing::Fanout) -> Handler {
+/// The node's handler: revocations to `revocations`, typing to `typing`,
+/// read cursors to `cursors`.
+pub fn handler(revocations: revoke::Heard, typing: typing::Fanout, cursors: cursors::Fanout) -> Handler {
     Arc::new(move |signal| {
         match signal {
-            // Only revocations are stored; typing has nothing to catch up.
+            // Only revocations are read again; typing has nothing to catch up,
+            // and a cursor comes with the next `welcome`.
             Signal::Listening => revocations.listening()?,
             Signal::Control(Control::Revoke { sub, issued_before }) => revocations.revoked(sub, issued_before),
             Signal::Control(Control::Typing { group, from }) => typing.heard(&group, from),
+            Signal::Control(Control::Cursor { sub, group, epoch, seq }) => cursors.heard(sub, &group, epoch, seq),
         }
         Ok(())
     })

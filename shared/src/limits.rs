@@ -37,3 +37,6 @@ pub const TYPING_EVERY_MS: u64 = 2_000;
 /// How long a client shows that someone is typing, unless their message
 /// arrives first.
 pub const TYPING_SHOWN_MS: u64 = 6_000;
+
+/// Unread counts stop here: a client shows this many or more as "99+".
+pub const MAX_UNREAD: u64 = 100;

@@ -22,6 +22,10 @@ pub enum Control {
     /// `group` but `from`'s own. Best-effort: never stored, and lost with
     /// the channel.
     Typing { group: GroupName, from: Sender },
+    /// `sub`'s read cursor in `group` is now `seq` of history `epoch`
+    /// (stored already): each node tells `sub`'s JSON members of `group`.
+    /// Lost with the channel; the next `welcome` says it again.
+    Cursor { sub: ClientId, group: GroupName, epoch: String, seq: u64 },
 }
 
 /// What a node's handler hears.

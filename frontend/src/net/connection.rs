@@ -375,7 +375,8 @@ impl Room {
                     self.view.act(Action::Typing(conn.typers.shown()));
                 }
             }
-            ServerEvent::Pong | ServerEvent::Unknown => {}
+            // Read cursors are for the room list and its divider (not yet shown).
+            ServerEvent::Pong | ServerEvent::Cursor { .. } | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.sending.send_next(&mut conn.socket).await;
