@@ -166,7 +166,17 @@ pub async fn connect_json_welcomed(
     group: &str,
     query: &str,
 ) -> (Client, roomcast_shared::Welcome, Vec<ServerEvent>) {
-    let url = format!("{}&{query}", ws_url(addr, group, Uuid::new_v4()));
+    connect_json_welcomed_as(addr, group, Uuid::new_v4(), query).await
+}
+
+/// [`connect_json_welcomed`] as `client` (with a token for it).
+pub async fn connect_json_welcomed_as(
+    addr: SocketAddr,
+    group: &str,
+    client: Uuid,
+    query: &str,
+) -> (Client, roomcast_shared::Welcome, Vec<ServerEvent>) {
+    let url = format!("{}&{query}", ws_url(addr, group, client));
     let mut ws = open_json(&url).await.unwrap();
     let ServerEvent::Welcome(welcome) = next_event(&mut ws).await else { panic!("welcome first") };
     let mut replay = Vec::new();
