@@ -19,9 +19,12 @@ pub struct MemoryStore {
     /// Earliest `iat` accepted per revoked identity (in process, as the
     /// rest of this store).
     revoked: Mutex<HashMap<ClientId, u64>>,
-    /// Read cursors per identity, each with when it was last set.
-    cursors: Mutex<HashMap<ClientId, HashMap<GroupName, (Cursor, u64)>>>,
+    /// Read cursors per identity.
+    cursors: Mutex<HashMap<ClientId, OwnCursors>>,
 }
+
+/// One identity's cursors, each with when it was last set.
+type OwnCursors = HashMap<GroupName, (Cursor, u64)>;
 
 #[derive(Debug)]
 struct Log {
