@@ -17,18 +17,6 @@ use roomcast_shared::{ClientCommand, ClientId, ErrorCode, GroupName, ServerEvent
 use support::*;
 use uuid::Uuid;
 
-/// Waits for the answer to a `ping`; returns what came before it.
-async fn settled(ws: &mut Client) -> Vec<ServerEvent> {
-    send_command(ws, &ClientCommand::Ping).await;
-    let mut before = Vec::new();
-    loop {
-        match next_event(ws).await {
-            ServerEvent::Pong => return before,
-            other => before.push(other),
-        }
-    }
-}
-
 async fn read(ws: &mut Client, epoch: &str, seq: u64) {
     send_command(ws, &ClientCommand::Read { epoch: epoch.to_owned(), seq }).await;
 }

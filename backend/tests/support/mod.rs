@@ -144,6 +144,19 @@ pub async fn wait_until_listening(addr: SocketAddr) {
     }
 }
 
+/// Waits for the answer to a `ping`: every frame this client sent before
+/// it has been acted on. Returns what came before the answer.
+pub async fn settled(ws: &mut Client) -> Vec<ServerEvent> {
+    send_command(ws, &ClientCommand::Ping).await;
+    let mut before = Vec::new();
+    loop {
+        match next_event(ws).await {
+            ServerEvent::Pong => return before,
+            other => before.push(other),
+        }
+    }
+}
+
 /// Reads a JSON connection's replay up to its `synced` event.
 pub async fn skip_replay(ws: &mut Client) -> u64 {
     loop {
