@@ -15,6 +15,7 @@ use crate::auth::{Auth, Revocations, Secret, SecretError, Tokens};
 use crate::backend::Backend;
 use crate::config::{Config, HistoryKind};
 use crate::connection::{Context, Settings};
+use crate::cursors::{self, Cursors, CursorsError};
 use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::{History, HistoryError};
 use crate::identities::{Issuer, Policy};
@@ -46,6 +47,8 @@ pub enum AssemblyError {
     Typing(#[from] TypingError),
     #[error(transparent)]
     Presence(#[from] PresenceStartError),
+    #[error(transparent)]
+    Cursors(#[from] CursorsError),
 }
 
 /// The state, and what must be stopped with it.
@@ -89,6 +92,7 @@ pub fn assemble(
         sequencer,
         limits: config.publish_limits(),
         typing: Typing::start(backend.signals().clone(), typing::EVERY)?,
+        cursors: Cursors::start(backend.store().clone(), backend.signals().clone())?,
         auth: auth.clone(),
         settings: Settings {
             ping_interval: config.ping_interval,
@@ -110,10 +114,12 @@ pub fn assemble(
     )?);
     // Revocations from other nodes close sockets here; those stored before
     // are read after the handler is attached, so none is missed. Typing
-    // from any node (this one too) reaches the group's members here.
+    // from any node (this one too) reaches the group's members here, and
+    // a read cursor the identity's members of its group.
     backend.on_signal(node_signals::handler(
         revoke::Heard::new(backend.store().clone(), revocations.clone(), registry.clone()),
         typing::Fanout::new(registry.clone()),
+        cursors::Fanout::new(registry.clone()),
         presence.heard(),
     ));
     let revoker = Revoker::new(backend.store().clone(), revocations, registry.clone(), backend.signals().clone());

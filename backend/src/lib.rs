@@ -21,7 +21,8 @@
 //! - [`signals`]: what nodes tell each other beside the messages (a control
 //!   channel: revocations and typing now) and which nodes are live; in
 //!   memory or over Redis. `node_signals`: this node's one handler of them;
-//!   `typing`: typing indicators, rate-limited, across nodes;
+//!   `typing`: typing indicators, rate-limited, across nodes; `cursors`:
+//!   read cursors, written off the connection loop and told across nodes;
 //!   [`presence`]: who is in each group, across tabs, devices and nodes.
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
@@ -55,6 +56,7 @@ mod batched_io;
 pub mod clock;
 pub mod config;
 mod connection;
+mod cursors;
 mod frame;
 mod hex;
 pub mod history;

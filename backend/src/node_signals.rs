@@ -6,24 +6,32 @@
 
 use std::sync::Arc;
 
+use crate::cursors;
 use crate::presence;
 use crate::revoke;
 use crate::signals::{Control, Handler, Signal};
 use crate::typing;
 
 /// The node's handler: revocations to `revocations`, typing to `typing`,
-/// presence to `presence`.
-pub fn handler(revocations: revoke::Heard, typing: typing::Fanout, presence: presence::Heard) -> Handler {
+/// read cursors to `cursors`, presence to `presence`.
+pub fn handler(
+    revocations: revoke::Heard,
+    typing: typing::Fanout,
+    cursors: cursors::Fanout,
+    presence: presence::Heard,
+) -> Handler {
     Arc::new(move |signal| {
         match signal {
             // Revocations and presence are stored, and read again; typing
-            // has nothing to catch up.
+            // has nothing to catch up, and a cursor comes with the next
+            // `welcome`.
             Signal::Listening => {
                 presence.listening();
                 revocations.listening()?;
             }
             Signal::Control(Control::Revoke { sub, issued_before }) => revocations.revoked(sub, issued_before),
             Signal::Control(Control::Typing { group, from }) => typing.heard(&group, from),
+            Signal::Control(Control::Cursor { sub, group, epoch, seq }) => cursors.heard(sub, &group, epoch, seq),
             Signal::Control(Control::Presence { node, parts }) => presence.heard(node, parts),
         }
         Ok(())

@@ -197,6 +197,18 @@ impl Registry {
     /// sender's own tabs): the same bytes for each, and never an eviction
     /// (see [`MemberQueue::offer`]). Returns how many took it.
     pub fn signal(&self, group: &GroupName, frame: Frame, except: ClientId) -> usize {
+        self.offer(group, &frame, |client| client != except)
+    }
+
+    /// Hands `frame`, a best-effort event outside the sequence (a read
+    /// cursor), to `group`'s live JSON members here of `only` (its own
+    /// tabs), as [`signal`](Self::signal) does. Returns how many took it.
+    pub fn signal_to(&self, group: &GroupName, frame: Frame, only: ClientId) -> usize {
+        self.offer(group, &frame, |client| client == only)
+    }
+
+    /// Offers `frame` to `group`'s JSON members whose client id `to` takes.
+    fn offer(&self, group: &GroupName, frame: &Frame, to: impl Fn(ClientId) -> bool) -> usize {
         let Some(group) = lock(&self.groups).get(group).cloned() else { return 0 };
         let state = lock(&group.state);
         if state.json_members == 0 {
@@ -205,7 +217,7 @@ impl Registry {
         state
             .members
             .values()
-            .filter(|member| member.mode == WireMode::Json && member.client != except)
+            .filter(|member| member.mode == WireMode::Json && to(member.client))
             .filter(|member| member.queue.offer(frame.clone()))
             .count()
     }
@@ -637,6 +649,25 @@ mod tests {
             assert!(member.queue().try_pop().is_none());
         }
         assert_eq!(registry.signal(&group("nobody"), Frame::text("typing"), typist), 0);
+    }
+
+    #[test]
+    fn a_signal_to_one_identity_reaches_its_live_json_members_here_only() {
+        let registry = Registry::new(capacity(8));
+        let ann = someone();
+        let tabs = [registry.join(&group("a"), WireMode::Json, ann), registry.join(&group("a"), WireMode::Json, ann)];
+        assert!(tabs.iter().all(|tab| tab.go_live(0, "e")));
+        let replaying = registry.join(&group("a"), WireMode::Json, ann);
+        let other = live_json(&registry, "a");
+        let elsewhere = registry.join(&group("b"), WireMode::Json, ann);
+        assert!(elsewhere.go_live(0, "e"));
+        assert_eq!(registry.signal_to(&group("a"), Frame::text("cursor"), ann), 2);
+        for tab in &tabs {
+            assert_eq!(tab.queue().try_pop(), Some(Outbound::best_effort(Frame::text("cursor"))));
+        }
+        for member in [&replaying, &other, &elsewhere] {
+            assert!(member.queue().try_pop().is_none());
+        }
     }
 
     #[test]

@@ -16,19 +16,6 @@ use roomcast_shared::{ClientCommand, Sender, ServerEvent};
 use support::*;
 use uuid::Uuid;
 
-/// Waits for the answer to a `ping`: every frame this client sent before
-/// it has been acted on. Returns what came before the answer.
-async fn settled(ws: &mut Client) -> Vec<ServerEvent> {
-    send_command(ws, &ClientCommand::Ping).await;
-    let mut before = Vec::new();
-    loop {
-        match next_event(ws).await {
-            ServerEvent::Pong => return before,
-            other => before.push(other),
-        }
-    }
-}
-
 /// Sends `times` `typing`s, then waits until they are acted on.
 async fn typed(ws: &mut Client, times: usize) -> Vec<ServerEvent> {
     for _ in 0..times {

@@ -46,3 +46,6 @@ pub const PRESENCE_LISTED: usize = 100;
 /// group closed, unless configured otherwise: a reload or a reconnect
 /// within it shows no leave.
 pub const PRESENCE_GRACE_MS: u64 = 5_000;
+
+/// Unread counts stop here: a client shows this many or more as "99+".
+pub const MAX_UNREAD: u64 = 100;

@@ -36,11 +36,22 @@ pub enum ClientCommand {
     /// [`TYPING_SHOWN_MS`](crate::limits::TYPING_SHOWN_MS) pass or that
     /// identity's message arrives.
     Typing,
+    /// This verified identity has read the group's messages up to `seq` of
+    /// history `epoch` (its read cursor). Optional and unanswered: the
+    /// server keeps the highest (a lower one is ignored; another epoch than
+    /// the group's is ignored; a number past the group's last is taken as
+    /// the last) and tells every connection of the identity to the group,
+    /// on every node, with a [`ServerEvent::Cursor`]. An unverified
+    /// (tokenless) connection gets an `error` (`invalid_message`).
+    Read { epoch: String, seq: u64 },
 }
+
+/// Longest `epoch` a `read` may carry (the server's are 16 hex digits).
+pub const MAX_EPOCH_LEN: usize = 64;
 
 /// The `type` tags of [`ClientCommand`], for telling an unknown command from a
 /// malformed known one.
-const COMMAND_TYPES: [&str; 4] = ["send", "ping", "refresh", "typing"];
+const COMMAND_TYPES: [&str; 5] = ["send", "ping", "refresh", "typing", "read"];
 
 /// Why a text frame was not a usable command. The connection stays open; the
 /// server answers with an `error` event built from this.
@@ -88,8 +99,12 @@ impl ClientCommand {
     /// Parses and validates one text frame.
     pub fn decode(frame: &str) -> Result<Self, CommandError> {
         let command: Self = serde_json::from_str(frame).map_err(|err| classify(frame, err))?;
-        if let Self::Send { id, text } = &command {
-            check_text(text).map_err(|reason| CommandError::Invalid { id: *id, reason })?;
+        match &command {
+            Self::Send { id, text } => check_text(text).map_err(|reason| CommandError::Invalid { id: *id, reason })?,
+            Self::Read { epoch, .. } if epoch.is_empty() || epoch.len() > MAX_EPOCH_LEN => {
+                return Err(CommandError::Malformed(format!("read: epoch must be 1 to {MAX_EPOCH_LEN} bytes")));
+            }
+            _ => {}
         }
         Ok(command)
     }
@@ -338,6 +353,15 @@ pub enum ServerEvent {
         ids: Vec<ClientId>,
         count: PresenceCount,
     },
+    /// This identity's read cursor in the group: it has read up to `seq` of
+    /// history `epoch`. Sent to a verified member right after `welcome`
+    /// when it has one in the group's current epoch, and to every
+    /// connection of the identity to the group (on every node) whenever a
+    /// `read` moves it (see [`ClientCommand::Read`]).
+    Cursor {
+        epoch: String,
+        seq: u64,
+    },
     /// A `refresh` was taken: the connection's token now expires at
     /// `token_expires_at` (Unix seconds; absent: never).
     Refreshed {
@@ -428,6 +452,27 @@ mod tests {
         );
         for event in [join, leave, ServerEvent::Presence { members: vec![member], count }] {
             assert_eq!(ServerEvent::decode(&event.encode()).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn read_and_cursor_have_the_documented_shape() {
+        let read = ClientCommand::Read { epoch: "9f2c41d07ab35e86".into(), seq: 42 };
+        assert_eq!(read.encode(), r#"{"type":"read","epoch":"9f2c41d07ab35e86","seq":42}"#);
+        assert_eq!(ClientCommand::decode(&read.encode()), Ok(read));
+        let cursor = ServerEvent::Cursor { epoch: "9f2c41d07ab35e86".into(), seq: 42 };
+        assert_eq!(cursor.encode(), r#"{"type":"cursor","epoch":"9f2c41d07ab35e86","seq":42}"#);
+        assert_eq!(ServerEvent::decode(&cursor.encode()).unwrap(), cursor);
+    }
+
+    #[test]
+    fn a_read_needs_a_bounded_epoch_and_a_number() {
+        let long = format!(r#"{{"type":"read","epoch":"{}","seq":1}}"#, "a".repeat(MAX_EPOCH_LEN + 1));
+        for frame in [r#"{"type":"read","epoch":"","seq":1}"#, r#"{"type":"read","seq":1}"#, &long] {
+            assert_eq!(ClientCommand::decode(frame).unwrap_err().code(), ErrorCode::BadJson, "{frame}");
+        }
+        for frame in [r#"{"type":"read","epoch":"e","seq":-1}"#, r#"{"type":"read","epoch":"e","seq":"1"}"#] {
+            assert_eq!(ClientCommand::decode(frame).unwrap_err().code(), ErrorCode::BadJson, "{frame}");
         }
     }
 

@@ -13,14 +13,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use roomcast_shared::{HeartbeatSettings, ServerEvent, Welcome};
+use roomcast_shared::{ClientId, GroupName, HeartbeatSettings, ServerEvent, Welcome};
 
 use super::context::{Peer, Settings};
 use super::writes::event_frame;
 use crate::frame::Frame;
-use crate::history::{History, HistoryError, Page, Piece, Replay};
+use crate::history::{Cursor, History, HistoryError, Page, Piece, Replay};
 
-type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page), HistoryError>> + Send>>;
+/// A page read, with the replay, and (the first time, for a verified
+/// member) its read cursor.
+type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page, Option<Cursor>), HistoryError>> + Send>>;
 
 /// A replay in progress.
 pub(super) struct CatchUp {
@@ -28,11 +30,18 @@ pub(super) struct CatchUp {
     replay: Option<Replay>,
     step: Option<Step>,
     welcomed: bool,
+    /// Whose read cursor in which group the first step reads (a verified
+    /// member's), until it does.
+    reader: Option<(ClientId, GroupName)>,
+    /// That cursor, until it follows the `welcome`.
+    cursor: Option<Cursor>,
 }
 
 impl CatchUp {
-    pub(super) fn new(replay: Replay) -> Self {
-        Self { replay: Some(replay), step: None, welcomed: false }
+    /// `reader`: the identity and group whose read cursor follows the
+    /// `welcome` (a verified member's), if any.
+    pub(super) fn new(replay: Replay, reader: Option<(ClientId, GroupName)>) -> Self {
+        Self { replay: Some(replay), step: None, welcomed: false, reader, cursor: None }
     }
 
     /// The next page, reading it if no read is under way.
@@ -40,13 +49,29 @@ impl CatchUp {
         if self.step.is_none() {
             let Some(replay) = self.replay.take() else { return Poll::Pending };
             let history = history.clone();
-            self.step = Some(Box::pin(async move { history.step(replay).await }));
+            let reader = self.reader.take();
+            self.step = Some(Box::pin(async move {
+                // Read before the replay's head: a cursor of the epoch the
+                // replay then reads is one of that history.
+                let cursor = match reader {
+                    Some((sub, group)) => history.cursor(sub, group).await.unwrap_or_else(|err| {
+                        tracing::debug!(%err, "cannot read a read cursor: the welcome goes without it");
+                        None
+                    }),
+                    None => None,
+                };
+                let (replay, page) = history.step(replay).await?;
+                Ok((replay, page, cursor))
+            }));
         }
         let step = self.step.as_mut().expect("set above");
         let Poll::Ready(stepped) = step.as_mut().poll(cx) else { return Poll::Pending };
         self.step = None;
-        Poll::Ready(stepped.map(|(replay, page)| {
+        Poll::Ready(stepped.map(|(replay, page, cursor)| {
             self.replay = Some(replay);
+            if cursor.is_some() {
+                self.cursor = cursor;
+            }
             page
         }))
     }
@@ -67,7 +92,13 @@ impl CatchUp {
         if !self.welcomed {
             self.welcomed = true;
             let epoch = self.replay.as_ref().map(|replay| replay.epoch().to_owned()).unwrap_or_default();
+            // The member's read cursor, when it is of the history it is
+            // about to get: where its "new messages" begin.
+            let cursor = self.cursor.take().filter(|cursor| !epoch.is_empty() && cursor.epoch == epoch);
             frames.push(event_frame(&ServerEvent::Welcome(welcome(peer, settings, epoch))));
+            if let Some(Cursor { epoch, seq }) = cursor {
+                frames.push(event_frame(&ServerEvent::Cursor { epoch, seq }));
+            }
         }
         frames.extend(page.pieces.into_iter().map(|piece| {
             event_frame(&match piece {

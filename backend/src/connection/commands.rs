@@ -14,6 +14,7 @@ use super::writes::event_frame;
 use crate::auth::TokenError;
 use crate::frame::Frame;
 use crate::history::sequencer::{Publish, Reply, Stopped, Submitted};
+use crate::history::Cursor;
 use crate::registry::WireMode;
 
 /// Who hears that a publish was stored: a JSON sender (its `ack`, or an
@@ -106,6 +107,18 @@ impl Connection {
                 self.announce_typing();
                 Ok(())
             }
+            // Unanswered when taken: the identity's connections to the group
+            // (this one too) hear the cursor once it is stored.
+            Inbound::Command(Ok(ClientCommand::Read { epoch, seq })) if self.peer().verified => {
+                let peer = self.peer();
+                self.context().cursors.mark(peer.client_id, &peer.group, Cursor { epoch, seq });
+                Ok(())
+            }
+            Inbound::Command(Ok(ClientCommand::Read { .. })) => self.reply(&ServerEvent::Error {
+                code: ErrorCode::InvalidMessage,
+                message: "read: only a verified identity (a connection with a token) has read cursors".into(),
+                id: None,
+            }),
             Inbound::Command(Ok(ClientCommand::Refresh { token })) => match self.take_refresh(&token) {
                 Ok(()) => self.reply(&ServerEvent::Refreshed { token_expires_at: self.peer().token_expires_at }),
                 Err(reason) => self.reply(&ServerEvent::Error {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::cursors::Cursors;
 use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
 use crate::rate::PublishLimits;
@@ -54,6 +55,9 @@ pub struct Context {
     pub limits: PublishLimits,
     /// Passes on `typing` (its own rate, per identity) to every node.
     pub typing: Typing,
+    /// Takes verified members' `read`s, written and told to every node
+    /// off the connection loop.
+    pub cursors: Cursors,
     /// Checks the token of a `refresh`.
     pub auth: Arc<Auth>,
     pub settings: Settings,

@@ -44,7 +44,8 @@ impl Connection {
     pub(super) fn new(peer: Peer, membership: Membership, context: Arc<Context>) -> Self {
         let catch_up = (peer.mode == WireMode::Json).then(|| {
             let replay = Replay::new(peer.group.clone(), peer.start.clone(), context.settings.history_on_join);
-            Box::new(CatchUp::new(replay))
+            let reader = peer.verified.then(|| (peer.client_id, peer.group.clone()));
+            Box::new(CatchUp::new(replay, reader))
         });
         Self {
             peer,

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId};
 
 use super::store::{
-    new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
-    DEDUP_WINDOW,
+    moved, new_epoch, take_within, text_digest, Appending, Cursor, CursorEntry, CursorWrite, Head, HistoryError, Limit,
+    Outcome, Range, Retention, Slice, Store, CURSORS_PER_IDENTITY, DEDUP_WINDOW,
 };
 use crate::locks::lock;
 
@@ -19,7 +19,12 @@ pub struct MemoryStore {
     /// Earliest `iat` accepted per revoked identity (in process, as the
     /// rest of this store).
     revoked: Mutex<HashMap<ClientId, u64>>,
+    /// Read cursors per identity.
+    cursors: Mutex<HashMap<ClientId, OwnCursors>>,
 }
+
+/// One identity's cursors, each with when it was last set.
+type OwnCursors = HashMap<GroupName, (Cursor, u64)>;
 
 #[derive(Debug)]
 struct Log {
@@ -127,6 +132,48 @@ impl Store for MemoryStore {
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
         let revoked = lock(&self.revoked);
         Ok(revoked.iter().map(|(sub, min_iat)| (*sub, *min_iat)).collect())
+    }
+
+    fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {
+        let mut all = lock(&self.cursors);
+        let mut now = Vec::with_capacity(writes.len());
+        for write in writes {
+            let own = all.entry(write.sub).or_default();
+            let cursor = moved(own.get(&write.group).map(|(cursor, _)| cursor), &write.cursor);
+            let updated = own.get(&write.group).map_or(now_ms, |(_, updated)| now_ms.max(*updated));
+            own.insert(write.group.clone(), (cursor.clone(), updated));
+            if own.len() > CURSORS_PER_IDENTITY {
+                let oldest =
+                    own.iter().min_by(|a, b| (a.1 .1, a.0).cmp(&(b.1 .1, b.0))).map(|(group, _)| group.clone());
+                own.remove(&oldest.expect("more than one"));
+            }
+            now.push(cursor);
+        }
+        Ok(now)
+    }
+
+    fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError> {
+        Ok(lock(&self.cursors).get(&sub).and_then(|own| own.get(group)).map(|(cursor, _)| cursor.clone()))
+    }
+
+    fn cursors(&self, sub: ClientId) -> Result<Vec<CursorEntry>, HistoryError> {
+        let all = lock(&self.cursors);
+        let mut listed: Vec<CursorEntry> = all
+            .get(&sub)
+            .into_iter()
+            .flatten()
+            .map(|(group, (cursor, updated_ms))| CursorEntry {
+                group: group.clone(),
+                cursor: cursor.clone(),
+                updated_ms: *updated_ms,
+            })
+            .collect();
+        listed.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms).then_with(|| b.group.cmp(&a.group)));
+        Ok(listed)
+    }
+
+    fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
+        Ok(lock(&self.cursors).get_mut(&sub).is_some_and(|own| own.remove(group).is_some()))
     }
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
@@ -250,6 +297,22 @@ pub(crate) mod hooked {
 
         fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
             self.inner().revocations()
+        }
+
+        fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {
+            self.inner().set_cursors(writes, now_ms)
+        }
+
+        fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError> {
+            self.inner().cursor(sub, group)
+        }
+
+        fn cursors(&self, sub: ClientId) -> Result<Vec<CursorEntry>, HistoryError> {
+            self.inner().cursors(sub)
+        }
+
+        fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
+            self.inner().forget(sub, group)
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   sequencer to this node's members, local or through Redis.
 //! - [`delivery`]: stored messages to this node's members, in order,
 //!   filling what pub/sub lost from the history.
+//! - [`unread`]: unread counts after a read cursor, from any store.
 //! - [`History`]: the async read side (replay on join, scrollback pages).
 
 pub mod broker;
@@ -24,13 +25,17 @@ pub mod retention;
 pub mod sequencer;
 pub mod sqlite;
 pub mod store;
+pub mod unread;
 
 use std::sync::Arc;
 
-use roomcast_shared::{limits, ChatMessage, GroupName};
+use roomcast_shared::{limits, ChatMessage, ClientId, GroupName};
 
 pub use replay::{Page, Piece, Replay, Start};
-pub use store::{Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store, DEDUP_WINDOW};
+pub use store::{
+    Appending, Cursor, CursorEntry, CursorWrite, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
+    DEDUP_WINDOW,
+};
 
 /// History reads running at once. Reads block a thread (SQLite), so a burst
 /// of joins must not grow the blocking pool, the per-thread allocator arenas
@@ -77,6 +82,34 @@ impl History {
         let store = self.store.clone();
         let head = tokio::task::spawn_blocking(move || store.head(&group));
         Ok(!head.await.map_err(|err| HistoryError::Task(err.to_string()))??.epoch.is_empty())
+    }
+
+    /// `sub`'s read cursor in `group` (whatever its epoch), on the blocking
+    /// pool.
+    pub async fn cursor(&self, sub: ClientId, group: GroupName) -> Result<Option<Cursor>, HistoryError> {
+        self.blocking(move |store| store.cursor(sub, &group)).await
+    }
+
+    /// How many of `group`'s messages `sub` has not read (after its cursor,
+    /// not its own), up to `cap` ([`unread::unread`]), on the blocking
+    /// pool.
+    pub async fn unread(&self, sub: ClientId, group: GroupName, cap: u64) -> Result<u64, HistoryError> {
+        self.blocking(move |store| {
+            let cursor = store.cursor(sub, &group)?;
+            unread::unread(store, &group, cursor.as_ref(), sub, cap)
+        })
+        .await
+    }
+
+    /// Runs `read` on the blocking pool, among the reads at once.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
+    ) -> Result<T, HistoryError> {
+        let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || read(store.as_ref()));
+        read.await.map_err(|err| HistoryError::Task(err.to_string()))?
     }
 
     /// Whether the store can take writes now (`/readyz`).

@@ -24,8 +24,8 @@ use crate::locks::lock;
 use crate::owner_only;
 
 use super::store::{
-    new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
-    DEDUP_WINDOW,
+    new_epoch, take_within, text_digest, Appending, Cursor, CursorEntry, CursorWrite, Head, HistoryError, Limit,
+    Outcome, Range, Retention, Slice, Store, CURSORS_PER_IDENTITY, DEDUP_WINDOW,
 };
 
 /// Bumped with every schema change; checked at open.
@@ -36,7 +36,8 @@ use super::store::{
 ///   prune from the groups table, without scanning every message.
 /// - 5: `removed_ids` (created by `SCHEMA` like any table: no migration).
 /// - 6: `revocations` (likewise).
-const SCHEMA_VERSION: i64 = 6;
+/// - 7: `cursors` (likewise: an older database gets the table empty).
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
@@ -71,6 +72,14 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS revocations (
         sub     BLOB    PRIMARY KEY,
         min_iat INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS cursors (
+        sub     BLOB    NOT NULL,
+        grp     TEXT    NOT NULL,
+        epoch   TEXT    NOT NULL,
+        seq     INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        PRIMARY KEY (sub, grp)
     ) WITHOUT ROWID;
 ";
 
@@ -619,6 +628,90 @@ impl Store for SqliteStore {
             }
             Ok(revocations)
         })
+    }
+
+    /// One transaction for the batch, on the writer (the sequencer's
+    /// appends wait for it: a batch is a few rows).
+    fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {
+        let mut writer = self.writer();
+        let transaction = writer.connection.transaction()?;
+        let mut now = Vec::with_capacity(writes.len());
+        {
+            // SET reads the row as it was: a lower number of the same epoch
+            // leaves it, another epoch replaces it.
+            let mut set = transaction.prepare_cached(
+                "INSERT INTO cursors (sub, grp, epoch, seq, updated) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sub, grp) DO UPDATE SET
+                     seq = CASE WHEN epoch = excluded.epoch THEN max(seq, excluded.seq) ELSE excluded.seq END,
+                     epoch = excluded.epoch,
+                     updated = max(updated, excluded.updated)
+                 RETURNING epoch, seq",
+            )?;
+            let mut count = transaction.prepare_cached("SELECT COUNT(*) FROM cursors WHERE sub = ?1")?;
+            let mut trim = transaction.prepare_cached(
+                "DELETE FROM cursors WHERE sub = ?1 AND grp NOT IN
+                     (SELECT grp FROM cursors WHERE sub = ?1 ORDER BY updated DESC, grp DESC LIMIT ?2)",
+            )?;
+            for write in writes {
+                let sub = write.sub.0.as_bytes().as_slice();
+                let cursor = &write.cursor;
+                let (epoch, seq): (String, i64) = set.query_row(
+                    params![sub, write.group.as_str(), cursor.epoch, to_sql(cursor.seq), to_sql(now_ms)],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                let held: i64 = count.query_row([sub], |row| row.get(0))?;
+                if held as usize > CURSORS_PER_IDENTITY {
+                    trim.execute(params![sub, CURSORS_PER_IDENTITY as i64])?;
+                }
+                now.push(Cursor { epoch, seq: seq as u64 });
+            }
+        }
+        transaction.commit()?;
+        Ok(now)
+    }
+
+    fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError> {
+        self.with_reader(|connection| {
+            let found: Option<(String, i64)> = connection
+                .query_row(
+                    "SELECT epoch, seq FROM cursors WHERE sub = ?1 AND grp = ?2",
+                    params![sub.0.as_bytes().as_slice(), group.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            Ok(found.map(|(epoch, seq)| Cursor { epoch, seq: seq as u64 }))
+        })
+    }
+
+    fn cursors(&self, sub: ClientId) -> Result<Vec<CursorEntry>, HistoryError> {
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT grp, epoch, seq, updated FROM cursors WHERE sub = ?1 ORDER BY updated DESC, grp DESC",
+            )?;
+            let rows = statement.query_map([sub.0.as_bytes().as_slice()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?, row.get::<_, i64>(3)?))
+            })?;
+            let mut listed = Vec::new();
+            for row in rows {
+                let (group, epoch, seq, updated) = row?;
+                let group =
+                    group.parse().map_err(|_| HistoryError::Corrupt(format!("bad group {group:?} in cursors")))?;
+                listed.push(CursorEntry {
+                    group,
+                    cursor: Cursor { epoch, seq: seq as u64 },
+                    updated_ms: updated as u64,
+                });
+            }
+            Ok(listed)
+        })
+    }
+
+    fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
+        let removed = self.writer().connection.execute(
+            "DELETE FROM cursors WHERE sub = ?1 AND grp = ?2",
+            params![sub.0.as_bytes().as_slice(), group.as_str()],
+        )?;
+        Ok(removed > 0)
     }
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {

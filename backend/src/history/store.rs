@@ -147,6 +147,46 @@ pub fn text_digest(text: &str) -> [u8; 8] {
     first
 }
 
+/// How far an identity has read a group: up to `seq` of history `epoch`.
+/// Numbers are only comparable within one epoch, so a cursor of another
+/// epoch than the group's counts as none.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub epoch: String,
+    pub seq: u64,
+}
+
+/// One of an identity's cursors, as [`Store::cursors`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorEntry {
+    pub group: GroupName,
+    pub cursor: Cursor,
+    /// When it was last set (Unix milliseconds), moved or not.
+    pub updated_ms: u64,
+}
+
+/// One cursor to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorWrite {
+    pub sub: ClientId,
+    pub group: GroupName,
+    pub cursor: Cursor,
+}
+
+/// Most cursors kept per identity (its room list): setting one more
+/// forgets the least recently set.
+pub const CURSORS_PER_IDENTITY: usize = 200;
+
+/// Where a new value leaves a cursor: the higher of the two within one
+/// epoch; the new one when the epochs differ (the caller only sets cursors
+/// of a group's current epoch, so the stored one is of an older one).
+pub fn moved(stored: Option<&Cursor>, new: &Cursor) -> Cursor {
+    match stored {
+        Some(stored) if stored.epoch == new.epoch => Cursor { epoch: new.epoch.clone(), seq: stored.seq.max(new.seq) },
+        _ => new.clone(),
+    }
+}
+
 /// A group's durable log. Implementations are internally synchronized:
 /// `append` is called by one writer at a time, reads from anywhere.
 pub trait Store: Send + Sync + 'static {
@@ -197,6 +237,23 @@ pub trait Store: Send + Sync + 'static {
     /// Every revocation: for a node's copy at start, and (in Redis mode)
     /// for learning what other nodes revoked.
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError>;
+
+    /// Sets each write's cursor at `now_ms` (see [`moved`]: a lower number
+    /// of the same epoch is ignored, another epoch replaces it), keeping
+    /// each identity's [`CURSORS_PER_IDENTITY`] most recently set ones;
+    /// returns the cursors as they now are, in order. Durable as the
+    /// history is; a batch is one transaction where the store has them.
+    fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError>;
+
+    /// `sub`'s cursor in `group`, whatever its epoch.
+    fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError>;
+
+    /// Every cursor of `sub`, the most recently set first.
+    fn cursors(&self, sub: ClientId) -> Result<Vec<CursorEntry>, HistoryError>;
+
+    /// Forgets `sub`'s cursor in `group` (the room leaves its list);
+    /// returns whether there was one.
+    fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError>;
 
     /// The group's head alone.
     fn head(&self, group: &GroupName) -> Result<Head, HistoryError> {

@@ -12,6 +12,7 @@ use super::memory::{hooked::Hooked, MemoryStore};
 #[cfg(feature = "redis-tests")]
 use super::redis_store::{RedisOptions, RedisStore};
 use super::sqlite::{Durability, SqliteOptions, SqliteStore};
+use super::store::CURSORS_PER_IDENTITY;
 use super::*;
 use crate::clock::unix_millis;
 
@@ -727,4 +728,184 @@ fn redis_forgets_groups_whose_history_vanished() {
     let mut names: Vec<String> = redis::cmd("SMEMBERS").arg("rc:groups").query(&mut connection).unwrap();
     names.sort();
     assert_eq!(names, ["kept"]);
+}
+
+fn someone() -> ClientId {
+    ClientId(Uuid::new_v4())
+}
+
+fn cursor(epoch: &str, seq: u64) -> Cursor {
+    Cursor { epoch: epoch.into(), seq }
+}
+
+/// Sets one cursor at `now_ms`; returns it as it now is.
+fn set(store: &dyn Store, sub: ClientId, group_name: &str, at: Cursor, now_ms: u64) -> Cursor {
+    let write = CursorWrite { sub, group: group(group_name), cursor: at };
+    store.set_cursors(&[write], now_ms).unwrap().remove(0)
+}
+
+#[test]
+fn a_cursor_only_moves_forward_within_an_epoch_and_another_epoch_replaces_it() {
+    every_store(|store| {
+        let (ann, bob) = (someone(), someone());
+        assert_eq!(store.cursor(ann, &group("a")).unwrap(), None);
+        assert_eq!(set(store, ann, "a", cursor("e1", 5), 10), cursor("e1", 5));
+        assert_eq!(set(store, ann, "a", cursor("e1", 3), 11), cursor("e1", 5), "a lower number is ignored");
+        assert_eq!(set(store, ann, "a", cursor("e1", 8), 12), cursor("e1", 8));
+        assert_eq!(set(store, ann, "a", cursor("e2", 2), 13), cursor("e2", 2), "a new epoch starts over");
+        assert_eq!(store.cursor(ann, &group("a")).unwrap(), Some(cursor("e2", 2)));
+        assert_eq!(store.cursor(bob, &group("a")).unwrap(), None, "each identity has its own");
+        // One batch: in order, each write seeing the ones before it.
+        let writes = [
+            CursorWrite { sub: bob, group: group("a"), cursor: cursor("e2", 7) },
+            CursorWrite { sub: bob, group: group("a"), cursor: cursor("e2", 6) },
+            CursorWrite { sub: bob, group: group("b"), cursor: cursor("f", 1) },
+        ];
+        assert_eq!(store.set_cursors(&writes, 14).unwrap(), [cursor("e2", 7), cursor("e2", 7), cursor("f", 1)]);
+        let listed = store.cursors(bob).unwrap();
+        let listed: Vec<_> =
+            listed.iter().map(|entry| (entry.group.as_str(), entry.cursor.seq, entry.updated_ms)).collect();
+        assert_eq!(listed, [("b", 1, 14), ("a", 7, 14)]);
+        assert_eq!(store.set_cursors(&[], 15).unwrap(), []);
+    });
+}
+
+#[test]
+fn an_identity_keeps_its_most_recently_set_cursors_and_can_forget_one() {
+    every_store(|store| {
+        let (ann, bob) = (someone(), someone());
+        let writes: Vec<_> = (0..CURSORS_PER_IDENTITY)
+            .map(|i| CursorWrite { sub: ann, group: group(&format!("g{i}")), cursor: cursor("e", 1) })
+            .collect();
+        // Set one at a time, each later than the one before.
+        for (i, write) in writes.iter().enumerate() {
+            store.set_cursors(std::slice::from_ref(write), 1_000 + i as u64).unwrap();
+        }
+        set(store, bob, "g0", cursor("e", 1), 1);
+        // g0 is set again (a lower number: still a setting), so g1 is the
+        // least recent when one more comes.
+        set(store, ann, "g0", cursor("e", 0), 5_000);
+        set(store, ann, "new", cursor("e", 3), 5_001);
+        let listed = store.cursors(ann).unwrap();
+        assert_eq!(listed.len(), CURSORS_PER_IDENTITY);
+        assert_eq!((listed[0].group.as_str(), listed[0].cursor.seq, listed[0].updated_ms), ("new", 3, 5_001));
+        assert_eq!((listed[1].group.as_str(), listed[1].updated_ms), ("g0", 5_000));
+        assert_eq!(listed.last().unwrap().group.as_str(), "g2");
+        assert_eq!(store.cursor(ann, &group("g1")).unwrap(), None, "the least recently set went");
+        assert_eq!(store.cursors(bob).unwrap().len(), 1, "another identity's are its own");
+
+        assert!(store.forget(ann, &group("g7")).unwrap());
+        assert!(!store.forget(ann, &group("g7")).unwrap(), "gone already");
+        assert_eq!(store.cursor(ann, &group("g7")).unwrap(), None);
+        assert_eq!(store.cursors(ann).unwrap().len(), CURSORS_PER_IDENTITY - 1);
+        assert_eq!(store.cursor(bob, &group("g0")).unwrap(), Some(cursor("e", 1)));
+    });
+}
+
+#[test]
+fn cursors_survive_reopening_an_sqlite_store() {
+    let db = TempDb::new();
+    let ann = someone();
+    set(&sqlite(&db.0), ann, "a", cursor("e", 4), 10);
+    let reopened = sqlite(&db.0);
+    assert_eq!(reopened.cursor(ann, &group("a")).unwrap(), Some(cursor("e", 4)));
+    assert_eq!(set(&reopened, ann, "a", cursor("e", 2), 11), cursor("e", 4), "still monotonic");
+}
+
+/// A database of schema 6 (before cursors) gets the table, empty.
+#[test]
+fn sqlite_adds_cursors_to_a_schema_6_database() {
+    let db = TempDb::new();
+    let stored = append(&sqlite(&db.0), "a", 2);
+    {
+        let old = rusqlite::Connection::open(&db.0).unwrap();
+        old.execute_batch("DROP TABLE cursors; PRAGMA user_version = 6;").unwrap();
+    }
+    let store = sqlite(&db.0);
+    assert_eq!(latest(&store, "a", 10), stored);
+    let ann = someone();
+    assert_eq!(store.cursor(ann, &group("a")).unwrap(), None);
+    assert_eq!(set(&store, ann, "a", cursor("e", 2), 1), cursor("e", 2));
+}
+
+#[test]
+#[cfg(feature = "redis-tests")]
+fn cursors_survive_a_redis_restart() {
+    let mut redis = roomcast_testkit::LocalRedis::start().expect("a local redis-server");
+    let store = RedisStore::open(&redis.url(), RedisOptions::default()).unwrap();
+    let ann = someone();
+    set(&store, ann, "a", cursor("e", 4), 10);
+    redis.restart().unwrap();
+    assert_eq!(store.cursor(ann, &group("a")).unwrap(), Some(cursor("e", 4)));
+    assert_eq!(set(&store, ann, "a", cursor("e", 2), 11), cursor("e", 4), "the script is loaded again");
+}
+
+/// `count` messages from `from` to `group_name`, one batch.
+fn append_from(store: &dyn Store, group_name: &str, from: ClientId, count: usize) -> Vec<ChatMessage> {
+    let mut batch: Vec<_> = (0..count)
+        .map(|i| {
+            let mut item = draft(group_name, &format!("m{i}"), 1_000);
+            item.message.from.client_id = from;
+            item
+        })
+        .collect();
+    store.append(&mut batch).unwrap();
+    batch.into_iter().map(|item| item.message).collect()
+}
+
+#[test]
+fn unread_counts_others_messages_after_the_cursor_up_to_the_cap() {
+    every_store(|store| {
+        let (ann, bob) = (someone(), someone());
+        let unread = |at: Option<Cursor>, cap| unread::unread(store, &group("r"), at.as_ref(), ann, cap).unwrap();
+        assert_eq!(unread(None, 100), 0, "no group");
+        append_from(store, "r", bob, 3);
+        append_from(store, "r", ann, 2);
+        assert_eq!(append_from(store, "r", bob, 3)[0].seq, 6);
+        let epoch = store.head(&group("r")).unwrap().epoch;
+        assert_eq!(unread(None, 100), 6, "no cursor: every retained message but her own");
+        assert_eq!(unread(Some(cursor(&epoch, 3)), 100), 3, "after 3, not her own 4 and 5");
+        assert_eq!(unread(Some(cursor(&epoch, 5)), 100), 3);
+        assert_eq!(unread(Some(cursor(&epoch, 8)), 100), 0);
+        assert_eq!(unread(Some(cursor(&epoch, 0)), 2), 2, "capped");
+        assert_eq!(unread(Some(cursor("another", 8)), 100), 6, "another epoch's cursor is none");
+        // Her own messages beyond a page are read past, not counted.
+        append_from(store, "r", ann, 450);
+        append_from(store, "r", bob, 1);
+        assert_eq!(unread(Some(cursor(&epoch, 8)), 100), 1);
+        append_from(store, "r", bob, 150);
+        assert_eq!(unread(Some(cursor(&epoch, 8)), 100), 100, "at most the cap");
+    });
+}
+
+/// After retention removed messages after the cursor, unread counts what
+/// is retained (not own): `prune` keeps the last four of group `r`.
+fn unread_below_the_floor(store: &dyn Store, prune: impl Fn(&dyn Store)) {
+    let (ann, bob) = (someone(), someone());
+    append_from(store, "r", bob, 3);
+    append_from(store, "r", ann, 2);
+    append_from(store, "r", bob, 3);
+    prune(store);
+    let head = store.head(&group("r")).unwrap();
+    assert_eq!((head.oldest, head.last), (Some(5), 8));
+    let unread = |seq| unread::unread(store, &group("r"), Some(&cursor(&head.epoch, seq)), ann, 100).unwrap();
+    assert_eq!(unread(2), 3, "retained after the floor: 5 (hers), 6, 7, 8");
+    assert_eq!(unread(6), 2);
+}
+
+#[test]
+fn unread_below_the_retention_floor_is_what_is_retained() {
+    each_store(|store| {
+        unread_below_the_floor(store, |store| {
+            store.prune(&Retention { max_messages: Some(4), ..Retention::default() }, 2_000).unwrap();
+        });
+    });
+}
+
+#[test]
+#[cfg(feature = "redis-tests")]
+fn redis_unread_below_the_retention_floor_is_what_is_retained() {
+    let redis = roomcast_testkit::LocalRedis::start().expect("a local redis-server");
+    let options = RedisOptions { max_messages: Some(4), ..RedisOptions::default() };
+    unread_below_the_floor(&RedisStore::open(&redis.url(), options).unwrap(), |_| {});
 }

@@ -25,6 +25,10 @@ pub enum Control {
     /// `node`'s presence changed in each group of `parts` (already
     /// stored): each node puts it into its views of those groups.
     Presence { node: NodeId, parts: Vec<(GroupName, NodePart)> },
+    /// `sub`'s read cursor in `group` is now `seq` of history `epoch`
+    /// (stored already): each node tells `sub`'s JSON members of `group`.
+    /// Lost with the channel; the next `welcome` says it again.
+    Cursor { sub: ClientId, group: GroupName, epoch: String, seq: u64 },
 }
 
 /// What one node says about one group's presence: the people it has connections of

@@ -144,6 +144,19 @@ pub async fn wait_until_listening(addr: SocketAddr) {
     }
 }
 
+/// Waits for the answer to a `ping`: every frame this client sent before
+/// it has been acted on. Returns what came before the answer.
+pub async fn settled(ws: &mut Client) -> Vec<ServerEvent> {
+    send_command(ws, &ClientCommand::Ping).await;
+    let mut before = Vec::new();
+    loop {
+        match next_event(ws).await {
+            ServerEvent::Pong => return before,
+            other => before.push(other),
+        }
+    }
+}
+
 /// Reads a JSON connection's replay up to its `synced` event.
 pub async fn skip_replay(ws: &mut Client) -> u64 {
     loop {
@@ -166,7 +179,17 @@ pub async fn connect_json_welcomed(
     group: &str,
     query: &str,
 ) -> (Client, roomcast_shared::Welcome, Vec<ServerEvent>) {
-    let url = format!("{}&{query}", ws_url(addr, group, Uuid::new_v4()));
+    connect_json_welcomed_as(addr, group, Uuid::new_v4(), query).await
+}
+
+/// [`connect_json_welcomed`] as `client` (with a token for it).
+pub async fn connect_json_welcomed_as(
+    addr: SocketAddr,
+    group: &str,
+    client: Uuid,
+    query: &str,
+) -> (Client, roomcast_shared::Welcome, Vec<ServerEvent>) {
+    let url = format!("{}&{query}", ws_url(addr, group, client));
     let mut ws = open_json(&url).await.unwrap();
     let ServerEvent::Welcome(welcome) = next_event(&mut ws).await else { panic!("welcome first") };
     let mut replay = Vec::new();

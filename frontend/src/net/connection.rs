@@ -383,7 +383,8 @@ impl Room {
                 self.people.heard(&presence);
                 self.view.act(Action::People(self.people.shown()));
             }
-            ServerEvent::Pong | ServerEvent::Unknown => {}
+            // Read cursors are for the room list and its divider (not yet shown).
+            ServerEvent::Pong | ServerEvent::Cursor { .. } | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.sending.send_next(&mut conn.socket).await;

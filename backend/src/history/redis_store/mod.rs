@@ -8,7 +8,9 @@
 //! entry holds the message and its text's digest), `rc:{g}:bytes`,
 //! `rc:{g}:ids` (message id → number while retained) and `rc:{g}:old:{id}`
 //! (`number:digest`, for a removed message until it is a dedup window old).
-//! `rc:groups` holds the group names, for `--max-groups`.
+//! `rc:groups` holds the group names, for `--max-groups`. Per verified
+//! identity, `rc:{id:SUB}:cursors` (its read cursors, a hash of group →
+//! `epoch:seq:updated`, set by `cursor.lua`) has a hash tag of its own.
 //!
 //! One script per publish does everything at once (`publish.lua`):
 //! deduplicate, create the group's epoch, number, append, trim, announce on

@@ -10,8 +10,8 @@ use redis::{Connection, Script, Value};
 use roomcast_shared::{ChatMessage, ClientId, GroupName};
 
 use crate::history::store::{
-    new_epoch, take_within, text_digest, Appending, Head, HistoryError, Limit, Outcome, Range, Retention, Slice, Store,
-    DEDUP_WINDOW,
+    new_epoch, take_within, text_digest, Appending, Cursor, CursorEntry, CursorWrite, Head, HistoryError, Limit,
+    Outcome, Range, Retention, Slice, Store, CURSORS_PER_IDENTITY, DEDUP_WINDOW,
 };
 use crate::locks::lock;
 
@@ -44,6 +44,7 @@ pub struct RedisStore {
     publish: Script,
     read: Script,
     went_back: Script,
+    cursor: Script,
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     /// The last epoch and number this node saw per group, to notice a store
@@ -106,6 +107,7 @@ impl RedisStore {
             publish: Script::new(include_str!("publish.lua")),
             read: Script::new(include_str!("read.lua")),
             went_back: Script::new(include_str!("went_back.lua")),
+            cursor: Script::new(include_str!("cursor.lua")),
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
@@ -134,6 +136,7 @@ impl RedisStore {
         self.publish.load(&mut connection)?;
         self.read.load(&mut connection)?;
         self.went_back.load(&mut connection)?;
+        self.cursor.load(&mut connection)?;
         Ok(connection)
     }
 
@@ -440,6 +443,22 @@ fn check_configuration(connection: &mut Connection) {
 /// The revocations of every node: `sub` → earliest `iat` accepted.
 const REVOKED_KEY: &str = "rc:revoked";
 
+/// An identity's read cursors: a hash of group → `epoch:seq:updated`. Its
+/// own hash tag (`{id:…}`: a group name holds no `:`, so no group's tag is
+/// the same), as every group's keys have theirs.
+fn cursors_key(sub: ClientId) -> String {
+    format!("rc:{{id:{sub}}}:cursors")
+}
+
+/// A stored `epoch:seq:updated`.
+fn parse_cursor(value: &str) -> Option<(Cursor, u64)> {
+    let mut parts = value.rsplitn(3, ':');
+    let updated = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let epoch = parts.next()?.to_owned();
+    Some((Cursor { epoch, seq }, updated))
+}
+
 impl Store for RedisStore {
     fn revoke(&self, sub: ClientId, min_iat: u64) -> Result<(), HistoryError> {
         // The later of the stored and the new value, in one step.
@@ -476,6 +495,52 @@ impl Store for RedisStore {
                 Ok((sub, min_iat))
             })
             .collect()
+    }
+
+    /// One pipeline of scripts, one round trip; each script is atomic.
+    fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set: Vec<(String, u64)> = self.with_reader(|connection| {
+            let mut pipe = redis::pipe();
+            for write in writes {
+                pipe.cmd("EVALSHA").arg(self.cursor.get_hash()).arg(1).arg(cursors_key(write.sub));
+                pipe.arg(write.group.as_str()).arg(&write.cursor.epoch).arg(write.cursor.seq).arg(now_ms);
+                pipe.arg(CURSORS_PER_IDENTITY);
+            }
+            pipe.query(connection)
+        })?;
+        Ok(set.into_iter().map(|(epoch, seq)| Cursor { epoch, seq }).collect())
+    }
+
+    fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError> {
+        let stored: Option<String> = self
+            .with_reader(|connection| redis::cmd("HGET").arg(cursors_key(sub)).arg(group.as_str()).query(connection))?;
+        stored
+            .map(|value| parse_cursor(&value).map(|(cursor, _)| cursor).ok_or_else(|| corrupt_cursor(sub)))
+            .transpose()
+    }
+
+    fn cursors(&self, sub: ClientId) -> Result<Vec<CursorEntry>, HistoryError> {
+        let all: HashMap<String, String> =
+            self.with_reader(|connection| redis::cmd("HGETALL").arg(cursors_key(sub)).query(connection))?;
+        let mut listed = all
+            .into_iter()
+            .map(|(group, value)| {
+                let group = group.parse().map_err(|_| corrupt_cursor(sub))?;
+                let (cursor, updated_ms) = parse_cursor(&value).ok_or_else(|| corrupt_cursor(sub))?;
+                Ok(CursorEntry { group, cursor, updated_ms })
+            })
+            .collect::<Result<Vec<_>, HistoryError>>()?;
+        listed.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms).then_with(|| b.group.cmp(&a.group)));
+        Ok(listed)
+    }
+
+    fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
+        let removed: u64 = self
+            .with_reader(|connection| redis::cmd("HDEL").arg(cursors_key(sub)).arg(group.as_str()).query(connection))?;
+        Ok(removed > 0)
     }
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
@@ -585,6 +650,10 @@ fn parse_slice(group: &GroupName, value: Value) -> Result<Slice, HistoryError> {
         .map(|(id, json)| decode_entry(&id, &json).ok_or_else(|| corrupt("an entry that is not a message")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Slice { head: Head { epoch, oldest: (oldest > 0).then_some(oldest), last, base }, messages })
+}
+
+fn corrupt_cursor(sub: ClientId) -> HistoryError {
+    HistoryError::Corrupt(format!("a read cursor of {sub} in Redis is not group -> epoch:seq:updated"))
 }
 
 /// A stream entry (`{seq}-0`, message JSON) as a message.
