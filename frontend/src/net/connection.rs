@@ -384,7 +384,14 @@ impl Room {
                 self.view.act(Action::People(self.people.shown()));
             }
             // Read cursors are for the room list and its divider (not yet shown).
-            ServerEvent::Pong | ServerEvent::Cursor { .. } | ServerEvent::Unknown => {}
+            // The rooms stream's events never come to a room's connection.
+            ServerEvent::Pong
+            | ServerEvent::Cursor { .. }
+            | ServerEvent::Rooms { .. }
+            | ServerEvent::Room { .. }
+            | ServerEvent::Activity { .. }
+            | ServerEvent::Forgotten { .. }
+            | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.sending.send_next(&mut conn.socket).await;
