@@ -1,11 +1,15 @@
 //! Routes: `/` is the join screen, `/room/{group}` a room (shareable;
-//! `?name=Alice` presets the display name of a visitor who has none yet).
+//! `?name=Alice` presets the display name of a visitor who has none yet),
+//! beside this identity's room list, which lives above the routes (one
+//! rooms stream for the whole visit, whatever room is open).
 
 use roomcast_shared::{DisplayName, GroupName};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::{Join, NamePrompt, Room};
+use crate::components::{Join, NamePrompt, Room, RoomList};
+use crate::hooks::{use_rooms, RoomsHandle};
+use crate::session::rooms::badge;
 use crate::storage;
 
 #[derive(Debug, Clone, PartialEq, Routable)]
@@ -23,7 +27,9 @@ pub enum Route {
 pub fn App() -> Html {
     html! {
         <BrowserRouter>
-            <Switch<Route> render={switch} />
+            <RoomsProvider>
+                <Switch<Route> render={switch} />
+            </RoomsProvider>
         </BrowserRouter>
     }
 }
@@ -40,6 +46,20 @@ fn switch(route: Route) -> Html {
             }
         },
         Route::NotFound => html! { <Problem text="There is nothing here." /> },
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct RoomsProviderProps {
+    children: Html,
+}
+
+/// This identity's room list, for every route below.
+#[function_component]
+fn RoomsProvider(props: &RoomsProviderProps) -> Html {
+    let rooms = use_rooms();
+    html! {
+        <ContextProvider<RoomsHandle> context={rooms}>{ props.children.clone() }</ContextProvider<RoomsHandle>>
     }
 }
 
@@ -70,9 +90,24 @@ fn RoomPage(props: &RoomPageProps) -> Html {
         let from_link = take_query_name();
         storage::display_name().or_else(|| from_link.inspect(storage::remember_display_name))
     });
+    let drawer = use_state(|| false);
+    let toggle_drawer = use_callback(drawer.clone(), |_: MouseEvent, drawer| drawer.set(!**drawer));
+    let close_drawer = use_callback(drawer.clone(), |(), drawer| drawer.set(false));
+    let unread = use_context::<RoomsHandle>().and_then(|rooms| badge(rooms.shown.total_unread));
     match &*name {
         Some(display_name) => html! {
-            <Room group={props.group.clone()} name={display_name.clone()} />
+            <div class="shell">
+                <button class="rooms-toggle" onclick={toggle_drawer} aria-expanded={(*drawer).to_string()}
+                        data-testid="rooms-toggle">
+                    { "Rooms" }
+                    if let Some(unread) = unread {
+                        <span class="badge">{ unread }</span>
+                    }
+                </button>
+                <RoomList current={props.group.clone()} me={storage::identity().map(|identity| identity.client_id)}
+                          open={*drawer} on_close={close_drawer} />
+                <Room group={props.group.clone()} name={display_name.clone()} />
+            </div>
         },
         None => {
             let on_name = Callback::from(move |chosen: DisplayName| {

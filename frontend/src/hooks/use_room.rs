@@ -9,7 +9,7 @@ use gloo_net::http::Request;
 use roomcast_shared::{limits, DisplayName, GroupName, MessageId, MessagePage};
 use yew::prelude::*;
 
-use crate::net::socket::SocketTarget;
+use crate::net::socket::{self, SocketTarget};
 use crate::net::{tabs, Command, Driver};
 use crate::state::{Action, RoomState};
 use crate::storage;
@@ -182,27 +182,8 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
     })
 }
 
-/// `trunk serve`'s port and the backend's default port (Trunk.toml, config).
-const TRUNK_SERVE_PORT: &str = "8080";
-const DEV_BACKEND_PORT: u16 = 8000;
-
-/// `ws(s)://<this host>/ws/{group}/` and `name=…`, same origin as the page.
-///
-/// One exception, in debug builds only: under `trunk serve` the socket goes
-/// to the backend directly. trunk 0.21 proxies the WebSocket but drops the
-/// negotiated subprotocol from its `101` response, and browsers refuse a
-/// connection whose requested subprotocol is not confirmed.
+/// `ws(s)://<this host>/ws/{group}/` and `name=…` (see [`socket::base`]).
 fn socket_target(group: &GroupName, name: &DisplayName) -> SocketTarget {
-    let location = web_sys::window().map(|window| window.location());
-    let field = |read: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {
-        location.as_ref().and_then(|l| read(l).ok()).unwrap_or_default()
-    };
-    let scheme = if field(web_sys::Location::protocol) == "https:" { "wss" } else { "ws" };
-    let host = if cfg!(debug_assertions) && field(web_sys::Location::port) == TRUNK_SERVE_PORT {
-        format!("{}:{DEV_BACKEND_PORT}", field(web_sys::Location::hostname))
-    } else {
-        field(web_sys::Location::host)
-    };
     let name = String::from(js_sys::encode_uri_component(name.as_str()));
-    SocketTarget { prefix: format!("{scheme}://{host}/ws/{group}/"), query: format!("name={name}") }
+    SocketTarget { prefix: format!("{}/ws/{group}/", socket::base()), query: format!("name={name}") }
 }

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod driver;
 pub mod events;
 pub mod identity;
+pub mod rooms_stream;
 pub mod sending;
 pub mod socket;
 pub mod tabs;

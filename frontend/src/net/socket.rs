@@ -29,6 +29,30 @@ impl SocketTarget {
     }
 }
 
+/// `trunk serve`'s port and the backend's default port (Trunk.toml, config).
+const TRUNK_SERVE_PORT: &str = "8080";
+const DEV_BACKEND_PORT: u16 = 8000;
+
+/// `ws(s)://<this host>`: sockets go to the page's own origin.
+///
+/// One exception, in debug builds only: under `trunk serve` the socket goes
+/// to the backend directly. trunk 0.21 proxies the WebSocket but drops the
+/// negotiated subprotocol from its `101` response, and browsers refuse a
+/// connection whose requested subprotocol is not confirmed.
+pub fn base() -> String {
+    let location = web_sys::window().map(|window| window.location());
+    let field = |read: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {
+        location.as_ref().and_then(|l| read(l).ok()).unwrap_or_default()
+    };
+    let scheme = if field(web_sys::Location::protocol) == "https:" { "wss" } else { "ws" };
+    let host = if cfg!(debug_assertions) && field(web_sys::Location::port) == TRUNK_SERVE_PORT {
+        format!("{}:{DEV_BACKEND_PORT}", field(web_sys::Location::hostname))
+    } else {
+        field(web_sys::Location::host)
+    };
+    format!("{scheme}://{host}")
+}
+
 /// The subprotocols the socket offers: the JSON protocol, and `token` as
 /// the second one (the server answers with the first alone).
 pub fn protocols(token: &str) -> [String; 2] {

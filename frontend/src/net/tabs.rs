@@ -149,6 +149,14 @@ pub async fn hold(name: &str, patience_ms: u32) -> Option<HeldLock> {
     }
 }
 
+/// Waits for the lock `name`, however long, and holds it until the value
+/// is dropped; `None` at once where the browser has no Web Locks.
+pub async fn wait_to_hold(name: &str) -> Option<HeldLock> {
+    let locks = lock_manager()?;
+    let (requested, granted) = request(&locks, name, &options(&[]));
+    requested.held(granted.await.unwrap_or(false))
+}
+
 /// This tab's claim on its outbox for a room.
 pub struct Claim {
     pub tab: Uuid,

@@ -20,6 +20,8 @@
 //! - [`typing`]: when `typing` is sent, and who is shown as typing.
 //! - [`presence`]: who is in the room, from the server's snapshot, joins
 //!   and leaves.
+//! - [`rooms`]: this identity's room list, from its rooms stream, with the
+//!   unread counts and the title's total.
 
 pub mod attempt;
 pub mod batcher;
@@ -31,6 +33,7 @@ pub mod link;
 pub mod outbox;
 pub mod presence;
 pub mod resume;
+pub mod rooms;
 pub mod tabs;
 pub mod typing;
 
@@ -43,5 +46,6 @@ pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
 pub use presence::{People, PeopleShown};
 pub use resume::ResumeCursor;
+pub use rooms::{RoomList, RoomsShown};
 pub use tabs::{Owner, TabOutbox};
 pub use typing::{TypingLine, TypingPeople, TypingSender};
