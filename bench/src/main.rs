@@ -11,6 +11,8 @@
 //! - `hostile`: a soak: members of one group must get every message while
 //!   hostile clients of every kind come from ten other addresses; the
 //!   server's memory over time, and how each hostile socket ended.
+//! - `joins`: N members join one group at a steady rate; the server's CPU
+//!   and the presence traffic each member received.
 //! - `baseline-server`: NOT Roomcast: the minimal tokio-tungstenite
 //!   broadcast server Roomcast is compared with (raw mode only).
 //!
@@ -22,6 +24,7 @@ mod client;
 mod fanout;
 mod hostile;
 mod idle;
+mod joins;
 mod procfs;
 
 use std::net::SocketAddr;
@@ -136,6 +139,17 @@ enum Scenario {
         #[arg(long, value_enum, value_delimiter = ',')]
         kinds: Vec<hostile::Kind>,
     },
+    /// N members join one group at a steady rate, each reading what it is
+    /// sent; the server's CPU and the presence traffic per member.
+    Joins {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Joins per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        #[arg(long, default_value = "bench-joins")]
+        group: String,
+    },
     /// Run the BASELINE broadcast server (not Roomcast) for comparison.
     BaselineServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -166,6 +180,9 @@ async fn main() -> anyhow::Result<()> {
             churn::run(cli.addr, connections, cycles, mode, cli.server_pid).await
         }
         Scenario::BaselineServer { listen } => baseline::run(listen).await,
+        Scenario::Joins { members, rate, group } => {
+            joins::run(joins::Joins { addr: cli.addr, members, rate, group, server_pid: cli.server_pid }).await
+        }
         Scenario::Hostile { duration, members, publishers, rate, hostile, max_rss_mib, kinds } => {
             hostile::run(hostile::Hostile {
                 addr: cli.addr,
