@@ -1,11 +1,14 @@
 //! Routes: `/` is the join screen, `/room/{group}` a room (shareable;
 //! `?name=Alice` presets the display name of a visitor who has none yet).
+//! A direct message is `/room/{dm name}?with={the other's client id}`.
 
-use roomcast_shared::{DisplayName, GroupName};
+use roomcast_shared::{ClientId, DisplayName, GroupName};
+use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::{Join, NamePrompt, Room};
+use crate::session::Direct;
 use crate::storage;
 
 #[derive(Debug, Clone, PartialEq, Routable)]
@@ -60,6 +63,24 @@ struct RoomPageProps {
     group: GroupName,
 }
 
+/// A direct message's query: who it is with.
+#[derive(Serialize, Deserialize)]
+struct WithQuery {
+    with: ClientId,
+}
+
+/// The room's direct message, read from the address: `Ok(None)` for an
+/// ordinary room, an error for a direct message that does not say with
+/// whom.
+fn direct_of(group: &GroupName, location: Option<&Location>) -> Result<Option<Direct>, &'static str> {
+    if !group.is_direct() {
+        return Ok(None);
+    }
+    let with = location.and_then(|location| location.query::<WithQuery>().ok());
+    let with = with.ok_or("This direct message link is incomplete: it does not say who it is with.")?;
+    Ok(Some(Direct { group: group.clone(), with: with.with }))
+}
+
 /// A room by URL: with the remembered name, else the one in `?name=` (a
 /// link someone shared), else asks once. A link's name never replaces the
 /// visitor's own, and it is taken out of the address bar either way, so that
@@ -70,9 +91,23 @@ fn RoomPage(props: &RoomPageProps) -> Html {
         let from_link = take_query_name();
         storage::display_name().or_else(|| from_link.inspect(storage::remember_display_name))
     });
+    let location = use_location();
+    let navigator = use_navigator();
+    // Another room without a page load.
+    let on_open_direct = use_callback(navigator, |direct: Direct, navigator| {
+        if let Some(navigator) = navigator {
+            let route = Route::Room { group: direct.group.to_string() };
+            let _ = navigator.push_with_query(&route, &WithQuery { with: direct.with });
+        }
+    });
+    let direct = match direct_of(&props.group, location.as_ref()) {
+        Ok(direct) => direct,
+        Err(problem) => return html! { <Problem text={problem} /> },
+    };
+    let key = direct.as_ref().map(|direct| direct.with.to_string()).unwrap_or_default();
     match &*name {
         Some(display_name) => html! {
-            <Room group={props.group.clone()} name={display_name.clone()} />
+            <Room {key} group={props.group.clone()} name={display_name.clone()} {direct} {on_open_direct} />
         },
         None => {
             let on_name = Callback::from(move |chosen: DisplayName| {

@@ -13,6 +13,7 @@ pub fn stopped(stop: &Stop) -> String {
         Stop::ByUser => "closed by you".to_owned(),
         Stop::Revoked => "this browser's identity was revoked by the server".to_owned(),
         Stop::Terminal { code, reason } => format!("closed by the server ({code} {reason})"),
+        Stop::Refused(refusal) => refusal.text().to_owned(),
     }
 }
 

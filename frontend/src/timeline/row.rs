@@ -36,4 +36,7 @@ pub struct SystemLine {
 pub enum Row {
     Message(Rc<ChatMessage>),
     Line { key: RowKey, line: Rc<SystemLine> },
+    /// "New messages": where the unread part began when the room opened,
+    /// just above message `before`.
+    Divider { before: u64 },
 }
