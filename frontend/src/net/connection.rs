@@ -160,7 +160,9 @@ impl Room {
     async fn check_refusal(&mut self, reached: Reached) {
         let Some(check) = RefusalCheck::after(reached, self.link.phase(), self.direct.is_some()) else { return };
         let refused = self.credentials.refused_for_good().await;
-        let (Some(room), Some(direct)) = (check.answered(refused, &mut self.link), self.direct.as_ref()) else { return };
+        let (Some(room), Some(direct)) = (check.answered(refused, &mut self.link), self.direct.as_ref()) else {
+            return;
+        };
         let refusal = self.credentials.refused_room(direct).await;
         room.answered(refusal, &mut self.link);
     }
