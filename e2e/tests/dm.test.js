@@ -85,6 +85,7 @@ test('two people chat in a direct message that a third cannot open', async () =>
   assert.equal(await refusal.textContent(), 'This direct message is between two other people');
   assert.equal(await refusal.getAttribute('role'), 'alert');
   assert.equal(await carol.locator('[data-testid="message"]').count(), 0);
+  assert.equal(await carol.getByTestId('composer').count(), 0, 'nowhere to write');
   assert.match(await carol.getByTestId('status').textContent(), /between two other people/);
 
   for (const page of [alice, bob, carol]) await page.context().close();

@@ -69,6 +69,7 @@ pub fn Room(props: &RoomProps) -> Html {
                     <button onclick={on_reconnect} data-testid="reconnect">{ "Reconnect" }</button>
                 </div>
             </header>
+            // Refused for good: nothing to show, nowhere to write.
             if let Some(reason) = refused {
                 <div class="timeline-frame">
                     <p class="refusal" role="alert" data-testid="refusal">{ reason }</p>
@@ -81,9 +82,10 @@ pub fn Room(props: &RoomProps) -> Html {
                              on_jump_to_newest={room.jump_to_newest.clone()} on_following={room.following.clone()}
                              on_retry={room.retry.clone()} on_delete={room.delete.clone()}
                              on_seen={room.seen.clone()} on_direct={on_direct.clone()} />
+                <Typing line={state.typing.clone()} />
+                <Composer on_send={room.send.clone()} on_typing={room.typing.clone()}
+                          max_bytes={state.max_message_bytes} />
             }
-            <Typing line={state.typing.clone()} />
-            <Composer on_send={room.send.clone()} on_typing={room.typing.clone()} max_bytes={state.max_message_bytes} />
             <People people={state.people.clone()} me={state.me} open={*sheet} on_close={close_sheet} {on_direct} />
             <footer>{ "Signed in as " }<strong>{ props.name.as_str() }</strong></footer>
         </main>

@@ -64,9 +64,10 @@ impl Driver {
                     wait(room, None).await
                 }
                 Phase::Stopped(stop) => {
-                    let status = match &stop {
-                        Stop::Refused(refusal) => Status::Refused { reason: refusal.text().to_owned() },
-                        _ => Status::Closed { reason: lines::stopped(&stop) },
+                    let reason = lines::stopped(&stop);
+                    let status = match stop {
+                        Stop::Refused(_) => Status::Refused { reason },
+                        _ => Status::Closed { reason },
                     };
                     room.view.act(Action::Status(status));
                     wait(room, None).await

@@ -49,6 +49,7 @@ pub fn let_go(reached: Reached, why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::Refusal;
 
     #[test]
     fn a_stopped_link_says_who_stopped_it() {
@@ -56,6 +57,8 @@ mod tests {
         let terminal = Stop::Terminal { code: 4400, reason: "bad name".into() };
         assert_eq!(stopped(&terminal), "closed by the server (4400 bad name)");
         assert!(stopped(&Stop::Revoked).contains("revoked"));
+        let refused = Stop::Refused(Refusal::OtherPeople);
+        assert_eq!(stopped(&refused), "This direct message is between two other people");
     }
 
     #[test]

@@ -42,14 +42,13 @@ pub struct Reading {
 /// Where the view's "New messages" divider stands.
 #[derive(Debug, Default)]
 enum Divider {
-    /// The room is opening: its stored cursor (`after`, if the server has
-    /// one) and whether a message of someone else's came after it.
+    /// The room is opening, and no cursor has come (a first visit gets
+    /// none).
     #[default]
     Opening,
-    After {
-        seq: u64,
-        new: bool,
-    },
+    /// The stored cursor came: `seq`, and whether a message of someone
+    /// else's came after it.
+    After { seq: u64, new: bool },
     /// Placed (or not) for as long as the view is open.
     Decided,
 }
@@ -218,7 +217,7 @@ mod tests {
         assert_eq!((reading.take(0.0), reading.due_ms()), (None, None), "the group has no epoch yet");
         reading.reset(EPOCH);
         reading.seen(1);
-        assert_eq!(reading.take(0.0), Some(ClientCommand::Read { epoch: EPOCH.into(), seq: 1 }));
+        assert_eq!(reading.take(0.0), read(1));
         reading.seen(2);
         reading.closed();
         assert_eq!(reading.take(10_000.0), None, "the connection is gone");
