@@ -28,6 +28,7 @@ use crate::presence::{Presence, PresenceStartError};
 use crate::queue::Capacity;
 use crate::registry::Registry;
 use crate::revoke::{self, Revoker};
+use crate::rooms::{self, RoomsHub};
 use crate::state::AppState;
 use crate::typing::{self, Typing, TypingError};
 use crate::upgrade::Upgrades;
@@ -87,6 +88,7 @@ pub fn assemble(
     let (sequencer, writer) = Sequencer::start(backend.store().clone(), backend.broker().clone(), depth)?;
     let history = History::new(backend.store().clone());
     let abandon = CancellationToken::new();
+    let rooms = RoomsHub::new(registry.clone());
     let context = Context {
         history: history.clone(),
         sequencer,
@@ -94,6 +96,7 @@ pub fn assemble(
         typing: Typing::start(backend.signals().clone(), typing::EVERY)?,
         cursors: Cursors::start(backend.store().clone(), backend.signals().clone())?,
         auth: auth.clone(),
+        rooms: rooms.clone(),
         settings: Settings {
             ping_interval: config.ping_interval,
             idle_timeout: config.idle_timeout,
@@ -121,6 +124,7 @@ pub fn assemble(
         typing::Fanout::new(registry.clone()),
         cursors::Fanout::new(registry.clone()),
         presence.heard(),
+        rooms::Heard::new(rooms),
     ));
     let revoker = Revoker::new(backend.store().clone(), revocations, registry.clone(), backend.signals().clone());
     revoker.load()?;

@@ -23,7 +23,7 @@
 //! gets its cursor right after its `welcome`.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +35,7 @@ use crate::frame::Frame;
 use crate::history::{Cursor, CursorWrite, HistoryError, Store};
 use crate::locks::lock;
 use crate::registry::Registry;
+use crate::rooms::entry::entry;
 use crate::signals::{Control, Signals};
 
 /// The least time between two passes of the writer: each (identity, group)
@@ -61,7 +62,13 @@ pub enum Marked {
     Dropped,
 }
 
-type Pending = HashMap<(ClientId, GroupName), Cursor>;
+/// What waits for the writer: cursors to set (an invitation is one of no
+/// epoch), and rooms to forget.
+#[derive(Debug, Default)]
+struct Pending {
+    cursors: HashMap<(ClientId, GroupName), Cursor>,
+    forgets: HashSet<(ClientId, GroupName)>,
+}
 
 /// The taking half, shared by every connection of a server.
 pub struct Cursors {
@@ -80,7 +87,7 @@ impl Cursors {
     /// Writes cursors to `store` and tells every node through `signals`,
     /// on a thread of its own, which ends once this is dropped.
     pub fn start(store: Arc<dyn Store>, signals: Arc<dyn Signals>) -> Result<Self, CursorsError> {
-        let pending = Arc::new(Mutex::new(Pending::new()));
+        let pending = Arc::new(Mutex::new(Pending::default()));
         let (wake, woken) = mpsc::sync_channel(1);
         let taken = pending.clone();
         std::thread::Builder::new()
@@ -93,8 +100,11 @@ impl Cursors {
     pub fn mark(&self, sub: ClientId, group: &GroupName, cursor: Cursor) -> Marked {
         {
             let mut pending = lock(&self.pending);
-            let full = pending.len() >= MAX_PENDING;
-            match pending.entry((sub, group.clone())) {
+            let full = pending.cursors.len() >= MAX_PENDING;
+            pending.forgets.remove(&(sub, group.clone()));
+            match pending.cursors.entry((sub, group.clone())) {
+                // An invitation never replaces a cursor.
+                Entry::Occupied(_) if cursor.epoch.is_empty() => {}
                 Entry::Occupied(mut waiting) => {
                     let waiting = waiting.get_mut();
                     if waiting.epoch == cursor.epoch {
@@ -109,9 +119,35 @@ impl Cursors {
                 }
             }
         }
+        self.wake();
+        Marked::Pending
+    }
+
+    /// Puts `group` in `sub`'s room list, unread, unless it is there
+    /// already (the other side of a direct message someone writes in).
+    /// Never waits.
+    pub fn invite(&self, sub: ClientId, group: &GroupName) -> Marked {
+        self.mark(sub, group, Cursor::default())
+    }
+
+    /// Takes `group` off `sub`'s room list (and its cursor) on every
+    /// device. Never waits.
+    pub fn forget(&self, sub: ClientId, group: &GroupName) -> Marked {
+        {
+            let mut pending = lock(&self.pending);
+            if pending.forgets.len() >= MAX_PENDING {
+                return Marked::Dropped;
+            }
+            pending.cursors.remove(&(sub, group.clone()));
+            pending.forgets.insert((sub, group.clone()));
+        }
+        self.wake();
+        Marked::Pending
+    }
+
+    fn wake(&self) {
         // Full: a wake-up is waiting already, and its pass takes this too.
         let _ = self.wake.try_send(());
-        Marked::Pending
     }
 }
 
@@ -119,26 +155,44 @@ impl Cursors {
 /// gone.
 fn write_passes(pending: &Mutex<Pending>, woken: &Receiver<()>, store: &dyn Store, signals: &dyn Signals) {
     while woken.recv().is_ok() {
-        let batch: Vec<_> = std::mem::take(&mut *lock(pending)).into_iter().collect();
-        match pass(store, batch, unix_millis()) {
-            Ok(moved) => {
-                for control in moved {
-                    if let Err(err) = signals.broadcast(&control) {
-                        // Stored: the other connections learn it at their
-                        // next `welcome` or the next move.
-                        tracing::debug!(%err, "a read cursor was not broadcast");
-                    }
-                }
+        let Pending { cursors, forgets } = std::mem::take(&mut *lock(pending));
+        let now_ms = unix_millis();
+        let told = pass(store, cursors.into_iter().collect(), now_ms)
+            .map_err(|err| {
+                // The app sends its cursor again as it reads on.
+                tracing::warn!(%err, "read cursors were not stored");
+            })
+            .into_iter()
+            .flatten()
+            .chain(forgotten(store, forgets));
+        for control in told {
+            if let Err(err) = signals.broadcast(&control) {
+                // Stored: the other connections learn it at their next
+                // `welcome` (or list) or the next move.
+                tracing::debug!(%err, "a read cursor was not broadcast");
             }
-            // The app sends its cursor again as it reads on.
-            Err(err) => tracing::warn!(%err, "read cursors were not stored"),
         }
         std::thread::sleep(PASS_EVERY);
     }
 }
 
+/// Forgets each of `forgets`; what to tell the nodes.
+fn forgotten(store: &dyn Store, forgets: HashSet<(ClientId, GroupName)>) -> Vec<Control> {
+    forgets
+        .into_iter()
+        .filter_map(|(sub, group)| match store.forget(sub, &group) {
+            Ok(_) => Some(Control::Forgotten { sub, group }),
+            Err(err) => {
+                tracing::warn!(%err, "a room was not forgotten");
+                None
+            }
+        })
+        .collect()
+}
+
 /// Writes `batch` at `now_ms` (each checked against its group's head) and
-/// returns what to tell the nodes: the cursors that are now as asked.
+/// returns what to tell the nodes: the cursors that are now as asked, and
+/// each moved room as its identity's list now has it.
 fn pass(
     store: &dyn Store,
     batch: Vec<((ClientId, GroupName), Cursor)>,
@@ -146,6 +200,11 @@ fn pass(
 ) -> Result<Vec<Control>, HistoryError> {
     let mut writes = Vec::with_capacity(batch.len());
     for ((sub, group), cursor) in batch {
+        if cursor.epoch.is_empty() {
+            // An invitation: in the list, whatever the group holds.
+            writes.push(CursorWrite { sub, group, cursor });
+            continue;
+        }
         let head = store.head(&group)?;
         if head.epoch.is_empty() || head.epoch != cursor.epoch {
             continue;
@@ -154,18 +213,17 @@ fn pass(
         writes.push(CursorWrite { sub, group, cursor: Cursor { epoch: head.epoch, seq } });
     }
     let stored = store.set_cursors(&writes, now_ms)?;
-    Ok(writes
-        .into_iter()
-        .zip(stored)
-        // A lower number than the stored one left it: nothing to tell.
-        .filter(|(write, stored)| write.cursor == *stored)
-        .map(|(write, stored)| Control::Cursor {
-            sub: write.sub,
-            group: write.group,
-            epoch: stored.epoch,
-            seq: stored.seq,
-        })
-        .collect())
+    let mut told = Vec::new();
+    // A lower number than the stored one (or an invitation where a cursor
+    // is) left it: nothing to tell.
+    for (write, stored) in writes.into_iter().zip(stored).filter(|(write, stored)| write.cursor == *stored) {
+        let room = entry(store, write.sub, &write.group, Some(&stored), now_ms)?;
+        if !stored.epoch.is_empty() {
+            told.push(Control::Cursor { sub: write.sub, group: write.group, epoch: stored.epoch, seq: stored.seq });
+        }
+        told.push(Control::Room { sub: write.sub, room });
+    }
+    Ok(told)
 }
 
 /// The hearing half: what a node does with a [`Control::Cursor`].
@@ -227,25 +285,45 @@ mod tests {
         let ann = ClientId(Uuid::new_v4());
         let at = |name: &str, epoch: &str, seq| ((ann, group(name)), Cursor { epoch: epoch.into(), seq });
         let told = pass(&store, vec![at("a", &epoch, 9), at("b", "stale", 1), at("nobody", "e", 1)], 10).unwrap();
-        assert_eq!(told, [Control::Cursor { sub: ann, group: group("a"), epoch: epoch.clone(), seq: 5 }], "clamped");
+        assert_eq!(told[0], Control::Cursor { sub: ann, group: group("a"), epoch: epoch.clone(), seq: 5 }, "clamped");
+        let Control::Room { sub, room } = &told[1] else { panic!("the room follows: {told:?}") };
+        assert_eq!((*sub, room.group.as_str(), room.read, room.unread), (ann, "a", 5, 0));
+        assert_eq!(told.len(), 2);
         assert_eq!(store.cursor(ann, &group("b")).unwrap(), None, "another epoch than the group's is dropped");
         assert_eq!(pass(&store, vec![at("a", &epoch, 3)], 11).unwrap(), [], "lower: nothing moved");
         assert_eq!(store.cursor(ann, &group("a")).unwrap(), Some(Cursor { epoch, seq: 5 }));
-        assert_eq!(pass(&store, vec![at("b", &other, 1)], 12).unwrap().len(), 1);
+        assert_eq!(pass(&store, vec![at("b", &other, 1)], 12).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_invitation_lists_the_room_unread_once_and_a_forget_takes_it_off() {
+        let store = MemoryStore::default();
+        messages(&store, "dm", 3);
+        let bob = ClientId(Uuid::new_v4());
+        let invited = ((bob, group("dm")), Cursor::default());
+        let told = pass(&store, vec![invited.clone()], 10).unwrap();
+        let [Control::Room { sub, room }] = told.as_slice() else { panic!("a room, no cursor: {told:?}") };
+        assert_eq!((*sub, room.read, room.unread, room.last.as_ref().map(|last| last.seq)), (bob, 0, 3, Some(3)));
+        let epoch = store.head(&group("dm")).unwrap().epoch;
+        pass(&store, vec![((bob, group("dm")), Cursor { epoch, seq: 2 })], 11).unwrap();
+        assert_eq!(pass(&store, vec![invited], 12).unwrap(), [], "invited again: a cursor is there");
+        let gone = forgotten(&store, [(bob, group("dm"))].into());
+        assert_eq!(gone, [Control::Forgotten { sub: bob, group: group("dm") }]);
+        assert_eq!(store.cursors(bob).unwrap(), []);
     }
 
     #[test]
     fn marks_coalesce_per_identity_and_group_and_a_full_map_drops_new_ones() {
         let (wake, _woken) = mpsc::sync_channel(1);
-        let cursors = Cursors { pending: Arc::new(Mutex::new(Pending::new())), wake };
+        let cursors = Cursors { pending: Arc::new(Mutex::new(Pending::default())), wake };
         let (ann, lobby) = (ClientId(Uuid::new_v4()), group("lobby"));
         let at = |epoch: &str, seq| Cursor { epoch: epoch.into(), seq };
         for (epoch, seq) in [("e1", 4), ("e1", 9), ("e1", 2)] {
             assert_eq!(cursors.mark(ann, &lobby, at(epoch, seq)), Marked::Pending);
         }
-        assert_eq!(lock(&cursors.pending)[&(ann, lobby.clone())], at("e1", 9), "the highest of one epoch");
+        assert_eq!(lock(&cursors.pending).cursors[&(ann, lobby.clone())], at("e1", 9), "the highest of one epoch");
         cursors.mark(ann, &lobby, at("e2", 1));
-        assert_eq!(lock(&cursors.pending)[&(ann, lobby.clone())], at("e2", 1), "another epoch replaces it");
+        assert_eq!(lock(&cursors.pending).cursors[&(ann, lobby.clone())], at("e2", 1), "another epoch replaces it");
         for _ in 1..MAX_PENDING {
             cursors.mark(ClientId(Uuid::new_v4()), &lobby, at("e", 1));
         }

@@ -23,7 +23,8 @@
 //!   memory or over Redis. `node_signals`: this node's one handler of them;
 //!   `typing`: typing indicators, rate-limited, across nodes; `cursors`:
 //!   read cursors, written off the connection loop and told across nodes;
-//!   [`presence`]: who is in each group, across tabs, devices and nodes.
+//!   [`presence`]: who is in each group, across tabs, devices and nodes;
+//!   `rooms`: an identity's rooms stream (its room list, unread counts).
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
 //!   socket, with Roomcast's small-buffer settings, to a connection task.
 //! - `batched_io`: one socket write per batch of frames, memory freed after.
@@ -75,6 +76,7 @@ mod rate;
 mod redis_commands;
 mod registry;
 mod revoke;
+mod rooms;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

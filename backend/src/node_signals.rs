@@ -9,16 +9,19 @@ use std::sync::Arc;
 use crate::cursors;
 use crate::presence;
 use crate::revoke;
+use crate::rooms;
 use crate::signals::{Control, Handler, Signal};
 use crate::typing;
 
 /// The node's handler: revocations to `revocations`, typing to `typing`,
-/// read cursors to `cursors`, presence to `presence`.
+/// read cursors to `cursors`, presence to `presence`, rooms lists to
+/// `rooms`.
 pub fn handler(
     revocations: revoke::Heard,
     typing: typing::Fanout,
     cursors: cursors::Fanout,
     presence: presence::Heard,
+    rooms: rooms::Heard,
 ) -> Handler {
     Arc::new(move |signal| {
         match signal {
@@ -33,6 +36,8 @@ pub fn handler(
             Signal::Control(Control::Typing { group, from }) => typing.heard(&group, from),
             Signal::Control(Control::Cursor { sub, group, epoch, seq }) => cursors.heard(sub, &group, epoch, seq),
             Signal::Control(Control::Presence { node, parts }) => presence.heard(node, parts),
+            Signal::Control(Control::Room { sub, room }) => rooms.room(sub, room),
+            Signal::Control(Control::Forgotten { sub, group }) => rooms.forgotten(sub, group),
         }
         Ok(())
     })

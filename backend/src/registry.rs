@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use roomcast_shared::{ChatMessage, ClientId, GroupName, ServerEvent};
+use roomcast_shared::{ChatMessage, ClientId, GroupName, LastMessage, ServerEvent};
 
 use crate::frame::Frame;
 use crate::locks::lock;
@@ -74,11 +74,34 @@ struct GroupState {
     members: HashMap<u64, Member>,
     json_members: usize,
     raw_members: usize,
+    /// Rooms streams watching the group (see [`Registry::watch`]).
+    watchers: usize,
+}
+
+/// What a member takes of the group's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    /// Each message as a JSON event (`roomcast.v1`).
+    Json,
+    /// Each message's bare text.
+    Raw,
+    /// A short `activity` event per message: an identity's rooms stream
+    /// watching the room.
+    Activity,
+}
+
+impl From<WireMode> for Takes {
+    fn from(mode: WireMode) -> Self {
+        match mode {
+            WireMode::Json => Self::Json,
+            WireMode::Raw => Self::Raw,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Member {
-    mode: WireMode,
+    mode: Takes,
     /// The client id it connected as (the verified `sub` under
     /// `--auth required`).
     client: ClientId,
@@ -88,13 +111,17 @@ struct Member {
     greeted: bool,
 }
 
-/// One connection's place in a group. Dropping it leaves the group.
+/// One connection's place in a group (or a rooms stream's watch of one).
+/// Dropping it leaves the group.
 #[derive(Debug)]
 pub struct Membership {
     registry: Arc<Registry>,
     group: Arc<Group>,
     key: u64,
     queue: Arc<MemberQueue>,
+    /// A connection of its own (not a rooms stream's watch): counted in
+    /// [`Stats::connections`].
+    counted: bool,
 }
 
 /// What [`Registry::deliver`] did with a message.
@@ -144,6 +171,27 @@ impl Registry {
             WireMode::Json => MemberQueue::catching_up(self.outbound_queue),
             WireMode::Raw => MemberQueue::new(self.outbound_queue),
         });
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.insert(group, Takes::from(mode), client, queue, true)
+    }
+
+    /// Watches `group` for `client`'s rooms stream, whose queue is `queue`:
+    /// each message delivered here is pushed there as an `activity` event
+    /// (encoded once per message for every watcher), like any delivery: a
+    /// stream that cannot keep up is evicted. Not a connection: it has no
+    /// presence and is not counted.
+    pub fn watch(self: &Arc<Self>, group: &GroupName, client: ClientId, queue: Arc<MemberQueue>) -> Membership {
+        self.insert(group, Takes::Activity, client, queue, false)
+    }
+
+    fn insert(
+        self: &Arc<Self>,
+        group: &GroupName,
+        mode: Takes,
+        client: ClientId,
+        queue: Arc<MemberQueue>,
+        counted: bool,
+    ) -> Membership {
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
         let member = Member { mode, client, queue: queue.clone(), greeted: false };
         // The map stays locked while the member is inserted so that a
@@ -158,8 +206,7 @@ impl Registry {
             .clone();
         lock(&group.state).insert(key, member);
         drop(groups);
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        Membership { registry: self.clone(), group, key, queue }
+        Membership { registry: self.clone(), group, key, queue, counted }
     }
 
     /// Hands a stored message of history `epoch` to every member of its
@@ -184,11 +231,15 @@ impl Registry {
             Some(last) if seq > last + 1 => return Delivery::Missing { from: last + 1, to: seq - 1, message },
             _ => state.last = Some(seq),
         }
+        // Outside the sequence: a rooms stream still sending its list
+        // keeps it (the list may hold it too; the client skips what it
+        // has).
+        let activity = (state.watchers > 0).then(|| Outbound::unsequenced(Frame::text(activity(&message, epoch))));
         let event = ServerEvent::Message(message);
         let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Frame::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Frame::text(message.text)));
-        state.fan_out(json.as_ref(), raw.as_ref());
+        state.fan_out(json.as_ref(), raw.as_ref(), activity.as_ref());
         Delivery::Delivered
     }
 
@@ -217,7 +268,7 @@ impl Registry {
         state
             .members
             .values()
-            .filter(|member| member.mode == WireMode::Json && to(member.client))
+            .filter(|member| member.mode == Takes::Json && to(member.client))
             .filter(|member| member.queue.offer(frame.clone()))
             .count()
     }
@@ -235,7 +286,7 @@ impl Registry {
             return false;
         }
         let mut waiting = false;
-        for member in state.members.values_mut().filter(|member| member.mode == WireMode::Json) {
+        for member in state.members.values_mut().filter(|member| member.mode == Takes::Json) {
             if member.queue.take_dropped() {
                 member.greeted = false;
             }
@@ -290,7 +341,7 @@ impl Registry {
         let Some(last) = state.last.filter(|last| *last < seq && state.epoch == epoch) else { return };
         if state.json_members > 0 {
             let gap = ServerEvent::Gap { from: last + 1, to: seq }.encode();
-            state.fan_out(Some(&Outbound::unsequenced(Frame::text(gap))), None);
+            state.fan_out(Some(&Outbound::unsequenced(Frame::text(gap))), None, None);
         }
         state.last = Some(seq);
     }
@@ -355,8 +406,18 @@ impl Registry {
         }
         drop(state);
         drop(groups);
-        self.connections.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The `activity` event a rooms stream gets for `message`.
+fn activity(message: &ChatMessage, epoch: &str) -> String {
+    let last = LastMessage {
+        seq: message.seq,
+        from: message.from.clone(),
+        preview: LastMessage::preview_of(&message.text),
+        ts: message.ts,
+    };
+    ServerEvent::Activity { group: message.group.clone(), epoch: epoch.to_owned(), last }.encode()
 }
 
 impl GroupState {
@@ -369,8 +430,8 @@ impl GroupState {
         }
         let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
         let synced = ServerEvent::Synced { seq: base }.encode();
-        self.fan_out(Some(&Outbound::rewinding(Frame::text(reset))), None);
-        self.fan_out(Some(&Outbound::rewinding(Frame::text(synced))), None);
+        self.fan_out(Some(&Outbound::rewinding(Frame::text(reset))), None, None);
+        self.fan_out(Some(&Outbound::rewinding(Frame::text(synced))), None, None);
     }
 
     fn insert(&mut self, key: u64, member: Member) {
@@ -384,21 +445,24 @@ impl GroupState {
         }
     }
 
-    fn count_mut(&mut self, mode: WireMode) -> &mut usize {
+    fn count_mut(&mut self, mode: Takes) -> &mut usize {
         match mode {
-            WireMode::Json => &mut self.json_members,
-            WireMode::Raw => &mut self.raw_members,
+            Takes::Json => &mut self.json_members,
+            Takes::Raw => &mut self.raw_members,
+            Takes::Activity => &mut self.watchers,
         }
     }
 
-    /// Hands `json` to JSON members and `raw` to raw members (skipping a mode
-    /// whose message is `None`), evicting every member whose queue is full.
-    fn fan_out(&mut self, json: Option<&Outbound>, raw: Option<&Outbound>) {
-        let (mut json_left, mut raw_left) = (0, 0);
+    /// Hands `json` to JSON members, `raw` to raw members and `activity`
+    /// to watching rooms streams (skipping those whose message is `None`),
+    /// evicting every member whose queue is full.
+    fn fan_out(&mut self, json: Option<&Outbound>, raw: Option<&Outbound>, activity: Option<&Outbound>) {
+        let (mut json_left, mut raw_left, mut watchers_left) = (0, 0, 0);
         self.members.retain(|_, member| {
             let (message, left) = match member.mode {
-                WireMode::Json => (json, &mut json_left),
-                WireMode::Raw => (raw, &mut raw_left),
+                Takes::Json => (json, &mut json_left),
+                Takes::Raw => (raw, &mut raw_left),
+                Takes::Activity => (activity, &mut watchers_left),
             };
             let keep = message.is_none_or(|message| member.queue.push_or_evict(message.clone()));
             *left += usize::from(keep);
@@ -406,6 +470,7 @@ impl GroupState {
         });
         self.json_members = json_left;
         self.raw_members = raw_left;
+        self.watchers = watchers_left;
     }
 }
 
@@ -438,7 +503,7 @@ impl Membership {
     /// sequence (binary frames and empty texts, which JSON members cannot
     /// receive).
     pub fn relay(&self, frame: Frame) {
-        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(frame)));
+        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(frame)), None);
     }
 
     /// Queues `frame` for this member only.
@@ -455,6 +520,9 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.registry.leave(&self.group, self.key);
+        if self.counted {
+            self.registry.connections.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

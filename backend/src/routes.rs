@@ -137,7 +137,8 @@ fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infall
 
 /// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]][&with={client_id}]
 /// (the token may come as the subprotocol `roomcast.token.{token}` instead;
-/// `with`: the other participant of a direct message group)
+/// `with`: the other participant of a direct message group), and the
+/// identity's rooms stream, GET /ws/_me/{client_id}
 fn websocket(
     auth: Arc<Auth>,
     upgrades: Upgrades,
@@ -171,7 +172,12 @@ fn websocket(
                 // The token before the request's own validity.
                 let token = upgrade::offered_token(&headers).or(query.get("token").map(String::as_str));
                 let with = query.get("with").map(String::as_str);
-                let admitted = auth.admit_member(token, &client, &group, with).map_err(warp::reject::custom)?;
+                let admitted = if group == roomcast_shared::ROOMS_STREAM {
+                    auth.admit_stream(token, &client)
+                } else {
+                    auth.admit_member(token, &client, &group, with)
+                }
+                .map_err(warp::reject::custom)?;
                 // A node that cannot reach its store takes no sockets: the
                 // client tries again (or another node).
                 if !history.ready() {

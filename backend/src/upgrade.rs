@@ -11,9 +11,11 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
-use roomcast_shared::{ClientId, DisplayName, GroupName, NameError, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
+use roomcast_shared::{
+    ClientId, DisplayName, GroupName, NameError, ROOMS_STREAM, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
+};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{Role as Side, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -21,7 +23,7 @@ use warp::reply::Response;
 
 use crate::auth::Admitted;
 use crate::batched_io::BatchedWriter;
-use crate::connection::{self, Context, Peer};
+use crate::connection::{self, Context, Peer, Role};
 use crate::history::Start;
 use crate::http_error::HttpError;
 use crate::net::{self, Place};
@@ -55,6 +57,8 @@ pub enum UpgradeError {
     NoUpgrade,
     #[error("server shutting down")]
     ShuttingDown,
+    #[error("the rooms stream speaks {SUBPROTOCOL} only")]
+    RoomsStreamIsJson,
 }
 
 impl warp::reject::Reject for UpgradeError {}
@@ -97,7 +101,7 @@ pub struct Request<'a> {
 /// serving the connection once hyper hands over the socket.
 pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> Result<Response, UpgradeError> {
     let Request { group, client_id, query, headers, on_upgrade, ip, place } = request;
-    let group: GroupName = group.parse()?;
+    let (group, role) = role_of(group, query)?;
     let client_id: ClientId = client_id.parse()?;
     let from_query = query
         .get("name")
@@ -122,6 +126,9 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(UpgradeError::MissingKey)?;
     let mode = negotiate_mode(headers)?;
+    if role == Role::Rooms && mode != WireMode::Json {
+        return Err(UpgradeError::RoomsStreamIsJson);
+    }
     let on_upgrade = on_upgrade.ok_or(UpgradeError::NoUpgrade)?;
     let context = upgrades.context.clone();
     if context.shutdown.is_cancelled() {
@@ -130,11 +137,11 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
 
     let start = Start { since, epoch };
     let token_expires_at = admitted.claims.as_ref().and_then(|claims| claims.exp);
-    let peer =
-        Peer { connection_id: Uuid::new_v4(), client_id, name, verified, token_expires_at, ip, group, mode, start };
+    let connection_id = Uuid::new_v4();
+    let peer = Peer { connection_id, client_id, name, verified, token_expires_at, ip, group, mode, role, start };
     let config = socket_config(context.settings.max_message_bytes);
     let registry = upgrades.registry.clone();
-    let presence = upgrades.presence.clone();
+    let (presence, rooms) = (upgrades.presence.clone(), context.rooms.clone());
     // No tracing span per connection: a span's recorded fields cost about
     // half a KiB for the connection's lifetime; the few log events carry the
     // connection's fields themselves instead.
@@ -161,11 +168,16 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         drop(already_read);
         let io = BatchedWriter::new(stream);
         let socket = match sent_along {
-            None => WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await,
-            Some(part) => WebSocketStream::from_partially_read(io, part, Role::Server, Some(config)).await,
+            None => WebSocketStream::from_raw_socket(io, Side::Server, Some(config)).await,
+            Some(part) => WebSocketStream::from_partially_read(io, part, Side::Server, Some(config)).await,
         };
         let membership = registry.join(&peer.group, peer.mode, peer.client_id);
-        let _seat = presence.seat(&peer.group, who(&peer));
+        // A member's seat in its group's presence, or a rooms stream's
+        // place among the node's streams; given back when it ends.
+        let (_seat, _stream) = match peer.role {
+            Role::Member { .. } => (Some(presence.seat(&peer.group, who(&peer))), None),
+            Role::Rooms => (None, Some(rooms.open(peer.client_id, membership.queue().clone()))),
+        };
         connection::serve(socket, peer, membership, context).await;
     };
     // Boxed: the wrapper would otherwise hold the connection's future twice
@@ -174,6 +186,34 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     let serve = Box::pin(serve);
     upgrades.tasks.spawn(async move { abandon.run_until_cancelled(serve).await });
 
+    Ok(switching(key, mode))
+}
+
+/// The group a request's path names, and what the connection is for: the
+/// reserved name is the identity's rooms stream; a direct message group's
+/// member knows the other participant (`with`, checked by the admission).
+fn role_of(group: &str, query: &HashMap<String, String>) -> Result<(GroupName, Role), UpgradeError> {
+    if group == ROOMS_STREAM {
+        return Ok((GroupName::rooms_stream(), Role::Rooms));
+    }
+    let group: GroupName = group.parse()?;
+    let with = group.is_direct().then(|| query.get("with").and_then(|with| with.parse().ok())).flatten();
+    Ok((group, Role::Member { with }))
+}
+
+/// Who `peer` is in its group's presence: a verified JSON member by its
+/// identity, anyone else only counted.
+fn who(peer: &Peer) -> Who {
+    if peer.verified && peer.mode == WireMode::Json {
+        Who::Person { sub: peer.client_id, name: peer.name.clone() }
+    } else {
+        Who::Anonymous
+    }
+}
+
+/// The `101 Switching Protocols` for the request's `key`, naming
+/// `roomcast.v1` in JSON mode.
+fn switching(key: &HeaderValue, mode: WireMode) -> Response {
     let mut response = Response::default();
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let reply = response.headers_mut();
@@ -185,17 +225,7 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     if mode == WireMode::Json {
         reply.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
     }
-    Ok(response)
-}
-
-/// Who `peer` is in its group's presence: a verified JSON member by its
-/// identity, anyone else only counted.
-fn who(peer: &Peer) -> Who {
-    if peer.verified && peer.mode == WireMode::Json {
-        Who::Person { sub: peer.client_id, name: peer.name.clone() }
-    } else {
-        Who::Anonymous
-    }
+    response
 }
 
 /// The production WebSocket settings: small buffers and bounded messages.

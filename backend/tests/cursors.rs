@@ -13,30 +13,9 @@ mod support;
 
 use roomcast_backend::config::HistoryKind;
 use roomcast_shared::limits::MAX_UNREAD;
-use roomcast_shared::{ClientCommand, ClientId, ErrorCode, GroupName, ServerEvent};
+use roomcast_shared::{ClientId, ErrorCode, GroupName, ServerEvent};
 use support::*;
 use uuid::Uuid;
-
-async fn read(ws: &mut Client, epoch: &str, seq: u64) {
-    send_command(ws, &ClientCommand::Read { epoch: epoch.to_owned(), seq }).await;
-}
-
-/// The next `cursor` event, passing over the group's messages and acks.
-async fn next_cursor(ws: &mut Client) -> (String, u64) {
-    loop {
-        match next_event(ws).await {
-            ServerEvent::Cursor { epoch, seq } => return (epoch, seq),
-            ServerEvent::Message(_) | ServerEvent::Ack { .. } => {}
-            other => panic!("expected a cursor, got {other:?}"),
-        }
-    }
-}
-
-/// Sends `count` messages from `ws` and waits for their acks.
-async fn publish(ws: &mut Client, count: usize) {
-    let texts: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
-    publish_all(ws, &texts, count).await;
-}
 
 fn lobby() -> GroupName {
     "lobby".parse().unwrap()

@@ -9,26 +9,31 @@
 //! Layout:
 //! - [`names`]: validated identifiers that appear in URLs (group, client id,
 //!   display name).
+//! - [`message`]: a group's message and its sender.
 //! - [`protocol`]: the `roomcast.v1` JSON frames, client → server and
 //!   server → client, with decoding that classifies bad input.
 //! - [`presence`]: who is in a group (the members and counts of the
 //!   `presence`, `join` and `leave` events).
+//! - [`rooms`]: an identity's rooms (the events of its rooms stream).
 //! - [`close`]: WebSocket close codes the server uses and what a client should
 //!   do after each.
 //! - [`limits`]: default sizes and timings both sides agree on.
 
 pub mod close;
 pub mod limits;
+pub mod message;
 pub mod names;
 pub mod presence;
 pub mod protocol;
+pub mod rooms;
 
-pub use names::{ClientId, DisplayName, GroupName, NameError, DIRECT_PREFIX, SERVER_NAME};
+pub use message::{ChatMessage, Sender};
+pub use names::{ClientId, DisplayName, GroupName, NameError, DIRECT_PREFIX, ROOMS_STREAM, SERVER_NAME};
 pub use presence::{PresenceCount, PresentMember};
 pub use protocol::{
-    ChatMessage, ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, Sender,
-    ServerEvent, Welcome,
+    ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, ServerEvent, Welcome,
 };
+pub use rooms::{LastMessage, RoomEntry};
 
 /// The WebSocket subprotocol a client asks for to speak the JSON protocol.
 ///

@@ -18,6 +18,10 @@ pub const SERVER_NAME: &str = "server";
 /// may (in any case): see [`GroupName::direct`].
 pub const DIRECT_PREFIX: &str = "dm-";
 
+/// The path segment of an identity's rooms stream (`/ws/_me/{client_id}`):
+/// no group may be called so (see [`GroupName::rooms_stream`]).
+pub const ROOMS_STREAM: &str = "_me";
+
 /// Hex characters after [`DIRECT_PREFIX`] in a direct message group's name
 /// (the first 16 bytes of a SHA-256).
 pub const DIRECT_HASH_CHARS: usize = 32;
@@ -32,6 +36,8 @@ pub enum NameError {
          {DIRECT_HASH_CHARS} lowercase hex characters"
     )]
     InvalidDirect,
+    #[error("\"{ROOMS_STREAM}\" is reserved (the rooms stream); choose another group name")]
+    ReservedGroup,
     #[error("client id must be a UUID")]
     InvalidClientId,
     #[error(
@@ -93,6 +99,13 @@ impl TryFrom<String> for GroupName {
 }
 
 impl GroupName {
+    /// The name an identity's rooms stream has among the groups of a node
+    /// (its connections' group, which nobody can join or publish to: a
+    /// name someone gives is never it).
+    pub fn rooms_stream() -> Self {
+        Self(ROOMS_STREAM.to_owned())
+    }
+
     /// Whether `text` is 1–64 characters of the group alphabet: what a
     /// group name is made of, before the [`DIRECT_PREFIX`] rule (a token's
     /// `prefix*` patterns are held to this, so `dm-*` is one).
@@ -138,10 +151,15 @@ fn is_direct_name(text: &str) -> bool {
 
 validated_string!(GroupName);
 
+/// A name someone chooses (a URL path, a form): held to more than one
+/// already given (serde), as [`ROOMS_STREAM`] is not a room.
 impl FromStr for GroupName {
     type Err = NameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == ROOMS_STREAM {
+            return Err(NameError::ReservedGroup);
+        }
         Self::try_from(s.to_owned())
     }
 }
@@ -238,6 +256,14 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rooms_stream_name_is_reserved_for_it() {
+        assert_eq!("_me".parse::<GroupName>(), Err(NameError::ReservedGroup));
+        assert!("_me2".parse::<GroupName>().is_ok() && "me".parse::<GroupName>().is_ok());
+        let stream = GroupName::rooms_stream();
+        assert_eq!(serde_json::from_str::<GroupName>(r#""_me""#).unwrap(), stream, "given by the server, it reads");
+    }
 
     #[test]
     fn group_names_accept_the_url_safe_alphabet() {

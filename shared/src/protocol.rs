@@ -4,14 +4,11 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::names::{ClientId, DisplayName, GroupName};
+pub use crate::message::MessageId;
+use crate::message::{ChatMessage, Sender};
+use crate::names::{ClientId, GroupName};
 use crate::presence::{PresenceCount, PresentMember};
-
-/// A client-generated message id (a UUID), echoed in the `ack` and in the
-/// broadcast `message` so that the sender can match them to what it sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MessageId(pub Uuid);
+use crate::rooms::{LastMessage, RoomEntry};
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +41,11 @@ pub enum ClientCommand {
     /// on every node, with a [`ServerEvent::Cursor`]. An unverified
     /// (tokenless) connection gets an `error` (`invalid_message`).
     Read { epoch: String, seq: u64 },
+    /// On the rooms stream only: take `group` off this identity's room
+    /// list (its read cursor is forgotten) on every device; the stream
+    /// answers `forgotten`. A room comes back when it is opened again (a
+    /// direct message: when the other side opens it again).
+    Forget { group: GroupName },
 }
 
 /// Longest `epoch` a `read` may carry (the server's are 16 hex digits).
@@ -51,7 +53,7 @@ pub const MAX_EPOCH_LEN: usize = 64;
 
 /// The `type` tags of [`ClientCommand`], for telling an unknown command from a
 /// malformed known one.
-const COMMAND_TYPES: [&str; 5] = ["send", "ping", "refresh", "typing", "read"];
+const COMMAND_TYPES: [&str; 6] = ["send", "ping", "refresh", "typing", "read", "forget"];
 
 /// Why a text frame was not a usable command. The connection stays open; the
 /// server answers with an `error` event built from this.
@@ -107,6 +109,26 @@ impl ClientCommand {
             _ => {}
         }
         Ok(command)
+    }
+
+    /// Its `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Send { .. } => "send",
+            Self::Ping => "ping",
+            Self::Refresh { .. } => "refresh",
+            Self::Typing => "typing",
+            Self::Read { .. } => "read",
+            Self::Forget { .. } => "forget",
+        }
+    }
+
+    /// The message a `send` carries.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match self {
+            Self::Send { id, .. } => Some(*id),
+            _ => None,
+        }
     }
 
     /// Encodes the command as one text frame.
@@ -188,34 +210,6 @@ fn truncate(mut text: String) -> String {
         text.push('…');
     }
     text
-}
-
-/// Who sent a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sender {
-    pub client_id: ClientId,
-    /// Absent for clients that connected without a display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<DisplayName>,
-    /// The sender's connection presented a valid token for `client_id`
-    /// (always, under `--auth required`). An unverified sender's id and
-    /// name are whatever its URL said: anyone may claim them. Messages
-    /// stored before identities existed read as unverified.
-    #[serde(default)]
-    pub verified: bool,
-}
-
-/// A message as delivered to the group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub group: GroupName,
-    /// Position in the group's sequence: strictly increasing per group.
-    pub seq: u64,
-    pub id: MessageId,
-    pub from: Sender,
-    pub text: String,
-    /// Server time when the message was sequenced, in Unix milliseconds.
-    pub ts: u64,
 }
 
 /// Heartbeat timings in force on a connection.
@@ -361,6 +355,31 @@ pub enum ServerEvent {
     Cursor {
         epoch: String,
         seq: u64,
+    },
+    /// On the rooms stream, after `welcome`: the identity's rooms, newest
+    /// activity first (at most 200).
+    Rooms {
+        rooms: Vec<RoomEntry>,
+    },
+    /// On the rooms stream: a room of the list as it now is (its cursor
+    /// moved, on any device), or a room new to the list (opened on another
+    /// device, or a direct message someone started).
+    Room {
+        room: RoomEntry,
+    },
+    /// On the rooms stream: a message in one of the rooms, as it is
+    /// delivered. Count it as unread when it is not this identity's own
+    /// and its `seq` is past the room's `read` (and past the `last` already
+    /// known: one may also be in the `rooms` that follow it).
+    Activity {
+        group: GroupName,
+        epoch: String,
+        last: LastMessage,
+    },
+    /// On the rooms stream: the room left the list (a `forget`, on any
+    /// device).
+    Forgotten {
+        group: GroupName,
     },
     /// A `refresh` was taken: the connection's token now expires at
     /// `token_expires_at` (Unix seconds; absent: never).

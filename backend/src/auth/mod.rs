@@ -162,6 +162,17 @@ impl Auth {
         Ok(Admitted { claims })
     }
 
+    /// An identity's rooms stream (`/ws/_me/{client_id}`): a valid token
+    /// for that client id, whatever the mode (it lists the identity's own
+    /// rooms, each of which it was admitted to).
+    pub fn admit_stream(&self, token: Option<&str>, client_id: &str) -> Result<Admitted, AuthError> {
+        let claims = self.identify(token)?;
+        if client_id.parse::<ClientId>().ok() != Some(claims.sub) {
+            return Err(AuthError::OtherClient);
+        }
+        Ok(Admitted { claims: Some(claims) })
+    }
+
     /// Any valid token (`GET /api/identities/me`), whatever the mode.
     pub fn identify(&self, token: Option<&str>) -> Result<Claims, AuthError> {
         let token = token.filter(|token| !token.is_empty()).ok_or(AuthError::Missing)?;

@@ -1,5 +1,6 @@
 //! The start of a JSON connection: `welcome`, then the replay of history,
-//! one page at a time, then `synced`, then live.
+//! one page at a time, then `synced`, then live. A rooms stream's start is
+//! `welcome`, then its room list (`rooms`), then live.
 //!
 //! A page is read only once the previous one is flushed to the socket, so a
 //! client that does not read holds one page (at most
@@ -11,21 +12,90 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use roomcast_shared::{ClientId, GroupName, HeartbeatSettings, ServerEvent, Welcome};
+use roomcast_shared::{ClientId, GroupName, HeartbeatSettings, RoomEntry, ServerEvent, Welcome};
 
 use super::context::{Peer, Settings};
 use super::writes::event_frame;
 use crate::frame::Frame;
 use crate::history::{Cursor, History, HistoryError, Page, Piece, Replay};
+use crate::rooms::{entry, RoomsHub};
+
+/// How a connection starts.
+pub(super) enum CatchUp {
+    /// A room's: its history replayed.
+    History(Replaying),
+    /// A rooms stream's: its list read.
+    Rooms(RoomsList),
+}
+
+/// What a step of the start read.
+pub(super) enum Caught {
+    Page(Page),
+    Rooms(Vec<RoomEntry>),
+}
+
+impl CatchUp {
+    /// The next step's result, reading it if no read is under way.
+    pub(super) fn poll_next(&mut self, history: &History, cx: &mut Context<'_>) -> Poll<Result<Caught, HistoryError>> {
+        match self {
+            Self::History(replay) => replay.poll_page(history, cx).map_ok(Caught::Page),
+            Self::Rooms(list) => list.poll_list(history, cx).map_ok(Caught::Rooms),
+        }
+    }
+
+    /// Whether the queue waits until this is written: a rooms stream's
+    /// `welcome` comes first, then the list, then what was queued
+    /// meanwhile (the `activity` of its rooms; the list may hold some of
+    /// it too).
+    pub(super) fn holds_the_queue(&self) -> bool {
+        matches!(self, Self::Rooms(_))
+    }
+}
+
+/// The read of a rooms stream's list.
+type ListRead = Pin<Box<dyn Future<Output = Result<Vec<RoomEntry>, HistoryError>> + Send>>;
+
+/// A rooms stream's list, read once: its identity's cursors, each room
+/// watched before it is read.
+pub(super) struct RoomsList {
+    sub: ClientId,
+    hub: Arc<RoomsHub>,
+    read: Option<ListRead>,
+}
+
+impl RoomsList {
+    pub(super) fn new(sub: ClientId, hub: Arc<RoomsHub>) -> Self {
+        Self { sub, hub, read: None }
+    }
+
+    fn poll_list(&mut self, history: &History, cx: &mut Context<'_>) -> Poll<Result<Vec<RoomEntry>, HistoryError>> {
+        let read = self.read.get_or_insert_with(|| {
+            let (history, hub, sub) = (history.clone(), self.hub.clone(), self.sub);
+            Box::pin(async move {
+                history.blocking(move |store| entry::list(store, sub, &|group| hub.watch(sub, group))).await
+            })
+        });
+        read.as_mut().poll(cx)
+    }
+}
+
+/// The welcome and the list of a rooms stream.
+pub(super) fn rooms_frames(rooms: Vec<RoomEntry>, peer: &Peer, settings: &Settings) -> [Frame; 2] {
+    [
+        event_frame(&ServerEvent::Welcome(welcome(peer, settings, String::new()))),
+        event_frame(&ServerEvent::Rooms { rooms }),
+    ]
+}
 
 /// A page read, with the replay, and (the first time, for a verified
 /// member) its read cursor.
 type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page, Option<Cursor>), HistoryError>> + Send>>;
 
 /// A replay in progress.
-pub(super) struct CatchUp {
+pub(super) struct Replaying {
     /// `None` while a page is being read.
     replay: Option<Replay>,
     step: Option<Step>,
@@ -37,7 +107,7 @@ pub(super) struct CatchUp {
     cursor: Option<Cursor>,
 }
 
-impl CatchUp {
+impl Replaying {
     /// `reader`: the identity and group whose read cursor follows the
     /// `welcome` (a verified member's), if any.
     pub(super) fn new(replay: Replay, reader: Option<(ClientId, GroupName)>) -> Self {

@@ -3,12 +3,13 @@
 //! it out, one arm per command.
 
 use roomcast_shared::protocol::{check_text, fits_the_limit};
-use roomcast_shared::{ChatMessage, ClientCommand, CommandError, ErrorCode, MessageId, Sender, ServerEvent};
+use roomcast_shared::{ChatMessage, ClientCommand, CommandError, ErrorCode, GroupName, MessageId, Sender, ServerEvent};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use super::close::CloseReason;
+use super::context::Role;
 use super::state::Connection;
 use super::writes::event_frame;
 use crate::auth::TokenError;
@@ -88,6 +89,17 @@ impl Connection {
         match inbound {
             Inbound::Control if self.take_control_frame(Instant::now()) => Ok(()),
             Inbound::Control => Err(CloseReason::ControlFlood),
+            Inbound::Command(Ok(command)) if !self.takes(&command) => self.reply(&ServerEvent::Error {
+                code: ErrorCode::InvalidMessage,
+                message: format!("{}: not on this connection", command.kind()),
+                id: command.message_id(),
+            }),
+            // Unanswered when taken: the identity's rooms streams (every
+            // node) hear `forgotten` once it is.
+            Inbound::Command(Ok(ClientCommand::Forget { group })) => {
+                self.context().cursors.forget(self.peer().client_id, &group);
+                Ok(())
+            }
             Inbound::Command(Ok(ClientCommand::Send { id, ref text })) if !self.within_limit(text.len()) => {
                 self.reply(&ServerEvent::Error {
                     code: ErrorCode::RateLimited,
@@ -97,7 +109,10 @@ impl Connection {
             }
             // The ack (or an error) comes from the sequencer, once stored.
             Inbound::Command(Ok(ClientCommand::Send { id, text })) => match self.publish(id, text, AckTo::Sender) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    self.invite_the_other_side();
+                    Ok(())
+                }
                 Err(stopped) => self.refuse(id, stopped),
             },
             Inbound::Command(Ok(ClientCommand::Ping)) => self.reply(&ServerEvent::Pong),
@@ -160,6 +175,26 @@ impl Connection {
         }
     }
 
+    /// Whether this connection takes `command`: a rooms stream takes
+    /// `ping`, `refresh` and `forget` (of a room, not of itself); a group's
+    /// member all but `forget`.
+    fn takes(&self, command: &ClientCommand) -> bool {
+        match (self.peer().role, command) {
+            (Role::Rooms, ClientCommand::Forget { group }) => *group != GroupName::rooms_stream(),
+            (Role::Rooms, ClientCommand::Ping | ClientCommand::Refresh { .. }) => true,
+            (Role::Rooms, _) | (Role::Member { .. }, ClientCommand::Forget { .. }) => false,
+            (Role::Member { .. }, _) => true,
+        }
+    }
+
+    /// Puts a direct message group in the other participant's room list
+    /// (unread, unless it is there already): someone wrote to them.
+    fn invite_the_other_side(&self) {
+        if let Role::Member { with: Some(other) } = self.peer().role {
+            self.context().cursors.invite(other, &self.peer().group);
+        }
+    }
+
     /// Tells the group's other members (every node) that this peer is
     /// typing, as its messages name it; within its identity's rate.
     fn announce_typing(&self) {
@@ -178,7 +213,9 @@ impl Connection {
         if claims.sub != self.peer().client_id {
             return Err(RefreshRefused::OtherIdentity);
         }
-        if !claims.allows(self.peer().group.as_str()) {
+        // A rooms stream is its identity's, whatever groups the token
+        // allows.
+        if self.peer().role != Role::Rooms && !claims.allows(self.peer().group.as_str()) {
             return Err(RefreshRefused::OtherGroup);
         }
         self.extend_token(claims.exp);

@@ -15,6 +15,7 @@ use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
 use crate::rate::PublishLimits;
 use crate::registry::WireMode;
+use crate::rooms::RoomsHub;
 use crate::typing::Typing;
 
 /// Who is on the other end, as established by the upgrade.
@@ -32,8 +33,21 @@ pub struct Peer {
     pub ip: IpAddr,
     pub group: GroupName,
     pub mode: WireMode,
+    /// What the connection is for.
+    pub role: Role,
     /// Where the replay starts (JSON mode).
     pub start: Start,
+}
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A member of its group; `with`: the other participant of a direct
+    /// message group (who is invited to it when this one writes).
+    Member { with: Option<ClientId> },
+    /// The identity's rooms stream: its room list, kept up to date; no
+    /// history, no publishing.
+    Rooms,
 }
 
 /// Connection settings taken from the server configuration.
@@ -60,6 +74,8 @@ pub struct Context {
     pub cursors: Cursors,
     /// Checks the token of a `refresh`.
     pub auth: Arc<Auth>,
+    /// This node's rooms streams (what a rooms stream watches).
+    pub rooms: Arc<RoomsHub>,
     pub settings: Settings,
     /// Cancelled once when the server begins to shut down.
     pub shutdown: CancellationToken,

@@ -76,8 +76,8 @@ impl Connection {
             Event::Queued(Next::Evicted) => Err(CloseReason::TooSlow),
             Event::Queued(Next::Revoked) => Err(CloseReason::Revoked),
             Event::Queued(Next::Message(first)) => Ok(self.feed_queued(ws, first)?),
-            Event::Page(page) => {
-                self.feed_page(ws, page.map_err(CloseReason::HistoryUnavailable)?)?;
+            Event::Caught(caught) => {
+                self.feed_caught(ws, caught.map_err(CloseReason::HistoryUnavailable)?)?;
                 Ok(Wrote::Frames)
             }
             Event::Frame(frame) => {

@@ -39,7 +39,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 
 pub use close::CloseReason;
-pub use context::{Context, Peer, Settings};
+pub use context::{Context, Peer, Role, Settings};
 pub use writes::write_buffer_limit;
 
 use crate::registry::Membership;

@@ -12,9 +12,9 @@ use tokio::time::Interval;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::catch_up::CatchUp;
+use super::catch_up::{CatchUp, Caught};
 use crate::history::sequencer::{Backlogged, Stopped};
-use crate::history::{History, HistoryError, Page};
+use crate::history::{History, HistoryError};
 use crate::queue::{MemberQueue, Next};
 
 /// What woke the connection's loop.
@@ -26,8 +26,8 @@ pub(super) enum Event {
     Frame(Option<Result<Message, tungstenite::Error>>),
     /// The held publish was handed to the sequencer (or it has stopped).
     Submitted(Result<(), Stopped>),
-    /// A page of the replay was read.
-    Page(Result<Page, HistoryError>),
+    /// A step of the start was read (a replay page, a rooms list).
+    Caught(Result<Caught, HistoryError>),
     Heartbeat,
 }
 
@@ -100,12 +100,14 @@ where
                     return Poll::Ready(Event::Queued(ending));
                 }
             } else {
-                if let Poll::Ready(next) = self.queue.poll_next(cx) {
+                let queue_waits = self.catch_up.as_ref().is_some_and(|(catch_up, _)| catch_up.holds_the_queue());
+                let queued = if queue_waits { self.queue.poll_evicted(cx) } else { self.queue.poll_next(cx) };
+                if let Poll::Ready(next) = queued {
                     return Poll::Ready(Event::Queued(next));
                 }
                 if let Some((catch_up, history)) = self.catch_up.as_mut() {
-                    if let Poll::Ready(page) = catch_up.poll_page(history, cx) {
-                        return Poll::Ready(Event::Page(page));
+                    if let Poll::Ready(caught) = catch_up.poll_next(history, cx) {
+                        return Poll::Ready(Event::Caught(caught));
                     }
                 }
             }

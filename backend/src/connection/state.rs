@@ -13,8 +13,8 @@ use tokio::time::{Instant, Interval};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::WebSocketStream;
 
-use super::catch_up::CatchUp;
-use super::context::{Context, Peer};
+use super::catch_up::{rooms_frames, CatchUp, Caught, Replaying, RoomsList};
+use super::context::{Context, Peer, Role};
 use super::control_rate::ControlRate;
 use super::sources::Sources;
 use super::writes::{event_frame, feed, feed_batch, Wrote};
@@ -42,11 +42,15 @@ pub(super) struct Connection {
 
 impl Connection {
     pub(super) fn new(peer: Peer, membership: Membership, context: Arc<Context>) -> Self {
-        let catch_up = (peer.mode == WireMode::Json).then(|| {
-            let replay = Replay::new(peer.group.clone(), peer.start.clone(), context.settings.history_on_join);
-            let reader = peer.verified.then(|| (peer.client_id, peer.group.clone()));
-            Box::new(CatchUp::new(replay, reader))
-        });
+        let catch_up = match (peer.role, peer.mode) {
+            (Role::Rooms, _) => Some(Box::new(CatchUp::Rooms(RoomsList::new(peer.client_id, context.rooms.clone())))),
+            (Role::Member { .. }, WireMode::Json) => {
+                let replay = Replay::new(peer.group.clone(), peer.start.clone(), context.settings.history_on_join);
+                let reader = peer.verified.then(|| (peer.client_id, peer.group.clone()));
+                Some(Box::new(CatchUp::History(Replaying::new(replay, reader))))
+            }
+            (Role::Member { .. }, WireMode::Raw) => None,
+        };
         Self {
             peer,
             membership,
@@ -138,13 +142,36 @@ impl Connection {
         feed_batch(ws, self.membership.queue(), first, &mut self.watermark)
     }
 
-    /// Feeds a replay page; once the replay has caught up with everything
-    /// that went by, `synced`, and the connection is live.
-    pub(super) fn feed_page<S>(&mut self, ws: &mut WebSocketStream<S>, page: Page) -> Result<(), tungstenite::Error>
+    /// Feeds what a step of the start read: a replay page, or a rooms
+    /// stream's list (it is live at once).
+    pub(super) fn feed_caught<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        caught: Caught,
+    ) -> Result<(), tungstenite::Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let Some(catch_up) = self.catch_up.as_mut() else { return Ok(()) };
+        match caught {
+            Caught::Page(page) => self.feed_page(ws, page),
+            Caught::Rooms(rooms) => {
+                for frame in rooms_frames(rooms, &self.peer, &self.context.settings) {
+                    feed(ws, frame)?;
+                }
+                self.membership.go_live(0, "");
+                self.catch_up = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Feeds a replay page; once the replay has caught up with everything
+    /// that went by, `synced`, and the connection is live.
+    fn feed_page<S>(&mut self, ws: &mut WebSocketStream<S>, page: Page) -> Result<(), tungstenite::Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some(CatchUp::History(catch_up)) = self.catch_up.as_deref_mut() else { return Ok(()) };
         let caught_up = page.caught_up;
         for frame in catch_up.frames(page, &self.peer, &self.context.settings) {
             feed(ws, frame)?;

@@ -102,7 +102,7 @@ impl History {
     }
 
     /// Runs `read` on the blocking pool, among the reads at once.
-    async fn blocking<T: Send + 'static>(
+    pub async fn blocking<T: Send + 'static>(
         &self,
         read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, HistoryError> {

@@ -638,12 +638,15 @@ impl Store for SqliteStore {
         let mut now = Vec::with_capacity(writes.len());
         {
             // SET reads the row as it was: a lower number of the same epoch
-            // leaves it, another epoch replaces it.
+            // leaves it, another epoch replaces it, no epoch (an
+            // invitation) leaves any.
             let mut set = transaction.prepare_cached(
                 "INSERT INTO cursors (sub, grp, epoch, seq, updated) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (sub, grp) DO UPDATE SET
-                     seq = CASE WHEN epoch = excluded.epoch THEN max(seq, excluded.seq) ELSE excluded.seq END,
-                     epoch = excluded.epoch,
+                     seq = CASE WHEN excluded.epoch = '' THEN seq
+                                WHEN epoch = excluded.epoch THEN max(seq, excluded.seq)
+                                ELSE excluded.seq END,
+                     epoch = CASE WHEN excluded.epoch = '' THEN epoch ELSE excluded.epoch END,
                      updated = max(updated, excluded.updated)
                  RETURNING epoch, seq",
             )?;

@@ -179,9 +179,12 @@ pub const CURSORS_PER_IDENTITY: usize = 200;
 
 /// Where a new value leaves a cursor: the higher of the two within one
 /// epoch; the new one when the epochs differ (the caller only sets cursors
-/// of a group's current epoch, so the stored one is of an older one).
+/// of a group's current epoch, so the stored one is of an older one). A
+/// cursor of no epoch (an invitation: the room is in the list, nothing
+/// read) is set only where there is none.
 pub fn moved(stored: Option<&Cursor>, new: &Cursor) -> Cursor {
     match stored {
+        Some(stored) if new.epoch.is_empty() => stored.clone(),
         Some(stored) if stored.epoch == new.epoch => Cursor { epoch: new.epoch.clone(), seq: stored.seq.max(new.seq) },
         _ => new.clone(),
     }

@@ -771,6 +771,19 @@ fn a_cursor_only_moves_forward_within_an_epoch_and_another_epoch_replaces_it() {
 }
 
 #[test]
+fn an_invitation_is_set_only_where_there_is_no_cursor() {
+    every_store(|store| {
+        let (ann, bob) = (someone(), someone());
+        assert_eq!(set(store, ann, "dm", cursor("", 0), 10), cursor("", 0), "a room in the list, nothing read");
+        assert_eq!(store.cursors(ann).unwrap()[0].group.as_str(), "dm");
+        assert_eq!(set(store, ann, "dm", cursor("e1", 4), 11), cursor("e1", 4), "read: it moves");
+        assert_eq!(set(store, ann, "dm", cursor("", 0), 12), cursor("e1", 4), "invited again: it stays");
+        assert_eq!(store.cursors(ann).unwrap()[0].updated_ms, 12, "but the room moved up");
+        assert_eq!(set(store, bob, "dm", cursor("", 0), 13), cursor("", 0));
+    });
+}
+
+#[test]
 fn an_identity_keeps_its_most_recently_set_cursors_and_can_forget_one() {
     every_store(|store| {
         let (ann, bob) = (someone(), someone());

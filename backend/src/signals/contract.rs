@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roomcast_shared::{ClientId, GroupName, PresentMember, Sender};
+use roomcast_shared::{ClientId, GroupName, PresentMember, RoomEntry, Sender};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -29,6 +29,12 @@ pub enum Control {
     /// (stored already): each node tells `sub`'s JSON members of `group`.
     /// Lost with the channel; the next `welcome` says it again.
     Cursor { sub: ClientId, group: GroupName, epoch: String, seq: u64 },
+    /// `sub`'s room is now `room` (its cursor moved, or a direct message
+    /// began): each node's rooms streams of `sub` watch it and are told.
+    Room { sub: ClientId, room: RoomEntry },
+    /// `sub` forgot `group` (already stored): each node's rooms streams of
+    /// `sub` stop watching it and are told.
+    Forgotten { sub: ClientId, group: GroupName },
 }
 
 /// What one node says about one group's presence: the people it has connections of

@@ -752,3 +752,25 @@ pub async fn presence_until_pong(ws: &mut Client, view: &mut PresenceView) {
         }
     }
 }
+
+/// Sends `read` for `seq` of `epoch`.
+pub async fn read(ws: &mut Client, epoch: &str, seq: u64) {
+    send_command(ws, &ClientCommand::Read { epoch: epoch.to_owned(), seq }).await;
+}
+
+/// The next `cursor` event, passing over the group's messages and acks.
+pub async fn next_cursor(ws: &mut Client) -> (String, u64) {
+    loop {
+        match next_event(ws).await {
+            ServerEvent::Cursor { epoch, seq } => return (epoch, seq),
+            ServerEvent::Message(_) | ServerEvent::Ack { .. } => {}
+            other => panic!("expected a cursor, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `count` messages from `ws` and waits for their acks.
+pub async fn publish(ws: &mut Client, count: usize) {
+    let texts: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
+    publish_all(ws, &texts, count).await;
+}

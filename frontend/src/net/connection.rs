@@ -422,7 +422,13 @@ impl Room {
                 self.view.act(Action::People(self.people.shown()));
             }
             ServerEvent::Cursor { epoch, seq } => self.reading.cursor(&epoch, seq),
-            ServerEvent::Pong | ServerEvent::Unknown => {}
+            // The rooms stream's events never come to a room's connection.
+            ServerEvent::Pong
+            | ServerEvent::Rooms { .. }
+            | ServerEvent::Room { .. }
+            | ServerEvent::Activity { .. }
+            | ServerEvent::Forgotten { .. }
+            | ServerEvent::Unknown => {}
         }
         if conn.welcomed {
             self.sending.send_next(&mut conn.socket).await;

@@ -1,7 +1,8 @@
 #!lua
 -- Sets one read cursor of an identity, atomically: within one epoch the
--- higher number stays, another epoch replaces it; past the most cursors an
--- identity keeps, the least recently set one goes.
+-- higher number stays, another epoch replaces it, no epoch (an invitation)
+-- leaves any; past the most cursors an identity keeps, the least recently
+-- set one goes.
 -- KEYS: 1 the identity's cursors (hash: group -> 'epoch:seq:updated').
 -- ARGV: 1 group, 2 epoch, 3 seq, 4 now (ms), 5 most cursors kept.
 -- Returns {epoch, seq} as the cursor now is.
@@ -9,7 +10,9 @@ local epoch, seq, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local old_epoch, old_seq, old_updated = string.match(old, '^([^:]*):(%d+):(%d+)$')
-  if old_epoch == epoch and tonumber(old_seq) > seq then
+  if epoch == '' and old_epoch then
+    epoch, seq = old_epoch, tonumber(old_seq)
+  elseif old_epoch == epoch and tonumber(old_seq) > seq then
     seq = tonumber(old_seq)
   end
   if old_updated and tonumber(old_updated) > now then
