@@ -1,15 +1,18 @@
 //! Routes: `/` is the join screen, `/room/{group}` a room (shareable;
 //! `?name=Alice` presets the display name of a visitor who has none yet),
 //! beside this identity's room list, which lives above the routes (one
-//! rooms stream for the whole visit, whatever room is open).
+//! rooms stream for the whole visit, whatever room is open). A direct
+//! message is `/room/{dm name}?with={the other's client id}`.
 
-use roomcast_shared::{DisplayName, GroupName};
+use roomcast_shared::{ClientId, DisplayName, GroupName};
+use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::components::{Join, NamePrompt, Room, RoomList};
 use crate::hooks::{use_rooms, RoomsHandle};
 use crate::session::rooms::badge;
+use crate::session::Direct;
 use crate::storage;
 
 #[derive(Debug, Clone, PartialEq, Routable)]
@@ -80,6 +83,24 @@ struct RoomPageProps {
     group: GroupName,
 }
 
+/// A direct message's query: who it is with.
+#[derive(Serialize, Deserialize)]
+struct WithQuery {
+    with: ClientId,
+}
+
+/// The room's direct message, read from the address: `Ok(None)` for an
+/// ordinary room, an error for a direct message that does not say with
+/// whom.
+fn direct_of(group: &GroupName, location: Option<&Location>) -> Result<Option<Direct>, &'static str> {
+    if !group.is_direct() {
+        return Ok(None);
+    }
+    let with = location.and_then(|location| location.query::<WithQuery>().ok());
+    let with = with.ok_or("This direct message link is incomplete: it does not say who it is with.")?;
+    Ok(Some(Direct { group: group.clone(), with: with.with }))
+}
+
 /// A room by URL: with the remembered name, else the one in `?name=` (a
 /// link someone shared), else asks once. A link's name never replaces the
 /// visitor's own, and it is taken out of the address bar either way, so that
@@ -90,10 +111,32 @@ fn RoomPage(props: &RoomPageProps) -> Html {
         let from_link = take_query_name();
         storage::display_name().or_else(|| from_link.inspect(storage::remember_display_name))
     });
+    let location = use_location();
+    let navigator = use_navigator();
+    // Another room without a page load.
+    let on_open_direct = use_callback(navigator.clone(), |direct: Direct, navigator| {
+        if let Some(navigator) = navigator {
+            let route = Route::Room { group: direct.group.to_string() };
+            let _ = navigator.push_with_query(&route, &WithQuery { with: direct.with });
+        }
+    });
+    let on_open_room = use_callback(navigator, |(group, with): (GroupName, Option<ClientId>), navigator| {
+        let Some(navigator) = navigator else { return };
+        let route = Route::Room { group: group.to_string() };
+        match with {
+            Some(with) => drop(navigator.push_with_query(&route, &WithQuery { with })),
+            None => navigator.push(&route),
+        }
+    });
     let drawer = use_state(|| false);
     let toggle_drawer = use_callback(drawer.clone(), |_: MouseEvent, drawer| drawer.set(!**drawer));
     let close_drawer = use_callback(drawer.clone(), |(), drawer| drawer.set(false));
     let unread = use_context::<RoomsHandle>().and_then(|rooms| badge(rooms.shown.total_unread));
+    let direct = match direct_of(&props.group, location.as_ref()) {
+        Ok(direct) => direct,
+        Err(problem) => return html! { <Problem text={problem} /> },
+    };
+    let key = direct.as_ref().map(|direct| direct.with.to_string()).unwrap_or_default();
     match &*name {
         Some(display_name) => html! {
             <div class="shell">
@@ -105,8 +148,8 @@ fn RoomPage(props: &RoomPageProps) -> Html {
                     }
                 </button>
                 <RoomList current={props.group.clone()} me={storage::identity().map(|identity| identity.client_id)}
-                          open={*drawer} on_close={close_drawer} />
-                <Room group={props.group.clone()} name={display_name.clone()} />
+                          open={*drawer} on_close={close_drawer} on_open={on_open_room} />
+                <Room {key} group={props.group.clone()} name={display_name.clone()} {direct} {on_open_direct} />
             </div>
         },
         None => {

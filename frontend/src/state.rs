@@ -31,6 +31,11 @@ pub enum Status {
     Closed {
         reason: String,
     },
+    /// The server refuses this room for good (a direct message of other
+    /// people): nothing is retried.
+    Refused {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -42,6 +47,7 @@ impl Status {
             Self::Reconnecting { .. } => "reconnecting",
             Self::Offline => "offline",
             Self::Closed { .. } => "closed",
+            Self::Refused { .. } => "refused",
         }
     }
 }
@@ -143,6 +149,12 @@ pub enum Action {
     Typing(Option<TypingLine>),
     /// Who is in the room changed.
     People(Rc<PeopleShown>),
+    /// The room opened with new messages after `after` (the stored read
+    /// cursor): "New messages" goes above the first not `me`'s.
+    Divider {
+        after: u64,
+        me: ClientId,
+    },
 }
 
 impl Reducible for RoomState {
@@ -168,6 +180,7 @@ impl Reducible for RoomState {
                 Action::Me(client_id) => next.me = Some(client_id),
                 Action::Typing(line) => next.typing = line,
                 Action::People(people) => next.people = people,
+                Action::Divider { after, me } => timeline.divide(after, Some(me)),
             }
         }
         Rc::new(next)

@@ -2,7 +2,10 @@
 //! rules ([`timeline::scroll`](crate::timeline::scroll) decides them). It
 //! follows the newest message only while the user is at the bottom;
 //! otherwise it keeps the row the user is looking at in place, whatever is
-//! added or dropped above it, and offers "N new messages ↓".
+//! added or dropped above it, and offers "N new messages ↓". After every
+//! render and scroll, and when the tab becomes visible or focused, it
+//! tells which is the newest message in view (read cursors: only while
+//! the tab is attended).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,6 +16,7 @@ use web_sys::HtmlElement;
 use yew::prelude::*;
 
 use crate::components::rows::{PendingRow, RowChunk};
+use crate::net::attention;
 use crate::session::Pending;
 use crate::timeline::scroll::{self, Follow, Metrics, Shown};
 use crate::timeline::{Chunk, Edge};
@@ -36,6 +40,10 @@ pub struct MessageListProps {
     pub on_following: Callback<bool>,
     pub on_retry: Callback<MessageId>,
     pub on_delete: Callback<MessageId>,
+    /// The user has seen the message of this number (the newest in view).
+    pub on_seen: Callback<u64>,
+    /// Opens a direct message with a sender (none in a direct message).
+    pub on_direct: Option<Callback<ClientId>>,
 }
 
 /// The `data-key`s of the loader rows at both ends.
@@ -51,12 +59,22 @@ pub fn MessageList(props: &MessageListProps) -> Html {
     // Where the app itself last put the view: a scroll event that finds the
     // view there (or further down) is the app's, not the user's.
     let placed_at = use_mut_ref(|| 0);
+    let seen = Seen { list: list.clone(), told: use_mut_ref(|| None), on_seen: props.on_seen.clone() };
+    {
+        // The tab shown again or focused: what is in view is seen now.
+        let seen = seen.clone();
+        use_effect_with(props.on_seen.clone(), move |_| {
+            let listeners = attention::on_change(move || seen.tell());
+            move || drop(listeners)
+        });
+    }
     {
         // After every render: follow the bottom, or put the anchored row
         // back where the user saw it; near the end of a window that lacks
         // the newest messages, ask for the next page.
         let (list, anchor, placed_at) = (list.clone(), anchor.clone(), placed_at.clone());
         let (following, newer, on_load_newer) = (props.following, props.newer, props.on_load_newer.clone());
+        let seen = seen.clone();
         use_effect(move || {
             if let Some(element) = list.cast::<HtmlElement>() {
                 if following {
@@ -72,10 +90,11 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                     on_load_newer.emit(());
                 }
             }
+            seen.tell();
         });
     }
     let on_scroll = {
-        let (list, anchor, placed_at) = (list.clone(), anchor.clone(), placed_at.clone());
+        let (list, anchor, placed_at, seen) = (list.clone(), anchor.clone(), placed_at.clone(), seen.clone());
         let shown = Shown { following: props.following, live: props.live, older: props.older, newer: props.newer };
         let (on_following, on_load_older, on_load_newer) =
             (props.on_following.clone(), props.on_load_older.clone(), props.on_load_newer.clone());
@@ -96,17 +115,18 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 on_load_newer.emit(());
             }
             *anchor.borrow_mut() = top_row(&element);
+            seen.tell();
         })
     };
     let busy = props.older == Edge::Loading || props.newer == Edge::Loading;
-    let me = props.me;
+    let (me, on_direct) = (props.me, props.on_direct.clone());
     html! {
         <div class="timeline-frame">
             <ol class="timeline" ref={list} data-testid="timeline" role="log" aria-live="polite"
                 aria-relevant="additions" aria-busy={busy.to_string()} aria-label="Messages" onscroll={on_scroll}>
                 { loader(props.older, &props.on_load_older, Side::Older) }
                 { for props.chunks.iter().map(|chunk| html! {
-                    <RowChunk key={format!("c{}", chunk.id)} rows={chunk.rows.clone()} {me} />
+                    <RowChunk key={format!("c{}", chunk.id)} rows={chunk.rows.clone()} {me} on_direct={on_direct.clone()} />
                 }) }
                 { loader(props.newer, &props.on_load_newer, Side::Newer) }
                 { for props.pending.iter().map(|pending| html! {
@@ -170,6 +190,59 @@ fn loader(edge: Edge, on_load: &Callback<()>, side: Side) -> Html {
 
 fn metrics(list: &HtmlElement) -> Metrics {
     Metrics { top: list.scroll_top(), height: list.scroll_height(), client_height: list.client_height() }
+}
+
+/// Tells the newest message in view, when it changed, while the tab is
+/// attended.
+#[derive(Clone)]
+struct Seen {
+    list: NodeRef,
+    /// The number last told.
+    told: Rc<RefCell<Option<u64>>>,
+    on_seen: Callback<u64>,
+}
+
+impl Seen {
+    fn tell(&self) {
+        if !attention::attended() {
+            return;
+        }
+        let Some(seq) = self.list.cast::<HtmlElement>().and_then(|list| newest_seen(&list)) else { return };
+        if self.told.borrow_mut().replace(seq) != Some(seq) {
+            self.on_seen.emit(seq);
+        }
+    }
+}
+
+/// The number of the newest message row seen in the view
+/// ([`scroll::seen`]), if any.
+fn newest_seen(list: &HtmlElement) -> Option<u64> {
+    let at = metrics(list);
+    let bottom = at.top + at.client_height;
+    let children = list.children();
+    // The first row starting below the view, by bisection (rows are in
+    // document order); the newest message above it is the candidate.
+    let (mut low, mut high) = (0, children.length());
+    while low < high {
+        let middle = (low + high) / 2;
+        let row: HtmlElement = children.item(middle)?.dyn_into().ok()?;
+        if row.offset_top() < bottom {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    for index in (0..low).rev() {
+        let row: HtmlElement = children.item(index)?.dyn_into().ok()?;
+        if row.offset_top() + row.offset_height() <= at.top {
+            return None;
+        }
+        let Some(seq) = row.get_attribute("data-seq").and_then(|seq| seq.parse().ok()) else { continue };
+        if scroll::seen(row.offset_top(), row.offset_height(), at) {
+            return Some(seq);
+        }
+    }
+    None
 }
 
 fn find_row(list: &HtmlElement, key: &str) -> Option<HtmlElement> {

@@ -1,14 +1,14 @@
 //! Who is in the room: a side panel on wide screens, a sheet opened from
 //! the header on phones. One row per person (a keyed list of components),
-//! with their number of connections when more than one.
+//! with their number of connections when more than one, and for the others
+//! a button that opens a direct message with them.
 
 use std::rc::Rc;
 
 use roomcast_shared::{ClientId, PresentMember};
 use yew::prelude::*;
 
-use crate::components::rows::guest_name;
-use crate::session::PeopleShown;
+use crate::session::{guest_name, PeopleShown};
 
 #[derive(Properties, PartialEq)]
 pub struct PeopleProps {
@@ -18,6 +18,8 @@ pub struct PeopleProps {
     /// screens).
     pub open: bool,
     pub on_close: Callback<()>,
+    /// Opens a direct message with someone (none in a direct message).
+    pub on_direct: Option<Callback<ClientId>>,
 }
 
 #[function_component]
@@ -34,9 +36,10 @@ pub fn People(props: &PeopleProps) -> Html {
                 <button class="people-close" onclick={on_close} aria-label="Close the list of people">{ "✕" }</button>
             </div>
             <ul>
-                { for people.members.iter().map(|member| html! {
-                    <PersonRow key={member.client_id.to_string()} member={member.clone()}
-                               me={props.me == Some(member.client_id)} />
+                { for people.members.iter().map(|member| {
+                    let me = props.me == Some(member.client_id);
+                    let on_direct = props.on_direct.clone().filter(|_| !me);
+                    html! { <PersonRow key={member.client_id.to_string()} member={member.clone()} {me} {on_direct} /> }
                 }) }
             </ul>
             if unlisted > 0 {
@@ -69,13 +72,15 @@ fn anonymous(connections: u32) -> String {
 struct PersonRowProps {
     member: PresentMember,
     me: bool,
+    on_direct: Option<Callback<ClientId>>,
 }
 
 #[function_component]
 fn PersonRow(props: &PersonRowProps) -> Html {
     let member = &props.member;
     let name = member.name.as_ref().map_or_else(|| guest_name(member.client_id), ToString::to_string);
-    let connections = member.connections;
+    let (connections, client_id) = (member.connections, member.client_id);
+    let label = format!("Message {name}");
     html! {
         <li data-testid="person" data-client-id={member.client_id.to_string()}>
             <span class="presence-dot" aria-hidden="true"></span>
@@ -87,6 +92,10 @@ fn PersonRow(props: &PersonRowProps) -> Html {
                 <span class="connections" data-testid="connections" title="open connections (tabs, devices)">
                     { format!("×{connections}") }
                 </span>
+            }
+            if let Some(on_direct) = &props.on_direct {
+                <button class="message-person" data-testid="message-person" aria-label={label}
+                        onclick={on_direct.reform(move |_: MouseEvent| client_id)}>{ "Message" }</button>
             }
         </li>
     }

@@ -4,11 +4,9 @@
 
 use roomcast_shared::{ClientId, GroupName, RoomEntry};
 use yew::prelude::*;
-use yew_router::prelude::*;
 
-use crate::app::Route;
-use crate::components::rows::guest_name;
 use crate::hooks::RoomsHandle;
+use crate::session::guest_name;
 use crate::session::rooms::badge;
 
 #[derive(Properties, PartialEq)]
@@ -20,24 +18,19 @@ pub struct RoomListProps {
     /// screens).
     pub open: bool,
     pub on_close: Callback<()>,
+    /// Opens a room (a direct message: with the other participant),
+    /// without a page load.
+    pub on_open: Callback<(GroupName, Option<ClientId>)>,
 }
 
 #[function_component]
 pub fn RoomList(props: &RoomListProps) -> Html {
     let Some(rooms) = use_context::<RoomsHandle>() else { return html! {} };
-    let navigator = use_navigator();
-    let on_open = {
-        let on_close = props.on_close.clone();
-        use_callback(navigator, move |(group, with): (GroupName, Option<ClientId>), navigator| {
-            on_close.emit(());
-            let Some(navigator) = navigator else { return };
-            let route = Route::Room { group: group.to_string() };
-            match with {
-                Some(with) => drop(navigator.push_with_query(&route, &[("with", with.to_string())])),
-                None => navigator.push(&route),
-            }
-        })
-    };
+    // The drawer closes on the way.
+    let on_open = use_callback((props.on_open.clone(), props.on_close.clone()), |room, (on_open, on_close)| {
+        on_close.emit(());
+        on_open.emit(room);
+    });
     let on_close = props.on_close.reform(|_: MouseEvent| ());
     html! {
         <nav class={classes!("rooms", props.open.then_some("open"))} data-testid="rooms" aria-label="Your rooms">

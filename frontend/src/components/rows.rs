@@ -6,7 +6,7 @@ use std::rc::Rc;
 use roomcast_shared::{ChatMessage, ClientId, MessageId};
 use yew::prelude::*;
 
-use crate::session::{Delivery, Pending};
+use crate::session::{guest_name, Delivery, Pending};
 use crate::timeline::{LineKind, Row, SystemLine};
 
 #[derive(Properties, PartialEq)]
@@ -14,6 +14,8 @@ pub struct RowChunkProps {
     pub rows: Rc<[Row]>,
     /// This browser's client id, once it has an identity.
     pub me: Option<ClientId>,
+    /// Opens a direct message with a sender (none in a direct message).
+    pub on_direct: Option<Callback<ClientId>>,
 }
 
 /// A run of rows (see [`crate::timeline::chunked`]): only the run that
@@ -24,13 +26,18 @@ pub fn RowChunk(props: &RowChunkProps) -> Html {
     html! {
         <>
             { for props.rows.iter().map(|row| match row {
-                Row::Message(message) => html! {
-                    <MessageRow key={row_key_message(message.seq)} message={message.clone()}
-                                mine={message.from.verified && Some(message.from.client_id) == me} />
-                },
+                Row::Message(message) => {
+                    let mine = message.from.verified && Some(message.from.client_id) == me;
+                    // Only someone the server vouches for can be written to.
+                    let on_direct = props.on_direct.clone().filter(|_| message.from.verified && !mine);
+                    html! {
+                        <MessageRow key={row_key_message(message.seq)} message={message.clone()} {mine} {on_direct} />
+                    }
+                }
                 Row::Line { key, line } => html! {
                     <SystemRow key={row_key_line(key.line)} line={line.clone()} number={key.line} />
                 },
+                Row::Divider { .. } => html! { <NewMessagesRow key={DIVIDER_KEY} /> },
             }) }
         </>
     }
@@ -42,12 +49,8 @@ pub struct MessageRowProps {
     /// Sent by this browser's verified identity: shown as "You", set
     /// apart, and marked sent. (An unverified sender is never "You".)
     pub mine: bool,
-}
-
-/// What someone without a display name is called: `guest-` and the start
-/// of their client id.
-pub fn guest_name(client_id: ClientId) -> String {
-    format!("guest-{}", &client_id.to_string()[..4])
+    /// Opens a direct message with the sender: their name is a button.
+    pub on_direct: Option<Callback<ClientId>>,
 }
 
 /// A delivered message. Text is always rendered as text, never as HTML.
@@ -59,11 +62,20 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
         (Some(name), false) => name.to_string(),
         (None, false) => guest_name(message.from.client_id),
     };
+    let sender = match &props.on_direct {
+        Some(on_direct) => {
+            let client_id = message.from.client_id;
+            let onclick = on_direct.reform(move |_: MouseEvent| client_id);
+            let title = format!("Send {sender} a direct message");
+            html! { <button class="sender" dir="auto" {title} {onclick} data-testid="sender">{ sender }</button> }
+        }
+        None => html! { <span class="sender" dir="auto">{ sender }</span> },
+    };
     html! {
         <li class={classes!("message", props.mine.then_some("mine"))} data-testid="message"
             data-seq={message.seq.to_string()} data-key={row_key_message(message.seq)}>
             <div class="meta">
-                <span class="sender" dir="auto">{ sender }</span>
+                { sender }
                 if !message.from.verified {
                     <span class="unverified" data-testid="unverified"
                           title="This sender's identity was not checked by the server: anyone could have used this name.">
@@ -99,6 +111,20 @@ pub fn SystemRow(props: &SystemRowProps) -> Html {
         <li class={classes!("system", kind)} data-testid="system" data-kind={kind}
             data-key={row_key_line(props.number)}>
             <time>{ clock(props.line.at_ms) }</time>{ " " }{ &props.line.text }
+        </li>
+    }
+}
+
+/// The `data-key` of the "New messages" divider (one per timeline).
+const DIVIDER_KEY: &str = "divider";
+
+/// "New messages": where the unread part began when the room opened.
+#[function_component]
+pub fn NewMessagesRow() -> Html {
+    html! {
+        <li class="system divider" data-testid="divider" data-key={DIVIDER_KEY} role="separator"
+            aria-label="New messages">
+            <span>{ "New messages" }</span>
         </li>
     }
 }

@@ -30,6 +30,7 @@ pub fn StatusBar(props: &StatusBarProps) -> Html {
         }
         Status::Offline => ("offline: waiting for the network".to_owned(), "offline".to_owned()),
         Status::Closed { reason } => (format!("closed: {reason}"), format!("closed: {reason}")),
+        Status::Refused { reason } => (reason.clone(), reason.clone()),
     };
     html! {
         <span class={classes!("status", props.status.key())} data-testid="status" data-status={props.status.key()}>

@@ -11,6 +11,7 @@ use yew::prelude::*;
 
 use crate::net::socket::{self, SocketTarget};
 use crate::net::{tabs, Command, Driver};
+use crate::session::Direct;
 use crate::state::{Action, RoomState};
 use crate::storage;
 use crate::timeline::{Ask, Page, Paging};
@@ -37,6 +38,8 @@ pub struct RoomHandle {
     pub jump_to_newest: Callback<()>,
     /// The user reached the bottom (`true`) or left it.
     pub following: Callback<bool>,
+    /// The user has seen the message of this number.
+    pub seen: Callback<u64>,
 }
 
 /// What lives as long as one connection of the view: the command sender and
@@ -48,30 +51,30 @@ struct Session {
     ended: bool,
 }
 
-/// Connects to `group` named `name` (with this browser's identity),
-/// reconnecting as needed, and disconnects when the component unmounts or
-/// the arguments change.
+/// Connects to `group` named `name` (with this browser's identity; a direct
+/// message with `direct`), reconnecting as needed, and disconnects when the
+/// component unmounts or the arguments change.
 #[hook]
-pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
+pub fn use_room(group: &GroupName, name: &DisplayName, direct: Option<&Direct>) -> RoomHandle {
     let state = use_reducer(|| RoomState::new(storage::max_message_bytes()));
     let session: Rc<RefCell<Session>> = use_mut_ref(Session::default);
     {
         let dispatcher = state.dispatcher();
         let session = session.clone();
-        use_effect_with((group.clone(), name.clone()), move |(group, name)| {
+        use_effect_with((group.clone(), name.clone(), direct.cloned()), move |(group, name, direct)| {
             let (sender, receiver) = mpsc::unbounded();
             *session.borrow_mut() = Session { commands: Some(sender.clone()), watcher: None, ended: false };
-            let target = socket_target(group, name);
+            let target = socket_target(group, name, direct.as_ref());
             let listeners = browser_listeners(&sender);
             {
-                let (session, group) = (session.clone(), group.clone());
+                let (session, group, direct) = (session.clone(), group.clone(), direct.clone());
                 wasm_bindgen_futures::spawn_local(async move {
                     let claim = tabs::claim(&group).await;
                     if session.borrow().ended {
                         return;
                     }
                     session.borrow_mut().watcher = Some(tabs::watch(group.clone(), claim.tab, sender));
-                    Driver::new(group, claim.tab, target, receiver, dispatcher).run().await;
+                    Driver::new(group, direct, claim.tab, target, receiver, dispatcher).run().await;
                     drop(claim);
                 });
             }
@@ -95,7 +98,8 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
         let issue = issue.clone();
         Callback::from(move |()| issue(make(())))
     };
-    let jump_to_newest = paging(&state, group, Paging::Latest);
+    let history = history_url(group, direct);
+    let jump_to_newest = paging(&state, &history, Paging::Latest);
     // Sending shows the newest messages, as chat apps do.
     let send = {
         let (issue, jump_to_newest) = (issue.clone(), jump_to_newest.clone());
@@ -120,11 +124,15 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
     };
     let close = command(|()| Command::Close);
     let reconnect = command(|()| Command::Reconnect);
-    let load_older = paging(&state, group, Paging::Older);
-    let load_newer = paging(&state, group, Paging::Newer);
+    let load_older = paging(&state, &history, Paging::Older);
+    let load_newer = paging(&state, &history, Paging::Newer);
     let following = {
         let state = state.clone();
         Callback::from(move |following| state.dispatch(Action::Following(following)))
+    };
+    let seen = {
+        let issue = issue.clone();
+        use_callback((), move |seq, ()| issue(Command::Seen(seq)))
     };
     RoomHandle {
         state,
@@ -138,6 +146,7 @@ pub fn use_room(group: &GroupName, name: &DisplayName) -> RoomHandle {
         load_newer,
         jump_to_newest,
         following,
+        seen,
     }
 }
 
@@ -155,10 +164,17 @@ fn browser_listeners(sender: &UnboundedSender<Command>) -> Vec<EventListener> {
         .collect()
 }
 
-/// A callback that loads one page of history (which one, the timeline
-/// decides) and hands its answer to the state.
-fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging) -> Callback<()> {
-    let (state, group) = (state.clone(), group.clone());
+/// The history API's address for `group`, up to the page's own query: a
+/// direct message's names the other participant.
+fn history_url(group: &GroupName, direct: Option<&Direct>) -> String {
+    let with = direct.map(Direct::query).unwrap_or_default();
+    format!("/api/groups/{group}/messages?limit={PAGE}{with}")
+}
+
+/// A callback that loads one page of history from `history` (which page,
+/// the timeline decides) and hands its answer to the state.
+fn paging(state: &UseReducerHandle<RoomState>, history: &str, paging: Paging) -> Callback<()> {
+    let (state, history) = (state.clone(), history.to_owned());
     Callback::from(move |()| {
         let ask = state.timeline().ask(paging);
         let request = match ask {
@@ -169,7 +185,7 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
         if request.shows_loading() {
             state.dispatch(Action::Loading(request));
         }
-        let url = format!("/api/groups/{group}/messages?limit={PAGE}{}", request.query());
+        let url = format!("{history}{}", request.query());
         let dispatcher = state.dispatcher();
         wasm_bindgen_futures::spawn_local(async move {
             let bearer = storage::identity().map(|identity| identity.bearer()).unwrap_or_default();
@@ -182,8 +198,10 @@ fn paging(state: &UseReducerHandle<RoomState>, group: &GroupName, paging: Paging
     })
 }
 
-/// `ws(s)://<this host>/ws/{group}/` and `name=…` (see [`socket::base`]).
-fn socket_target(group: &GroupName, name: &DisplayName) -> SocketTarget {
+/// `ws(s)://<this host>/ws/{group}/` and `name=…` (and a direct message's
+/// `with=…`; see [`socket::base`]).
+fn socket_target(group: &GroupName, name: &DisplayName, direct: Option<&Direct>) -> SocketTarget {
     let name = String::from(js_sys::encode_uri_component(name.as_str()));
-    SocketTarget { prefix: format!("{}/ws/{group}/", socket::base()), query: format!("name={name}") }
+    let with = direct.map(Direct::query).unwrap_or_default();
+    SocketTarget { prefix: format!("{}/ws/{group}/", socket::base()), query: format!("name={name}{with}") }
 }

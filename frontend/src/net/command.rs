@@ -14,6 +14,9 @@ pub enum Command {
     Typing {
         has_text: bool,
     },
+    /// The user has seen message `seq`: its row is in view, in a visible,
+    /// focused tab.
+    Seen(u64),
     /// The user's Retry on a failed message.
     Retry(MessageId),
     /// The user's Delete on an unsent message.

@@ -6,7 +6,7 @@
 
 use futures_channel::mpsc::UnboundedReceiver;
 use gloo_net::websocket::{Message, WebSocketError};
-use roomcast_shared::{close, limits, ClientCommand, ErrorCode, GroupName, HeartbeatSettings, ServerEvent};
+use roomcast_shared::{close, limits, ClientCommand, ClientId, ErrorCode, GroupName, HeartbeatSettings, ServerEvent};
 use uuid::Uuid;
 
 use crate::net::command::Command;
@@ -16,8 +16,8 @@ use crate::net::sending::Sending;
 use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
-    lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Heartbeat, Identity, Link, OnConnection, Opening,
-    People, Reached, RefusalCheck, ResumeCursor, TypingPeople, TypingSender,
+    lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Direct, Heartbeat, Identity, Link, OnConnection,
+    Opening, People, Reached, Reading, RefusalCheck, ResumeCursor, TypingPeople, TypingSender,
 };
 use crate::state::{Action, Status};
 use crate::timeline::{Gap, LineKind};
@@ -43,11 +43,17 @@ pub struct Room {
     /// Who is in the room: kept across reconnects until the next
     /// connection's snapshot replaces it.
     pub people: People,
+    /// What the user has seen, and what the server was told of it.
+    pub reading: Reading,
+    /// The other participant, in a direct message room.
+    pub direct: Option<Direct>,
 }
 
 /// The state of one socket.
 struct Connection {
     socket: Socket,
+    /// The identity it connected as.
+    me: ClientId,
     attempt: Attempt,
     /// The sink turns ready once, when the socket leaves CONNECTING.
     connecting: bool,
@@ -66,10 +72,11 @@ struct Connection {
 }
 
 impl Room {
-    /// The room `group` at `target`, as tab `tab`, with the outbox this tab
-    /// left (a reload keeps its tab id).
+    /// The room `group` (a direct message with `direct`) at `target`, as
+    /// tab `tab`, with the outbox this tab left (a reload keeps its tab id).
     pub fn new(
         group: GroupName,
+        direct: Option<Direct>,
         tab: Uuid,
         target: SocketTarget,
         commands: UnboundedReceiver<Command>,
@@ -85,6 +92,8 @@ impl Room {
             resume: ResumeCursor::default(),
             batcher: Batcher::default(),
             people: People::default(),
+            reading: Reading::default(),
+            direct,
         }
     }
 
@@ -104,6 +113,7 @@ impl Room {
         };
         let mut conn = Connection {
             socket,
+            me: identity.client_id,
             attempt: Attempt::started(now_ms()),
             connecting: true,
             welcomed: false,
@@ -138,17 +148,27 @@ impl Room {
             };
             let event = next_event(&mut self.commands, socket, &mut conn.renewing, &mut timer).await;
             if let Some(flow) = self.on_event(conn, event).await {
-                if let Some(check) = RefusalCheck::after(conn.attempt.reached(), self.link.phase()) {
-                    let refused = self.credentials.refused_for_good().await;
-                    check.answered(refused, &mut self.link);
-                }
+                self.check_refusal(conn.attempt.reached()).await;
                 return flow;
             }
         }
     }
 
+    /// After a connection that got as far as `reached`: asks the server
+    /// whether it refuses this browser's identity, or this direct message,
+    /// for good, if that is worth asking ([`RefusalCheck`]).
+    async fn check_refusal(&mut self, reached: Reached) {
+        let Some(check) = RefusalCheck::after(reached, self.link.phase(), self.direct.is_some()) else { return };
+        let refused = self.credentials.refused_for_good().await;
+        let (Some(room), Some(direct)) = (check.answered(refused, &mut self.link), self.direct.as_ref()) else {
+            return;
+        };
+        let refusal = self.credentials.refused_room(direct).await;
+        room.answered(refusal, &mut self.link);
+    }
+
     /// Does what is due (heartbeat, connect timeout, a token renewal, a
-    /// resend, a batch) and returns when the next thing is due, or how the
+    /// resend, a read, a batch) and returns when the next thing is due, or how the
     /// connection ended.
     async fn on_timers(&mut self, conn: &mut Connection) -> Result<Option<f64>, Flow> {
         let now = now_ms();
@@ -190,6 +210,12 @@ impl Room {
             if let Some(retry_at) = self.sending.next_retry_ms() {
                 at(retry_at);
             }
+        }
+        if let Some(read) = self.reading.take(now) {
+            conn.socket.send(&read).await;
+        }
+        if let Some(due) = self.reading.due_ms() {
+            at(due);
         }
         self.view.hand_over(self.batcher.tick(now));
         if let Some(due) = self.batcher.due_ms() {
@@ -277,6 +303,10 @@ impl Room {
                 self.let_go(conn, "the browser is offline");
             }
             Some(Command::Online) => return None,
+            Some(Command::Seen(seq)) => {
+                self.reading.seen(seq);
+                return None;
+            }
             Some(command) => {
                 self.sending.command(command);
                 return None;
@@ -324,6 +354,7 @@ impl Room {
                 conn.token = ConnectionToken::new(welcome.token_expires_at, now_ms());
                 conn.welcomed = true;
                 conn.typing.opened();
+                self.reading.welcomed(&welcome.epoch);
                 self.resume.welcomed(welcome.epoch);
                 self.sending.limit_told(welcome.max_message_bytes);
             }
@@ -332,6 +363,7 @@ impl Room {
                     self.view.act(Action::Typing(conn.typers.shown()));
                 }
                 self.resume.received(message.seq);
+                self.reading.received(&message, conn.me);
                 self.sending.acknowledged(message.id);
                 self.view.hand_over(self.batcher.received(message, now_ms()));
             }
@@ -344,10 +376,16 @@ impl Room {
                 // What we hold is not the group's history any more; a
                 // fresh join's messages follow.
                 self.view.hand_over(self.batcher.flush());
+                self.reading.reset(&epoch);
                 self.resume.reset(epoch);
                 self.view.act(Action::Reset { at_ms: now_ms() });
             }
             ServerEvent::Synced { seq } => {
+                // Decided before the replay is shown: the divider is there
+                // when its messages are.
+                if let Some(after) = self.reading.synced() {
+                    self.view.act(Action::Divider { after, me: conn.me });
+                }
                 self.resume.synced(seq);
                 self.view.hand_over(self.batcher.synced());
                 self.view.act(Action::Synced(seq));
@@ -383,10 +421,9 @@ impl Room {
                 self.people.heard(&presence);
                 self.view.act(Action::People(self.people.shown()));
             }
-            // Read cursors are for the room list and its divider (not yet shown).
+            ServerEvent::Cursor { epoch, seq } => self.reading.cursor(&epoch, seq),
             // The rooms stream's events never come to a room's connection.
             ServerEvent::Pong
-            | ServerEvent::Cursor { .. }
             | ServerEvent::Rooms { .. }
             | ServerEvent::Room { .. }
             | ServerEvent::Activity { .. }
@@ -401,6 +438,7 @@ impl Room {
     /// The socket closed (or never opened) with `code`.
     fn ended(&mut self, reached: Reached, code: u16, reason: &str) {
         self.view.hand_over(self.batcher.closed());
+        self.reading.closed();
         self.sending.closed(reached, code);
         self.credentials.closed(code);
         self.link.closed(code, reason, now_ms(), js_sys::Math::random());
@@ -412,6 +450,7 @@ impl Room {
     fn let_go(&mut self, conn: &mut Connection, why: &str) {
         conn.socket.close(why);
         self.view.hand_over(self.batcher.closed());
+        self.reading.closed();
         self.sending.connection_lost();
         self.view.note(LineKind::Event, lines::let_go(conn.attempt.reached(), why));
     }

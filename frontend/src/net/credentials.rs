@@ -8,7 +8,7 @@
 use crate::net::events::{now_ms, Renewing};
 use crate::net::identity::{self, IdentityError};
 use crate::net::view::View;
-use crate::session::{choose_identity, Answer, BeforeUse, Choice, Identity, OnConnection, Renewals};
+use crate::session::{choose_identity, Answer, BeforeUse, Choice, Direct, Identity, OnConnection, Refusal, Renewals};
 use crate::state::Action;
 use crate::storage;
 use crate::timeline::LineKind;
@@ -63,6 +63,14 @@ impl Credentials {
             self.forget_refused(&identity);
         }
         refused
+    }
+
+    /// After a direct message that never opened, with an identity the
+    /// server knows: why the server refuses it this room for good, if it
+    /// does.
+    pub async fn refused_room(&self, direct: &Direct) -> Option<Refusal> {
+        let identity = self.identity.as_ref()?;
+        identity::is_refused_room(identity, direct).await.then(|| direct.refusal(identity.client_id))
     }
 
     /// The server refuses `identity` for good: the next connection gets a new

@@ -23,7 +23,7 @@ use crate::net::connection::{Flow, Room};
 use crate::net::events::{arm, next_event, now_ms, Event, Waited};
 use crate::net::socket::SocketTarget;
 use crate::net::view::View;
-use crate::session::{lines, Phase};
+use crate::session::{lines, Direct, Phase, Stop};
 use crate::state::{Action, RoomState, Status};
 
 pub struct Driver {
@@ -31,16 +31,18 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver for `group` at `target`, as tab `tab`, with the outbox this
-    /// tab left (a reload keeps its tab id).
+    /// A driver for `group` (a direct message with `direct`) at `target`,
+    /// as tab `tab`, with the outbox this tab left (a reload keeps its tab
+    /// id).
     pub fn new(
         group: GroupName,
+        direct: Option<Direct>,
         tab: Uuid,
         target: SocketTarget,
         commands: UnboundedReceiver<Command>,
         dispatch: UseReducerDispatcher<RoomState>,
     ) -> Self {
-        Self { room: Room::new(group, tab, target, commands, View::new(dispatch)) }
+        Self { room: Room::new(group, direct, tab, target, commands, View::new(dispatch)) }
     }
 
     /// Runs until the view drops its command sender.
@@ -62,7 +64,12 @@ impl Driver {
                     wait(room, None).await
                 }
                 Phase::Stopped(stop) => {
-                    room.view.act(Action::Status(Status::Closed { reason: lines::stopped(&stop) }));
+                    let reason = lines::stopped(&stop);
+                    let status = match stop {
+                        Stop::Refused(_) => Status::Refused { reason },
+                        _ => Status::Closed { reason },
+                    };
+                    room.view.act(Action::Status(status));
                     wait(room, None).await
                 }
                 // connect() returns only once the socket is gone again.
@@ -96,6 +103,7 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
             Event::Command(Some(Command::Reconnect)) => room.link.reconnect_by_user(),
             // A stopped link keeps its reason (Link::close_by_user).
             Event::Command(Some(Command::Close)) => room.link.close_by_user(),
+            Event::Command(Some(Command::Seen(seq))) => room.reading.seen(seq),
             Event::Command(Some(command)) => room.sending.command(command),
             Event::Opened | Event::Socket(_) | Event::Renewed(..) => {}
         }

@@ -2,7 +2,8 @@
 //! first visit, `POST /api/identities/renew` when its token is due
 //! ([`session::identity`](crate::session::identity) decides when that is,
 //! and what the answers mean); kept in `localStorage`, shared by the tabs.
-//! Also asks whether the server still knows it.
+//! Also asks whether the server still knows it, and whether it refuses it
+//! a direct message room.
 
 use std::future::Future;
 
@@ -11,7 +12,7 @@ use gloo_net::http::{Request, Response};
 use gloo_timers::future::TimeoutFuture;
 
 use crate::net::tabs;
-use crate::session::{Answer, Identity};
+use crate::session::{Answer, Direct, Identity};
 use crate::storage;
 
 /// Why no identity could be had (the server is unreachable, or refuses).
@@ -70,6 +71,17 @@ pub async fn renew(current: Identity) -> (Answer, Identity) {
 pub async fn is_refused(identity: &Identity) -> bool {
     let ask = Request::get("/api/identities/me").header("Authorization", &identity.bearer()).send();
     in_time(ask).await.is_some_and(|response| response.status() == 401)
+}
+
+/// Whether the server refuses `identity` the direct message `direct` for
+/// good: its socket's refusal shows only as a socket that never opened, so
+/// the app asks the history API, which admits exactly as the socket does
+/// (403: not one of its participants, or no direct messages for this
+/// token). Unreachable counts as not refused.
+pub async fn is_refused_room(identity: &Identity, direct: &Direct) -> bool {
+    let url = format!("/api/groups/{}/messages?limit=1{}", direct.group, direct.query());
+    let ask = Request::get(&url).header("Authorization", &identity.bearer()).send();
+    in_time(ask).await.is_some_and(|response| response.status() == 403)
 }
 
 /// The response, if one came within [`ASK_TIMEOUT_MS`]: a server that does

@@ -4,6 +4,7 @@
 //! every rule is a call into [`session`](crate::session) or
 //! [`timeline`](crate::timeline).
 
+pub mod attention;
 pub mod command;
 pub mod connection;
 pub mod credentials;

@@ -59,8 +59,14 @@ impl Sending {
                 self.save();
                 false
             }
-            // Typing while no connection is open goes nowhere.
-            Command::Close | Command::Reconnect | Command::Online | Command::Offline | Command::Typing { .. } => false,
+            // Typing while no connection is open goes nowhere; the others
+            // are the link's and the reading's.
+            Command::Close
+            | Command::Reconnect
+            | Command::Online
+            | Command::Offline
+            | Command::Typing { .. }
+            | Command::Seen(_) => false,
         };
         if changed {
             self.publish();

@@ -18,7 +18,7 @@ use crate::session::ResumeCursor;
 pub struct SocketTarget {
     /// `ws(s)://host/ws/{group}/`
     pub prefix: String,
-    /// `name=…`, encoded.
+    /// `name=…`, encoded (and a direct message's `&with=…`).
     pub query: String,
 }
 

@@ -4,6 +4,7 @@
 //! asks the server; the choices are made here.
 
 use super::attempt::Reached;
+use super::direct::Refusal;
 use super::identity::{Answer, Identity, Renewals};
 use super::link::{Link, Phase};
 
@@ -57,25 +58,48 @@ impl Answer {
 }
 
 /// A connection ended without opening while the link waits to retry: the
-/// server may refuse its identity for good (a refused handshake looks like
-/// any failure to the browser), which is worth asking. If it does, the
-/// identity is forgotten and the link reconnects at once, with a new one,
-/// rather than after its backoff.
+/// server may refuse it for good (a refused handshake looks like any
+/// failure to the browser), which is worth asking. First its identity: if
+/// the server refuses that, it is forgotten and the link reconnects at
+/// once, with a new one, rather than after its backoff. Then, for a direct
+/// message, the room itself ([`RoomCheck`]).
 #[derive(Debug, PartialEq, Eq)]
-pub struct RefusalCheck(());
+pub struct RefusalCheck {
+    direct: bool,
+}
 
 impl RefusalCheck {
     /// A check to make after a connection that got as far as `reached`,
-    /// the link now in `phase`; `None` when there is nothing to ask.
-    pub fn after(reached: Reached, phase: &Phase) -> Option<Self> {
-        (reached == Reached::NeverOpened && matches!(phase, Phase::Waiting { .. })).then_some(Self(()))
+    /// the link now in `phase`, to a direct message room or not; `None`
+    /// when there is nothing to ask.
+    pub fn after(reached: Reached, phase: &Phase, direct: bool) -> Option<Self> {
+        (reached == Reached::NeverOpened && matches!(phase, Phase::Waiting { .. })).then_some(Self { direct })
     }
 
     /// The server answered: `refused` for good (the caller forgot the
-    /// identity) reconnects `link` at once.
-    pub fn answered(self, refused: bool, link: &mut Link) {
+    /// identity) reconnects `link` at once. An identity it knows may still
+    /// be refused a direct message: then the room is worth asking.
+    pub fn answered(self, refused: bool, link: &mut Link) -> Option<RoomCheck> {
         if refused {
             link.reconnect_by_user();
+            return None;
+        }
+        self.direct.then_some(RoomCheck(()))
+    }
+}
+
+/// The server knows the identity, yet the direct message did not open:
+/// whether it refuses the room for good (a history request for it answers
+/// 403), which stops the link with why, instead of retrying forever.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RoomCheck(());
+
+impl RoomCheck {
+    /// The server answered: `refusal` if it refuses the room (unreachable
+    /// or any other answer: `None`, and the link retries as it was).
+    pub fn answered(self, refusal: Option<Refusal>, link: &mut Link) {
+        if let Some(refusal) = refusal {
+            link.refused(refusal);
         }
     }
 }
@@ -142,8 +166,8 @@ mod tests {
     #[test]
     fn an_identity_refused_for_good_reconnects_at_once() {
         let mut link = waiting_link();
-        let check = RefusalCheck::after(Reached::NeverOpened, link.phase()).expect("worth asking");
-        check.answered(true, &mut link);
+        let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
+        assert_eq!(check.answered(true, &mut link), None, "a new identity may open the room");
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
     }
 
@@ -151,14 +175,28 @@ mod tests {
     fn an_identity_not_refused_waits_out_the_backoff() {
         let mut link = waiting_link();
         let before = link.phase().clone();
-        RefusalCheck::after(Reached::NeverOpened, link.phase()).expect("worth asking").answered(false, &mut link);
+        let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), false).expect("worth asking");
+        assert_eq!(check.answered(false, &mut link), None, "not a direct message: nothing more to ask");
         assert_eq!(link.phase(), &before);
+    }
+
+    #[test]
+    fn a_direct_message_refused_for_good_stops_the_link_with_why() {
+        let mut link = waiting_link();
+        let before = link.phase().clone();
+        let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
+        let room = check.answered(false, &mut link).expect("the identity is fine: ask about the room");
+        room.answered(None, &mut link);
+        assert_eq!(link.phase(), &before, "not refused (or unreachable): retry as before");
+        let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
+        check.answered(false, &mut link).expect("the room").answered(Some(Refusal::OtherPeople), &mut link);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Refused(Refusal::OtherPeople)));
     }
 
     #[test]
     fn only_an_attempt_that_never_opened_while_the_link_waits_is_checked() {
         let waiting = waiting_link();
-        assert_eq!(RefusalCheck::after(Reached::Opened, waiting.phase()), None, "it opened: the token was taken");
+        assert_eq!(RefusalCheck::after(Reached::Opened, waiting.phase(), true), None, "it opened: the token was taken");
         for phase in [
             Phase::Connecting { attempt: 0 },
             Phase::Open { since_ms: 0.0 },
@@ -166,7 +204,7 @@ mod tests {
             Phase::Stopped(Stop::ByUser),
             Phase::Stopped(Stop::Revoked),
         ] {
-            assert_eq!(RefusalCheck::after(Reached::NeverOpened, &phase), None, "{phase:?}");
+            assert_eq!(RefusalCheck::after(Reached::NeverOpened, &phase, true), None, "{phase:?}");
         }
     }
 }

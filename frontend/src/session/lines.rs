@@ -13,6 +13,7 @@ pub fn stopped(stop: &Stop) -> String {
         Stop::ByUser => "closed by you".to_owned(),
         Stop::Revoked => "this browser's identity was revoked by the server".to_owned(),
         Stop::Terminal { code, reason } => format!("closed by the server ({code} {reason})"),
+        Stop::Refused(refusal) => refusal.text().to_owned(),
     }
 }
 
@@ -48,6 +49,7 @@ pub fn let_go(reached: Reached, why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::Refusal;
 
     #[test]
     fn a_stopped_link_says_who_stopped_it() {
@@ -55,6 +57,8 @@ mod tests {
         let terminal = Stop::Terminal { code: 4400, reason: "bad name".into() };
         assert_eq!(stopped(&terminal), "closed by the server (4400 bad name)");
         assert!(stopped(&Stop::Revoked).contains("revoked"));
+        let refused = Stop::Refused(Refusal::OtherPeople);
+        assert_eq!(stopped(&refused), "This direct message is between two other people");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 
 use roomcast_shared::close;
 
+use super::direct::Refusal;
+
 /// Backoff parameters, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -44,6 +46,9 @@ pub enum Stop {
     /// The server revoked this browser's identity (4403): its token is
     /// refused from now on.
     Revoked,
+    /// The server refuses this identity the room for good (a direct
+    /// message of other people): trying again cannot help.
+    Refused(Refusal),
 }
 
 /// Where the link is.
@@ -157,6 +162,14 @@ impl Link {
     pub fn close_by_user(&mut self) {
         if !matches!(self.phase, Phase::Stopped(_)) {
             self.phase = Phase::Stopped(Stop::ByUser);
+        }
+    }
+
+    /// The server refuses this room for good (it said so when asked after
+    /// a connection that never opened): no more retries.
+    pub fn refused(&mut self, refusal: Refusal) {
+        if matches!(self.phase, Phase::Waiting { .. }) {
+            self.phase = Phase::Stopped(Stop::Refused(refusal));
         }
     }
 
@@ -319,14 +332,32 @@ mod tests {
     }
 
     #[test]
+    fn a_room_refused_for_good_stops_retrying_until_the_user_reconnects() {
+        let mut link = link();
+        link.refused(Refusal::OtherPeople);
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 }, "only a link that waits to retry");
+        link.closed(LOST, "", 0.0, 0.5);
+        link.refused(Refusal::OtherPeople);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Refused(Refusal::OtherPeople)));
+        assert!(!link.tick(f64::MAX) && !link.online());
+        link.reconnect_by_user();
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
     fn close_while_stopped_keeps_the_reason_it_stopped() {
-        for stop in [Stop::Revoked, Stop::Terminal { code: 4400, reason: "bad name".into() }, Stop::ByUser] {
+        let refused = Stop::Refused(Refusal::OtherPeople);
+        for stop in [Stop::Revoked, Stop::Terminal { code: 4400, reason: "bad name".into() }, Stop::ByUser, refused] {
             let mut link = link();
             link.opened(0.0);
             match &stop {
                 Stop::Revoked => link.closed(close::IDENTITY_REVOKED, "revoked", 10.0, 0.5),
                 Stop::Terminal { code, reason } => link.closed(*code, reason, 10.0, 0.5),
                 Stop::ByUser => link.close_by_user(),
+                Stop::Refused(refusal) => {
+                    link.closed(LOST, "", 10.0, 0.5);
+                    link.refused(*refusal);
+                }
             }
             assert_eq!(link.phase(), &Phase::Stopped(stop.clone()));
             link.close_by_user();

@@ -22,16 +22,22 @@
 //!   and leaves.
 //! - [`rooms`]: this identity's room list, from its rooms stream, with the
 //!   unread counts and the title's total.
+//! - [`direct`]: direct messages: a room of two, what its header calls the
+//!   other person, why one is refused for good.
+//! - [`reading`]: read cursors: when `read` goes, what `cursor` does, and
+//!   where the "New messages" divider goes when the room opens.
 
 pub mod attempt;
 pub mod batcher;
 pub mod credentials;
+pub mod direct;
 pub mod heartbeat;
 pub mod identity;
 pub mod lines;
 pub mod link;
 pub mod outbox;
 pub mod presence;
+pub mod reading;
 pub mod resume;
 pub mod rooms;
 pub mod tabs;
@@ -39,12 +45,14 @@ pub mod typing;
 
 pub use attempt::{Attempt, Opening, Reached};
 pub use batcher::Batcher;
-pub use credentials::{choose_identity, BeforeUse, Choice, RefusalCheck};
+pub use credentials::{choose_identity, BeforeUse, Choice, RefusalCheck, RoomCheck};
+pub use direct::{guest_name, Direct, Refusal};
 pub use heartbeat::{Beat, Heartbeat};
 pub use identity::{Answer, ConnectionToken, Identity, OnConnection, Renewals};
 pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
 pub use presence::{People, PeopleShown};
+pub use reading::{Reading, READ_EVERY_MS};
 pub use resume::ResumeCursor;
 pub use rooms::{RoomList, RoomsShown};
 pub use tabs::{Owner, TabOutbox};

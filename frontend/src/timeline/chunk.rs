@@ -23,6 +23,7 @@ pub fn chunked(rows: Vec<Row>) -> Vec<Chunk> {
     for row in rows {
         let id = match &row {
             Row::Message(message) => message.seq / CHUNK,
+            Row::Divider { before } => before / CHUNK,
             Row::Line { key, .. } if key.at == u64::MAX => u64::MAX,
             Row::Line { key, .. } => key.at / CHUNK,
         };

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use roomcast_shared::ChatMessage;
+use roomcast_shared::{ChatMessage, ClientId, DisplayName};
 
 mod chunk;
 mod gap;
@@ -90,6 +90,16 @@ pub struct Timeline {
     /// The last failed load below the window was a jump to the newest: its
     /// Retry jumps again rather than loading the next page.
     jump_failed: bool,
+    /// Where the unread part began when the room opened.
+    divider: Option<Divider>,
+}
+
+/// The "New messages" divider: above the first message after `after` that
+/// is not `me`'s (verified) own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Divider {
+    after: u64,
+    me: Option<ClientId>,
 }
 
 impl Default for Timeline {
@@ -108,6 +118,7 @@ impl Default for Timeline {
             retry_line: None,
             generation: 0,
             jump_failed: false,
+            divider: None,
         }
     }
 }
@@ -170,6 +181,33 @@ impl Timeline {
     /// appended as they come).
     pub fn is_live(&self) -> bool {
         self.newer == Edge::Complete
+    }
+
+    /// The name on the newest message held from `client_id`'s verified
+    /// identity, if any.
+    pub fn last_name_of(&self, client_id: ClientId) -> Option<&DisplayName> {
+        let theirs = |message: &&Rc<ChatMessage>| message.from.verified && message.from.client_id == client_id;
+        self.messages.values().rev().find(theirs)?.from.name.as_ref()
+    }
+
+    /// Shows "New messages" above the first message after `after` that is
+    /// not `me`'s own, for as long as this window's history lasts (a reset
+    /// takes it away). It is placed by number: live messages never move
+    /// it, and an older page can only bring its true place into view.
+    pub fn divide(&mut self, after: u64, me: Option<ClientId>) {
+        self.divider = Some(Divider { after, me });
+    }
+
+    /// The message the divider goes above, if the window holds where the
+    /// unread part begins.
+    fn divider_place(&self) -> Option<u64> {
+        let Divider { after, me } = self.divider?;
+        let (from, _) = self.covered?;
+        if from > after.saturating_add(1) && self.older() != Edge::Complete {
+            return None;
+        }
+        let mine = |message: &Rc<ChatMessage>| message.from.verified && Some(message.from.client_id) == me;
+        self.messages.range(after.saturating_add(1)..).find(|(_, message)| !mine(message)).map(|(seq, _)| *seq)
     }
 
     /// The user scrolled to the bottom (`true`) or away from it.
@@ -325,6 +363,7 @@ impl Timeline {
         self.newer = Edge::Complete;
         self.retry_line = None;
         self.generation += 1;
+        self.divider = None;
         if lost_something {
             let text = "the server's history was reset: the messages shown before are gone from this room".to_owned();
             self.add_line(Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms }));
@@ -400,9 +439,13 @@ impl Timeline {
         let newer_complete = self.is_live();
         let visible = |key: &RowKey| (key.at + 1 >= from || older_complete) && (key.at <= to || newer_complete);
         let mut lines = self.lines.iter().filter(|(key, _)| visible(key)).peekable();
+        let divider = self.divider_place();
         for (seq, message) in &self.messages {
             while let Some((key, line)) = lines.next_if(|(key, _)| key.at < *seq) {
                 rows.push(Row::Line { key: *key, line: line.clone() });
+            }
+            if divider == Some(*seq) {
+                rows.push(Row::Divider { before: *seq });
             }
             rows.push(Row::Message(message.clone()));
         }

@@ -35,5 +35,13 @@ pub struct SystemLine {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
     Message(Rc<ChatMessage>),
-    Line { key: RowKey, line: Rc<SystemLine> },
+    Line {
+        key: RowKey,
+        line: Rc<SystemLine>,
+    },
+    /// "New messages": where the unread part began when the room opened,
+    /// just above message `before`.
+    Divider {
+        before: u64,
+    },
 }

@@ -88,6 +88,15 @@ pub fn near_end_of_loadable(metrics: Metrics, newer: Edge) -> bool {
     newer == Edge::More && metrics.to_end() <= NEAR_END
 }
 
+/// Whether a row `height` pixels high, its top at `top` (from the list's
+/// top), counts as seen in the view at `metrics`: at least half of it is in
+/// view, or, for a row taller than the view, half the view.
+pub fn seen(top: i32, height: i32, metrics: Metrics) -> bool {
+    let (view_top, view_bottom) = (metrics.top, metrics.top + metrics.client_height);
+    let shown = (top + height).min(view_bottom) - top.max(view_top);
+    shown > 0 && shown * 2 >= height.min(metrics.client_height)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +157,18 @@ mod tests {
         for newer in [Edge::Complete, Edge::Loading, Edge::Failed] {
             assert!(!near_end_of_loadable(at(10_000 - VIEW, 10_000), newer), "{newer:?}");
         }
+    }
+
+    #[test]
+    fn a_row_is_seen_once_half_of_it_is_in_view() {
+        let view = at(1_000, 10_000);
+        assert!(seen(1_200, 40, view), "inside");
+        assert!(seen(1_000 + VIEW - 20, 40, view), "half of it above the view's bottom");
+        assert!(!seen(1_000 + VIEW - 19, 40, view), "less than half");
+        assert!(!seen(1_000 + VIEW, 40, view), "just below");
+        assert!(seen(980, 40, view) && !seen(960, 40, view), "at the top, the same");
+        assert!(seen(0, 5_000, view), "a row taller than the view that fills it");
+        assert!(!seen(1_000 + VIEW / 2 + 1, 5_000, view), "less than half the view of it");
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn texts(timeline: &Timeline) -> Vec<String> {
         .map(|row| match row {
             Row::Message(m) => m.text.clone(),
             Row::Line { line, .. } => format!("[{}]", line.text),
+            Row::Divider { .. } => "[New messages]".to_owned(),
         })
         .collect()
 }
@@ -420,7 +421,7 @@ proptest! {
             prop_assert!(timeline.len() <= MAX_MESSAGES);
             let seqs: Vec<u64> = timeline.rows().iter().filter_map(|row| match row {
                 Row::Message(m) => Some(m.seq),
-                Row::Line { .. } => None,
+                Row::Line { .. } | Row::Divider { .. } => None,
             }).collect();
             prop_assert_eq!(seqs.len(), timeline.len());
             prop_assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "in order, once");
@@ -480,4 +481,57 @@ fn a_reset_of_an_empty_timeline_says_nothing() {
     timeline.reset(0, 0.0);
     timeline.receive(messages(1..=1));
     assert_eq!(texts(&timeline), ["[connected]", "m1"]);
+}
+
+/// Message `seq` from client `from` (verified), named `name`.
+fn from(seq: u64, from: u128, name: &str) -> ChatMessage {
+    let mut message = message(seq);
+    message.from.client_id = ClientId(uuid::Uuid::from_u128(from));
+    message.from.name = Some(name.parse().unwrap());
+    message
+}
+
+const ME: u128 = 7;
+
+#[test]
+fn the_divider_sits_above_the_first_new_message_of_someone_else_and_stays_put() {
+    let mut timeline = Timeline::default();
+    timeline.receive(vec![from(1, 1, "Ann"), from(2, 1, "Ann"), from(3, ME, "Me"), from(4, 1, "Ann")]);
+    timeline.divide(2, Some(ClientId(uuid::Uuid::from_u128(ME))));
+    assert_eq!(texts(&timeline), ["m1", "m2", "m3", "[New messages]", "m4"], "one's own message is not new");
+    timeline.receive(messages(5..=6));
+    event(&mut timeline, "disconnected");
+    assert_eq!(texts(&timeline), ["m1", "m2", "m3", "[New messages]", "m4", "m5", "m6", "[disconnected]"]);
+    let divider = timeline.rows().into_iter().find(|row| matches!(row, Row::Divider { .. }));
+    assert_eq!(divider, Some(Row::Divider { before: 4 }), "keyed by the message it stands above");
+    timeline.reset(0, 0.0);
+    timeline.receive(messages(1..=2));
+    assert!(!texts(&timeline).contains(&"[New messages]".to_owned()), "another history: gone");
+}
+
+#[test]
+fn the_divider_waits_for_the_window_to_hold_where_the_new_messages_begin() {
+    let mut timeline = Timeline::default();
+    timeline.receive(messages(101..=200));
+    timeline.divide(50, None);
+    assert_eq!(timeline.rows().len(), 100, "message 51 is not in the window: no divider above 101");
+    let request = match timeline.ask(Paging::Older) {
+        Ask::Load(request) => request,
+        other => panic!("expected a load, got {other:?}"),
+    };
+    timeline.answered(request, Some(page(31..=100, true)));
+    let rows = texts(&timeline);
+    let at = rows.iter().position(|row| row == "[New messages]").expect("shown once loaded");
+    assert_eq!(rows[at + 1], "m51");
+}
+
+#[test]
+fn the_last_name_of_someone_is_on_their_newest_verified_message() {
+    let mut timeline = Timeline::default();
+    let ann = ClientId(uuid::Uuid::from_u128(1));
+    assert_eq!(timeline.last_name_of(ann), None);
+    let mut forged = from(3, 1, "Mallory");
+    forged.from.verified = false;
+    timeline.receive(vec![from(1, 1, "Ann"), from(2, 1, "Annie"), forged, from(4, 2, "Bob")]);
+    assert_eq!(timeline.last_name_of(ann).map(DisplayName::as_str), Some("Annie"));
 }
