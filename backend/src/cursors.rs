@@ -24,7 +24,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,13 +62,17 @@ pub enum Marked {
     Dropped,
 }
 
-/// What waits for the writer: cursors to set (an invitation is one of no
-/// epoch), and rooms to forget.
+/// What waits for the writer: cursors to set, rooms to forget, and
+/// invitations (a direct message's other side, and who wrote to them).
 #[derive(Debug, Default)]
 struct Pending {
     cursors: HashMap<(ClientId, GroupName), Cursor>,
     forgets: HashSet<(ClientId, GroupName)>,
+    invites: Invites,
 }
+
+/// Invitations: (the invited, the group) → who wrote.
+type Invites = HashMap<(ClientId, GroupName), ClientId>;
 
 /// The taking half, shared by every connection of a server.
 pub struct Cursors {
@@ -124,10 +128,19 @@ impl Cursors {
     }
 
     /// Puts `group` in `sub`'s room list, unread, unless it is there
-    /// already (the other side of a direct message someone writes in).
-    /// Never waits.
-    pub fn invite(&self, sub: ClientId, group: &GroupName) -> Marked {
-        self.mark(sub, group, Cursor::default())
+    /// already: `from` wrote in their direct message. Written a pass later
+    /// than it came (the message that caused it is stored by then, so the
+    /// list counts it). Never waits.
+    pub fn invite(&self, sub: ClientId, group: &GroupName, from: ClientId) -> Marked {
+        {
+            let mut pending = lock(&self.pending);
+            if pending.invites.len() >= MAX_PENDING {
+                return Marked::Dropped;
+            }
+            pending.invites.insert((sub, group.clone()), from);
+        }
+        self.wake();
+        Marked::Pending
     }
 
     /// Takes `group` off `sub`'s room list (and its cursor) on every
@@ -154,10 +167,23 @@ impl Cursors {
 /// The writer: a pass per wake-up, then a pause, until the taking half is
 /// gone.
 fn write_passes(pending: &Mutex<Pending>, woken: &Receiver<()>, store: &dyn Store, signals: &dyn Signals) {
-    while woken.recv().is_ok() {
-        let Pending { cursors, forgets } = std::mem::take(&mut *lock(pending));
+    // Invitations wait one pass (see `Cursors::invite`).
+    let mut deferred = Invites::new();
+    loop {
+        let woken = if deferred.is_empty() {
+            woken.recv().is_ok()
+        } else {
+            !matches!(woken.recv_timeout(PASS_EVERY), Err(RecvTimeoutError::Disconnected))
+        };
+        if !woken {
+            break;
+        }
+        let Pending { cursors, forgets, invites } = std::mem::take(&mut *lock(pending));
+        let invited = std::mem::replace(&mut deferred, invites);
+        let mut batch: Vec<_> = cursors.into_iter().collect();
+        batch.extend(invited.keys().map(|key| (key.clone(), Cursor::default())));
         let now_ms = unix_millis();
-        let told = pass(store, cursors.into_iter().collect(), now_ms)
+        let told = pass(store, batch, &invited, now_ms)
             .map_err(|err| {
                 // The app sends its cursor again as it reads on.
                 tracing::warn!(%err, "read cursors were not stored");
@@ -192,10 +218,12 @@ fn forgotten(store: &dyn Store, forgets: HashSet<(ClientId, GroupName)>) -> Vec<
 
 /// Writes `batch` at `now_ms` (each checked against its group's head) and
 /// returns what to tell the nodes: the cursors that are now as asked, and
-/// each moved room as its identity's list now has it.
+/// each moved room as its identity's list now has it (an invitation's
+/// with who wrote, if its history does not say yet).
 fn pass(
     store: &dyn Store,
     batch: Vec<((ClientId, GroupName), Cursor)>,
+    invited: &Invites,
     now_ms: u64,
 ) -> Result<Vec<Control>, HistoryError> {
     let mut writes = Vec::with_capacity(batch.len());
@@ -217,7 +245,10 @@ fn pass(
     // A lower number than the stored one (or an invitation where a cursor
     // is) left it: nothing to tell.
     for (write, stored) in writes.into_iter().zip(stored).filter(|(write, stored)| write.cursor == *stored) {
-        let room = entry(store, write.sub, &write.group, Some(&stored), now_ms)?;
+        let mut room = entry(store, write.sub, &write.group, Some(&stored), now_ms)?;
+        if room.with.is_none() {
+            room.with = invited.get(&(write.sub, write.group.clone())).copied();
+        }
         if !stored.epoch.is_empty() {
             told.push(Control::Cursor { sub: write.sub, group: write.group, epoch: stored.epoch, seq: stored.seq });
         }
@@ -284,15 +315,17 @@ mod tests {
         let (epoch, other) = (messages(&store, "a", 5), messages(&store, "b", 2));
         let ann = ClientId(Uuid::new_v4());
         let at = |name: &str, epoch: &str, seq| ((ann, group(name)), Cursor { epoch: epoch.into(), seq });
-        let told = pass(&store, vec![at("a", &epoch, 9), at("b", "stale", 1), at("nobody", "e", 1)], 10).unwrap();
+        let told =
+            pass(&store, vec![at("a", &epoch, 9), at("b", "stale", 1), at("nobody", "e", 1)], &Invites::new(), 10)
+                .unwrap();
         assert_eq!(told[0], Control::Cursor { sub: ann, group: group("a"), epoch: epoch.clone(), seq: 5 }, "clamped");
         let Control::Room { sub, room } = &told[1] else { panic!("the room follows: {told:?}") };
         assert_eq!((*sub, room.group.as_str(), room.read, room.unread), (ann, "a", 5, 0));
         assert_eq!(told.len(), 2);
         assert_eq!(store.cursor(ann, &group("b")).unwrap(), None, "another epoch than the group's is dropped");
-        assert_eq!(pass(&store, vec![at("a", &epoch, 3)], 11).unwrap(), [], "lower: nothing moved");
+        assert_eq!(pass(&store, vec![at("a", &epoch, 3)], &Invites::new(), 11).unwrap(), [], "lower: nothing moved");
         assert_eq!(store.cursor(ann, &group("a")).unwrap(), Some(Cursor { epoch, seq: 5 }));
-        assert_eq!(pass(&store, vec![at("b", &other, 1)], 12).unwrap().len(), 2);
+        assert_eq!(pass(&store, vec![at("b", &other, 1)], &Invites::new(), 12).unwrap().len(), 2);
     }
 
     #[test]
@@ -301,12 +334,12 @@ mod tests {
         messages(&store, "dm", 3);
         let bob = ClientId(Uuid::new_v4());
         let invited = ((bob, group("dm")), Cursor::default());
-        let told = pass(&store, vec![invited.clone()], 10).unwrap();
+        let told = pass(&store, vec![invited.clone()], &Invites::new(), 10).unwrap();
         let [Control::Room { sub, room }] = told.as_slice() else { panic!("a room, no cursor: {told:?}") };
         assert_eq!((*sub, room.read, room.unread, room.last.as_ref().map(|last| last.seq)), (bob, 0, 3, Some(3)));
         let epoch = store.head(&group("dm")).unwrap().epoch;
-        pass(&store, vec![((bob, group("dm")), Cursor { epoch, seq: 2 })], 11).unwrap();
-        assert_eq!(pass(&store, vec![invited], 12).unwrap(), [], "invited again: a cursor is there");
+        pass(&store, vec![((bob, group("dm")), Cursor { epoch, seq: 2 })], &Invites::new(), 11).unwrap();
+        assert_eq!(pass(&store, vec![invited], &Invites::new(), 12).unwrap(), [], "invited again: a cursor is there");
         let gone = forgotten(&store, [(bob, group("dm"))].into());
         assert_eq!(gone, [Control::Forgotten { sub: bob, group: group("dm") }]);
         assert_eq!(store.cursors(bob).unwrap(), []);

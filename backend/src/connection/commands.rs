@@ -191,7 +191,7 @@ impl Connection {
     /// (unread, unless it is there already): someone wrote to them.
     fn invite_the_other_side(&self) {
         if let Role::Member { with: Some(other) } = self.peer().role {
-            self.context().cursors.invite(other, &self.peer().group);
+            self.context().cursors.invite(other, &self.peer().group, self.peer().client_id);
         }
     }
 
