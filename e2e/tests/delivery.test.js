@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   newPage, restartServer, send, serverAndBrowser, shownTexts, stopServer, storedTexts, waitForMessage,
-  waitForStatus, CUT, PATIENCE,
+  waitForStatus, CUT, PATIENCE, ROOM_SOCKETS,
 } from './support.js';
 
 const LIMIT = 8192;
@@ -39,7 +39,7 @@ test('a message forced past the limit fails once, is never resent, and can be de
   // The page is told the default limit instead of the real one, so that the
   // composer lets the message through and the server closes with 1009.
   let sockets = 0;
-  await page.context().routeWebSocket(/\/ws\//, (socket) => {
+  await page.context().routeWebSocket(ROOM_SOCKETS, (socket) => {
     sockets += 1;
     const server = socket.connectToServer();
     server.onMessage((frame) => {
@@ -137,7 +137,7 @@ test('a reloaded tab keeps its own unsent message while another tab of the room 
   // The tabs' sockets can be cut while their pages still load.
   const sockets = new Set();
   let blocked = false;
-  await context.routeWebSocket(/\/ws\//, (socket) => {
+  await context.routeWebSocket(ROOM_SOCKETS, (socket) => {
     if (blocked) {
       socket.close(CUT);
       return;

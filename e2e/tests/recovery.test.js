@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   apiGet, newPage, openPair, publishRaw, send, serverAndBrowser, shownTexts, waitForMessage, waitForStatus, PATIENCE,
+  ROOM_SOCKETS,
 } from './support.js';
 
 /**
@@ -110,7 +111,7 @@ test('going offline shows it at once; coming back online reconnects at once and 
 test('Reconnect and Close act at once, even on a socket that no longer answers', async () => {
   const page = await newPage(env.browser);
   let sockets = 0;
-  await page.context().routeWebSocket(/\/ws\//, (socket) => {
+  await page.context().routeWebSocket(ROOM_SOCKETS, (socket) => {
     sockets += 1;
     if (sockets === 1) {
       // Half-dead: it opened, then nothing comes back, not even to a close.

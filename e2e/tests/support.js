@@ -16,6 +16,9 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const artifacts = path.join(root, 'e2e', 'artifacts');
 export const PATIENCE = 15_000;
 
+/** A room's sockets (`/ws/{group}/…`), not the rooms stream (`/ws/_me/…`). */
+export const ROOM_SOCKETS = /\/ws\/(?!_me\/)/;
+
 /** A port that was free a moment ago. */
 export async function freePort() {
   const server = net.createServer();
@@ -136,7 +139,7 @@ export const CUT = { code: 4000, reason: 'cut by the test' };
  */
 export async function cuttableSockets(page) {
   const control = { blocked: false, current: null };
-  await page.context().routeWebSocket(/\/ws\//, (socket) => {
+  await page.context().routeWebSocket(ROOM_SOCKETS, (socket) => {
     if (control.blocked) {
       socket.close(CUT);
       return;

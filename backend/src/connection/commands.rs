@@ -164,7 +164,9 @@ impl Connection {
                 // Raw clients get no acknowledgement; a refused publish is
                 // logged by the sequencer, and a stopped one is the
                 // shutdown this connection is about to see.
-                let _ = self.publish(MessageId(Uuid::new_v4()), text, AckTo::Nobody);
+                if self.publish(MessageId(Uuid::new_v4()), text, AckTo::Nobody).is_ok() {
+                    self.invite_the_other_side();
+                }
                 Ok(())
             }
             Inbound::RawRelay(frame) => {
