@@ -591,6 +591,17 @@ mod tests {
     }
 
     #[test]
+    fn seen_max_is_bounded_and_0_is_off() {
+        let mut config = Config::defaults();
+        for fine in [0, MOST_SEEN_MAX] {
+            config.seen_max = fine;
+            assert_eq!(config.validate(), Ok(()), "{fine}");
+        }
+        config.seen_max = MOST_SEEN_MAX + 1;
+        assert_eq!(config.validate().unwrap_err().to_string(), "--seen-max must be at most 1000");
+    }
+
+    #[test]
     fn secret_files_are_read_without_their_trailing_newline() {
         let dir = std::env::temp_dir().join(format!("roomcast-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
