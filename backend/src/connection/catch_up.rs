@@ -141,8 +141,9 @@ pub(super) struct Replaying {
     replay: Option<Replay>,
     step: Option<Step>,
     welcomed: bool,
-    /// What the first step reads besides its page, until it does.
-    first: Option<FirstReads>,
+    /// What the first step reads besides its page, until it does (boxed:
+    /// read once).
+    first: Option<Box<FirstReads>>,
     /// What it read, until it follows the `welcome`.
     told: Welcomed,
 }
@@ -150,7 +151,8 @@ pub(super) struct Replaying {
 impl Replaying {
     /// `first`: what follows the `welcome`, read with the first page.
     pub(super) fn new(replay: Replay, first: FirstReads) -> Self {
-        Self { replay: Some(replay), step: None, welcomed: false, first: Some(first), told: Welcomed::default() }
+        let first = Some(Box::new(first));
+        Self { replay: Some(replay), step: None, welcomed: false, first, told: Welcomed::default() }
     }
 
     /// The next page, reading it if no read is under way.
