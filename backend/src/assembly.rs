@@ -94,7 +94,7 @@ pub fn assemble(
         sequencer,
         limits: config.publish_limits(),
         typing: Typing::start(backend.signals().clone(), typing::EVERY)?,
-        cursors: Cursors::start(backend.store().clone(), backend.signals().clone())?,
+        cursors: Cursors::start(backend.store().clone(), backend.signals().clone(), config.seen_max)?,
         auth: auth.clone(),
         rooms: rooms.clone(),
         settings: Settings {
@@ -103,6 +103,7 @@ pub fn assemble(
             close_grace: config.close_grace,
             max_message_bytes: config.max_message_bytes,
             history_on_join: config.history_on_join,
+            seen_max: config.seen_max,
         },
         shutdown: shutdown.clone(),
         abandon: abandon.clone(),

@@ -107,6 +107,13 @@ pub struct Config {
     #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_PRESENCE_LIST_MAX", default_value_t = 1_000)]
     pub presence_list_max: usize,
 
+    /// Groups with at most this many identities holding a read cursor in
+    /// them tell their members how far each has read (`seen`: "Seen by
+    /// Alice, Bob" in the app); larger groups, none (0: off; at most
+    /// 1000).
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_SEEN_MAX", default_value_t = 50)]
+    pub seen_max: usize,
+
     /// Messages per second one identity may publish, across all its
     /// connections and reconnects (0: no publish limit at all, per address
     /// neither). A JSON client over the limit gets `rate_limited` errors; a
@@ -330,6 +337,10 @@ const TIMER: Cap = Cap { longest: Duration::from_secs(86_400), text: "1 day (1d)
 /// Ages: 10 years, leap days included.
 const AGE: Cap = Cap { longest: Duration::from_secs(3_653 * 86_400), text: "10 years (3653d)" };
 
+/// The most `--seen-max` may be: a `seen` event lists up to that many
+/// readers, so it bounds the event (about 60 bytes a reader).
+pub const MOST_SEEN_MAX: usize = 1_000;
+
 /// A configuration that parses but cannot run (e.g. a zero interval).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -386,6 +397,9 @@ impl Config {
         }
         if self.publish_bytes_rate > 0 && (self.publish_bytes_burst as usize) < self.max_message_bytes {
             return Err(ConfigError::BytesBurstBelowMessage);
+        }
+        if self.seen_max > MOST_SEEN_MAX {
+            return Err(ConfigError::TooLong { flag: "seen-max", max: "1000" });
         }
         if self.idle_timeout <= self.ping_interval {
             return Err(ConfigError::IdleBeforePing);
@@ -574,6 +588,17 @@ mod tests {
             let refused = long.validate().unwrap_err().to_string();
             assert!(refused.starts_with(&format!("--{flag} must be at most")), "{flag}: {refused}");
         }
+    }
+
+    #[test]
+    fn seen_max_is_bounded_and_0_is_off() {
+        let mut config = Config::defaults();
+        for fine in [0, MOST_SEEN_MAX] {
+            config.seen_max = fine;
+            assert_eq!(config.validate(), Ok(()), "{fine}");
+        }
+        config.seen_max = MOST_SEEN_MAX + 1;
+        assert_eq!(config.validate().unwrap_err().to_string(), "--seen-max must be at most 1000");
     }
 
     #[test]

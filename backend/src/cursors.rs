@@ -14,13 +14,15 @@
 //! dropped: the client is about to get `reset`; a number past its last is
 //! taken as the last), writes the batch in one call
 //! ([`Store::set_cursors`]), and broadcasts each cursor that moved as a
-//! [`Control::Cursor`].
+//! [`Control::Cursor`], flagged when its group is small enough for "seen
+//! by" ([`seen::is_small`], once per group and pass).
 //!
 //! Hearing ([`Fanout::heard`]): every node, this one too, encodes the event
 //! once and offers it to that identity's live JSON members of the group
 //! ([`Registry::signal_to`]), the sender's own connection too (it learns
-//! the cursor as stored). A connection still catching up misses it; it
-//! gets its cursor right after its `welcome`.
+//! the cursor as stored), and when flagged, a `seen` event to every JSON
+//! member of the group. A connection still catching up misses it; it gets
+//! its cursor (and the group's readers) right after its `welcome`.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -36,6 +38,7 @@ use crate::history::{Cursor, CursorWrite, HistoryError, Store};
 use crate::locks::lock;
 use crate::registry::Registry;
 use crate::rooms::entry::entry;
+use crate::seen;
 use crate::signals::{Control, Signals};
 
 /// The least time between two passes of the writer: each (identity, group)
@@ -88,15 +91,16 @@ impl std::fmt::Debug for Cursors {
 }
 
 impl Cursors {
-    /// Writes cursors to `store` and tells every node through `signals`,
-    /// on a thread of its own, which ends once this is dropped.
-    pub fn start(store: Arc<dyn Store>, signals: Arc<dyn Signals>) -> Result<Self, CursorsError> {
+    /// Writes cursors to `store` and tells every node through `signals`
+    /// (with "seen by" for groups of at most `seen_max` readers), on a
+    /// thread of its own, which ends once this is dropped.
+    pub fn start(store: Arc<dyn Store>, signals: Arc<dyn Signals>, seen_max: usize) -> Result<Self, CursorsError> {
         let pending = Arc::new(Mutex::new(Pending::default()));
         let (wake, woken) = mpsc::sync_channel(1);
         let taken = pending.clone();
         std::thread::Builder::new()
             .name("roomcast-cursors".into())
-            .spawn(move || write_passes(&taken, &woken, store.as_ref(), signals.as_ref()))?;
+            .spawn(move || write_passes(&taken, &woken, store.as_ref(), signals.as_ref(), seen_max))?;
         Ok(Self { pending, wake })
     }
 
@@ -166,7 +170,13 @@ impl Cursors {
 
 /// The writer: a pass per wake-up, then a pause, until the taking half is
 /// gone.
-fn write_passes(pending: &Mutex<Pending>, woken: &Receiver<()>, store: &dyn Store, signals: &dyn Signals) {
+fn write_passes(
+    pending: &Mutex<Pending>,
+    woken: &Receiver<()>,
+    store: &dyn Store,
+    signals: &dyn Signals,
+    seen_max: usize,
+) {
     // Invitations wait one pass (see `Cursors::invite`).
     let mut deferred = Invites::new();
     loop {
@@ -183,7 +193,7 @@ fn write_passes(pending: &Mutex<Pending>, woken: &Receiver<()>, store: &dyn Stor
         let mut batch: Vec<_> = cursors.into_iter().collect();
         batch.extend(invited.keys().map(|key| (key.clone(), Cursor::default())));
         let now_ms = unix_millis();
-        let told = pass(store, batch, &invited, now_ms)
+        let told = pass(store, batch, &invited, now_ms, seen_max)
             .map_err(|err| {
                 // The app sends its cursor again as it reads on.
                 tracing::warn!(%err, "read cursors were not stored");
@@ -217,14 +227,16 @@ fn forgotten(store: &dyn Store, forgets: HashSet<(ClientId, GroupName)>) -> Vec<
 }
 
 /// Writes `batch` at `now_ms` (each checked against its group's head) and
-/// returns what to tell the nodes: the cursors that are now as asked, and
-/// each moved room as its identity's list now has it (an invitation's
-/// with who wrote, if its history does not say yet).
+/// returns what to tell the nodes: the cursors that are now as asked (for
+/// "seen by" too in groups of at most `seen_max` readers), and each moved
+/// room as its identity's list now has it (an invitation's with who wrote,
+/// if its history does not say yet).
 fn pass(
     store: &dyn Store,
     batch: Vec<((ClientId, GroupName), Cursor)>,
     invited: &Invites,
     now_ms: u64,
+    seen_max: usize,
 ) -> Result<Vec<Control>, HistoryError> {
     let mut writes = Vec::with_capacity(batch.len());
     for ((sub, group), cursor) in batch {
@@ -242,6 +254,7 @@ fn pass(
     }
     let stored = store.set_cursors(&writes, now_ms)?;
     let mut told = Vec::new();
+    let mut small = HashMap::new();
     // A lower number than the stored one (or an invitation where a cursor
     // is) left it: nothing to tell.
     for (write, stored) in writes.into_iter().zip(stored).filter(|(write, stored)| write.cursor == *stored) {
@@ -250,7 +263,10 @@ fn pass(
             room.with = invited.get(&(write.sub, write.group.clone())).copied();
         }
         if !stored.epoch.is_empty() {
-            told.push(Control::Cursor { sub: write.sub, group: write.group, epoch: stored.epoch, seq: stored.seq });
+            let seen =
+                *small.entry(write.group.clone()).or_insert_with(|| seen::is_small(store, &write.group, seen_max));
+            let (sub, group, epoch, seq) = (write.sub, write.group, stored.epoch, stored.seq);
+            told.push(Control::Cursor { sub, group, epoch, seq, seen });
         }
         told.push(Control::Room { sub: write.sub, room });
     }
@@ -269,8 +285,11 @@ impl Fanout {
     }
 
     /// Tells `sub`'s JSON members of `group` here that its cursor is `seq`
-    /// of `epoch`.
-    pub fn heard(&self, sub: ClientId, group: &GroupName, epoch: String, seq: u64) {
+    /// of `epoch`, and when `seen` (a small group), every JSON member of it.
+    pub fn heard(&self, sub: ClientId, group: &GroupName, epoch: String, seq: u64, seen: bool) {
+        if seen {
+            self.registry.signal_all(group, Frame::text(seen::moved(sub, epoch.clone(), seq).encode()));
+        }
         let frame = Frame::text(ServerEvent::Cursor { epoch, seq }.encode());
         self.registry.signal_to(group, frame, sub);
     }
@@ -316,16 +335,33 @@ mod tests {
         let ann = ClientId(Uuid::new_v4());
         let at = |name: &str, epoch: &str, seq| ((ann, group(name)), Cursor { epoch: epoch.into(), seq });
         let told =
-            pass(&store, vec![at("a", &epoch, 9), at("b", "stale", 1), at("nobody", "e", 1)], &Invites::new(), 10)
+            pass(&store, vec![at("a", &epoch, 9), at("b", "stale", 1), at("nobody", "e", 1)], &Invites::new(), 10, 0)
                 .unwrap();
-        assert_eq!(told[0], Control::Cursor { sub: ann, group: group("a"), epoch: epoch.clone(), seq: 5 }, "clamped");
+        let cursor = Control::Cursor { sub: ann, group: group("a"), epoch: epoch.clone(), seq: 5, seen: false };
+        assert_eq!(told[0], cursor, "clamped");
         let Control::Room { sub, room } = &told[1] else { panic!("the room follows: {told:?}") };
         assert_eq!((*sub, room.group.as_str(), room.read, room.unread), (ann, "a", 5, 0));
         assert_eq!(told.len(), 2);
         assert_eq!(store.cursor(ann, &group("b")).unwrap(), None, "another epoch than the group's is dropped");
-        assert_eq!(pass(&store, vec![at("a", &epoch, 3)], &Invites::new(), 11).unwrap(), [], "lower: nothing moved");
+        assert_eq!(pass(&store, vec![at("a", &epoch, 3)], &Invites::new(), 11, 0).unwrap(), [], "lower: nothing moved");
         assert_eq!(store.cursor(ann, &group("a")).unwrap(), Some(Cursor { epoch, seq: 5 }));
-        assert_eq!(pass(&store, vec![at("b", &other, 1)], &Invites::new(), 12).unwrap().len(), 2);
+        assert_eq!(pass(&store, vec![at("b", &other, 1)], &Invites::new(), 12, 0).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_move_in_a_group_of_at_most_seen_max_readers_is_flagged_for_seen_by() {
+        let store = MemoryStore::default();
+        let epoch = messages(&store, "a", 3);
+        let (ann, bob) = (ClientId(Uuid::new_v4()), ClientId(Uuid::new_v4()));
+        let at = |sub, seq| ((sub, group("a")), Cursor { epoch: epoch.clone(), seq });
+        let seen = |told: &[Control]| match &told[0] {
+            Control::Cursor { seen, .. } => *seen,
+            other => panic!("a cursor first: {other:?}"),
+        };
+        assert!(seen(&pass(&store, vec![at(ann, 1)], &Invites::new(), 10, 1).unwrap()), "one reader of at most one");
+        let told = pass(&store, vec![at(ann, 2), at(bob, 2)], &Invites::new(), 11, 1).unwrap();
+        assert!(!seen(&told) && !seen(&told[2..]), "two readers: too many for one, both unflagged");
+        assert!(!seen(&pass(&store, vec![at(ann, 3)], &Invites::new(), 12, 0).unwrap()), "0: off");
     }
 
     #[test]
@@ -334,12 +370,16 @@ mod tests {
         messages(&store, "dm", 3);
         let bob = ClientId(Uuid::new_v4());
         let invited = ((bob, group("dm")), Cursor::default());
-        let told = pass(&store, vec![invited.clone()], &Invites::new(), 10).unwrap();
+        let told = pass(&store, vec![invited.clone()], &Invites::new(), 10, 50).unwrap();
         let [Control::Room { sub, room }] = told.as_slice() else { panic!("a room, no cursor: {told:?}") };
         assert_eq!((*sub, room.read, room.unread, room.last.as_ref().map(|last| last.seq)), (bob, 0, 3, Some(3)));
         let epoch = store.head(&group("dm")).unwrap().epoch;
-        pass(&store, vec![((bob, group("dm")), Cursor { epoch, seq: 2 })], &Invites::new(), 11).unwrap();
-        assert_eq!(pass(&store, vec![invited], &Invites::new(), 12).unwrap(), [], "invited again: a cursor is there");
+        pass(&store, vec![((bob, group("dm")), Cursor { epoch, seq: 2 })], &Invites::new(), 11, 50).unwrap();
+        assert_eq!(
+            pass(&store, vec![invited], &Invites::new(), 12, 50).unwrap(),
+            [],
+            "invited again: a cursor is there"
+        );
         let gone = forgotten(&store, [(bob, group("dm"))].into());
         assert_eq!(gone, [Control::Forgotten { sub: bob, group: group("dm") }]);
         assert_eq!(store.cursors(bob).unwrap(), []);

@@ -78,6 +78,7 @@ mod registry;
 mod revoke;
 mod rooms;
 pub mod routes;
+mod seen;
 pub mod server;
 pub mod shutdown;
 pub mod signals;

@@ -34,7 +34,9 @@ pub fn handler(
             }
             Signal::Control(Control::Revoke { sub, issued_before }) => revocations.revoked(sub, issued_before),
             Signal::Control(Control::Typing { group, from }) => typing.heard(&group, from),
-            Signal::Control(Control::Cursor { sub, group, epoch, seq }) => cursors.heard(sub, &group, epoch, seq),
+            Signal::Control(Control::Cursor { sub, group, epoch, seq, seen }) => {
+                cursors.heard(sub, &group, epoch, seq, seen);
+            }
             Signal::Control(Control::Presence { node, parts }) => presence.heard(node, parts),
             Signal::Control(Control::Room { sub, room }) => rooms.room(sub, room),
             Signal::Control(Control::Forgotten { sub, group }) => rooms.forgotten(sub, group),

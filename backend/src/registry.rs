@@ -258,6 +258,13 @@ impl Registry {
         self.offer(group, &frame, |client| client == only)
     }
 
+    /// Hands `frame`, a best-effort event outside the sequence (a reader's
+    /// move in a small group), to all of `group`'s live JSON members here,
+    /// as [`signal`](Self::signal) does. Returns how many took it.
+    pub fn signal_all(&self, group: &GroupName, frame: Frame) -> usize {
+        self.offer(group, &frame, |_| true)
+    }
+
     /// Offers `frame` to `group`'s JSON members whose client id `to` takes.
     fn offer(&self, group: &GroupName, frame: &Frame, to: impl Fn(ClientId) -> bool) -> usize {
         let Some(group) = lock(&self.groups).get(group).cloned() else { return 0 };

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use roomcast_shared::{limits, ChatMessage, ClientId};
 use yew::Reducible;
 
-use crate::session::{Pending, PeopleShown, TypingLine};
+use crate::session::{Pending, PeopleShown, SeenByLine, TypingLine};
 use crate::timeline::{LineKind, Page, PageRequest, Timeline};
 
 /// The connection status line.
@@ -68,6 +68,8 @@ pub struct RoomState {
     pub typing: Option<TypingLine>,
     /// Who is in the room (nothing known before the first snapshot).
     pub people: Rc<PeopleShown>,
+    /// "Seen by …" under one's own latest message, if anyone has.
+    pub seen_by: Option<Rc<SeenByLine>>,
     /// Bumped by every action: the timeline changes in place.
     revision: u64,
 }
@@ -96,6 +98,7 @@ impl RoomState {
             me: None,
             typing: None,
             people: Rc::default(),
+            seen_by: None,
             revision: 0,
         }
     }
@@ -155,6 +158,8 @@ pub enum Action {
         after: u64,
         me: ClientId,
     },
+    /// Who has seen one's own latest message changed.
+    SeenBy(Option<Rc<SeenByLine>>),
 }
 
 impl Reducible for RoomState {
@@ -181,6 +186,7 @@ impl Reducible for RoomState {
                 Action::Typing(line) => next.typing = line,
                 Action::People(people) => next.people = people,
                 Action::Divider { after, me } => timeline.divide(after, Some(me)),
+                Action::SeenBy(line) => next.seen_by = line,
             }
         }
         Rc::new(next)

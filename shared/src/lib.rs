@@ -15,6 +15,7 @@
 //! - [`presence`]: who is in a group (the members and counts of the
 //!   `presence`, `join` and `leave` events).
 //! - [`rooms`]: an identity's rooms (the events of its rooms stream).
+//! - [`seen`]: who has read a small group how far (the `seen` event).
 //! - [`close`]: WebSocket close codes the server uses and what a client should
 //!   do after each.
 //! - [`limits`]: default sizes and timings both sides agree on.
@@ -26,6 +27,7 @@ pub mod names;
 pub mod presence;
 pub mod protocol;
 pub mod rooms;
+pub mod seen;
 
 pub use message::{ChatMessage, Sender};
 pub use names::{ClientId, DisplayName, GroupName, NameError, DIRECT_PREFIX, ROOMS_STREAM, SERVER_NAME};
@@ -34,6 +36,7 @@ pub use protocol::{
     ClientCommand, CommandError, ErrorCode, HeartbeatSettings, MessageId, MessagePage, ServerEvent, Welcome,
 };
 pub use rooms::{LastMessage, RoomEntry};
+pub use seen::Reader;
 
 /// The WebSocket subprotocol a client asks for to speak the JSON protocol.
 ///

@@ -9,6 +9,7 @@ use crate::message::{ChatMessage, Sender};
 use crate::names::{ClientId, GroupName};
 use crate::presence::{PresenceCount, PresentMember};
 use crate::rooms::{LastMessage, RoomEntry};
+use crate::seen::Reader;
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,6 +357,17 @@ pub enum ServerEvent {
         epoch: String,
         seq: u64,
     },
+    /// In a small group (no more identities with a read cursor in it than
+    /// the server's `--seen-max`), how far its readers have read history
+    /// `epoch`: every one of them right after `welcome` (before the
+    /// replay), then each one whose cursor moves, to every JSON member of
+    /// the group on every node. Each reader replaces what the client holds
+    /// for its `client_id`. Best-effort, outside the sequence; none in a
+    /// larger group.
+    Seen {
+        epoch: String,
+        readers: Vec<Reader>,
+    },
     /// On the rooms stream, after `welcome`: the identity's rooms, newest
     /// activity first (at most 200).
     Rooms {
@@ -482,6 +494,19 @@ mod tests {
         let cursor = ServerEvent::Cursor { epoch: "9f2c41d07ab35e86".into(), seq: 42 };
         assert_eq!(cursor.encode(), r#"{"type":"cursor","epoch":"9f2c41d07ab35e86","seq":42}"#);
         assert_eq!(ServerEvent::decode(&cursor.encode()).unwrap(), cursor);
+    }
+
+    #[test]
+    fn seen_has_the_documented_shape() {
+        let seen = ServerEvent::Seen {
+            epoch: "9f2c41d07ab35e86".into(),
+            readers: vec![Reader { client_id: ID.parse().unwrap(), seq: 7 }],
+        };
+        assert_eq!(
+            seen.encode(),
+            format!(r#"{{"type":"seen","epoch":"9f2c41d07ab35e86","readers":[{{"client_id":"{ID}","seq":7}}]}}"#)
+        );
+        assert_eq!(ServerEvent::decode(&seen.encode()).unwrap(), seen);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::writes::event_frame;
 use crate::frame::Frame;
 use crate::history::{Cursor, History, HistoryError, Page, Piece, Replay};
 use crate::rooms::{entry, RoomsHub};
+use crate::seen;
 
 /// How a connection starts.
 pub(super) enum CatchUp {
@@ -90,9 +91,49 @@ pub(super) fn rooms_frames(rooms: Vec<RoomEntry>, peer: &Peer, settings: &Settin
     ]
 }
 
-/// A page read, with the replay, and (the first time, for a verified
-/// member) its read cursor.
-type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page, Option<Cursor>), HistoryError>> + Send>>;
+/// A page read, with the replay, and (the first time) what follows the
+/// `welcome`.
+type Step = Pin<Box<dyn Future<Output = Result<(Replay, Page, Welcomed), HistoryError>> + Send>>;
+
+/// What the first step reads to follow the `welcome`: a verified member's
+/// read cursor, and in a small group its readers (see [`seen`]).
+#[derive(Default)]
+struct Welcomed {
+    cursor: Option<Cursor>,
+    readers: Option<Vec<(ClientId, Cursor)>>,
+}
+
+/// What the first step is to read besides the page.
+#[derive(Default)]
+pub(super) struct FirstReads {
+    /// Whose read cursor in which group (a verified member's).
+    pub(super) reader: Option<(ClientId, GroupName)>,
+    /// Which group's readers, if it has at most this many (`--seen-max`).
+    pub(super) readers: Option<(GroupName, usize)>,
+}
+
+impl FirstReads {
+    async fn read(self, history: &History) -> Welcomed {
+        // Either missing, the `welcome` goes without it.
+        let cursor = match self.reader {
+            Some((sub, group)) => history.cursor(sub, group).await.unwrap_or_else(|err| {
+                tracing::debug!(%err, "cannot read a read cursor: the welcome goes without it");
+                None
+            }),
+            None => None,
+        };
+        let readers = match self.readers {
+            Some((group, max)) => {
+                history.blocking(move |store| store.readers(&group, max)).await.unwrap_or_else(|err| {
+                    tracing::debug!(%err, "cannot read a group's readers: the welcome goes without them");
+                    None
+                })
+            }
+            None => None,
+        };
+        Welcomed { cursor, readers }
+    }
+}
 
 /// A replay in progress.
 pub(super) struct Replaying {
@@ -100,18 +141,18 @@ pub(super) struct Replaying {
     replay: Option<Replay>,
     step: Option<Step>,
     welcomed: bool,
-    /// Whose read cursor in which group the first step reads (a verified
-    /// member's), until it does.
-    reader: Option<(ClientId, GroupName)>,
-    /// That cursor, until it follows the `welcome`.
-    cursor: Option<Cursor>,
+    /// What the first step reads besides its page, until it does (boxed:
+    /// read once).
+    first: Option<Box<FirstReads>>,
+    /// What it read, until it follows the `welcome`.
+    told: Welcomed,
 }
 
 impl Replaying {
-    /// `reader`: the identity and group whose read cursor follows the
-    /// `welcome` (a verified member's), if any.
-    pub(super) fn new(replay: Replay, reader: Option<(ClientId, GroupName)>) -> Self {
-        Self { replay: Some(replay), step: None, welcomed: false, reader, cursor: None }
+    /// `first`: what follows the `welcome`, read with the first page.
+    pub(super) fn new(replay: Replay, first: FirstReads) -> Self {
+        let first = Some(Box::new(first));
+        Self { replay: Some(replay), step: None, welcomed: false, first, told: Welcomed::default() }
     }
 
     /// The next page, reading it if no read is under way.
@@ -119,28 +160,25 @@ impl Replaying {
         if self.step.is_none() {
             let Some(replay) = self.replay.take() else { return Poll::Pending };
             let history = history.clone();
-            let reader = self.reader.take();
+            let first = self.first.take();
             self.step = Some(Box::pin(async move {
                 // Read before the replay's head: a cursor of the epoch the
                 // replay then reads is one of that history.
-                let cursor = match reader {
-                    Some((sub, group)) => history.cursor(sub, group).await.unwrap_or_else(|err| {
-                        tracing::debug!(%err, "cannot read a read cursor: the welcome goes without it");
-                        None
-                    }),
-                    None => None,
+                let welcomed = match first {
+                    Some(first) => first.read(&history).await,
+                    None => Welcomed::default(),
                 };
                 let (replay, page) = history.step(replay).await?;
-                Ok((replay, page, cursor))
+                Ok((replay, page, welcomed))
             }));
         }
         let step = self.step.as_mut().expect("set above");
         let Poll::Ready(stepped) = step.as_mut().poll(cx) else { return Poll::Pending };
         self.step = None;
-        Poll::Ready(stepped.map(|(replay, page, cursor)| {
+        Poll::Ready(stepped.map(|(replay, page, welcomed)| {
             self.replay = Some(replay);
-            if cursor.is_some() {
-                self.cursor = cursor;
+            if welcomed.cursor.is_some() || welcomed.readers.is_some() {
+                self.told = welcomed;
             }
             page
         }))
@@ -164,11 +202,15 @@ impl Replaying {
             let epoch = self.replay.as_ref().map(|replay| replay.epoch().to_owned()).unwrap_or_default();
             // The member's read cursor, when it is of the history it is
             // about to get: where its "new messages" begin.
-            let cursor = self.cursor.take().filter(|cursor| !epoch.is_empty() && cursor.epoch == epoch);
+            let cursor = self.told.cursor.take().filter(|cursor| !epoch.is_empty() && cursor.epoch == epoch);
+            // The group's readers, of that history too.
+            let seen =
+                self.told.readers.take().filter(|_| !epoch.is_empty()).map(|readers| seen::snapshot(&epoch, readers));
             frames.push(event_frame(&ServerEvent::Welcome(welcome(peer, settings, epoch))));
             if let Some(Cursor { epoch, seq }) = cursor {
                 frames.push(event_frame(&ServerEvent::Cursor { epoch, seq }));
             }
+            frames.extend(seen.as_ref().map(event_frame));
         }
         frames.extend(page.pieces.into_iter().map(|piece| {
             event_frame(&match piece {

@@ -59,6 +59,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Messages replayed to a client that joins without `since`.
     pub history_on_join: usize,
+    /// Groups with at most this many readers get "seen by" (0: off).
+    pub seen_max: usize,
 }
 
 /// What every connection shares; built once per server.

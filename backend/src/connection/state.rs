@@ -13,7 +13,7 @@ use tokio::time::{Instant, Interval};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::WebSocketStream;
 
-use super::catch_up::{rooms_frames, CatchUp, Caught, Replaying, RoomsList};
+use super::catch_up::{rooms_frames, CatchUp, Caught, FirstReads, Replaying, RoomsList};
 use super::context::{Context, Peer, Role};
 use super::control_rate::ControlRate;
 use super::sources::Sources;
@@ -46,8 +46,12 @@ impl Connection {
             (Role::Rooms, _) => Some(Box::new(CatchUp::Rooms(RoomsList::new(peer.client_id, context.rooms.clone())))),
             (Role::Member { .. }, WireMode::Json) => {
                 let replay = Replay::new(peer.group.clone(), peer.start.clone(), context.settings.history_on_join);
-                let reader = peer.verified.then(|| (peer.client_id, peer.group.clone()));
-                Some(Box::new(CatchUp::History(Replaying::new(replay, reader))))
+                let seen_max = context.settings.seen_max;
+                let first = FirstReads {
+                    reader: peer.verified.then(|| (peer.client_id, peer.group.clone())),
+                    readers: (seen_max > 0).then(|| (peer.group.clone(), seen_max)),
+                };
+                Some(Box::new(CatchUp::History(Replaying::new(replay, first))))
             }
             (Role::Member { .. }, WireMode::Raw) => None,
         };

@@ -1,6 +1,6 @@
 //! The in-memory store: the same contract as SQLite, gone on restart.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId};
@@ -19,12 +19,34 @@ pub struct MemoryStore {
     /// Earliest `iat` accepted per revoked identity (in process, as the
     /// rest of this store).
     revoked: Mutex<HashMap<ClientId, u64>>,
-    /// Read cursors per identity.
-    cursors: Mutex<HashMap<ClientId, OwnCursors>>,
+    /// Read cursors per identity, and who has one per group.
+    cursors: Mutex<Cursors>,
 }
 
 /// One identity's cursors, each with when it was last set.
 type OwnCursors = HashMap<GroupName, (Cursor, u64)>;
+
+/// The read cursors, by identity, with an index by group kept beside them
+/// (under the same lock): `readers` looks at one group's, never at every
+/// identity's.
+#[derive(Debug, Default)]
+struct Cursors {
+    by_sub: HashMap<ClientId, OwnCursors>,
+    by_group: HashMap<GroupName, HashSet<ClientId>>,
+}
+
+impl Cursors {
+    fn remove(&mut self, sub: ClientId, group: &GroupName) -> bool {
+        let removed = self.by_sub.get_mut(&sub).is_some_and(|own| own.remove(group).is_some());
+        if let Some(readers) = self.by_group.get_mut(group) {
+            readers.remove(&sub);
+            if readers.is_empty() {
+                self.by_group.remove(group);
+            }
+        }
+        removed
+    }
+}
 
 #[derive(Debug)]
 struct Log {
@@ -138,14 +160,16 @@ impl Store for MemoryStore {
         let mut all = lock(&self.cursors);
         let mut now = Vec::with_capacity(writes.len());
         for write in writes {
-            let own = all.entry(write.sub).or_default();
+            let own = all.by_sub.entry(write.sub).or_default();
             let cursor = moved(own.get(&write.group).map(|(cursor, _)| cursor), &write.cursor);
             let updated = own.get(&write.group).map_or(now_ms, |(_, updated)| now_ms.max(*updated));
             own.insert(write.group.clone(), (cursor.clone(), updated));
-            if own.len() > CURSORS_PER_IDENTITY {
-                let oldest =
-                    own.iter().min_by(|a, b| (a.1 .1, a.0).cmp(&(b.1 .1, b.0))).map(|(group, _)| group.clone());
-                own.remove(&oldest.expect("more than one"));
+            let oldest = (own.len() > CURSORS_PER_IDENTITY)
+                .then(|| own.iter().min_by(|a, b| (a.1 .1, a.0).cmp(&(b.1 .1, b.0))).map(|(group, _)| group.clone()))
+                .flatten();
+            all.by_group.entry(write.group.clone()).or_default().insert(write.sub);
+            if let Some(oldest) = oldest {
+                all.remove(write.sub, &oldest);
             }
             now.push(cursor);
         }
@@ -153,12 +177,13 @@ impl Store for MemoryStore {
     }
 
     fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError> {
-        Ok(lock(&self.cursors).get(&sub).and_then(|own| own.get(group)).map(|(cursor, _)| cursor.clone()))
+        Ok(lock(&self.cursors).by_sub.get(&sub).and_then(|own| own.get(group)).map(|(cursor, _)| cursor.clone()))
     }
 
     fn cursors(&self, sub: ClientId) -> Result<Vec<CursorEntry>, HistoryError> {
         let all = lock(&self.cursors);
         let mut listed: Vec<CursorEntry> = all
+            .by_sub
             .get(&sub)
             .into_iter()
             .flatten()
@@ -173,7 +198,17 @@ impl Store for MemoryStore {
     }
 
     fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
-        Ok(lock(&self.cursors).get_mut(&sub).is_some_and(|own| own.remove(group).is_some()))
+        Ok(lock(&self.cursors).remove(sub, group))
+    }
+
+    fn readers(&self, group: &GroupName, limit: usize) -> Result<Option<Vec<(ClientId, Cursor)>>, HistoryError> {
+        let all = lock(&self.cursors);
+        let Some(readers) = all.by_group.get(group) else { return Ok(Some(Vec::new())) };
+        if readers.len() > limit {
+            return Ok(None);
+        }
+        let cursor = |sub: &ClientId| all.by_sub.get(sub).and_then(|own| own.get(group)).map(|(cursor, _)| cursor);
+        Ok(Some(readers.iter().filter_map(|sub| Some((*sub, cursor(sub)?.clone()))).collect()))
     }
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
@@ -313,6 +348,10 @@ pub(crate) mod hooked {
 
         fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
             self.inner().forget(sub, group)
+        }
+
+        fn readers(&self, group: &GroupName, limit: usize) -> Result<Option<Vec<(ClientId, Cursor)>>, HistoryError> {
+            self.inner().readers(group, limit)
         }
     }
 }

@@ -36,7 +36,9 @@ use super::store::{
 ///   prune from the groups table, without scanning every message.
 /// - 5: `removed_ids` (created by `SCHEMA` like any table: no migration).
 /// - 6: `revocations` (likewise).
-/// - 7: `cursors` (likewise: an older database gets the table empty).
+/// - 7: `cursors` (likewise: an older database gets the table empty), and
+///   later its index by group, `cursors_by_grp` (created by `SCHEMA` at
+///   every open, and ignored by a server that does not use it: no bump).
 const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
@@ -81,6 +83,7 @@ const SCHEMA: &str = "
         updated INTEGER NOT NULL,
         PRIMARY KEY (sub, grp)
     ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS cursors_by_grp ON cursors (grp);
 ";
 
 /// Per connection, outside the database file: see `Writer::cut`.
@@ -715,6 +718,27 @@ impl Store for SqliteStore {
             params![sub.0.as_bytes().as_slice(), group.as_str()],
         )?;
         Ok(removed > 0)
+    }
+
+    /// At most `limit + 1` rows of the index by group: one more than
+    /// `limit` says the group is too large.
+    fn readers(&self, group: &GroupName, limit: usize) -> Result<Option<Vec<(ClientId, Cursor)>>, HistoryError> {
+        self.with_reader(|connection| {
+            let mut statement =
+                connection.prepare_cached("SELECT sub, epoch, seq FROM cursors WHERE grp = ?1 LIMIT ?2")?;
+            let rows = statement
+                .query_map(params![group.as_str(), to_sql((limit as u64).saturating_add(1))], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+                })?;
+            let mut readers = Vec::new();
+            for row in rows {
+                let (sub, epoch, seq) = row?;
+                let sub = uuid::Uuid::from_slice(&sub)
+                    .map_err(|_| HistoryError::Corrupt("a cursor's sub is not a UUID".into()))?;
+                readers.push((ClientId(sub), Cursor { epoch, seq: seq as u64 }));
+            }
+            Ok((readers.len() <= limit).then_some(readers))
+        })
     }
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {

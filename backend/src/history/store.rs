@@ -258,6 +258,13 @@ pub trait Store: Send + Sync + 'static {
     /// returns whether there was one.
     fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError>;
 
+    /// Every cursor set in `group` (invitations too, whatever the epoch),
+    /// with its identity, in no order; `None` when more than `limit`
+    /// identities have one there. A large group costs one bounded look (an
+    /// index or a count), never a read of its cursors: "seen by" is for
+    /// small groups.
+    fn readers(&self, group: &GroupName, limit: usize) -> Result<Option<Vec<(ClientId, Cursor)>>, HistoryError>;
+
     /// The group's head alone.
     fn head(&self, group: &GroupName) -> Result<Head, HistoryError> {
         Ok(self.read(group, Range::LATEST, Limit::NONE)?.head)

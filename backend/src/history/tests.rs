@@ -815,6 +815,54 @@ fn an_identity_keeps_its_most_recently_set_cursors_and_can_forget_one() {
     });
 }
 
+/// `group_name`'s readers within `limit`, in the order of their ids.
+fn readers(store: &dyn Store, group_name: &str, limit: usize) -> Option<Vec<(ClientId, Cursor)>> {
+    let mut readers = store.readers(&group(group_name), limit).unwrap()?;
+    readers.sort_by_key(|(sub, _)| sub.0);
+    Some(readers)
+}
+
+fn sorted(mut readers: Vec<(ClientId, Cursor)>) -> Vec<(ClientId, Cursor)> {
+    readers.sort_by_key(|(sub, _)| sub.0);
+    readers
+}
+
+#[test]
+fn a_groups_readers_are_its_cursors_unless_there_are_more_than_the_limit() {
+    every_store(|store| {
+        let (ann, bob, cat) = (someone(), someone(), someone());
+        assert_eq!(readers(store, "small", 2), Some(Vec::new()), "nobody yet");
+        set(store, ann, "small", cursor("e", 3), 10);
+        set(store, bob, "small", cursor("", 0), 11);
+        set(store, bob, "other", cursor("f", 1), 12);
+        set(store, ann, "small", cursor("e", 5), 13);
+        set(store, ann, "small", cursor("e", 4), 14);
+        let two = sorted(vec![(ann, cursor("e", 5)), (bob, cursor("", 0))]);
+        assert_eq!(readers(store, "small", 2), Some(two.clone()), "each as it now is, an invitation too");
+        set(store, cat, "small", cursor("e", 1), 15);
+        assert_eq!(readers(store, "small", 2), None, "one more than the limit");
+        assert_eq!(readers(store, "small", 3).map(|readers| readers.len()), Some(3));
+        assert!(store.forget(cat, &group("small")).unwrap());
+        assert_eq!(readers(store, "small", 2), Some(two), "a forgotten room is no one's read any more");
+        assert_eq!(readers(store, "other", 1), Some(vec![(bob, cursor("f", 1))]));
+        assert_eq!(readers(store, "other", 0), None);
+    });
+}
+
+#[test]
+fn a_cursor_an_identity_no_longer_keeps_leaves_its_groups_readers() {
+    every_store(|store| {
+        let (ann, bob) = (someone(), someone());
+        set(store, bob, "g0", cursor("e", 2), 1);
+        for i in 0..=CURSORS_PER_IDENTITY {
+            set(store, ann, &format!("g{i}"), cursor("e", 1), 1_000 + i as u64);
+        }
+        assert_eq!(store.cursor(ann, &group("g0")).unwrap(), None);
+        assert_eq!(readers(store, "g0", 10), Some(vec![(bob, cursor("e", 2))]), "ann's went from g0's readers too");
+        assert_eq!(readers(store, "g1", 10), Some(vec![(ann, cursor("e", 1))]));
+    });
+}
+
 #[test]
 fn cursors_survive_reopening_an_sqlite_store() {
     let db = TempDb::new();

@@ -26,9 +26,18 @@ pub enum Control {
     /// stored): each node puts it into its views of those groups.
     Presence { node: NodeId, parts: Vec<(GroupName, NodePart)> },
     /// `sub`'s read cursor in `group` is now `seq` of history `epoch`
-    /// (stored already): each node tells `sub`'s JSON members of `group`.
-    /// Lost with the channel; the next `welcome` says it again.
-    Cursor { sub: ClientId, group: GroupName, epoch: String, seq: u64 },
+    /// (stored already): each node tells `sub`'s JSON members of `group`,
+    /// and when `seen` (the group is small: see `crate::seen`) every JSON
+    /// member of it. Lost with the channel; the next `welcome` says it
+    /// again.
+    Cursor {
+        sub: ClientId,
+        group: GroupName,
+        epoch: String,
+        seq: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        seen: bool,
+    },
     /// `sub`'s room is now `room` (its cursor moved, or a direct message
     /// began): each node's rooms streams of `sub` watch it and are told.
     Room { sub: ClientId, room: RoomEntry },

@@ -291,13 +291,14 @@ pub async fn next_message(ws: &mut Client) -> Message {
     }
 }
 
-/// The next event, passing over presence (`presence`, `join`, `leave`):
-/// state a member is kept up to date with beside everything else, which
-/// tests of something else leave aside. [`next_any_event`] reads it too.
+/// The next event, passing over presence (`presence`, `join`, `leave`)
+/// and "seen by" (`seen`): state a member is kept up to date with beside
+/// everything else, which tests of something else leave aside.
+/// [`next_any_event`] reads them too.
 pub async fn next_event(ws: &mut Client) -> ServerEvent {
     loop {
         let event = next_any_event(ws).await;
-        if !is_presence(&event) {
+        if !is_presence(&event) && !matches!(event, ServerEvent::Seen { .. }) {
             return event;
         }
     }

@@ -17,9 +17,9 @@ use yew::prelude::*;
 
 use crate::components::rows::{PendingRow, RowChunk};
 use crate::net::attention;
-use crate::session::Pending;
+use crate::session::{Pending, SeenByLine};
 use crate::timeline::scroll::{self, Follow, Metrics, Shown};
-use crate::timeline::{Chunk, Edge};
+use crate::timeline::{Chunk, Edge, Row};
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
@@ -44,6 +44,9 @@ pub struct MessageListProps {
     pub on_seen: Callback<u64>,
     /// Opens a direct message with a sender (none in a direct message).
     pub on_direct: Option<Callback<ClientId>>,
+    /// "Seen by …" under one's own latest message.
+    #[prop_or_default]
+    pub seen_by: Option<Rc<SeenByLine>>,
 }
 
 /// The `data-key`s of the loader rows at both ends.
@@ -125,8 +128,13 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             <ol class="timeline" ref={list} data-testid="timeline" role="log" aria-live="polite"
                 aria-relevant="additions" aria-busy={busy.to_string()} aria-label="Messages" onscroll={on_scroll}>
                 { loader(props.older, &props.on_load_older, Side::Older) }
-                { for props.chunks.iter().map(|chunk| html! {
-                    <RowChunk key={format!("c{}", chunk.id)} rows={chunk.rows.clone()} {me} on_direct={on_direct.clone()} />
+                { for props.chunks.iter().map(|chunk| {
+                    // Only the run holding its message changes with it.
+                    let seen_by = props.seen_by.clone().filter(|line| holds(chunk, line.under));
+                    html! {
+                        <RowChunk key={format!("c{}", chunk.id)} rows={chunk.rows.clone()} {me}
+                                  on_direct={on_direct.clone()} {seen_by} />
+                    }
                 }) }
                 { loader(props.newer, &props.on_load_newer, Side::Newer) }
                 { for props.pending.iter().map(|pending| html! {
@@ -142,6 +150,11 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             }
         </div>
     }
+}
+
+/// Whether `chunk` holds message `seq`.
+fn holds(chunk: &Chunk, seq: u64) -> bool {
+    chunk.rows.iter().any(|row| matches!(row, Row::Message(message) if message.seq == seq))
 }
 
 fn new_messages_label(unseen: u64) -> String {

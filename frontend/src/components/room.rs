@@ -81,7 +81,8 @@ pub fn Room(props: &RoomProps) -> Html {
                              on_load_older={room.load_older.clone()} on_load_newer={room.load_newer.clone()}
                              on_jump_to_newest={room.jump_to_newest.clone()} on_following={room.following.clone()}
                              on_retry={room.retry.clone()} on_delete={room.delete.clone()}
-                             on_seen={room.seen.clone()} on_direct={on_direct.clone()} />
+                             on_seen={room.seen.clone()} on_direct={on_direct.clone()}
+                             seen_by={state.seen_by.clone()} />
                 <Typing line={state.typing.clone()} />
                 <Composer on_send={room.send.clone()} on_typing={room.typing.clone()}
                           max_bytes={state.max_message_bytes} />

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use roomcast_shared::{ChatMessage, ClientId, MessageId};
 use yew::prelude::*;
 
-use crate::session::{guest_name, Delivery, Pending};
+use crate::session::{guest_name, Delivery, Pending, SeenByLine};
 use crate::timeline::{LineKind, Row, SystemLine};
 
 #[derive(Properties, PartialEq)]
@@ -16,6 +16,10 @@ pub struct RowChunkProps {
     pub me: Option<ClientId>,
     /// Opens a direct message with a sender (none in a direct message).
     pub on_direct: Option<Callback<ClientId>>,
+    /// "Seen by …", given only to the run holding the message it goes
+    /// under.
+    #[prop_or_default]
+    pub seen_by: Option<Rc<SeenByLine>>,
 }
 
 /// A run of rows (see [`crate::timeline::chunked`]): only the run that
@@ -30,8 +34,10 @@ pub fn RowChunk(props: &RowChunkProps) -> Html {
                     let mine = message.from.verified && Some(message.from.client_id) == me;
                     // Only someone the server vouches for can be written to.
                     let on_direct = props.on_direct.clone().filter(|_| message.from.verified && !mine);
+                    let seen_by = props.seen_by.clone().filter(|line| mine && line.under == message.seq);
                     html! {
-                        <MessageRow key={row_key_message(message.seq)} message={message.clone()} {mine} {on_direct} />
+                        <MessageRow key={row_key_message(message.seq)} message={message.clone()} {mine} {on_direct}
+                                    {seen_by} />
                     }
                 }
                 Row::Line { key, line } => html! {
@@ -51,6 +57,9 @@ pub struct MessageRowProps {
     pub mine: bool,
     /// Opens a direct message with the sender: their name is a button.
     pub on_direct: Option<Callback<ClientId>>,
+    /// Who has seen it, under one's own latest message.
+    #[prop_or_default]
+    pub seen_by: Option<Rc<SeenByLine>>,
 }
 
 /// A delivered message. Text is always rendered as text, never as HTML.
@@ -88,7 +97,36 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
                 }
             </div>
             <div class="text" dir="auto">{ &message.text }</div>
+            if let Some(line) = &props.seen_by {
+                <SeenByRow line={line.clone()} />
+            }
         </li>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SeenByRowProps {
+    pub line: Rc<SeenByLine>,
+}
+
+/// "Seen by Alice, Bob and 3 others", each name isolated (as the typing
+/// line's) so that one written right to left cannot reorder the rest.
+#[function_component]
+pub fn SeenByRow(props: &SeenByRowProps) -> Html {
+    let line = &props.line;
+    let others = match line.others {
+        0 => String::new(),
+        1 => " and 1 other".to_owned(),
+        others => format!(" and {others} others"),
+    };
+    html! {
+        <div class="seen-by" data-testid="seen-by" aria-label={line.to_string()}>
+            { "Seen by " }
+            { for line.names.iter().enumerate().map(|(index, name)| html! {
+                <>{ if index > 0 { ", " } else { "" } }<span class="reader" dir="auto">{ name }</span></>
+            }) }
+            { others }
+        </div>
     }
 }
 

@@ -4,9 +4,13 @@
 //! ([`crate::session`], [`crate::timeline`]), and what they decide goes to
 //! the socket or the view.
 
+use std::rc::Rc;
+
 use futures_channel::mpsc::UnboundedReceiver;
 use gloo_net::websocket::{Message, WebSocketError};
-use roomcast_shared::{close, limits, ClientCommand, ClientId, ErrorCode, GroupName, HeartbeatSettings, ServerEvent};
+use roomcast_shared::{
+    close, limits, ChatMessage, ClientCommand, ClientId, ErrorCode, GroupName, HeartbeatSettings, Reader, ServerEvent,
+};
 use uuid::Uuid;
 
 use crate::net::command::Command;
@@ -17,7 +21,7 @@ use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
     lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Direct, Heartbeat, Identity, Link, OnConnection,
-    Opening, People, Reached, Reading, RefusalCheck, ResumeCursor, TypingPeople, TypingSender,
+    Opening, People, Reached, Reading, RefusalCheck, ResumeCursor, SeenBy, TypingPeople, TypingSender,
 };
 use crate::state::{Action, Status};
 use crate::timeline::{Gap, LineKind};
@@ -47,6 +51,8 @@ pub struct Room {
     pub reading: Reading,
     /// The other participant, in a direct message room.
     pub direct: Option<Direct>,
+    /// Who has seen this user's latest message (small groups).
+    pub seen_by: SeenBy,
 }
 
 /// The state of one socket.
@@ -94,6 +100,7 @@ impl Room {
             people: People::default(),
             reading: Reading::default(),
             direct,
+            seen_by: SeenBy::default(),
         }
     }
 
@@ -355,18 +362,11 @@ impl Room {
                 conn.welcomed = true;
                 conn.typing.opened();
                 self.reading.welcomed(&welcome.epoch);
+                self.seen_by.welcomed(&welcome.epoch, conn.me);
                 self.resume.welcomed(welcome.epoch);
                 self.sending.limit_told(welcome.max_message_bytes);
             }
-            ServerEvent::Message(message) => {
-                if conn.typers.message_from(message.from.client_id) {
-                    self.view.act(Action::Typing(conn.typers.shown()));
-                }
-                self.resume.received(message.seq);
-                self.reading.received(&message, conn.me);
-                self.sending.acknowledged(message.id);
-                self.view.hand_over(self.batcher.received(message, now_ms()));
-            }
+            ServerEvent::Message(message) => self.on_message(conn, message),
             ServerEvent::Gap { from, to } => {
                 self.view.hand_over(self.batcher.flush());
                 self.resume.gap(Gap { from, to });
@@ -377,6 +377,8 @@ impl Room {
                 // fresh join's messages follow.
                 self.view.hand_over(self.batcher.flush());
                 self.reading.reset(&epoch);
+                self.seen_by.reset(&epoch);
+                self.show_seen_by();
                 self.resume.reset(epoch);
                 self.view.act(Action::Reset { at_ms: now_ms() });
             }
@@ -389,6 +391,7 @@ impl Room {
                 self.resume.synced(seq);
                 self.view.hand_over(self.batcher.synced());
                 self.view.act(Action::Synced(seq));
+                self.show_seen_by();
             }
             ServerEvent::Ack { id, seq } => {
                 self.view.act(Action::Acked(seq));
@@ -420,8 +423,10 @@ impl Room {
             presence @ (ServerEvent::Presence { .. } | ServerEvent::Join { .. } | ServerEvent::Leave { .. }) => {
                 self.people.heard(&presence);
                 self.view.act(Action::People(self.people.shown()));
+                self.show_seen_by();
             }
             ServerEvent::Cursor { epoch, seq } => self.reading.cursor(&epoch, seq),
+            ServerEvent::Seen { epoch, readers } => self.seen_by_heard(&epoch, &readers),
             // The rooms stream's events never come to a room's connection.
             ServerEvent::Pong
             | ServerEvent::Rooms { .. }
@@ -432,6 +437,33 @@ impl Room {
         }
         if conn.welcomed {
             self.sending.send_next(&mut conn.socket).await;
+        }
+    }
+
+    /// A group message, replayed or live.
+    fn on_message(&mut self, conn: &mut Connection, message: ChatMessage) {
+        if conn.typers.message_from(message.from.client_id) {
+            self.view.act(Action::Typing(conn.typers.shown()));
+        }
+        self.resume.received(message.seq);
+        self.reading.received(&message, conn.me);
+        self.seen_by.received(&message);
+        self.show_seen_by();
+        self.sending.acknowledged(message.id);
+        self.view.hand_over(self.batcher.received(message, now_ms()));
+    }
+
+    /// A `seen` event: how far readers of this small group have read.
+    fn seen_by_heard(&mut self, epoch: &str, readers: &[Reader]) {
+        self.seen_by.heard(epoch, readers);
+        self.show_seen_by();
+    }
+
+    /// Tells the view who has seen this user's latest message, if that
+    /// changed.
+    fn show_seen_by(&mut self) {
+        if let Some(line) = self.seen_by.changed(&self.people) {
+            self.view.act(Action::SeenBy(line.map(Rc::new)));
         }
     }
 

@@ -26,6 +26,8 @@
 //!   other person, why one is refused for good.
 //! - [`reading`]: read cursors: when `read` goes, what `cursor` does, and
 //!   where the "New messages" divider goes when the room opens.
+//! - [`seen_by`]: "Seen by Alice, Bob" under one's own latest message, from
+//!   the other readers' cursors (small groups only).
 
 pub mod attempt;
 pub mod batcher;
@@ -40,6 +42,7 @@ pub mod presence;
 pub mod reading;
 pub mod resume;
 pub mod rooms;
+pub mod seen_by;
 pub mod tabs;
 pub mod typing;
 
@@ -55,5 +58,6 @@ pub use presence::{People, PeopleShown};
 pub use reading::{Reading, READ_EVERY_MS};
 pub use resume::ResumeCursor;
 pub use rooms::{RoomList, RoomsShown};
+pub use seen_by::{SeenBy, SeenByLine};
 pub use tabs::{Owner, TabOutbox};
 pub use typing::{TypingLine, TypingPeople, TypingSender};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use roomcast_shared::{ClientId, PresenceCount, PresentMember, ServerEvent};
+use roomcast_shared::{ClientId, DisplayName, PresenceCount, PresentMember, ServerEvent};
 
 /// The room's people as this client knows them.
 #[derive(Debug, Default)]
@@ -54,6 +54,12 @@ impl People {
             self.members.clear();
         }
         true
+    }
+
+    /// What `client_id` is called in the list, if it is listed with a
+    /// name.
+    pub fn name_of(&self, client_id: ClientId) -> Option<&DisplayName> {
+        self.members.get(&client_id)?.name.as_ref()
     }
 
     pub fn shown(&self) -> Rc<PeopleShown> {

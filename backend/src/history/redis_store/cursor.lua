@@ -5,8 +5,11 @@
 -- set one goes.
 -- KEYS: 1 the identity's cursors (hash: group -> 'epoch:seq:updated').
 -- ARGV: 1 group, 2 epoch, 3 seq, 4 now (ms), 5 most cursors kept.
--- Returns {epoch, seq} as the cursor now is.
+-- Returns {epoch, seq, group forgotten ('': none)}: the cursor as it now
+-- is, and the group whose cursor went to make room (its readers hash has
+-- another hash tag: the caller updates it).
 local epoch, seq, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local forgotten = ''
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local old_epoch, old_seq, old_updated = string.match(old, '^([^:]*):(%d+):(%d+)$')
@@ -32,5 +35,6 @@ if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[5]) then
     end
   end
   redis.call('HDEL', KEYS[1], oldest_group)
+  forgotten = oldest_group
 end
-return {epoch, seq}
+return {epoch, seq, forgotten}

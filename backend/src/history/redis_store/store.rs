@@ -450,6 +450,18 @@ fn cursors_key(sub: ClientId) -> String {
     format!("rc:{{id:{sub}}}:cursors")
 }
 
+/// Who has a cursor in `group`: a hash of identity → `epoch:seq`, in the
+/// group's hash tag, kept beside each identity's own hash (written after
+/// it, as separate commands: the two tags may live on different shards).
+/// Its length bounds [`Store::readers`].
+fn readers_key(group: &str) -> String {
+    format!("rc:{{{group}}}:readers")
+}
+
+/// The readers of a group, unless it has more than ARGV[1]: one step.
+const READERS: &str = "if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end \
+    return redis.call('HGETALL', KEYS[1])";
+
 /// A stored `epoch:seq:updated`.
 fn parse_cursor(value: &str) -> Option<(Cursor, u64)> {
     let mut parts = value.rsplitn(3, ':');
@@ -498,11 +510,14 @@ impl Store for RedisStore {
     }
 
     /// One pipeline of scripts, one round trip; each script is atomic.
+    /// Then the groups' readers hashes, one more round trip: a cursor
+    /// stored but not yet in its group's hash (a failure between the two)
+    /// shows in "seen by" with the identity's next move.
     fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        let set: Vec<(String, u64)> = self.with_reader(|connection| {
+        let set: Vec<(String, u64, String)> = self.with_reader(|connection| {
             let mut pipe = redis::pipe();
             for write in writes {
                 pipe.cmd("EVALSHA").arg(self.cursor.get_hash()).arg(1).arg(cursors_key(write.sub));
@@ -511,7 +526,22 @@ impl Store for RedisStore {
             }
             pipe.query(connection)
         })?;
-        Ok(set.into_iter().map(|(epoch, seq)| Cursor { epoch, seq }).collect())
+        self.with_reader(|connection| {
+            let mut pipe = redis::pipe();
+            for (write, (epoch, seq, forgotten)) in writes.iter().zip(&set) {
+                let sub = write.sub.to_string();
+                pipe.cmd("HSET")
+                    .arg(readers_key(write.group.as_str()))
+                    .arg(&sub)
+                    .arg(format!("{epoch}:{seq}"))
+                    .ignore();
+                if !forgotten.is_empty() {
+                    pipe.cmd("HDEL").arg(readers_key(forgotten)).arg(&sub).ignore();
+                }
+            }
+            pipe.query::<()>(connection)
+        })?;
+        Ok(set.into_iter().map(|(epoch, seq, _)| Cursor { epoch, seq }).collect())
     }
 
     fn cursor(&self, sub: ClientId, group: &GroupName) -> Result<Option<Cursor>, HistoryError> {
@@ -540,7 +570,29 @@ impl Store for RedisStore {
     fn forget(&self, sub: ClientId, group: &GroupName) -> Result<bool, HistoryError> {
         let removed: u64 = self
             .with_reader(|connection| redis::cmd("HDEL").arg(cursors_key(sub)).arg(group.as_str()).query(connection))?;
+        self.with_reader(|connection| {
+            redis::cmd("HDEL").arg(readers_key(group.as_str())).arg(sub.to_string()).query::<u64>(connection)
+        })?;
         Ok(removed > 0)
+    }
+
+    fn readers(&self, group: &GroupName, limit: usize) -> Result<Option<Vec<(ClientId, Cursor)>>, HistoryError> {
+        let readers: Option<HashMap<String, String>> = self.with_reader(|connection| {
+            redis::cmd("EVAL").arg(READERS).arg(1).arg(readers_key(group.as_str())).arg(limit).query(connection)
+        })?;
+        let corrupt = || HistoryError::Corrupt(format!("a reader of {group} in Redis is not sub -> epoch:seq"));
+        readers
+            .map(|readers| {
+                readers
+                    .into_iter()
+                    .map(|(sub, value)| {
+                        let sub = sub.parse().map_err(|_| corrupt())?;
+                        let (epoch, seq) = value.rsplit_once(':').ok_or_else(corrupt)?;
+                        Ok((sub, Cursor { epoch: epoch.to_owned(), seq: seq.parse().map_err(|_| corrupt())? }))
+                    })
+                    .collect()
+            })
+            .transpose()
     }
 
     fn append(&self, batch: &mut [Appending]) -> Result<(), HistoryError> {
