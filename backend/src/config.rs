@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use roomcast_shared::limits;
 
 pub use crate::auth::AuthMode;
@@ -26,6 +26,7 @@ const CONNECTIONS: &str = "Connections";
 const PUBLISHING: &str = "Publishing";
 const HISTORY: &str = "History";
 const IDENTITIES: &str = "Identities";
+const OPERATIONS: &str = "Operations";
 
 /// Roomcast: real-time group messaging over WebSocket.
 ///
@@ -295,6 +296,25 @@ pub struct Config {
     /// origin and its host.
     #[arg(long, help_heading = NETWORK, env = "ROOMCAST_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// How logs are written to stderr: `text` for people; `json`, one
+    /// object per line, for log shippers. Either way they never hold
+    /// message text, tokens or query strings.
+    #[arg(long, help_heading = OPERATIONS, env = "ROOMCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Checks the configuration (and, with --redis, that Redis answers),
+    /// prints it with its secrets masked, and exits: 0 if the server would
+    /// start, 2 if not. Creates nothing (no data directory, no secret).
+    #[arg(long, help_heading = OPERATIONS)]
+    pub check_config: bool,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The text of a file a flag names (`--secret-file`, `--api-key-file`),
@@ -507,7 +527,15 @@ impl Config {
     /// secret files read into `secret` and `api_key` (where the server
     /// takes them from).
     pub fn load() -> Result<Self, clap::Error> {
-        Self::try_parse().map(Self::with_files_read)
+        Self::load_with_sources().map(|(config, _)| config)
+    }
+
+    /// [`load`](Self::load), and where each value came from (the command
+    /// line, the environment, or the default), for `--check-config`.
+    pub fn load_with_sources() -> Result<(Self, ArgMatches), clap::Error> {
+        let matches = Self::command().try_get_matches()?;
+        let config = Self::from_arg_matches(&matches)?.with_files_read();
+        Ok((config, matches))
     }
 
     fn with_files_read(mut self) -> Self {

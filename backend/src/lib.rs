@@ -37,7 +37,8 @@
 //! - [`queue`]: a member's bounded outbound queue; [`rate`]: publish
 //!   limits per identity and per address, kept across reconnects;
 //!   [`new_groups`]: rooms opened per identity and address.
-//! - [`config`]: flags and environment; [`state`]: what routes share;
+//! - [`config`]: flags and environment; [`check_config`]: what
+//!   `--check-config` prints; [`state`]: what routes share;
 //!   [`shutdown`]: the stop signal; `hex`: bytes as text; `owner_only`:
 //!   the data directory and database files, its user's alone.
 //!
@@ -54,6 +55,7 @@ pub mod assembly;
 pub mod auth;
 pub mod backend;
 mod batched_io;
+pub mod check_config;
 pub mod clock;
 pub mod config;
 mod connection;

@@ -1,5 +1,6 @@
 use anyhow::Context;
-use roomcast_backend::{net, shutdown, Config, Server, StartError};
+use roomcast_backend::config::LogFormat;
+use roomcast_backend::{check_config, net, shutdown, Config, Server, StartError};
 use tracing_subscriber::EnvFilter;
 
 /// Logs at info, except hyper's per-connection errors as warp reports them
@@ -10,16 +11,22 @@ const DEFAULT_LOG: &str = "info,warp::server=off";
 /// `EX_SOFTWARE`, after every connection was closed as on SIGTERM.
 const EXIT_FAILED: i32 = 70;
 
+/// Logs to stderr, as people read them or (`json`) one object per line.
+fn logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
-        .init();
     // A refused configuration is one line and exit code 2, before anything
     // runs (clap's own message without its hint line).
-    let config = match Config::load() {
-        Ok(config) => config,
+    let (config, matches) = match Config::load_with_sources() {
+        Ok(loaded) => loaded,
         Err(err) if err.use_stderr() => {
             let rendered = err.render().to_string();
             eprintln!("{}", rendered.lines().next().unwrap_or("error: invalid arguments"));
@@ -27,6 +34,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(help_or_version) => help_or_version.exit(),
     };
+    logging(config.log_format);
+    if config.check_config {
+        let report = check_config::check(&config, &matches);
+        print!("{}", report.text);
+        std::process::exit(if report.ok { 0 } else { 2 });
+    }
     if let Err(err) = config.validate() {
         eprintln!("error: {err}");
         std::process::exit(2);

@@ -87,3 +87,24 @@ async fn after_a_redis_outage_ready_means_a_send_will_succeed() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+/// `--check-config` asks Redis: a running one answers (exit 0), the same
+/// address without it does not (exit 2).
+#[tokio::test]
+async fn check_config_asks_redis() {
+    let redis = LocalRedis::start().expect("a local redis-server (the test script installs Debian's)");
+    let url = redis.url();
+    let check = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
+            .args(["--check-config", "--secret", TEST_SECRET, "--redis", url.as_str()])
+            .env("RUST_LOG", "off")
+            .output()
+    };
+    let answered = check().await.unwrap();
+    let text = String::from_utf8_lossy(&answered.stdout).into_owned();
+    assert_eq!(answered.status.code(), Some(0), "{text}");
+    assert!(text.contains("answers"), "{text}");
+    drop(redis);
+    let gone = check().await.unwrap();
+    assert_eq!(gone.status.code(), Some(2), "{}", String::from_utf8_lossy(&gone.stdout));
+}

@@ -50,17 +50,26 @@ pub async fn serve<S>(mut socket: WebSocketStream<S>, peer: Peer, membership: Me
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tracing::debug!(conn = %peer.connection_id, group = %peer.group, mode = peer.mode.as_str(), "joined");
+    tracing::debug!(
+        conn = %peer.connection_id,
+        group = %peer.group,
+        client = %peer.client_id,
+        peer = %peer.ip,
+        mode = peer.mode.as_str(),
+        "joined"
+    );
     let mut connection = state::Connection::new(peer, membership, context);
     let reason = connection.run(&mut socket).await;
     let (peer, membership, context) = connection.into_parts();
-    let (conn, group) = (&peer.connection_id, &peer.group);
+    let (conn, group, client, peer_ip) = (&peer.connection_id, &peer.group, &peer.client_id, &peer.ip);
     match &reason {
         CloseReason::TooSlow | CloseReason::Stalled => {
-            tracing::warn!(%conn, %group, %reason, "disconnecting a reader too slow for its group")
+            tracing::warn!(%conn, %group, %client, peer = %peer_ip, %reason, "disconnecting a reader too slow for its group")
         }
-        CloseReason::PeerClosed | CloseReason::Shutdown => tracing::debug!(%conn, %group, %reason, "closing"),
-        _ => tracing::info!(%conn, %group, %reason, "closing"),
+        CloseReason::PeerClosed | CloseReason::Shutdown => {
+            tracing::debug!(%conn, %group, %client, peer = %peer_ip, %reason, "closing")
+        }
+        _ => tracing::info!(%conn, %group, %client, peer = %peer_ip, %reason, "closing"),
     }
     // Leave first, so that nothing more is queued for a closing connection.
     let queue = membership.queue().clone();

@@ -512,23 +512,34 @@ impl ServerProcess {
     pub async fn start(addr: SocketAddr, database: &std::path::Path, args: &[&str]) -> Self {
         let mut all = vec!["--secret", TEST_SECRET];
         all.extend_from_slice(args);
-        Self::spawn(addr, database, &all, std::process::Stdio::inherit()).await
+        Self::spawn(addr, database, &all, std::process::Stdio::inherit(), "warn").await
     }
 
     /// The binary listening on `listen` (a wildcard address is reached on
     /// loopback) with `database` and only `args` (no secret unless they give
     /// one), its log kept for [`Self::stop_for_log`].
     pub async fn start_logged(listen: SocketAddr, database: &std::path::Path, args: &[&str]) -> Self {
-        Self::spawn(listen, database, args, std::process::Stdio::piped()).await
+        Self::start_logged_at(listen, database, args, "warn").await
     }
 
-    async fn spawn(listen: SocketAddr, database: &std::path::Path, args: &[&str], stderr: std::process::Stdio) -> Self {
+    /// [`Self::start_logged`], logging at `level` (`RUST_LOG`).
+    pub async fn start_logged_at(listen: SocketAddr, database: &std::path::Path, args: &[&str], level: &str) -> Self {
+        Self::spawn(listen, database, args, std::process::Stdio::piped(), level).await
+    }
+
+    async fn spawn(
+        listen: SocketAddr,
+        database: &std::path::Path,
+        args: &[&str],
+        stderr: std::process::Stdio,
+        level: &str,
+    ) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
             .args(["--listen", &listen.to_string(), "--database"])
             .arg(database)
             .args(["--static-dir", "/nonexistent"])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
             .spawn()

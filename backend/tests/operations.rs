@@ -1,0 +1,91 @@
+//! What an operator runs the server with, through the real binary:
+//! `--check-config` (the configuration checked and printed with its
+//! secrets masked, creating nothing, exit 0 or 2) and `--log-format json`
+//! (one object per line, with the connection's group, client and peer, and
+//! never a token or a message's text).
+
+mod support;
+
+use std::process::Output;
+
+use support::*;
+use uuid::Uuid;
+
+const KEY: &str = "operations-test-api-key-0123456789abcdef";
+
+async fn check_config(args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
+        .arg("--check-config")
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn check_config_prints_the_configuration_masked_and_creates_nothing() {
+    let dir = std::env::temp_dir().join(format!("roomcast-check-{}", Uuid::new_v4()));
+    let database = dir.join("data").join("history.sqlite3");
+    let database = database.to_str().unwrap();
+    // A port nobody listens on: Redis does not answer there.
+    let closed = free_addr();
+    let redis = format!("redis://operator:hunter2-redis@{closed}/");
+    let refused =
+        check_config(&["--database", database, "--secret", TEST_SECRET, "--api-key", KEY, "--redis", &redis]).await;
+    let text = stdout(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{text}");
+    assert!(text.contains(&format!("--redis = redis://***@{closed}/   (command line)")), "{text}");
+    assert!(text.contains("--api-key = (given, hidden)") && text.contains("--secret = (given, hidden)"), "{text}");
+    assert!(text.contains("--ping-interval = 15s   (default)"), "{text}");
+    assert!(text.contains("does not answer") && text.ends_with("the server would not start\n"), "{text}");
+    for secret in [TEST_SECRET, KEY, "hunter2-redis"] {
+        assert!(!text.contains(secret), "a secret in the report: {text}");
+    }
+
+    let fine = check_config(&["--database", database, "--log-format", "json"]).await;
+    let text = stdout(&fine);
+    assert_eq!(fine.status.code(), Some(0), "{text}");
+    assert!(text.contains("--log-format = json   (command line)"), "{text}");
+    assert!(text.contains("would create the directory") && text.contains("would generate the secret"), "{text}");
+    assert!(!dir.exists(), "it created nothing");
+
+    let invalid = check_config(&["--history", "memory", "--ping-interval", "0"]).await;
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(stdout(&invalid).contains("error: --ping-interval must be more than zero"), "{}", stdout(&invalid));
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_connection_and_no_secrets() {
+    let dir = std::env::temp_dir().join(format!("roomcast-json-logs-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["--secret", TEST_SECRET, "--log-format", "json", "--history", "memory"];
+    let server = ServerProcess::start_logged_at(free_addr(), &dir.join("history.sqlite3"), &args, "info").await;
+    let client = Uuid::new_v4();
+    let mut ws = connect_json_as(server.addr, "lobby", client, None).await;
+    send_text(&mut ws, "a private text that never reaches a log").await;
+    next_chat(&mut ws).await;
+    // A close the server logs at info: a frame over the size limit.
+    let oversized = "x".repeat(70 * 1024);
+    futures_util::SinkExt::send(&mut ws, tokio_tungstenite::tungstenite::Message::text(oversized)).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, 1009);
+    let log = server.stop_for_log().await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not a JSON object ({err}): {line}")))
+        .collect();
+    assert!(lines.iter().all(|line| line["level"].is_string() && line["fields"].is_object()), "{log}");
+    let closing = lines.iter().find(|line| line["fields"]["message"] == "closing").expect("the close is logged");
+    assert_eq!(closing["fields"]["group"], "lobby");
+    assert_eq!(closing["fields"]["client"], client.to_string());
+    assert_eq!(closing["fields"]["peer"], "127.0.0.1");
+    for secret in [TEST_SECRET, "token=", "a private text", &token_for(client)] {
+        assert!(!log.contains(secret), "{secret:?} in the log: {log}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
