@@ -16,6 +16,7 @@ use crate::backend::Backend;
 use crate::config::{Config, HistoryKind};
 use crate::connection::{Context, Settings};
 use crate::cursors::{self, Cursors, CursorsError};
+use crate::drain::Drain;
 use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::{History, HistoryError};
 use crate::identities::{Issuer, Policy};
@@ -89,6 +90,7 @@ pub fn assemble(
     let history = History::new(backend.store().clone());
     let abandon = CancellationToken::new();
     let rooms = RoomsHub::new(registry.clone());
+    let drain = Drain::default();
     let context = Context {
         history: history.clone(),
         sequencer,
@@ -106,6 +108,7 @@ pub fn assemble(
             seen_max: config.seen_max,
         },
         shutdown: shutdown.clone(),
+        drain: drain.clone(),
         abandon: abandon.clone(),
     };
     let connections = TaskTracker::new();
@@ -149,6 +152,7 @@ pub fn assemble(
         issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute, policy(config))),
         revoker,
         new_groups: Arc::new(NewGroupLimits::per_hour(config.new_groups_per_hour, config.new_groups_per_hour_per_ip)),
+        drain,
     };
     Ok(Assembly { state, writer, connections, abandon })
 }

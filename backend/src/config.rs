@@ -96,6 +96,14 @@ pub struct Config {
     #[arg(long, help_heading = NETWORK, env = "ROOMCAST_CLOSE_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub close_grace: Duration,
 
+    /// On SIGTERM, drain for this long before stopping: `/readyz` answers
+    /// 503 and no socket is taken at once, and the connections close spread
+    /// over the period (1012, and JSON clients are told to come back after
+    /// a short random wait), so that the other nodes see a ramp. 0: SIGTERM
+    /// closes every connection at once (within --close-grace).
+    #[arg(long, help_heading = OPERATIONS, env = "ROOMCAST_DRAIN_PERIOD", default_value = "0", value_parser = parse_duration)]
+    pub drain_period: Duration,
+
     /// How long an identity stays present in a group after its last
     /// connection there closed: a reload or a reconnect within it shows no
     /// leave.
@@ -458,6 +466,7 @@ impl Config {
             ("idle-timeout", self.idle_timeout, TIMER),
             ("handshake-timeout", self.handshake_timeout, TIMER),
             ("close-grace", self.close_grace, TIMER),
+            ("drain-period", self.drain_period, TIMER),
             ("retention-interval", self.retention_interval, TIMER),
             ("retention-age", self.retention_age, AGE),
             ("group-idle-age", self.group_idle_age, AGE),
@@ -596,15 +605,17 @@ mod tests {
         let mut config = Config::defaults();
         (config.ping_interval, config.idle_timeout, config.handshake_timeout) = (day / 2, day, day);
         (config.close_grace, config.retention_interval, config.retention_age) = (day, day, AGE.longest);
+        config.drain_period = day;
         (config.identity_lifetime, config.group_idle_age) = (AGE.longest, AGE.longest);
         assert_eq!(config.validate(), Ok(()), "at the caps");
         let over = Duration::from_secs(1);
         type Field = fn(&mut Config) -> &mut Duration;
-        let flags: [(&str, Field); 8] = [
+        let flags: [(&str, Field); 9] = [
             ("ping-interval", |config| &mut config.ping_interval),
             ("idle-timeout", |config| &mut config.idle_timeout),
             ("handshake-timeout", |config| &mut config.handshake_timeout),
             ("close-grace", |config| &mut config.close_grace),
+            ("drain-period", |config| &mut config.drain_period),
             ("retention-interval", |config| &mut config.retention_interval),
             ("retention-age", |config| &mut config.retention_age),
             ("identity-lifetime", |config| &mut config.identity_lifetime),

@@ -39,7 +39,7 @@
 //!   [`new_groups`]: rooms opened per identity and address.
 //! - [`config`]: flags and environment; [`check_config`]: what
 //!   `--check-config` prints; [`state`]: what routes share;
-//!   [`shutdown`]: the stop signal; `hex`: bytes as text; `owner_only`:
+//!   [`shutdown`]: the stop signal; [`drain`]: a rolling restart's drain; `hex`: bytes as text; `owner_only`:
 //!   the data directory and database files, its user's alone.
 //!
 //! The wire types live in `roomcast-shared`; `docs/PROTOCOL.md` describes
@@ -60,6 +60,7 @@ pub mod clock;
 pub mod config;
 mod connection;
 mod cursors;
+pub mod drain;
 mod frame;
 mod hex;
 pub mod history;

@@ -61,11 +61,13 @@ async fn main() -> anyhow::Result<()> {
         err => anyhow::Error::new(err),
     })?;
     tracing::info!("listening on http://{}", server.local_addr());
-    tokio::select! {
-        () = stop.recv() => {}
-        () = server.failed() => {}
-    }
-    match server.stop().await {
+    let drain = tokio::select! {
+        () = stop.recv() => !config.drain_period.is_zero(),
+        () = server.failed() => false,
+    };
+    // A rolling restart's drain spreads the closes over the period.
+    let stopped = if drain { server.drain_then_stop(config.drain_period).await } else { server.stop().await };
+    match stopped {
         Ok(()) => {
             tracing::info!("stopped");
             Ok(())

@@ -20,6 +20,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::access::Access;
 use crate::api;
 use crate::auth::{self, Auth};
+use crate::drain::Drain;
 use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
@@ -49,6 +50,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         api_key,
         revoker,
         new_groups,
+        drain,
     } = state;
     let sequencer = upgrades.context.sequencer.clone();
     let presence = upgrades.presence.clone();
@@ -59,7 +61,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
             websocket(auth.clone(), upgrades, admission, proxies.clone(), history.clone(), new_groups)
                 .or(healthz(registry))
                 .unify()
-                .or(readyz(history.clone(), proxies.clone()))
+                .or(readyz(history.clone(), proxies.clone(), drain))
                 .unify()
                 .or(publish(api_key.clone(), sequencer, max_message_bytes))
                 .unify()
@@ -395,10 +397,13 @@ fn publish(
 fn readyz(
     history: History,
     proxies: Arc<TrustedProxies>,
+    drain: Drain,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("readyz").and(warp::get()).and(with((history, proxies))).map(
-        |(history, proxies): (History, Arc<TrustedProxies>)| {
-            let (status, text) = if history.ready() {
+    warp::path!("readyz").and(warp::get()).and(with((history, proxies, drain))).map(
+        |(history, proxies, drain): (History, Arc<TrustedProxies>, Drain)| {
+            let (status, text) = if drain.is_draining() {
+                (StatusCode::SERVICE_UNAVAILABLE, "draining")
+            } else if history.ready() {
                 (StatusCode::OK, "ready")
             } else {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

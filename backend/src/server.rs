@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::assembly::{self, assemble, Assembly, AssemblyError};
 use crate::backend::{Backend, BackendError};
 use crate::config::{Config, ConfigError};
+use crate::drain::Drain;
 use crate::history::broker::DeliveryError;
 use crate::history::{retention, History};
 use crate::net::admission::Admission;
@@ -73,6 +74,9 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// itself; this is the backstop should one ever wait on something else.
 const ABANDON_AFTER_GRACE: Duration = Duration::from_millis(500);
 
+/// How often a drain looks whether connections are left.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -81,6 +85,8 @@ pub struct Server {
     admission: Arc<Admission>,
     history: History,
     shutdown: CancellationToken,
+    drain: Drain,
+    close_grace: Duration,
     /// Cancelled when the server stops by itself.
     failed: CancellationToken,
     task: JoinHandle<Option<Failure>>,
@@ -102,14 +108,15 @@ impl Server {
         let shutdown = CancellationToken::new();
         let Assembly { state, writer, connections, abandon } =
             assemble(&config, addr, &backend, registry.clone(), &shutdown)?;
-        let (admission, history) = (state.admission.clone(), state.history.clone());
+        let (admission, history, drain) = (state.admission.clone(), state.history.clone(), state.drain.clone());
         let pruning = spawn_background(&config, &backend, &state, &shutdown);
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
         let http = serve(listener, state, config, limits, &shutdown);
         let failed = CancellationToken::new();
         let running = Running { backend, http, connections, abandon, pruning, writer, close_grace: limits.close_grace };
         let task = tokio::spawn(running.until_stopped(shutdown.clone(), failed.clone()));
-        Ok(Self { addr, registry, admission, history, shutdown, failed, task })
+        let close_grace = limits.close_grace;
+        Ok(Self { addr, registry, admission, history, shutdown, drain, close_grace, failed, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -141,6 +148,25 @@ impl Server {
     /// until all of them are closed and the history writer has stopped.
     pub async fn shutdown(self) {
         let _ = self.stop().await;
+    }
+
+    /// Drains the node over `period` for a rolling restart, then stops it:
+    /// `/readyz` answers 503 and no socket is taken from now on, and each
+    /// connection closes at its own moment of the period (1012, and JSON
+    /// members a last `draining`); once none is left, or the period and the
+    /// close grace are over, it stops as [`stop`](Self::stop) does.
+    pub async fn drain_then_stop(self, period: Duration) -> Result<(), Failure> {
+        if self.drain.begin(period) {
+            tracing::info!(period_ms = period.as_millis() as u64, "draining");
+        }
+        let deadline = tokio::time::Instant::now() + period + self.close_grace;
+        while self.registry.stats().connections > 0 && tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                () = tokio::time::sleep(DRAIN_POLL) => {}
+                () = self.failed.cancelled() => break,
+            }
+        }
+        self.stop().await
     }
 
     /// [`shutdown`](Self::shutdown), and whether the server had stopped by

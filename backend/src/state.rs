@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::access::Access;
 use crate::auth::Auth;
+use crate::drain::Drain;
 use crate::history::History;
 use crate::identities::Issuer;
 use crate::net::admission::Admission;
@@ -38,4 +39,6 @@ pub struct AppState {
     pub revoker: Revoker,
     /// New rooms per identity and address.
     pub new_groups: Arc<NewGroupLimits>,
+    /// A rolling restart's drain: `/readyz` says 503 once it begins.
+    pub drain: Drain,
 }

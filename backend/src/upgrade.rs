@@ -131,7 +131,7 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     }
     let on_upgrade = on_upgrade.ok_or(UpgradeError::NoUpgrade)?;
     let context = upgrades.context.clone();
-    if context.shutdown.is_cancelled() {
+    if context.shutdown.is_cancelled() || context.drain.is_draining() {
         return Err(UpgradeError::ShuttingDown);
     }
 

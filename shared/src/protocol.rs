@@ -393,6 +393,12 @@ pub enum ServerEvent {
     Forgotten {
         group: GroupName,
     },
+    /// The node is draining for a restart: this connection closes next
+    /// (1012). Reconnect after a uniform random wait of at most
+    /// `retry_after_ms`, so that the other nodes see a ramp.
+    Draining {
+        retry_after_ms: u64,
+    },
     /// A `refresh` was taken: the connection's token now expires at
     /// `token_expires_at` (Unix seconds; absent: never).
     Refreshed {

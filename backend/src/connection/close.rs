@@ -22,6 +22,8 @@ use crate::queue::MemberQueue;
 pub enum CloseReason {
     #[error("server shutting down")]
     Shutdown,
+    #[error("node draining")]
+    Drained,
     #[error("outbound queue full")]
     TooSlow,
     #[error("socket not writable for the idle timeout")]
@@ -57,6 +59,7 @@ impl CloseReason {
     fn close_frame(&self) -> Option<CloseFrame> {
         let (code, reason) = match self {
             Self::Shutdown => (close::SERVICE_RESTART, "server restarting"),
+            Self::Drained => (close::SERVICE_RESTART, "draining: reconnect after a short wait"),
             Self::TooSlow | Self::Stalled => (close::TRY_AGAIN_LATER, "too slow to keep up"),
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
             Self::TokenExpired => (close::TOKEN_EXPIRED, "token expired: get a new token and reconnect"),

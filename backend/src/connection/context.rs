@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::cursors::Cursors;
+use crate::drain::Drain;
 use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
 use crate::rate::PublishLimits;
@@ -81,6 +82,9 @@ pub struct Context {
     pub settings: Settings,
     /// Cancelled once when the server begins to shut down.
     pub shutdown: CancellationToken,
+    /// Begun when the node drains for a rolling restart: each connection
+    /// closes at its own moment of the period.
+    pub drain: Drain,
     /// Cancelled when the close grace is over at shutdown: connection tasks
     /// still running then are dropped, and their sockets with them.
     pub abandon: CancellationToken,

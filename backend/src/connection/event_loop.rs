@@ -23,8 +23,15 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let shutdown = self.context().shutdown.clone();
-        let cancelled = shutdown.cancelled();
+        let (shutdown, drain) = (self.context().shutdown.clone(), self.context().drain.clone());
+        // A shutdown closes every connection at once; a drain each at its
+        // own moment.
+        let cancelled = async {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = drain.my_turn() => {}
+            }
+        };
         tokio::pin!(cancelled);
         let settings = self.context().settings;
         let now = Instant::now();
@@ -67,7 +74,8 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         match event {
-            Event::Shutdown => Err(CloseReason::Shutdown),
+            Event::Shutdown if self.context().shutdown.is_cancelled() => Err(CloseReason::Shutdown),
+            Event::Shutdown => Err(CloseReason::Drained),
             Event::Flushed(flushed) => {
                 flushed?;
                 liveness.flushed(Instant::now());

@@ -35,6 +35,7 @@ mod writes;
 
 use std::sync::Arc;
 
+use roomcast_shared::ServerEvent;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 
@@ -42,7 +43,9 @@ pub use close::CloseReason;
 pub use context::{Context, Peer, Role, Settings};
 pub use writes::write_buffer_limit;
 
-use crate::registry::Membership;
+use crate::drain;
+use crate::queue::Outbound;
+use crate::registry::{Membership, WireMode};
 
 /// Serves one upgraded connection, already a member of its group, until it
 /// ends.
@@ -66,7 +69,7 @@ where
         CloseReason::TooSlow | CloseReason::Stalled => {
             tracing::warn!(%conn, %group, %client, peer = %peer_ip, %reason, "disconnecting a reader too slow for its group")
         }
-        CloseReason::PeerClosed | CloseReason::Shutdown => {
+        CloseReason::PeerClosed | CloseReason::Shutdown | CloseReason::Drained => {
             tracing::debug!(%conn, %group, %client, peer = %peer_ip, %reason, "closing")
         }
         _ => tracing::info!(%conn, %group, %client, peer = %peer_ip, %reason, "closing"),
@@ -74,5 +77,10 @@ where
     // Leave first, so that nothing more is queued for a closing connection.
     let queue = membership.queue().clone();
     drop(membership);
+    if matches!(reason, CloseReason::Drained) && peer.mode == WireMode::Json {
+        // Its last event: when to come back (the close frame follows it).
+        let retry_after_ms = u64::try_from(drain::RETRY_AFTER.as_millis()).unwrap_or(u64::MAX);
+        let _ = queue.push(Outbound::unsequenced(writes::event_frame(&ServerEvent::Draining { retry_after_ms })));
+    }
     close::close(&mut socket, &reason, &queue, context.settings.close_grace).await;
 }

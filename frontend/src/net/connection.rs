@@ -53,6 +53,9 @@ pub struct Room {
     pub direct: Option<Direct>,
     /// Who has seen this user's latest message (small groups).
     pub seen_by: SeenBy,
+    /// The server said it drains (the wait it asks for, in ms): the close
+    /// that follows is not a failure.
+    pub drained: Option<u64>,
 }
 
 /// The state of one socket.
@@ -101,6 +104,7 @@ impl Room {
             reading: Reading::default(),
             direct,
             seen_by: SeenBy::default(),
+            drained: None,
         }
     }
 
@@ -428,6 +432,7 @@ impl Room {
             ServerEvent::Cursor { epoch, seq } => self.reading.cursor(&epoch, seq),
             ServerEvent::Seen { epoch, readers } => self.seen_by_heard(&epoch, &readers),
             // The rooms stream's events never come to a room's connection.
+            ServerEvent::Draining { retry_after_ms } => self.drained = Some(retry_after_ms),
             ServerEvent::Pong
             | ServerEvent::Rooms { .. }
             | ServerEvent::Room { .. }
@@ -473,7 +478,10 @@ impl Room {
         self.reading.closed();
         self.sending.closed(reached, code);
         self.credentials.closed(code);
-        self.link.closed(code, reason, now_ms(), js_sys::Math::random());
+        match self.drained.take() {
+            Some(within_ms) => self.link.drained(within_ms as f64, now_ms(), js_sys::Math::random()),
+            None => self.link.closed(code, reason, now_ms(), js_sys::Math::random()),
+        }
         let (kind, text) = lines::closed(reached, code, reason, self.link.phase());
         self.view.note(kind, text);
     }

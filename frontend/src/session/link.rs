@@ -123,6 +123,18 @@ impl Link {
         self.phase = Phase::Waiting { attempt: self.failures, at_ms: now_ms + delay };
     }
 
+    /// The server closed this connection to drain for a restart, asking for
+    /// a wait of at most `within_ms`: the next attempt comes after a uniform
+    /// random part of it (`random` in `[0, 1)`), so that the nodes left see
+    /// a ramp; it is not a failure.
+    pub fn drained(&mut self, within_ms: f64, now_ms: f64, random: f64) {
+        if matches!(self.phase, Phase::Stopped(_) | Phase::Offline) {
+            return;
+        }
+        self.failures = 0;
+        self.phase = Phase::Waiting { attempt: 1, at_ms: now_ms + within_ms * random.clamp(0.0, 1.0) };
+    }
+
     /// Time has passed; starts the next attempt when its moment has come.
     /// Returns whether a connection should be opened now.
     pub fn tick(&mut self, now_ms: f64) -> bool {
@@ -184,6 +196,20 @@ impl Link {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_drained_connection_comes_back_within_the_wait_asked_and_counts_no_failure() {
+        let mut link = Link::new(Backoff::default());
+        link.opened(0.0);
+        link.closed(1006, "lost", 100.0, 0.5);
+        link.tick(10_000.0);
+        link.opened(10_000.0);
+        link.drained(2_000.0, 20_000.0, 0.25);
+        assert_eq!(link.phase(), &Phase::Waiting { attempt: 1, at_ms: 20_500.0 });
+        assert!(!link.tick(20_499.0) && link.tick(20_500.0));
+        link.closed(1006, "lost", 21_000.0, 1.0);
+        assert_eq!(link.phase(), &Phase::Waiting { attempt: 1, at_ms: 21_500.0 }, "the next failure is the first");
+    }
     use super::*;
 
     const LOST: u16 = 1006;
