@@ -83,6 +83,7 @@ impl Ticker {
             }
         }
         for group in self.views.unloaded() {
+            self.views.loading(&group);
             match self.store.load(&group) {
                 Ok(parts) => self.views.loaded(&group, parts, |node| clock.is_live(node, self.node)),
                 Err(err) => {

@@ -111,6 +111,16 @@ impl Views {
         }
     }
 
+    /// A load of `group` from the store begins: what was heard before it
+    /// is in the store already (a node stores a change before it tells
+    /// it), so only what comes from now on is kept for after the load.
+    /// Also what keeps `waiting` small while loads fail.
+    pub fn loading(&self, group: &GroupName) {
+        if let Some(view) = lock(&self.views).get_mut(group) {
+            view.waiting.clear();
+        }
+    }
+
     /// Groups to load from the store.
     pub fn unloaded(&self) -> Vec<GroupName> {
         lock(&self.views).iter().filter(|(_, view)| !view.loaded).map(|(group, _)| group.clone()).collect()
