@@ -68,7 +68,7 @@ fn shown(id: &str, matches: &ArgMatches) -> String {
     let joined: Vec<String> = values.map(|value| value.to_string_lossy().into_owned()).collect();
     let joined = joined.join(",");
     match id {
-        "secret" | "api_key" => "(given, hidden)".to_owned(),
+        "secret" | "api_key" | "admin_key" => "(given, hidden)".to_owned(),
         "redis" => masked_url(&joined),
         _ => joined,
     }

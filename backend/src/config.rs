@@ -316,6 +316,22 @@ pub struct Config {
     /// start, 2 if not. Creates nothing (no data directory, no secret).
     #[arg(long, help_heading = OPERATIONS)]
     pub check_config: bool,
+
+    /// Address of the admin surface (`GET /metrics`, `POST /drain`), behind
+    /// --admin-key; off unless given, and never on the public --listen
+    /// address. Keep it on a private network.
+    #[arg(long, help_heading = OPERATIONS, env = "ROOMCAST_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// The admin surface's key (`Authorization: Bearer …`), at least 32
+    /// bytes and not the --api-key.
+    #[arg(long, help_heading = OPERATIONS, env = "ROOMCAST_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// A file holding the admin key, as --secret-file holds the secret.
+    // Read into `admin_key` by `Config::load`.
+    #[arg(long, help_heading = OPERATIONS, env = "ROOMCAST_ADMIN_KEY_FILE", value_name = "PATH", conflicts_with = "admin_key", value_parser = FileText::read)]
+    pub admin_key_file: Option<FileText>,
 }
 
 /// How logs are written.
@@ -388,6 +404,11 @@ pub enum ConfigError {
     RetentionBelowMessage,
     #[error("--publish-bytes-burst must be at least --max-message-bytes (or a message that size would never pass)")]
     BytesBurstBelowMessage,
+    #[error(
+        "--admin-listen needs --admin-key (or --admin-key-file) of at least {} bytes, not the --api-key",
+        crate::auth::secret::MIN_BYTES
+    )]
+    AdminKey,
 }
 
 impl Config {
@@ -454,6 +475,10 @@ impl Config {
         }
         if self.api_key.as_ref().is_some_and(|key| key.len() < crate::auth::secret::MIN_BYTES) {
             return Err(ConfigError::ShortApiKey);
+        }
+        let admin_key = self.admin_key.as_ref().filter(|key| key.len() >= crate::auth::secret::MIN_BYTES);
+        if self.admin_listen.is_some() && admin_key.is_none_or(|key| Some(key) == self.api_key.as_ref()) {
+            return Err(ConfigError::AdminKey);
         }
         Ok(())
     }
@@ -554,6 +579,9 @@ impl Config {
         }
         if let Some(FileText(key)) = self.api_key_file.take() {
             self.api_key = Some(key);
+        }
+        if let Some(FileText(key)) = self.admin_key_file.take() {
+            self.admin_key = Some(key);
         }
         self
     }

@@ -15,7 +15,8 @@
 //!   publish; `presence_api`: a group's presence; [`identities`]:
 //!   self-service identities; [`http_error`]: how
 //!   each error a request can cause is answered (status, headers, reason).
-//! - [`access`]: which hosts and origins are answered (before anything else).
+//! - [`access`]: which hosts and origins are answered (before anything else);
+//!   `admin`: the admin surface (`/metrics`, `/drain`) on its own address.
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
 //!   API; [`revoke`]: withdrawing an identity on every node.
 //! - [`signals`]: what nodes tell each other beside the messages (a control
@@ -50,6 +51,7 @@
 //! `roomcast-testkit`, a dev-dependency.
 
 pub mod access;
+mod admin;
 mod api;
 pub mod assembly;
 pub mod auth;

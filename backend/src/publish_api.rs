@@ -115,6 +115,11 @@ pub fn check_key(configured: Option<&str>, presented: Option<&str>) -> Result<()
     }
 }
 
+/// Whether `presented` is `configured`, compared in constant time.
+pub fn keys_match(presented: &str, configured: &str) -> bool {
+    constant_time_eq(presented.as_bytes(), configured.as_bytes())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }

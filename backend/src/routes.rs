@@ -18,6 +18,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::access::Access;
+use crate::admin::Admin;
 use crate::api;
 use crate::auth::{self, Auth};
 use crate::drain::Drain;
@@ -388,6 +389,39 @@ fn publish(
                 Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&published), status).into_response())
             },
         )
+}
+
+/// The admin surface, on its own address: every route behind the admin key,
+/// the same `recover` at the edge.
+pub fn admin_routes(admin: Admin) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    admin_key(admin.clone()).and(metrics(admin.clone()).or(drain(admin)).unify()).recover(rejection::recover).unify()
+}
+
+/// The admin key, checked before anything else.
+fn admin_key(admin: Admin) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and_then(move |authorization: Option<String>| {
+            let checked = admin.check(authorization.as_deref()).map_err(warp::reject::custom);
+            async move { checked }
+        })
+        .untuple_one()
+}
+
+/// GET /metrics (admin): Prometheus text.
+fn metrics(admin: Admin) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("metrics").and(warp::get()).map(move || {
+        let mut response = Response::new(admin.metrics().into());
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+        response
+    })
+}
+
+/// POST /drain (admin): the node drains for a rolling restart, then stops.
+fn drain(admin: Admin) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("drain").and(warp::post()).map(move || {
+        admin.drain_requested.cancel();
+        warp::reply::with_status("draining\n", StatusCode::ACCEPTED).into_response()
+    })
 }
 
 /// GET /readyz: 200 while this node can write to its store, else 503 (a

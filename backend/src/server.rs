@@ -12,16 +12,18 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::Admin;
 use crate::assembly::{self, assemble, Assembly, AssemblyError};
 use crate::backend::{Backend, BackendError};
 use crate::config::{Config, ConfigError};
 use crate::drain::Drain;
 use crate::history::broker::DeliveryError;
 use crate::history::{retention, History};
-use crate::net::admission::Admission;
+use crate::net::admission::{Admission, Caps};
+use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, HttpLimits};
 use crate::registry::Registry;
-use crate::routes::routes;
+use crate::routes::{admin_routes, routes};
 use crate::signals;
 use crate::state::AppState;
 
@@ -30,6 +32,8 @@ use crate::state::AppState;
 pub enum StartError {
     #[error("cannot listen: {0}")]
     Listen(#[from] io::Error),
+    #[error("cannot listen on the admin address: {0}")]
+    AdminListen(io::Error),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
@@ -87,6 +91,10 @@ pub struct Server {
     shutdown: CancellationToken,
     drain: Drain,
     close_grace: Duration,
+    /// Where the admin surface listens, if it does.
+    admin_addr: Option<SocketAddr>,
+    /// Cancelled by the admin surface's `POST /drain`.
+    drain_requested: CancellationToken,
     /// Cancelled when the server stops by itself.
     failed: CancellationToken,
     task: JoinHandle<Option<Failure>>,
@@ -111,16 +119,54 @@ impl Server {
         let (admission, history, drain) = (state.admission.clone(), state.history.clone(), state.drain.clone());
         let pruning = spawn_background(&config, &backend, &state, &shutdown);
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
+        let admin = config.admin_key.as_deref().map(|key| {
+            Admin::new(key, state.registry.clone(), state.upgrades.context.rooms.clone(), state.drain.clone())
+        });
+        let drain_requested = admin.as_ref().map_or_else(CancellationToken::new, |admin| admin.drain_requested.clone());
+        let admin_served = match (config.admin_listen, admin) {
+            (Some(addr), Some(admin)) => Some(
+                listen(addr)
+                    .and_then(|listener| serve_admin(listener, admin, limits, &shutdown))
+                    .map_err(StartError::AdminListen)?,
+            ),
+            _ => None,
+        };
+        let admin_addr = admin_served.as_ref().map(|(addr, _)| *addr);
         let http = serve(listener, state, config, limits, &shutdown);
         let failed = CancellationToken::new();
-        let running = Running { backend, http, connections, abandon, pruning, writer, close_grace: limits.close_grace };
+        let admin = admin_served.map(|(_, task)| task);
+        let running =
+            Running { backend, http, admin, connections, abandon, pruning, writer, close_grace: limits.close_grace };
         let task = tokio::spawn(running.until_stopped(shutdown.clone(), failed.clone()));
         let close_grace = limits.close_grace;
-        Ok(Self { addr, registry, admission, history, shutdown, drain, close_grace, failed, task })
+        Ok(Self {
+            addr,
+            registry,
+            admission,
+            history,
+            shutdown,
+            drain,
+            close_grace,
+            admin_addr,
+            drain_requested,
+            failed,
+            task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin surface listens (`--admin-listen`), if it does.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Resolves once the admin surface asked the node to drain (`POST
+    /// /drain`); never without it.
+    pub async fn drain_requested(&self) {
+        self.drain_requested.cancelled().await;
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -222,10 +268,30 @@ fn serve(
     tokio::spawn(net::serve(listener, handle, admission, proxies, limits, shutdown.clone()))
 }
 
+/// Serves the admin surface on `listener` until `shutdown`: its own caps
+/// (a few sockets: it is for the operator's tools), the same timers.
+fn serve_admin(
+    listener: TcpListener,
+    admin: Admin,
+    limits: HttpLimits,
+    shutdown: &CancellationToken,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let addr = listener.local_addr()?;
+    let admission = Admission::new(Caps { total: ADMIN_SOCKETS, per_ip: 0 });
+    let service = warp::service(admin_routes(admin));
+    let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
+    let proxies = Arc::new(TrustedProxies::new(Vec::new()));
+    Ok((addr, tokio::spawn(net::serve(listener, handle, admission, proxies, limits, shutdown.clone()))))
+}
+
+/// Sockets the admin surface takes at once.
+const ADMIN_SOCKETS: usize = 64;
+
 /// What a running server stops, in order.
 struct Running {
     backend: Backend,
     http: JoinHandle<()>,
+    admin: Option<JoinHandle<()>>,
     connections: TaskTracker,
     abandon: CancellationToken,
     pruning: JoinHandle<()>,
@@ -257,6 +323,9 @@ impl Running {
         // client can hold a shutdown, however it (mis)behaves.
         let deadline = tokio::time::Instant::now() + self.close_grace + ABANDON_AFTER_GRACE;
         let _ = self.http.await;
+        if let Some(admin) = self.admin {
+            let _ = admin.await;
+        }
         // The same token told every connection to close; wait for their
         // closing handshakes.
         let connections = self.connections;

@@ -93,3 +93,23 @@ async fn sigterm_drains_with_a_drain_period_and_exits_0() {
     assert_eq!(exit.await.unwrap(), Some(0));
     assert!(began.elapsed() <= PERIOD + Duration::from_secs(3));
 }
+
+/// `POST /drain` on the admin surface drains the node and stops it, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_surfaces_drain_stops_the_node_after_draining_it() {
+    const ADMIN_KEY: &str = "drain-test-admin-key-0123456789abcdefgh";
+    let database = std::env::temp_dir().join(format!("roomcast-drain-{}.sqlite3", Uuid::new_v4()));
+    let admin = free_addr().to_string();
+    let args = ["--drain-period", "1s", "--history", "memory", "--admin-listen", &admin, "--admin-key", ADMIN_KEY];
+    let node = ServerProcess::start(free_addr(), &database, &args).await;
+    let members = [connect_json(node.addr, "lobby").await, connect_json(node.addr, "lobby").await];
+    let readers: Vec<_> = members.into_iter().map(|ws| tokio::spawn(closed(ws))).collect();
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    let admin: std::net::SocketAddr = admin.parse().unwrap();
+    assert_eq!(raw_request(admin, "POST", "/drain", &[("authorization", &bearer)], "").await.0, 202);
+    for reader in readers {
+        let (code, _, told) = reader.await.unwrap();
+        assert_eq!((code, told), (1012, Some(2_000)));
+    }
+    assert_eq!(node.exit_within(PERIOD + Duration::from_secs(3)).await, Some(0));
+}

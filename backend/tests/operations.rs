@@ -89,3 +89,52 @@ async fn json_logs_are_one_object_per_line_with_the_connection_and_no_secrets() 
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+const ADMIN_KEY: &str = "operations-test-admin-key-0123456789abcdef";
+
+/// The value of `metric` in a Prometheus text `body`, parsed as Prometheus
+/// would.
+fn metric(body: &str, metric: &str) -> f64 {
+    let scrape =
+        prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text");
+    let sample =
+        scrape.samples.iter().find(|sample| sample.metric == metric).unwrap_or_else(|| panic!("{metric}: {body}"));
+    match sample.value {
+        prometheus_parse::Value::Gauge(value)
+        | prometheus_parse::Value::Counter(value)
+        | prometheus_parse::Value::Untyped(value) => value,
+        ref other => panic!("{metric}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_admin_surface_is_on_its_own_address_behind_its_own_key() {
+    let mut config = test_config();
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin_key = Some(ADMIN_KEY.to_owned());
+    config.api_key = Some(KEY.to_owned());
+    let server = start(config).await;
+    let (addr, admin) = (server.local_addr(), server.admin_addr().expect("listening"));
+    let _members =
+        [connect_json(addr, "lobby").await, connect_json(addr, "lobby").await, connect_raw(addr, "other").await];
+
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    let (status, body) = http_request(admin, "/metrics", &[("authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(metric(&body, "roomcast_connections"), 3.0);
+    assert_eq!(metric(&body, "roomcast_groups"), 2.0);
+    assert_eq!(metric(&body, "roomcast_draining"), 0.0);
+    assert!(metric(&body, "process_resident_memory_bytes") > 0.0 && metric(&body, "process_open_fds") > 0.0);
+
+    let api_bearer = format!("Bearer {KEY}");
+    for headers in [vec![], vec![("authorization", api_bearer.as_str())]] {
+        assert_eq!(http_request(admin, "/metrics", &headers).await.0, 401, "{headers:?}");
+        assert_eq!(raw_request(admin, "POST", "/drain", &headers, "").await.0, 401, "{headers:?}");
+    }
+    let (status, body) = http_request(addr, "/metrics", &[("authorization", &bearer)]).await;
+    assert!(status != 200 && !body.contains("roomcast_connections"), "never on the public port: {status} {body}");
+
+    assert_eq!(raw_request(admin, "POST", "/drain", &[("authorization", &bearer)], "").await.0, 202);
+    tokio::time::timeout(PATIENCE, server.drain_requested()).await.expect("the drain is asked for");
+    server.shutdown().await;
+}

@@ -8,6 +8,7 @@ use warp::reply::Response;
 use warp::Rejection;
 
 use crate::access::AccessError;
+use crate::admin::AdminError;
 use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::http_error::{HttpError, NotFound, Unhandled};
@@ -28,7 +29,8 @@ fn find<T: HttpError>(rejection: &Rejection) -> Option<&dyn HttpError> {
 /// Which error answers when routes refused a request for several reasons:
 /// ours before warp's, so that, say, a GET of the publish path gets the
 /// history API's `401` rather than the publish route's `405`.
-const PRECEDENCE: [Find; 15] = [
+const PRECEDENCE: [Find; 16] = [
+    find::<AdminError>,
     find::<AccessError>,
     find::<AuthError>,
     find::<IdentityError>,

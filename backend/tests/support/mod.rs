@@ -562,6 +562,12 @@ impl ServerProcess {
         self.stop(within).await
     }
 
+    /// Waits up to `within` for the process to exit by itself; its status
+    /// code.
+    pub async fn exit_within(mut self, within: Duration) -> Option<i32> {
+        self.wait(within).await
+    }
+
     /// Stops a server of [`Self::start_logged`] (SIGTERM) and returns its log.
     pub async fn stop_for_log(mut self) -> String {
         self.stop(PATIENCE).await;
@@ -574,13 +580,17 @@ impl ServerProcess {
     async fn stop(&mut self, within: Duration) -> Option<i32> {
         // SAFETY: kill(2) with a child's pid and a signal number.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.wait(within).await
+    }
+
+    async fn wait(&mut self, within: Duration) -> Option<i32> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
             if tokio::time::Instant::now() >= deadline {
-                panic!("the server was still running {within:?} after SIGTERM");
+                panic!("the server was still running after {within:?}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
