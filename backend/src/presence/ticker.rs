@@ -21,6 +21,12 @@ use crate::signals::{Control, NodeId, Signals, NODE_TTL, REFRESH_EVERY};
 /// How often changes go out: at most one update per group per tick.
 pub const TICK: Duration = Duration::from_millis(200);
 
+/// How long a node is off the list of live nodes before its presence is
+/// dropped: a node's place lapses [`NODE_TTL`] after its last refresh, so
+/// this is only for a node that has just started, or a refresh that came
+/// late.
+const ABSENT_FOR: Duration = Duration::from_secs(5);
+
 /// How long a node found dead is remembered, in case it comes back.
 const REMEMBER_DEAD: Duration = Duration::from_secs(300);
 
@@ -43,6 +49,11 @@ struct Clock {
     /// The live nodes at the last check (`None` before one succeeded:
     /// every node counts as live).
     live: Option<HashSet<NodeId>>,
+    /// Nodes with presence here that were off the list of live nodes at a
+    /// check, and since when.
+    absent_since: HashMap<NodeId, Instant>,
+    /// When the last check was.
+    now: Option<Instant>,
     /// Nodes found dead whose presence was dropped, and when: if one is
     /// back (its refreshes only lapsed), its part is read again. Kept for
     /// [`REMEMBER_DEAD`].
@@ -65,6 +76,12 @@ impl Ticker {
             self.views.open(group);
         }
         if !taken.changes.is_empty() && self.publish(&taken.changes) {
+            // This node's own views take its changes at once, not only
+            // when its broadcast comes back (the control channel may not
+            // listen yet, or have lost it): hearing one twice is the same.
+            for (group, part) in &taken.changes {
+                self.views.heard(group, self.node, part.clone());
+            }
             for group in self.seats.published(&taken.changes) {
                 self.views.close(&group);
             }
@@ -129,8 +146,18 @@ impl Ticker {
             clock.dropped.retain(|node, _| !live.contains(node));
             self.views.reload_all();
         }
-        let me = self.node;
-        for (group, dead) in self.views.drop_nodes(|node| node == me || live.contains(&node)) {
+        // A node off the list counts as dead only once it has been off it
+        // for `ABSENT_FOR` as this node sees it: one that has just
+        // started (not on the list yet), or whose refresh came late, is not
+        // dropped, nor its entries removed from the store.
+        clock.absent_since.retain(|node, _| !live.contains(node));
+        for node in self.views.nodes() {
+            if node != self.node && !live.contains(&node) {
+                clock.absent_since.entry(node).or_insert(now);
+            }
+        }
+        clock.now = Some(now);
+        for (group, dead) in self.views.drop_nodes(|node| clock.is_live(node, self.node)) {
             if let Err(err) = self.store.forget(&group, &dead) {
                 tracing::debug!(%err, "cannot remove a dead node's presence");
             }
@@ -141,7 +168,14 @@ impl Ticker {
 }
 
 impl Clock {
+    /// Whether `node`'s presence counts: this node, a node on the list, or
+    /// one off it for less than a time to live.
     fn is_live(&self, node: NodeId, me: NodeId) -> bool {
-        node == me || self.live.as_ref().is_none_or(|live| live.contains(&node))
+        node == me
+            || self.live.as_ref().is_none_or(|live| live.contains(&node))
+            || self
+                .absent_since
+                .get(&node)
+                .is_none_or(|since| self.now.is_none_or(|now| now.duration_since(*since) < ABSENT_FOR))
     }
 }

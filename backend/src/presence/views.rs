@@ -142,24 +142,43 @@ impl Views {
         let Some(view) = views.get_mut(group) else { return };
         let before = std::mem::take(&mut view.people);
         let anonymous_before: u32 = view.anonymous.drain().map(|(_, count)| count).sum();
+        // What had changed and was not told yet stays news.
+        let (pending, counts_pending) = (std::mem::take(&mut view.changed), view.counts_changed);
         for (node, part) in parts.into_iter().filter(|(node, _)| live(*node)) {
             view.apply(node, &part);
         }
         for (node, part) in std::mem::take(&mut view.waiting) {
             view.apply(node, &part);
         }
-        // Only what differs from what members were told is news.
-        view.changed = before
+        // News: what differs from before the load, and what had changed
+        // before it and was not told yet (members were told neither; a
+        // reload must not swallow a change heard just before it).
+        let differs: Vec<ClientId> = before
             .iter()
             .filter(|(sub, person)| view.people.get(sub) != Some(person))
             .map(|(sub, _)| *sub)
             .chain(view.people.keys().filter(|sub| !before.contains_key(sub)).copied())
             .collect();
-        view.counts_changed = view.anonymous.values().sum::<u32>() != anonymous_before;
+        view.changed = pending.into_iter().chain(differs).collect();
+        view.counts_changed = counts_pending || view.anonymous.values().sum::<u32>() != anonymous_before;
         if !view.loaded && before.is_empty() && anonymous_before == 0 {
             view.listed = view.count(self.listed_max).listed;
         }
         view.loaded = true;
+    }
+
+    /// Every node some view has presence of.
+    pub fn nodes(&self) -> HashSet<NodeId> {
+        let views = lock(&self.views);
+        views
+            .values()
+            .flat_map(|view| {
+                view.people
+                    .values()
+                    .flat_map(|person| person.nodes.iter().map(|(node, _)| *node))
+                    .chain(view.anonymous.keys().copied())
+            })
+            .collect()
     }
 
     /// Forgets what nodes not `live` said; returns, per group, the nodes
@@ -327,5 +346,45 @@ impl View {
         self.changed.clear();
         self.counts_changed = false;
         self.counted_at = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn person(connections: u32) -> PresentMember {
+        PresentMember { client_id: ClientId(Uuid::new_v4()), name: None, connections }
+    }
+
+    fn join_ids(frames: &[Frame]) -> Vec<ClientId> {
+        frames
+            .iter()
+            .filter_map(|frame| match ServerEvent::decode(frame.as_text().unwrap_or_default()) {
+                Ok(ServerEvent::Join { members, .. }) => Some(members.into_iter().map(|member| member.client_id)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_keeps_a_change_heard_before_it_and_not_yet_told() {
+        let views = Views::new(1_000);
+        let (group, node) = ("lobby".parse::<GroupName>().unwrap(), NodeId::random());
+        let (first, second) = (person(1), person(1));
+        views.open(&group);
+        views.loaded(&group, vec![(node, NodePart { people: vec![first.clone()], anonymous: None })], |_| true);
+        views.updates(Instant::now());
+        views.heard(&group, node, NodePart { people: vec![second.clone()], anonymous: None });
+        // The control channel listens again before the next update: all is
+        // read again, and the store has the change too.
+        views.reload_all();
+        let both = NodePart { people: vec![first, second.clone()], anonymous: None };
+        views.loaded(&group, vec![(node, both)], |_| true);
+        let update = views.updates(Instant::now());
+        assert_eq!(join_ids(&update[0].frames), [second.client_id], "the second one is still told");
     }
 }
