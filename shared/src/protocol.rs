@@ -369,7 +369,8 @@ pub enum ServerEvent {
         readers: Vec<Reader>,
     },
     /// On the rooms stream, after `welcome`: the identity's rooms, newest
-    /// activity first (at most 200).
+    /// activity first (at most 200, and as many as fit one frame within
+    /// the server's write buffer: the longest quiet are left out).
     Rooms {
         rooms: Vec<RoomEntry>,
     },

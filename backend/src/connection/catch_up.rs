@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use roomcast_shared::{ClientId, GroupName, HeartbeatSettings, RoomEntry, ServerEvent, Welcome};
 
 use super::context::{Peer, Settings};
-use super::writes::event_frame;
+use super::writes::{event_frame, write_buffer_limit};
 use crate::frame::Frame;
 use crate::history::{Cursor, History, HistoryError, Page, Piece, Replay};
 use crate::rooms::{entry, RoomsHub};
@@ -85,10 +85,38 @@ impl RoomsList {
 
 /// The welcome and the list of a rooms stream.
 pub(super) fn rooms_frames(rooms: Vec<RoomEntry>, peer: &Peer, settings: &Settings) -> [Frame; 2] {
-    [
-        event_frame(&ServerEvent::Welcome(welcome(peer, settings, String::new()))),
-        event_frame(&ServerEvent::Rooms { rooms }),
-    ]
+    let welcome = event_frame(&ServerEvent::Welcome(welcome(peer, settings, String::new())));
+    let budget = write_buffer_limit(settings.max_message_bytes).saturating_sub(welcome.len() + 2 * FRAME_HEADER_BYTES);
+    [welcome, rooms_frame(rooms, budget)]
+}
+
+/// Most bytes a WebSocket frame's header takes (with a 64-bit length).
+const FRAME_HEADER_BYTES: usize = 14;
+
+/// The `rooms` frame, holding as many of the newest rooms as fit in
+/// `budget` bytes. Both start frames are fed at once, and tungstenite
+/// refuses (the connection then closes as too slow) a frame that does not
+/// fit its write buffer: 200 rooms with 100-character previews come to
+/// about 100 KB, more than that buffer under a small `--max-message-bytes`.
+/// The list is newest first, so the rooms left out are the ones longest
+/// quiet; one comes back as a `room` event when its identity reads it, or
+/// in the next list once it is among the newest.
+fn rooms_frame(rooms: Vec<RoomEntry>, budget: usize) -> Frame {
+    let event = ServerEvent::Rooms { rooms };
+    let frame = event_frame(&event);
+    if frame.len() <= budget {
+        return frame;
+    }
+    let ServerEvent::Rooms { mut rooms } = event else { unreachable!("the event was built above as a `rooms` event") };
+    let mut len = frame.len();
+    while len > budget {
+        let Some(room) = rooms.pop() else { break };
+        // The entry and the comma before it (an entry made of strings and
+        // numbers always serializes).
+        let entry = serde_json::to_string(&room).map_or(0, |json| json.len());
+        len = len.saturating_sub(entry + 1);
+    }
+    event_frame(&ServerEvent::Rooms { rooms })
 }
 
 /// A page read, with the replay, and (the first time) what follows the
@@ -235,5 +263,51 @@ fn welcome(peer: &Peer, settings: &Settings, epoch: String) -> Welcome {
         max_message_bytes: settings.max_message_bytes,
         epoch,
         token_expires_at: peer.token_expires_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use roomcast_shared::{LastMessage, Sender};
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A room whose preview is 100 two-byte characters.
+    fn room(index: usize) -> RoomEntry {
+        let from = Sender { client_id: ClientId(Uuid::new_v4()), name: None, verified: true };
+        let text = "é".repeat(300);
+        RoomEntry {
+            group: format!("room-{index}").parse().expect("a valid group name"),
+            with: None,
+            epoch: "0123456789abcdef".to_owned(),
+            read: 7,
+            unread: 3,
+            last: Some(LastMessage { seq: 10, from, preview: LastMessage::preview_of(&text), ts: 1 }),
+            active_ms: 1_000 - index as u64,
+        }
+    }
+
+    #[test]
+    fn a_list_that_fits_goes_whole() {
+        let rooms: Vec<RoomEntry> = (0..3).map(room).collect();
+        let frame = rooms_frame(rooms.clone(), 64 * 1024);
+        assert_eq!(ServerEvent::decode(frame.as_text().expect("text")).expect("decodes"), ServerEvent::Rooms { rooms });
+    }
+
+    #[test]
+    fn a_list_too_long_keeps_the_newest_rooms_that_fit() {
+        let rooms: Vec<RoomEntry> = (0..200).map(room).collect();
+        let whole = event_frame(&ServerEvent::Rooms { rooms: rooms.clone() }).len();
+        let budget = whole / 2;
+        let frame = rooms_frame(rooms.clone(), budget);
+        assert!(frame.len() <= budget, "{} bytes over a budget of {budget}", frame.len());
+        let ServerEvent::Rooms { rooms: kept } = ServerEvent::decode(frame.as_text().expect("text")).expect("decodes")
+        else {
+            panic!("not a rooms event")
+        };
+        assert_eq!(kept, rooms[..kept.len()]);
+        let one_more = event_frame(&ServerEvent::Rooms { rooms: rooms[..=kept.len()].to_vec() });
+        assert!(one_more.len() > budget, "{} rooms fit, {} were kept", kept.len() + 1, kept.len());
     }
 }
