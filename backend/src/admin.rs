@@ -13,14 +13,18 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry as Metrics;
+use prometheus_client::registry::Registry as Exposition;
 use tokio_util::sync::CancellationToken;
 
 use crate::drain::Drain;
 use crate::http_error::HttpError;
 use crate::locks::lock;
-use crate::registry::Registry;
+use crate::metrics::Metrics;
+use crate::registry::{Registry, Totals};
 use crate::rooms::RoomsHub;
 
 /// Why an admin request was refused.
@@ -50,11 +54,40 @@ pub struct Admin {
 /// The gauges, set from the server's own counts at each scrape.
 #[derive(Debug)]
 struct Scrape {
-    metrics: std::sync::Mutex<Metrics>,
+    metrics: std::sync::Mutex<Exposition>,
     gauges: Gauges,
     registry: Arc<Registry>,
     rooms: Arc<RoomsHub>,
     drain: Drain,
+    deliveries: Deliveries,
+}
+
+/// Deliveries, counted per group by the registry and carried into these
+/// counters at each scrape (they only grow).
+#[derive(Debug, Default)]
+struct Deliveries {
+    messages: Counter,
+    by_mode: Family<Mode, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Mode {
+    mode: &'static str,
+}
+
+impl Deliveries {
+    fn catch_up(&self, totals: Totals) {
+        let raise = |counter: &Counter, total: u64| {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        };
+        raise(&self.messages, totals.messages);
+        for (mode, total) in [("json", totals.json), ("raw", totals.raw), ("activity", totals.activity)] {
+            raise(&self.by_mode.get_or_create(&Mode { mode }), total);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -68,10 +101,22 @@ struct Gauges {
 }
 
 impl Admin {
-    pub fn new(key: &str, registry: Arc<Registry>, rooms: Arc<RoomsHub>, drain: Drain) -> Self {
+    pub fn new(key: &str, registry: Arc<Registry>, rooms: Arc<RoomsHub>, drain: Drain, counted: &Metrics) -> Self {
         let gauges = Gauges::default();
-        let mut metrics = Metrics::default();
+        let deliveries = Deliveries::default();
+        let mut metrics = Exposition::default();
+        counted.register(&mut metrics);
         let roomcast = metrics.sub_registry_with_prefix("roomcast");
+        roomcast.register(
+            "messages_delivered",
+            "Messages delivered to a group with members here",
+            deliveries.messages.clone(),
+        );
+        roomcast.register(
+            "deliveries",
+            "Frames queued to members, one per member per message, by what the member takes",
+            deliveries.by_mode.clone(),
+        );
         roomcast.register("connections", "Open connections (sockets of members)", gauges.connections.clone());
         roomcast.register("groups", "Groups with members on this node", gauges.groups.clone());
         roomcast.register("rooms_streams", "Open rooms streams", gauges.rooms_streams.clone());
@@ -79,7 +124,7 @@ impl Admin {
         let process = metrics.sub_registry_with_prefix("process");
         process.register("resident_memory_bytes", "Resident memory", gauges.resident.clone());
         process.register("open_fds", "Open file descriptors", gauges.open_fds.clone());
-        let scrape = Scrape { metrics: std::sync::Mutex::new(metrics), gauges, registry, rooms, drain };
+        let scrape = Scrape { metrics: std::sync::Mutex::new(metrics), gauges, registry, rooms, drain, deliveries };
         Self { key: Arc::from(key), scrape: Arc::new(scrape), drain_requested: CancellationToken::new() }
     }
 
@@ -103,8 +148,11 @@ impl Admin {
         gauges.draining.set(i64::from(scrape.drain.is_draining()));
         gauges.resident.set(resident_bytes().unwrap_or(0));
         gauges.open_fds.set(open_fds().unwrap_or(0));
+        // Under the lock: two scrapes at once would raise the counters twice.
+        let exposition = lock(&scrape.metrics);
+        scrape.deliveries.catch_up(scrape.registry.totals());
         let mut text = String::new();
-        if encode(&mut text, &lock(&scrape.metrics)).is_err() {
+        if encode(&mut text, &exposition).is_err() {
             let _ = writeln!(text, "# the metrics could not be encoded");
         }
         text

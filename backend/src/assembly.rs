@@ -20,6 +20,7 @@ use crate::drain::Drain;
 use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::{History, HistoryError};
 use crate::identities::{Issuer, Policy};
+use crate::metrics::Metrics;
 use crate::net::admission::{Admission, Caps};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self};
@@ -81,13 +82,15 @@ pub fn assemble(
     addr: SocketAddr,
     backend: &Backend,
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
     shutdown: &CancellationToken,
 ) -> Result<Assembly, AssemblyError> {
     let revocations = Arc::new(Revocations::default());
     let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(config)?), revocations.clone()));
     let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
-    let (sequencer, writer) = Sequencer::start(backend.store().clone(), backend.broker().clone(), depth)?;
-    let history = History::new(backend.store().clone());
+    let (sequencer, writer) =
+        Sequencer::start(backend.store().clone(), backend.broker().clone(), depth, metrics.clone())?;
+    let history = History::new(backend.store().clone(), metrics.clone());
     let abandon = CancellationToken::new();
     let rooms = RoomsHub::new(registry.clone());
     let drain = Drain::default();
@@ -110,6 +113,7 @@ pub fn assemble(
         shutdown: shutdown.clone(),
         drain: drain.clone(),
         abandon: abandon.clone(),
+        metrics: metrics.clone(),
     };
     let connections = TaskTracker::new();
     let presence = Arc::new(Presence::start(
@@ -153,6 +157,7 @@ pub fn assemble(
         revoker,
         new_groups: Arc::new(NewGroupLimits::per_hour(config.new_groups_per_hour, config.new_groups_per_hour_per_ip)),
         drain,
+        metrics,
     };
     Ok(Assembly { state, writer, connections, abandon })
 }

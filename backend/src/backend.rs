@@ -16,6 +16,7 @@ use crate::history::redis_store::broker::RedisBroker;
 use crate::history::redis_store::{RedisOptions, RedisStore};
 use crate::history::sqlite::{self, SqliteOptions, SqliteStore};
 use crate::history::{HistoryError, Store};
+use crate::metrics::Metrics;
 use crate::presence::memory::MemoryPresence;
 use crate::presence::redis_presence::RedisPresence;
 use crate::presence::{PresenceError, PresenceStore};
@@ -60,8 +61,9 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Backend {
-    /// The backend `config` names, delivering to `registry`.
-    pub fn open(config: &Config, registry: Arc<Registry>) -> Result<Self, BackendError> {
+    /// The backend `config` names, delivering to `registry`, counting in
+    /// `metrics` what its delivery half does.
+    pub fn open(config: &Config, registry: Arc<Registry>, metrics: Arc<Metrics>) -> Result<Self, BackendError> {
         let max_groups = (config.max_groups > 0).then_some(config.max_groups);
         if let Some(url) = &config.redis {
             let store = Arc::new(
@@ -69,7 +71,7 @@ impl Backend {
                     .map_err(|source| BackendError::History { store: "Redis", source })?,
             );
             // Every node, this one too, delivers from pub/sub.
-            let (broker, worker) = RedisBroker::start(store.clone(), registry)?;
+            let (broker, worker) = RedisBroker::start(store.clone(), registry, metrics)?;
             let relay = Relay::default();
             // Redis is not reached here: the subscription is made (and
             // made again) by a thread of its own, which says so with

@@ -9,6 +9,8 @@ use http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
+use crate::metrics::Limited;
+
 /// An error a request can cause, answered before any upgrade.
 pub trait HttpError: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static {
     fn status(&self) -> StatusCode;
@@ -17,6 +19,12 @@ pub trait HttpError: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static
     /// calls for (see [`headers_for`]).
     fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         headers_for(self.status())
+    }
+
+    /// The rate limit that refused the request, if one did (counted in
+    /// the metrics by kind).
+    fn limited(&self) -> Option<Limited> {
+        None
     }
 
     /// The reason, one line of plain text.

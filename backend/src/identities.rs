@@ -16,6 +16,7 @@ use crate::auth::limiter::NewIdentitiesPerIp;
 use crate::auth::token::unix_seconds;
 use crate::auth::{AuthError, Claims, GroupPattern, Tokens};
 use crate::http_error::HttpError;
+use crate::metrics::Limited;
 
 /// Whether anyone may mint an identity. An application that issues its own
 /// tokens (with `groups`) turns this off, or anyone could mint a token
@@ -54,6 +55,10 @@ impl HttpError for IdentityError {
             Self::BadBody | Self::BadName(_) => StatusCode::BAD_REQUEST,
             Self::Auth(err) => err.status(),
         }
+    }
+
+    fn limited(&self) -> Option<Limited> {
+        matches!(self, Self::RateLimited).then_some(Limited::Identities)
     }
 }
 

@@ -38,6 +38,8 @@
 //! - [`queue`]: a member's bounded outbound queue; [`rate`]: publish
 //!   limits per identity and per address, kept across reconnects;
 //!   [`new_groups`]: rooms opened per identity and address.
+//! - [`metrics`]: what a node counts for its operator (`/metrics`), never
+//!   per delivery.
 //! - [`config`]: flags and environment; [`check_config`]: what
 //!   `--check-config` prints; [`state`]: what routes share;
 //!   [`shutdown`]: the stop signal; [`drain`]: a rolling restart's drain; `hex`: bytes as text; `owner_only`:
@@ -69,6 +71,7 @@ pub mod history;
 pub mod http_error;
 pub mod identities;
 mod locks;
+pub mod metrics;
 pub mod net;
 mod new_groups;
 mod node_signals;

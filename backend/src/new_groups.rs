@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::http_error::HttpError;
 use crate::locks::lock;
+use crate::metrics::Limited;
 use crate::rate::{address_key, Buckets};
 
 /// Opening a room was refused (HTTP 429, `Retry-After: 60`).
@@ -28,6 +29,10 @@ impl warp::reject::Reject for TooManyNewGroups {}
 impl HttpError for TooManyNewGroups {
     fn status(&self) -> StatusCode {
         StatusCode::TOO_MANY_REQUESTS
+    }
+
+    fn limited(&self) -> Option<Limited> {
+        Some(Limited::NewGroups)
     }
 }
 

@@ -55,6 +55,49 @@ pub struct Registry {
     outbound_queue: Capacity,
     /// Bumped whenever a group is opened or closed here.
     groups_changed: AtomicU64,
+    /// What groups closed here had delivered (see [`Registry::totals`]).
+    retired: Mutex<Totals>,
+}
+
+/// Messages delivered here and the deliveries they made, by what members
+/// took: counted per group under the lock fan-out holds anyway (no shared
+/// counter is written per delivery), summed when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Messages handed to a group with members here.
+    pub messages: u64,
+    /// Deliveries to JSON members (one per member per message).
+    pub json: u64,
+    /// Deliveries to raw members.
+    pub raw: u64,
+    /// `activity` events to rooms streams watching the group.
+    pub activity: u64,
+}
+
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, other: Self) {
+        self.messages += other.messages;
+        self.json += other.json;
+        self.raw += other.raw;
+        self.activity += other.activity;
+    }
+}
+
+/// One group here, as the admin surface lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupReport {
+    pub name: GroupName,
+    /// Connections in it (rooms streams watching it are not counted).
+    pub members: usize,
+    /// Messages delivered to it since it opened here.
+    pub messages: u64,
+}
+
+/// One live connection here, as the admin surface lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MemberReport {
+    pub group: GroupName,
+    pub mode: &'static str,
 }
 
 #[derive(Debug)]
@@ -76,6 +119,8 @@ struct GroupState {
     raw_members: usize,
     /// Rooms streams watching the group (see [`Registry::watch`]).
     watchers: usize,
+    /// What it delivered since it opened here.
+    totals: Totals,
 }
 
 /// What a member takes of the group's messages.
@@ -157,6 +202,7 @@ impl Registry {
             next_member: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             groups_changed: AtomicU64::new(0),
+            retired: Mutex::default(),
             outbound_queue,
         })
     }
@@ -239,7 +285,8 @@ impl Registry {
         let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Frame::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Frame::text(message.text)));
-        state.fan_out(json.as_ref(), raw.as_ref(), activity.as_ref());
+        let took = state.fan_out(json.as_ref(), raw.as_ref(), activity.as_ref());
+        state.totals += took;
         Delivery::Delivered
     }
 
@@ -378,6 +425,52 @@ impl Registry {
         Stats { connections: self.connections.load(Ordering::Relaxed), groups: lock(&self.groups).len() }
     }
 
+    /// Everything delivered here since start: the open groups' counts and
+    /// those of groups that closed.
+    pub fn totals(&self) -> Totals {
+        // Both read under the map's lock, which a group closing holds while
+        // it retires its counts: each group is counted once, open or closed.
+        let (groups, mut totals) = {
+            let groups = lock(&self.groups);
+            (groups.values().cloned().collect::<Vec<Arc<Group>>>(), *lock(&self.retired))
+        };
+        for group in groups {
+            totals += lock(&group.state).totals;
+        }
+        totals
+    }
+
+    /// Every group here: its members and messages delivered.
+    pub fn group_reports(&self) -> Vec<GroupReport> {
+        let groups: Vec<Arc<Group>> = lock(&self.groups).values().cloned().collect();
+        groups
+            .iter()
+            .map(|group| {
+                let state = lock(&group.state);
+                let members = state.json_members + state.raw_members;
+                GroupReport { name: group.name.clone(), members, messages: state.totals.messages }
+            })
+            .collect()
+    }
+
+    /// `client`'s connections here: the group and wire mode of each.
+    pub fn connections_of(&self, client: ClientId) -> Vec<MemberReport> {
+        let groups: Vec<Arc<Group>> = lock(&self.groups).values().cloned().collect();
+        let mut found = Vec::new();
+        for group in groups {
+            let state = lock(&group.state);
+            for member in state.members.values().filter(|member| member.client == client) {
+                let mode = match member.mode {
+                    Takes::Json => "json",
+                    Takes::Raw => "raw",
+                    Takes::Activity => continue,
+                };
+                found.push(MemberReport { group: group.name.clone(), mode });
+            }
+        }
+        found
+    }
+
     /// Ends every connection of `client` here (its identity was revoked):
     /// each is closed with 4403. Returns how many there were. Walks every
     /// member: revocations are rare, and this keeps the registry free of a
@@ -409,6 +502,7 @@ impl Registry {
             if groups.get(&group.name).is_some_and(|g| Arc::ptr_eq(g, group)) {
                 groups.remove(&group.name);
                 self.groups_changed.fetch_add(1, Ordering::Relaxed);
+                *lock(&self.retired) += state.totals;
             }
         }
         drop(state);
@@ -463,7 +557,8 @@ impl GroupState {
     /// Hands `json` to JSON members, `raw` to raw members and `activity`
     /// to watching rooms streams (skipping those whose message is `None`),
     /// evicting every member whose queue is full.
-    fn fan_out(&mut self, json: Option<&Outbound>, raw: Option<&Outbound>, activity: Option<&Outbound>) {
+    /// Returns what it delivered.
+    fn fan_out(&mut self, json: Option<&Outbound>, raw: Option<&Outbound>, activity: Option<&Outbound>) -> Totals {
         let (mut json_left, mut raw_left, mut watchers_left) = (0, 0, 0);
         self.members.retain(|_, member| {
             let (message, left) = match member.mode {
@@ -478,6 +573,13 @@ impl GroupState {
         self.json_members = json_left;
         self.raw_members = raw_left;
         self.watchers = watchers_left;
+        let took = |message: Option<&Outbound>, left: usize| if message.is_some() { left as u64 } else { 0 };
+        Totals {
+            messages: 1,
+            json: took(json, json_left),
+            raw: took(raw, raw_left),
+            activity: took(activity, watchers_left),
+        }
     }
 }
 

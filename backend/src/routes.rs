@@ -25,6 +25,7 @@ use crate::drain::Drain;
 use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
+use crate::metrics::Metrics;
 use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{Place, Remote};
@@ -52,6 +53,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         revoker,
         new_groups,
         drain,
+        metrics,
     } = state;
     let sequencer = upgrades.context.sequencer.clone();
     let presence = upgrades.presence.clone();
@@ -83,7 +85,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .or(spa_fallback(static_dir))
                 .unify(),
         )
-        .recover(rejection::recover)
+        .recover(rejection::recovering(metrics))
         .unify()
 }
 
@@ -394,7 +396,10 @@ fn publish(
 /// The admin surface, on its own address: every route behind the admin key,
 /// the same `recover` at the edge.
 pub fn admin_routes(admin: Admin) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    admin_key(admin.clone()).and(metrics(admin.clone()).or(drain(admin)).unify()).recover(rejection::recover).unify()
+    admin_key(admin.clone())
+        .and(metrics(admin.clone()).or(drain(admin)).unify())
+        .recover(rejection::recovering(Metrics::new()))
+        .unify()
 }
 
 /// The admin key, checked before anything else.

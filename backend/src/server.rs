@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigError};
 use crate::drain::Drain;
 use crate::history::broker::DeliveryError;
 use crate::history::{retention, History};
+use crate::metrics::Metrics;
 use crate::net::admission::{Admission, Caps};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{self, HttpLimits};
@@ -112,15 +113,16 @@ impl Server {
         config.validate()?;
         let addr = listener.local_addr()?;
         let registry = assembly::registry(&config);
-        let backend = Backend::open(&config, registry.clone())?;
+        let metrics = Metrics::new();
+        let backend = Backend::open(&config, registry.clone(), metrics.clone())?;
         let shutdown = CancellationToken::new();
         let Assembly { state, writer, connections, abandon } =
-            assemble(&config, addr, &backend, registry.clone(), &shutdown)?;
+            assemble(&config, addr, &backend, registry.clone(), metrics.clone(), &shutdown)?;
         let (admission, history, drain) = (state.admission.clone(), state.history.clone(), state.drain.clone());
         let pruning = spawn_background(&config, &backend, &state, &shutdown);
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
         let admin = config.admin_key.as_deref().map(|key| {
-            Admin::new(key, state.registry.clone(), state.upgrades.context.rooms.clone(), state.drain.clone())
+            Admin::new(key, state.registry.clone(), state.upgrades.context.rooms.clone(), state.drain.clone(), &metrics)
         });
         let drain_requested = admin.as_ref().map_or_else(CancellationToken::new, |admin| admin.drain_requested.clone());
         let admin_served = match (config.admin_listen, admin) {
@@ -262,10 +264,10 @@ fn serve(
     limits: HttpLimits,
     shutdown: &CancellationToken,
 ) -> JoinHandle<()> {
-    let (admission, proxies) = (state.admission.clone(), state.proxies.clone());
+    let (admission, proxies, metrics) = (state.admission.clone(), state.proxies.clone(), state.metrics.clone());
     let service = warp::service(routes(state, config.static_dir));
     let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
-    tokio::spawn(net::serve(listener, handle, admission, proxies, limits, shutdown.clone()))
+    tokio::spawn(net::serve(listener, handle, admission, proxies, limits, metrics, shutdown.clone()))
 }
 
 /// Serves the admin surface on `listener` until `shutdown`: its own caps
@@ -281,7 +283,9 @@ fn serve_admin(
     let service = warp::service(admin_routes(admin));
     let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
     let proxies = Arc::new(TrustedProxies::new(Vec::new()));
-    Ok((addr, tokio::spawn(net::serve(listener, handle, admission, proxies, limits, shutdown.clone()))))
+    // The admin surface's own requests are not the node's traffic.
+    let uncounted = Metrics::new();
+    Ok((addr, tokio::spawn(net::serve(listener, handle, admission, proxies, limits, uncounted, shutdown.clone()))))
 }
 
 /// Sockets the admin surface takes at once.

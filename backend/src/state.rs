@@ -7,6 +7,7 @@ use crate::auth::Auth;
 use crate::drain::Drain;
 use crate::history::History;
 use crate::identities::Issuer;
+use crate::metrics::Metrics;
 use crate::net::admission::Admission;
 use crate::net::client_ip::TrustedProxies;
 use crate::new_groups::NewGroupLimits;
@@ -41,4 +42,6 @@ pub struct AppState {
     pub new_groups: Arc<NewGroupLimits>,
     /// A rolling restart's drain: `/readyz` says 503 once it begins.
     pub drain: Drain,
+    /// What the node counts for its operator.
+    pub metrics: Arc<Metrics>,
 }

@@ -8,6 +8,7 @@ mod support;
 
 use std::process::Output;
 
+use roomcast_shared::{ClientCommand, ServerEvent};
 use support::*;
 use uuid::Uuid;
 
@@ -91,6 +92,117 @@ async fn json_logs_are_one_object_per_line_with_the_connection_and_no_secrets() 
 }
 
 const ADMIN_KEY: &str = "operations-test-admin-key-0123456789abcdef";
+
+/// One scrape of `/metrics`, parsed as Prometheus parses it.
+struct Samples(Vec<prometheus_parse::Sample>);
+
+impl Samples {
+    async fn scrape(admin: std::net::SocketAddr) -> Self {
+        let bearer = format!("Bearer {ADMIN_KEY}");
+        let (status, body) = http_request(admin, "/metrics", &[("authorization", &bearer)]).await;
+        assert_eq!(status, 200, "{body}");
+        let scrape =
+            prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text");
+        Self(scrape.samples)
+    }
+
+    /// The value of `metric` with `labels` (0 when no such series exists yet).
+    fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .iter()
+            .find(|sample| {
+                sample.metric == metric && labels.iter().all(|(name, value)| sample.labels.get(name) == Some(*value))
+            })
+            .map_or(0.0, |sample| match sample.value {
+                prometheus_parse::Value::Gauge(value)
+                | prometheus_parse::Value::Counter(value)
+                | prometheus_parse::Value::Untyped(value) => value,
+                ref other => panic!("{metric}: {other:?}"),
+            })
+    }
+}
+
+/// Counters between two scrapes: what moved, by exactly how much.
+fn moved(before: &Samples, after: &Samples, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    after.get(metric, labels) - before.get(metric, labels)
+}
+
+#[tokio::test]
+async fn the_counters_move_by_exactly_the_events_caused() {
+    let mut config = test_config();
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin_key = Some(ADMIN_KEY.to_owned());
+    config.api_key = Some(KEY.to_owned());
+    config.new_groups_per_hour = 1;
+    config.max_message_bytes = 1024;
+    let server = start(config).await;
+    let (addr, admin) = (server.local_addr(), server.admin_addr().expect("listening"));
+    let before = Samples::scrape(admin).await;
+
+    // Sockets: 4 upgraded, 4 refused at the handshake, 1 API request.
+    let ann = Uuid::new_v4();
+    let mut ann_ws = connect_json_as(addr, "lobby", ann, None).await;
+    let mut bob_ws = connect_json(addr, "lobby").await;
+    let mut raw = connect_raw(addr, "lobby").await;
+    let lobby = format!("/ws/lobby/{}", Uuid::new_v4());
+    let origin = [UPGRADE_HEADERS.as_slice(), &[("Origin", "https://elsewhere.example")]].concat();
+    assert_eq!(http_request(addr, &lobby, &origin).await.0, 403);
+    assert_eq!(raw_request(addr, "GET", &lobby, &UPGRADE_HEADERS, "").await.0, 401, "no token");
+    let bad_name = format!("/ws/no%20spaces/{ann}?token={}", token_for(ann));
+    assert_eq!(raw_request(addr, "GET", &bad_name, &UPGRADE_HEADERS, "").await.0, 400);
+    let second_room = format!("/ws/second-room/{ann}?token={}", token_for(ann));
+    assert_eq!(raw_request(addr, "GET", &second_room, &UPGRADE_HEADERS, "").await.0, 429, "Ann's one new room");
+
+    // 4 from a socket and 1 through the API, to 2 JSON members and a raw one.
+    let mut ids = Vec::new();
+    for index in 0..4 {
+        ids.push(send_text(&mut ann_ws, &format!("message {index}")).await);
+    }
+    let (status, _) = post_message(addr, "lobby", Some(KEY), None, r#"{"text":"from the API"}"#).await;
+    assert_eq!(status, 201);
+    assert_eq!(collect_chats(&mut bob_ws, 5).await.len(), 5);
+    for _ in 0..5 {
+        next_text(&mut raw).await;
+    }
+    // Sent again: a duplicate, acknowledged, not stored twice.
+    send_command(&mut ann_ws, &ClientCommand::Send { id: ids[0], text: "message 0".into() }).await;
+    let mut acks = 0;
+    while acks < 5 {
+        if let ServerEvent::Ack { .. } = next_answer(&mut ann_ws).await {
+            acks += 1;
+        }
+    }
+    // A late joiner replays all 5, then sends a frame over the limit.
+    let mut late = connect_json(addr, "lobby").await;
+    futures_util::SinkExt::send(&mut late, tokio_tungstenite::tungstenite::Message::text("x".repeat(2048)))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut late).await, 1009);
+
+    let after = Samples::scrape(admin).await;
+    let moved = |metric: &str, labels: &[(&str, &str)]| moved(&before, &after, metric, labels);
+    assert_eq!(moved("roomcast_sockets_accepted_total", &[]), 9.0);
+    for (status, count) in [("101", 4.0), ("403", 1.0), ("401", 1.0), ("400", 1.0), ("429", 1.0)] {
+        assert_eq!(moved("roomcast_http_responses_total", &[("path", "ws"), ("status", status)]), count, "{status}");
+    }
+    assert_eq!(moved("roomcast_http_responses_total", &[("path", "api"), ("status", "201")]), 1.0);
+    assert_eq!(moved("roomcast_rate_limited_total", &[("kind", "new_groups")]), 1.0);
+    assert_eq!(moved("roomcast_messages_published_total", &[("source", "socket")]), 4.0);
+    assert_eq!(moved("roomcast_messages_published_total", &[("source", "api")]), 1.0);
+    assert_eq!(moved("roomcast_publishes_not_new_total", &[("outcome", "duplicate")]), 1.0);
+    assert_eq!(moved("roomcast_messages_delivered_total", &[]), 5.0);
+    assert_eq!(moved("roomcast_deliveries_total", &[("mode", "json")]), 10.0);
+    assert_eq!(moved("roomcast_deliveries_total", &[("mode", "raw")]), 5.0);
+    assert_eq!(moved("roomcast_replays_total", &[("outcome", "gapless")]), 3.0);
+    assert!(moved("roomcast_replay_pages_total", &[]) >= 3.0);
+    assert_eq!(moved("roomcast_closes_total", &[("reason", "too_big")]), 1.0);
+    assert_eq!(moved("roomcast_commit_batch_messages_sum", &[]), 6.0, "every publish stored, in some batches");
+    let batches = moved("roomcast_commit_batch_messages_count", &[]);
+    assert!(batches >= 1.0 && moved("roomcast_store_append_seconds_count", &[]) == batches);
+    assert!(moved("roomcast_store_read_seconds_count", &[]) >= 3.0, "a read per replay page at least");
+    drop((ann_ws, bob_ws, raw));
+    server.shutdown().await;
+}
 
 /// The value of `metric` in a Prometheus text `body`, parsed as Prometheus
 /// would.

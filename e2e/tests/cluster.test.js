@@ -3,51 +3,11 @@
 // reaching the surviving node through the same address (a small proxy in
 // front, as a load balancer would be), catches up with nothing lost.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import {
-  freePort, launchBrowser, newPage, root, send, shownTexts, startServer, stopServer, tempDatabase, waitForMessage,
-  waitForStatus,
+  freePort, launchBrowser, newPage, send, shownTexts, startProxy, startRedis, startServer, stopServer, tempDatabase,
+  waitForMessage, waitForStatus,
 } from './support.js';
-
-/**
- * A private redis-server on a free port (AOF on), from the test kit's
- * binary (beside the server's), resolved with its URL once it answers.
- */
-async function startRedis() {
-  const server = process.env.ROOMCAST_BIN ?? path.join(root, 'target', 'debug', 'roomcast');
-  const binary = path.join(path.dirname(server), 'roomcast-testkit');
-  const child = spawn(binary, ['redis'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = once(createInterface({ input: child.stdout }), 'line');
-  const first = await Promise.race([line, once(child, 'exit').then(([code]) => ({ code }))]);
-  if (!Array.isArray(first)) throw new Error(`roomcast-testkit exited with ${first.code}`);
-  return { child, url: first[0] };
-}
-
-/** A TCP proxy on a free port to `target`'s port; `target` can change. */
-async function startProxy(targetPort) {
-  const proxy = { target: targetPort, sockets: new Set() };
-  const server = net.createServer((client) => {
-    const upstream = net.connect(proxy.target, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      proxy.sockets.add(socket);
-      socket.on('close', () => proxy.sockets.delete(socket));
-      socket.on('error', () => { client.destroy(); upstream.destroy(); });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  proxy.port = server.address().port;
-  proxy.url = `http://127.0.0.1:${proxy.port}`;
-  proxy.close = () => { for (const socket of proxy.sockets) socket.destroy(); server.close(); };
-  return proxy;
-}
 
 const env = {};
 before(async () => { env.browser = await launchBrowser(); env.redis = await startRedis(); });
@@ -55,7 +15,7 @@ after(async () => { await env.browser?.close(); env.redis?.child.kill('SIGTERM')
 
 test('pages on two nodes chat, and a page whose node dies catches up on the other', async () => {
   const [portA, portB] = [await freePort(), await freePort()];
-  const proxy = await startProxy(portA);
+  const proxy = await startProxy([portA]);
   const origins = [proxy.url, `http://127.0.0.1:${portA}`, `http://127.0.0.1:${portB}`].join(',');
   const args = [
     '--redis', env.redis.url, '--secret', 'e2e-cluster-secret-0123456789abcdef0123456789', '--allowed-origins', origins,
@@ -76,7 +36,7 @@ test('pages on two nodes chat, and a page whose node dies catches up on the othe
 
   // Node A dies; the proxy now leads to node B, as a load balancer would.
   nodeA.child.kill('SIGKILL');
-  proxy.target = portB;
+  proxy.targets = [portB];
   for (const socket of proxy.sockets) socket.destroy();
   for (let i = 1; i <= 5; i += 1) {
     await send(yan, `while A was gone ${i}`);

@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -76,6 +77,122 @@ export async function stopServer(server, signal = 'SIGTERM') {
   server.child.kill(signal);
   const [code] = await server.exited;
   return code;
+}
+
+/**
+ * Resolves once `check()` (sync or async) returns a truthy value, which it
+ * resolves with; polls every 50 ms, fails after `patience` with `what`.
+ */
+export async function eventually(check, what, patience = PATIENCE) {
+  const deadline = Date.now() + patience;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A private redis-server on a free port (AOF on), from the test kit's
+ * binary (beside the server's), resolved with its URL once it answers.
+ */
+export async function startRedis() {
+  const server = process.env.ROOMCAST_BIN ?? path.join(root, 'target', 'debug', 'roomcast');
+  const binary = path.join(path.dirname(server), 'roomcast-testkit');
+  const child = spawn(binary, ['redis'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = once(createInterface({ input: child.stdout }), 'line');
+  const first = await Promise.race([line, once(child, 'exit').then(([code]) => ({ code }))]);
+  if (!Array.isArray(first)) throw new Error(`roomcast-testkit exited with ${first.code}`);
+  return { child, url: first[0] };
+}
+
+/** How often the proxy's health check asks each node's /readyz. */
+const READYZ_EVERY_MS = 150;
+
+/**
+ * A TCP proxy on a free port in front of nodes (their ports in
+ * `proxy.targets`, which the test may change), as a load balancer is: each
+ * new connection goes to the first target that is routable and is piped
+ * there for its whole life. Without `readyz` every target is routable; with
+ * it, only one whose /readyz answered 200 at the last look (every 150 ms),
+ * so the proxy stops routing to a node once it answers 503. A connection
+ * waits while no target is routable, and while the test `hold()`s new ones
+ * (until `release()`), then goes where the proxy routes at that moment.
+ */
+export async function startProxy(targets, { readyz = false } = {}) {
+  const waiting = [];
+  const proxy = {
+    targets,
+    sockets: new Set(),
+    /** Ports whose /readyz answered 200 at the last look (with `readyz`). */
+    ready: new Set(),
+    /** The port each connection went to, in order. */
+    routed: [],
+    held: false,
+    closed: false,
+    hold() { proxy.held = true; },
+    release() { proxy.held = false; dispatch(); },
+    /** Where a new connection would go now, or undefined. */
+    route() { return proxy.targets.find((port) => !readyz || proxy.ready.has(port)); },
+    /** Resolves once the health check has seen `port` ready (or, with false, not). */
+    until(port, ready = true) {
+      return eventually(() => proxy.ready.has(port) === ready, `the proxy to see ${port} ${ready ? 'ready' : 'not ready'}`);
+    },
+  };
+  const track = (socket) => {
+    proxy.sockets.add(socket);
+    socket.on('close', () => proxy.sockets.delete(socket));
+  };
+  const pipe = (client, port) => {
+    proxy.routed.push(port);
+    const upstream = net.connect(port, '127.0.0.1');
+    track(upstream);
+    for (const socket of [client, upstream]) socket.on('error', () => { client.destroy(); upstream.destroy(); });
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
+  function dispatch() {
+    while (waiting.length > 0 && !proxy.held && proxy.route() !== undefined) {
+      const client = waiting.shift();
+      if (!client.destroyed) pipe(client, proxy.route());
+    }
+  }
+  const server = net.createServer((client) => {
+    track(client);
+    client.on('error', () => client.destroy());
+    waiting.push(client);
+    dispatch();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  proxy.port = server.address().port;
+  proxy.url = `http://127.0.0.1:${proxy.port}`;
+  if (readyz) {
+    const look = async () => {
+      await Promise.all(proxy.targets.map(async (port) => {
+        let ok = false;
+        try {
+          const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1_000) });
+          ok = response.status === 200;
+          await response.arrayBuffer();
+        } catch {
+          // not listening (yet, or any more)
+        }
+        if (ok) proxy.ready.add(port); else proxy.ready.delete(port);
+      }));
+      dispatch();
+      if (!proxy.closed) proxy.timer = setTimeout(look, READYZ_EVERY_MS);
+    };
+    await look();
+  }
+  proxy.close = () => {
+    proxy.closed = true;
+    clearTimeout(proxy.timer);
+    for (const socket of proxy.sockets) socket.destroy();
+    server.close();
+  };
+  return proxy;
 }
 
 /** Debian's Chromium, headless, with `extraArgs` after the usual flags. */

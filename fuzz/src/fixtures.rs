@@ -13,6 +13,7 @@ use roomcast_backend::config::{Config, HistoryKind};
 use roomcast_backend::history::memory::MemoryStore;
 use roomcast_backend::history::sequencer::Sequencer;
 use roomcast_backend::identities::IdentitiesMode;
+use roomcast_backend::metrics::Metrics;
 use roomcast_backend::state::AppState;
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +72,8 @@ impl UnderTest {
         let backend = Backend::local(store, registry.clone());
         let listen = LISTEN.parse().expect("a socket address");
         let Assembly { state, .. } =
-            assemble(&config, listen, &backend, registry, &CancellationToken::new()).expect("the fuzz configuration");
+            assemble(&config, listen, &backend, registry, Metrics::new(), &CancellationToken::new())
+                .expect("the fuzz configuration");
         let sequencer = state.upgrades.context.sequencer.clone();
         Self { state, sequencer }
     }

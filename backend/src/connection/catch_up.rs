@@ -21,6 +21,7 @@ use super::context::{Peer, Settings};
 use super::writes::{event_frame, write_buffer_limit};
 use crate::frame::Frame;
 use crate::history::{Cursor, History, HistoryError, Page, Piece, Replay};
+use crate::metrics::ReplayOutcome;
 use crate::rooms::{entry, RoomsHub};
 use crate::seen;
 
@@ -174,13 +175,22 @@ pub(super) struct Replaying {
     first: Option<Box<FirstReads>>,
     /// What it read, until it follows the `welcome`.
     told: Welcomed,
+    /// The worst its pages told so far.
+    outcome: ReplayOutcome,
 }
 
 impl Replaying {
     /// `first`: what follows the `welcome`, read with the first page.
     pub(super) fn new(replay: Replay, first: FirstReads) -> Self {
         let first = Some(Box::new(first));
-        Self { replay: Some(replay), step: None, welcomed: false, first, told: Welcomed::default() }
+        Self {
+            replay: Some(replay),
+            step: None,
+            welcomed: false,
+            first,
+            told: Welcomed::default(),
+            outcome: ReplayOutcome::Gapless,
+        }
     }
 
     /// The next page, reading it if no read is under way.
@@ -222,6 +232,11 @@ impl Replaying {
         self.replay.as_ref().map_or(0, Replay::position)
     }
 
+    /// How the replay went so far: a gap or a reset in any page.
+    pub(super) fn outcome(&self) -> ReplayOutcome {
+        self.outcome
+    }
+
     /// The frames of `page`, after the `welcome` if it is the first.
     pub(super) fn frames(&mut self, page: Page, peer: &Peer, settings: &Settings) -> Vec<Frame> {
         let mut frames = Vec::with_capacity(page.pieces.len() + 1);
@@ -242,8 +257,14 @@ impl Replaying {
         }
         frames.extend(page.pieces.into_iter().map(|piece| {
             event_frame(&match piece {
-                Piece::Reset { epoch } => ServerEvent::Reset { epoch },
-                Piece::Gap { from, to } => ServerEvent::Gap { from, to },
+                Piece::Reset { epoch } => {
+                    self.outcome = ReplayOutcome::Reset;
+                    ServerEvent::Reset { epoch }
+                }
+                Piece::Gap { from, to } => {
+                    self.outcome = self.outcome.max(ReplayOutcome::Gap);
+                    ServerEvent::Gap { from, to }
+                }
                 Piece::Message(message) => ServerEvent::Message(message),
             })
         }));

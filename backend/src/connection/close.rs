@@ -55,6 +55,27 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Its name in the metrics (`roomcast_closes_total{reason}`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Shutdown => "shutdown",
+            Self::Drained => "drained",
+            Self::TooSlow => "too_slow",
+            Self::Stalled => "stalled",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::TokenExpired => "token_expired",
+            Self::Revoked => "revoked",
+            Self::HistoryUnavailable(_) => "history_unavailable",
+            Self::RateLimited => "rate_limited",
+            Self::ControlFlood => "control_flood",
+            Self::TooBig | Self::TooBigForJson => "too_big",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::Protocol(_) => "protocol_error",
+            Self::PeerClosed => "peer_closed",
+            Self::Lost(_) => "lost",
+        }
+    }
+
     /// The close frame to send, or `None` when the peer can no longer hear it.
     fn close_frame(&self) -> Option<CloseFrame> {
         let (code, reason) = match self {

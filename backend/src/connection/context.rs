@@ -14,6 +14,7 @@ use crate::cursors::Cursors;
 use crate::drain::Drain;
 use crate::history::sequencer::Sequencer;
 use crate::history::{History, Start};
+use crate::metrics::Metrics;
 use crate::rate::PublishLimits;
 use crate::registry::WireMode;
 use crate::rooms::RoomsHub;
@@ -88,4 +89,6 @@ pub struct Context {
     /// Cancelled when the close grace is over at shutdown: connection tasks
     /// still running then are dropped, and their sockets with them.
     pub abandon: CancellationToken,
+    /// Closes, replays and limits, counted for the operator.
+    pub metrics: Arc<Metrics>,
 }

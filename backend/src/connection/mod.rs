@@ -44,6 +44,7 @@ pub use context::{Context, Peer, Role, Settings};
 pub use writes::write_buffer_limit;
 
 use crate::drain;
+use crate::metrics::Limited;
 use crate::queue::Outbound;
 use crate::registry::{Membership, WireMode};
 
@@ -73,6 +74,12 @@ where
             tracing::debug!(%conn, %group, %client, peer = %peer_ip, %reason, "closing")
         }
         _ => tracing::info!(%conn, %group, %client, peer = %peer_ip, %reason, "closing"),
+    }
+    context.metrics.closed(reason.name());
+    match reason {
+        CloseReason::RateLimited => context.metrics.limited(Limited::Publish),
+        CloseReason::ControlFlood => context.metrics.limited(Limited::Control),
+        _ => {}
     }
     // Leave first, so that nothing more is queued for a closing connection.
     let queue = membership.queue().clone();

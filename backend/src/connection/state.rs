@@ -176,12 +176,14 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let Some(CatchUp::History(catch_up)) = self.catch_up.as_deref_mut() else { return Ok(()) };
+        self.context.metrics.replay_page();
         let caught_up = page.caught_up;
         for frame in catch_up.frames(page, &self.peer, &self.context.settings) {
             feed(ws, frame)?;
         }
         let position = catch_up.position();
         if caught_up && self.membership.go_live(position, catch_up.epoch()) {
+            self.context.metrics.replayed(catch_up.outcome());
             feed(ws, event_frame(&ServerEvent::Synced { seq: position }))?;
             self.watermark = position;
             self.catch_up = None;

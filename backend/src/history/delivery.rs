@@ -12,8 +12,9 @@ const FILL: Limit = Limit { messages: 500, bytes: 4 * 1024 * 1024 };
 
 /// Delivers `message` of `epoch`, first reading from `store` the numbers
 /// before it this node has not delivered yet (and, for an epoch members do
-/// not know, first telling them).
-pub fn deliver_in_order(registry: &Registry, store: &dyn Store, message: ChatMessage, epoch: &str) {
+/// not know, first telling them). Returns how many it read from `store`
+/// to fill a hole.
+pub fn deliver_in_order(registry: &Registry, store: &dyn Store, message: ChatMessage, epoch: &str) -> u64 {
     let message = match registry.deliver(message, epoch) {
         Delivery::NewEpoch { message } => {
             let group = message.group.clone();
@@ -21,44 +22,50 @@ pub fn deliver_in_order(registry: &Registry, store: &dyn Store, message: ChatMes
             // an epoch that is over already is dropped (members are, or will
             // be, moved to the current one by the subscriber's head check).
             let Some(base) = store.head(&group).ok().filter(|head| head.epoch == epoch).map(|head| head.base) else {
-                return;
+                return 0;
             };
             registry.restart(&group, epoch, base);
             match registry.deliver(message, epoch) {
                 Delivery::Missing { message, .. } => message,
-                _ => return,
+                _ => return 0,
             }
         }
         Delivery::Missing { message, .. } => message,
-        Delivery::Delivered | Delivery::Duplicate => return,
+        Delivery::Delivered | Delivery::Duplicate => return 0,
     };
     let (group, seq) = (message.group.clone(), message.seq);
-    if let Some(last) = registry.last_delivered(&group, epoch) {
-        fill(registry, store, &group, epoch, last + 1, seq - 1);
-    }
+    let filled = match registry.last_delivered(&group, epoch) {
+        Some(last) => fill(registry, store, &group, epoch, last + 1, seq - 1),
+        None => 0,
+    };
     deliver_or_skip(registry, message, epoch);
+    filled
 }
 
 /// Delivers numbers `from..=to` of `group`'s `epoch` from `store`: those
 /// retention kept, in order; members are told of the others as a gap.
-pub fn fill(registry: &Registry, store: &dyn Store, group: &GroupName, epoch: &str, from: u64, to: u64) {
+/// Returns how many it read and delivered.
+pub fn fill(registry: &Registry, store: &dyn Store, group: &GroupName, epoch: &str, from: u64, to: u64) -> u64 {
     let mut after = from.saturating_sub(1);
+    let mut filled = 0;
     while after < to {
         let slice = match store.read(group, Range::After(after), FILL) {
             Ok(slice) if slice.head.epoch == epoch => slice,
             // The group started over: its next message says so.
-            Ok(_) => return,
+            Ok(_) => break,
             Err(err) => {
                 tracing::warn!(%err, %group, "cannot read missed messages");
-                return;
+                break;
             }
         };
-        let Some(last) = slice.messages.last().map(|m| m.seq) else { return };
+        let Some(last) = slice.messages.last().map(|m| m.seq) else { break };
         for missed in slice.messages.into_iter().take_while(|m| m.seq <= to) {
             deliver_or_skip(registry, missed, epoch);
+            filled += 1;
         }
         after = last;
     }
+    filled
 }
 
 /// Delivers `message`; numbers before it that could not be had (retention

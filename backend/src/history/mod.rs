@@ -28,8 +28,11 @@ pub mod store;
 pub mod unread;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use roomcast_shared::{limits, ChatMessage, ClientId, GroupName};
+
+use crate::metrics::Metrics;
 
 pub use replay::{Page, Piece, Replay, Start};
 pub use store::{
@@ -48,6 +51,8 @@ const CONCURRENT_READS: usize = 4;
 pub struct History {
     store: Arc<dyn Store>,
     reads: Arc<tokio::sync::Semaphore>,
+    /// Replays' and pages' read times.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for History {
@@ -57,8 +62,8 @@ impl std::fmt::Debug for History {
 }
 
 impl History {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)) }
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self { store, reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)), metrics }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -69,9 +74,12 @@ impl History {
     pub async fn step(&self, mut replay: Replay) -> Result<(Replay, Page), HistoryError> {
         let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let stepped = tokio::task::spawn_blocking(move || {
-            let page = replay.step(store.as_ref())?;
-            Ok((replay, page))
+            let started = Instant::now();
+            let page = replay.step(store.as_ref());
+            metrics.read(started.elapsed());
+            Ok((replay, page?))
         });
         stepped.await.map_err(|err| HistoryError::Task(err.to_string()))?
     }
@@ -131,9 +139,12 @@ impl History {
     ) -> Result<(Vec<ChatMessage>, bool), HistoryError> {
         let _permit = self.reads.acquire().await.map_err(|err| HistoryError::Task(err.to_string()))?;
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let read = tokio::task::spawn_blocking(move || {
-            let Slice { head, messages } =
-                store.read(&group, range, Limit { messages: limit, bytes: limits::MAX_HISTORY_PAGE_BYTES })?;
+            let started = Instant::now();
+            let read = store.read(&group, range, Limit { messages: limit, bytes: limits::MAX_HISTORY_PAGE_BYTES });
+            metrics.read(started.elapsed());
+            let Slice { head, messages } = read?;
             let has_more = match range {
                 Range::Before(_) => match (messages.first(), head.oldest) {
                     (Some(first), Some(oldest)) => first.seq > oldest,

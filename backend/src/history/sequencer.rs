@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use roomcast_shared::{ChatMessage, ErrorCode, MessageId, ServerEvent};
 use tokio::sync::mpsc::{self, error::TrySendError, OwnedPermit};
@@ -27,6 +28,7 @@ use super::broker::{Ack, Broker};
 use super::store::{Appending, Outcome, Store};
 use crate::clock::unix_millis;
 use crate::frame::Frame;
+use crate::metrics::{Metrics, NotNew};
 use crate::queue::{MemberQueue, Outbound};
 
 /// Most publishes stored in one transaction.
@@ -106,12 +108,13 @@ impl Sequencer {
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
         depth: Depth,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(depth.messages.max(1));
         let max_bytes = u32::try_from(depth.bytes).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
-            .spawn(move || run(store.as_ref(), broker.as_ref(), receiver))?;
+            .spawn(move || run(store.as_ref(), broker.as_ref(), &metrics, receiver))?;
         Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
@@ -183,7 +186,7 @@ impl Backlogged {
     }
 }
 
-fn run(store: &dyn Store, broker: &dyn Broker, mut receiver: mpsc::Receiver<Queued>) {
+fn run(store: &dyn Store, broker: &dyn Broker, metrics: &Metrics, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -193,12 +196,12 @@ fn run(store: &dyn Store, broker: &dyn Broker, mut receiver: mpsc::Receiver<Queu
                 Err(_) => break,
             }
         }
-        commit(store, broker, &mut batch);
+        commit(store, broker, metrics, &mut batch);
         batch.clear();
     }
 }
 
-fn commit(store: &dyn Store, broker: &dyn Broker, batch: &mut Vec<Queued>) {
+fn commit(store: &dyn Store, broker: &dyn Broker, metrics: &Metrics, batch: &mut Vec<Queued>) {
     let ts = unix_millis();
     // The byte budget comes back here, as the batch is taken.
     let (mut items, replies): (Vec<Appending>, Vec<_>) = batch
@@ -208,14 +211,21 @@ fn commit(store: &dyn Store, broker: &dyn Broker, batch: &mut Vec<Queued>) {
             (Appending::new(message), reply)
         })
         .unzip();
+    let started = Instant::now();
     if let Err(err) = store.append(&mut items) {
         tracing::error!(%err, messages = items.len(), "cannot store messages; senders are told to retry");
     }
+    metrics.stored(started.elapsed(), items.len());
+    let (mut from_sockets, mut from_api) = (0, 0);
     for (item, reply) in items.into_iter().zip(replies) {
         let id = item.message.id;
         let answer = match item.outcome {
             Outcome::New => {
                 let seq = item.message.seq;
+                match reply {
+                    Reply::Once(_) => from_api += 1,
+                    Reply::Queue(_) | Reply::Nobody => from_sockets += 1,
+                }
                 if let Reply::Queue(queue) = reply {
                     // A JSON sender's ack goes with the message: the broker
                     // sends it once the message reached this node's members.
@@ -225,10 +235,22 @@ fn commit(store: &dyn Store, broker: &dyn Broker, batch: &mut Vec<Queued>) {
                 broker.committed(item.message, &item.epoch, None);
                 Answer::Stored { seq, epoch: item.epoch, duplicate: false }
             }
-            Outcome::Duplicate(seq) => Answer::Stored { seq, epoch: item.epoch, duplicate: true },
-            Outcome::Conflict(seq) => Answer::Conflict { seq, epoch: item.epoch },
-            Outcome::Pending => Answer::Unavailable,
-            Outcome::OverQuota => Answer::OverQuota,
+            Outcome::Duplicate(seq) => {
+                metrics.not_new(NotNew::Duplicate);
+                Answer::Stored { seq, epoch: item.epoch, duplicate: true }
+            }
+            Outcome::Conflict(seq) => {
+                metrics.not_new(NotNew::Conflict);
+                Answer::Conflict { seq, epoch: item.epoch }
+            }
+            Outcome::Pending => {
+                metrics.not_new(NotNew::Unavailable);
+                Answer::Unavailable
+            }
+            Outcome::OverQuota => {
+                metrics.not_new(NotNew::OverQuota);
+                Answer::OverQuota
+            }
         };
         match reply {
             Reply::Nobody => {}
@@ -238,6 +260,7 @@ fn commit(store: &dyn Store, broker: &dyn Broker, batch: &mut Vec<Queued>) {
             }
         }
     }
+    metrics.published(from_sockets, from_api);
 }
 
 impl Answer {
@@ -365,6 +388,7 @@ mod tests {
             store.clone(),
             local(&store, Registry::new(QUEUE)),
             Depth { messages: DEPTH, bytes: 1 << 20 },
+            Metrics::new(),
         )
         .unwrap();
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
@@ -388,7 +412,8 @@ mod tests {
     async fn a_full_byte_budget_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
         let depth = Depth { messages: DEPTH, bytes: 12 };
-        let (sequencer, writer) = Sequencer::start(store.clone(), local(&store, Registry::new(QUEUE)), depth).unwrap();
+        let (sequencer, writer) =
+            Sequencer::start(store.clone(), local(&store, Registry::new(QUEUE)), depth, Metrics::new()).unwrap();
         // "hello" is 5 bytes: two fit, the third waits though slots are free.
         assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
         store.wait_until_entered();
@@ -411,9 +436,13 @@ mod tests {
         let member = registry.join(&lobby(), WireMode::Json, roomcast_shared::ClientId(uuid::Uuid::new_v4()));
         assert!(member.go_live(0, ""));
         let sender = Arc::new(MemberQueue::new(QUEUE));
-        let (sequencer, writer) =
-            Sequencer::start(store.clone(), local(&store, registry.clone()), Depth { messages: DEPTH, bytes: 1 << 20 })
-                .unwrap();
+        let (sequencer, writer) = Sequencer::start(
+            store.clone(),
+            local(&store, registry.clone()),
+            Depth { messages: DEPTH, bytes: 1 << 20 },
+            Metrics::new(),
+        )
+        .unwrap();
         let sent = publish(Some(sender.clone()));
         let id = sent.message.id;
         assert!(matches!(sequencer.try_submit(sent), Ok(Submitted::Queued)));

@@ -539,7 +539,7 @@ async fn pages_go_back_and_forward() {
     let store = Arc::new(MemoryStore::default());
     append(store.as_ref(), "lobby", 10);
     store.prune(&Retention { max_messages: Some(8), ..Retention::default() }, 0).unwrap(); // keeps 3..=10
-    let history = History::new(store);
+    let history = History::new(store, crate::metrics::Metrics::new());
     let page = |from, limit| {
         let history = history.clone();
         async move {

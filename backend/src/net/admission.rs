@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::http_error::HttpError;
 use crate::locks::lock;
+use crate::metrics::SocketRefusal;
 use crate::rate::Buckets;
 
 /// Sockets beyond `max_connections` kept just long enough to be told why.
@@ -64,6 +65,17 @@ impl HttpError for Refusal {
             (header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)),
             (header::CONNECTION, HeaderValue::from_static("close")),
         ]
+    }
+}
+
+impl Refusal {
+    /// How the metrics count it at accept.
+    pub fn counted_as(self) -> SocketRefusal {
+        match self {
+            Self::Full | Self::StoreUnavailable => SocketRefusal::Full,
+            Self::TooManyFromAddress => SocketRefusal::Address,
+            Self::TooOften => SocketRefusal::TooOften,
+        }
     }
 }
 

@@ -47,6 +47,7 @@ use hyper::upgrade::Upgraded;
 use write_deadline::WriteDeadline;
 
 use crate::http_error::HttpError;
+use crate::metrics::{path_class, Metrics, SocketRefusal};
 
 /// Largest request head (request line and headers); larger gets `431`.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -99,6 +100,7 @@ pub async fn serve<S, F>(
     admission: Arc<Admission>,
     trusted: Arc<client_ip::TrustedProxies>,
     limits: HttpLimits,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) where
     S: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
@@ -117,66 +119,79 @@ pub async fn serve<S, F>(
                 continue;
             }
         };
+        metrics.accepted();
         let counted = !trusted.trusts(addr.ip());
-        match admission.admit(addr.ip(), counted) {
-            Decision::Close => drop(stream),
-            Decision::Serve(ticket) => {
-                let remote = Remote { addr, ticket: Arc::new(ticket) };
-                tasks.spawn(serve_connection(stream, remote, None, service.clone(), limits, shutdown.clone()));
+        let (refusal, ticket) = match admission.admit(addr.ip(), counted) {
+            Decision::Close => {
+                metrics.refused(SocketRefusal::Dropped);
+                continue;
             }
+            Decision::Serve(ticket) => (None, ticket),
             Decision::Refuse(refusal, ticket) => {
-                let remote = Remote { addr, ticket: Arc::new(ticket) };
-                let serve = serve_connection(stream, remote, Some(refusal), service.clone(), limits, shutdown.clone());
-                tasks.spawn(serve);
+                metrics.refused(refusal.counted_as());
+                (Some(refusal), ticket)
             }
-        }
+        };
+        let remote = Remote { addr, ticket: Arc::new(ticket) };
+        let connection = Connection { remote, refusal, limits, metrics: metrics.clone() };
+        tasks.spawn(connection.serve(stream, service.clone(), shutdown.clone()));
     }
     drop(listener);
     tasks.close();
     tasks.wait().await;
 }
 
-/// Serves one socket: its requests, or only the refusal.
-async fn serve_connection<S, F>(
-    stream: TcpStream,
+/// One socket's HTTP connection, before it is served.
+struct Connection {
     remote: Remote,
+    /// Why it is refused, if it is: its one answer says so.
     refusal: Option<Refusal>,
-    service: S,
     limits: HttpLimits,
-    shutdown: CancellationToken,
-) where
-    S: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Result<Response, Infallible>> + Send + 'static,
-{
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.handshake_timeout)
-        .max_header_size(MAX_HEAD_BYTES)
-        .max_buf_size(MAX_BUFFER_BYTES)
-        .keep_alive(refusal.is_none());
-    let handle = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-        request.extensions_mut().insert(remote.clone());
-        let answer = (refusal.is_none()).then(|| service(request));
-        async move {
-            let Some(answer) = answer else {
-                // The answer to a refused socket's request; the socket closes after it.
-                return Ok::<_, Infallible>(refusal.unwrap_or(Refusal::Full).response());
-            };
-            match tokio::time::timeout(limits.handshake_timeout, answer).await {
-                Ok(response) => response,
-                Err(_) => Ok(plain(StatusCode::REQUEST_TIMEOUT, "the request took too long to arrive\n")),
+    metrics: Arc<Metrics>,
+}
+
+impl Connection {
+    /// Serves one socket: its requests, or only the refusal.
+    async fn serve<S, F>(self, stream: TcpStream, service: S, shutdown: CancellationToken)
+    where
+        S: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
+        let Self { remote, refusal, limits, metrics } = self;
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.handshake_timeout)
+            .max_header_size(MAX_HEAD_BYTES)
+            .max_buf_size(MAX_BUFFER_BYTES)
+            .keep_alive(refusal.is_none());
+        let handle = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(remote.clone());
+            let path = path_class(request.uri().path());
+            let answer = (refusal.is_none()).then(|| service(request));
+            let metrics = metrics.clone();
+            async move {
+                let response = match answer {
+                    // The answer to a refused socket's request; the socket closes after it.
+                    None => refusal.unwrap_or(Refusal::Full).response(),
+                    Some(answer) => match tokio::time::timeout(limits.handshake_timeout, answer).await {
+                        Ok(Ok(response)) => response,
+                        Err(_) => plain(StatusCode::REQUEST_TIMEOUT, "the request took too long to arrive\n"),
+                    },
+                };
+                metrics.answered(path, response.status().as_u16());
+                Ok::<_, Infallible>(response)
             }
-        }
-    });
-    let io: HttpIo = TokioIo::new(WriteDeadline::new(stream, limits.handshake_timeout));
-    let connection = builder.serve_connection(io, handle).with_upgrades();
-    let mut connection = pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        () = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(limits.close_grace, connection).await;
+        });
+        let io: HttpIo = TokioIo::new(WriteDeadline::new(stream, limits.handshake_timeout));
+        let connection = builder.serve_connection(io, handle).with_upgrades();
+        let mut connection = pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            () = shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(limits.close_grace, connection).await;
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and reason ([`HttpError`]).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use warp::reply::Response;
 use warp::Rejection;
@@ -13,6 +14,7 @@ use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::http_error::{HttpError, NotFound, Unhandled};
 use crate::identities::IdentityError;
+use crate::metrics::Metrics;
 use crate::net::admission::Refusal;
 use crate::new_groups::TooManyNewGroups;
 use crate::presence_api::PresenceApiError;
@@ -48,11 +50,24 @@ const PRECEDENCE: [Find; 16] = [
     find::<warp::reject::MethodNotAllowed>,
 ];
 
+/// [`recover`] as warp's `recover` takes it, counting in `metrics`.
+pub fn recovering(
+    metrics: Arc<Metrics>,
+) -> impl Fn(Rejection) -> std::future::Ready<Result<Response, Infallible>> + Clone + Send + Sync + 'static {
+    move |rejection| std::future::ready(recover(&rejection, &metrics))
+}
+
 /// Every rejection's answer: a client's request never gets `500`, only a
-/// rejection nothing here knows (a bug, logged).
-pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
-    let response = match PRECEDENCE.iter().find_map(|find| find(&rejection)) {
-        Some(err) => err.response(),
+/// rejection nothing here knows (a bug, logged). A refusal by a rate limit
+/// is counted in `metrics`.
+pub fn recover(rejection: &Rejection, metrics: &Metrics) -> Result<Response, Infallible> {
+    let response = match PRECEDENCE.iter().find_map(|find| find(rejection)) {
+        Some(err) => {
+            if let Some(kind) = err.limited() {
+                metrics.limited(kind);
+            }
+            err.response()
+        }
         None if rejection.is_not_found() => NotFound.response(),
         None => {
             tracing::error!(?rejection, "unhandled rejection");

@@ -31,7 +31,7 @@ impl LocalBroker {
 
 impl Broker for LocalBroker {
     fn committed(&self, message: ChatMessage, epoch: &str, ack: Option<Ack>) {
-        deliver_in_order(&self.registry, self.store.as_ref(), message, epoch);
+        let _filled = deliver_in_order(&self.registry, self.store.as_ref(), message, epoch);
         if let Some(ack) = ack {
             ack.send();
         }

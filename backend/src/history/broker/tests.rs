@@ -18,6 +18,7 @@ use crate::backend::Backend;
 use crate::config::{Config, HistoryKind};
 use crate::history::sequencer::{Depth, Publish, Reply, Sequencer, Submitted};
 use crate::history::Appending;
+use crate::metrics::Metrics;
 use crate::queue::{Capacity, MemberQueue, Next};
 use crate::registry::{Membership, Registry, WireMode};
 
@@ -48,7 +49,7 @@ impl Drop for RemovedDir {
 fn every_backend() -> Vec<Under> {
     let open = |config: &Config| {
         let registry = Registry::new(Capacity { messages: 64, bytes: 1 << 20 });
-        (Backend::open(config, registry.clone()).expect("the backend opens"), registry)
+        (Backend::open(config, registry.clone(), Metrics::new()).expect("the backend opens"), registry)
     };
     let mut config = Config::defaults();
     config.history = HistoryKind::Memory;
@@ -120,8 +121,9 @@ async fn publish(under: &Under, count: usize, sender: &Arc<MemberQueue>) {
 /// stored.
 async fn publish_each(under: &Under, messages: Vec<ChatMessage>, sender: &Arc<MemberQueue>) {
     let depth = Depth { messages: 64, bytes: 1 << 20 };
-    let (sequencer, writer) = Sequencer::start(under.backend.store().clone(), under.backend.broker().clone(), depth)
-        .expect("a writer thread");
+    let (sequencer, writer) =
+        Sequencer::start(under.backend.store().clone(), under.backend.broker().clone(), depth, Metrics::new())
+            .expect("a writer thread");
     for message in messages {
         let publish = Publish { message, reply: Reply::Queue(sender.clone()) };
         assert!(matches!(sequencer.try_submit(publish), Ok(Submitted::Queued)));

@@ -11,6 +11,7 @@ use super::store::RedisStore;
 use super::subscriber::{self, Deliver};
 use crate::history::broker::waiting_acks::WaitingAcks;
 use crate::history::broker::{Ack, Broker, Worker};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 
 #[derive(Debug)]
@@ -22,11 +23,15 @@ pub struct RedisBroker {
 impl RedisBroker {
     /// The broker, and its subscriber thread delivering from `store`'s
     /// channels to `registry`.
-    pub fn start(store: Arc<RedisStore>, registry: Arc<Registry>) -> std::io::Result<(Self, Worker)> {
+    pub fn start(
+        store: Arc<RedisStore>,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Self, Worker)> {
         let acks = Arc::new(WaitingAcks::default());
         let (to_registry, to_acks) = (registry.clone(), acks.clone());
         let worker = Worker::spawn("roomcast-subscriber", move |stop| {
-            subscriber::run(&store, Deliver { registry: &to_registry, acks: &to_acks }, stop)
+            subscriber::run(&store, Deliver { registry: &to_registry, acks: &to_acks, metrics: &metrics }, stop)
         })?;
         Ok((Self { registry, acks }, worker))
     }

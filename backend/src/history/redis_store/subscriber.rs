@@ -30,6 +30,7 @@ use crate::history::broker::waiting_acks::WaitingAcks;
 use crate::history::broker::DeliveryError;
 use crate::history::delivery::{deliver_in_order, fill};
 use crate::history::store::Head;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 
 /// How often the heads are checked.
@@ -49,11 +50,13 @@ const LATE_ACK: Duration = Duration::from_secs(10);
 /// Pause between attempts to reach Redis again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
-/// What the subscriber delivers to, and the acks that wait for it.
+/// What the subscriber delivers to, the acks that wait for it, and where
+/// it counts its reconnects, fills and head checks.
 #[derive(Clone, Copy)]
 pub struct Deliver<'a> {
     pub registry: &'a Registry,
     pub acks: &'a WaitingAcks,
+    pub metrics: &'a Metrics,
 }
 
 /// Listens until `stop` is set; a lost connection is made again, a refusal
@@ -69,6 +72,7 @@ pub fn run(store: &RedisStore, to: Deliver<'_>, stop: &AtomicBool) -> Result<(),
             }
             Err(err) => {
                 tracing::warn!(%err, "Redis pub/sub connection lost; connecting again");
+                to.metrics.resubscribed();
                 // Not ready until it listens again to every group here.
                 store.set_subscribed(false);
                 store.check_health();
@@ -183,7 +187,7 @@ fn announce(store: &RedisStore, to: Deliver<'_>, payload: &[u8]) {
     };
     store.observe(&message.group, epoch, message.seq);
     let group = message.group.clone();
-    deliver_in_order(to.registry, store, message, epoch);
+    to.metrics.gaps_filled(deliver_in_order(to.registry, store, message, epoch));
     to.acks.release_delivered(to.registry, &group);
 }
 
@@ -197,7 +201,9 @@ fn catch_up(store: &RedisStore, to: Deliver<'_>, previous: &mut HashMap<GroupNam
     let registry = to.registry;
     let tracked = tracked(registry);
     let groups: Vec<_> = tracked.iter().map(|(group, _, _)| group.clone()).collect();
+    let started = Instant::now();
     let Ok(heads) = store.heads(&groups) else { return };
+    to.metrics.head_checked(started.elapsed());
     let mut now = HashMap::with_capacity(heads.len());
     for ((group, epoch, last), head) in tracked.into_iter().zip(heads) {
         let before = previous.get(&group).filter(|before| before.epoch == head.epoch).map(|before| before.last);
@@ -209,10 +215,10 @@ fn catch_up(store: &RedisStore, to: Deliver<'_>, previous: &mut HashMap<GroupNam
                 // A new epoch (Redis flushed, or it went back): members are
                 // told, then get what it holds after its base.
                 registry.restart(&group, &head.epoch, head.base);
-                fill(registry, store, &group, &head.epoch, head.base + 1, due);
+                to.metrics.gaps_filled(fill(registry, store, &group, &head.epoch, head.base + 1, due));
             }
         } else if let Some(due) = due.filter(|due| *due > last) {
-            fill(registry, store, &group, &epoch, last + 1, due);
+            to.metrics.gaps_filled(fill(registry, store, &group, &epoch, last + 1, due));
         } else if head.last < last {
             // Members hold numbers the store no longer has.
             let _ = store.went_back(&group, &epoch, last);

@@ -21,7 +21,7 @@ async fn answer<F>(filter: F, request: RequestBuilder) -> (StatusCode, Vec<(Head
 where
     F: Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static,
 {
-    let response = request.reply(&filter.recover(recover).unify()).await;
+    let response = request.reply(&filter.recover(recovering(Metrics::new())).unify()).await;
     let headers = DECIDED
         .iter()
         .filter_map(|name| Some((name.clone(), response.headers().get(name)?.to_str().unwrap().to_owned())))
