@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{Access, AccessConfigError};
-use crate::auth::{Auth, Revocations, Secret, SecretError, Tokens};
+use crate::admin::cluster::Cluster;
+use crate::admin::sampler::Sampler;
+use crate::auth::{Auth, Bans, Revocations, Secret, SecretError, Tokens};
 use crate::backend::Backend;
 use crate::config::{Config, HistoryKind};
 use crate::connection::{Context, Settings};
@@ -20,6 +22,7 @@ use crate::drain::Drain;
 use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::{History, HistoryError};
 use crate::identities::{Issuer, Policy};
+use crate::identity_control::{self, IdentityControl};
 use crate::metrics::Metrics;
 use crate::net::admission::{Admission, Caps};
 use crate::net::client_ip::TrustedProxies;
@@ -29,7 +32,6 @@ use crate::node_signals;
 use crate::presence::{Presence, PresenceStartError};
 use crate::queue::Capacity;
 use crate::registry::Registry;
-use crate::revoke::{self, Revoker};
 use crate::rooms::{self, RoomsHub};
 use crate::state::AppState;
 use crate::typing::{self, Typing, TypingError};
@@ -66,6 +68,10 @@ pub struct Assembly {
     /// Cancelled to drop connection tasks still running after the close
     /// grace.
     pub abandon: CancellationToken,
+    /// This node's numbers, sampled (run it: [`Sampler::run`]).
+    pub sampler: Arc<Sampler>,
+    /// Questions between the nodes' admin surfaces.
+    pub cluster: Arc<Cluster>,
 }
 
 /// The groups of a server configured by `config` (the backend delivers to
@@ -85,8 +91,8 @@ pub fn assemble(
     metrics: Arc<Metrics>,
     shutdown: &CancellationToken,
 ) -> Result<Assembly, AssemblyError> {
-    let revocations = Arc::new(Revocations::default());
-    let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(config)?), revocations.clone()));
+    let (revocations, bans) = (Arc::new(Revocations::default()), Arc::new(Bans::default()));
+    let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(config)?), revocations.clone(), bans.clone()));
     let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
     let (sequencer, writer) =
         Sequencer::start(backend.store().clone(), backend.broker().clone(), depth, metrics.clone())?;
@@ -102,20 +108,15 @@ pub fn assemble(
         cursors: Cursors::start(backend.store().clone(), backend.signals().clone(), config.seen_max)?,
         auth: auth.clone(),
         rooms: rooms.clone(),
-        settings: Settings {
-            ping_interval: config.ping_interval,
-            idle_timeout: config.idle_timeout,
-            close_grace: config.close_grace,
-            max_message_bytes: config.max_message_bytes,
-            history_on_join: config.history_on_join,
-            seen_max: config.seen_max,
-        },
+        settings: settings(config),
         shutdown: shutdown.clone(),
         drain: drain.clone(),
         abandon: abandon.clone(),
         metrics: metrics.clone(),
     };
     let connections = TaskTracker::new();
+    let sampler = Sampler::new(registry.clone(), rooms.clone(), drain.clone());
+    let cluster = Cluster::new(backend.node(), backend.signals().clone(), registry.clone(), sampler.clone());
     let presence = Arc::new(Presence::start(
         backend.node(),
         config.presence(),
@@ -123,19 +124,32 @@ pub fn assemble(
         backend.signals().clone(),
         registry.clone(),
     )?);
-    // Revocations from other nodes close sockets here; those stored before
-    // are read after the handler is attached, so none is missed. Typing
+    // Revocations and bans from other nodes close sockets here; those
+    // stored before are read after the handler is attached, so none is
+    // missed. Typing
     // from any node (this one too) reaches the group's members here, and
     // a read cursor the identity's members of its group.
     backend.on_signal(node_signals::handler(
-        revoke::Heard::new(backend.store().clone(), revocations.clone(), registry.clone()),
+        identity_control::Heard::new(
+            backend.node(),
+            backend.store().clone(),
+            (revocations.clone(), bans.clone()),
+            registry.clone(),
+        ),
         typing::Fanout::new(registry.clone()),
         cursors::Fanout::new(registry.clone()),
         presence.heard(),
         rooms::Heard::new(rooms),
+        cluster.clone(),
     ));
-    let revoker = Revoker::new(backend.store().clone(), revocations, registry.clone(), backend.signals().clone());
-    revoker.load()?;
+    let identities = IdentityControl::new(
+        backend.node(),
+        backend.store().clone(),
+        (revocations, bans),
+        registry.clone(),
+        backend.signals().clone(),
+    );
+    identities.load()?;
     let state = AppState {
         admission: Admission::new(Caps {
             total: net::max_connections(config.max_connections),
@@ -154,12 +168,24 @@ pub fn assemble(
             config.public_url.as_deref(),
         )?),
         issuer: Arc::new(Issuer::new(config.identities, config.identities_per_minute, policy(config))),
-        revoker,
+        identities,
         new_groups: Arc::new(NewGroupLimits::per_hour(config.new_groups_per_hour, config.new_groups_per_hour_per_ip)),
         drain,
         metrics,
     };
-    Ok(Assembly { state, writer, connections, abandon })
+    Ok(Assembly { state, writer, connections, abandon, sampler, cluster })
+}
+
+/// What every connection is held to.
+fn settings(config: &Config) -> Settings {
+    Settings {
+        ping_interval: config.ping_interval,
+        idle_timeout: config.idle_timeout,
+        close_grace: config.close_grace,
+        max_message_bytes: config.max_message_bytes,
+        history_on_join: config.history_on_join,
+        seen_max: config.seen_max,
+    }
 }
 
 /// What self-service identities get.

@@ -32,12 +32,17 @@ pub trait HttpError: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static
         self.to_string()
     }
 
-    /// The whole answer: the status, the headers, the reason and a newline.
+    /// The whole answer: by default [`plain_response`].
     fn response(&self) -> Response {
-        let mut response = warp::reply::with_status(self.reason() + "\n", self.status()).into_response();
-        response.headers_mut().extend(self.headers());
-        response
+        plain_response(self)
     }
+}
+
+/// The status, the headers, the reason and a newline.
+pub fn plain_response<E: HttpError + ?Sized>(err: &E) -> Response {
+    let mut response = warp::reply::with_status(err.reason() + "\n", err.status()).into_response();
+    response.headers_mut().extend(err.headers());
+    response
 }
 
 /// What a status calls for: `401` a challenge, `426` the version to

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::limiter::NewIdentitiesPerIp;
 use crate::auth::token::unix_seconds;
 use crate::auth::{AuthError, Claims, GroupPattern, Tokens};
-use crate::http_error::HttpError;
+use crate::http_error::{plain_response, HttpError};
 use crate::metrics::Limited;
 
 /// Whether anyone may mint an identity. An application that issues its own
@@ -59,6 +59,15 @@ impl HttpError for IdentityError {
 
     fn limited(&self) -> Option<Limited> {
         matches!(self, Self::RateLimited).then_some(Limited::Identities)
+    }
+
+    /// An identity's own refusal answers as it would anywhere (a ban in
+    /// JSON).
+    fn response(&self) -> warp::reply::Response {
+        match self {
+            Self::Auth(err) => err.response(),
+            _ => plain_response(self),
+        }
     }
 }
 

@@ -18,7 +18,8 @@
 //! - [`access`]: which hosts and origins are answered (before anything else);
 //!   `admin`: the admin surface (`/metrics`, `/drain`) on its own address.
 //! - [`auth`]: signed identities (JWT), checked at the handshake and on the
-//!   API; [`revoke`]: withdrawing an identity on every node.
+//!   API; [`identity_control`]: revoking, disconnecting and banning
+//!   identities (and addresses) on every node; [`ban`]: what a ban is.
 //! - [`signals`]: what nodes tell each other beside the messages (a control
 //!   channel: revocations and typing now) and which nodes are live; in
 //!   memory or over Redis. `node_signals`: this node's one handler of them;
@@ -58,6 +59,7 @@ mod api;
 pub mod assembly;
 pub mod auth;
 pub mod backend;
+pub mod ban;
 mod batched_io;
 pub mod check_config;
 pub mod clock;
@@ -70,10 +72,12 @@ mod hex;
 pub mod history;
 pub mod http_error;
 pub mod identities;
+pub mod identity_control;
 mod locks;
 pub mod metrics;
 pub mod net;
 mod new_groups;
+mod node_report;
 mod node_signals;
 mod owner_only;
 pub mod presence;
@@ -83,7 +87,6 @@ mod queue;
 mod rate;
 mod redis_commands;
 mod registry;
-mod revoke;
 mod rooms;
 pub mod routes;
 mod seen;

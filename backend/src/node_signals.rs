@@ -6,33 +6,36 @@
 
 use std::sync::Arc;
 
+use crate::admin::cluster::Cluster;
 use crate::cursors;
+use crate::identity_control;
 use crate::presence;
-use crate::revoke;
 use crate::rooms;
 use crate::signals::{Control, Handler, Signal};
 use crate::typing;
 
-/// The node's handler: revocations to `revocations`, typing to `typing`,
+/// The node's handler: revocations, disconnects and bans to `identities`,
+/// typing to `typing`,
 /// read cursors to `cursors`, presence to `presence`, rooms lists to
-/// `rooms`.
+/// `rooms`, the admin surfaces' questions and answers to `cluster`.
 pub fn handler(
-    revocations: revoke::Heard,
+    identities: identity_control::Heard,
     typing: typing::Fanout,
     cursors: cursors::Fanout,
     presence: presence::Heard,
     rooms: rooms::Heard,
+    cluster: Arc<Cluster>,
 ) -> Handler {
     Arc::new(move |signal| {
         match signal {
-            // Revocations and presence are stored, and read again; typing
+            // Revocations, bans and presence are stored, and read again; typing
             // has nothing to catch up, and a cursor comes with the next
             // `welcome`.
             Signal::Listening => {
                 presence.listening();
-                revocations.listening()?;
+                identities.listening()?;
             }
-            Signal::Control(Control::Revoke { sub, issued_before }) => revocations.revoked(sub, issued_before),
+            Signal::Control(Control::Identity(sanction)) => identities.sanction(sanction),
             Signal::Control(Control::Typing { group, from }) => typing.heard(&group, from),
             Signal::Control(Control::Cursor { sub, group, epoch, seq, seen }) => {
                 cursors.heard(sub, &group, epoch, seq, seen);
@@ -40,6 +43,8 @@ pub fn handler(
             Signal::Control(Control::Presence { node, parts }) => presence.heard(node, parts),
             Signal::Control(Control::Room { sub, room }) => rooms.room(sub, room),
             Signal::Control(Control::Forgotten { sub, group }) => rooms.forgotten(sub, group),
+            Signal::Control(Control::Ask { query, question }) => cluster.heard_ask(query, question),
+            Signal::Control(Control::Answer { query, node, answer }) => cluster.heard_answer(query, node, answer),
         }
         Ok(())
     })

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::frame::Frame;
@@ -75,8 +75,31 @@ pub enum Next {
     Message(Outbound),
     /// The member was evicted; stop writing.
     Evicted,
-    /// The member's identity was revoked; stop writing.
+    /// The member was removed (its identity revoked, disconnected or
+    /// banned); stop writing.
+    Removed(Removal),
+}
+
+/// Why a member was removed, not for being slow: what its close says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Its identity was revoked (4403).
     Revoked,
+    /// An operator disconnected its identity (4010): it may come back.
+    Disconnected { reason: Arc<str> },
+    /// Its identity, address or network is banned until `until_ms` (4403).
+    Banned { until_ms: u64, reason: Arc<str> },
+}
+
+impl std::fmt::Display for Removal {
+    /// For logs: never the operator's reason.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Revoked => "identity revoked",
+            Self::Disconnected { .. } => "disconnected by an operator",
+            Self::Banned { .. } => "banned",
+        })
+    }
 }
 
 /// How much a member's queue may hold before the member is evicted.
@@ -101,8 +124,9 @@ struct State {
     /// Bytes of the frames in `messages`.
     bytes: usize,
     evicted: bool,
-    /// Evicted because its identity was revoked, not for being slow.
-    revoked: bool,
+    /// Evicted because it was removed, not for being slow (boxed: rare,
+    /// and every idle connection has a queue).
+    removed: Option<Box<Removal>>,
     /// Group messages are left to the replay, which reads them from the
     /// store; only replies are queued.
     catching_up: bool,
@@ -250,10 +274,10 @@ impl MemberQueue {
         self.lock().evicted
     }
 
-    /// Evicts the member because its identity was revoked: the reader
-    /// learns it as [`Next::Revoked`].
-    pub fn revoke(&self) {
-        self.lock().revoked = true;
+    /// Evicts the member because it was removed: the reader learns it as
+    /// [`Next::Removed`] (the first removal says why).
+    pub fn remove(&self, removal: Removal) {
+        self.lock().removed.get_or_insert_with(|| Box::new(removal));
         self.evict();
     }
 
@@ -291,10 +315,9 @@ impl MemberQueue {
     }
 
     fn ending(state: &State) -> Next {
-        if state.revoked {
-            Next::Revoked
-        } else {
-            Next::Evicted
+        match &state.removed {
+            Some(removal) => Next::Removed(Removal::clone(removal)),
+            None => Next::Evicted,
         }
     }
 
@@ -417,9 +440,10 @@ mod tests {
     async fn a_revoked_member_learns_why() {
         let queue = MemberQueue::new(counted(2));
         queue.push(text("a")).unwrap();
-        queue.revoke();
-        assert_eq!(poll_fn(|cx| queue.poll_evicted(cx)).await, Next::Revoked);
-        assert_eq!(queue.next().await, Next::Revoked);
+        queue.remove(Removal::Revoked);
+        queue.remove(Removal::Disconnected { reason: "later".into() });
+        assert_eq!(poll_fn(|cx| queue.poll_evicted(cx)).await, Next::Removed(Removal::Revoked));
+        assert_eq!(queue.next().await, Next::Removed(Removal::Revoked), "the first removal says why");
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@
 //! instead of letting memory grow.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +27,7 @@ use roomcast_shared::{ChatMessage, ClientId, GroupName, LastMessage, ServerEvent
 
 use crate::frame::Frame;
 use crate::locks::lock;
-use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull};
+use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull, Removal};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,10 +95,11 @@ pub struct GroupReport {
 }
 
 /// One live connection here, as the admin surface lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberReport {
     pub group: GroupName,
-    pub mode: &'static str,
+    /// `json` or `raw`.
+    pub mode: String,
 }
 
 #[derive(Debug)]
@@ -154,6 +156,9 @@ struct Member {
     /// It holds the group's presence: it had a snapshot, and every update
     /// since.
     greeted: bool,
+    /// The client's address, once its connection says
+    /// ([`Membership::note_address`]): for bans of an address or network.
+    ip: Option<IpAddr>,
 }
 
 /// One connection's place in a group (or a rooms stream's watch of one).
@@ -239,7 +244,7 @@ impl Registry {
         counted: bool,
     ) -> Membership {
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let member = Member { mode, client, queue: queue.clone(), greeted: false };
+        let member = Member { mode, client, queue: queue.clone(), greeted: false, ip: None };
         // The map stays locked while the member is inserted so that a
         // concurrent leave cannot remove the group in between.
         let mut groups = lock(&self.groups);
@@ -465,26 +470,29 @@ impl Registry {
                     Takes::Raw => "raw",
                     Takes::Activity => continue,
                 };
-                found.push(MemberReport { group: group.name.clone(), mode });
+                found.push(MemberReport { group: group.name.clone(), mode: mode.to_owned() });
             }
         }
         found
     }
 
-    /// Ends every connection of `client` here (its identity was revoked):
-    /// each is closed with 4403. Returns how many there were. Walks every
-    /// member: revocations are rare, and this keeps the registry free of a
+    /// Ends every connection here whose client id and address `matches`
+    /// (an identity revoked, disconnected or banned; an address or a
+    /// network banned), each told `removal` by its close. Returns how many
+    /// there were (a rooms stream's watches not counted). Walks every
+    /// member: removals are rare, and this keeps the registry free of a
     /// second index.
-    pub fn revoke(&self, client: ClientId) -> usize {
+    pub fn remove(&self, matches: impl Fn(ClientId, Option<IpAddr>) -> bool, removal: &Removal) -> usize {
         let groups: Vec<Arc<Group>> = lock(&self.groups).values().cloned().collect();
-        let mut revoked = 0;
+        let mut removed = 0;
         for group in groups {
-            for member in lock(&group.state).members.values().filter(|member| member.client == client) {
-                member.queue.revoke();
-                revoked += 1;
+            let state = lock(&group.state);
+            for member in state.members.values().filter(|member| matches(member.client, member.ip)) {
+                member.queue.remove(removal.clone());
+                removed += usize::from(member.mode != Takes::Activity);
             }
         }
-        revoked
+        removed
     }
 
     /// Members currently in `group` (0 when it does not exist).
@@ -621,6 +629,14 @@ impl Membership {
     }
 
     /// What this member must write to its socket; reports eviction too.
+    /// Notes the member's address (its connection's client address), so
+    /// that a ban of it reaches this member.
+    pub fn note_address(&self, ip: IpAddr) {
+        if let Some(member) = lock(&self.group.state).members.get_mut(&self.key) {
+            member.ip = Some(ip);
+        }
+    }
+
     pub fn queue(&self) -> &Arc<MemberQueue> {
         &self.queue
     }
@@ -657,10 +673,25 @@ mod tests {
         let in_a = registry.join(&group("a"), WireMode::Json, mallory);
         let in_b = registry.join(&group("b"), WireMode::Raw, mallory);
         let bystander = registry.join(&group("a"), WireMode::Raw, someone());
-        assert_eq!(registry.revoke(mallory), 2);
-        assert_eq!(in_a.queue().next().await, Next::Revoked);
-        assert_eq!(in_b.queue().next().await, Next::Revoked);
+        assert_eq!(registry.remove(|client, _| client == mallory, &Removal::Revoked), 2);
+        assert_eq!(in_a.queue().next().await, Next::Removed(Removal::Revoked));
+        assert_eq!(in_b.queue().next().await, Next::Removed(Removal::Revoked));
         assert!(!bystander.queue().is_evicted());
+    }
+
+    #[tokio::test]
+    async fn removing_an_address_ends_the_connections_from_it_once_they_noted_it() {
+        let registry = Registry::new(Capacity { messages: 8, bytes: 1 << 20 });
+        let (banned, other): (IpAddr, IpAddr) = ("192.0.2.7".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        let from_banned = registry.join(&group("a"), WireMode::Json, someone());
+        from_banned.note_address(banned);
+        let from_other = registry.join(&group("a"), WireMode::Json, someone());
+        from_other.note_address(other);
+        let unnoted = registry.join(&group("a"), WireMode::Raw, someone());
+        let removal = Removal::Banned { until_ms: 9, reason: "spam".into() };
+        assert_eq!(registry.remove(|_, ip| ip == Some(banned), &removal), 1);
+        assert_eq!(from_banned.queue().next().await, Next::Removed(removal));
+        assert!(!from_other.queue().is_evicted() && !unnoted.queue().is_evicted());
     }
 
     fn stored(group_name: &str, seq: u64, text: &str) -> ChatMessage {

@@ -2,7 +2,10 @@
 //! single [`recover`](warp::Filter::recover) at the edge ([`rejection`])
 //! that turns every rejection into a plain-text HTTP error.
 
+mod admin;
 mod rejection;
+
+pub use admin::admin_routes;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,14 +21,13 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::access::Access;
-use crate::admin::Admin;
 use crate::api;
 use crate::auth::{self, Auth};
 use crate::drain::Drain;
 use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
-use crate::metrics::Metrics;
+use crate::identity_control::IdentityControl;
 use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{Place, Remote};
@@ -34,7 +36,6 @@ use crate::presence::Presence;
 use crate::presence_api;
 use crate::publish_api;
 use crate::registry::Registry;
-use crate::revoke::Revoker;
 use crate::state::AppState;
 use crate::upgrade::{self, Upgrades};
 
@@ -50,7 +51,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         admission,
         proxies,
         api_key,
-        revoker,
+        identities,
         new_groups,
         drain,
         metrics,
@@ -68,7 +69,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(publish(api_key.clone(), sequencer, max_message_bytes))
                 .unify()
-                .or(revoke_identity(api_key.clone(), revoker))
+                .or(revoke_identity(api_key.clone(), identities.clone()))
                 .unify()
                 .or(group_presence(api_key.clone(), presence))
                 .unify()
@@ -76,9 +77,9 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(create_identity(issuer.clone(), auth.clone(), proxies.clone()))
                 .unify()
-                .or(renew_identity(issuer, auth.clone(), proxies))
+                .or(renew_identity(issuer, auth.clone(), proxies.clone()))
                 .unify()
-                .or(my_identity(auth))
+                .or(my_identity(auth, proxies))
                 .unify()
                 .or(static_files(static_dir.clone()))
                 .unify()
@@ -189,6 +190,7 @@ fn websocket(
                     return Err(warp::reject::custom(Refusal::StoreUnavailable));
                 }
                 let ip = client_address(&proxies, remote.as_ref(), &headers);
+                auth.check_address(ip).map_err(warp::reject::custom)?;
                 // Opening a room nobody has written to (or is in) counts
                 // against the identity's and the address's hourly allowance.
                 if let Ok(name) = group.parse::<roomcast_shared::GroupName>() {
@@ -278,7 +280,10 @@ fn create_identity(
         .and(warp::body::bytes())
         .and(client_ip(proxies))
         .and_then(move |body: bytes::Bytes, ip: IpAddr| {
-            let issued = issuer.create(&body, Some(ip), auth.tokens());
+            let issued = auth
+                .check_address(ip)
+                .map_err(IdentityError::Auth)
+                .and_then(|()| issuer.create(&body, Some(ip), auth.tokens()));
             async move {
                 let issued = issued.map_err(warp::reject::custom)?;
                 Ok::<_, Rejection>(
@@ -300,7 +305,8 @@ fn renew_identity(
         .and(client_ip(proxies))
         .and_then(move |headers: http::HeaderMap, ip: IpAddr| {
             let renewed = auth
-                .identify(auth::bearer(&headers))
+                .check_address(ip)
+                .and_then(|()| auth.identify(auth::bearer(&headers)))
                 .map_err(IdentityError::Auth)
                 .and_then(|current| issuer.renew(current, Some(ip), auth.tokens()));
             async move {
@@ -313,14 +319,14 @@ fn renew_identity(
 /// POST /api/identities/{sub}/revoke with `Authorization: Bearer {api key}`
 fn revoke_identity(
     api_key: Option<Arc<str>>,
-    revoker: Revoker,
+    identities: IdentityControl,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "identities" / String / "revoke")
         .and(warp::post())
         .and(api_key_checked(api_key))
-        .and(with(revoker))
-        .and_then(|sub: String, _key: Arc<str>, revoker: Revoker| async move {
-            let revoked = revoker.revoke(&sub).await.map_err(warp::reject::custom)?;
+        .and(with(identities))
+        .and_then(|sub: String, _key: Arc<str>, identities: IdentityControl| async move {
+            let revoked = identities.revoke(&sub).await.map_err(warp::reject::custom)?;
             Ok::<_, Rejection>(warp::reply::json(&revoked).into_response())
         })
 }
@@ -354,16 +360,22 @@ fn api_key_checked(api_key: Option<Arc<str>>) -> impl Filter<Extract = (Arc<str>
 }
 
 /// GET /api/identities/me with `Authorization: Bearer …`
-fn my_identity(auth: Arc<Auth>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("api" / "identities" / "me").and(warp::get()).and(warp::header::headers_cloned()).and_then(
-        move |headers: http::HeaderMap| {
-            let me = auth.identify(auth::bearer(&headers)).map(identities::Me::from);
+fn my_identity(
+    auth: Arc<Auth>,
+    proxies: Arc<TrustedProxies>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "identities" / "me")
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and(client_ip(proxies))
+        .and_then(move |headers: http::HeaderMap, ip: IpAddr| {
+            let me =
+                auth.check_address(ip).and_then(|()| auth.identify(auth::bearer(&headers))).map(identities::Me::from);
             async move {
                 let me = me.map_err(|err| warp::reject::custom(IdentityError::Auth(err)))?;
                 Ok::<_, Rejection>(warp::reply::json(&me).into_response())
             }
-        },
-    )
+        })
 }
 
 /// POST /api/groups/{group}/messages with `Authorization: Bearer {api key}`,
@@ -391,42 +403,6 @@ fn publish(
                 Ok::<_, Rejection>(warp::reply::with_status(warp::reply::json(&published), status).into_response())
             },
         )
-}
-
-/// The admin surface, on its own address: every route behind the admin key,
-/// the same `recover` at the edge.
-pub fn admin_routes(admin: Admin) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    admin_key(admin.clone())
-        .and(metrics(admin.clone()).or(drain(admin)).unify())
-        .recover(rejection::recovering(Metrics::new()))
-        .unify()
-}
-
-/// The admin key, checked before anything else.
-fn admin_key(admin: Admin) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and_then(move |authorization: Option<String>| {
-            let checked = admin.check(authorization.as_deref()).map_err(warp::reject::custom);
-            async move { checked }
-        })
-        .untuple_one()
-}
-
-/// GET /metrics (admin): Prometheus text.
-fn metrics(admin: Admin) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("metrics").and(warp::get()).map(move || {
-        let mut response = Response::new(admin.metrics().into());
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-        response
-    })
-}
-
-/// POST /drain (admin): the node drains for a rolling restart, then stops.
-fn drain(admin: Admin) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("drain").and(warp::post()).map(move || {
-        admin.drain_requested.cancel();
-        warp::reply::with_status("draining\n", StatusCode::ACCEPTED).into_response()
-    })
 }
 
 /// GET /readyz: 200 while this node can write to its store, else 503 (a
@@ -489,17 +465,21 @@ fn static_files(dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Reje
 
 /// GET /room/{group} and any other client-side route: the app's index.html.
 fn spa_fallback(dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    // API and socket paths never fall back to the app, so that their own
+    // errors are what the client sees.
+    app_index(dir, |path| !["/ws/", "/api/"].iter().any(|prefix| path.starts_with(prefix)))
+}
+
+/// The app's index.html for the paths `serves` takes.
+fn app_index(dir: PathBuf, serves: fn(&str) -> bool) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let index = dir.join("index.html");
     warp::get()
         .and(warp::path::full())
-        .and_then(|path: FullPath| async move {
-            // API and socket paths never fall back to the app, so that their
-            // own errors are what the client sees.
-            let reserved = ["/ws/", "/api/"].iter().any(|prefix| path.as_str().starts_with(prefix));
-            if reserved {
-                Err(warp::reject::not_found())
-            } else {
+        .and_then(move |path: FullPath| async move {
+            if serves(path.as_str()) {
                 Ok(())
+            } else {
+                Err(warp::reject::not_found())
             }
         })
         .untuple_one()

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, Parts};
 use crate::assembly::{self, assemble, Assembly, AssemblyError};
 use crate::backend::{Backend, BackendError};
 use crate::config::{Config, ConfigError};
@@ -116,19 +116,27 @@ impl Server {
         let metrics = Metrics::new();
         let backend = Backend::open(&config, registry.clone(), metrics.clone())?;
         let shutdown = CancellationToken::new();
-        let Assembly { state, writer, connections, abandon } =
+        let Assembly { state, writer, connections, abandon, sampler, cluster } =
             assemble(&config, addr, &backend, registry.clone(), metrics.clone(), &shutdown)?;
         let (admission, history, drain) = (state.admission.clone(), state.history.clone(), state.drain.clone());
         let pruning = spawn_background(&config, &backend, &state, &shutdown);
+        tokio::spawn(sampler.run(shutdown.clone()));
         let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
         let admin = config.admin_key.as_deref().map(|key| {
-            Admin::new(key, state.registry.clone(), state.upgrades.context.rooms.clone(), state.drain.clone(), &metrics)
+            let parts = Parts {
+                registry: state.registry.clone(),
+                rooms: state.upgrades.context.rooms.clone(),
+                drain: state.drain.clone(),
+                identities: state.identities.clone(),
+                cluster,
+            };
+            Admin::new(key, parts, &metrics)
         });
         let drain_requested = admin.as_ref().map_or_else(CancellationToken::new, |admin| admin.drain_requested.clone());
         let admin_served = match (config.admin_listen, admin) {
             (Some(addr), Some(admin)) => Some(
                 listen(addr)
-                    .and_then(|listener| serve_admin(listener, admin, limits, &shutdown))
+                    .and_then(|listener| serve_admin(listener, admin, config.static_dir.clone(), limits, &shutdown))
                     .map_err(StartError::AdminListen)?,
             ),
             _ => None,
@@ -275,12 +283,13 @@ fn serve(
 fn serve_admin(
     listener: TcpListener,
     admin: Admin,
+    static_dir: std::path::PathBuf,
     limits: HttpLimits,
     shutdown: &CancellationToken,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let addr = listener.local_addr()?;
     let admission = Admission::new(Caps { total: ADMIN_SOCKETS, per_ip: 0 });
-    let service = warp::service(admin_routes(admin));
+    let service = warp::service(admin_routes(admin, static_dir));
     let handle = move |request| tower_service::Service::call(&mut service.clone(), request);
     let proxies = Arc::new(TrustedProxies::new(Vec::new()));
     // The admin surface's own requests are not the node's traffic.

@@ -7,12 +7,12 @@ use crate::auth::Auth;
 use crate::drain::Drain;
 use crate::history::History;
 use crate::identities::Issuer;
+use crate::identity_control::IdentityControl;
 use crate::metrics::Metrics;
 use crate::net::admission::Admission;
 use crate::net::client_ip::TrustedProxies;
 use crate::new_groups::NewGroupLimits;
 use crate::registry::Registry;
-use crate::revoke::Revoker;
 use crate::upgrade::Upgrades;
 
 #[derive(Debug, Clone)]
@@ -36,8 +36,8 @@ pub struct AppState {
     /// The publish API's key (`None`: the API is off); it also revokes
     /// identities.
     pub api_key: Option<Arc<str>>,
-    /// Withdraws identities.
-    pub revoker: Revoker,
+    /// Revokes, disconnects and bans identities (and addresses).
+    pub identities: IdentityControl,
     /// New rooms per identity and address.
     pub new_groups: Arc<NewGroupLimits>,
     /// A rolling restart's drain: `/readyz` says 503 once it begins.

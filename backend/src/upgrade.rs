@@ -172,6 +172,12 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
             Some(part) => WebSocketStream::from_partially_read(io, part, Side::Server, Some(config)).await,
         };
         let membership = registry.join(&peer.group, peer.mode, peer.client_id);
+        membership.note_address(peer.ip);
+        // A ban noted since the handshake was checked missed this member
+        // when it closed the others: it closes now.
+        if let Some(removal) = context.auth.removal_of(peer.verified.then_some(peer.client_id), peer.ip) {
+            membership.queue().remove(removal);
+        }
         // A member's seat in its group's presence, or a rooms stream's
         // place among the node's streams; given back when it ends.
         let (_seat, _stream) = match peer.role {

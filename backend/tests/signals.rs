@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roomcast_backend::signals::memory::MemoryHub;
-use roomcast_backend::signals::{Control, Handler, NodeId, Signal, Signals};
+use roomcast_backend::signals::{Control, Handler, NodeId, Sanction, Signal, Signals};
 use roomcast_shared::ClientId;
 use support::eventually;
 use uuid::Uuid;
@@ -45,7 +45,7 @@ impl Deployment for MemoryHub {
 }
 
 fn a_revocation(issued_before: u64) -> Control {
-    Control::Revoke { sub: ClientId(Uuid::new_v4()), issued_before }
+    Control::Identity(Sanction::Revoke { sub: ClientId(Uuid::new_v4()), issued_before })
 }
 
 /// A broadcast from node A reaches A and B, each once.

@@ -26,8 +26,12 @@ pub const HEARTBEAT_TIMEOUT: u16 = 4000;
 /// The connection's token expired (and no `refresh` brought a newer one):
 /// get a new token and reconnect.
 pub const TOKEN_EXPIRED: u16 = 4001;
-/// The identity was revoked: its tokens are refused from now on, so
-/// reconnecting with them will not help (within 4400–4499: terminal).
+/// An operator disconnected this identity (the admin API): reconnect with
+/// backoff. JSON members get a `removed` event with the reason first.
+pub const DISCONNECTED: u16 = 4010;
+/// The identity was revoked, or banned until a time (a `removed` event with
+/// `until_ms` comes first): its tokens are refused, so reconnecting will
+/// not help (within 4400–4499: terminal).
 pub const IDENTITY_REVOKED: u16 = 4403;
 
 /// Whether a client should reconnect after the connection closed with `code`.
@@ -53,7 +57,8 @@ pub fn describe(code: u16) -> &'static str {
         TRY_AGAIN_LATER => "too slow to keep up",
         HEARTBEAT_TIMEOUT => "heartbeat timeout",
         TOKEN_EXPIRED => "token expired",
-        IDENTITY_REVOKED => "identity revoked",
+        DISCONNECTED => "disconnected by an operator",
+        IDENTITY_REVOKED => "removed from this server",
         1005 => "no status",
         1006 => "connection lost",
         _ => "closed",
@@ -82,6 +87,7 @@ mod tests {
             TRY_AGAIN_LATER,
             HEARTBEAT_TIMEOUT,
             TOKEN_EXPIRED,
+            DISCONNECTED,
             1006,
             4999,
         ] {

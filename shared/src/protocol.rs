@@ -400,6 +400,15 @@ pub enum ServerEvent {
     Draining {
         retry_after_ms: u64,
     },
+    /// An operator removed this connection: it closes next, with 4010
+    /// (disconnected: reconnect with backoff) or 4403 (banned: refused
+    /// until `until_ms`, Unix milliseconds; do not reconnect). `reason` is
+    /// the operator's, for the user (may be empty).
+    Removed {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_ms: Option<u64>,
+    },
     /// A `refresh` was taken: the connection's token now expires at
     /// `token_expires_at` (Unix seconds; absent: never).
     Refreshed {

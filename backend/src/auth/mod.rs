@@ -7,6 +7,7 @@
 //!   `exp`), through `jsonwebtoken`.
 //! - [`limiter`]: self-service identities per IP address.
 //! - [`revocations`]: identities whose earlier tokens are refused.
+//! - [`bans`]: identities, addresses and networks refused until a time.
 //! - [`direct`]: direct message groups, for their two participants only.
 //!
 //! # Invariants
@@ -15,19 +16,30 @@
 //! - A token's `groups` bound every group it joins, reads or publishes to.
 //! - A direct message group admits its two verified participants only
 //!   ([`direct::admit`], on every entry).
+//! - A banned identity is refused wherever its token is checked, with 403
+//!   and a JSON body saying until when; a banned address or network at
+//!   every handshake and where identities are made or shown.
 //! - Tokens are never logged (nor are query strings, which carry them).
 
+pub(crate) mod bans;
 pub(crate) mod direct;
 pub(crate) mod limiter;
 pub(crate) mod revocations;
 pub(crate) mod secret;
 pub(crate) mod token;
 
+use std::net::IpAddr;
+
 use http::StatusCode;
 use roomcast_shared::{ClientId, DisplayName, GroupName};
+use warp::reply::Response;
+use warp::Reply;
 
-use crate::http_error::HttpError;
+use crate::ban::Ban;
+use crate::http_error::{plain_response, HttpError};
+use crate::queue::Removal;
 
+pub use bans::{Bans, MAX_BANS};
 pub use direct::DirectError;
 pub use revocations::Revocations;
 pub use secret::{Secret, SecretError};
@@ -56,6 +68,15 @@ pub enum AuthError {
     GroupNotAllowed,
     #[error(transparent)]
     Direct(#[from] DirectError),
+    /// The identity, or the address it comes from, is banned.
+    #[error("removed from this server until {until_ms} (Unix ms)")]
+    Banned { until_ms: u64, reason: String },
+}
+
+impl AuthError {
+    fn banned(ban: Ban) -> Self {
+        Self::Banned { until_ms: ban.until_ms, reason: ban.reason }
+    }
 }
 
 impl warp::reject::Reject for AuthError {}
@@ -64,8 +85,19 @@ impl HttpError for AuthError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
-            Self::OtherClient | Self::GroupNotAllowed => StatusCode::FORBIDDEN,
+            Self::OtherClient | Self::GroupNotAllowed | Self::Banned { .. } => StatusCode::FORBIDDEN,
             Self::Direct(err) => err.status(),
+        }
+    }
+
+    /// A ban answers in JSON, for the app to say until when.
+    fn response(&self) -> Response {
+        match self {
+            Self::Banned { until_ms, reason } => {
+                let body = serde_json::json!({ "error": "banned", "until_ms": until_ms, "reason": reason });
+                warp::reply::with_status(warp::reply::json(&body), self.status()).into_response()
+            }
+            _ => plain_response(self),
         }
     }
 }
@@ -96,11 +128,35 @@ pub struct Auth {
     mode: AuthMode,
     tokens: Tokens,
     revocations: std::sync::Arc<Revocations>,
+    bans: std::sync::Arc<Bans>,
 }
 
 impl Auth {
-    pub fn new(mode: AuthMode, tokens: Tokens, revocations: std::sync::Arc<Revocations>) -> Self {
-        Self { mode, tokens, revocations }
+    pub fn new(
+        mode: AuthMode,
+        tokens: Tokens,
+        revocations: std::sync::Arc<Revocations>,
+        bans: std::sync::Arc<Bans>,
+    ) -> Self {
+        Self { mode, tokens, revocations, bans }
+    }
+
+    /// Refuses an address (or network) that is banned now: checked at
+    /// every handshake and wherever identities are made or shown.
+    pub fn check_address(&self, ip: IpAddr) -> Result<(), AuthError> {
+        self.bans.refusing(None, Some(ip)).map_or(Ok(()), |ban| Err(AuthError::banned(ban)))
+    }
+
+    /// How a member of `sub` (when verified) from `ip` is removed now, if
+    /// a ban refuses it.
+    pub fn removal_of(&self, sub: Option<ClientId>, ip: IpAddr) -> Option<Removal> {
+        let ban = self.bans.refusing(sub, Some(ip))?;
+        Some(Removal::Banned { until_ms: ban.until_ms, reason: ban.reason.into() })
+    }
+
+    /// Refuses `claims` whose identity is banned now.
+    fn check_identity(&self, claims: &Claims) -> Result<(), AuthError> {
+        self.bans.refusing(Some(claims.sub), None).map_or(Ok(()), |ban| Err(AuthError::banned(ban)))
     }
 
     pub fn tokens(&self) -> &Tokens {
@@ -150,6 +206,9 @@ impl Auth {
             (None, AuthMode::Required) => return Err(AuthError::Missing),
             (None, AuthMode::Open) => None,
         };
+        if let Some(claims) = &claims {
+            self.check_identity(claims)?;
+        }
         // A name that does not parse is refused later, as the request's
         // own fault (400).
         match group.parse::<GroupName>().ok().filter(GroupName::is_direct) {
@@ -176,7 +235,9 @@ impl Auth {
     /// Any valid token (`GET /api/identities/me`), whatever the mode.
     pub fn identify(&self, token: Option<&str>) -> Result<Claims, AuthError> {
         let token = token.filter(|token| !token.is_empty()).ok_or(AuthError::Missing)?;
-        self.verify(token).map_err(AuthError::Invalid)
+        let claims = self.verify(token).map_err(AuthError::Invalid)?;
+        self.check_identity(&claims)?;
+        Ok(claims)
     }
 }
 
@@ -192,7 +253,7 @@ mod tests {
     use super::*;
 
     fn auth(mode: AuthMode) -> Auth {
-        Auth::new(mode, Tokens::new(&Secret::generate()), Default::default())
+        Auth::new(mode, Tokens::new(&Secret::generate()), Default::default(), Default::default())
     }
 
     fn token(auth: &Auth, sub: Uuid, groups: Option<&[&str]>) -> String {

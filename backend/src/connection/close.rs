@@ -15,7 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::writes::feed_batch;
 use crate::history::HistoryError;
-use crate::queue::MemberQueue;
+use crate::queue::{MemberQueue, Removal};
 
 /// Why a connection ended; decides the close frame, if any.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +32,8 @@ pub enum CloseReason {
     HeartbeatTimeout,
     #[error("token expired")]
     TokenExpired,
-    #[error("identity revoked")]
-    Revoked,
+    #[error("{0}")]
+    Removed(Removal),
     #[error("history unavailable: {0}")]
     HistoryUnavailable(HistoryError),
     #[error("publish rate limit exceeded")]
@@ -64,7 +64,9 @@ impl CloseReason {
             Self::Stalled => "stalled",
             Self::HeartbeatTimeout => "heartbeat_timeout",
             Self::TokenExpired => "token_expired",
-            Self::Revoked => "revoked",
+            Self::Removed(Removal::Revoked) => "revoked",
+            Self::Removed(Removal::Disconnected { .. }) => "disconnected",
+            Self::Removed(Removal::Banned { .. }) => "banned",
             Self::HistoryUnavailable(_) => "history_unavailable",
             Self::RateLimited => "rate_limited",
             Self::ControlFlood => "control_flood",
@@ -84,7 +86,12 @@ impl CloseReason {
             Self::TooSlow | Self::Stalled => (close::TRY_AGAIN_LATER, "too slow to keep up"),
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
             Self::TokenExpired => (close::TOKEN_EXPIRED, "token expired: get a new token and reconnect"),
-            Self::Revoked => (close::IDENTITY_REVOKED, "identity revoked"),
+            Self::Removed(Removal::Revoked) => (close::IDENTITY_REVOKED, "identity revoked"),
+            Self::Removed(Removal::Disconnected { .. }) => (close::DISCONNECTED, "disconnected by an operator"),
+            Self::Removed(Removal::Banned { until_ms, .. }) => {
+                let reason = format!("removed from this server until {until_ms} (Unix ms)");
+                return Some(CloseFrame { code: CloseCode::from(close::IDENTITY_REVOKED), reason: reason.into() });
+            }
             Self::HistoryUnavailable(_) => (close::INTERNAL_ERROR, "history unavailable"),
             Self::RateLimited => (close::POLICY_VIOLATION, "publish rate limit exceeded"),
             Self::ControlFlood => (close::POLICY_VIOLATION, "too many control frames"),
@@ -113,7 +120,7 @@ impl CloseReason {
                 | Self::Stalled
                 | Self::ControlFlood
                 | Self::TokenExpired
-                | Self::Revoked
+                | Self::Removed(_)
                 | Self::PeerClosed
                 | Self::Lost(_)
         )
@@ -135,13 +142,15 @@ impl From<tungstenite::Error> for CloseReason {
 }
 
 /// The closing handshake: what is still queued (when the reason allows),
-/// the close frame, then the peer's answer; all of it within `grace`, so
+/// `last_word` (an event that says why, for a JSON member), the close
+/// frame, then the peer's answer; all of it within `grace`, so
 /// that a peer that never answers (or never reads) cannot keep the socket
 /// open, nor delay a shutdown.
 pub(super) async fn close<S>(
     socket: &mut WebSocketStream<S>,
     reason: &CloseReason,
     queue: &MemberQueue,
+    last_word: Option<Message>,
     grace: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -156,6 +165,9 @@ pub(super) async fn close<S>(
                     feed_batch(socket, queue, first, &mut 0)?;
                     socket.flush().await?;
                 }
+            }
+            if let Some(last_word) = last_word {
+                socket.feed(last_word).await?;
             }
             socket.send(Message::Close(Some(frame))).await?;
             if reason.leaves_input_unread() {

@@ -82,7 +82,7 @@ impl Connection {
                 Ok(Wrote::Nothing)
             }
             Event::Queued(Next::Evicted) => Err(CloseReason::TooSlow),
-            Event::Queued(Next::Revoked) => Err(CloseReason::Revoked),
+            Event::Queued(Next::Removed(removal)) => Err(CloseReason::Removed(removal)),
             Event::Queued(Next::Message(first)) => Ok(self.feed_queued(ws, first)?),
             Event::Caught(caught) => {
                 self.feed_caught(ws, caught.map_err(CloseReason::HistoryUnavailable)?)?;

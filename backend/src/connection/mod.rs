@@ -45,7 +45,7 @@ pub use writes::write_buffer_limit;
 
 use crate::drain;
 use crate::metrics::Limited;
-use crate::queue::Outbound;
+use crate::queue::Removal;
 use crate::registry::{Membership, WireMode};
 
 /// Serves one upgraded connection, already a member of its group, until it
@@ -84,10 +84,26 @@ where
     // Leave first, so that nothing more is queued for a closing connection.
     let queue = membership.queue().clone();
     drop(membership);
-    if matches!(reason, CloseReason::Drained) && peer.mode == WireMode::Json {
-        // Its last event: when to come back (the close frame follows it).
-        let retry_after_ms = u64::try_from(drain::RETRY_AFTER.as_millis()).unwrap_or(u64::MAX);
-        let _ = queue.push(Outbound::unsequenced(writes::event_frame(&ServerEvent::Draining { retry_after_ms })));
+    let last_word = (peer.mode == WireMode::Json).then(|| last_word(&reason)).flatten();
+    let last_word = last_word.map(|event| writes::event_frame(&event).into_message());
+    close::close(&mut socket, &reason, &queue, last_word, context.settings.close_grace).await;
+}
+
+/// The event that tells a JSON member why it is closed, before the close
+/// frame, where the code alone does not say all: when to come back after a
+/// drain; an operator's reason, and a ban's end.
+fn last_word(reason: &CloseReason) -> Option<ServerEvent> {
+    match reason {
+        CloseReason::Drained => {
+            let retry_after_ms = u64::try_from(drain::RETRY_AFTER.as_millis()).unwrap_or(u64::MAX);
+            Some(ServerEvent::Draining { retry_after_ms })
+        }
+        CloseReason::Removed(Removal::Disconnected { reason }) => {
+            Some(ServerEvent::Removed { reason: reason.to_string(), until_ms: None })
+        }
+        CloseReason::Removed(Removal::Banned { until_ms, reason }) => {
+            Some(ServerEvent::Removed { reason: reason.to_string(), until_ms: Some(*until_ms) })
+        }
+        _ => None,
     }
-    close::close(&mut socket, &reason, &queue, context.settings.close_grace).await;
 }

@@ -4,11 +4,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId};
+use uuid::Uuid;
 
 use super::store::{
     moved, new_epoch, take_within, text_digest, Appending, Cursor, CursorEntry, CursorWrite, Head, HistoryError, Limit,
     Outcome, Range, Retention, Slice, Store, CURSORS_PER_IDENTITY, DEDUP_WINDOW,
 };
+use crate::ban::Ban;
 use crate::locks::lock;
 
 #[derive(Debug, Default)]
@@ -19,6 +21,8 @@ pub struct MemoryStore {
     /// Earliest `iat` accepted per revoked identity (in process, as the
     /// rest of this store).
     revoked: Mutex<HashMap<ClientId, u64>>,
+    /// Bans by id.
+    bans: Mutex<HashMap<Uuid, Ban>>,
     /// Read cursors per identity, and who has one per group.
     cursors: Mutex<Cursors>,
 }
@@ -154,6 +158,21 @@ impl Store for MemoryStore {
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
         let revoked = lock(&self.revoked);
         Ok(revoked.iter().map(|(sub, min_iat)| (*sub, *min_iat)).collect())
+    }
+
+    fn ban(&self, ban: &Ban) -> Result<(), HistoryError> {
+        lock(&self.bans).insert(ban.id, ban.clone());
+        Ok(())
+    }
+
+    fn lift(&self, id: Uuid) -> Result<bool, HistoryError> {
+        Ok(lock(&self.bans).remove(&id).is_some())
+    }
+
+    fn bans(&self, now_ms: u64) -> Result<Vec<Ban>, HistoryError> {
+        let mut bans = lock(&self.bans);
+        bans.retain(|_, ban| ban.until_ms > now_ms);
+        Ok(bans.values().cloned().collect())
     }
 
     fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {
@@ -332,6 +351,18 @@ pub(crate) mod hooked {
 
         fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError> {
             self.inner().revocations()
+        }
+
+        fn ban(&self, ban: &Ban) -> Result<(), HistoryError> {
+            self.inner().ban(ban)
+        }
+
+        fn lift(&self, id: Uuid) -> Result<bool, HistoryError> {
+            self.inner().lift(id)
+        }
+
+        fn bans(&self, now_ms: u64) -> Result<Vec<Ban>, HistoryError> {
+            self.inner().bans(now_ms)
         }
 
         fn set_cursors(&self, writes: &[CursorWrite], now_ms: u64) -> Result<Vec<Cursor>, HistoryError> {

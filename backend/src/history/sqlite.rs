@@ -20,6 +20,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use uuid::Uuid;
 
+use crate::ban::Ban;
 use crate::locks::lock;
 use crate::owner_only;
 
@@ -39,7 +40,8 @@ use super::store::{
 /// - 7: `cursors` (likewise: an older database gets the table empty), and
 ///   later its index by group, `cursors_by_grp` (created by `SCHEMA` at
 ///   every open, and ignored by a server that does not use it: no bump).
-const SCHEMA_VERSION: i64 = 7;
+/// - 8: `bans` (created by `SCHEMA`: no migration).
+const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS groups (
@@ -84,6 +86,11 @@ const SCHEMA: &str = "
         PRIMARY KEY (sub, grp)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS cursors_by_grp ON cursors (grp);
+    CREATE TABLE IF NOT EXISTS bans (
+        id       BLOB    PRIMARY KEY,
+        until_ms INTEGER NOT NULL,
+        ban      TEXT    NOT NULL
+    ) WITHOUT ROWID;
 ";
 
 /// Per connection, outside the database file: see `Writer::cut`.
@@ -630,6 +637,33 @@ impl Store for SqliteStore {
                 revocations.push((ClientId(sub), u64::try_from(min_iat).unwrap_or(0)));
             }
             Ok(revocations)
+        })
+    }
+
+    fn ban(&self, ban: &Ban) -> Result<(), HistoryError> {
+        let json = serde_json::to_string(ban).expect("a ban is plain JSON");
+        self.writer().connection.execute(
+            "INSERT OR REPLACE INTO bans (id, until_ms, ban) VALUES (?1, ?2, ?3)",
+            rusqlite::params![ban.id.as_bytes().as_slice(), to_sql(ban.until_ms), json],
+        )?;
+        Ok(())
+    }
+
+    fn lift(&self, id: Uuid) -> Result<bool, HistoryError> {
+        let removed = self.writer().connection.execute("DELETE FROM bans WHERE id = ?1", [id.as_bytes().as_slice()])?;
+        Ok(removed > 0)
+    }
+
+    fn bans(&self, now_ms: u64) -> Result<Vec<Ban>, HistoryError> {
+        self.writer().connection.execute("DELETE FROM bans WHERE until_ms <= ?1", [to_sql(now_ms)])?;
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare("SELECT ban FROM bans WHERE until_ms > ?1")?;
+            let rows = statement.query_map([to_sql(now_ms)], |row| row.get::<_, String>(0))?;
+            let mut bans = Vec::new();
+            for row in rows {
+                bans.push(serde_json::from_str(&row?).map_err(|_| HistoryError::Corrupt("a stored ban".into()))?);
+            }
+            Ok(bans)
         })
     }
 

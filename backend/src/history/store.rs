@@ -11,6 +11,9 @@
 use std::time::Duration;
 
 use roomcast_shared::{ChatMessage, ClientId, GroupName};
+use uuid::Uuid;
+
+use crate::ban::Ban;
 
 /// Why the history could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +243,16 @@ pub trait Store: Send + Sync + 'static {
     /// Every revocation: for a node's copy at start, and (in Redis mode)
     /// for learning what other nodes revoked.
     fn revocations(&self) -> Result<Vec<(ClientId, u64)>, HistoryError>;
+
+    /// Keeps `ban` (replacing one of the same id) until it ends, across
+    /// restarts.
+    fn ban(&self, ban: &Ban) -> Result<(), HistoryError>;
+
+    /// Ends the ban `id` now; whether it was there.
+    fn lift(&self, id: Uuid) -> Result<bool, HistoryError>;
+
+    /// The bans in force at `now_ms`; those over are removed on the way.
+    fn bans(&self, now_ms: u64) -> Result<Vec<Ban>, HistoryError>;
 
     /// Sets each write's cursor at `now_ms` (see [`moved`]: a lower number
     /// of the same epoch is ignored, another epoch replaces it), keeping

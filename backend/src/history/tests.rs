@@ -14,6 +14,7 @@ use super::redis_store::{RedisOptions, RedisStore};
 use super::sqlite::{Durability, SqliteOptions, SqliteStore};
 use super::store::CURSORS_PER_IDENTITY;
 use super::*;
+use crate::ban::Ban;
 use crate::clock::unix_millis;
 
 fn latest(store: &dyn Store, group_name: &str, limit: usize) -> Vec<ChatMessage> {
@@ -645,6 +646,46 @@ fn a_revocation_keeps_the_later_time_and_is_listed() {
         listed.sort_by_key(|(_, min_iat)| *min_iat);
         assert_eq!(listed, [(mallory, 2_000), (eve, 3_000)], "the later of two revocations");
     });
+}
+
+#[test]
+fn bans_are_kept_until_they_end_or_are_lifted() {
+    every_store(|store| {
+        let ban = |until_ms| Ban {
+            id: Uuid::new_v4(),
+            sub: Some(ClientId(Uuid::new_v4())),
+            network: Some("192.0.2.0/24".parse().unwrap()),
+            until_ms,
+            reason: "spam".into(),
+            created_ms: 1,
+        };
+        let (short, long, lifted) = (ban(2_000), ban(9_000), ban(9_000));
+        for ban in [&short, &long, &lifted] {
+            store.ban(ban).unwrap();
+        }
+        assert!(store.lift(lifted.id).unwrap());
+        assert!(!store.lift(lifted.id).unwrap(), "lifted once");
+        let ours = |now_ms| {
+            let mut listed: Vec<Ban> = store.bans(now_ms).unwrap();
+            listed.retain(|listed| [short.id, long.id, lifted.id].contains(&listed.id));
+            listed.sort_by_key(|ban| ban.until_ms);
+            listed
+        };
+        assert_eq!(ours(1_999), [short.clone(), long.clone()]);
+        assert_eq!(ours(2_000), std::slice::from_ref(&long), "over at until_ms");
+        assert_eq!(ours(1_000), std::slice::from_ref(&long), "and removed");
+        let extended = Ban { until_ms: 10_000, ..long.clone() };
+        store.ban(&extended).unwrap();
+        assert_eq!(ours(1_000), [extended], "one ban per id: the later replaces it");
+    });
+}
+
+#[test]
+fn a_ban_survives_a_restart() {
+    let db = TempDb::new();
+    let ban = Ban { id: Uuid::new_v4(), sub: None, network: None, until_ms: 5, reason: String::new(), created_ms: 0 };
+    sqlite(&db.0).ban(&ban).unwrap();
+    assert_eq!(sqlite(&db.0).bans(4).unwrap(), [ban]);
 }
 
 #[test]

@@ -14,12 +14,12 @@ use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::http_error::{HttpError, NotFound, Unhandled};
 use crate::identities::IdentityError;
+use crate::identity_control::ControlError;
 use crate::metrics::Metrics;
 use crate::net::admission::Refusal;
 use crate::new_groups::TooManyNewGroups;
 use crate::presence_api::PresenceApiError;
 use crate::publish_api::PublishError;
-use crate::revoke::RevokeError;
 use crate::upgrade::UpgradeError;
 
 type Find = for<'a> fn(&'a Rejection) -> Option<&'a dyn HttpError>;
@@ -38,7 +38,7 @@ const PRECEDENCE: [Find; 16] = [
     find::<IdentityError>,
     find::<UpgradeError>,
     find::<PublishError>,
-    find::<RevokeError>,
+    find::<ControlError>,
     find::<PresenceApiError>,
     find::<TooManyNewGroups>,
     find::<Refusal>,

@@ -11,13 +11,17 @@ use roomcast_shared::{ClientId, GroupName, PresentMember, RoomEntry, Sender};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ban::Ban;
+use crate::node_report::{Answer, Question};
+
 /// What one node tells every node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Control {
-    /// Tokens of `sub` issued before `issued_before` (Unix seconds) are
-    /// refused from now on, and its sockets close (4403).
-    Revoke { sub: ClientId, issued_before: u64 },
+    /// An identity (or an address) revoked, disconnected, banned or let
+    /// back: every node's sockets of it close, and its copy of the
+    /// revocations and bans follows (see `crate::identity_control`).
+    Identity(Sanction),
     /// `from` is typing in `group`: each node tells its JSON members of
     /// `group` but `from`'s own. Best-effort: never stored, and lost with
     /// the channel.
@@ -44,6 +48,30 @@ pub enum Control {
     /// `sub` forgot `group` (already stored): each node's rooms streams of
     /// `sub` stop watching it and are told.
     Forgotten { sub: ClientId, group: GroupName },
+    /// The admin surface of a node asks every node (`query` ties the
+    /// answers to the question); each answers with [`Control::Answer`].
+    Ask { query: Uuid, question: Question },
+    /// `node`'s answer to the question `query`; only the node that asked
+    /// listens for it.
+    Answer { query: Uuid, node: NodeId, answer: Answer },
+}
+
+/// What an operator (or the API) did to an identity, an address or a
+/// network: one signal for all of it, so that every node acts alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Sanction {
+    /// Tokens of `sub` issued before `issued_before` (Unix seconds) are
+    /// refused from now on (stored), and its sockets close (4403).
+    Revoke { sub: ClientId, issued_before: u64 },
+    /// `sub`'s sockets close (4010) on every node but `by`, which closed
+    /// its own already; it may connect again. Not stored.
+    Disconnect { sub: ClientId, reason: String, by: NodeId },
+    /// `ban` is in force (stored): whatever it names closes (4403) and is
+    /// refused until it ends.
+    Ban { ban: Ban },
+    /// The ban `id` is lifted (removed from the store).
+    Lift { id: Uuid },
 }
 
 /// What one node says about one group's presence: the people it has connections of
@@ -65,7 +93,7 @@ impl NodePart {
 }
 
 /// What a node's handler hears.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
     /// The node listens to the control channel, first or again after the
     /// channel was lost: whatever was broadcast before may not have reached

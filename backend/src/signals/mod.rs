@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use contract::{Control, Handler, NodeId, NodePart, NotHandled, Signal, SignalError, Signals};
+pub use contract::{Control, Handler, NodeId, NodePart, NotHandled, Sanction, Signal, SignalError, Signals};
 
 /// A handler attached after the signals are open: the backend opens them
 /// with the store, and the parts that act on what the nodes say (auth's

@@ -273,7 +273,12 @@ impl Drop for TempDatabase {
 
 /// Connects in raw mode (no subprotocol).
 pub async fn connect_raw(addr: SocketAddr, group: &str) -> Client {
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, group, Uuid::new_v4())).await.unwrap();
+    connect_raw_as(addr, group, Uuid::new_v4()).await
+}
+
+/// A raw-mode connection of `client` (with its token).
+pub async fn connect_raw_as(addr: SocketAddr, group: &str, client: Uuid) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, group, client)).await.unwrap();
     ws
 }
 
@@ -795,4 +800,42 @@ pub async fn next_cursor(ws: &mut Client) -> (String, u64) {
 pub async fn publish(ws: &mut Client, count: usize) {
     let texts: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
     publish_all(ws, &texts, count).await;
+}
+
+/// The admin key of the servers [`with_admin`] configures.
+pub const ADMIN_KEY: &str = "integration-tests-admin-key-0123456789abc";
+
+/// `config` with its admin surface on a free loopback port, behind
+/// [`ADMIN_KEY`].
+pub fn with_admin(config: &mut Config) {
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin_key = Some(ADMIN_KEY.to_owned());
+}
+
+/// A request to an admin surface with [`ADMIN_KEY`]; (status, body).
+pub async fn admin_call(admin: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    raw_request(admin, method, path, &[("authorization", &bearer)], body).await
+}
+
+/// An admin API answer that must be `200` (or `201`), as JSON.
+pub async fn admin_json(admin: SocketAddr, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let (status, text) = admin_call(admin, method, path, body).await;
+    assert!(status == 200 || status == 201, "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{method} {path}: not JSON ({err}): {text}"))
+}
+
+/// The next `removed` event, then the close code.
+pub async fn removed_then_closed(ws: &mut Client) -> (String, Option<u64>, u16) {
+    loop {
+        match next_message(ws).await {
+            Message::Text(text) => {
+                if let Ok(ServerEvent::Removed { reason, until_ms }) = ServerEvent::decode(&text) {
+                    return (reason, until_ms, close_code(ws).await);
+                }
+            }
+            Message::Close(frame) => panic!("closed before a removed event: {frame:?}"),
+            _ => {}
+        }
+    }
 }

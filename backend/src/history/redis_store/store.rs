@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use redis::{Connection, Script, Value};
 use roomcast_shared::{ChatMessage, ClientId, GroupName};
+use uuid::Uuid;
 
+use crate::ban::Ban;
 use crate::history::store::{
     new_epoch, take_within, text_digest, Appending, Cursor, CursorEntry, CursorWrite, Head, HistoryError, Limit,
     Outcome, Range, Retention, Slice, Store, CURSORS_PER_IDENTITY, DEDUP_WINDOW,
@@ -442,6 +444,8 @@ fn check_configuration(connection: &mut Connection) {
 
 /// The revocations of every node: `sub` → earliest `iat` accepted.
 const REVOKED_KEY: &str = "rc:revoked";
+/// Bans: a hash, id → the ban as JSON; those over are removed when read.
+const BANS_KEY: &str = "rc:bans";
 
 /// An identity's read cursors: a hash of group → `epoch:seq:updated`. Its
 /// own hash tag (`{id:…}`: a group name holds no `:`, so no group's tag is
@@ -507,6 +511,39 @@ impl Store for RedisStore {
                 Ok((sub, min_iat))
             })
             .collect()
+    }
+
+    fn ban(&self, ban: &Ban) -> Result<(), HistoryError> {
+        let json = serde_json::to_string(ban).expect("a ban is plain JSON");
+        self.with_reader(|connection| {
+            redis::cmd("HSET").arg(BANS_KEY).arg(ban.id.to_string()).arg(&json).query::<i64>(connection)
+        })?;
+        Ok(())
+    }
+
+    fn lift(&self, id: Uuid) -> Result<bool, HistoryError> {
+        let removed: i64 =
+            self.with_reader(|connection| redis::cmd("HDEL").arg(BANS_KEY).arg(id.to_string()).query(connection))?;
+        Ok(removed > 0)
+    }
+
+    fn bans(&self, now_ms: u64) -> Result<Vec<Ban>, HistoryError> {
+        let all: HashMap<String, String> =
+            self.with_reader(|connection| redis::cmd("HGETALL").arg(BANS_KEY).query(connection))?;
+        let mut bans = Vec::with_capacity(all.len());
+        let mut over = Vec::new();
+        for (id, json) in all {
+            let ban: Ban = serde_json::from_str(&json).map_err(|_| HistoryError::Corrupt("a stored ban".into()))?;
+            if ban.until_ms > now_ms {
+                bans.push(ban);
+            } else {
+                over.push(id);
+            }
+        }
+        if !over.is_empty() {
+            self.with_reader(|connection| redis::cmd("HDEL").arg(BANS_KEY).arg(&over).query::<i64>(connection))?;
+        }
+        Ok(bans)
     }
 
     /// One pipeline of scripts, one round trip; each script is atomic.

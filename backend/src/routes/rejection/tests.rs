@@ -119,10 +119,34 @@ async fn publish_errors() {
 }
 
 #[tokio::test]
-async fn revoke_errors() {
-    pins(|| RevokeError::BadSub, StatusCode::BAD_REQUEST, &[]).await;
-    let unavailable = || RevokeError::Unavailable(HistoryError::Task("gone".into()));
+async fn identity_control_errors() {
+    for bad_request in [|| ControlError::BadSub, || ControlError::BadId, || ControlError::BadRequest("no".into())] {
+        pins(bad_request, StatusCode::BAD_REQUEST, &[]).await;
+    }
+    pins(|| ControlError::NoSuchBan, StatusCode::NOT_FOUND, &[]).await;
+    pins(|| ControlError::TooManyBans, StatusCode::CONFLICT, &[]).await;
+    let unavailable = || ControlError::Unavailable(HistoryError::Task("gone".into()));
     pins(unavailable, StatusCode::SERVICE_UNAVAILABLE, &[]).await;
+}
+
+#[tokio::test]
+async fn admin_errors() {
+    pins(|| AdminError::NoKey, StatusCode::UNAUTHORIZED, &[CHALLENGE]).await;
+    pins(|| AdminError::BadBody("expected a value".into()), StatusCode::BAD_REQUEST, &[]).await;
+    pins(|| AdminError::Control(ControlError::NoSuchBan), StatusCode::NOT_FOUND, &[]).await;
+}
+
+/// A ban answers in JSON, wherever a token or an address is refused for
+/// it (the app reads until when).
+#[tokio::test]
+async fn a_ban_answers_in_json() {
+    let banned = || AuthError::Banned { until_ms: 42, reason: "spam".into() };
+    for routes in [refusing(banned).boxed(), refusing(move || IdentityError::Auth(banned())).boxed()] {
+        let (status, _, body) = answer(routes, warp::test::request()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body, serde_json::json!({ "error": "banned", "until_ms": 42, "reason": "spam" }));
+    }
 }
 
 #[tokio::test]

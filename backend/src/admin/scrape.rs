@@ -1,60 +1,29 @@
-//! The admin surface: served on `--admin-listen` only, never on the public
-//! port, every request behind `--admin-key` (`Authorization: Bearer …`):
-//!
-//! - `GET /metrics`: Prometheus text (`prometheus-client`), read when
-//!   scraped from what the server counts anyway (no per-label series: no
-//!   group or identity names, so no cardinality to run away);
-//! - `POST /drain`: the node drains for a rolling restart and stops
-//!   (as SIGTERM does with `--drain-period`).
+//! `GET /metrics`: Prometheus text (`prometheus-client`), read when
+//! scraped: the server's [`Metrics`], the registry's delivery counts carried
+//! into counters, and gauges set from the server's own counts. No label
+//! names a group or an identity, so no cardinality to run away.
 
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use http::StatusCode;
 use prometheus_client::encoding::prometheus_text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as Exposition;
-use tokio_util::sync::CancellationToken;
 
 use crate::drain::Drain;
-use crate::http_error::HttpError;
 use crate::locks::lock;
 use crate::metrics::Metrics;
 use crate::registry::{Registry, Totals};
 use crate::rooms::RoomsHub;
 
-/// Why an admin request was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("the admin key is required: Authorization: Bearer {{--admin-key}}")]
-    NoKey,
-}
-
-impl warp::reject::Reject for AdminError {}
-
-impl HttpError for AdminError {
-    fn status(&self) -> StatusCode {
-        StatusCode::UNAUTHORIZED
-    }
-}
-
-/// What the admin surface reads and acts on.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    key: Arc<str>,
-    scrape: Arc<Scrape>,
-    /// Cancelled by `POST /drain`: the process drains, then stops.
-    pub drain_requested: CancellationToken,
-}
-
 /// The gauges, set from the server's own counts at each scrape.
 #[derive(Debug)]
-struct Scrape {
-    metrics: std::sync::Mutex<Exposition>,
+pub struct Scrape {
+    metrics: Mutex<Exposition>,
     gauges: Gauges,
     registry: Arc<Registry>,
     rooms: Arc<RoomsHub>,
@@ -100,8 +69,8 @@ struct Gauges {
     open_fds: Gauge<i64, AtomicI64>,
 }
 
-impl Admin {
-    pub fn new(key: &str, registry: Arc<Registry>, rooms: Arc<RoomsHub>, drain: Drain, counted: &Metrics) -> Self {
+impl Scrape {
+    pub fn new(registry: Arc<Registry>, rooms: Arc<RoomsHub>, drain: Drain, counted: &Metrics) -> Self {
         let gauges = Gauges::default();
         let deliveries = Deliveries::default();
         let mut metrics = Exposition::default();
@@ -124,22 +93,12 @@ impl Admin {
         let process = metrics.sub_registry_with_prefix("process");
         process.register("resident_memory_bytes", "Resident memory", gauges.resident.clone());
         process.register("open_fds", "Open file descriptors", gauges.open_fds.clone());
-        let scrape = Scrape { metrics: std::sync::Mutex::new(metrics), gauges, registry, rooms, drain, deliveries };
-        Self { key: Arc::from(key), scrape: Arc::new(scrape), drain_requested: CancellationToken::new() }
-    }
-
-    /// Checks the request's key (in constant time).
-    pub fn check(&self, authorization: Option<&str>) -> Result<(), AdminError> {
-        let presented = authorization.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
-        match presented {
-            Some(presented) if crate::publish_api::keys_match(presented, &self.key) => Ok(()),
-            _ => Err(AdminError::NoKey),
-        }
+        Self { metrics: Mutex::new(metrics), gauges, registry, rooms, drain, deliveries }
     }
 
     /// The metrics as Prometheus text, read now.
-    pub fn metrics(&self) -> String {
-        let scrape = &self.scrape;
+    pub fn text(&self) -> String {
+        let scrape = self;
         let stats = scrape.registry.stats();
         let gauges = &scrape.gauges;
         gauges.connections.set(i64::try_from(stats.connections).unwrap_or(i64::MAX));
