@@ -3,13 +3,18 @@
 //! beside this identity's room list, which lives above the routes (one
 //! rooms stream for the whole visit, whatever room is open). A direct
 //! message is `/room/{dm name}?with={the other's client id}`.
+//!
+//! `/admin` is the operators' page, on the server's admin address (which
+//! serves this same app). It is a surface of its own, beside the chat's
+//! routes rather than under them: nothing of the chat runs there (no
+//! identity, no socket, no rooms stream).
 
 use roomcast_shared::{ClientId, DisplayName, GroupName};
 use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 use yew_router::prelude::*;
 
-use crate::components::{Join, NamePrompt, Room, RoomList};
+use crate::components::{AdminPage, Join, NamePrompt, Room, RoomList};
 use crate::hooks::{use_rooms, RoomsHandle};
 use crate::session::rooms::badge;
 use crate::session::Direct;
@@ -26,14 +31,36 @@ pub enum Route {
     NotFound,
 }
 
+/// Which app a path belongs to: the operators' page, or the chat.
+#[derive(Debug, Clone, PartialEq, Routable)]
+pub enum Surface {
+    #[at("/admin")]
+    Admin,
+    /// Every other path: [`Route`] tells them apart.
+    #[not_found]
+    #[at("/")]
+    Chat,
+}
+
 #[function_component]
 pub fn App() -> Html {
     html! {
         <BrowserRouter>
+            <Switch<Surface> render={surface} />
+        </BrowserRouter>
+    }
+}
+
+fn surface(surface: Surface) -> Html {
+    match surface {
+        Surface::Admin => html! { <AdminPage /> },
+        // The same provider for every chat route: the rooms stream lives
+        // across them.
+        Surface::Chat => html! {
             <RoomsProvider>
                 <Switch<Route> render={switch} />
             </RoomsProvider>
-        </BrowserRouter>
+        },
     }
 }
 

@@ -16,8 +16,11 @@
 //!   close, reconnect, paging).
 //! - [`components`]: the views; [`app`]: routes.
 //! - [`storage`]: the identity, display name and outboxes kept in
-//!   localStorage.
+//!   localStorage; the admin key in sessionStorage.
+//! - [`admin`]: the admin page's rules (`/admin`, served on the server's
+//!   admin address) as plain Rust: its answers, forms, chart and state.
 
+pub mod admin;
 pub mod app;
 pub mod components;
 pub mod hooks;

@@ -1,7 +1,8 @@
 //! What the browser remembers: its identity (one per browser, shared by its
 //! tabs, with when its token expires and when it was got), the display
 //! name, the server's last message size limit, this tab's id (per tab, kept
-//! across reloads), and each tab's outbox per room.
+//! across reloads), each tab's outbox per room, and on the admin page, the
+//! admin key (per tab, gone with it).
 //!
 //! Storage may be missing or full (private modes, quotas): then each value
 //! lives for the page only, and nothing fails.
@@ -10,6 +11,7 @@ use gloo_storage::{LocalStorage, SessionStorage, Storage};
 use roomcast_shared::{DisplayName, GroupName, MessageId};
 use uuid::Uuid;
 
+use crate::admin::AdminKey;
 use crate::session::tabs::{self, Owner, TabOutbox};
 use crate::session::{Identity, Saved};
 
@@ -20,6 +22,26 @@ const OLD_CLIENT_ID_KEY: &str = "roomcast.client_id";
 const NAME_KEY: &str = "roomcast.name";
 const LIMIT_KEY: &str = "roomcast.max_message_bytes";
 const TAB_KEY: &str = "roomcast.tab";
+const ADMIN_KEY: &str = "roomcast.admin-key";
+
+/// The admin key this tab was given. Only ever in `sessionStorage`: it
+/// opens the whole cluster, so it goes with the tab, and no other page or
+/// later visit finds it.
+pub fn admin_key() -> Option<AdminKey> {
+    AdminKey::new(&SessionStorage::get::<String>(ADMIN_KEY).ok()?)
+}
+
+pub fn remember_admin_key(key: &AdminKey) {
+    let _ = SessionStorage::set(ADMIN_KEY, key.as_str());
+}
+
+/// Forgets `key` (the operator asked, or the server refused it), unless
+/// another has been given since.
+pub fn forget_admin_key(key: &AdminKey) {
+    if admin_key().as_ref() == Some(key) {
+        SessionStorage::delete(ADMIN_KEY);
+    }
+}
 
 /// This browser's identity, if it has one. One stored by an earlier version
 /// reads with no `expires_at` nor `obtained_at`.

@@ -1,6 +1,7 @@
 //! The views. Props derive `PartialEq`; user actions leave through `on_*`
 //! callbacks.
 
+mod admin;
 mod composer;
 mod copy_link;
 mod join;
@@ -12,6 +13,7 @@ mod rows;
 mod status_bar;
 mod typing;
 
+pub use admin::AdminPage;
 pub use composer::Composer;
 pub use copy_link::CopyLink;
 pub use join::{Join, NamePrompt};

@@ -16,12 +16,13 @@ use uuid::Uuid;
 use crate::net::command::Command;
 use crate::net::credentials::Credentials;
 use crate::net::events::{arm, next_event, now_ms, Event, Renewing, Waited};
+use crate::net::identity::IdentityError;
 use crate::net::sending::Sending;
 use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
     lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Direct, Heartbeat, Identity, Link, OnConnection,
-    Opening, People, Reached, Reading, RefusalCheck, ResumeCursor, SeenBy, TypingPeople, TypingSender,
+    Opening, People, Reached, Reading, RefusalCheck, Removal, ResumeCursor, SeenBy, TypingPeople, TypingSender,
 };
 use crate::state::{Action, Status};
 use crate::timeline::{Gap, LineKind};
@@ -56,6 +57,9 @@ pub struct Room {
     /// The server said it drains (the wait it asks for, in ms): the close
     /// that follows is not a failure.
     pub drained: Option<u64>,
+    /// The server said an operator removed this connection: the close that
+    /// follows is a disconnect or a ban.
+    pub removal: Option<Removal>,
 }
 
 /// The state of one socket.
@@ -105,13 +109,22 @@ impl Room {
             direct,
             seen_by: SeenBy::default(),
             drained: None,
+            removal: None,
         }
     }
 
     /// One connection, from opening to gone.
     pub async fn connect(&mut self) -> Flow {
+        // A removal told on a connection let go before its close is not
+        // this one's.
+        self.removal = None;
         let identity = match self.credentials.for_connection().await {
             Ok(identity) => identity,
+            // No socket was opened: nothing to close, the status says why.
+            Err(IdentityError::Banned(ban)) => {
+                self.link.banned(ban);
+                return Flow::Continue;
+            }
             Err(err) => {
                 self.ended(Reached::NeverOpened, 1006, &err.to_string());
                 return Flow::Continue;
@@ -166,12 +179,13 @@ impl Room {
     }
 
     /// After a connection that got as far as `reached`: asks the server
-    /// whether it refuses this browser's identity, or this direct message,
-    /// for good, if that is worth asking ([`RefusalCheck`]).
+    /// whether it refuses (or bans) this browser's identity, or refuses
+    /// this direct message, for good, if that is worth asking
+    /// ([`RefusalCheck`]).
     async fn check_refusal(&mut self, reached: Reached) {
         let Some(check) = RefusalCheck::after(reached, self.link.phase(), self.direct.is_some()) else { return };
-        let refused = self.credentials.refused_for_good().await;
-        let (Some(room), Some(direct)) = (check.answered(refused, &mut self.link), self.direct.as_ref()) else {
+        let standing = self.credentials.standing().await;
+        let (Some(room), Some(direct)) = (check.answered(standing, &mut self.link), self.direct.as_ref()) else {
             return;
         };
         let refusal = self.credentials.refused_room(direct).await;
@@ -431,8 +445,9 @@ impl Room {
             }
             ServerEvent::Cursor { epoch, seq } => self.reading.cursor(&epoch, seq),
             ServerEvent::Seen { epoch, readers } => self.seen_by_heard(&epoch, &readers),
-            // The rooms stream's events never come to a room's connection.
             ServerEvent::Draining { retry_after_ms } => self.drained = Some(retry_after_ms),
+            ServerEvent::Removed { reason, until_ms } => self.removal = Some(Removal { reason, until_ms }),
+            // The rooms stream's events never come to a room's connection.
             ServerEvent::Pong
             | ServerEvent::Rooms { .. }
             | ServerEvent::Room { .. }
@@ -478,11 +493,14 @@ impl Room {
         self.reading.closed();
         self.sending.closed(reached, code);
         self.credentials.closed(code);
-        match self.drained.take() {
-            Some(within_ms) => self.link.drained(within_ms as f64, now_ms(), js_sys::Math::random()),
-            None => self.link.closed(code, reason, now_ms(), js_sys::Math::random()),
+        let removal = self.removal.take();
+        let (now, random) = (now_ms(), js_sys::Math::random());
+        match (&removal, self.drained.take()) {
+            (Some(removal), _) => self.link.closed_after(removal, code, reason, now, random),
+            (None, Some(within_ms)) => self.link.drained(within_ms as f64, now, random),
+            (None, None) => self.link.closed(code, reason, now, random),
         }
-        let (kind, text) = lines::closed(reached, code, reason, self.link.phase());
+        let (kind, text) = lines::closed(reached, code, reason, removal.as_ref(), self.link.phase());
         self.view.note(kind, text);
     }
 

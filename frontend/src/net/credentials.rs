@@ -8,7 +8,9 @@
 use crate::net::events::{now_ms, Renewing};
 use crate::net::identity::{self, IdentityError};
 use crate::net::view::View;
-use crate::session::{choose_identity, Answer, BeforeUse, Choice, Direct, Identity, OnConnection, Refusal, Renewals};
+use crate::session::{
+    choose_identity, Answer, BeforeUse, Choice, Direct, Identity, OnConnection, Refusal, Renewals, Standing,
+};
 use crate::state::Action;
 use crate::storage;
 use crate::timeline::LineKind;
@@ -53,16 +55,16 @@ impl Credentials {
         Ok(identity)
     }
 
-    /// After a connection that never opened: whether the server refuses
-    /// this identity for good (then it is forgotten, and the next
-    /// connection gets a new one).
-    pub async fn refused_for_good(&mut self) -> bool {
-        let Some(identity) = self.identity.clone() else { return false };
-        let refused = identity::is_refused(&identity).await;
-        if refused {
+    /// After a connection that never opened: what the server says of this
+    /// identity. One it refuses for good is forgotten (the next connection
+    /// gets a new one); one an operator banned is kept.
+    pub async fn standing(&mut self) -> Standing {
+        let Some(identity) = self.identity.clone() else { return Standing::Known };
+        let standing = identity::standing(&identity).await;
+        if standing == Standing::Refused {
             self.forget_refused(&identity);
         }
-        refused
+        standing
     }
 
     /// After a direct message that never opened, with an identity the

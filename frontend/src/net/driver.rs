@@ -18,6 +18,7 @@ use roomcast_shared::GroupName;
 use uuid::Uuid;
 use yew::UseReducerDispatcher;
 
+use crate::net::clock;
 use crate::net::command::Command;
 use crate::net::connection::{Flow, Room};
 use crate::net::events::{arm, next_event, now_ms, Event, Waited};
@@ -64,7 +65,7 @@ impl Driver {
                     wait(room, None).await
                 }
                 Phase::Stopped(stop) => {
-                    let reason = lines::stopped(&stop);
+                    let reason = lines::stopped(&stop, clock::local_time);
                     let status = match stop {
                         Stop::Refused(_) => Status::Refused { reason },
                         _ => Status::Closed { reason },

@@ -2,31 +2,41 @@
 //! first visit, `POST /api/identities/renew` when its token is due
 //! ([`session::identity`](crate::session::identity) decides when that is,
 //! and what the answers mean); kept in `localStorage`, shared by the tabs.
-//! Also asks whether the server still knows it, and whether it refuses it
-//! a direct message room.
+//! Also asks whether the server still knows it (or bans it), and whether it
+//! refuses it a direct message room.
 
 use std::future::Future;
 
-use futures_util::future::{select, Either};
-use gloo_net::http::{Request, Response};
-use gloo_timers::future::TimeoutFuture;
+use gloo_net::http::Request;
 
 use crate::net::tabs;
-use crate::session::{Answer, Direct, Identity};
+use crate::net::timeout::within;
+use crate::session::{Answer, Ban, Direct, Identity, Standing};
 use crate::storage;
 
-/// Why no identity could be had (the server is unreachable, or refuses).
+/// Why no identity could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("could not get an identity from the server ({0})")]
-pub struct IdentityError(String);
+pub enum IdentityError {
+    /// The server is unreachable, or refuses for now.
+    #[error("could not get an identity from the server ({0})")]
+    Failed(String),
+    /// An operator banned this browser's address: asking again before the
+    /// ban ends cannot help.
+    #[error("this address is banned from the server")]
+    Banned(Ban),
+}
 
 /// A new identity from the server, stored for the next visits.
 pub async fn create() -> Result<Identity, IdentityError> {
-    let failed = |err: gloo_net::Error| IdentityError(err.to_string());
+    let failed = |err: gloo_net::Error| IdentityError::Failed(err.to_string());
     let response = Request::post("/api/identities").json(&serde_json::json!({})).map_err(failed)?.send().await;
     let response = response.map_err(failed)?;
     if response.status() != 201 {
-        return Err(IdentityError(format!("HTTP {}", response.status())));
+        let body = response.text().await.unwrap_or_default();
+        return Err(match Standing::of_answer(response.status(), &body) {
+            Standing::Banned(ban) => IdentityError::Banned(ban),
+            _ => IdentityError::Failed(format!("HTTP {}", response.status())),
+        });
     }
     let identity = response.json::<Identity>().await.map_err(failed)?.received(js_sys::Date::now());
     storage::remember_identity(&identity);
@@ -52,7 +62,10 @@ pub async fn renew(current: Identity) -> (Answer, Identity) {
         Err(_) => None,
     };
     let Some(response) = response else { return (Answer::Later, current) };
-    match Answer::of_status(response.status()) {
+    // A refusal's body says whether it is a ban; a success's is read below.
+    let body =
+        if response.status() == 200 { String::new() } else { in_time(response.text()).await.unwrap_or_default() };
+    match Answer::of_answer(response.status(), &body) {
         Answer::Renewed => match response.json::<Identity>().await {
             Ok(renewed) => {
                 let renewed = renewed.received(js_sys::Date::now());
@@ -65,12 +78,15 @@ pub async fn renew(current: Identity) -> (Answer, Identity) {
     }
 }
 
-/// Whether the server refuses `identity` for good (its secret changed, or
-/// it restarted with its history in memory): a browser sees only 1006 for a
-/// refused handshake, so the app asks. Unreachable counts as not refused.
-pub async fn is_refused(identity: &Identity) -> bool {
+/// What the server says of `identity`: refused for good (its secret
+/// changed, or it restarted with its history in memory), banned by an
+/// operator until a time, or known. A browser sees only 1006 for a refused
+/// handshake, so the app asks. Unreachable counts as known.
+pub async fn standing(identity: &Identity) -> Standing {
     let ask = Request::get("/api/identities/me").header("Authorization", &identity.bearer()).send();
-    in_time(ask).await.is_some_and(|response| response.status() == 401)
+    let Some(response) = in_time(ask).await else { return Standing::Known };
+    let body = in_time(response.text()).await.unwrap_or_default();
+    Standing::of_answer(response.status(), &body)
 }
 
 /// Whether the server refuses `identity` the direct message `direct` for
@@ -84,13 +100,10 @@ pub async fn is_refused_room(identity: &Identity, direct: &Direct) -> bool {
     in_time(ask).await.is_some_and(|response| response.status() == 403)
 }
 
-/// The response, if one came within [`ASK_TIMEOUT_MS`]: a server that does
-/// not answer by then counts as unreachable.
-async fn in_time(request: impl Future<Output = Result<Response, gloo_net::Error>>) -> Option<Response> {
-    match select(Box::pin(request), TimeoutFuture::new(ASK_TIMEOUT_MS)).await {
-        Either::Left((response, _)) => response.ok(),
-        Either::Right(_) => None,
-    }
+/// The response (or its body), if it came within [`ASK_TIMEOUT_MS`]: a
+/// server that does not answer by then counts as unreachable.
+async fn in_time<T>(request: impl Future<Output = Result<T, gloo_net::Error>>) -> Option<T> {
+    within(ASK_TIMEOUT_MS, request).await?.ok()
 }
 
 /// How long the app waits for `GET /api/identities/me` and for a renewal.

@@ -2,9 +2,12 @@
 //! [`session`](crate::session) logic against it, and the Web Locks that let
 //! tabs share storage. Each file does one job and decides nothing itself:
 //! every rule is a call into [`session`](crate::session) or
-//! [`timeline`](crate::timeline).
+//! [`timeline`](crate::timeline). Also the admin page's requests
+//! ([`admin`]), whose rules are in [`crate::admin`].
 
+pub mod admin;
 pub mod attention;
+pub mod clock;
 pub mod command;
 pub mod connection;
 pub mod credentials;
@@ -15,6 +18,7 @@ pub mod rooms_stream;
 pub mod sending;
 pub mod socket;
 pub mod tabs;
+pub mod timeout;
 pub mod view;
 
 pub use command::Command;

@@ -6,7 +6,9 @@
 //! `forget` goes through the holder. When the holder closes, another tab
 //! gets the lock and opens the stream. Where the browser has no Web Locks,
 //! every tab keeps its own. What the events mean is decided in
-//! [`session::rooms`](crate::session::rooms).
+//! [`session::rooms`](crate::session::rooms). An operator's ban stops the
+//! stream as it stops a room's connection: told before the close, or, for a
+//! stream that never opens, asked of the server.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -23,9 +25,10 @@ use wasm_bindgen::JsCast;
 use yew::Callback;
 
 use crate::net::events::now_ms;
+use crate::net::identity;
 use crate::net::socket::{self, Socket};
 use crate::net::tabs;
-use crate::session::{Backoff, Link, Phase, RoomList, RoomsShown};
+use crate::session::{Backoff, Identity, Link, Phase, Reached, RefusalCheck, Removal, RoomList, RoomsShown};
 use crate::storage;
 
 const LOCK: &str = "roomcast-rooms-stream";
@@ -138,7 +141,8 @@ impl Shared {
 }
 
 /// The task: waits for an identity, then for the lock (taking what the
-/// holder shares meanwhile), then keeps the stream until stopped.
+/// holder shares meanwhile), then keeps the stream until stopped, or until
+/// the server refuses it for good (revoked, or banned).
 async fn run(shared: Shared, mut forgets: UnboundedReceiver<GroupName>, stopped: Rc<Cell<bool>>) {
     let identity = loop {
         if stopped.get() {
@@ -164,50 +168,85 @@ async fn run(shared: Shared, mut forgets: UnboundedReceiver<GroupName>, stopped:
                 TimeoutFuture::new((at_ms - now_ms()).max(0.0) as u32).await;
                 link.tick(now_ms());
             }
-            _ => {
-                let (code, reason) = connect(&shared, &mut forgets, &mut link, &stopped).await;
-                link.closed(code, &reason, now_ms(), js_sys::Math::random());
-            }
+            _ => attempt(&shared, &mut forgets, &mut link, &stopped).await,
         }
     }
 }
 
-/// One socket, until it closes (its code and reason) or the view is gone.
+/// One connection attempt with the stored identity (renewed meanwhile by a
+/// room's connection), until it closes; then, for one that never opened,
+/// whether the server bans the identity ([`RefusalCheck`]).
+async fn attempt(shared: &Shared, forgets: &mut UnboundedReceiver<GroupName>, link: &mut Link, stopped: &Cell<bool>) {
+    let Some(identity) = storage::identity() else {
+        link.closed(1006, "no identity", now_ms(), js_sys::Math::random());
+        return;
+    };
+    let ended = connect(shared, forgets, link, stopped, &identity).await;
+    let reached = if link.is_open() { Reached::Opened } else { Reached::NeverOpened };
+    let (now, random) = (now_ms(), js_sys::Math::random());
+    match &ended.removal {
+        Some(removal) => link.closed_after(removal, ended.code, &ended.reason, now, random),
+        None => link.closed(ended.code, &ended.reason, now, random),
+    }
+    if let Some(check) = RefusalCheck::after_rooms_stream(reached, link.phase()) {
+        check.answered(identity::standing(&identity).await, link);
+    }
+}
+
+/// How a socket ended.
+struct Ended {
+    code: u16,
+    reason: String,
+    /// What the server said of an operator's removal before closing.
+    removal: Option<Removal>,
+}
+
+impl Ended {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Self { code, reason: reason.into(), removal: None }
+    }
+}
+
+/// One socket, until it closes or the view is gone.
 async fn connect(
     shared: &Shared,
     forgets: &mut UnboundedReceiver<GroupName>,
     link: &mut Link,
     stopped: &Cell<bool>,
-) -> (u16, String) {
-    // The stored identity: renewed meanwhile by a room's connection.
-    let Some(identity) = storage::identity() else { return (1006, "no identity".into()) };
+    identity: &Identity,
+) -> Ended {
     let url = format!("{}/ws/{ROOMS_STREAM}/{}", socket::base(), identity.client_id);
-    let Some(mut socket) = Socket::open(&url, &identity.token) else { return (1006, "refused".into()) };
+    let Some(mut socket) = Socket::open(&url, &identity.token) else { return Ended::new(1006, "refused") };
+    let mut removal = None;
     loop {
         if stopped.get() {
             socket.close("the page is gone");
-            return (1000, String::new());
+            return Ended::new(1000, "");
         }
         match select(socket.stream().next(), forgets.next()).await {
             Either::Left((Some(Ok(Message::Text(text))), _)) => {
                 if !link.is_open() {
                     link.opened(now_ms());
                 }
-                if let Ok(event) = ServerEvent::decode(&text) {
-                    shared.heard(&event);
-                    shared.post(&TabMessage::Event { text });
+                match ServerEvent::decode(&text) {
+                    Ok(ServerEvent::Removed { reason, until_ms }) => removal = Some(Removal { reason, until_ms }),
+                    Ok(event) => {
+                        shared.heard(&event);
+                        shared.post(&TabMessage::Event { text });
+                    }
+                    Err(_) => {}
                 }
             }
             Either::Left((Some(Err(WebSocketError::ConnectionClose(event))), _)) => {
-                return (event.code, event.reason);
+                return Ended { code: event.code, reason: event.reason, removal };
             }
-            Either::Left((None | Some(Err(_)), _)) => return (1006, "the connection failed".into()),
+            Either::Left((None | Some(Err(_)), _)) => return Ended::new(1006, "the connection failed"),
             Either::Left((Some(Ok(Message::Bytes(_))), _)) => {}
             Either::Right((Some(group), _)) => socket.send(&ClientCommand::Forget { group }).await,
             // The view is gone.
             Either::Right((None, _)) => {
                 socket.close("the page is gone");
-                return (1000, String::new());
+                return Ended::new(1000, "");
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Which identity a connection uses, and what happens to one the server
-//! refuses for good: it is forgotten and a new one is created. The browser
+//! refuses for good (it is forgotten and a new one is created) or that an
+//! operator banned (it is kept, and the link stops). The browser
 //! glue ([`net::credentials`](crate::net::credentials)) reads storage and
 //! asks the server; the choices are made here.
 
@@ -7,6 +8,7 @@ use super::attempt::Reached;
 use super::direct::Refusal;
 use super::identity::{Answer, Identity, Renewals};
 use super::link::{Link, Phase};
+use super::removal::Ban;
 
 /// Where the next connection's identity comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,34 +59,80 @@ impl Answer {
     }
 }
 
+/// What the server says of an identity when asked (`GET
+/// /api/identities/me`) after a connection that never opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// It knows the identity, or could not be asked: nothing to change.
+    Known,
+    /// It refuses the identity for good (401: its secret changed, or it
+    /// was revoked): forget it and get a new one.
+    Refused,
+    /// An operator banned the identity, or its address, until a time (403
+    /// with a ban): stop, and keep the identity.
+    Banned(Ban),
+}
+
+impl Standing {
+    /// What an answer with `status` and `body` says. Any other answer (or
+    /// none) counts as [`Known`](Self::Known): retrying is what the link
+    /// does anyway.
+    pub fn of_answer(status: u16, body: &str) -> Self {
+        match status {
+            401 => Self::Refused,
+            403 => Ban::of_body(body).map_or(Self::Known, Self::Banned),
+            _ => Self::Known,
+        }
+    }
+}
+
 /// A connection ended without opening while the link waits to retry: the
 /// server may refuse it for good (a refused handshake looks like any
 /// failure to the browser), which is worth asking. First its identity: if
 /// the server refuses that, it is forgotten and the link reconnects at
-/// once, with a new one, rather than after its backoff. Then, for a direct
-/// message, the room itself ([`RoomCheck`]).
+/// once, with a new one, rather than after its backoff; if an operator
+/// banned it (or its address), the link stops until the user reconnects.
+/// Then, for a direct message, the room itself ([`RoomCheck`]).
 #[derive(Debug, PartialEq, Eq)]
 pub struct RefusalCheck {
     direct: bool,
+    /// Whether the connection replaces an identity refused for good (a
+    /// room's does; the rooms stream takes whatever identity is stored).
+    replaces: bool,
 }
 
 impl RefusalCheck {
-    /// A check to make after a connection that got as far as `reached`,
-    /// the link now in `phase`, to a direct message room or not; `None`
-    /// when there is nothing to ask.
+    /// A check to make after a room's connection that got as far as
+    /// `reached`, the link now in `phase`, to a direct message room or not;
+    /// `None` when there is nothing to ask.
     pub fn after(reached: Reached, phase: &Phase, direct: bool) -> Option<Self> {
-        (reached == Reached::NeverOpened && matches!(phase, Phase::Waiting { .. })).then_some(Self { direct })
+        Self::worth_asking(reached, phase).then_some(Self { direct, replaces: true })
     }
 
-    /// The server answered: `refused` for good (the caller forgot the
-    /// identity) reconnects `link` at once. An identity it knows may still
-    /// be refused a direct message: then the room is worth asking.
-    pub fn answered(self, refused: bool, link: &mut Link) -> Option<RoomCheck> {
-        if refused {
-            link.reconnect_by_user();
-            return None;
+    /// The same check after the rooms stream's connection. Only a ban
+    /// stops the stream: an identity refused for good is replaced by a
+    /// room's connection, and the stream takes the new one from storage at
+    /// its next attempt (reconnecting at once would ask again and again).
+    pub fn after_rooms_stream(reached: Reached, phase: &Phase) -> Option<Self> {
+        Self::worth_asking(reached, phase).then_some(Self { direct: false, replaces: false })
+    }
+
+    fn worth_asking(reached: Reached, phase: &Phase) -> bool {
+        reached == Reached::NeverOpened && matches!(phase, Phase::Waiting { .. })
+    }
+
+    /// The server answered `standing`: refused for good (the caller forgot
+    /// the identity) reconnects `link` at once; banned stops it. An
+    /// identity it knows may still be refused a direct message: then the
+    /// room is worth asking.
+    pub fn answered(self, standing: Standing, link: &mut Link) -> Option<RoomCheck> {
+        match standing {
+            Standing::Refused if self.replaces => link.reconnect_by_user(),
+            Standing::Refused => {}
+            Standing::Banned(ban) => link.banned(ban),
+            Standing::Known => return self.direct.then_some(RoomCheck(())),
         }
-        self.direct.then_some(RoomCheck(()))
+        None
     }
 }
 
@@ -163,11 +211,28 @@ mod tests {
         link
     }
 
+    fn ban() -> Ban {
+        Ban { until_ms: 1_700_000_000_000, reason: "spam".into() }
+    }
+
+    #[test]
+    fn the_servers_answer_tells_known_refused_and_banned_apart() {
+        assert_eq!(Standing::of_answer(200, r#"{"client_id":"x"}"#), Standing::Known);
+        assert_eq!(Standing::of_answer(401, ""), Standing::Refused);
+        let banned = r#"{"error":"banned","until_ms":1700000000000,"reason":"spam"}"#;
+        assert_eq!(Standing::of_answer(403, banned), Standing::Banned(ban()));
+        assert_eq!(Standing::of_answer(403, "forbidden"), Standing::Known, "a 403 that is not a ban");
+        assert_eq!(Standing::of_answer(401, banned), Standing::Refused, "the status decides first");
+        for status in [429, 500, 502, 503] {
+            assert_eq!(Standing::of_answer(status, banned), Standing::Known, "{status}");
+        }
+    }
+
     #[test]
     fn an_identity_refused_for_good_reconnects_at_once() {
         let mut link = waiting_link();
         let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
-        assert_eq!(check.answered(true, &mut link), None, "a new identity may open the room");
+        assert_eq!(check.answered(Standing::Refused, &mut link), None, "a new identity may open the room");
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
     }
 
@@ -176,8 +241,29 @@ mod tests {
         let mut link = waiting_link();
         let before = link.phase().clone();
         let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), false).expect("worth asking");
-        assert_eq!(check.answered(false, &mut link), None, "not a direct message: nothing more to ask");
+        assert_eq!(check.answered(Standing::Known, &mut link), None, "not a direct message: nothing more to ask");
         assert_eq!(link.phase(), &before);
+    }
+
+    #[test]
+    fn a_banned_identity_stops_the_link_and_asks_nothing_more() {
+        let mut link = waiting_link();
+        let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
+        assert_eq!(check.answered(Standing::Banned(ban()), &mut link), None, "the room does not matter");
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Removed(ban())));
+    }
+
+    #[test]
+    fn the_rooms_stream_stops_for_a_ban_and_waits_out_a_refused_identity() {
+        let mut link = waiting_link();
+        let before = link.phase().clone();
+        let check = RefusalCheck::after_rooms_stream(Reached::NeverOpened, link.phase()).expect("worth asking");
+        assert_eq!(check.answered(Standing::Refused, &mut link), None);
+        assert_eq!(link.phase(), &before, "a room's connection replaces the identity; no asking in a loop");
+        let check = RefusalCheck::after_rooms_stream(Reached::NeverOpened, link.phase()).expect("worth asking");
+        assert_eq!(check.answered(Standing::Banned(ban()), &mut link), None);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Removed(ban())));
+        assert_eq!(RefusalCheck::after_rooms_stream(Reached::Opened, &before), None, "it opened");
     }
 
     #[test]
@@ -185,11 +271,11 @@ mod tests {
         let mut link = waiting_link();
         let before = link.phase().clone();
         let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
-        let room = check.answered(false, &mut link).expect("the identity is fine: ask about the room");
+        let room = check.answered(Standing::Known, &mut link).expect("the identity is fine: ask about the room");
         room.answered(None, &mut link);
         assert_eq!(link.phase(), &before, "not refused (or unreachable): retry as before");
         let check = RefusalCheck::after(Reached::NeverOpened, link.phase(), true).expect("worth asking");
-        check.answered(false, &mut link).expect("the room").answered(Some(Refusal::OtherPeople), &mut link);
+        check.answered(Standing::Known, &mut link).expect("the room").answered(Some(Refusal::OtherPeople), &mut link);
         assert_eq!(link.phase(), &Phase::Stopped(Stop::Refused(Refusal::OtherPeople)));
     }
 

@@ -23,6 +23,8 @@ use std::fmt;
 use roomcast_shared::{close, ClientId};
 use serde::{Deserialize, Serialize};
 
+use super::removal::Ban;
+
 const SECOND_MS: f64 = 1_000.0;
 const HOUR_MS: f64 = 3_600.0 * SECOND_MS;
 
@@ -123,17 +125,20 @@ pub enum Answer {
     /// 403: this server gives no self-service identities: keep the token in
     /// hand, and do not ask again while the room is open.
     Off,
-    /// Anything else (429, a server error, no answer at all): keep the token
-    /// in hand and try again later.
+    /// Anything else (429, a server error, no answer at all, or a 403 that
+    /// says an operator banned the identity for a time): keep the token in
+    /// hand and try again later.
     Later,
 }
 
 impl Answer {
-    /// The meaning of an HTTP status.
-    pub fn of_status(status: u16) -> Self {
+    /// The meaning of an answer with `status` and `body` (read for a 403
+    /// only: a ban ends, a server without self-service identities stays).
+    pub fn of_answer(status: u16, body: &str) -> Self {
         match status {
             200 => Self::Renewed,
             401 => Self::Refused,
+            403 if Ban::of_body(body).is_some() => Self::Later,
             403 => Self::Off,
             _ => Self::Later,
         }
@@ -412,12 +417,18 @@ mod tests {
 
     #[test]
     fn statuses_sort_into_what_to_do() {
-        assert_eq!(Answer::of_status(200), Answer::Renewed);
-        assert_eq!(Answer::of_status(401), Answer::Refused);
-        assert_eq!(Answer::of_status(403), Answer::Off);
+        assert_eq!(Answer::of_answer(200, ""), Answer::Renewed);
+        assert_eq!(Answer::of_answer(401, ""), Answer::Refused);
+        assert_eq!(Answer::of_answer(403, "self-service identities are off"), Answer::Off);
         for status in [429, 500, 502, 503, 400, 404] {
-            assert_eq!(Answer::of_status(status), Answer::Later, "{status}");
+            assert_eq!(Answer::of_answer(status, ""), Answer::Later, "{status}");
         }
+    }
+
+    #[test]
+    fn a_banned_identitys_renewal_is_tried_again_later_not_given_up() {
+        let banned = r#"{"error":"banned","until_ms":1700000000000,"reason":"spam"}"#;
+        assert_eq!(Answer::of_answer(403, banned), Answer::Later, "the ban ends; renewals stay on");
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //! tries again. A connection that stayed open for `stable_after_ms` resets the
 //! count. The user's own close, and close codes that say retrying is useless,
 //! stop the link until the user asks to reconnect; so does 4403, which says
-//! this browser's identity was revoked. While the browser says it is offline
-//! nothing is tried; coming back online tries at once.
+//! this browser's identity was revoked, or after a `removed` event with an
+//! end, that an operator banned it until then ([`removal`](super::removal)).
+//! While the browser says it is offline nothing is tried; coming back
+//! online tries at once.
 
 use roomcast_shared::close;
 
 use super::direct::Refusal;
+use super::removal::{Ban, Removal};
 
 /// Backoff parameters, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +52,9 @@ pub enum Stop {
     /// The server refuses this identity the room for good (a direct
     /// message of other people): trying again cannot help.
     Refused(Refusal),
+    /// An operator banned this identity, or its address, until a time:
+    /// trying again before then cannot help, and the identity is kept.
+    Removed(Ban),
 }
 
 /// Where the link is.
@@ -123,6 +129,18 @@ impl Link {
         self.phase = Phase::Waiting { attempt: self.failures, at_ms: now_ms + delay };
     }
 
+    /// The server closed with `code` after it said an operator removed this
+    /// connection (`removal`): a ban stops the link; anything else is as
+    /// [`closed`](Self::closed) (a disconnect reconnects with the backoff).
+    pub fn closed_after(&mut self, removal: &Removal, code: u16, reason: &str, now_ms: f64, random: f64) {
+        match removal.ban(code) {
+            Some(ban) if !matches!(self.phase, Phase::Stopped(_) | Phase::Offline) => {
+                self.phase = Phase::Stopped(Stop::Removed(ban));
+            }
+            _ => self.closed(code, reason, now_ms, random),
+        }
+    }
+
     /// The server closed this connection to drain for a restart, asking for
     /// a wait of at most `within_ms`: the next attempt comes after a uniform
     /// random part of it (`random` in `[0, 1)`), so that the nodes left see
@@ -182,6 +200,15 @@ impl Link {
     pub fn refused(&mut self, refusal: Refusal) {
         if matches!(self.phase, Phase::Waiting { .. }) {
             self.phase = Phase::Stopped(Stop::Refused(refusal));
+        }
+    }
+
+    /// The server bans this identity, or this address, until a time (it said
+    /// so when asked after a connection that never opened, or when asked for
+    /// a new identity): no more retries. A user's close stays as it is.
+    pub fn banned(&mut self, ban: Ban) {
+        if !matches!(self.phase, Phase::Stopped(_)) {
+            self.phase = Phase::Stopped(Stop::Removed(ban));
         }
     }
 
@@ -370,10 +397,60 @@ mod tests {
         assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
     }
 
+    fn ban() -> Ban {
+        Ban { until_ms: 1_700_000_000_000, reason: "spam".into() }
+    }
+
+    #[test]
+    fn a_ban_stops_the_link_until_the_user_reconnects() {
+        let mut link = link();
+        link.opened(0.0);
+        let removal = Removal { reason: "spam".into(), until_ms: Some(1_700_000_000_000) };
+        link.closed_after(&removal, close::IDENTITY_REVOKED, "banned", 5.0, 0.5);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Removed(ban())));
+        assert!(!link.tick(f64::MAX) && !link.online());
+        link.reconnect_by_user();
+        assert_eq!(link.phase(), &Phase::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn an_operators_disconnect_reconnects_with_the_backoff() {
+        let mut link = link();
+        link.opened(0.0);
+        let removal = Removal { reason: "please reload".into(), until_ms: None };
+        link.closed_after(&removal, close::DISCONNECTED, "", 20_000.0, 1.0);
+        assert_eq!(waiting_delay(&link, 20_000.0), (1, 500.0));
+    }
+
+    #[test]
+    fn a_4403_after_a_disconnect_notice_is_a_revocation() {
+        let mut link = link();
+        link.opened(0.0);
+        let removal = Removal { reason: String::new(), until_ms: None };
+        link.closed_after(&removal, close::IDENTITY_REVOKED, "", 5.0, 0.5);
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Revoked));
+    }
+
+    #[test]
+    fn a_ban_told_when_asked_stops_a_waiting_or_connecting_link_but_not_a_closed_one() {
+        let mut link = link();
+        link.banned(ban());
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Removed(ban())), "no identity could be had");
+        let mut link = self::link();
+        link.closed(LOST, "", 0.0, 0.5);
+        link.banned(ban());
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::Removed(ban())));
+        let mut link = self::link();
+        link.close_by_user();
+        link.banned(ban());
+        assert_eq!(link.phase(), &Phase::Stopped(Stop::ByUser));
+    }
+
     #[test]
     fn close_while_stopped_keeps_the_reason_it_stopped() {
         let refused = Stop::Refused(Refusal::OtherPeople);
-        for stop in [Stop::Revoked, Stop::Terminal { code: 4400, reason: "bad name".into() }, Stop::ByUser, refused] {
+        let terminal = Stop::Terminal { code: 4400, reason: "bad name".into() };
+        for stop in [Stop::Revoked, terminal, Stop::ByUser, refused, Stop::Removed(ban())] {
             let mut link = link();
             link.opened(0.0);
             match &stop {
@@ -383,6 +460,10 @@ mod tests {
                 Stop::Refused(refusal) => {
                     link.closed(LOST, "", 10.0, 0.5);
                     link.refused(*refusal);
+                }
+                Stop::Removed(ban) => {
+                    let removal = Removal { reason: ban.reason.clone(), until_ms: Some(ban.until_ms) };
+                    link.closed_after(&removal, close::IDENTITY_REVOKED, "", 10.0, 0.5);
                 }
             }
             assert_eq!(link.phase(), &Phase::Stopped(stop.clone()));

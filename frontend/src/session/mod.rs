@@ -5,8 +5,9 @@
 //! - [`link`]: the reconnect state machine (connecting / open / waiting /
 //!   offline / stopped) with exponential backoff and full jitter.
 //! - [`attempt`]: a connection attempt's deadline.
-//! - [`credentials`]: which identity a connection uses, and replacing one
-//!   the server refuses for good.
+//! - [`credentials`]: which identity a connection uses, replacing one the
+//!   server refuses for good, and keeping one an operator banned.
+//! - [`removal`]: an operator's disconnect or ban, as the server tells it.
 //! - [`heartbeat`]: application-level ping/pong and dead-link detection.
 //! - [`identity`]: this browser's identity and when its token is renewed
 //!   (before use, ahead of an open connection's expiry, after 4001).
@@ -40,6 +41,7 @@ pub mod link;
 pub mod outbox;
 pub mod presence;
 pub mod reading;
+pub mod removal;
 pub mod resume;
 pub mod rooms;
 pub mod seen_by;
@@ -48,7 +50,7 @@ pub mod typing;
 
 pub use attempt::{Attempt, Opening, Reached};
 pub use batcher::Batcher;
-pub use credentials::{choose_identity, BeforeUse, Choice, RefusalCheck, RoomCheck};
+pub use credentials::{choose_identity, BeforeUse, Choice, RefusalCheck, RoomCheck, Standing};
 pub use direct::{guest_name, Direct, Refusal};
 pub use heartbeat::{Beat, Heartbeat};
 pub use identity::{Answer, ConnectionToken, Identity, OnConnection, Renewals};
@@ -56,6 +58,7 @@ pub use link::{Backoff, Link, Phase, Stop};
 pub use outbox::{Delivery, Outbox, Pending, Saved};
 pub use presence::{People, PeopleShown};
 pub use reading::{Reading, READ_EVERY_MS};
+pub use removal::{Ban, Removal};
 pub use resume::ResumeCursor;
 pub use rooms::{RoomList, RoomsShown};
 pub use seen_by::{SeenBy, SeenByLine};
