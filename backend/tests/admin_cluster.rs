@@ -55,3 +55,35 @@ async fn disconnect_and_ban_reach_every_node() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+/// A pub/sub connection Redis drops is made again and counted once; the
+/// head checks go on being timed.
+#[tokio::test]
+async fn a_lost_pubsub_connection_is_counted_once() {
+    let redis = LocalRedis::start().expect("a local redis-server (the test script installs Debian's)");
+    let node = start_node(&redis.url(), with_admin).await;
+    let admin = node.admin_addr().unwrap();
+    let mut member = connect_json(node.local_addr(), "lobby").await;
+    // Its first message makes the group's epoch: the ack may come first.
+    send_text(&mut member, "subscribed").await;
+    collect_chats(&mut member, 1).await;
+    let before = Samples::scrape(admin).await;
+    let mut connection = redis.connection();
+    let _: redis::Value = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut connection).unwrap();
+    let polls = async {
+        loop {
+            let now = Samples::scrape(admin).await;
+            if moved(&before, &now, "roomcast_redis_resubscribes_total", &[]) >= 1.0
+                && moved(&before, &now, "roomcast_redis_head_check_seconds_count", &[]) >= 2.0
+            {
+                return now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let after = tokio::time::timeout(PATIENCE, polls).await.expect("the subscriber connects again");
+    assert_eq!(moved(&before, &after, "roomcast_redis_resubscribes_total", &[]), 1.0);
+    send_text(&mut member, "delivered after it").await;
+    assert_eq!(collect_chats(&mut member, 1).await[0].text, "delivered after it");
+    node.shutdown().await;
+}

@@ -91,47 +91,10 @@ async fn json_logs_are_one_object_per_line_with_the_connection_and_no_secrets() 
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-const ADMIN_KEY: &str = "operations-test-admin-key-0123456789abcdef";
-
-/// One scrape of `/metrics`, parsed as Prometheus parses it.
-struct Samples(Vec<prometheus_parse::Sample>);
-
-impl Samples {
-    async fn scrape(admin: std::net::SocketAddr) -> Self {
-        let bearer = format!("Bearer {ADMIN_KEY}");
-        let (status, body) = http_request(admin, "/metrics", &[("authorization", &bearer)]).await;
-        assert_eq!(status, 200, "{body}");
-        let scrape =
-            prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text");
-        Self(scrape.samples)
-    }
-
-    /// The value of `metric` with `labels` (0 when no such series exists yet).
-    fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
-        self.0
-            .iter()
-            .find(|sample| {
-                sample.metric == metric && labels.iter().all(|(name, value)| sample.labels.get(name) == Some(*value))
-            })
-            .map_or(0.0, |sample| match sample.value {
-                prometheus_parse::Value::Gauge(value)
-                | prometheus_parse::Value::Counter(value)
-                | prometheus_parse::Value::Untyped(value) => value,
-                ref other => panic!("{metric}: {other:?}"),
-            })
-    }
-}
-
-/// Counters between two scrapes: what moved, by exactly how much.
-fn moved(before: &Samples, after: &Samples, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    after.get(metric, labels) - before.get(metric, labels)
-}
-
 #[tokio::test]
 async fn the_counters_move_by_exactly_the_events_caused() {
     let mut config = test_config();
-    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    config.admin_key = Some(ADMIN_KEY.to_owned());
+    with_admin(&mut config);
     config.api_key = Some(KEY.to_owned());
     config.new_groups_per_hour = 1;
     config.max_message_bytes = 1024;
@@ -222,8 +185,7 @@ fn metric(body: &str, metric: &str) -> f64 {
 #[tokio::test]
 async fn the_admin_surface_is_on_its_own_address_behind_its_own_key() {
     let mut config = test_config();
-    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    config.admin_key = Some(ADMIN_KEY.to_owned());
+    with_admin(&mut config);
     config.api_key = Some(KEY.to_owned());
     let server = start(config).await;
     let (addr, admin) = (server.local_addr(), server.admin_addr().expect("listening"));

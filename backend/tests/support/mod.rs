@@ -839,3 +839,37 @@ pub async fn removed_then_closed(ws: &mut Client) -> (String, Option<u64>, u16) 
         }
     }
 }
+
+/// One scrape of `/metrics`, parsed as Prometheus parses it.
+pub struct Samples(Vec<prometheus_parse::Sample>);
+
+impl Samples {
+    pub async fn scrape(admin: SocketAddr) -> Self {
+        let bearer = format!("Bearer {ADMIN_KEY}");
+        let (status, body) = http_request(admin, "/metrics", &[("authorization", &bearer)]).await;
+        assert_eq!(status, 200, "{body}");
+        let scrape =
+            prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned()))).expect("Prometheus text");
+        Self(scrape.samples)
+    }
+
+    /// The value of `metric` with `labels` (0 when no such series exists yet).
+    pub fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .iter()
+            .find(|sample| {
+                sample.metric == metric && labels.iter().all(|(name, value)| sample.labels.get(name) == Some(*value))
+            })
+            .map_or(0.0, |sample| match sample.value {
+                prometheus_parse::Value::Gauge(value)
+                | prometheus_parse::Value::Counter(value)
+                | prometheus_parse::Value::Untyped(value) => value,
+                ref other => panic!("{metric}: {other:?}"),
+            })
+    }
+}
+
+/// Counters between two scrapes: what moved, by exactly how much.
+pub fn moved(before: &Samples, after: &Samples, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    after.get(metric, labels) - before.get(metric, labels)
+}
