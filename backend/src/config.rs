@@ -317,9 +317,10 @@ pub struct Config {
     #[arg(long, help_heading = OPERATIONS)]
     pub check_config: bool,
 
-    /// Address of the admin surface (`GET /metrics`, `POST /drain`), behind
-    /// --admin-key; off unless given, and never on the public --listen
-    /// address. Keep it on a private network.
+    /// Address of the admin surface (`GET /metrics`, `POST /drain`, the
+    /// admin API and the app's `/admin` page), behind --admin-key; off
+    /// unless given, and never on the public --listen address. Keep it on a
+    /// private network.
     #[arg(long, help_heading = OPERATIONS, env = "ROOMCAST_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
 
