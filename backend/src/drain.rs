@@ -14,6 +14,16 @@ use tokio::time::Instant;
 /// it reconnects, on top of the moment its own close came.
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// The period of a drain the admin surface asks for (`POST /drain`):
+/// `--drain-period` (`configured`), or 10 s where that is 0.
+pub fn asked_period(configured: Duration) -> Duration {
+    if configured.is_zero() {
+        Duration::from_secs(10)
+    } else {
+        configured
+    }
+}
+
 /// A node's drain, shared by its connections and its routes.
 #[derive(Debug, Clone)]
 pub struct Drain {

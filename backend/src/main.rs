@@ -11,9 +11,6 @@ const DEFAULT_LOG: &str = "info,warp::server=off";
 /// `EX_SOFTWARE`, after every connection was closed as on SIGTERM.
 const EXIT_FAILED: i32 = 70;
 
-/// The drain `POST /drain` asks for without `--drain-period`.
-const DEFAULT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Logs to stderr, as people read them or (`json`) one object per line.
 fn logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
@@ -67,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let drain = tokio::select! {
         () = stop.recv() => (!config.drain_period.is_zero()).then_some(config.drain_period),
         // Asked by the admin surface: over --drain-period, or 10 s.
-        () = server.drain_requested() => Some(Some(config.drain_period).filter(|period| !period.is_zero()).unwrap_or(DEFAULT_DRAIN)),
+        () = server.drain_requested() => Some(roomcast_backend::drain::asked_period(config.drain_period)),
         () = server.failed() => None,
     };
     // A rolling restart's drain spreads the closes over the period.

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use roomcast_shared::{ChatMessage, ClientId, GroupName, LastMessage, ServerEvent};
+use roomcast_shared::{ChatMessage, ClientId, GroupName, LastMessage, ServerEvent, ROOMS_STREAM};
 
 use crate::frame::Frame;
 use crate::locks::lock;
@@ -426,8 +426,12 @@ impl Registry {
         lock(&self.groups).keys().cloned().collect()
     }
 
+    /// Connections (rooms streams included: each is a socket) and groups
+    /// (rooms: the rooms streams' reserved group is not one).
     pub fn stats(&self) -> Stats {
-        Stats { connections: self.connections.load(Ordering::Relaxed), groups: lock(&self.groups).len() }
+        let groups = lock(&self.groups);
+        let rooms = groups.len() - usize::from(groups.keys().any(|name| name.as_str() == ROOMS_STREAM));
+        Stats { connections: self.connections.load(Ordering::Relaxed), groups: rooms }
     }
 
     /// Everything delivered here since start: the open groups' counts and
@@ -445,11 +449,13 @@ impl Registry {
         totals
     }
 
-    /// Every group here: its members and messages delivered.
+    /// Every room here (not the rooms streams' reserved group): its
+    /// members and messages delivered.
     pub fn group_reports(&self) -> Vec<GroupReport> {
         let groups: Vec<Arc<Group>> = lock(&self.groups).values().cloned().collect();
         groups
             .iter()
+            .filter(|group| group.name.as_str() != ROOMS_STREAM)
             .map(|group| {
                 let state = lock(&group.state);
                 let members = state.json_members + state.raw_members;

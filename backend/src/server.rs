@@ -127,6 +127,7 @@ impl Server {
                 registry: state.registry.clone(),
                 rooms: state.upgrades.context.rooms.clone(),
                 drain: state.drain.clone(),
+                drain_period: crate::drain::asked_period(config.drain_period),
                 identities: state.identities.clone(),
                 cluster,
             };

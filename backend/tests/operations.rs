@@ -209,6 +209,8 @@ async fn the_admin_surface_is_on_its_own_address_behind_its_own_key() {
     assert!(status != 200 && !body.contains("roomcast_connections"), "never on the public port: {status} {body}");
 
     assert_eq!(raw_request(admin, "POST", "/drain", &[("authorization", &bearer)], "").await.0, 202);
+    // Begun before the answer: a load balancer's next look sees it.
+    assert_eq!(http_request(addr, "/readyz", &[]).await.0, 503);
     tokio::time::timeout(PATIENCE, server.drain_requested()).await.expect("the drain is asked for");
     server.shutdown().await;
 }

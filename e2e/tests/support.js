@@ -117,52 +117,64 @@ const READYZ_EVERY_MS = 150;
  * there for its whole life. Without `readyz` every target is routable; with
  * it, only one whose /readyz answered 200 at the last look (every 150 ms),
  * so the proxy stops routing to a node once it answers 503. A connection
- * waits while no target is routable, and while the test `hold()`s new ones
- * (until `release()`), then goes where the proxy routes at that moment.
+ * waits while no target is routable, and while the test holds connections
+ * like it (`hold(request => …)`, by the request line its client sent first,
+ * until `release()`); then it goes where the proxy routes at that moment.
  */
 export async function startProxy(targets, { readyz = false } = {}) {
-  const waiting = [];
+  /** Connections not piped yet: `{ client, head, request }`. */
+  let waiting = [];
   const proxy = {
     targets,
     sockets: new Set(),
     /** Ports whose /readyz answered 200 at the last look (with `readyz`). */
     ready: new Set(),
-    /** The port each connection went to, in order. */
+    /** Each connection piped, in order: `{ port, request }` (its request line). */
     routed: [],
-    held: false,
+    /** Which new connections wait (by their request line), while held. */
+    held: null,
     closed: false,
-    hold() { proxy.held = true; },
-    release() { proxy.held = false; dispatch(); },
+    hold(which = () => true) { proxy.held = which; },
+    release() { proxy.held = null; dispatch(); },
     /** Where a new connection would go now, or undefined. */
     route() { return proxy.targets.find((port) => !readyz || proxy.ready.has(port)); },
     /** Resolves once the health check has seen `port` ready (or, with false, not). */
     until(port, ready = true) {
-      return eventually(() => proxy.ready.has(port) === ready, `the proxy to see ${port} ${ready ? 'ready' : 'not ready'}`);
+      const what = `the proxy to see ${port} ${ready ? 'ready' : 'not ready'}`;
+      return eventually(() => proxy.ready.has(port) === ready, what);
     },
   };
   const track = (socket) => {
     proxy.sockets.add(socket);
     socket.on('close', () => proxy.sockets.delete(socket));
   };
-  const pipe = (client, port) => {
-    proxy.routed.push(port);
+  const pipe = ({ client, head, request }, port) => {
+    proxy.routed.push({ port, request });
     const upstream = net.connect(port, '127.0.0.1');
     track(upstream);
     for (const socket of [client, upstream]) socket.on('error', () => { client.destroy(); upstream.destroy(); });
+    upstream.write(head);
     client.pipe(upstream);
     upstream.pipe(client);
   };
   function dispatch() {
-    while (waiting.length > 0 && !proxy.held && proxy.route() !== undefined) {
-      const client = waiting.shift();
-      if (!client.destroyed) pipe(client, proxy.route());
-    }
+    waiting = waiting.filter((connection) => {
+      if (connection.client.destroyed) return false;
+      const port = proxy.route();
+      if (port === undefined || proxy.held?.(connection.request)) return true;
+      pipe(connection, port);
+      return false;
+    });
   }
   const server = net.createServer((client) => {
     track(client);
     client.on('error', () => client.destroy());
-    waiting.push(client);
-    dispatch();
+    // The client speaks first (HTTP): its first bytes carry the request line.
+    client.once('data', (head) => {
+      client.pause();
+      waiting.push({ client, head, request: String(head).split('\r\n', 1)[0] });
+      dispatch();
+    });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -182,7 +194,7 @@ export async function startProxy(targets, { readyz = false } = {}) {
         if (ok) proxy.ready.add(port); else proxy.ready.delete(port);
       }));
       dispatch();
-      if (!proxy.closed) proxy.timer = setTimeout(look, READYZ_EVERY_MS);
+      if (!proxy.closed) proxy.timer = setTimeout(look, READYZ_EVERY_MS).unref();
     };
     await look();
   }

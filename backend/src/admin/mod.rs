@@ -23,6 +23,7 @@ mod scrape;
 pub mod views;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::StatusCode;
 use roomcast_shared::ClientId;
@@ -72,6 +73,8 @@ pub struct Parts {
     pub registry: Arc<Registry>,
     pub rooms: Arc<RoomsHub>,
     pub drain: Drain,
+    /// What `POST /drain` drains over.
+    pub drain_period: Duration,
     pub identities: IdentityControl,
     pub cluster: Arc<Cluster>,
 }
@@ -83,20 +86,33 @@ pub struct Admin {
     scrape: Arc<Scrape>,
     identities: IdentityControl,
     cluster: Arc<Cluster>,
+    drain: Drain,
+    drain_period: Duration,
     /// Cancelled by `POST /drain`: the process drains, then stops.
     pub drain_requested: CancellationToken,
 }
 
 impl Admin {
     pub fn new(key: &str, parts: Parts, counted: &Metrics) -> Self {
-        let Parts { registry, rooms, drain, identities, cluster } = parts;
+        let Parts { registry, rooms, drain, drain_period, identities, cluster } = parts;
         Self {
             key: Arc::from(key),
-            scrape: Arc::new(Scrape::new(registry, rooms, drain, counted)),
+            scrape: Arc::new(Scrape::new(registry, rooms, drain.clone(), counted)),
             identities,
             cluster,
+            drain,
+            drain_period,
             drain_requested: CancellationToken::new(),
         }
+    }
+
+    /// `POST /drain`: the drain begins before the answer (`/readyz` says
+    /// 503 from then on), and the process is asked to stop after it.
+    pub fn drain(&self) {
+        if self.drain.begin(self.drain_period) {
+            tracing::info!(period_ms = self.drain_period.as_millis() as u64, "draining (asked by the admin surface)");
+        }
+        self.drain_requested.cancel();
     }
 
     /// Checks the request's key (in constant time).

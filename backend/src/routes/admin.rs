@@ -83,7 +83,7 @@ fn metrics(admin: Admin) -> impl Filter<Extract = (Response,), Error = Rejection
 /// POST /drain (admin): the node drains for a rolling restart, then stops.
 fn drain(admin: Admin) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("drain").and(warp::post()).map(move || {
-        admin.drain_requested.cancel();
+        admin.drain();
         warp::reply::with_status("draining\n", StatusCode::ACCEPTED).into_response()
     })
 }

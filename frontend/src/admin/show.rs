@@ -3,6 +3,16 @@
 use super::state::Outcome;
 use super::wire::BanRecord;
 
+/// A connection's room as the lookup lists it: the rooms stream's
+/// reserved group is the identity's room list, not a room.
+pub fn room_of_connection(group: &str) -> String {
+    if group == roomcast_shared::ROOMS_STREAM {
+        "(room list)".to_owned()
+    } else {
+        group.to_owned()
+    }
+}
+
 /// A rate per second: one decimal below 10 ("0.5", "2.0"), whole above
 /// ("123"), "0" for none.
 pub fn rate(per_s: f64) -> String {
@@ -203,5 +213,11 @@ mod tests {
         assert_eq!(closed(1), "closed 1 connection");
         assert_eq!(closed(0), "closed 0 connections");
         assert_eq!(closed(3), "closed 3 connections");
+    }
+
+    #[test]
+    fn the_rooms_stream_is_the_room_list() {
+        assert_eq!(room_of_connection("_me"), "(room list)");
+        assert_eq!(room_of_connection("lobby"), "lobby");
     }
 }

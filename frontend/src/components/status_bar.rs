@@ -24,6 +24,12 @@ pub fn StatusBar(props: &StatusBarProps) -> Html {
         Status::Connecting { attempt: 0 } => ("connecting…".to_owned(), "connecting".to_owned()),
         Status::Connecting { attempt } => (format!("connecting… (attempt {attempt})"), "connecting".to_owned()),
         Status::Open => ("connected".to_owned(), "connected".to_owned()),
+        // Attempt 0: the server asked for the wait (it drains for a
+        // restart); nothing failed.
+        Status::Reconnecting { attempt: 0, at_ms } => {
+            let seconds = ((at_ms - js_sys::Date::now()) / 1000.0).ceil().max(0.0);
+            (format!("server restarting: reconnecting in {seconds} s"), "server restarting, reconnecting".to_owned())
+        }
         Status::Reconnecting { attempt, at_ms } => {
             let seconds = ((at_ms - js_sys::Date::now()) / 1000.0).ceil().max(0.0);
             (format!("reconnecting in {seconds} s (attempt {attempt})"), "connection lost, reconnecting".to_owned())

@@ -144,13 +144,13 @@ impl Link {
     /// The server closed this connection to drain for a restart, asking for
     /// a wait of at most `within_ms`: the next attempt comes after a uniform
     /// random part of it (`random` in `[0, 1)`), so that the nodes left see
-    /// a ramp; it is not a failure.
+    /// a ramp; it is not a failure (the wait is attempt 0: no retry).
     pub fn drained(&mut self, within_ms: f64, now_ms: f64, random: f64) {
         if matches!(self.phase, Phase::Stopped(_) | Phase::Offline) {
             return;
         }
         self.failures = 0;
-        self.phase = Phase::Waiting { attempt: 1, at_ms: now_ms + within_ms * random.clamp(0.0, 1.0) };
+        self.phase = Phase::Waiting { attempt: 0, at_ms: now_ms + within_ms * random.clamp(0.0, 1.0) };
     }
 
     /// Time has passed; starts the next attempt when its moment has come.
@@ -232,7 +232,7 @@ mod tests {
         link.tick(10_000.0);
         link.opened(10_000.0);
         link.drained(2_000.0, 20_000.0, 0.25);
-        assert_eq!(link.phase(), &Phase::Waiting { attempt: 1, at_ms: 20_500.0 });
+        assert_eq!(link.phase(), &Phase::Waiting { attempt: 0, at_ms: 20_500.0 }, "not a retry");
         assert!(!link.tick(20_499.0) && link.tick(20_500.0));
         link.closed(1006, "lost", 21_000.0, 1.0);
         assert_eq!(link.phase(), &Phase::Waiting { attempt: 1, at_ms: 21_500.0 }, "the next failure is the first");

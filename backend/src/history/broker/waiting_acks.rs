@@ -30,7 +30,10 @@ impl WaitingAcks {
     /// Sends `ack` (its message stored in `group`'s `epoch`) once `registry`
     /// has delivered the message to the group's members here, or at once if
     /// it has, or if there is no such delivery to wait for (nobody is in the
-    /// group here, or its members know another epoch).
+    /// group here, or its members know another epoch). Members that know no
+    /// epoch yet (the group's first message makes it) wait for its delivery
+    /// too: an ack before the `reset` that brings the new epoch would read
+    /// as history lost.
     pub fn add(&self, registry: &Registry, group: &GroupName, epoch: &str, ack: Ack) {
         // Held while the registry is asked: a delivery that lands meanwhile
         // releases this group's acks only after this one is in the list.
@@ -51,7 +54,9 @@ impl WaitingAcks {
             let mut groups = lock(&self.groups);
             let Some(waiting) = groups.get_mut(group) else { return };
             let released = registry
-                .position(group, |epoch, last| take_where(waiting, |w| w.epoch != epoch || last >= Some(w.ack.seq)))
+                .position(group, |epoch, last| {
+                    take_where(waiting, |w| (w.epoch != epoch && !epoch.is_empty()) || last >= Some(w.ack.seq))
+                })
                 .unwrap_or_else(|| std::mem::take(waiting));
             if waiting.is_empty() {
                 groups.remove(group);
@@ -77,10 +82,12 @@ impl WaitingAcks {
     }
 }
 
-/// Whether `registry`'s members of `group` know `epoch` and do not hold
-/// `seq` yet.
+/// Whether `registry`'s members of `group` know `epoch` (or no epoch yet)
+/// and do not hold `seq` yet.
 fn is_behind(registry: &Registry, group: &GroupName, epoch: &str, seq: u64) -> bool {
-    registry.position(group, |known, last| known == epoch && last.is_none_or(|last| last < seq)).unwrap_or(false)
+    registry
+        .position(group, |known, last| (known == epoch || known.is_empty()) && last.is_none_or(|last| last < seq))
+        .unwrap_or(false)
 }
 
 /// Removes and returns the entries of `waiting` that `due` picks, keeping
@@ -154,6 +161,35 @@ mod tests {
         acks.add(&registry, &group("a"), "e", Ack::new(id, 9, sender.queue().clone()));
         acks.release_late(Duration::ZERO);
         assert!(sender.queue().try_pop().is_some());
+    }
+
+    #[test]
+    fn the_ack_of_a_groups_first_message_waits_for_its_new_epoch() {
+        let registry = Registry::new(Capacity { messages: 8, bytes: usize::MAX });
+        let acks = WaitingAcks::default();
+        // Live in a group that has no history yet: no epoch known.
+        let sender = registry.join(&group("a"), WireMode::Json, ClientId(Uuid::new_v4()));
+        assert!(sender.go_live(0, ""));
+        acks.add(&registry, &group("a"), "e", Ack::new(MessageId(Uuid::new_v4()), 1, sender.queue().clone()));
+        acks.release_delivered(&registry, &group("a"));
+        assert!(sender.queue().try_pop().is_none(), "not before the epoch and its message");
+        registry.restart(&group("a"), "e", 0);
+        deliver(&registry, &acks, stored(1, "first"));
+        let events: Vec<_> = std::iter::from_fn(|| sender.queue().try_pop())
+            .map(|o| ServerEvent::decode(o.frame.as_text().unwrap()).unwrap())
+            .collect();
+        assert!(
+            matches!(
+                &events[..],
+                [
+                    ServerEvent::Reset { .. },
+                    ServerEvent::Synced { .. },
+                    ServerEvent::Message(_),
+                    ServerEvent::Ack { seq: 1, .. }
+                ]
+            ),
+            "{events:?}"
+        );
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn ConnectionRow(props: &ConnectionRowProps) -> Html {
     let connection = &props.connection;
     html! {
         <tr>
-            <td class="id" dir="auto">{ connection.group.clone() }</td>
+            <td class="id" dir="auto">{ show::room_of_connection(&connection.group) }</td>
             <td class="id">{ connection.node.clone() }</td>
             <td>{ connection.mode.clone() }</td>
         </tr>

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Two server binaries compared on scenario a (100 subscribers, 10
+# publishers, JSON), interleaved: each round runs both, at maximum rate and
+# at 500 msg/s, each on a fresh server pinned to core 0 with the generator
+# on core 1, as bench/scenarios.sh does. Prints each run's server µs per
+# delivery and, per rate, both medians and their ratio.
+#
+#   bench/compare.sh OLD_BIN NEW_BIN [ROUNDS=5]
+#
+# Used to measure what recording metrics costs (docs/BENCHMARKS.md): OLD_BIN
+# built from the commit before them (a git worktree with its own target
+# directory), NEW_BIN from this one.
+set -euo pipefail
+export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OLD=$1 NEW=$2 ROUNDS=${3:-5}
+cd "$ROOT"
+cargo build --release --locked -q -p roomcast-bench
+BENCH=target/release/roomcast-bench
+DATA=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# one BIN RATE: the server's µs per delivery for one run.
+one() {
+  local bin=$1 rate=$2 port pid messages output
+  port=$(free_port)
+  rm -f "$DATA"/history.sqlite3*
+  RUST_LOG=warn taskset -c 0 "$bin" --listen "127.0.0.1:$port" --database "$DATA/history.sqlite3" \
+    --publish-rate 0 --max-connections-per-ip 0 &
+  pid=$!
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+  messages=$([ "$rate" = 0 ] && echo 2000 || echo 500)
+  output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$port" --server-pid "$pid" \
+    fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json 2>&1) || true
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$output" | grep '^result' | tail -1 | tr ' ' '\n' | sed -n 's/^server_us_per_delivery=//p'
+}
+
+declare -A RUNS
+for round in $(seq 1 "$ROUNDS"); do
+  for rate in 0 500; do
+    for which in old new; do
+      bin=$([ "$which" = old ] && echo "$OLD" || echo "$NEW")
+      value=$(one "$bin" "$rate")
+      echo "round $round, rate $rate, $which: $value µs/delivery" >&2
+      RUNS[$which-$rate]="${RUNS[$which-$rate]:-} $value"
+    done
+  done
+done
+for rate in 0 500; do
+  python3 - "$rate" "${RUNS[old-$rate]}" "${RUNS[new-$rate]}" <<'PY'
+import statistics, sys
+rate, old, new = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+mo, mn = statistics.median(old), statistics.median(new)
+label = "max" if rate == "0" else f"{rate}/s"
+print(f"scenario a {label}, JSON: old {mo:.3f} µs/delivery (runs {old}), new {mn:.3f} (runs {new}), new/old {mn / mo:.3f}")
+PY
+done
