@@ -3,6 +3,7 @@
 //! that turns every rejection into a plain-text HTTP error.
 
 mod admin;
+mod files;
 mod rejection;
 
 pub use admin::admin_routes;
@@ -13,7 +14,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use http::header::{self, HeaderValue};
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
 use warp::filters::path::FullPath;
@@ -81,9 +81,9 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(my_identity(auth, proxies))
                 .unify()
-                .or(static_files(static_dir.clone()))
+                .or(files::static_files(static_dir.clone()))
                 .unify()
-                .or(spa_fallback(static_dir))
+                .or(files::spa_fallback(static_dir))
                 .unify(),
         )
         .recover(rejection::recovering(metrics))
@@ -440,61 +440,4 @@ fn healthz(registry: Arc<Registry>) -> impl Filter<Extract = (Response,), Error 
         }))
         .into_response()
     })
-}
-
-/// GET /{file} from the built single-page app.
-fn static_files(dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    // A path the file system refuses to open (a NUL byte, a name too
-    // long, a file taken for a directory) is the client's: not found, not
-    // warp's file-open error, which would be a 500 and an error line in
-    // the log per request.
-    let files = warp::fs::dir(dir).or_else(|rejection: Rejection| async move {
-        if !rejection.is_not_found() {
-            tracing::debug!(?rejection, "a static path that cannot be opened");
-        }
-        Err::<(warp::fs::File,), _>(warp::reject::not_found())
-    });
-    warp::get().and(files).map(|file: warp::fs::File| {
-        let mut response = file.into_response();
-        // trunk names assets by content hash; index.html is not one of them.
-        let cache = if response_is_html(&response) { "no-cache" } else { "public, max-age=31536000, immutable" };
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-        response
-    })
-}
-
-/// GET /room/{group} and any other client-side route: the app's index.html.
-fn spa_fallback(dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    // API and socket paths never fall back to the app, so that their own
-    // errors are what the client sees.
-    app_index(dir, |path| !["/ws/", "/api/"].iter().any(|prefix| path.starts_with(prefix)))
-}
-
-/// The app's index.html for the paths `serves` takes.
-fn app_index(dir: PathBuf, serves: fn(&str) -> bool) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let index = dir.join("index.html");
-    warp::get()
-        .and(warp::path::full())
-        .and_then(move |path: FullPath| async move {
-            if serves(path.as_str()) {
-                Ok(())
-            } else {
-                Err(warp::reject::not_found())
-            }
-        })
-        .untuple_one()
-        .and(warp::fs::file(index))
-        .map(|file: warp::fs::File| {
-            let mut response = file.into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            response
-        })
-}
-
-fn response_is_html(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/html"))
 }

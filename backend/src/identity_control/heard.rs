@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use roomcast_shared::ClientId;
 
-use super::enforce;
+use super::enforce::enforce;
 use crate::auth::{Bans, Revocations};
 use crate::clock::unix_millis;
 use crate::history::Store;

@@ -21,9 +21,9 @@
 //! not stored: it is lost with the channel, as typing is; its answer counts
 //! this node's closes, and the operator can send it again.
 
+mod enforce;
 mod heard;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -31,6 +31,7 @@ use roomcast_shared::ClientId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use enforce::enforce;
 pub use heard::Heard;
 
 use crate::auth::token::unix_seconds;
@@ -262,15 +263,4 @@ fn checked_reason(reason: String) -> Result<String, ControlError> {
         return Err(ControlError::BadRequest(format!("reason: at most {MAX_REASON_CHARS} characters, on one line")));
     }
     Ok(reason.to_owned())
-}
-
-/// Notes `ban` here; if it is news, closes this node's sockets it names.
-/// Returns how many.
-fn enforce(bans: &Bans, registry: &Registry, ban: Ban) -> usize {
-    if !bans.note(ban.clone()) {
-        return 0;
-    }
-    let removal = Removal::Banned { until_ms: ban.until_ms, reason: ban.reason.as_str().into() };
-    let now_ms = unix_millis();
-    registry.remove(|client, ip: Option<IpAddr>| ban.refuses(Some(client), ip, now_ms), &removal)
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::{app_index, rejection, static_files};
+use super::files::{app_index, static_files};
+use super::rejection;
 use crate::admin::{Admin, AdminError};
 use crate::identity_control::BanRequest;
 use crate::metrics::Metrics;
