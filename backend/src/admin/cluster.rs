@@ -38,9 +38,6 @@ pub struct Cluster {
     registry: Arc<Registry>,
     sampler: Arc<Sampler>,
     pending: Mutex<HashMap<Uuid, mpsc::Sender<(NodeId, Answer)>>>,
-    /// Where answers are sent from: the signal handler must not wait on
-    /// the network itself.
-    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -59,10 +56,8 @@ pub enum AskError {
 }
 
 impl Cluster {
-    /// Call within the runtime (its handle sends the answers).
     pub fn new(node: NodeId, signals: Arc<dyn Signals>, registry: Arc<Registry>, sampler: Arc<Sampler>) -> Arc<Self> {
-        let runtime = tokio::runtime::Handle::current();
-        Arc::new(Self { node, signals, registry, sampler, pending: Mutex::default(), runtime })
+        Arc::new(Self { node, signals, registry, sampler, pending: Mutex::default() })
     }
 
     pub fn node(&self) -> NodeId {
@@ -109,8 +104,9 @@ impl Cluster {
         Ok(Answers { from, missing: waiting.len() })
     }
 
-    /// A node asked `question` (this one too): the answer is sent from the
-    /// runtime's blocking pool.
+    /// A node asked `question` (this one too): the answer is sent from a
+    /// thread of its own, as the signal handler must not wait on the
+    /// network (a question comes at most every 2 s per open admin page).
     pub fn heard_ask(&self, query: Uuid, question: Question) {
         let answer = match question {
             Question::Report => Answer::Report { report: Box::new(self.sampler.report()) },
@@ -118,11 +114,14 @@ impl Cluster {
         };
         let signals = self.signals.clone();
         let control = Control::Answer { query, node: self.node, answer };
-        self.runtime.spawn_blocking(move || {
+        let sent = std::thread::Builder::new().name("roomcast-answer".into()).spawn(move || {
             if let Err(err) = signals.broadcast(&control) {
                 tracing::debug!(%err, "cannot answer an admin question");
             }
         });
+        if let Err(err) = sent {
+            tracing::warn!(%err, "cannot start a thread to answer an admin question");
+        }
     }
 
     /// `node` answered `query`: kept if this node asked it.
