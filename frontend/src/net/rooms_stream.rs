@@ -240,7 +240,10 @@ async fn connect(
             Either::Left((Some(Err(WebSocketError::ConnectionClose(event))), _)) => {
                 return Ended { code: event.code, reason: event.reason, removal };
             }
-            Either::Left((None | Some(Err(_)), _)) => return Ended::new(1006, "the connection failed"),
+            // A `removed` already told is kept: its close frame may be lost.
+            Either::Left((None | Some(Err(_)), _)) => {
+                return Ended { code: 1006, reason: "the connection failed".into(), removal };
+            }
             Either::Left((Some(Ok(Message::Bytes(_))), _)) => {}
             Either::Right((Some(group), _)) => socket.send(&ClientCommand::Forget { group }).await,
             // The view is gone.

@@ -15,6 +15,9 @@
 use roomcast_shared::close;
 use serde::Deserialize;
 
+/// A close without a close frame, as the browser reports it.
+const ABNORMAL: u16 = 1006;
+
 /// What a `removed` event said, kept until the close that follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
@@ -25,12 +28,12 @@ pub struct Removal {
 }
 
 impl Removal {
-    /// The ban this removal is, if the close that followed it (`code`) is
-    /// one: 4403 after a `removed` with an end. A 4403 alone is a
-    /// revocation; a 4010 is a disconnect, and any other close is not the
-    /// operator's (the connection was lost before it came).
+    /// The ban this removal is: a `removed` with an end, whatever close
+    /// followed it (`code`: 4403, or the connection lost before its close
+    /// frame came, which the browser reports as 1006; the server sends such
+    /// a `removed` only when it bans). A 4403 alone is a revocation.
     pub fn ban(&self, code: u16) -> Option<Ban> {
-        let until_ms = self.until_ms.filter(|_| code == close::IDENTITY_REVOKED)?;
+        let until_ms = self.until_ms.filter(|_| code == close::IDENTITY_REVOKED || code == ABNORMAL)?;
         Some(Ban { until_ms, reason: self.reason.clone() })
     }
 
@@ -78,8 +81,9 @@ mod tests {
     fn a_removal_with_an_end_then_4403_is_a_ban() {
         let banned = removal("spam", Some(1_700_000_000_000));
         let ban = Ban { until_ms: 1_700_000_000_000, reason: "spam".into() };
-        assert_eq!(banned.ban(close::IDENTITY_REVOKED), Some(ban));
-        assert_eq!(banned.ban(1006), None, "lost before the operator's close: not told");
+        assert_eq!(banned.ban(close::IDENTITY_REVOKED), Some(ban.clone()));
+        assert_eq!(banned.ban(1006), Some(ban.clone()), "its close frame lost: the ban was told all the same");
+        assert_eq!(banned.ban(1000), None, "a close of its own: not the operator's");
         assert!(!banned.disconnected(close::DISCONNECTED));
     }
 
