@@ -21,6 +21,7 @@ use crate::cursors::{self, Cursors, CursorsError};
 use crate::drain::Drain;
 use crate::history::sequencer::{Depth, Sequencer};
 use crate::history::{History, HistoryError};
+use crate::http_session::polls::Polls;
 use crate::identities::{Issuer, Policy};
 use crate::identity_control::{self, IdentityControl};
 use crate::metrics::Metrics;
@@ -172,6 +173,7 @@ pub fn assemble(
         new_groups: Arc::new(NewGroupLimits::per_hour(config.new_groups_per_hour, config.new_groups_per_hour_per_ip)),
         drain,
         metrics,
+        polls: Polls::new(config.long_poll_timeout, config.idle_timeout),
     };
     Ok(Assembly { state, writer, connections, abandon, sampler, cluster })
 }

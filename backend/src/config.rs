@@ -53,6 +53,11 @@ pub struct Config {
     #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// How long a long poll (the HTTP fallback's, where a proxy holds
+    /// streams back) waits for an event before it answers empty.
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_LONG_POLL_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
+    pub long_poll_timeout: Duration,
+
     /// Largest accepted WebSocket message, in bytes.
     #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_MAX_MESSAGE_BYTES", default_value_t = limits::MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
@@ -420,6 +425,7 @@ impl Config {
             ("ping-interval", self.ping_interval),
             ("idle-timeout", self.idle_timeout),
             ("handshake-timeout", self.handshake_timeout),
+            ("long-poll-timeout", self.long_poll_timeout),
             ("retention-interval", self.retention_interval),
             ("identity-lifetime", self.identity_lifetime),
         ];
@@ -492,6 +498,7 @@ impl Config {
             ("idle-timeout", self.idle_timeout, TIMER),
             ("handshake-timeout", self.handshake_timeout, TIMER),
             ("close-grace", self.close_grace, TIMER),
+            ("long-poll-timeout", self.long_poll_timeout, TIMER),
             ("drain-period", self.drain_period, TIMER),
             ("retention-interval", self.retention_interval, TIMER),
             ("retention-age", self.retention_age, AGE),

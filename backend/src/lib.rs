@@ -71,6 +71,7 @@ mod frame;
 mod hex;
 pub mod history;
 pub mod http_error;
+pub mod http_session;
 pub mod identities;
 pub mod identity_control;
 mod locks;

@@ -3,8 +3,6 @@
 //! posts a message as the server's own identity; an `Idempotency-Key` makes
 //! a retried post exactly-once.
 
-use std::future::poll_fn;
-
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
 use roomcast_shared::protocol::{check_text, fits_the_limit};
@@ -13,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::direct::{self, DirectError};
-use crate::history::sequencer::{Answer, Publish, Reply, Sequencer, Submitted};
+use crate::history::sequencer::{Answer, Sequencer};
 use crate::http_error::{headers_for, HttpError};
 
 /// The identity messages posted through the API are sent as (verified).
@@ -164,15 +162,7 @@ pub async fn publish(
         text: body.text,
         ts: 0,
     };
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    let publish = Publish { message, reply: Reply::Once(answer) };
-    match sequencer.try_submit(publish).map_err(|_| PublishError::Unavailable)? {
-        Submitted::Queued => {}
-        Submitted::Backlogged(mut backlogged) => {
-            poll_fn(|cx| backlogged.poll_submit(cx)).await.map_err(|_| PublishError::Unavailable)?
-        }
-    }
-    match answered.await.map_err(|_| PublishError::Unavailable)? {
+    match sequencer.publish_and_wait(message).await.map_err(|_| PublishError::Unavailable)? {
         Answer::Stored { seq, epoch, duplicate } => Ok(Published { seq, epoch, duplicate }),
         // The same key for another text is a mistake worth telling.
         Answer::Conflict { .. } => Err(PublishError::KeyReused),

@@ -3,8 +3,11 @@
 //! that turns every rejection into a plain-text HTTP error.
 
 mod admin;
+mod extract;
 mod files;
+mod gate;
 mod rejection;
+mod sessions;
 
 pub use admin::admin_routes;
 
@@ -28,16 +31,16 @@ use crate::history::sequencer::Sequencer;
 use crate::history::History;
 use crate::identities::{self, IdentityError, Issuer};
 use crate::identity_control::IdentityControl;
-use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
-use crate::net::{Place, Remote};
-use crate::new_groups::NewGroupLimits;
+use crate::net::Remote;
 use crate::presence::Presence;
 use crate::presence_api;
 use crate::publish_api;
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::upgrade::{self, Upgrades};
+use crate::upgrade;
+use extract::{client_ip, with};
+use gate::{Gate, Knock, Passed};
 
 /// All routes of the server, behind the Host and Origin checks.
 pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
@@ -55,14 +58,27 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         new_groups,
         drain,
         metrics,
+        polls,
     } = state;
     let sequencer = upgrades.context.sequencer.clone();
     let presence = upgrades.presence.clone();
     let max_message_bytes = upgrades.context.settings.max_message_bytes;
+    let gate = Gate {
+        auth: auth.clone(),
+        upgrades,
+        admission,
+        proxies: proxies.clone(),
+        history: history.clone(),
+        new_groups,
+    };
     access(hosts)
         .and(note_forwarding(proxies.clone()))
         .and(
-            websocket(auth.clone(), upgrades, admission, proxies.clone(), history.clone(), new_groups)
+            websocket(gate.clone())
+                .or(sessions::events(gate.clone(), polls))
+                .unify()
+                .or(sessions::commands(gate))
+                .unify()
                 .or(healthz(registry))
                 .unify()
                 .or(readyz(history.clone(), proxies.clone(), drain))
@@ -137,29 +153,18 @@ fn note_forwarding(proxies: Arc<TrustedProxies>) -> impl Filter<Extract = (), Er
         .untuple_one()
 }
 
-fn with<T: Clone + Send>(value: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
-    warp::any().map(move || value.clone())
-}
-
 /// GET /ws/{group}/{client_id}?token=…[&name=…][&since={seq}[&epoch={epoch}]][&with={client_id}]
 /// (the token may come as the subprotocol `roomcast.token.{token}` instead;
 /// `with`: the other participant of a direct message group), and the
 /// identity's rooms stream, GET /ws/_me/{client_id}
-fn websocket(
-    auth: Arc<Auth>,
-    upgrades: Upgrades,
-    admission: Arc<Admission>,
-    proxies: Arc<TrustedProxies>,
-    history: History,
-    new_groups: Arc<NewGroupLimits>,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn websocket(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("ws" / String / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<Remote>())
-        .and(with((auth, upgrades, admission, proxies, history, new_groups)))
+        .and(with(gate))
         .and_then(
             |group: String,
              client: String,
@@ -167,48 +172,11 @@ fn websocket(
              headers: http::HeaderMap,
              on_upgrade,
              remote: Option<Remote>,
-             (auth, upgrades, admission, proxies, history, new_groups): (
-                Arc<Auth>,
-                Upgrades,
-                Arc<Admission>,
-                Arc<TrustedProxies>,
-                History,
-                Arc<NewGroupLimits>,
-            )| async move {
-                // The token before the request's own validity.
+             gate: Gate| async move {
                 let token = upgrade::offered_token(&headers).or(query.get("token").map(String::as_str));
                 let with = query.get("with").map(String::as_str);
-                let admitted = if group == roomcast_shared::ROOMS_STREAM {
-                    auth.admit_stream(token, &client)
-                } else {
-                    auth.admit_member(token, &client, &group, with)
-                }
-                .map_err(warp::reject::custom)?;
-                // A node that cannot reach its store takes no sockets: the
-                // client tries again (or another node).
-                if !history.ready() {
-                    return Err(warp::reject::custom(Refusal::StoreUnavailable));
-                }
-                let ip = client_address(&proxies, remote.as_ref(), &headers);
-                auth.check_address(ip).map_err(warp::reject::custom)?;
-                // Opening a room nobody has written to (or is in) counts
-                // against the identity's and the address's hourly allowance.
-                if let Ok(name) = group.parse::<roomcast_shared::GroupName>() {
-                    if upgrades.registry.members(&name) == 0
-                        && !history
-                            .holds(name.clone())
-                            .await
-                            .map_err(|_| warp::reject::custom(Refusal::StoreUnavailable))?
-                    {
-                        let identity = admitted.claims.as_ref().map(|claims| claims.sub);
-                        new_groups.try_open(identity, ip, &name).map_err(warp::reject::custom)?;
-                    }
-                }
-                // Behind a trusted proxy, the client's own address has a cap.
-                let behind_proxy = remote.as_ref().is_some_and(|remote| proxies.trusts(remote.addr.ip()));
-                let forwarded =
-                    behind_proxy.then(|| admission.admit_forwarded(ip)).transpose().map_err(warp::reject::custom)?;
-                let place = Place { socket: remote.map(|remote| remote.ticket), forwarded };
+                let knock = Knock { group: &group, client: &client, token, with, headers: &headers, remote };
+                let Passed { admitted, ip, place } = gate.pass(knock).await?;
                 let request = upgrade::Request {
                     group: &group,
                     client_id: &client,
@@ -218,21 +186,9 @@ fn websocket(
                     ip,
                     place,
                 };
-                upgrade::accept(request, admitted, &upgrades).map_err(warp::reject::custom)
+                upgrade::accept(request, admitted, &gate.upgrades).map_err(warp::reject::custom)
             },
         )
-}
-
-/// The client's address: the socket's, or the one a trusted proxy forwards.
-fn client_ip(proxies: Arc<TrustedProxies>) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
-    warp::ext::optional::<Remote>().and(warp::header::headers_cloned()).map(
-        move |remote: Option<Remote>, headers: http::HeaderMap| client_address(&proxies, remote.as_ref(), &headers),
-    )
-}
-
-fn client_address(proxies: &TrustedProxies, remote: Option<&Remote>, headers: &http::HeaderMap) -> IpAddr {
-    let socket = remote.map_or(IpAddr::from([127, 0, 0, 1]), |remote| remote.addr.ip());
-    proxies.client_ip(socket, headers)
 }
 
 /// GET /api/groups/{group}/messages[?before={seq}|?after={seq}][&limit={n}][&with={client_id}]

@@ -121,7 +121,11 @@ impl Server {
         let (admission, history, drain) = (state.admission.clone(), state.history.clone(), state.drain.clone());
         let pruning = spawn_background(&config, &backend, &state, &shutdown);
         tokio::spawn(sampler.run(shutdown.clone()));
-        let limits = HttpLimits { handshake_timeout: config.handshake_timeout, close_grace: config.close_grace };
+        let limits = HttpLimits {
+            handshake_timeout: config.handshake_timeout,
+            close_grace: config.close_grace,
+            long_poll: config.long_poll_timeout,
+        };
         let admin = config.admin_key.as_deref().map(|key| {
             let parts = Parts {
                 registry: state.registry.clone(),

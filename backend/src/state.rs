@@ -6,6 +6,7 @@ use crate::access::Access;
 use crate::auth::Auth;
 use crate::drain::Drain;
 use crate::history::History;
+use crate::http_session::polls::Polls;
 use crate::identities::Issuer;
 use crate::identity_control::IdentityControl;
 use crate::metrics::Metrics;
@@ -44,4 +45,6 @@ pub struct AppState {
     pub drain: Drain,
     /// What the node counts for its operator.
     pub metrics: Arc<Metrics>,
+    /// The HTTP fallback's long-poll sessions held here.
+    pub polls: Arc<Polls>,
 }

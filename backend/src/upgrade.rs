@@ -103,19 +103,9 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     let Request { group, client_id, query, headers, on_upgrade, ip, place } = request;
     let (group, role) = role_of(group, query)?;
     let client_id: ClientId = client_id.parse()?;
-    let from_query = query
-        .get("name")
-        .filter(|name| !name.is_empty())
-        .map(|name| name.parse::<DisplayName>().map_err(UpgradeError::BadDisplayName))
-        .transpose()?;
-    // A token's name wins over the one in the URL.
-    let name = admitted.name().cloned().or(from_query);
-    let verified = admitted.verified();
-    let since = query.get("since").map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince)).transpose()?;
-    let epoch = query.get("epoch").filter(|epoch| !epoch.is_empty()).cloned();
-    if epoch.as_ref().is_some_and(|epoch| epoch.len() > 64 || !epoch.bytes().all(|b| b.is_ascii_alphanumeric())) {
-        return Err(UpgradeError::BadEpoch);
-    }
+    let mode = negotiate_mode(headers)?;
+    // The request's own fields first, then what makes it a WebSocket one.
+    let peer = describe(Described { group, role, client_id, query, ip, mode }, &admitted, upgrades)?;
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
     {
@@ -125,27 +115,12 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         return Err(UpgradeError::UnsupportedVersion);
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(UpgradeError::MissingKey)?;
-    let mode = negotiate_mode(headers)?;
-    if role == Role::Rooms && mode != WireMode::Json {
+    if peer.role == Role::Rooms && mode != WireMode::Json {
         return Err(UpgradeError::RoomsStreamIsJson);
     }
     let on_upgrade = on_upgrade.ok_or(UpgradeError::NoUpgrade)?;
-    let context = upgrades.context.clone();
-    if context.shutdown.is_cancelled() || context.drain.is_draining() {
-        return Err(UpgradeError::ShuttingDown);
-    }
-
-    let start = Start { since, epoch };
-    let token_expires_at = admitted.claims.as_ref().and_then(|claims| claims.exp);
-    let connection_id = Uuid::new_v4();
-    let peer = Peer { connection_id, client_id, name, verified, token_expires_at, ip, group, mode, role, start };
-    let config = socket_config(context.settings.max_message_bytes);
-    let registry = upgrades.registry.clone();
-    let (presence, rooms) = (upgrades.presence.clone(), context.rooms.clone());
-    // No tracing span per connection: a span's recorded fields cost about
-    // half a KiB for the connection's lifetime; the few log events carry the
-    // connection's fields themselves instead.
-    let abandon = context.abandon.clone();
+    let config = socket_config(upgrades.context.settings.max_message_bytes);
+    let members = upgrades.clone();
     let serve = async move {
         let _place = place;
         let upgraded = match on_upgrade.await {
@@ -171,34 +146,106 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
             None => WebSocketStream::from_raw_socket(io, Side::Server, Some(config)).await,
             Some(part) => WebSocketStream::from_partially_read(io, part, Side::Server, Some(config)).await,
         };
-        let membership = registry.join(&peer.group, peer.mode, peer.client_id);
-        membership.note_address(peer.ip);
-        // A ban noted since the handshake was checked missed this member
-        // when it closed the others: it closes now.
-        if let Some(removal) = context.auth.removal_of(peer.verified.then_some(peer.client_id), peer.ip) {
-            membership.queue().remove(removal);
-        }
-        // A member's seat in its group's presence, or a rooms stream's
-        // place among the node's streams; given back when it ends.
-        let (_seat, _stream) = match peer.role {
-            Role::Member { .. } => (Some(presence.seat(&peer.group, who(&peer))), None),
-            Role::Rooms => (None, Some(rooms.open(peer.client_id, membership.queue().clone()))),
-        };
-        connection::serve(socket, peer, membership, context).await;
+        serve_member(socket, peer, members).await;
     };
+    spawn(upgrades, serve);
+    Ok(switching(key, mode))
+}
+
+/// What [`describe`] takes, already parsed by the transport.
+#[derive(Debug)]
+pub struct Described<'a> {
+    pub group: GroupName,
+    pub role: Role,
+    pub client_id: ClientId,
+    /// The request's query: `name`, `since`, `epoch`.
+    pub query: &'a HashMap<String, String>,
+    pub ip: IpAddr,
+    pub mode: WireMode,
+}
+
+/// A member's connection as every transport describes it (a socket, or an
+/// HTTP session): its name (a token's wins over `?name=`), where its
+/// replay starts, and a new connection id; refused while the node stops
+/// or drains.
+pub fn describe(described: Described<'_>, admitted: &Admitted, upgrades: &Upgrades) -> Result<Peer, UpgradeError> {
+    let Described { group, role, client_id, query, ip, mode } = described;
+    let from_query = query
+        .get("name")
+        .filter(|name| !name.is_empty())
+        .map(|name| name.parse::<DisplayName>().map_err(UpgradeError::BadDisplayName))
+        .transpose()?;
+    let name = admitted.name().cloned().or(from_query);
+    let since = query.get("since").map(|since| since.parse::<u64>().map_err(|_| UpgradeError::BadSince)).transpose()?;
+    let epoch = query.get("epoch").filter(|epoch| !epoch.is_empty()).cloned();
+    if epoch.as_ref().is_some_and(|epoch| !is_epoch(epoch)) {
+        return Err(UpgradeError::BadEpoch);
+    }
+    let context = &upgrades.context;
+    if context.shutdown.is_cancelled() || context.drain.is_draining() {
+        return Err(UpgradeError::ShuttingDown);
+    }
+    Ok(Peer {
+        connection_id: Uuid::new_v4(),
+        client_id,
+        name,
+        verified: admitted.verified(),
+        token_expires_at: admitted.claims.as_ref().and_then(|claims| claims.exp),
+        ip,
+        group,
+        mode,
+        role,
+        start: Start { since, epoch },
+    })
+}
+
+/// Whether `text` can be an epoch: 1 to 64 letters and digits.
+pub fn is_epoch(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Runs `serve` (a connection's whole life) among the server's connection
+/// tasks, dropped a little after the close grace at shutdown.
+pub fn spawn(upgrades: &Upgrades, serve: impl std::future::Future<Output = ()> + Send + 'static) {
+    let abandon = upgrades.context.abandon.clone();
     // Boxed: the wrapper would otherwise hold the connection's future twice
     // over (as its argument and as its pinned local), 4 KiB more for every
     // idle connection.
     let serve = Box::pin(serve);
     upgrades.tasks.spawn(async move { abandon.run_until_cancelled(serve).await });
+}
 
-    Ok(switching(key, mode))
+/// Serves `peer` over `socket` (a client's, or one end of an HTTP
+/// session's pipe) until it ends: joins its group, takes its seat in the
+/// group's presence (or its place among the rooms streams), and runs the
+/// connection. No tracing span per connection: a span's recorded fields
+/// cost about half a KiB for the connection's lifetime; the few log events
+/// carry the connection's fields themselves instead.
+pub async fn serve_member<S>(socket: WebSocketStream<S>, peer: Peer, upgrades: Upgrades)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Upgrades { registry, presence, context, .. } = upgrades;
+    let membership = registry.join(&peer.group, peer.mode, peer.client_id);
+    membership.note_address(peer.ip);
+    // A ban noted since the request was checked missed this member when it
+    // closed the others: it closes now.
+    if let Some(removal) = context.auth.removal_of(peer.verified.then_some(peer.client_id), peer.ip) {
+        membership.queue().remove(removal);
+    }
+    // A member's seat in its group's presence, or a rooms stream's place
+    // among the node's streams; given back when it ends.
+    let (_seat, _stream) = match peer.role {
+        Role::Member { .. } => (Some(presence.seat(&peer.group, who(&peer))), None),
+        Role::Rooms => (None, Some(context.rooms.open(peer.client_id, membership.queue().clone()))),
+    };
+    connection::serve(socket, peer, membership, context).await;
 }
 
 /// The group a request's path names, and what the connection is for: the
 /// reserved name is the identity's rooms stream; a direct message group's
 /// member knows the other participant (`with`, checked by the admission).
-fn role_of(group: &str, query: &HashMap<String, String>) -> Result<(GroupName, Role), UpgradeError> {
+pub fn role_of(group: &str, query: &HashMap<String, String>) -> Result<(GroupName, Role), UpgradeError> {
     if group == ROOMS_STREAM {
         return Ok((GroupName::rooms_stream(), Role::Rooms));
     }

@@ -118,6 +118,20 @@ impl Sequencer {
         Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
+    /// Submits `message` and waits for how it went: for the writer's room
+    /// when it is behind, then for the commit (an HTTP request's publish:
+    /// the publish API, an HTTP session's `send`).
+    pub async fn publish_and_wait(&self, message: ChatMessage) -> Result<Answer, Stopped> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        match self.try_submit(Publish { message, reply: Reply::Once(answer) })? {
+            Submitted::Queued => {}
+            Submitted::Backlogged(mut backlogged) => {
+                std::future::poll_fn(|cx| backlogged.poll_submit(cx)).await?;
+            }
+        }
+        answered.await.map_err(|_| Stopped)
+    }
+
     /// Submits a publish without waiting. When the writer is its queue's
     /// depth behind, the publish comes back as
     /// [`Backlogged`], to be handed over once there is room; meanwhile its

@@ -5,7 +5,8 @@
 //!   from accept on, so a socket that never sends a byte, dribbles a head,
 //!   or idles between keep-alive requests is closed; a head over
 //!   [`MAX_HEAD_BYTES`] gets `431`. A request (its body included) must be
-//!   answered within the same time, or gets `408`.
+//!   answered within the same time, or gets `408` (a long poll of the HTTP
+//!   fallback within `--long-poll-timeout` more).
 //! - [`admission`] caps sockets in total and per address, and how often an
 //!   address may connect; a socket past a cap is answered `503` or `429`
 //!   with `Retry-After`, or closed at once when not even that fits. The
@@ -62,7 +63,14 @@ pub struct HttpLimits {
     pub handshake_timeout: Duration,
     /// How long an open request may still take once the server stops.
     pub close_grace: Duration,
+    /// How long a long poll waits before it answers: such a request (the
+    /// HTTP fallback's events, `/api/events/…`) may take this long on top
+    /// of the handshake timeout.
+    pub long_poll: Duration,
 }
+
+/// The HTTP fallback's event path: its long polls take their own time.
+const EVENTS_PATH: &str = "/api/events/";
 
 /// Where a request came from: put in every request's extensions.
 #[derive(Debug, Clone)]
@@ -168,13 +176,18 @@ impl Connection {
         let handle = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(remote.clone());
             let path = path_class(request.uri().path());
+            let within = if request.uri().path().starts_with(EVENTS_PATH) {
+                limits.handshake_timeout + limits.long_poll
+            } else {
+                limits.handshake_timeout
+            };
             let answer = (refusal.is_none()).then(|| service(request));
             let metrics = metrics.clone();
             async move {
                 let response = match answer {
                     // The answer to a refused socket's request; the socket closes after it.
                     None => refusal.unwrap_or(Refusal::Full).response(),
-                    Some(answer) => match tokio::time::timeout(limits.handshake_timeout, answer).await {
+                    Some(answer) => match tokio::time::timeout(within, answer).await {
                         Ok(Ok(response)) => response,
                         Err(_) => plain(StatusCode::REQUEST_TIMEOUT, "the request took too long to arrive\n"),
                     },

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use warp::reply::Response;
 use warp::Rejection;
 
+use super::sessions::SessionError;
 use crate::access::AccessError;
 use crate::admin::AdminError;
 use crate::api::ApiError;
@@ -31,12 +32,13 @@ fn find<T: HttpError>(rejection: &Rejection) -> Option<&dyn HttpError> {
 /// Which error answers when routes refused a request for several reasons:
 /// ours before warp's, so that, say, a GET of the publish path gets the
 /// history API's `401` rather than the publish route's `405`.
-const PRECEDENCE: [Find; 16] = [
+const PRECEDENCE: [Find; 17] = [
     find::<AdminError>,
     find::<AccessError>,
     find::<AuthError>,
     find::<IdentityError>,
     find::<UpgradeError>,
+    find::<SessionError>,
     find::<PublishError>,
     find::<ControlError>,
     find::<PresenceApiError>,

@@ -873,3 +873,134 @@ impl Samples {
 pub fn moved(before: &Samples, after: &Samples, metric: &str, labels: &[(&str, &str)]) -> f64 {
     after.get(metric, labels) - before.get(metric, labels)
 }
+
+/// One Server-Sent Event as a client reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    /// Its data as a `roomcast.v1` event.
+    pub fn server_event(&self) -> ServerEvent {
+        ServerEvent::decode(&self.data).unwrap_or_else(|err| panic!("not an event ({err:?}): {}", self.data))
+    }
+}
+
+/// A `text/event-stream` response read as it comes (HTTP/1.1, chunked),
+/// over a plain socket: what a browser's `fetch` or `EventSource` sees.
+pub struct SseClient {
+    reader: tokio::io::BufReader<TcpStream>,
+    /// Body bytes read and not yet taken as events.
+    pending: String,
+    /// Comment lines seen (the padding, keep-alives).
+    pub comments: usize,
+    /// The body's length, when it is not chunked (a long poll's answer).
+    length: Option<usize>,
+}
+
+impl SseClient {
+    /// GETs `path` with `headers`; the status and, for a 200, the stream.
+    pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Option<Self>, String) {
+        use tokio::io::AsyncBufReadExt;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(PATIENCE, reader.read_line(&mut line)).await.expect("a response head");
+            if read.unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let status: u16 = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+        if status != 200 {
+            let mut body = Vec::new();
+            let _ = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut body)).await;
+            return (status, None, String::from_utf8_lossy(&body).into_owned());
+        }
+        let length = head
+            .lines()
+            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+            .map(|length| length.trim().parse().expect("a length"));
+        (status, Some(Self { reader, pending: String::new(), comments: 0, length }), head)
+    }
+
+    /// The next event (comments are counted, not returned); `None` once the
+    /// stream ended.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                let mut fields = 0;
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        self.comments += 1;
+                    } else if let Some((name, value)) = line.split_once(": ") {
+                        fields += 1;
+                        match name {
+                            "id" => event.id = Some(value.to_owned()),
+                            "event" => event.event = Some(value.to_owned()),
+                            "data" => event.data.push_str(value),
+                            other => panic!("unknown field {other}"),
+                        }
+                    }
+                }
+                if fields > 0 {
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(PATIENCE, self.chunk()).await.expect("an event in time")?;
+            self.pending.push_str(&chunk);
+        }
+    }
+
+    /// The next event that is not presence or "seen by" (see
+    /// [`next_event`]).
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            let event = self.next().await?;
+            if event.event.is_some()
+                || !matches!(event.server_event(), e if is_presence(&e) || matches!(e, ServerEvent::Seen { .. }))
+            {
+                return Some(event);
+            }
+        }
+    }
+
+    /// One chunk of the chunked body (or the whole body of a known
+    /// length); `None` at its end.
+    async fn chunk(&mut self) -> Option<String> {
+        use tokio::io::AsyncBufReadExt;
+        if let Some(length) = self.length.take() {
+            let mut data = vec![0; length];
+            self.reader.read_exact(&mut data).await.ok()?;
+            self.length = Some(0);
+            return (length > 0).then(|| String::from_utf8(data).expect("UTF-8 events"));
+        }
+        let mut size = String::new();
+        if self.reader.read_line(&mut size).await.ok()? == 0 {
+            return None;
+        }
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return None;
+        }
+        let mut data = vec![0; size + 2];
+        self.reader.read_exact(&mut data).await.ok()?;
+        data.truncate(size);
+        Some(String::from_utf8(data).expect("UTF-8 events"))
+    }
+}

@@ -1,0 +1,194 @@
+//! The HTTP fallback's routes (see `http_session`): the event stream and
+//! the commands of one member, `/api/events/{group}/{client_id}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use roomcast_shared::{ClientCommand, Sender};
+use uuid::Uuid;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::extract::with;
+use super::gate::{Gate, Knock, Passed};
+use crate::auth;
+use crate::http_error::HttpError;
+use crate::http_session::commands::{self, Poster, MAX_COMMANDS};
+use crate::http_session::polls::{Polled, Polls};
+use crate::http_session::{events, stream};
+use crate::net::Place;
+use crate::net::Remote;
+use crate::registry::WireMode;
+use crate::upgrade::{self, Described, UpgradeError};
+
+/// Largest body of a post of commands.
+const MAX_BODY_BYTES: u64 = 256 * 1024;
+
+/// Why an HTTP session's request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("a post without Origin needs the header X-Roomcast: 1")]
+    NoRoomcastHeader,
+    #[error("the body must be a JSON array of at most {MAX_COMMANDS} commands: {0}")]
+    BadBody(String),
+    #[error("Last-Event-ID must be {{epoch}}:{{seq}}")]
+    BadLastEventId,
+    #[error("long polling needs a token, and this node holds as many sessions as it may; try again shortly")]
+    NoPollSession,
+}
+
+impl warp::reject::Reject for SessionError {}
+
+impl HttpError for SessionError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoomcastHeader => StatusCode::FORBIDDEN,
+            Self::BadBody(_) | Self::BadLastEventId => StatusCode::BAD_REQUEST,
+            Self::NoPollSession => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// GET /api/events/{group}/{client_id}[?since={seq}&epoch={epoch}][&name=…][&with=…]
+/// with `Authorization: Bearer {token}` (or, resuming, `Last-Event-ID:
+/// {epoch}:{seq}`): the member's events as Server-Sent Events, streamed;
+/// with `&poll=1[&session={id}]`, long polling: what came (in the same
+/// format), or nothing after `--long-poll-timeout`, and the session to
+/// name in the next poll (`X-Roomcast-Session`).
+pub fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "events" / String / String)
+        .and(warp::get())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Remote>())
+        .and(with((gate, polls)))
+        .and_then(
+            |group: String,
+             client: String,
+             mut query: HashMap<String, String>,
+             headers: http::HeaderMap,
+             remote: Option<Remote>,
+             (gate, polls): (Gate, Arc<Polls>)| async move {
+                let Passed { admitted, ip, place } =
+                    gate.pass(knock(&group, &client, &query, &headers, remote)).await?;
+                let polling = query.contains_key("poll");
+                let owner = admitted.claims.as_ref().map(|claims| claims.sub);
+                let held = query
+                    .get("session")
+                    .and_then(|id| id.parse().ok())
+                    .zip(owner)
+                    .and_then(|(id, owner)| polls.find(id, owner))
+                    .filter(|_| polling);
+                if let Some(session) = held {
+                    return Ok(polled(session, polls.poll(session).await));
+                }
+                if let Some(last) = headers.get("last-event-id") {
+                    let last = last.to_str().ok().and_then(events::resume_at);
+                    let (epoch, seq) = last.ok_or_else(|| warp::reject::custom(SessionError::BadLastEventId))?;
+                    query.insert("epoch".to_owned(), epoch);
+                    query.insert("since".to_owned(), seq.to_string());
+                }
+                if polling && (owner.is_none() || !polls.has_room()) {
+                    return Err(warp::reject::custom(SessionError::NoPollSession));
+                }
+                let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
+                let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
+                let described = Described { group, role, client_id, query: &query, ip, mode: WireMode::Json };
+                let peer = upgrade::describe(described, &admitted, &gate.upgrades).map_err(warp::reject::custom)?;
+                if let Some(owner) = owner.filter(|_| polling) {
+                    // Held between polls, without a socket: counted against
+                    // its address like one.
+                    let counted = gate.admission.admit_forwarded(ip).map_err(warp::reject::custom)?;
+                    let place = Place { socket: None, forwarded: Some(counted) };
+                    let session = polls.hold(owner, stream::open(peer, place, false, &gate.upgrades).await);
+                    return Ok(polled(session, polls.poll(session).await));
+                }
+                let chunks = stream::open(peer, place, true, &gate.upgrades).await;
+                Ok::<_, Rejection>(event_stream(warp::reply::stream(stream::body(chunks)).into_response()))
+            },
+        )
+}
+
+/// A poll's answer: its events, and the session to poll next (none once
+/// it ended).
+fn polled(session: Uuid, polled: Polled) -> Response {
+    let mut response = event_stream(Response::new(polled.body.into()));
+    if !polled.ended {
+        let session = HeaderValue::from_str(&session.to_string()).expect("a UUID is a header value");
+        response.headers_mut().insert("x-roomcast-session", session);
+    }
+    response
+}
+
+/// `response` as an event stream that no cache or proxy holds back.
+fn event_stream(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // nginx passes a stream on as it comes with this.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// POST /api/events/{group}/{client_id} with `Authorization: Bearer
+/// {token}`, an allowed `Origin` (or `X-Roomcast: 1`) and a JSON array of
+/// commands: their answers, in order.
+pub fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "events" / String / String)
+        .and(warp::post())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Remote>())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(with(gate))
+        .and_then(
+            |group: String,
+             client: String,
+             query: HashMap<String, String>,
+             headers: http::HeaderMap,
+             remote,
+             body: bytes::Bytes,
+             gate: Gate| async move {
+                // The Origin, when there is one, was checked before any route.
+                if !headers.contains_key(header::ORIGIN)
+                    && headers.get("x-roomcast").map(HeaderValue::as_bytes) != Some(b"1")
+                {
+                    return Err(warp::reject::custom(SessionError::NoRoomcastHeader));
+                }
+                let Passed { admitted, ip, .. } = gate.pass(knock(&group, &client, &query, &headers, remote)).await?;
+                let batch = parse(&body).map_err(warp::reject::custom)?;
+                let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
+                let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
+                let described = Described { group, role, client_id, query: &query, ip, mode: WireMode::Json };
+                let peer = upgrade::describe(described, &admitted, &gate.upgrades).map_err(warp::reject::custom)?;
+                let from = Sender { client_id: peer.client_id, name: peer.name.clone(), verified: peer.verified };
+                let poster = Poster { group: peer.group, from, ip, role: peer.role };
+                let answers = commands::apply(batch, &poster, &gate.upgrades.context).await;
+                Ok::<_, Rejection>(warp::reply::json(&answers).into_response())
+            },
+        )
+}
+
+/// Who asks: the token in `Authorization`, never in the URL.
+fn knock<'a>(
+    group: &'a str,
+    client: &'a str,
+    query: &'a HashMap<String, String>,
+    headers: &'a http::HeaderMap,
+    remote: Option<Remote>,
+) -> Knock<'a> {
+    Knock { group, client, token: auth::bearer(headers), with: query.get("with").map(String::as_str), headers, remote }
+}
+
+/// A post's commands, each decoded (and checked) as a socket's frame is.
+fn parse(body: &[u8]) -> Result<Vec<Result<ClientCommand, roomcast_shared::CommandError>>, SessionError> {
+    let values: Vec<serde_json::Value> =
+        serde_json::from_slice(body).map_err(|err| SessionError::BadBody(err.to_string()))?;
+    if values.len() > MAX_COMMANDS {
+        return Err(SessionError::BadBody(format!("{} commands", values.len())));
+    }
+    Ok(values.iter().map(|value| ClientCommand::decode(&value.to_string())).collect())
+}

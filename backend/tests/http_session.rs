@@ -1,0 +1,247 @@
+//! The HTTP fallback through real sockets: the event stream
+//! (`text/event-stream`) of a member, resumed with `Last-Event-ID` or
+//! `since`; commands posted in batches with their acks in the answer,
+//! exactly once through retries; what it refuses (no token, a token in the
+//! URL, a post without Origin or `X-Roomcast: 1`, another site's Origin);
+//! and a stream that goes away leaves its group.
+
+mod support;
+
+use roomcast_shared::ServerEvent;
+use serde_json::json;
+use support::*;
+use uuid::Uuid;
+
+fn bearer(client: Uuid) -> String {
+    format!("Bearer {}", token_for(client))
+}
+
+/// Opens `client`'s event stream of `group` and reads up to its `synced`.
+async fn stream_of(addr: std::net::SocketAddr, group: &str, client: Uuid, query: &str) -> (SseClient, Vec<SseEvent>) {
+    let bearer = bearer(client);
+    let path = format!("/api/events/{group}/{client}{query}");
+    let (status, stream, body) = SseClient::open(addr, &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{body}");
+    let mut stream = stream.unwrap();
+    let mut events = Vec::new();
+    loop {
+        let event = stream.next_event().await.expect("events up to synced");
+        let synced = matches!(event.server_event(), ServerEvent::Synced { .. });
+        events.push(event);
+        if synced {
+            return (stream, events);
+        }
+    }
+}
+
+/// Posts `commands` for `client` (with `X-Roomcast: 1`); status and body.
+async fn post(addr: std::net::SocketAddr, group: &str, client: Uuid, commands: serde_json::Value) -> (u16, String) {
+    let bearer = bearer(client);
+    let headers = [("Authorization", bearer.as_str()), ("X-Roomcast", "1"), ("Content-Type", "application/json")];
+    raw_request(addr, "POST", &format!("/api/events/{group}/{client}"), &headers, &commands.to_string()).await
+}
+
+#[tokio::test]
+async fn a_stream_gets_what_a_socket_gets_with_ids_and_posts_are_acked_exactly_once() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let ann = Uuid::new_v4();
+    let mut bob = connect_json(addr, "lobby").await;
+    let (mut stream, first) = stream_of(addr, "lobby", ann, "").await;
+    assert!(matches!(first[0].server_event(), ServerEvent::Welcome(_)), "{first:?}");
+    assert!(stream.comments >= 1, "the padding comes first");
+
+    let id = Uuid::new_v4();
+    let send = json!([{"type": "send", "id": id, "text": "over plain HTTP"}, {"type": "ping"}, {"type": "typing"}]);
+    let (status, body) = post(addr, "lobby", ann, send.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let answers: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answers, json!([{"type": "ack", "id": id, "seq": 1}, {"type": "pong"}, null]));
+    let from_bob = next_chat(&mut bob).await;
+    assert_eq!(from_bob.text, "over plain HTTP");
+    let event = loop {
+        let event = stream.next_event().await.unwrap();
+        if let ServerEvent::Message(_) = event.server_event() {
+            break event;
+        }
+    };
+    let ServerEvent::Message(message) = event.server_event() else { unreachable!() };
+    let epoch = connect_json_welcomed(addr, "lobby", "").await.1.epoch;
+    assert_eq!((event.id.clone(), message.seq), (Some(format!("{epoch}:1")), 1), "a message carries its id");
+
+    // The answer was lost: the same post again is acknowledged the same.
+    let (_, again) = post(addr, "lobby", ann, send).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&again).unwrap()[0],
+        json!({"type": "ack", "id": id, "seq": 1})
+    );
+    assert_eq!(stored_history(addr, "lobby").await.len(), 1, "stored once");
+
+    send_text(&mut bob, "from a socket").await;
+    let ServerEvent::Message(message) = stream.next_event().await.unwrap().server_event() else { panic!() };
+    assert_eq!((message.seq, message.text.as_str()), (2, "from a socket"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_resumes_after_its_last_event_id_or_since() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut bob = connect_json(addr, "lobby").await;
+    publish_all(&mut bob, &["one".to_owned(), "two".to_owned(), "three".to_owned()], 3).await;
+    let epoch = connect_json_welcomed(addr, "lobby", "").await.1.epoch;
+    let ann = Uuid::new_v4();
+    let bearer = bearer(ann);
+    let last = format!("{epoch}:1");
+    let path = format!("/api/events/lobby/{ann}");
+    let (status, stream, body) =
+        SseClient::open(addr, &path, &[("Authorization", &bearer), ("Last-Event-ID", &last)]).await;
+    assert_eq!(status, 200, "{body}");
+    let mut stream = stream.unwrap();
+    let mut seqs = Vec::new();
+    while let Some(event) = stream.next_event().await {
+        match event.server_event() {
+            ServerEvent::Message(message) => seqs.push((event.id.unwrap(), message.seq)),
+            ServerEvent::Synced { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seqs, [(format!("{epoch}:2"), 2), (format!("{epoch}:3"), 3)], "after the last id, nothing before");
+    let (_, events) = stream_of(addr, "lobby", Uuid::new_v4(), &format!("?since=2&epoch={epoch}")).await;
+    let replayed: Vec<u64> = events
+        .iter()
+        .filter_map(|event| match event.server_event() {
+            ServerEvent::Message(message) => Some(message.seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replayed, [3]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_fallback_refuses_what_a_socket_refuses_and_forged_posts() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let ann = Uuid::new_v4();
+    let path = format!("/api/events/lobby/{ann}");
+    assert_eq!(SseClient::open(addr, &path, &[]).await.0, 401, "no token");
+    let in_url = format!("{path}?token={}", token_for(ann));
+    assert_eq!(SseClient::open(addr, &in_url, &[]).await.0, 401, "a token in the URL is not taken");
+    let others = bearer(Uuid::new_v4());
+    assert_eq!(SseClient::open(addr, &path, &[("Authorization", &others)]).await.0, 403, "another's token");
+    let bad_last = [("Authorization", bearer(ann)), ("Last-Event-ID", "nonsense".to_owned())];
+    let bad_last: Vec<(&str, &str)> = bad_last.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    assert_eq!(SseClient::open(addr, &path, &bad_last).await.0, 400);
+
+    let bearer = bearer(ann);
+    let body = r#"[{"type":"ping"}]"#;
+    let plain = [("Authorization", bearer.as_str())];
+    assert_eq!(raw_request(addr, "POST", &path, &plain, body).await.0, 403, "no Origin and no X-Roomcast");
+    let elsewhere = [("Authorization", bearer.as_str()), ("Origin", "https://elsewhere.example")];
+    assert_eq!(raw_request(addr, "POST", &path, &elsewhere, body).await.0, 403, "another site");
+    let own_origin = format!("http://{addr}");
+    let same_site = [("Authorization", bearer.as_str()), ("Origin", own_origin.as_str())];
+    assert_eq!(raw_request(addr, "POST", &path, &same_site, body).await, (200, r#"[{"type":"pong"}]"#.to_owned()));
+    for (body, why) in [("{}", "not an array"), ("[1,2", "not JSON")] {
+        let (status, text) = post_raw(addr, &path, &bearer, body).await;
+        assert_eq!(status, 400, "{why}: {text}");
+    }
+    let too_many = serde_json::Value::Array(vec![json!({"type": "ping"}); 65]);
+    assert_eq!(post(addr, "lobby", ann, too_many).await.0, 400);
+    let (_, answers) =
+        post(addr, "lobby", ann, json!([{"type": "send", "id": "x"}, {"type": "refresh", "token": "t"}])).await;
+    let answers: serde_json::Value = serde_json::from_str(&answers).unwrap();
+    assert_eq!((answers[0]["type"].clone(), answers[1]["type"].clone()), (json!("error"), json!("error")), "{answers}");
+    server.shutdown().await;
+}
+
+async fn post_raw(addr: std::net::SocketAddr, path: &str, bearer: &str, body: &str) -> (u16, String) {
+    raw_request(addr, "POST", path, &[("Authorization", bearer), ("X-Roomcast", "1")], body).await
+}
+
+#[tokio::test]
+async fn a_stream_that_goes_away_leaves_its_group() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let (stream, _) = stream_of(addr, "lobby", Uuid::new_v4(), "").await;
+    assert_eq!(server.registry().members(&"lobby".parse().unwrap()), 1);
+    drop(stream);
+    eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 0).await;
+    server.shutdown().await;
+}
+
+/// One long poll of `client`: its events (to the body's end) and the
+/// session to name next.
+async fn poll(addr: std::net::SocketAddr, client: Uuid, query: &str) -> (Vec<SseEvent>, Option<String>) {
+    let bearer = bearer(client);
+    let path = format!("/api/events/lobby/{client}?poll=1{query}");
+    let (status, stream, head) = SseClient::open(addr, &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{head}");
+    let mut stream = stream.unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = stream.next_event().await {
+        events.push(event);
+    }
+    let session = head
+        .lines()
+        .find_map(|line| line.strip_prefix("x-roomcast-session: "))
+        .map(|session| session.trim().to_owned());
+    (events, session)
+}
+
+fn messages(events: &[SseEvent]) -> Vec<(Option<String>, u64)> {
+    events
+        .iter()
+        .filter_map(|event| match event.server_event() {
+            ServerEvent::Message(message) => Some((event.id.clone(), message.seq)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn long_polls_answer_what_came_or_nothing_and_any_session_resumes_from_the_client_position() {
+    let mut config = test_config();
+    config.long_poll_timeout = std::time::Duration::from_millis(300);
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut bob = connect_json(addr, "lobby").await;
+    publish_all(&mut bob, &["one".to_owned()], 1).await;
+    let epoch = connect_json_welcomed(addr, "lobby", "").await.1.epoch;
+    let ann = Uuid::new_v4();
+    // The first poll opens the session: its welcome and replay at least.
+    let (mut events, mut session) = poll(addr, ann, "").await;
+    while !events.iter().any(|event| matches!(event.server_event(), ServerEvent::Synced { .. })) {
+        let query = format!("&session={}", session.clone().expect("a session to poll"));
+        let (more, next) = poll(addr, ann, &query).await;
+        events.extend(more);
+        session = next;
+    }
+    assert!(matches!(events[0].server_event(), ServerEvent::Welcome(_)));
+    assert_eq!(messages(&events), [(Some(format!("{epoch}:1")), 1)]);
+    let session = session.expect("the session goes on");
+
+    let (nothing, same) = poll(addr, ann, &format!("&session={session}")).await;
+    assert!(messages(&nothing).is_empty() && same.as_deref() == Some(session.as_str()), "empty in time, same session");
+    send_text(&mut bob, "two").await;
+    let mut came = Vec::new();
+    while came.is_empty() {
+        came = messages(&poll(addr, ann, &format!("&session={session}")).await.0);
+    }
+    assert_eq!(came, [(Some(format!("{epoch}:2")), 2)]);
+
+    // A session this node does not hold: a new one, from the client's own
+    // position.
+    let (fresh, other) = poll(addr, ann, &format!("&session={}&since=1&epoch={epoch}", Uuid::new_v4())).await;
+    assert_ne!(other.as_deref(), Some(session.as_str()));
+    let mut seqs: Vec<u64> = messages(&fresh).into_iter().map(|(_, seq)| seq).collect();
+    let mut next = other;
+    while !seqs.contains(&2) {
+        let (more, session) = poll(addr, ann, &format!("&session={}", next.expect("a session"))).await;
+        seqs.extend(messages(&more).into_iter().map(|(_, seq)| seq));
+        next = session;
+    }
+    assert_eq!(seqs, [2], "after its position, nothing before");
+    server.shutdown().await;
+}
