@@ -103,9 +103,8 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     let Request { group, client_id, query, headers, on_upgrade, ip, place } = request;
     let (group, role) = role_of(group, query)?;
     let client_id: ClientId = client_id.parse()?;
-    let mode = negotiate_mode(headers)?;
     // The request's own fields first, then what makes it a WebSocket one.
-    let peer = describe(Described { group, role, client_id, query, ip, mode }, &admitted, upgrades)?;
+    let asked = asked(query, &admitted)?;
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
     {
@@ -115,10 +114,12 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         return Err(UpgradeError::UnsupportedVersion);
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or(UpgradeError::MissingKey)?;
-    if peer.role == Role::Rooms && mode != WireMode::Json {
+    let mode = negotiate_mode(headers)?;
+    if role == Role::Rooms && mode != WireMode::Json {
         return Err(UpgradeError::RoomsStreamIsJson);
     }
     let on_upgrade = on_upgrade.ok_or(UpgradeError::NoUpgrade)?;
+    let peer = describe(Described { group, role, client_id, asked, ip, mode }, &admitted, upgrades)?;
     let config = socket_config(upgrades.context.settings.max_message_bytes);
     let members = upgrades.clone();
     let serve = async move {
@@ -152,24 +153,16 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
     Ok(switching(key, mode))
 }
 
-/// What [`describe`] takes, already parsed by the transport.
+/// What a member asks for in its request's query: its name (a token's
+/// wins over `?name=`) and where its replay starts (`since`, `epoch`).
 #[derive(Debug)]
-pub struct Described<'a> {
-    pub group: GroupName,
-    pub role: Role,
-    pub client_id: ClientId,
-    /// The request's query: `name`, `since`, `epoch`.
-    pub query: &'a HashMap<String, String>,
-    pub ip: IpAddr,
-    pub mode: WireMode,
+pub struct Asked {
+    name: Option<DisplayName>,
+    start: Start,
 }
 
-/// A member's connection as every transport describes it (a socket, or an
-/// HTTP session): its name (a token's wins over `?name=`), where its
-/// replay starts, and a new connection id; refused while the node stops
-/// or drains.
-pub fn describe(described: Described<'_>, admitted: &Admitted, upgrades: &Upgrades) -> Result<Peer, UpgradeError> {
-    let Described { group, role, client_id, query, ip, mode } = described;
+/// `query`'s name, `since` and `epoch`, checked.
+pub fn asked(query: &HashMap<String, String>, admitted: &Admitted) -> Result<Asked, UpgradeError> {
     let from_query = query
         .get("name")
         .filter(|name| !name.is_empty())
@@ -181,6 +174,25 @@ pub fn describe(described: Described<'_>, admitted: &Admitted, upgrades: &Upgrad
     if epoch.as_ref().is_some_and(|epoch| !is_epoch(epoch)) {
         return Err(UpgradeError::BadEpoch);
     }
+    Ok(Asked { name, start: Start { since, epoch } })
+}
+
+/// What [`describe`] takes, already parsed by the transport.
+#[derive(Debug)]
+pub struct Described {
+    pub group: GroupName,
+    pub role: Role,
+    pub client_id: ClientId,
+    pub asked: Asked,
+    pub ip: IpAddr,
+    pub mode: WireMode,
+}
+
+/// A member's connection as every transport describes it (a socket, or an
+/// HTTP session), with a new connection id; refused while the node stops
+/// or drains.
+pub fn describe(described: Described, admitted: &Admitted, upgrades: &Upgrades) -> Result<Peer, UpgradeError> {
+    let Described { group, role, client_id, asked: Asked { name, start }, ip, mode } = described;
     let context = &upgrades.context;
     if context.shutdown.is_cancelled() || context.drain.is_draining() {
         return Err(UpgradeError::ShuttingDown);
@@ -195,7 +207,7 @@ pub fn describe(described: Described<'_>, admitted: &Admitted, upgrades: &Upgrad
         group,
         mode,
         role,
-        start: Start { since, epoch },
+        start,
     })
 }
 

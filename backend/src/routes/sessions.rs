@@ -95,7 +95,8 @@ pub fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,
                 }
                 let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
                 let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
-                let described = Described { group, role, client_id, query: &query, ip, mode: WireMode::Json };
+                let asked = upgrade::asked(&query, &admitted).map_err(warp::reject::custom)?;
+                let described = Described { group, role, client_id, asked, ip, mode: WireMode::Json };
                 let peer = upgrade::describe(described, &admitted, &gate.upgrades).map_err(warp::reject::custom)?;
                 if let Some(owner) = owner.filter(|_| polling) {
                     // Held between polls, without a socket: counted against
@@ -162,7 +163,8 @@ pub fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Reject
                 let batch = parse(&body).map_err(warp::reject::custom)?;
                 let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
                 let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
-                let described = Described { group, role, client_id, query: &query, ip, mode: WireMode::Json };
+                let asked = upgrade::asked(&query, &admitted).map_err(warp::reject::custom)?;
+                let described = Described { group, role, client_id, asked, ip, mode: WireMode::Json };
                 let peer = upgrade::describe(described, &admitted, &gate.upgrades).map_err(warp::reject::custom)?;
                 let from = Sender { client_id: peer.client_id, name: peer.name.clone(), verified: peer.verified };
                 let poster = Poster { group: peer.group, from, ip, role: peer.role };
