@@ -29,6 +29,9 @@
 //!   where the "New messages" divider goes when the room opens.
 //! - [`seen_by`]: "Seen by Alice, Bob" under one's own latest message, from
 //!   the other readers' cursors (small groups only).
+//! - [`transport`]: WebSocket, else the HTTP event stream, else long
+//!   polling, and back to WebSocket once it opens again.
+//! - [`sse`]: the HTTP event stream's Server-Sent Events, parsed.
 
 pub mod attempt;
 pub mod batcher;
@@ -45,7 +48,9 @@ pub mod removal;
 pub mod resume;
 pub mod rooms;
 pub mod seen_by;
+pub mod sse;
 pub mod tabs;
+pub mod transport;
 pub mod typing;
 
 pub use attempt::{Attempt, Opening, Reached};
@@ -62,5 +67,7 @@ pub use removal::{Ban, Removal};
 pub use resume::ResumeCursor;
 pub use rooms::{RoomList, RoomsShown};
 pub use seen_by::{SeenBy, SeenByLine};
+pub use sse::{SseItem, SseParser};
 pub use tabs::{Owner, TabOutbox};
+pub use transport::{Transport, TransportConfig, Transports};
 pub use typing::{TypingLine, TypingPeople, TypingSender};
