@@ -12,7 +12,7 @@ use std::rc::Rc;
 use roomcast_shared::{limits, ChatMessage, ClientId};
 use yew::Reducible;
 
-use crate::session::{Pending, PeopleShown, SeenByLine, TypingLine};
+use crate::session::{Pending, PeopleShown, SeenByLine, Transport, TypingLine};
 use crate::timeline::{LineKind, Page, PageRequest, Timeline};
 
 /// The connection status line.
@@ -21,7 +21,10 @@ pub enum Status {
     Connecting {
         attempt: u32,
     },
-    Open,
+    /// Connected, over `via`.
+    Open {
+        via: Transport,
+    },
     Reconnecting {
         attempt: u32,
         at_ms: f64,
@@ -43,7 +46,7 @@ impl Status {
     pub fn key(&self) -> &'static str {
         match self {
             Self::Connecting { .. } => "connecting",
-            Self::Open => "open",
+            Self::Open { .. } => "open",
             Self::Reconnecting { .. } => "reconnecting",
             Self::Offline => "offline",
             Self::Closed { .. } => "closed",
@@ -211,7 +214,8 @@ mod tests {
     fn status_and_limits_are_recorded() {
         let state = Rc::new(RoomState::new(Some(8192)));
         assert_eq!(state.max_message_bytes, 8192);
-        let state = state.reduce(Action::Status(Status::Open)).reduce(Action::Limit(1024));
+        let state =
+            state.reduce(Action::Status(Status::Open { via: Transport::WebSocket })).reduce(Action::Limit(1024));
         assert_eq!(state.status.key(), "open");
         assert_eq!(state.max_message_bytes, 1024);
     }

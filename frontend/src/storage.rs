@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::admin::AdminKey;
 use crate::session::tabs::{self, Owner, TabOutbox};
-use crate::session::{Identity, Saved};
+use crate::session::{Identity, Saved, TransportConfig};
 
 const IDENTITY_KEY: &str = "roomcast.identity";
 /// Where earlier versions kept a client id of their own making, with no
@@ -23,6 +23,8 @@ const NAME_KEY: &str = "roomcast.name";
 const LIMIT_KEY: &str = "roomcast.max_message_bytes";
 const TAB_KEY: &str = "roomcast.tab";
 const ADMIN_KEY: &str = "roomcast.admin-key";
+/// The transport fallback's numbers, shortened by the browser tests.
+const TRANSPORT_KEY: &str = "roomcast.transport";
 
 /// The admin key this tab was given. Only ever in `sessionStorage`: it
 /// opens the whole cluster, so it goes with the tab, and no other page or
@@ -71,6 +73,12 @@ pub fn display_name() -> Option<DisplayName> {
 
 pub fn remember_display_name(name: &DisplayName) {
     let _ = LocalStorage::set(NAME_KEY, name.as_str());
+}
+
+/// The transport fallback's numbers: the production ones, unless a test
+/// stored shorter ones.
+pub fn transport_config() -> TransportConfig {
+    LocalStorage::get(TRANSPORT_KEY).unwrap_or_default()
 }
 
 /// The message size limit the server last told (`welcome`).

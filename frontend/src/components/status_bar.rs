@@ -23,7 +23,7 @@ pub fn StatusBar(props: &StatusBarProps) -> Html {
     let (text, announced) = match &props.status {
         Status::Connecting { attempt: 0 } => ("connecting…".to_owned(), "connecting".to_owned()),
         Status::Connecting { attempt } => (format!("connecting… (attempt {attempt})"), "connecting".to_owned()),
-        Status::Open => ("connected".to_owned(), "connected".to_owned()),
+        Status::Open { via } => (via.connected_line(), via.connected_line()),
         // Attempt 0: the server asked for the wait (it drains for a
         // restart); nothing failed.
         Status::Reconnecting { attempt: 0, at_ms } => {
@@ -38,8 +38,13 @@ pub fn StatusBar(props: &StatusBarProps) -> Html {
         Status::Closed { reason } => (format!("closed: {reason}"), format!("closed: {reason}")),
         Status::Refused { reason } => (reason.clone(), reason.clone()),
     };
+    let transport = match &props.status {
+        Status::Open { via } => Some(via.key()),
+        _ => None,
+    };
     html! {
-        <span class={classes!("status", props.status.key())} data-testid="status" data-status={props.status.key()}>
+        <span class={classes!("status", props.status.key())} data-testid="status" data-status={props.status.key()}
+            data-transport={transport}>
             <span class="dot" aria-hidden="true"></span>
             <span aria-hidden="true">{ text }</span>
             <span class="visually-hidden" role="status">{ announced }</span>

@@ -13,18 +13,22 @@ use roomcast_shared::{
 };
 use uuid::Uuid;
 
+use crate::net::carrier::Carrier;
 use crate::net::command::Command;
 use crate::net::credentials::Credentials;
 use crate::net::events::{arm, next_event, now_ms, Event, Renewing, Waited};
+use crate::net::http::HttpLink;
 use crate::net::identity::IdentityError;
 use crate::net::sending::Sending;
 use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
 use crate::session::{
     lines, Answer, Attempt, Backoff, Batcher, Beat, ConnectionToken, Direct, Heartbeat, Identity, Link, OnConnection,
-    Opening, People, Reached, Reading, RefusalCheck, Removal, ResumeCursor, SeenBy, TypingPeople, TypingSender,
+    Opening, People, Phase, Reached, Reading, RefusalCheck, Removal, ResumeCursor, SeenBy, Transport, Transports,
+    TypingPeople, TypingSender,
 };
 use crate::state::{Action, Status};
+use crate::storage;
 use crate::timeline::{Gap, LineKind};
 
 /// Whether the driver goes on after a connection ended.
@@ -60,11 +64,20 @@ pub struct Room {
     /// The server said an operator removed this connection: the close that
     /// follows is a disconnect or a ban.
     pub removal: Option<Removal>,
+    /// Which transport connections use: WebSocket, else HTTP.
+    pub transports: Transports,
 }
 
 /// The state of one socket.
 struct Connection {
-    socket: Socket,
+    socket: Carrier,
+    /// What it runs over, and when it started.
+    transport: Transport,
+    started_ms: f64,
+    /// The token it connected with (a probe uses it too).
+    bearer: String,
+    /// A WebSocket tried beside an HTTP connection.
+    probe: Option<Socket>,
     /// The identity it connected as.
     me: ClientId,
     attempt: Attempt,
@@ -110,6 +123,7 @@ impl Room {
             seen_by: SeenBy::default(),
             drained: None,
             removal: None,
+            transports: Transports::new(storage::transport_config()),
         }
     }
 
@@ -130,13 +144,33 @@ impl Room {
                 return Flow::Continue;
             }
         };
-        let url = self.target.url(identity.client_id, &self.resume);
-        let Some(socket) = Socket::open(&url, &identity.token) else {
-            self.ended(Reached::NeverOpened, 1006, "the browser refused to open a WebSocket");
-            return Flow::Continue;
+        let transport = self.transports.current();
+        let socket = match transport {
+            Transport::WebSocket => {
+                let url = self.target.url(identity.client_id, &self.resume);
+                let Some(socket) = Socket::open(&url, &identity.token) else {
+                    let now = now_ms();
+                    if self.transports.websocket_failed(now, now) {
+                        self.view.note(LineKind::Notice, self.transports.current().switched_line().to_owned());
+                    }
+                    self.ended(Reached::NeverOpened, 1006, "the browser refused to open a WebSocket");
+                    return Flow::Continue;
+                };
+                Carrier::WebSocket(socket)
+            }
+            Transport::Stream | Transport::Poll => Carrier::Http(HttpLink::open(
+                self.target.events_url(identity.client_id, &self.resume),
+                self.target.commands_url(identity.client_id),
+                &identity.token,
+                transport == Transport::Poll,
+            )),
         };
         let mut conn = Connection {
             socket,
+            transport,
+            started_ms: now_ms(),
+            bearer: identity.token.clone(),
+            probe: None,
             me: identity.client_id,
             attempt: Attempt::started(now_ms()),
             connecting: true,
@@ -149,6 +183,17 @@ impl Room {
             typers: TypingPeople::new(identity.client_id),
         };
         let flow = self.serve(&mut conn).await;
+        // A WebSocket that never opened, and is retried, counts towards
+        // the fallback to HTTP.
+        if !conn.attempt.is_open() && matches!(self.link.phase(), Phase::Waiting { .. }) {
+            let switched = match conn.transport {
+                Transport::WebSocket => self.transports.websocket_failed(conn.started_ms, now_ms()),
+                Transport::Stream | Transport::Poll => self.transports.http_failed(now_ms()),
+            };
+            if switched {
+                self.view.note(LineKind::Notice, self.transports.current().switched_line().to_owned());
+            }
+        }
         // The view is gone with `Quit`; otherwise nobody types any more.
         if matches!(flow, Flow::Continue) && conn.typers.clear() {
             self.view.act(Action::Typing(None));
@@ -165,12 +210,9 @@ impl Room {
                 Err(flow) => return flow,
             };
             arm(&mut timer, due);
-            let socket = if conn.connecting {
-                Waited::Opening(conn.socket.stream())
-            } else {
-                Waited::Open(conn.socket.stream())
-            };
-            let event = next_event(&mut self.commands, socket, &mut conn.renewing, &mut timer).await;
+            let socket =
+                if conn.connecting { Waited::Opening(&mut conn.socket) } else { Waited::Open(&mut conn.socket) };
+            let event = next_event(&mut self.commands, socket, &mut conn.probe, &mut conn.renewing, &mut timer).await;
             if let Some(flow) = self.on_event(conn, event).await {
                 self.check_refusal(conn.attempt.reached()).await;
                 return flow;
@@ -207,6 +249,23 @@ impl Room {
             }
             Opening::Until { deadline_ms } => at(deadline_ms),
             Opening::Open => {}
+        }
+        if conn.transport == Transport::Stream && !conn.socket.heard() {
+            if self.transports.stream_silent(conn.started_ms, now) {
+                conn.socket.close("the stream is held back");
+                self.ended(conn.attempt.reached(), 1006, Transport::Poll.switched_line());
+                return Err(Flow::Continue);
+            }
+            if let Some(deadline) = self.transports.first_event_deadline_ms(conn.started_ms) {
+                at(deadline);
+            }
+        }
+        if conn.attempt.is_open() && self.transports.take_probe(now) {
+            let url = self.target.url(conn.me, &self.resume);
+            conn.probe = Socket::open(&url, &conn.bearer);
+        }
+        if let Some(due) = self.transports.probe_due_ms() {
+            at(due);
         }
         if let Some(beat) = conn.heartbeat.as_mut() {
             match beat.check(now) {
@@ -262,14 +321,27 @@ impl Room {
                 conn.connecting = false;
                 if conn.socket.is_open() {
                     conn.attempt.opened();
+                    if conn.transport == Transport::WebSocket {
+                        self.transports.websocket_opened();
+                    }
                     self.batcher.opened();
                     let now = now_ms();
                     self.link.opened(now);
                     conn.heartbeat = Some(Heartbeat::new(default_heartbeat(), now));
-                    self.view.act(Action::Status(Status::Open));
-                    self.view.note(LineKind::Event, "connected".to_owned());
+                    self.view.act(Action::Status(Status::Open { via: conn.transport }));
+                    self.view.note(LineKind::Event, conn.transport.connected_line());
                 }
             }
+            // WebSocket gets through again: the HTTP connection is let go,
+            // and the next one is a WebSocket resuming where it was.
+            Event::Probe(true) => {
+                if self.transports.websocket_opened() {
+                    self.link.reconnect_by_user();
+                    self.let_go(conn, "WebSocket gets through again");
+                    return Some(Flow::Continue);
+                }
+            }
+            Event::Probe(false) => {}
             Event::Socket(Some(Ok(Message::Text(text)))) => {
                 if let Some(beat) = conn.heartbeat.as_mut() {
                     beat.heard(now_ms());

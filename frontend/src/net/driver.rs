@@ -73,7 +73,7 @@ impl Driver {
                     room.view.act(Action::Status(status));
                     wait(room, None).await
                 }
-                // connect() returns only once the socket is gone again.
+                // connect() returns only once the connection is gone again.
                 Phase::Open { .. } => Flow::Continue,
             };
             if let Flow::Quit = flow {
@@ -90,7 +90,7 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
     let mut timer = None;
     while *room.link.phase() == phase {
         arm(&mut timer, until_ms);
-        match next_event(&mut room.commands, Waited::Nothing, &mut None, &mut timer).await {
+        match next_event(&mut room.commands, Waited::Nothing, &mut None, &mut None, &mut timer).await {
             Event::Timer => {
                 room.link.tick(now_ms());
             }
@@ -106,7 +106,7 @@ async fn wait(room: &mut Room, until_ms: Option<f64>) -> Flow {
             Event::Command(Some(Command::Close)) => room.link.close_by_user(),
             Event::Command(Some(Command::Seen(seq))) => room.reading.seen(seq),
             Event::Command(Some(command)) => room.sending.command(command),
-            Event::Opened | Event::Socket(_) | Event::Renewed(..) => {}
+            Event::Opened | Event::Socket(_) | Event::Probe(_) | Event::Renewed(..) => {}
         }
     }
     Flow::Continue

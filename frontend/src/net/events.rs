@@ -7,16 +7,19 @@ use std::task::Poll;
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 
+use crate::net::carrier::Carrier;
 use crate::net::command::Command;
+use crate::net::http::Frame;
+use crate::net::socket::Socket;
 use crate::session::{Answer, Identity};
 
 pub enum Event {
     Opened,
-    Socket(Option<Result<Message, WebSocketError>>),
+    Socket(Frame),
+    /// A WebSocket probe (tried while on HTTP) opened (`true`) or failed.
+    Probe(bool),
     Command(Option<Command>),
     /// A renewal of the connection's token was answered.
     Renewed(Answer, Identity),
@@ -53,9 +56,9 @@ pub enum Waited<'a> {
     /// No socket: only commands, a renewal and the timer.
     Nothing,
     /// A socket still connecting: its opening, then its events.
-    Opening(&'a mut WebSocket),
+    Opening(&'a mut Carrier),
     /// A socket that opened: its events.
-    Open(&'a mut WebSocket),
+    Open(&'a mut Carrier),
 }
 
 /// The next thing that happens: the socket opening (while
@@ -64,22 +67,31 @@ pub enum Waited<'a> {
 pub async fn next_event(
     commands: &mut UnboundedReceiver<Command>,
     mut socket: Waited<'_>,
+    probe: &mut Option<Socket>,
     renewing: &mut Renewing,
     timer: &mut Timer,
 ) -> Event {
     poll_fn(|cx| {
-        let (ws, await_open) = match &mut socket {
+        let (carrier, await_open) = match &mut socket {
             Waited::Nothing => (None, false),
-            Waited::Opening(ws) => (Some(&mut **ws), true),
-            Waited::Open(ws) => (Some(&mut **ws), false),
+            Waited::Opening(carrier) => (Some(&mut **carrier), true),
+            Waited::Open(carrier) => (Some(&mut **carrier), false),
         };
-        if let Some(ws) = ws {
-            // The sink becomes ready when the socket leaves CONNECTING.
-            if await_open && ws.poll_ready_unpin(cx).is_ready() {
+        if let Some(carrier) = carrier {
+            if await_open && carrier.poll_opened(cx).is_ready() {
                 return Poll::Ready(Event::Opened);
             }
-            if let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+            if let Poll::Ready(item) = carrier.poll_next(cx) {
                 return Poll::Ready(Event::Socket(item));
+            }
+        }
+        if let Some(socket) = probe.as_mut() {
+            // A probe only opens or fails: its frames are not read.
+            if socket.stream().poll_ready_unpin(cx).is_ready() {
+                let opened = socket.is_open();
+                socket.close("probe");
+                *probe = None;
+                return Poll::Ready(Event::Probe(opened));
             }
         }
         if let Some(future) = renewing.as_mut() {

@@ -7,12 +7,14 @@
 
 pub mod admin;
 pub mod attention;
+pub mod carrier;
 pub mod clock;
 pub mod command;
 pub mod connection;
 pub mod credentials;
 pub mod driver;
 pub mod events;
+pub mod http;
 pub mod identity;
 pub mod rooms_stream;
 pub mod sending;

@@ -6,9 +6,9 @@
 use roomcast_shared::{ClientCommand, ErrorCode, GroupName, MessageId};
 use uuid::Uuid;
 
+use crate::net::carrier::Carrier;
 use crate::net::command::Command;
 use crate::net::events::now_ms;
-use crate::net::socket::Socket;
 use crate::net::view::View;
 use crate::session::{Outbox, Owner, Reached};
 use crate::state::Action;
@@ -112,7 +112,7 @@ impl Sending {
     }
 
     /// Writes the next message of the outbox, if one may go now.
-    pub async fn send_next(&mut self, socket: &mut Socket) {
+    pub async fn send_next(&mut self, socket: &mut Carrier) {
         if let Some((id, text)) = self.outbox.next_to_send(now_ms()) {
             // A failed write means the socket is closing; the close puts the
             // message back in the queue.

@@ -27,6 +27,29 @@ impl SocketTarget {
     pub fn url(&self, client_id: ClientId, resume: &ResumeCursor) -> String {
         format!("{}{client_id}?{}{}", self.prefix, self.query, resume.query())
     }
+
+    /// `http(s)://host/api/events/{group}/`: the HTTP transport's prefix.
+    fn http_prefix(&self) -> String {
+        let (scheme, rest) = self.prefix.split_once("://").unwrap_or(("ws", &self.prefix));
+        let scheme = if scheme == "wss" { "https" } else { "http" };
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let group = path.strip_prefix("ws/").unwrap_or(path);
+        format!("{scheme}://{host}/api/events/{group}")
+    }
+
+    /// The HTTP transport's event stream for `client_id`, asking for what
+    /// follows `resume` (the same query as the socket's).
+    pub fn events_url(&self, client_id: ClientId, resume: &ResumeCursor) -> String {
+        format!("{}{client_id}?{}{}", self.http_prefix(), self.query, resume.query())
+    }
+
+    /// Where the HTTP transport posts commands: only a direct message's
+    /// `with=…` goes in its query.
+    pub fn commands_url(&self, client_id: ClientId) -> String {
+        let with: Vec<&str> = self.query.split('&').filter(|part| part.starts_with("with=")).collect();
+        let query = if with.is_empty() { String::new() } else { format!("?{}", with.join("&")) };
+        format!("{}{client_id}{query}", self.http_prefix())
+    }
 }
 
 /// `trunk serve`'s port and the backend's default port (Trunk.toml, config).
@@ -118,6 +141,25 @@ mod tests {
         assert_eq!(
             target().url(client, &resume),
             format!("wss://chat.example/ws/lobby/{client}?name=Ann&since=41&epoch=9f2c")
+        );
+    }
+
+    #[test]
+    fn the_http_transport_goes_to_the_events_api_with_the_same_query() {
+        let client = ClientId(Uuid::from_u128(1));
+        let mut resume = ResumeCursor::default();
+        resume.welcomed("9f2c".into());
+        resume.received(41);
+        assert_eq!(
+            target().events_url(client, &resume),
+            format!("https://chat.example/api/events/lobby/{client}?name=Ann&since=41&epoch=9f2c")
+        );
+        assert_eq!(target().commands_url(client), format!("https://chat.example/api/events/lobby/{client}"));
+        let plain = SocketTarget { prefix: "ws://h:8000/ws/dm-1/".into(), query: "name=A&with=abc".into() };
+        assert_eq!(plain.commands_url(client), format!("http://h:8000/api/events/dm-1/{client}?with=abc"));
+        assert_eq!(
+            plain.events_url(client, &ResumeCursor::default()),
+            format!("http://h:8000/api/events/dm-1/{client}?name=A&with=abc")
         );
     }
 

@@ -51,6 +51,15 @@ impl Transport {
         !matches!(self, Self::WebSocket)
     }
 
+    /// What the timeline says when the connections move to this transport.
+    pub fn switched_line(self) -> &'static str {
+        match self {
+            Self::WebSocket => "trying WebSocket again",
+            Self::Stream => "WebSocket does not get through: using an HTTP stream",
+            Self::Poll => "the HTTP stream is held back: using long polling",
+        }
+    }
+
     /// What the status bar says once connected this way.
     pub fn connected_line(self) -> String {
         match self.label() {
@@ -151,6 +160,19 @@ impl Transports {
         match self.first_event_deadline_ms(started_ms) {
             Some(deadline) if now_ms >= deadline => {
                 self.current = Transport::Poll;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An HTTP attempt ended at `now_ms` without opening. Once a probe is
+    /// due, the next attempt is a WebSocket again (HTTP may be what fails
+    /// now); returns whether it is.
+    pub fn http_failed(&mut self, now_ms: f64) -> bool {
+        match self.probe_due_ms() {
+            Some(at) if now_ms >= at => {
+                self.websocket_opened();
                 true
             }
             _ => false,
@@ -264,6 +286,17 @@ mod tests {
     fn a_test_shortens_only_the_numbers_it_names() {
         let config: TransportConfig = serde_json::from_str(r#"{"probe_every_ms": 3000}"#).expect("config");
         assert_eq!(config, TransportConfig { probe_every_ms: 3_000.0, ..TransportConfig::default() });
+    }
+
+    #[test]
+    fn http_that_fails_too_tries_websocket_again_once_a_probe_is_due() {
+        let mut t = Transports::new(quick());
+        t.websocket_failed(0.0, 100.0);
+        assert!(!t.http_failed(500.0));
+        assert_eq!(t.current(), Transport::Stream);
+        assert!(t.http_failed(1_100.0));
+        assert_eq!(t.current(), Transport::WebSocket);
+        assert_eq!(t.probe_due_ms(), None);
     }
 
     #[test]

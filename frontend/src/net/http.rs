@@ -1,0 +1,351 @@
+//! The HTTP transport (docs/PROTOCOL.md, "Over plain HTTP"), for a room's
+//! connection when WebSocket cannot get through: the event stream read with
+//! `fetch` (a streaming body, the token in `Authorization`), or long polls
+//! with the session the server names, and commands `POST`ed in batches
+//! (with `X-Roomcast: 1`).
+//!
+//! What it reads comes out as a WebSocket's frames would
+//! ([`HttpLink::poll_next`]): each event's data as a text frame, the
+//! stream's `event: close` as the close a socket would get, the end of the
+//! stream as 1006; a post's answers (`ack`, `error`, `pong`) are frames
+//! too. So the connection logic does not know which transport it has.
+//! Parsing is [`SseParser`]'s, which transport is [`Transports`]'s
+//! (crate::session::Transports).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use gloo_net::websocket::events::CloseEvent;
+use gloo_net::websocket::{Message, WebSocketError};
+use roomcast_shared::{ClientCommand, ServerEvent};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, Response};
+
+use crate::session::sse::resume_query;
+use crate::session::{SseItem, SseParser};
+
+/// The most commands one post carries (the server's limit).
+const MAX_BATCH: usize = 64;
+
+/// A frame as the WebSocket stream gives it; `None`: the stream ended.
+pub type Frame = Option<Result<Message, WebSocketError>>;
+
+/// What the link's tasks share with the connection that polls it.
+#[derive(Default)]
+struct Shared {
+    /// The link is open: something came on the stream (its padding comes
+    /// first; a `200` alone may be a proxy holding the stream back), or a
+    /// poll was answered.
+    opened: bool,
+    /// Something came on the stream (the padding comment, an event).
+    heard: bool,
+    /// What came, not yet taken.
+    frames: VecDeque<Frame>,
+    /// The last frame is queued (a close, or the end): nothing follows.
+    ended: bool,
+    /// The connection let the link go.
+    let_go: bool,
+    waker: Option<Waker>,
+    /// Commands waiting for a post.
+    outgoing: Vec<ClientCommand>,
+    posting: bool,
+    /// `Bearer {token}`: a `refresh` changes it for the next requests.
+    bearer: String,
+}
+
+impl Shared {
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if self.ended || self.let_go {
+            return;
+        }
+        self.ended = frame.is_none() || matches!(frame, Some(Err(_)));
+        self.frames.push_back(frame);
+        self.wake();
+    }
+
+    /// The stream's items, as frames. Returns whether one was its close.
+    fn items(&mut self, items: Vec<SseItem>) -> bool {
+        for item in items {
+            self.heard = true;
+            self.opened = true;
+            match item {
+                SseItem::Comment => self.wake(),
+                SseItem::Data { data, .. } => self.push(Some(Ok(Message::Text(data)))),
+                SseItem::Close { code, reason } => {
+                    self.push(Some(Err(WebSocketError::ConnectionClose(CloseEvent { code, reason, was_clean: true }))));
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn opened(&mut self) {
+        self.opened = true;
+        self.wake();
+    }
+}
+
+/// One HTTP connection of a room: its stream or polls, and its posts.
+pub struct HttpLink {
+    shared: Rc<RefCell<Shared>>,
+    abort: Option<AbortController>,
+    /// Where commands are posted.
+    post_url: String,
+}
+
+impl HttpLink {
+    /// Opens the event stream at `url` (`…/api/events/{group}/{client}?…`,
+    /// with the position to resume from) with `token`, or long polls it
+    /// when `poll`. `post_url` takes the commands.
+    pub fn open(url: String, post_url: String, token: &str, poll: bool) -> Self {
+        let shared = Rc::new(RefCell::new(Shared { bearer: format!("Bearer {token}"), ..Shared::default() }));
+        let abort = AbortController::new().ok();
+        let signal = abort.as_ref().map(AbortController::signal);
+        let task = shared.clone();
+        if poll {
+            spawn_local(run_polls(task, url, signal));
+        } else {
+            spawn_local(run_stream(task, url, signal));
+        }
+        Self { shared, abort, post_url }
+    }
+
+    /// Ready once the link is open (or ended without opening).
+    pub fn poll_opened(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut shared = self.shared.borrow_mut();
+        if shared.opened || shared.ended {
+            return Poll::Ready(());
+        }
+        shared.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// The next frame.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Frame> {
+        let mut shared = self.shared.borrow_mut();
+        match shared.frames.pop_front() {
+            Some(frame) => Poll::Ready(frame),
+            None => {
+                shared.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        let shared = self.shared.borrow();
+        shared.opened && !shared.ended
+    }
+
+    /// Whether anything came on the stream yet (its padding comes first).
+    pub fn heard(&self) -> bool {
+        self.shared.borrow().heard
+    }
+
+    /// Queues `command` for the next post. A `refresh` is not posted (each
+    /// request carries its token): the next requests carry the new token,
+    /// and it is taken at once.
+    pub fn send(&mut self, command: &ClientCommand) {
+        let mut shared = self.shared.borrow_mut();
+        if shared.ended || shared.let_go {
+            return;
+        }
+        if let ClientCommand::Refresh { token } = command {
+            shared.bearer = format!("Bearer {token}");
+            let taken = ServerEvent::Refreshed { token_expires_at: None }.encode();
+            shared.push(Some(Ok(Message::Text(taken))));
+            return;
+        }
+        shared.outgoing.push(command.clone());
+        if !shared.posting {
+            shared.posting = true;
+            let signal = self.abort.as_ref().map(AbortController::signal);
+            spawn_local(run_posts(self.shared.clone(), self.post_url.clone(), signal));
+        }
+    }
+
+    /// Lets the link go: every request is aborted, nothing more comes.
+    pub fn close(&self) {
+        self.shared.borrow_mut().let_go = true;
+        if let Some(abort) = &self.abort {
+            abort.abort();
+        }
+    }
+}
+
+impl Drop for HttpLink {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A request with the link's token: a `GET` of the events, or a `POST` of
+/// `body`.
+async fn fetch(url: &str, bearer: &str, body: Option<&str>, signal: Option<&AbortSignal>) -> Option<Response> {
+    let headers = Headers::new().ok()?;
+    headers.set("Authorization", bearer).ok()?;
+    let init = RequestInit::new();
+    match body {
+        Some(body) => {
+            init.set_method("POST");
+            headers.set("Content-Type", "application/json").ok()?;
+            headers.set("X-Roomcast", "1").ok()?;
+            init.set_body(&JsValue::from_str(body));
+        }
+        None => {
+            init.set_method("GET");
+            headers.set("Accept", "text/event-stream").ok()?;
+        }
+    }
+    init.set_headers(&headers);
+    init.set_signal(signal);
+    let promise = web_sys::window()?.fetch_with_str_and_init(url, &init);
+    let response: Response = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    (response.status() == 200).then_some(response)
+}
+
+/// The event stream: its chunks through the parser until its close or end.
+async fn run_stream(shared: Rc<RefCell<Shared>>, url: String, signal: Option<AbortSignal>) {
+    let bearer = shared.borrow().bearer.clone();
+    let Some(response) = fetch(&url, &bearer, None, signal.as_ref()).await else {
+        shared.borrow_mut().push(None);
+        return;
+    };
+    let Some(reader) = response.body().map(|body| body.get_reader().unchecked_into::<ReadableStreamDefaultReader>())
+    else {
+        shared.borrow_mut().push(None);
+        return;
+    };
+    let mut parser = SseParser::default();
+    while let Some(bytes) = read(&reader).await {
+        if shared.borrow_mut().items(parser.feed(&bytes)) {
+            return;
+        }
+    }
+    shared.borrow_mut().push(None);
+}
+
+/// The next chunk of a streaming body; `None` at its end (or on an error).
+async fn read(reader: &ReadableStreamDefaultReader) -> Option<Vec<u8>> {
+    let result: web_sys::ReadableStreamReadResult = JsFuture::from(reader.read()).await.ok()?.unchecked_into();
+    if result.get_done().unwrap_or(true) {
+        return None;
+    }
+    Some(js_sys::Uint8Array::new(&result.get_value()).to_vec())
+}
+
+/// Long polls: one answer after another, each naming the session to poll
+/// next and resuming after the last message it gave, until an answer names
+/// no session (its last event is the close).
+async fn run_polls(shared: Rc<RefCell<Shared>>, url: String, signal: Option<AbortSignal>) {
+    let mut parser = SseParser::default();
+    let mut next = format!("{url}&poll=1");
+    loop {
+        let bearer = shared.borrow().bearer.clone();
+        let Some(response) = fetch(&next, &bearer, None, signal.as_ref()).await else { break };
+        shared.borrow_mut().opened();
+        let session = response.headers().get("X-Roomcast-Session").ok().flatten();
+        let Some(body) = text(&response).await else { break };
+        if shared.borrow_mut().items(parser.feed(body.as_bytes())) {
+            return;
+        }
+        let Some(session) = session else { break };
+        next = poll_url(&url, &session, parser.last_id());
+        if shared.borrow().let_go {
+            return;
+        }
+    }
+    shared.borrow_mut().push(None);
+}
+
+/// The next poll's URL: the session, and the position after the last
+/// message received (else the first poll's).
+fn poll_url(url: &str, session: &str, last_id: Option<&str>) -> String {
+    match last_id.and_then(resume_query) {
+        Some(position) => {
+            let base = url.split("&since=").next().unwrap_or(url);
+            format!("{base}{position}&poll=1&session={session}")
+        }
+        None => format!("{url}&poll=1&session={session}"),
+    }
+}
+
+async fn text(response: &Response) -> Option<String> {
+    JsFuture::from(response.text().ok()?).await.ok()?.as_string()
+}
+
+/// Posts the queued commands, a batch at a time, and queues the answers
+/// as frames. A post that fails ends the link (1006): what it carried is
+/// sent again on the next connection (a resend is recognized by its id).
+async fn run_posts(shared: Rc<RefCell<Shared>>, url: String, signal: Option<AbortSignal>) {
+    loop {
+        let (batch, bearer) = {
+            let mut shared = shared.borrow_mut();
+            if shared.outgoing.is_empty() || shared.let_go {
+                shared.posting = false;
+                return;
+            }
+            let take = shared.outgoing.len().min(MAX_BATCH);
+            (shared.outgoing.drain(..take).collect::<Vec<_>>(), shared.bearer.clone())
+        };
+        let body = serde_json::to_string(&batch).unwrap_or_default();
+        let answers = match fetch(&url, &bearer, Some(&body), signal.as_ref()).await {
+            Some(response) => text(&response).await.and_then(|text| answers(&text)),
+            None => None,
+        };
+        let mut shared = shared.borrow_mut();
+        match answers {
+            Some(answers) => answers.into_iter().for_each(|answer| shared.push(Some(Ok(Message::Text(answer))))),
+            None => {
+                shared.posting = false;
+                shared.push(None);
+                return;
+            }
+        }
+    }
+}
+
+/// A post's answer: one JSON value per command, `null` for those that have
+/// none; the others as text frames.
+fn answers(text: &str) -> Option<Vec<String>> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+    Some(values.into_iter().filter(|value| !value.is_null()).map(|value| value.to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_frames_and_nulls_are_nothing() {
+        let frames = answers(r#"[{"type":"pong"},null,{"type":"ack","id":"x","seq":4}]"#).expect("answers");
+        let values: Vec<serde_json::Value> = frames.iter().map(|f| serde_json::from_str(f).expect("json")).collect();
+        assert_eq!(
+            values,
+            [serde_json::json!({"type": "pong"}), serde_json::json!({"type": "ack", "id": "x", "seq": 4})]
+        );
+        assert_eq!(answers("not json"), None);
+    }
+
+    #[test]
+    fn a_poll_names_its_session_and_resumes_after_the_last_message() {
+        let url = "http://h/api/events/lobby/c?name=Ann&since=3&epoch=e1";
+        assert_eq!(poll_url(url, "s1", None), format!("{url}&poll=1&session=s1"));
+        assert_eq!(
+            poll_url(url, "s2", Some("e2:9")),
+            "http://h/api/events/lobby/c?name=Ann&since=9&epoch=e2&poll=1&session=s2"
+        );
+        let fresh = "http://h/api/events/lobby/c?name=Ann";
+        assert_eq!(poll_url(fresh, "s", Some("e:1")), format!("{fresh}&since=1&epoch=e&poll=1&session=s"));
+    }
+}
