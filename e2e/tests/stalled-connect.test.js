@@ -117,6 +117,11 @@ test('a connect attempt that gets no answer is given up after 10 s and retried',
   const proxy = await stallingProxy(env.server.port);
   const { control } = proxy;
   const alice = await newPage(env.browser);
+  // This test is about WebSocket attempts: the fallback to HTTP (after a
+  // stalled attempt's 10 s; see http-fallback.test.js) is put off.
+  await alice.addInitScript(() => {
+    localStorage.setItem('roomcast.transport', JSON.stringify({ fail_opens: 1000, open_within_ms: 3_600_000 }));
+  });
   const bob = await newPage(env.browser);
   try {
     await alice.goto(`${proxy.url}/room/e2e-stalled?name=Alice`);
