@@ -233,7 +233,17 @@ pub fn spawn(upgrades: &Upgrades, serve: impl std::future::Future<Output = ()> +
 /// connection. No tracing span per connection: a span's recorded fields
 /// cost about half a KiB for the connection's lifetime; the few log events
 /// carry the connection's fields themselves instead.
-pub async fn serve_member<S>(socket: WebSocketStream<S>, peer: Peer, upgrades: Upgrades)
+///
+/// Not an `async fn`: one would keep its arguments (the socket, the peer)
+/// beside the connection's future that takes them, about 0.9 KiB more per
+/// idle connection (measured: 19,000 JSON connections, 8.54 KiB each as an
+/// `async fn`, 7.64 as this). The setup runs now; the future is the
+/// connection's own.
+pub fn serve_member<S>(
+    socket: WebSocketStream<S>,
+    peer: Peer,
+    upgrades: Upgrades,
+) -> impl std::future::Future<Output = ()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -247,11 +257,11 @@ where
     }
     // A member's seat in its group's presence, or a rooms stream's place
     // among the node's streams; given back when it ends.
-    let (_seat, _stream) = match peer.role {
+    let places = match peer.role {
         Role::Member { .. } => (Some(presence.seat(&peer.group, who(&peer))), None),
         Role::Rooms => (None, Some(context.rooms.open(peer.client_id, membership.queue().clone()))),
     };
-    connection::serve(socket, peer, membership, context).await;
+    futures_util::FutureExt::map(connection::serve(socket, peer, membership, context), move |()| drop(places))
 }
 
 /// The group a request's path names, and what the connection is for: the
