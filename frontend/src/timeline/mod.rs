@@ -383,7 +383,7 @@ impl Timeline {
         let text = format!("{missing} message{} could not be recovered", if missing == 1 { "" } else { "s" });
         let line = Rc::new(SystemLine { kind: LineKind::Gap, text, at_ms });
         let number = self.take_line_number();
-        self.insert_line(RowKey { at: from - 1, line: number }, line);
+        self.insert_line(RowKey { at: from.saturating_sub(1), line: number }, line);
         self.retry_line = None;
         match self.covered {
             Some((held_from, held_to)) if from == held_to + 1 && self.is_live() => {
