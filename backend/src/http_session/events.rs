@@ -4,7 +4,9 @@
 //! `Last-Event-ID`); other events carry none. The end of the connection
 //! is an `event: close` with the close code a socket would get.
 
-use roomcast_shared::ServerEvent;
+use std::borrow::Cow;
+
+use serde::Deserialize;
 
 /// The stream's first bytes: a comment of 2 KiB, so that a proxy that
 /// buffers small responses passes the first event on at once (the client
@@ -28,16 +30,15 @@ impl Ids {
     /// `event` (a `roomcast.v1` event as a socket would get it) as an SSE
     /// event: a message with its id, anything else without.
     pub fn event(&mut self, event: &str) -> String {
-        let id = match ServerEvent::decode(event) {
-            Ok(ServerEvent::Welcome(welcome)) => {
-                self.epoch = welcome.epoch;
+        // Only the fields the id needs are read (each member's stream reads
+        // every message: no full decode per member).
+        let head: Head<'_> = serde_json::from_str(event).unwrap_or_default();
+        let id = match (head.kind.as_deref(), head.epoch, head.seq) {
+            (Some("welcome" | "reset"), Some(epoch), _) => {
+                self.epoch = epoch.into_owned();
                 None
             }
-            Ok(ServerEvent::Reset { epoch }) => {
-                self.epoch = epoch;
-                None
-            }
-            Ok(ServerEvent::Message(message)) if !self.epoch.is_empty() => Some(message.seq),
+            (Some("message"), _, Some(seq)) if !self.epoch.is_empty() => Some(seq),
             _ => None,
         };
         match id {
@@ -45,6 +46,17 @@ impl Ids {
             None => format!("data: {event}\n\n"),
         }
     }
+}
+
+/// What an event's id needs of it: its type, and a message's number or a
+/// new history's epoch.
+#[derive(Debug, Default, Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    epoch: Option<Cow<'a, str>>,
 }
 
 /// The end of the stream: the close code (and reason) a socket would have
@@ -63,7 +75,7 @@ pub fn resume_at(last_event_id: &str) -> Option<(String, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender};
+    use roomcast_shared::{ChatMessage, ClientId, GroupName, MessageId, Sender, ServerEvent};
     use uuid::Uuid;
 
     use super::*;
