@@ -77,10 +77,15 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         // the newest messages, ask for the next page.
         let (list, anchor, placed_at) = (list.clone(), anchor.clone(), placed_at.clone());
         let (following, newer, on_load_newer) = (props.following, props.newer, props.on_load_newer.clone());
+        let on_following = props.on_following.clone();
         let seen = seen.clone();
         use_effect(move || {
             if let Some(element) = list.cast::<HtmlElement>() {
-                if following {
+                if following && scroll::left_bottom(metrics(&element), *placed_at.borrow()) {
+                    // The user scrolled up and this render came before the
+                    // scroll event: the view stays where the user put it.
+                    on_following.emit(false);
+                } else if following {
                     element.set_scroll_top(element.scroll_height());
                 } else if let Some((key, offset)) = anchor.borrow().clone() {
                     if let Some(row) = find_row(&element, &key) {

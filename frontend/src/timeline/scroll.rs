@@ -66,11 +66,10 @@ pub struct Scrolled {
 /// Only the user scrolls up: rows landing below the bottom move nothing, so
 /// a view the app put at the bottom is not "left".
 pub fn scrolled(metrics: Metrics, placed_at: i32, shown: Shown) -> Scrolled {
-    let moved_up = metrics.top < placed_at - 1;
     let at_bottom = metrics.to_end() <= NEAR_BOTTOM;
     let follow = if at_bottom && shown.live && !shown.following {
         Some(Follow::Start)
-    } else if shown.following && moved_up && !at_bottom {
+    } else if shown.following && left_bottom(metrics, placed_at) {
         Some(Follow::Stop)
     } else {
         None
@@ -80,6 +79,14 @@ pub fn scrolled(metrics: Metrics, placed_at: i32, shown: Shown) -> Scrolled {
         load_older: metrics.top < NEAR_TOP && shown.older == Edge::More,
         load_newer: near_end_of_loadable(metrics, shown.newer),
     }
+}
+
+/// Whether the user has moved the view up from where the app last put it
+/// (`placed_at`), away from the bottom. A render that finds this, before
+/// the scroll event has told the view, must not put the view back down:
+/// the user's scroll wins.
+pub fn left_bottom(metrics: Metrics, placed_at: i32) -> bool {
+    metrics.top < placed_at - 1 && metrics.to_end() > NEAR_BOTTOM
 }
 
 /// After a render, or a scroll: whether to ask for the next newer page
@@ -135,6 +142,9 @@ mod tests {
         let up_but_at_bottom = at(placed - 2, placed - 2 + VIEW);
         assert_eq!(scrolled(up_but_at_bottom, placed, shown(true)).follow, None);
         assert_eq!(scrolled(up, placed, shown(false)).follow, None, "not following");
+        // A render checks the same before it puts the view back down.
+        assert!(left_bottom(up, placed));
+        assert!(!left_bottom(grown, placed) && !left_bottom(up_but_at_bottom, placed));
     }
 
     #[test]
