@@ -75,9 +75,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         .and(note_forwarding(proxies.clone()))
         .and(
             websocket(gate.clone())
-                .or(sessions::events(gate.clone(), polls))
-                .unify()
-                .or(sessions::commands(gate))
+                .or(sessions::routes(gate, polls))
                 .unify()
                 .or(healthz(registry))
                 .unify()
@@ -175,7 +173,8 @@ fn websocket(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection
              gate: Gate| async move {
                 let token = upgrade::offered_token(&headers).or(query.get("token").map(String::as_str));
                 let with = query.get("with").map(String::as_str);
-                let knock = Knock { group: &group, client: &client, token, with, headers: &headers, remote };
+                let knock =
+                    Knock { group: &group, client: &client, token, ticket: None, with, headers: &headers, remote };
                 let Passed { admitted, ip, place } = gate.pass(knock).await?;
                 let request = upgrade::Request {
                     group: &group,

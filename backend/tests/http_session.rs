@@ -245,3 +245,73 @@ async fn long_polls_answer_what_came_or_nothing_and_any_session_resumes_from_the
     assert_eq!(seqs, [2], "after its position, nothing before");
     server.shutdown().await;
 }
+
+/// A ticket from `POST …/ticket` for `client`'s stream of `group`.
+async fn ticket_for(addr: std::net::SocketAddr, group: &str, client: Uuid) -> String {
+    let (status, body) = post_raw(addr, &format!("/api/events/{group}/{client}/ticket"), &bearer(client), "").await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (open_by, expires_at) = (answer["open_by"].as_u64().unwrap(), answer["expires_at"].as_u64().unwrap());
+    assert!(open_by > now && open_by <= now + 31, "opened within 30 s: {answer}");
+    assert!(expires_at > open_by && expires_at <= now + 3_601, "lasts an hour at most: {answer}");
+    answer["ticket"].as_str().unwrap().to_owned()
+}
+
+/// The messages of `stream` up to its `synced`, with their ids.
+async fn messages_to_synced(stream: &mut SseClient) -> Vec<(Option<String>, u64)> {
+    let mut seen = Vec::new();
+    while let Some(event) = stream.next_event().await {
+        match event.server_event() {
+            ServerEvent::Message(message) => seen.push((event.id.clone(), message.seq)),
+            ServerEvent::Synced { .. } => return seen,
+            _ => {}
+        }
+    }
+    panic!("the stream ended before synced: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_plain_event_source_opens_its_stream_with_a_ticket_once_and_resumes_with_it() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let ann = Uuid::new_v4();
+    let path = format!("/api/events/lobby/{ann}");
+    let asking = format!("{path}/ticket");
+    let bearer = bearer(ann);
+    assert_eq!(raw_request(addr, "POST", &asking, &[("X-Roomcast", "1")], "").await.0, 401, "no token");
+    let plain = [("Authorization", bearer.as_str())];
+    assert_eq!(raw_request(addr, "POST", &asking, &plain, "").await.0, 403, "no Origin and no X-Roomcast");
+    let others = format!("/api/events/lobby/{}/ticket", Uuid::new_v4());
+    assert_eq!(post_raw(addr, &others, &bearer, "").await.0, 403, "another client id's stream");
+    let ticket = ticket_for(addr, "lobby", ann).await;
+
+    // Good for its stream alone: not as a token, not for posts, not for
+    // another group.
+    let as_token = format!("Bearer {ticket}");
+    assert_eq!(SseClient::open(addr, &path, &[("Authorization", &as_token)]).await.0, 401, "as a token");
+    assert_eq!(post_raw(addr, &path, &as_token, r#"[{"type":"ping"}]"#).await.0, 401, "to post");
+    let elsewhere = format!("/api/events/elsewhere/{ann}?ticket={ticket}");
+    assert_eq!(SseClient::open(addr, &elsewhere, &[]).await.0, 403, "another group's stream");
+
+    let mut bob = connect_json(addr, "lobby").await;
+    publish_all(&mut bob, &["one".to_owned()], 1).await;
+    let with_ticket = format!("{path}?ticket={ticket}");
+    let (status, stream, body) = SseClient::open(addr, &with_ticket, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let mut stream = stream.unwrap();
+    let seen = messages_to_synced(&mut stream).await;
+    let last = seen.last().and_then(|(id, _)| id.clone()).expect("the message's id");
+    assert_eq!(seen.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), [1]);
+    let (status, _, body) = SseClient::open(addr, &with_ticket, &[]).await;
+    assert_eq!(status, 401, "opened once: {body}");
+
+    // The browser reconnects with the same URL and its Last-Event-ID.
+    drop(stream);
+    publish_all(&mut bob, &["two".to_owned()], 1).await;
+    let (status, stream, body) = SseClient::open(addr, &with_ticket, &[("Last-Event-ID", &last)]).await;
+    assert_eq!(status, 200, "{body}");
+    let seen = messages_to_synced(&mut stream.unwrap()).await;
+    assert_eq!(seen.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), [2], "after its last id");
+    server.shutdown().await;
+}

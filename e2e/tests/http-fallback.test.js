@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  eventually, newPage, send, serverAndBrowser, shownTexts, storedTexts, waitForMessage, waitForStatus,
+  eventually, identity, newPage, restartServer, send, serverAndBrowser, shownTexts, storedTexts, waitForMessage,
+  waitForStatus,
 } from './support.js';
 
 const env = serverAndBrowser();
@@ -121,3 +122,58 @@ test('a stream held back means long polling; WebSocket is taken back once it get
   await erin.context().close();
   await fay.context().close();
 });
+
+test("a plain EventSource opens a room's stream with a ticket and resumes it by itself after a restart", async () => {
+  const room = `source-${Date.now()}`;
+  const { client_id: client, token } = await identity(env.server);
+  const reader = await newPage(env.browser);
+  await reader.goto(`${env.server.url}/healthz`);
+  // What a third-party page does: a ticket with its token, then a plain
+  // EventSource (which cannot send the token) with the ticket in its URL.
+  const refused = await reader.evaluate(async ({ room, client, token }) => {
+    const asked = await fetch(`/api/events/${room}/${client}/ticket`, {
+      method: 'POST', headers: { Authorization: `Bearer ${token}` },
+    });
+    const { ticket } = await asked.json();
+    window.heard = [];
+    window.opened = 0;
+    window.source = new EventSource(`/api/events/${room}/${client}?ticket=${ticket}&name=Reader`);
+    window.source.onopen = () => { window.opened += 1; };
+    window.source.onmessage = (event) => {
+      const data = JSON.parse(event.data);
+      if (data.type === 'message') window.heard.push({ id: event.lastEventId, text: data.text });
+    };
+    // The token itself is never taken in a URL, and the ticket is no token.
+    const asToken = await fetch(`/api/events/${room}/${client}`, { headers: { Authorization: `Bearer ${ticket}` } });
+    return asToken.status;
+  }, { room, client, token });
+  assert.equal(refused, 401, 'a ticket is not a token');
+  await eventually(() => reader.evaluate(() => window.opened === 1), 'the stream to open');
+
+  const writer = await newPage(env.browser);
+  await writer.goto(`${env.server.url}/room/${room}?name=Writer`);
+  await waitForStatus(writer, 'open');
+  await send(writer, 'before the restart');
+  const heard = () => reader.evaluate(() => window.heard);
+  const [first] = await eventually(async () => (await heard()).length === 1 && heard(), 'the first message');
+  assert.match(first.id, /^[0-9a-f]+:1$/, 'its id is {epoch}:{seq}');
+
+  // The server restarts: the browser reconnects the same EventSource by
+  // itself, with the same ticket and its Last-Event-ID; the message sent
+  // meanwhile comes once, and nothing before it again.
+  env.server = await restartServer(await stopAndKeep(env.server));
+  await waitForStatus(writer, 'open');
+  await send(writer, 'after the restart');
+  await eventually(async () => (await heard()).length >= 2, 'the second message', 30_000);
+  assert.deepEqual((await heard()).map((each) => each.text), ['before the restart', 'after the restart']);
+  assert.ok(await reader.evaluate(() => window.opened >= 2), 'the browser reopened the stream');
+  await reader.context().close();
+  await writer.context().close();
+});
+
+/** Stops `server` (SIGTERM) and resolves with it, to start again. */
+async function stopAndKeep(server) {
+  server.child.kill('SIGTERM');
+  await server.exited;
+  return server;
+}

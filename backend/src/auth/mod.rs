@@ -9,6 +9,8 @@
 //! - [`revocations`]: identities whose earlier tokens are refused.
 //! - [`bans`]: identities, addresses and networks refused until a time.
 //! - [`direct`]: direct message groups, for their two participants only.
+//! - [`ticket`]: session tickets, the token's stand-in in a plain
+//!   `EventSource`'s URL.
 //!
 //! # Invariants
 //! - A connection is `verified` only with a valid token whose `sub` is the
@@ -19,19 +21,22 @@
 //! - A banned identity is refused wherever its token is checked, with 403
 //!   and a JSON body saying until when; a banned address or network at
 //!   every handshake and where identities are made or shown.
-//! - Tokens are never logged (nor are query strings, which carry them).
+//! - A ticket opens one event stream (its group, client id and address)
+//!   and nothing else; it is refused as a token.
+//! - Tokens are never logged (nor are query strings, which carry tickets).
 
 pub(crate) mod bans;
 pub(crate) mod direct;
 pub(crate) mod limiter;
 pub(crate) mod revocations;
 pub(crate) mod secret;
+pub(crate) mod ticket;
 pub(crate) mod token;
 
 use std::net::IpAddr;
 
 use http::StatusCode;
-use roomcast_shared::{ClientId, DisplayName, GroupName};
+use roomcast_shared::{ClientId, DisplayName, GroupName, ROOMS_STREAM};
 use warp::reply::Response;
 use warp::Reply;
 
@@ -43,6 +48,7 @@ pub use bans::{Bans, MAX_BANS};
 pub use direct::DirectError;
 pub use revocations::Revocations;
 pub use secret::{Secret, SecretError};
+pub use ticket::{TicketError, TicketScope, Tickets};
 pub use token::{Claims, GroupPattern, TokenError, Tokens};
 
 /// Whether connections must present a token.
@@ -71,6 +77,8 @@ pub enum AuthError {
     /// The identity, or the address it comes from, is banned.
     #[error("removed from this server until {until_ms} (Unix ms)")]
     Banned { until_ms: u64, reason: String },
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
 }
 
 impl AuthError {
@@ -87,6 +95,9 @@ impl HttpError for AuthError {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
             Self::OtherClient | Self::GroupNotAllowed | Self::Banned { .. } => StatusCode::FORBIDDEN,
             Self::Direct(err) => err.status(),
+            Self::Ticket(TicketError::NotATicket | TicketError::Used | TicketError::Late) => StatusCode::UNAUTHORIZED,
+            Self::Ticket(TicketError::OtherStream) => StatusCode::FORBIDDEN,
+            Self::Ticket(TicketError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -129,6 +140,7 @@ pub struct Auth {
     tokens: Tokens,
     revocations: std::sync::Arc<Revocations>,
     bans: std::sync::Arc<Bans>,
+    tickets: Tickets,
 }
 
 impl Auth {
@@ -138,7 +150,7 @@ impl Auth {
         revocations: std::sync::Arc<Revocations>,
         bans: std::sync::Arc<Bans>,
     ) -> Self {
-        Self { mode, tokens, revocations, bans }
+        Self { mode, tokens, revocations, bans, tickets: Tickets::default() }
     }
 
     /// Refuses an address (or network) that is banned now: checked at
@@ -170,11 +182,51 @@ impl Auth {
     /// The claims of `token`: signed by this server, within its times, and
     /// not revoked.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let claims = self.signed(token)?;
+        if claims.tkt.is_some() {
+            return Err(TokenError::Ticket);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `token` or ticket, signed by this server, within its
+    /// times, and not revoked.
+    fn signed(&self, token: &str) -> Result<Claims, TokenError> {
         let claims = self.tokens.verify(token)?;
         if self.revocations.refuses(&claims) {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
+    }
+
+    /// A ticket for the event stream of `group` (raw, as in its path), for
+    /// the holder of `claims` (checked by [`Auth::admit_member`] or
+    /// [`Auth::admit_stream`]) asking from `ip`.
+    pub fn issue_ticket(&self, claims: &Claims, group: &str, ip: IpAddr) -> (String, Claims) {
+        let ticket = ticket::ticket_claims(claims, group, ip, token::unix_seconds());
+        (self.tokens.issue(&ticket), ticket)
+    }
+
+    /// An event stream opened with a ticket instead of a token: the
+    /// ticket's own group, client id and address; a first open once and in
+    /// time, a reconnect (`resuming`: it names its `Last-Event-ID`) while
+    /// the ticket lasts; and whatever a token would be refused for.
+    pub fn admit_ticket(
+        &self,
+        ticket: &str,
+        client_id: &str,
+        group: &str,
+        ip: IpAddr,
+        resuming: bool,
+    ) -> Result<Admitted, AuthError> {
+        let claims = self.signed(ticket).map_err(AuthError::Invalid)?;
+        let scope = claims.tkt.as_ref().ok_or(TicketError::NotATicket)?;
+        if client_id.parse::<ClientId>().ok() != Some(claims.sub) {
+            return Err(AuthError::OtherClient);
+        }
+        self.tickets.admit(scope, group, ip, resuming, token::unix_seconds())?;
+        self.check_identity(&claims)?;
+        Ok(Admitted { claims: Some(claims) })
     }
 
     /// A socket handshake for the raw path segments `client_id` and `group`
@@ -219,6 +271,22 @@ impl Auth {
             None => {}
         }
         Ok(Admitted { claims })
+    }
+
+    /// A connection to `group` (raw, as in its path) as `client_id`: the
+    /// identity's rooms stream ([`ROOMS_STREAM`]) or a member of a group.
+    pub fn admit_connection(
+        &self,
+        token: Option<&str>,
+        client_id: &str,
+        group: &str,
+        with: Option<&str>,
+    ) -> Result<Admitted, AuthError> {
+        if group == ROOMS_STREAM {
+            self.admit_stream(token, client_id)
+        } else {
+            self.admit_member(token, client_id, group, with)
+        }
     }
 
     /// An identity's rooms stream (`/ws/_me/{client_id}`): a valid token

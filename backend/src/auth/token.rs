@@ -10,6 +10,7 @@ use roomcast_shared::{ClientId, DisplayName, GroupName};
 use serde::{Deserialize, Serialize};
 
 use super::secret::Secret;
+use super::ticket::TicketScope;
 
 /// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECONDS: u64 = 5;
@@ -36,13 +37,17 @@ pub struct Claims {
     /// Not valid before, in Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// A session ticket's scope ([`super::ticket`]): a ticket is good for
+    /// one event stream's URL, and is refused as a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tkt: Option<TicketScope>,
 }
 
 impl Claims {
     /// Claims for `client` alone: no name, every group, no expiry (what a
     /// self-service identity gets).
     pub fn for_client(client: ClientId) -> Self {
-        Self { sub: client, name: None, groups: None, exp: None, iat: None, nbf: None }
+        Self { sub: client, name: None, groups: None, exp: None, iat: None, nbf: None, tkt: None }
     }
 
     /// These claims issued at `now` (Unix seconds), expiring `lifetime`
@@ -131,6 +136,9 @@ pub enum TokenError {
     BadSignature,
     #[error("malformed (a JWT signed with HS256, with a `sub` claim that is a UUID)")]
     Malformed,
+    /// A session ticket where a token is wanted.
+    #[error("a session ticket, good only in its event stream's URL")]
+    Ticket,
 }
 
 /// Issues and checks tokens with one secret.

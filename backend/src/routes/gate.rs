@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use roomcast_shared::{GroupName, ROOMS_STREAM};
+use roomcast_shared::GroupName;
 use warp::Rejection;
 
 use super::extract::client_address;
@@ -35,6 +35,8 @@ pub struct Knock<'a> {
     pub group: &'a str,
     pub client: &'a str,
     pub token: Option<&'a str>,
+    /// A session ticket instead of a token (an event stream's `?ticket=`).
+    pub ticket: Option<&'a str>,
     /// A direct message's other participant.
     pub with: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
@@ -51,14 +53,18 @@ pub struct Passed {
 }
 
 impl Gate {
-    /// The token before the request's own validity; then whether this
+    /// The token (or ticket) before the request's own validity; then whether this
     /// node can take anyone now, the address, new rooms, the proxy's cap.
     pub async fn pass(&self, knock: Knock<'_>) -> Result<Passed, Rejection> {
-        let Knock { group, client, token, with, headers, remote } = knock;
-        let admitted = if group == ROOMS_STREAM {
-            self.auth.admit_stream(token, client)
-        } else {
-            self.auth.admit_member(token, client, group, with)
+        let Knock { group, client, token, ticket, with, headers, remote } = knock;
+        let ip = client_address(&self.proxies, remote.as_ref(), headers);
+        let admitted = match ticket.filter(|_| token.is_none()) {
+            // The browser's own reconnect names where it was.
+            Some(ticket) => {
+                let resuming = headers.contains_key("last-event-id");
+                self.auth.admit_ticket(ticket, client, group, ip, resuming)
+            }
+            None => self.auth.admit_connection(token, client, group, with),
         }
         .map_err(warp::reject::custom)?;
         // A node that cannot reach its store takes no one: the client tries
@@ -66,7 +72,6 @@ impl Gate {
         if !self.history.ready() {
             return Err(warp::reject::custom(Refusal::StoreUnavailable));
         }
-        let ip = client_address(&self.proxies, remote.as_ref(), headers);
         self.auth.check_address(ip).map_err(warp::reject::custom)?;
         // Opening a room nobody has written to (or is in) counts against the
         // identity's and the address's hourly allowance.

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::extract::client_address;
 use super::extract::with;
 use super::gate::{Gate, Knock, Passed};
-use crate::auth;
+use crate::auth::{self, AuthError};
 use crate::http_error::HttpError;
 use crate::http_session::commands::{self, Poster, MAX_COMMANDS};
 use crate::http_session::polls::{Polled, Polls};
@@ -51,13 +52,20 @@ impl HttpError for SessionError {
     }
 }
 
+/// The HTTP fallback's routes, together (one branch of the routes' tree:
+/// a flat chain of every route is too deep for the compiler's trait
+/// checks).
+pub fn routes(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    events(gate.clone(), polls).or(commands(gate.clone())).unify().or(ticket(gate)).unify()
+}
+
 /// GET /api/events/{group}/{client_id}[?since={seq}&epoch={epoch}][&name=…][&with=…]
 /// with `Authorization: Bearer {token}` (or, resuming, `Last-Event-ID:
 /// {epoch}:{seq}`): the member's events as Server-Sent Events, streamed;
 /// with `&poll=1[&session={id}]`, long polling: what came (in the same
 /// format), or nothing after `--long-poll-timeout`, and the session to
 /// name in the next poll (`X-Roomcast-Session`).
-pub fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "events" / String / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
@@ -71,8 +79,9 @@ pub fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,
              headers: http::HeaderMap,
              remote: Option<Remote>,
              (gate, polls): (Gate, Arc<Polls>)| async move {
+                let ticket = query.get("ticket").map(String::as_str);
                 let Passed { admitted, ip, place } =
-                    gate.pass(knock(&group, &client, &query, &headers, remote)).await?;
+                    gate.pass(knock(&group, &client, &query, &headers, remote, ticket)).await?;
                 let polling = query.contains_key("poll");
                 let owner = admitted.claims.as_ref().map(|claims| claims.sub);
                 let held = query
@@ -136,7 +145,7 @@ fn event_stream(mut response: Response) -> Response {
 /// POST /api/events/{group}/{client_id} with `Authorization: Bearer
 /// {token}`, an allowed `Origin` (or `X-Roomcast: 1`) and a JSON array of
 /// commands: their answers, in order.
-pub fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "events" / String / String)
         .and(warp::post())
         .and(warp::query::<HashMap<String, String>>())
@@ -153,13 +162,9 @@ pub fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Reject
              remote,
              body: bytes::Bytes,
              gate: Gate| async move {
-                // The Origin, when there is one, was checked before any route.
-                if !headers.contains_key(header::ORIGIN)
-                    && headers.get("x-roomcast").map(HeaderValue::as_bytes) != Some(b"1")
-                {
-                    return Err(warp::reject::custom(SessionError::NoRoomcastHeader));
-                }
-                let Passed { admitted, ip, .. } = gate.pass(knock(&group, &client, &query, &headers, remote)).await?;
+                from_a_page(&headers)?;
+                let Passed { admitted, ip, .. } =
+                    gate.pass(knock(&group, &client, &query, &headers, remote, None)).await?;
                 let batch = parse(&body).map_err(warp::reject::custom)?;
                 let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
                 let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
@@ -174,15 +179,67 @@ pub fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Reject
         )
 }
 
-/// Who asks: the token in `Authorization`, never in the URL.
+/// POST /api/events/{group}/{client_id}/ticket with `Authorization: Bearer
+/// {token}` and an allowed `Origin` (or `X-Roomcast: 1`): a session ticket
+/// for a plain `EventSource`, which cannot send the token, to name in the
+/// stream's URL instead (`?ticket=`): `{"ticket", "open_by", "expires_at"}`
+/// (Unix seconds). See `auth::ticket`.
+fn ticket(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "events" / String / String / "ticket")
+        .and(warp::post())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Remote>())
+        .and(with(gate))
+        .and_then(
+            |group: String,
+             client: String,
+             query: HashMap<String, String>,
+             headers: http::HeaderMap,
+             remote: Option<Remote>,
+             gate: Gate| async move {
+                from_a_page(&headers)?;
+                let with = query.get("with").map(String::as_str);
+                let admitted = gate
+                    .auth
+                    .admit_connection(auth::bearer(&headers), &client, &group, with)
+                    .map_err(warp::reject::custom)?;
+                // Without a token (under `--auth open`) a stream needs no ticket.
+                let claims = admitted.claims.ok_or_else(|| warp::reject::custom(AuthError::Missing))?;
+                upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
+                let ip = client_address(&gate.proxies, remote.as_ref(), &headers);
+                gate.auth.check_address(ip).map_err(warp::reject::custom)?;
+                let (ticket, claims) = gate.auth.issue_ticket(&claims, &group, ip);
+                let open_by = claims.tkt.as_ref().map(|scope| scope.open_by);
+                let body = serde_json::json!({ "ticket": ticket, "open_by": open_by, "expires_at": claims.exp });
+                Ok::<_, Rejection>(warp::reply::json(&body).into_response())
+            },
+        )
+}
+
+/// A post comes from a page of an allowed origin (its `Origin` was checked
+/// before any route) or, without `Origin`, says `X-Roomcast: 1`, which a
+/// form on another site cannot send.
+fn from_a_page(headers: &http::HeaderMap) -> Result<(), Rejection> {
+    if headers.contains_key(header::ORIGIN) || headers.get("x-roomcast").map(HeaderValue::as_bytes) == Some(b"1") {
+        Ok(())
+    } else {
+        Err(warp::reject::custom(SessionError::NoRoomcastHeader))
+    }
+}
+
+/// Who asks: the token in `Authorization`, never in the URL; a plain
+/// `EventSource`'s stream names a ticket instead.
 fn knock<'a>(
     group: &'a str,
     client: &'a str,
     query: &'a HashMap<String, String>,
     headers: &'a http::HeaderMap,
     remote: Option<Remote>,
+    ticket: Option<&'a str>,
 ) -> Knock<'a> {
-    Knock { group, client, token: auth::bearer(headers), with: query.get("with").map(String::as_str), headers, remote }
+    let with = query.get("with").map(String::as_str);
+    Knock { group, client, token: auth::bearer(headers), ticket, with, headers, remote }
 }
 
 /// A post's commands, each decoded (and checked) as a socket's frame is.
