@@ -121,6 +121,10 @@ for scenario in $SCENARIOS; do
     d)
       run "d: 15,000 members, a broadcast every 100 ms, Roomcast raw" roomcast "" \
         fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
+      run "d: 15,000 members, a broadcast every 100 ms, Roomcast JSON" roomcast "" \
+        fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode json
+      run "d: 15,000 members, a broadcast every 100 ms, Roomcast JSON, members over SSE" roomcast "" \
+        fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode json --over sse
       run "d: 15,000 members, a broadcast every 100 ms, BASELINE raw" baseline "" \
         fanout --subscribers 15000 --publishers 1 --messages 100 --rate 10 --mode raw
       ;;

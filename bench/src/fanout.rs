@@ -14,10 +14,11 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use roomcast_shared::{ClientCommand, MessageId, ServerEvent};
 use tokio::sync::{watch, Barrier, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use uuid::Uuid;
 
 use crate::client::{connect, source_address, Mode, Socket};
+use crate::event_stream::EventStream;
 use crate::procfs::cpu_seconds;
 
 pub struct Fanout {
@@ -40,6 +41,64 @@ pub struct Fanout {
     /// Subscribers only: expect `publishers` × `messages` from publishers in
     /// another process, for this long at most.
     pub listen_for: Option<Duration>,
+    /// How the subscribers are members: a WebSocket, or the HTTP fallback's
+    /// event stream (JSON events).
+    pub over: Over,
+}
+
+/// How a subscriber connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Over {
+    Websocket,
+    /// `GET /api/events/…`, Server-Sent Events.
+    Sse,
+}
+
+/// A subscriber's connection.
+enum Member {
+    Socket(Socket),
+    Stream(Box<EventStream>),
+}
+
+/// A text frame or event, as it came.
+enum Text {
+    Frame(Utf8Bytes),
+    Event(String),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Self::Frame(text) => text.as_str(),
+            Self::Event(text) => text,
+        }
+    }
+}
+
+impl Member {
+    async fn connect(fanout: &Fanout, index: usize, group: &str) -> anyhow::Result<Self> {
+        let source = source_address(index);
+        Ok(match fanout.over {
+            Over::Websocket => Self::Socket(connect(fanout.addr, source, group, fanout.mode).await?),
+            Over::Sse => Self::Stream(Box::new(EventStream::open(fanout.addr, source, group).await?)),
+        })
+    }
+
+    /// The next text frame or event; `None` once the connection ended.
+    async fn next_text(&mut self) -> anyhow::Result<Option<Text>> {
+        match self {
+            Self::Socket(socket) => loop {
+                match socket.next().await.transpose()? {
+                    None => return Ok(None),
+                    Some(Message::Text(text)) => return Ok(Some(Text::Frame(text))),
+                    Some(_) => {}
+                }
+            },
+            Self::Stream(stream) => Ok(stream.next_data().await?.map(Text::Event)),
+        }
+    }
 }
 
 /// Send and receive times in wall-clock microseconds, so that a publisher
@@ -114,8 +173,11 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
 
     let mut subscribers = Vec::new();
+    if fanout.over == Over::Sse && fanout.mode != Mode::Json {
+        bail!("an event stream carries JSON events: --mode json");
+    }
     for index in 0..fanout.subscribers {
-        let socket = connect(fanout.addr, source_address(index), &group, fanout.mode).await?;
+        let socket = Member::connect(&fanout, index, &group).await?;
         let (ready, stopped) = (ready.clone(), stopped.clone());
         let (publishers, messages, mode) = (fanout.publishers, fanout.messages, fanout.mode);
         subscribers.push(tokio::spawn(async move {
@@ -175,9 +237,10 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     };
     let own_cpu = cpu_seconds(std::process::id())? - own_cpu;
 
-    let mode = match fanout.mode {
-        Mode::Json => "json",
-        Mode::Raw => "raw",
+    let mode = match (fanout.mode, fanout.over) {
+        (Mode::Json, Over::Websocket) => "json",
+        (Mode::Json, Over::Sse) => "json, subscribers over SSE",
+        (Mode::Raw, _) => "raw",
     };
     println!(
         "fanout: {} subscribers and {} publishers ({mode}), {} messages each of {} bytes, window {}, rate {}",
@@ -246,7 +309,7 @@ struct Delivered<'a> {
 /// says the drain time is over; returns what it saw and when it last
 /// received something.
 async fn subscribe(
-    mut socket: Socket,
+    mut member: Member,
     mode: Mode,
     ready: Arc<Barrier>,
     mut stop: watch::Receiver<bool>,
@@ -256,11 +319,9 @@ async fn subscribe(
 ) -> anyhow::Result<(Tally, Instant)> {
     if mode == Mode::Json {
         // Skip welcome and the (empty) replay.
-        while let Some(frame) = socket.next().await {
-            if let Message::Text(text) = frame? {
-                if matches!(ServerEvent::decode(&text), Ok(ServerEvent::Synced { .. })) {
-                    break;
-                }
+        while let Some(text) = member.next_text().await? {
+            if matches!(ServerEvent::decode(&text), Ok(ServerEvent::Synced { .. })) {
+                break;
             }
         }
     }
@@ -271,23 +332,22 @@ async fn subscribe(
     tokio::pin!(stopped);
     let mut last_arrival = Instant::now();
     while tally.distinct < expected {
-        let frame = tokio::select! {
+        let text = tokio::select! {
             biased;
-            frame = socket.next() => frame,
+            text = member.next_text() => text?,
             _ = &mut stopped => break,
         };
-        let Some(frame) = frame else { break };
+        let Some(text) = text else { break };
         last_arrival = Instant::now();
-        match (mode, frame?) {
-            (Mode::Raw, Message::Text(text)) => tally.record(&text, base),
-            (Mode::Json, Message::Text(text)) => {
+        match mode {
+            Mode::Raw => tally.record(&text, base),
+            Mode::Json => {
                 if let Ok(Delivered { kind, text: Some(text) }) = serde_json::from_str(&text) {
                     if kind == "message" {
                         tally.record(&text, base);
                     }
                 }
             }
-            _ => {}
         }
     }
     Ok((tally, last_arrival))

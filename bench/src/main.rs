@@ -21,6 +21,7 @@
 mod baseline;
 mod churn;
 mod client;
+mod event_stream;
 mod fanout;
 mod hostile;
 mod idle;
@@ -101,6 +102,10 @@ enum Scenario {
         /// are another process's (give the same --publishers and --messages).
         #[arg(long)]
         listen_for: Option<u64>,
+        /// How the subscribers are members: WebSocket, or the HTTP
+        /// fallback's event stream (with --mode json).
+        #[arg(long, value_enum, default_value_t = fanout::Over::Websocket)]
+        over: fanout::Over,
     },
     /// Connect and disconnect N connections, C times; report the server's
     /// connections and memory after each cycle.
@@ -208,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
             group,
             publish_addr,
             listen_for,
+            over,
         } => {
             fanout::run(fanout::Fanout {
                 addr: cli.addr,
@@ -222,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
                 group,
                 publish_addr,
                 listen_for: listen_for.map(std::time::Duration::from_secs),
+                over,
             })
             .await
         }
