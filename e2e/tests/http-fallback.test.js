@@ -20,23 +20,29 @@ const env = serverAndBrowser();
  * (set here) stays true; `numbers` (the app's TransportConfig, shortened)
  * are stored for the app.
  */
-async function blockRoomSockets(page, numbers = null) {
-  await page.addInitScript((numbers) => {
+async function blockRoomSockets(page, numbers = null, { roomsStreamToo = false } = {}) {
+  await page.addInitScript(({ numbers, roomsStreamToo }) => {
     if (numbers) localStorage.setItem('roomcast.transport', JSON.stringify(numbers));
     const Real = window.WebSocket;
     window.blockedSockets = 0;
+    window.blockedStreams = 0;
     window.blocking = true;
     window.WebSocket = new Proxy(Real, {
       construct(target, args) {
         const [url, protocols] = args;
-        if (window.blocking && /^\/ws\/(?!_me\/)/.test(new URL(url).pathname)) {
+        const path = new URL(url).pathname;
+        if (window.blocking && /^\/ws\/(?!_me\/)/.test(path)) {
           window.blockedSockets += 1;
+          return new target('ws://127.0.0.1:9/blocked', protocols);
+        }
+        if (window.blocking && roomsStreamToo && path.startsWith('/ws/_me/')) {
+          window.blockedStreams += 1;
           return new target('ws://127.0.0.1:9/blocked', protocols);
         }
         return new target(...args);
       },
     });
-  }, numbers);
+  }, { numbers, roomsStreamToo });
 }
 
 /** Waits until `page` is connected over `transport`. */
@@ -177,3 +183,40 @@ async function stopAndKeep(server) {
   await server.exited;
   return server;
 }
+
+test('with no WebSocket at all, the list of rooms comes over HTTP too, and the next room starts on HTTP at once', async () => {
+  const [first, second] = [`nows-a-${Date.now()}`, `nows-b-${Date.now()}`];
+  const gil = await newPage(env.browser);
+  await blockRoomSockets(gil, null, { roomsStreamToo: true });
+  const roomsOverHttp = [];
+  gil.on('request', (request) => {
+    if (new URL(request.url()).pathname.startsWith('/api/events/_me/')) roomsOverHttp.push(request.method());
+  });
+  await gil.goto(`${env.server.url}/room/${first}?name=Gil`);
+  await waitForTransport(gil, 'stream');
+  assert.equal(await gil.evaluate(() => window.blockedSockets), 3, 'three failed opens, then HTTP');
+  await send(gil, 'gil in the first room');
+  await waitForMessage(gil, 'gil in the first room');
+
+  // Another room, from the list (the same document): HTTP at once.
+  await gil.getByTestId('join-room').fill(second);
+  await gil.getByTestId('join-room').press('Enter');
+  await waitForTransport(gil, 'stream');
+  assert.equal(await gil.evaluate(() => window.blockedSockets), 3, 'no WebSocket tried for the next room');
+
+  // News in the first room: its badge comes over the rooms stream, over HTTP.
+  const hal = await newPage(env.browser);
+  await hal.goto(`${env.server.url}/room/${first}?name=Hal`);
+  await waitForStatus(hal, 'open');
+  await send(hal, 'news for Gil');
+  const badge = gil.locator(`[data-testid="room-row"][data-group="${first}"] [data-testid="unread"]`);
+  await badge.filter({ hasText: '1' }).waitFor({ timeout: 20_000 });
+  assert.ok(roomsOverHttp.includes('GET'), 'the rooms stream is read over HTTP');
+
+  // A reload starts on HTTP too: the browser remembers.
+  await gil.reload();
+  await waitForTransport(gil, 'stream');
+  assert.equal(await gil.evaluate(() => window.blockedSockets), 0, 'no WebSocket tried after the reload');
+  await gil.context().close();
+  await hal.context().close();
+});

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::admin::AdminKey;
 use crate::session::tabs::{self, Owner, TabOutbox};
-use crate::session::{Identity, Saved, TransportConfig};
+use crate::session::{Identity, InUse, Saved, TransportConfig};
 
 const IDENTITY_KEY: &str = "roomcast.identity";
 /// Where earlier versions kept a client id of their own making, with no
@@ -25,6 +25,8 @@ const TAB_KEY: &str = "roomcast.tab";
 const ADMIN_KEY: &str = "roomcast.admin-key";
 /// The transport fallback's numbers, shortened by the browser tests.
 const TRANSPORT_KEY: &str = "roomcast.transport";
+/// The HTTP transport in use, when WebSocket does not get through.
+const TRANSPORT_IN_USE_KEY: &str = "roomcast.transport-in-use";
 
 /// The admin key this tab was given. Only ever in `sessionStorage`: it
 /// opens the whole cluster, so it goes with the tab, and no other page or
@@ -79,6 +81,20 @@ pub fn remember_display_name(name: &DisplayName) {
 /// stored shorter ones.
 pub fn transport_config() -> TransportConfig {
     LocalStorage::get(TRANSPORT_KEY).unwrap_or_default()
+}
+
+/// The HTTP transport this browser's connections last used, if they are
+/// not on WebSocket.
+pub fn transport_in_use() -> Option<InUse> {
+    LocalStorage::get(TRANSPORT_IN_USE_KEY).ok()
+}
+
+/// Remembers the transport in use (nothing: WebSocket).
+pub fn remember_transport(in_use: Option<InUse>) {
+    match in_use {
+        Some(in_use) => drop(LocalStorage::set(TRANSPORT_IN_USE_KEY, in_use)),
+        None => LocalStorage::delete(TRANSPORT_IN_USE_KEY),
+    }
 }
 
 /// The message size limit the server last told (`welcome`).

@@ -123,7 +123,7 @@ impl Room {
             seen_by: SeenBy::default(),
             drained: None,
             removal: None,
-            transports: Transports::new(storage::transport_config()),
+            transports: Transports::starting(storage::transport_config(), storage::transport_in_use(), now_ms()),
         }
     }
 
@@ -152,6 +152,7 @@ impl Room {
                     let now = now_ms();
                     if self.transports.websocket_failed(now, now) {
                         self.view.note(LineKind::Notice, self.transports.current().switched_line().to_owned());
+                        storage::remember_transport(self.transports.in_use());
                     }
                     self.ended(Reached::NeverOpened, 1006, "the browser refused to open a WebSocket");
                     return Flow::Continue;
@@ -194,6 +195,8 @@ impl Room {
                 self.view.note(LineKind::Notice, self.transports.current().switched_line().to_owned());
             }
         }
+        // The next view, the other tabs and the rooms stream start here.
+        storage::remember_transport(self.transports.in_use());
         // The view is gone with `Quit`; otherwise nobody types any more.
         if matches!(flow, Flow::Continue) && conn.typers.clear() {
             self.view.act(Action::Typing(None));
@@ -323,6 +326,7 @@ impl Room {
                     conn.attempt.opened();
                     if conn.transport == Transport::WebSocket {
                         self.transports.websocket_opened();
+                        storage::remember_transport(None);
                     }
                     self.batcher.opened();
                     let now = now_ms();
@@ -336,6 +340,7 @@ impl Room {
             // and the next one is a WebSocket resuming where it was.
             Event::Probe(true) => {
                 if self.transports.websocket_opened() {
+                    storage::remember_transport(None);
                     self.link.reconnect_by_user();
                     self.let_go(conn, "WebSocket gets through again");
                     return Some(Flow::Continue);

@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use futures_util::future::{select, Either};
+use futures_util::future::{poll_fn, select, Either};
 use futures_util::StreamExt;
 use gloo_events::EventListener;
 use gloo_net::websocket::{Message, WebSocketError};
@@ -24,11 +24,15 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use yew::Callback;
 
+use crate::net::carrier::Carrier;
 use crate::net::events::now_ms;
+use crate::net::http::HttpLink;
 use crate::net::identity;
 use crate::net::socket::{self, Socket};
 use crate::net::tabs;
-use crate::session::{Backoff, Identity, Link, Phase, Reached, RefusalCheck, Removal, RoomList, RoomsShown};
+use crate::session::{
+    Backoff, Identity, Link, Phase, Reached, RefusalCheck, Removal, RoomList, RoomsShown, Transport, Transports,
+};
 use crate::storage;
 
 const LOCK: &str = "roomcast-rooms-stream";
@@ -161,6 +165,7 @@ async fn run(shared: Shared, mut forgets: UnboundedReceiver<GroupName>, stopped:
     }
     shared.holder.set(true);
     let mut link = Link::new(Backoff::default());
+    let mut transports = Transports::starting(storage::transport_config(), storage::transport_in_use(), now_ms());
     while !stopped.get() {
         match link.phase().clone() {
             Phase::Stopped(_) => return,
@@ -168,21 +173,49 @@ async fn run(shared: Shared, mut forgets: UnboundedReceiver<GroupName>, stopped:
                 TimeoutFuture::new((at_ms - now_ms()).max(0.0) as u32).await;
                 link.tick(now_ms());
             }
-            _ => attempt(&shared, &mut forgets, &mut link, &stopped).await,
+            _ => attempt(&shared, &mut forgets, &mut link, &stopped, &mut transports).await,
         }
     }
 }
 
 /// One connection attempt with the stored identity (renewed meanwhile by a
 /// room's connection), until it closes; then, for one that never opened,
-/// whether the server bans the identity ([`RefusalCheck`]).
-async fn attempt(shared: &Shared, forgets: &mut UnboundedReceiver<GroupName>, link: &mut Link, stopped: &Cell<bool>) {
+/// whether the server bans the identity ([`RefusalCheck`]). It goes over
+/// the transport the room's connections found (or its own fallback, when
+/// it is the one that finds WebSocket blocked: [`Transports`]).
+async fn attempt(
+    shared: &Shared,
+    forgets: &mut UnboundedReceiver<GroupName>,
+    link: &mut Link,
+    stopped: &Cell<bool>,
+    transports: &mut Transports,
+) {
     let Some(identity) = storage::identity() else {
         link.closed(1006, "no identity", now_ms(), js_sys::Math::random());
         return;
     };
-    let ended = connect(shared, forgets, link, stopped, &identity).await;
+    if transports.current() == Transport::WebSocket {
+        if let Some(in_use) = storage::transport_in_use() {
+            *transports = Transports::starting(*transports.config(), Some(in_use), now_ms());
+        }
+    }
+    let (transport, started_ms) = (transports.current(), now_ms());
+    let ended = connect(shared, forgets, link, stopped, &identity, transport).await;
     let reached = if link.is_open() { Reached::Opened } else { Reached::NeverOpened };
+    match (reached, transport) {
+        (Reached::Opened, Transport::WebSocket) => {
+            transports.websocket_opened();
+        }
+        (Reached::Opened, _) => {}
+        (_, Transport::WebSocket) => {
+            if transports.websocket_failed(started_ms, now_ms()) {
+                storage::remember_transport(transports.in_use());
+            }
+        }
+        (_, _) => {
+            transports.http_failed(now_ms());
+        }
+    }
     let (now, random) = (now_ms(), js_sys::Math::random());
     match &ended.removal {
         Some(removal) => link.closed_after(removal, ended.code, &ended.reason, now, random),
@@ -214,16 +247,26 @@ async fn connect(
     link: &mut Link,
     stopped: &Cell<bool>,
     identity: &Identity,
+    transport: Transport,
 ) -> Ended {
-    let url = format!("{}/ws/{ROOMS_STREAM}/{}", socket::base(), identity.client_id);
-    let Some(mut socket) = Socket::open(&url, &identity.token) else { return Ended::new(1006, "refused") };
+    let mut socket = match transport {
+        Transport::WebSocket => {
+            let url = format!("{}/ws/{ROOMS_STREAM}/{}", socket::base(), identity.client_id);
+            let Some(socket) = Socket::open(&url, &identity.token) else { return Ended::new(1006, "refused") };
+            Carrier::WebSocket(socket)
+        }
+        Transport::Stream | Transport::Poll => {
+            let url = format!("{}/api/events/{ROOMS_STREAM}/{}", socket::http_base(), identity.client_id);
+            Carrier::Http(HttpLink::open(format!("{url}?"), url, &identity.token, transport == Transport::Poll))
+        }
+    };
     let mut removal = None;
     loop {
         if stopped.get() {
             socket.close("the page is gone");
             return Ended::new(1000, "");
         }
-        match select(socket.stream().next(), forgets.next()).await {
+        match select(poll_fn(|cx| socket.poll_next(cx)), forgets.next()).await {
             Either::Left((Some(Ok(Message::Text(text))), _)) => {
                 if !link.is_open() {
                     link.opened(now_ms());

@@ -76,6 +76,17 @@ pub fn base() -> String {
     format!("{scheme}://{host}")
 }
 
+/// `http(s)://<the socket's host>`: where the HTTP transport goes when
+/// sockets cannot.
+pub fn http_base() -> String {
+    let base = base();
+    match base.split_once("://") {
+        Some(("wss", host)) => format!("https://{host}"),
+        Some((_, host)) => format!("http://{host}"),
+        None => base,
+    }
+}
+
 /// The subprotocols the socket offers: the JSON protocol, and `token` as
 /// the second one (the server answers with the first alone).
 pub fn protocols(token: &str) -> [String; 2] {

@@ -69,5 +69,5 @@ pub use rooms::{RoomList, RoomsShown};
 pub use seen_by::{SeenBy, SeenByLine};
 pub use sse::{SseItem, SseParser};
 pub use tabs::{Owner, TabOutbox};
-pub use transport::{Transport, TransportConfig, Transports};
+pub use transport::{InUse, Transport, TransportConfig, Transports};
 pub use typing::{TypingLine, TypingPeople, TypingSender};

@@ -19,7 +19,8 @@
 //! Plain Rust: times are passed in, in milliseconds.
 
 /// How a connection reaches the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
     WebSocket,
     /// `GET /api/events/…` read as a stream, commands by `POST`.
@@ -90,6 +91,17 @@ impl Default for TransportConfig {
     }
 }
 
+/// An HTTP transport in use, remembered by the browser (`localStorage`):
+/// the next room view, another tab and the rooms stream start on it, rather
+/// than failing three WebSocket opens again, and try WebSocket when the
+/// probe is due.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InUse {
+    pub transport: Transport,
+    /// When WebSocket is tried again.
+    pub probe_at_ms: f64,
+}
+
 /// The transport choice.
 #[derive(Debug, Clone)]
 pub struct Transports {
@@ -106,6 +118,25 @@ pub struct Transports {
 impl Transports {
     pub fn new(config: TransportConfig) -> Self {
         Self { config, current: Transport::WebSocket, failed_opens: 0, failing_since_ms: None, probe_at_ms: None }
+    }
+
+    /// Starts on the HTTP transport `in_use` (a remembered one) if there
+    /// is one, trying WebSocket when its probe is due (a period from
+    /// `now_ms` at the latest).
+    pub fn starting(config: TransportConfig, in_use: Option<InUse>, now_ms: f64) -> Self {
+        let mut transports = Self::new(config);
+        if let Some(in_use) = in_use.filter(|in_use| in_use.transport.is_http()) {
+            transports.current = in_use.transport;
+            transports.probe_at_ms = Some(in_use.probe_at_ms.min(now_ms + config.probe_every_ms));
+        }
+        transports
+    }
+
+    /// What to remember: the HTTP transport in use, or nothing on
+    /// WebSocket.
+    pub fn in_use(&self) -> Option<InUse> {
+        let probe_at_ms = self.probe_at_ms.unwrap_or_default();
+        self.current.is_http().then_some(InUse { transport: self.current, probe_at_ms })
     }
 
     pub fn config(&self) -> &TransportConfig {
@@ -297,6 +328,27 @@ mod tests {
         assert!(t.http_failed(1_100.0));
         assert_eq!(t.current(), Transport::WebSocket);
         assert_eq!(t.probe_due_ms(), None);
+    }
+
+    #[test]
+    fn a_remembered_http_transport_is_where_the_next_view_starts() {
+        let mut t = Transports::new(quick());
+        assert_eq!(t.in_use(), None, "nothing to remember on WebSocket");
+        t.websocket_failed(0.0, 100.0);
+        let in_use = t.in_use().expect("the stream, remembered");
+        assert_eq!(in_use, InUse { transport: Transport::Stream, probe_at_ms: 1_100.0 });
+        let stored: InUse = serde_json::from_str(&serde_json::to_string(&in_use).unwrap()).unwrap();
+        assert_eq!(stored, in_use);
+
+        let next = Transports::starting(quick(), Some(in_use), 500.0);
+        assert_eq!((next.current(), next.probe_due_ms()), (Transport::Stream, Some(1_100.0)));
+        let much_later = Transports::starting(quick(), Some(in_use), 99_000.0);
+        assert_eq!(much_later.probe_due_ms(), Some(1_100.0), "a probe due already: at once");
+        let skewed = InUse { probe_at_ms: 1e12, ..in_use };
+        assert_eq!(Transports::starting(quick(), Some(skewed), 0.0).probe_due_ms(), Some(1_000.0), "a period at most");
+        let websocket = InUse { transport: Transport::WebSocket, ..in_use };
+        assert_eq!(Transports::starting(quick(), Some(websocket), 0.0).current(), Transport::WebSocket);
+        assert_eq!(Transports::starting(quick(), None, 0.0).current(), Transport::WebSocket);
     }
 
     #[test]
