@@ -28,7 +28,9 @@
 //!   [`presence`]: who is in each group, across tabs, devices and nodes;
 //!   `rooms`: an identity's rooms stream (its room list, unread counts).
 //! - [`upgrade`]: validates a WebSocket handshake and hands the upgraded
-//!   socket, with Roomcast's small-buffer settings, to a connection task.
+//!   socket, with Roomcast's small-buffer settings, to a connection task;
+//!   `stripped_upgrades`: handshakes that came without `Upgrade`, which the
+//!   app asks after; [`http_session`]: the same member over plain HTTP.
 //! - `batched_io`: one socket write per batch of frames, memory freed after.
 //! - [`connection`]: the per-connection loop: frames in, group operations,
 //!   batched writes out, heartbeat, close codes.
@@ -95,6 +97,7 @@ pub mod server;
 pub mod shutdown;
 pub mod signals;
 pub mod state;
+mod stripped_upgrades;
 mod typing;
 pub mod upgrade;
 

@@ -16,6 +16,7 @@ use std::convert::Infallible;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
@@ -38,7 +39,8 @@ use crate::presence_api;
 use crate::publish_api;
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::upgrade;
+use crate::stripped_upgrades::StrippedUpgrades;
+use crate::upgrade::{self, UpgradeError};
 use extract::{client_ip, with};
 use gate::{Gate, Knock, Passed};
 
@@ -63,6 +65,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
     let sequencer = upgrades.context.sequencer.clone();
     let presence = upgrades.presence.clone();
     let max_message_bytes = upgrades.context.settings.max_message_bytes;
+    let stripped = Arc::new(StrippedUpgrades::default());
     let gate = Gate {
         auth: auth.clone(),
         upgrades,
@@ -70,6 +73,7 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
         proxies: proxies.clone(),
         history: history.clone(),
         new_groups,
+        stripped: stripped.clone(),
     };
     access(hosts)
         .and(note_forwarding(proxies.clone()))
@@ -93,7 +97,9 @@ pub fn routes(state: AppState, static_dir: PathBuf) -> impl Filter<Extract = (Re
                 .unify()
                 .or(renew_identity(issuer, auth.clone(), proxies.clone()))
                 .unify()
-                .or(my_identity(auth, proxies))
+                .or(my_identity(auth.clone(), proxies.clone()))
+                .unify()
+                .or(my_transport(auth, proxies, stripped))
                 .unify()
                 .or(files::static_files(static_dir.clone()))
                 .unify()
@@ -185,7 +191,14 @@ fn websocket(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection
                     ip,
                     place,
                 };
-                upgrade::accept(request, admitted, &gate.upgrades).map_err(warp::reject::custom)
+                let verified = admitted.claims.as_ref().map(|claims| claims.sub);
+                upgrade::accept(request, admitted, &gate.upgrades).map_err(|err| {
+                    // A proxy on the way stripped `Upgrade`: the app asks.
+                    if let (UpgradeError::NotWebSocket, Some(sub)) = (&err, verified) {
+                        gate.stripped.note(sub, Instant::now());
+                    }
+                    warp::reject::custom(err)
+                })
             },
         )
 }
@@ -329,6 +342,30 @@ fn my_identity(
             async move {
                 let me = me.map_err(|err| warp::reject::custom(IdentityError::Auth(err)))?;
                 Ok::<_, Rejection>(warp::reply::json(&me).into_response())
+            }
+        })
+}
+
+/// GET /api/identities/me/transport with `Authorization: Bearer …`:
+/// `{"upgrade_stripped": true}` when a WebSocket handshake of this identity
+/// reached this node without `Upgrade` in the last minute (a proxy strips
+/// it: the app moves to the HTTP fallback at once).
+fn my_transport(
+    auth: Arc<Auth>,
+    proxies: Arc<TrustedProxies>,
+    stripped: Arc<StrippedUpgrades>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "identities" / "me" / "transport")
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and(client_ip(proxies))
+        .and_then(move |headers: http::HeaderMap, ip: IpAddr| {
+            let me = auth.check_address(ip).and_then(|()| auth.identify(auth::bearer(&headers)));
+            let answer = me.map(|claims| stripped.seen(claims.sub, Instant::now()));
+            async move {
+                let stripped = answer.map_err(|err| warp::reject::custom(IdentityError::Auth(err)))?;
+                let body = serde_json::json!({ "upgrade_stripped": stripped });
+                Ok::<_, Rejection>(warp::reply::json(&body).into_response())
             }
         })
 }

@@ -315,3 +315,34 @@ async fn a_plain_event_source_opens_its_stream_with_a_ticket_once_and_resumes_wi
     assert_eq!(seen.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(), [2], "after its last id");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_handshake_whose_upgrade_a_proxy_stripped_is_told_to_its_identity() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let (ann, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let asks = |client: Uuid| async move {
+        let bearer = bearer(client);
+        let (status, body) =
+            raw_request(addr, "GET", "/api/identities/me/transport", &[("Authorization", &bearer)], "").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    assert_eq!(asks(ann).await, json!({"upgrade_stripped": false}), "nothing yet");
+
+    // Ann's handshake, as a proxy that strips `Upgrade` and `Connection`
+    // passes it on: a plain GET with the rest of the handshake's headers.
+    let protocols =
+        format!("{}, {}{}", roomcast_shared::SUBPROTOCOL, roomcast_shared::TOKEN_SUBPROTOCOL_PREFIX, token_for(ann));
+    let stripped = [
+        ("Sec-WebSocket-Protocol", protocols.as_str()),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    assert_eq!(raw_request(addr, "GET", &format!("/ws/lobby/{ann}"), &stripped, "").await.0, 400);
+    assert_eq!(asks(ann).await, json!({"upgrade_stripped": true}));
+    assert_eq!(asks(bob).await, json!({"upgrade_stripped": false}), "only hers");
+    let (status, _) = raw_request(addr, "GET", "/api/identities/me/transport", &[], "").await;
+    assert_eq!(status, 401, "asked with a token only");
+    server.shutdown().await;
+}

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  eventually, identity, newPage, restartServer, send, serverAndBrowser, shownTexts, storedTexts, waitForMessage,
-  waitForStatus,
+  ROOM_SOCKETS, eventually, freePort, identity, newPage, restartServer, send, serverAndBrowser, shownTexts,
+  startProxy, startServer, stopServer, storedTexts, tempDatabase, waitForMessage, waitForStatus,
 } from './support.js';
 
 const env = serverAndBrowser();
@@ -219,4 +219,38 @@ test('with no WebSocket at all, the list of rooms comes over HTTP too, and the n
   assert.equal(await gil.evaluate(() => window.blockedSockets), 0, 'no WebSocket tried after the reload');
   await gil.context().close();
   await hal.context().close();
+});
+
+test('behind a proxy that strips Upgrade, the page asks the server and moves to HTTP after one failed open', async () => {
+  const port = await freePort();
+  const proxy = await startProxy([port], { stripUpgrade: true });
+  const server = await startServer(port, tempDatabase(), ['--allowed-origins', `${proxy.url},http://127.0.0.1:${port}`]);
+  try {
+    const room = `stripped-${Date.now()}`;
+    const ida = await newPage(env.browser);
+    const roomSockets = [];
+    ida.on('websocket', (socket) => {
+      if (ROOM_SOCKETS.test(new URL(socket.url()).pathname)) roomSockets.push(socket.url());
+    });
+    await ida.goto(`${proxy.url}/room/${room}?name=Ida`);
+    const status = await waitForTransport(ida, 'stream');
+    assert.match(await status.textContent(), /connected \(HTTP stream\)/);
+    assert.equal(roomSockets.length, 1, 'one failed open: the server said Upgrade was stripped');
+
+    // It chats with a page that reaches the server directly.
+    const jon = await newPage(env.browser);
+    await jon.goto(`http://127.0.0.1:${port}/room/${room}?name=Jon`);
+    await waitForStatus(jon, 'open');
+    await send(ida, 'ida behind the proxy');
+    await send(jon, 'jon on a socket');
+    for (const page of [ida, jon]) {
+      await waitForMessage(page, 'ida behind the proxy');
+      await waitForMessage(page, 'jon on a socket');
+    }
+    await ida.context().close();
+    await jon.context().close();
+  } finally {
+    await stopServer(server);
+    proxy.close();
+  }
 });

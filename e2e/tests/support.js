@@ -120,8 +120,10 @@ const READYZ_EVERY_MS = 150;
  * waits while no target is routable, and while the test holds connections
  * like it (`hold(request => …)`, by the request line its client sent first,
  * until `release()`); then it goes where the proxy routes at that moment.
+ * With `stripUpgrade`, each connection's first request loses its `Upgrade`
+ * and `Connection` headers, as behind a proxy that does not pass WebSocket.
  */
-export async function startProxy(targets, { readyz = false } = {}) {
+export async function startProxy(targets, { readyz = false, stripUpgrade = false } = {}) {
   /** Connections not piped yet: `{ client, head, request }`. */
   let waiting = [];
   const proxy = {
@@ -153,7 +155,9 @@ export async function startProxy(targets, { readyz = false } = {}) {
     const upstream = net.connect(port, '127.0.0.1');
     track(upstream);
     for (const socket of [client, upstream]) socket.on('error', () => { client.destroy(); upstream.destroy(); });
-    upstream.write(head);
+    // A proxy that does not pass WebSocket on (nginx without
+    // `proxy_set_header Upgrade …`): the handshake arrives as a plain GET.
+    upstream.write(stripUpgrade ? String(head).replace(/^(upgrade|connection):[^\r]*\r\n/gim, '') : head);
     client.pipe(upstream);
     upstream.pipe(client);
   };

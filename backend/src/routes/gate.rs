@@ -16,6 +16,7 @@ use crate::net::admission::{Admission, Refusal};
 use crate::net::client_ip::TrustedProxies;
 use crate::net::{Place, Remote};
 use crate::new_groups::NewGroupLimits;
+use crate::stripped_upgrades::StrippedUpgrades;
 use crate::upgrade::Upgrades;
 
 /// The parts the gate asks.
@@ -27,6 +28,8 @@ pub struct Gate {
     pub proxies: Arc<TrustedProxies>,
     pub history: History,
     pub new_groups: Arc<NewGroupLimits>,
+    /// Handshakes that came without `Upgrade`, as the app asks after them.
+    pub stripped: Arc<StrippedUpgrades>,
 }
 
 /// Who asks to join: the raw path segments and what came with them.

@@ -18,7 +18,7 @@ use crate::net::command::Command;
 use crate::net::credentials::Credentials;
 use crate::net::events::{arm, next_event, now_ms, Event, Renewing, Waited};
 use crate::net::http::HttpLink;
-use crate::net::identity::IdentityError;
+use crate::net::identity::{self, IdentityError};
 use crate::net::sending::Sending;
 use crate::net::socket::{Socket, SocketTarget};
 use crate::net::view::View;
@@ -188,7 +188,11 @@ impl Room {
         // the fallback to HTTP.
         if !conn.attempt.is_open() && matches!(self.link.phase(), Phase::Waiting { .. }) {
             let switched = match conn.transport {
-                Transport::WebSocket => self.transports.websocket_failed(conn.started_ms, now_ms()),
+                // Before the count is reached, the server may know why.
+                Transport::WebSocket => {
+                    self.transports.websocket_failed(conn.started_ms, now_ms())
+                        || (identity::upgrade_stripped(&identity).await && self.transports.upgrade_stripped(now_ms()))
+                }
                 Transport::Stream | Transport::Poll => self.transports.http_failed(now_ms()),
             };
             if switched {

@@ -89,6 +89,20 @@ pub async fn standing(identity: &Identity) -> Standing {
     Standing::of_answer(response.status(), &body)
 }
 
+/// Whether the server got a WebSocket handshake of `identity` without its
+/// `Upgrade` lately (a proxy on the way strips it): a socket that never
+/// opened tells the browser nothing, so the app asks, and moves to the HTTP
+/// fallback at once. Unreachable, or another node's, counts as no.
+pub async fn upgrade_stripped(identity: &Identity) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Transport {
+        upgrade_stripped: bool,
+    }
+    let ask = Request::get("/api/identities/me/transport").header("Authorization", &identity.bearer()).send();
+    let Some(response) = in_time(ask).await.filter(|response| response.status() == 200) else { return false };
+    in_time(response.json::<Transport>()).await.is_some_and(|answer| answer.upgrade_stripped)
+}
+
 /// Whether the server refuses `identity` the direct message `direct` for
 /// good: its socket's refusal shows only as a socket that never opened, so
 /// the app asks the history API, which admits exactly as the socket does

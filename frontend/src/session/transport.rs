@@ -158,12 +158,27 @@ impl Transports {
         let since = *self.failing_since_ms.get_or_insert(started_ms);
         let fall_back = self.failed_opens >= self.config.fail_opens || now_ms - since >= self.config.open_within_ms;
         if fall_back {
-            self.current = Transport::Stream;
-            self.failed_opens = 0;
-            self.failing_since_ms = None;
-            self.probe_at_ms = Some(now_ms + self.config.probe_every_ms);
+            self.fall_back(now_ms);
         }
         fall_back
+    }
+
+    /// The server says a WebSocket handshake of this browser reached it
+    /// without `Upgrade` (a proxy strips it): the next attempt uses the
+    /// event stream, whatever the count. Returns whether that is a move.
+    pub fn upgrade_stripped(&mut self, now_ms: f64) -> bool {
+        let on_websocket = self.current == Transport::WebSocket;
+        if on_websocket {
+            self.fall_back(now_ms);
+        }
+        on_websocket
+    }
+
+    fn fall_back(&mut self, now_ms: f64) {
+        self.current = Transport::Stream;
+        self.failed_opens = 0;
+        self.failing_since_ms = None;
+        self.probe_at_ms = Some(now_ms + self.config.probe_every_ms);
     }
 
     /// A WebSocket opened (a connection's or a probe's): WebSocket from
@@ -349,6 +364,15 @@ mod tests {
         let websocket = InUse { transport: Transport::WebSocket, ..in_use };
         assert_eq!(Transports::starting(quick(), Some(websocket), 0.0).current(), Transport::WebSocket);
         assert_eq!(Transports::starting(quick(), None, 0.0).current(), Transport::WebSocket);
+    }
+
+    #[test]
+    fn a_stripped_upgrade_falls_back_at_once() {
+        let mut t = Transports::new(quick());
+        assert!(!t.websocket_failed(0.0, 10.0), "one failed open");
+        assert!(t.upgrade_stripped(20.0), "the server says a proxy strips Upgrade");
+        assert_eq!((t.current(), t.probe_due_ms()), (Transport::Stream, Some(1_020.0)));
+        assert!(!t.upgrade_stripped(30.0), "already on HTTP");
     }
 
     #[test]
