@@ -346,3 +346,84 @@ async fn a_handshake_whose_upgrade_a_proxy_stripped_is_told_to_its_identity() {
     assert_eq!(status, 401, "asked with a token only");
     server.shutdown().await;
 }
+
+/// `query` as one `m` of a shared stream's URL.
+fn member_query(query: &str) -> String {
+    format!("m={}", query.replace('=', "%3D").replace('&', "%26"))
+}
+
+#[tokio::test]
+async fn one_shared_stream_carries_several_members_each_event_naming_its_own() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut bob = connect_json(addr, "lobby").await;
+    let mut carl = connect_json(addr, "other").await;
+    publish_all(&mut carl, &["earlier".to_owned()], 1).await;
+    let epoch = connect_json_welcomed(addr, "other", "").await.1.epoch;
+
+    let ann = Uuid::new_v4();
+    let bearer = bearer(ann);
+    let members = [member_query("group=lobby&name=Ann"), member_query(&format!("group=other&since=1&epoch={epoch}"))];
+    let path = format!("/api/events/{ann}?{}", members.join("&"));
+    let (status, stream, body) = SseClient::open(addr, &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{body}");
+    let mut stream = stream.unwrap();
+    // Each member's welcome, replay (from its own position) and synced.
+    let mut synced = [false, false];
+    let mut replayed = Vec::new();
+    while synced != [true, true] {
+        let event = stream.next_event().await.expect("both members' first events");
+        let member = event.member.expect("every event names its member");
+        match event.server_event() {
+            ServerEvent::Synced { .. } => synced[member] = true,
+            ServerEvent::Message(message) => replayed.push((member, message.seq)),
+            _ => {}
+        }
+    }
+    assert!(replayed.is_empty(), "nothing before each position: {replayed:?}");
+    assert_eq!(stream.comments, 1, "the padding, once");
+    eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 2).await;
+    eventually(|| server.registry().members(&"other".parse().unwrap()) == 2).await;
+
+    send_text(&mut bob, "in the lobby").await;
+    send_text(&mut carl, "elsewhere").await;
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let event = stream.next_event().await.expect("the messages");
+        if let ServerEvent::Message(message) = event.server_event() {
+            heard.push((event.member, message.text, event.id.is_some()));
+        }
+    }
+    heard.sort();
+    assert_eq!(heard, [(Some(0), "in the lobby".to_owned(), true), (Some(1), "elsewhere".to_owned(), true)]);
+
+    // Gone with its stream: both members leave.
+    drop(stream);
+    eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 1).await;
+    eventually(|| server.registry().members(&"other".parse().unwrap()) == 1).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shared_stream_is_refused_what_each_member_would_be() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let ann = Uuid::new_v4();
+    let bearer = bearer(ann);
+    let open = |query: String| {
+        let bearer = bearer.clone();
+        async move { SseClient::open(addr, &format!("/api/events/{ann}?{query}"), &[("Authorization", &bearer)]).await.0 }
+    };
+    assert_eq!(open(String::new()).await, 400, "no member");
+    let seventeen: Vec<String> = (0..17).map(|n| member_query(&format!("group=room-{n}"))).collect();
+    assert_eq!(open(seventeen.join("&")).await, 400, "more than 16");
+    assert_eq!(open(member_query("group=Not%20a%20name")).await, 400, "a bad group");
+    let others = format!("/api/events/{}?{}", Uuid::new_v4(), member_query("group=lobby"));
+    assert_eq!(SseClient::open(addr, &others, &[("Authorization", &bearer)]).await.0, 403, "another's client id");
+    assert_eq!(SseClient::open(addr, &format!("/api/events/{ann}?m=group%3Dlobby"), &[]).await.0, 401);
+    let (one, other) = (roomcast_shared::ClientId(Uuid::new_v4()), roomcast_shared::ClientId(Uuid::new_v4()));
+    let dm = member_query(&format!("group={}&with={}", roomcast_shared::GroupName::direct(one, other), other.0));
+    assert_eq!(open(format!("{}&{dm}", member_query("group=lobby"))).await, 403, "someone else's direct messages");
+    eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 0).await;
+    server.shutdown().await;
+}

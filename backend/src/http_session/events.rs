@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::Deserialize;
 
 /// The stream's first bytes: a comment of 2 KiB, so that a proxy that
@@ -14,6 +15,18 @@ use serde::Deserialize;
 /// buffering proxy, and polls instead).
 pub fn padding() -> String {
     format!(":{}\n\n", " ".repeat(2048))
+}
+
+/// `chunk` (an event, or a comment) of member `index` of a shared stream:
+/// an event names its member (`member: {index}`, a field an `EventSource`
+/// ignores); a comment is the stream's.
+pub fn of_member(index: usize, chunk: Bytes) -> Bytes {
+    if chunk.starts_with(b":") {
+        return chunk;
+    }
+    let mut tagged = format!("member: {index}\n").into_bytes();
+    tagged.extend_from_slice(&chunk);
+    Bytes::from(tagged)
 }
 
 /// A comment that keeps the stream (and every proxy on its way) awake.

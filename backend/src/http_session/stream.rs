@@ -31,11 +31,24 @@ const PIPE_BYTES: usize = 64 * 1024;
 /// Chunks (events) waiting for the response body.
 const RELAYED: usize = 16;
 
+/// What the relay adds to the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A response of its own that stays open: the padding first, and a
+    /// keep-alive comment with each heartbeat.
+    Stream,
+    /// One member of a shared stream: keep-alives (the shared stream pads
+    /// once).
+    Shared,
+    /// A long poll's: the events alone.
+    Poll,
+}
+
 /// Starts `peer`'s connection over a pipe; its events come as SSE chunks
-/// (after the padding, for a stream that stays open), at most [`RELAYED`]
-/// waiting; `place` (its places in the admission counts) is held as long
-/// as the connection lives. Dropping the receiver ends the connection.
-pub async fn open(peer: Peer, place: Place, padded: bool, upgrades: &Upgrades) -> mpsc::Receiver<Bytes> {
+/// shaped as `shape` says, at most [`RELAYED`] waiting; `place` (its places
+/// in the admission counts) is held as long as the connection lives.
+/// Dropping the receiver ends the connection.
+pub async fn open(peer: Peer, place: Place, shape: Shape, upgrades: &Upgrades) -> mpsc::Receiver<Bytes> {
     let max_message_bytes = upgrades.context.settings.max_message_bytes;
     let (server_end, client_end) = tokio::io::duplex(PIPE_BYTES);
     let members = upgrades.clone();
@@ -53,7 +66,7 @@ pub async fn open(peer: Peer, place: Place, padded: bool, upgrades: &Upgrades) -
         .max_frame_size(Some(write_buffer_limit(max_message_bytes)));
     let client = WebSocketStream::from_raw_socket(client_end, Side::Client, Some(config)).await;
     let (chunks, receiver) = mpsc::channel(RELAYED);
-    tokio::spawn(relay(client, chunks, padded));
+    tokio::spawn(relay(client, chunks, shape));
     receiver
 }
 
@@ -66,9 +79,9 @@ pub fn body(
 
 /// Reads the connection's frames and hands each on as an SSE chunk, the
 /// padding first, until the connection closes or the body is dropped.
-async fn relay(mut client: WebSocketStream<DuplexStream>, chunks: mpsc::Sender<Bytes>, padded: bool) {
+async fn relay(mut client: WebSocketStream<DuplexStream>, chunks: mpsc::Sender<Bytes>, shape: Shape) {
     let mut ids = Ids::default();
-    if padded && chunks.send(Bytes::from(events::padding())).await.is_err() {
+    if shape == Shape::Stream && chunks.send(Bytes::from(events::padding())).await.is_err() {
         return;
     }
     // Reading also sends the pipe's pongs: the connection hears its peer.
@@ -77,7 +90,7 @@ async fn relay(mut client: WebSocketStream<DuplexStream>, chunks: mpsc::Sender<B
             Message::Text(text) => ids.event(text.as_str()),
             // The connection's heartbeat keeps every proxy on the way awake
             // (a poll answers with events only).
-            Message::Ping(_) if padded => events::KEEPALIVE.to_owned(),
+            Message::Ping(_) if shape != Shape::Poll => events::KEEPALIVE.to_owned(),
             Message::Ping(_) => continue,
             Message::Close(frame) => {
                 let (code, reason) = frame

@@ -2,8 +2,11 @@
 //! the commands of one member, `/api/events/{group}/{client_id}`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::StreamExt;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 use roomcast_shared::{ClientCommand, Sender};
@@ -14,15 +17,21 @@ use warp::{Filter, Rejection, Reply};
 use super::extract::client_address;
 use super::extract::with;
 use super::gate::{Gate, Knock, Passed};
-use crate::auth::{self, AuthError};
+use crate::auth::{self, Admitted, AuthError};
+use crate::connection::Peer;
 use crate::http_error::HttpError;
 use crate::http_session::commands::{self, Poster, MAX_COMMANDS};
+use crate::http_session::events;
 use crate::http_session::polls::{Polled, Polls};
-use crate::http_session::{events, stream};
+use crate::http_session::stream::{self, Shape};
 use crate::net::Place;
 use crate::net::Remote;
 use crate::registry::WireMode;
 use crate::upgrade::{self, Described, UpgradeError};
+
+/// Most members one shared stream carries (a browser's tabs' rooms and its
+/// rooms stream).
+pub const MAX_SHARED_MEMBERS: usize = 16;
 
 /// Largest body of a post of commands.
 const MAX_BODY_BYTES: u64 = 256 * 1024;
@@ -38,6 +47,8 @@ pub enum SessionError {
     BadLastEventId,
     #[error("long polling needs a token, and this node holds as many sessions as it may; try again shortly")]
     NoPollSession,
+    #[error("a shared stream names 1 to {MAX_SHARED_MEMBERS} members, each `m` a member's query with its `group`")]
+    BadMembers,
 }
 
 impl warp::reject::Reject for SessionError {}
@@ -46,7 +57,7 @@ impl HttpError for SessionError {
     fn status(&self) -> StatusCode {
         match self {
             Self::NoRoomcastHeader => StatusCode::FORBIDDEN,
-            Self::BadBody(_) | Self::BadLastEventId => StatusCode::BAD_REQUEST,
+            Self::BadBody(_) | Self::BadLastEventId | Self::BadMembers => StatusCode::BAD_REQUEST,
             Self::NoPollSession => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -56,7 +67,13 @@ impl HttpError for SessionError {
 /// a flat chain of every route is too deep for the compiler's trait
 /// checks).
 pub fn routes(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    events(gate.clone(), polls).or(commands(gate.clone())).unify().or(ticket(gate)).unify()
+    shared(gate.clone())
+        .or(events(gate.clone(), polls))
+        .unify()
+        .or(commands(gate.clone()))
+        .unify()
+        .or(ticket(gate))
+        .unify()
 }
 
 /// GET /api/events/{group}/{client_id}[?since={seq}&epoch={epoch}][&name=…][&with=…]
@@ -102,23 +119,96 @@ fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), E
                 if polling && (owner.is_none() || !polls.has_room()) {
                     return Err(warp::reject::custom(SessionError::NoPollSession));
                 }
-                let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
-                let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
-                let asked = upgrade::asked(&query, &admitted).map_err(warp::reject::custom)?;
-                let described = Described { group, role, client_id, asked, ip, mode: WireMode::Json };
-                let peer = upgrade::describe(described, &admitted, &gate.upgrades).map_err(warp::reject::custom)?;
+                let peer = member(&group, &client, &query, &admitted, ip, &gate)?;
                 if let Some(owner) = owner.filter(|_| polling) {
                     // Held between polls, without a socket: counted against
                     // its address like one.
                     let counted = gate.admission.admit_forwarded(ip).map_err(warp::reject::custom)?;
                     let place = Place { socket: None, forwarded: Some(counted) };
-                    let session = polls.hold(owner, stream::open(peer, place, false, &gate.upgrades).await);
+                    let session = polls.hold(owner, stream::open(peer, place, Shape::Poll, &gate.upgrades).await);
                     return Ok(polled(session, polls.poll(session).await));
                 }
-                let chunks = stream::open(peer, place, true, &gate.upgrades).await;
+                let chunks = stream::open(peer, place, Shape::Stream, &gate.upgrades).await;
                 Ok::<_, Rejection>(event_stream(warp::reply::stream(stream::body(chunks)).into_response()))
             },
         )
+}
+
+/// GET /api/events/{client_id}?m={member}&m=… with
+/// `Authorization: Bearer {token}`: one event stream for several members of
+/// one identity (a browser's tabs share it: a browser gives an origin six
+/// connections, not one per tab). Each `m` is a member's own query, as
+/// `/api/events/{group}/{client_id}` takes it, with its `group`
+/// (`group=lobby&name=Ann&since=4&epoch=…`); each is admitted and bounded
+/// as a stream of its own (one connection each, every one after the first
+/// counted against the address), and each of its events carries
+/// `member: {index}` (its `m`'s place). The padding comes once.
+fn shared(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "events" / String)
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Remote>())
+        .and(with(gate))
+        .and_then(
+            |client: String, query: String, headers: http::HeaderMap, remote: Option<Remote>, gate: Gate| async move {
+                let members = shared_members(&query).map_err(warp::reject::custom)?;
+                let mut streams = Vec::with_capacity(members.len());
+                for (index, query) in members.iter().enumerate() {
+                    let group = query.get("group").map_or("", String::as_str);
+                    let Passed { admitted, ip, mut place } =
+                        gate.pass(knock(group, &client, query, &headers, remote.clone(), None)).await?;
+                    if index > 0 {
+                        // One TCP connection carries them all: every member
+                        // after the first is counted against its address as
+                        // a session of its own.
+                        let counted = gate.admission.admit_forwarded(ip).map_err(warp::reject::custom)?;
+                        place = Place { socket: None, forwarded: Some(counted) };
+                    }
+                    let peer = member(group, &client, query, &admitted, ip, &gate)?;
+                    streams.push((index, stream::open(peer, place, Shape::Shared, &gate.upgrades).await));
+                }
+                let tagged = streams.into_iter().map(|(index, chunks)| {
+                    stream::body(chunks).map(move |chunk| chunk.map(|chunk| events::of_member(index, chunk)))
+                });
+                let padding = futures_util::stream::once(async { Ok(Bytes::from(events::padding())) });
+                let body = padding.chain(futures_util::stream::select_all(tagged));
+                Ok::<_, Rejection>(event_stream(warp::reply::stream(body).into_response()))
+            },
+        )
+}
+
+/// A shared stream's members: each `m`'s query, at least one and at most
+/// [`MAX_SHARED_MEMBERS`].
+fn shared_members(query: &str) -> Result<Vec<HashMap<String, String>>, SessionError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| SessionError::BadMembers)?;
+    let members = pairs
+        .iter()
+        .filter(|(name, _)| name == "m")
+        .map(|(_, member)| serde_urlencoded::from_str(member))
+        .collect::<Result<Vec<HashMap<String, String>>, _>>()
+        .map_err(|_| SessionError::BadMembers)?;
+    if members.is_empty() || members.len() > MAX_SHARED_MEMBERS {
+        return Err(SessionError::BadMembers);
+    }
+    Ok(members)
+}
+
+/// The member a request of `client` describes in `group` (raw, as in its
+/// path) with its `query`: refused as a socket's handshake would be.
+fn member(
+    group: &str,
+    client: &str,
+    query: &HashMap<String, String>,
+    admitted: &Admitted,
+    ip: IpAddr,
+    gate: &Gate,
+) -> Result<Peer, Rejection> {
+    let (group, role) = upgrade::role_of(group, query).map_err(warp::reject::custom)?;
+    let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
+    let asked = upgrade::asked(query, admitted).map_err(warp::reject::custom)?;
+    let described = Described { group, role, client_id, asked, ip, mode: WireMode::Json };
+    upgrade::describe(described, admitted, &gate.upgrades).map_err(warp::reject::custom)
 }
 
 /// A poll's answer: its events, and the session to poll next (none once
@@ -166,11 +256,7 @@ fn commands(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection>
                 let Passed { admitted, ip, .. } =
                     gate.pass(knock(&group, &client, &query, &headers, remote, None)).await?;
                 let batch = parse(&body).map_err(warp::reject::custom)?;
-                let (group, role) = upgrade::role_of(&group, &query).map_err(warp::reject::custom)?;
-                let client_id = client.parse().map_err(|err| warp::reject::custom(UpgradeError::BadName(err)))?;
-                let asked = upgrade::asked(&query, &admitted).map_err(warp::reject::custom)?;
-                let described = Described { group, role, client_id, asked, ip, mode: WireMode::Json };
-                let peer = upgrade::describe(described, &admitted, &gate.upgrades).map_err(warp::reject::custom)?;
+                let peer = member(&group, &client, &query, &admitted, ip, &gate)?;
                 let from = Sender { client_id: peer.client_id, name: peer.name.clone(), verified: peer.verified };
                 let poster = Poster { group: peer.group, from, ip, role: peer.role };
                 let answers = commands::apply(batch, &poster, &gate.upgrades.context).await;

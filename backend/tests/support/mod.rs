@@ -880,6 +880,8 @@ pub struct SseEvent {
     pub id: Option<String>,
     pub event: Option<String>,
     pub data: String,
+    /// A shared stream's member the event is for.
+    pub member: Option<usize>,
 }
 
 impl SseEvent {
@@ -953,6 +955,7 @@ impl SseClient {
                             "id" => event.id = Some(value.to_owned()),
                             "event" => event.event = Some(value.to_owned()),
                             "data" => event.data.push_str(value),
+                            "member" => event.member = Some(value.parse().expect("a member's index")),
                             other => panic!("unknown field {other}"),
                         }
                     }
