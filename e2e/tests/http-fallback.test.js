@@ -188,9 +188,12 @@ test('with no WebSocket at all, the list of rooms comes over HTTP too, and the n
   const [first, second] = [`nows-a-${Date.now()}`, `nows-b-${Date.now()}`];
   const gil = await newPage(env.browser);
   await blockRoomSockets(gil, null, { roomsStreamToo: true });
+  // The rooms stream is a member of the browser's one HTTP stream.
   const roomsOverHttp = [];
   gil.on('request', (request) => {
-    if (new URL(request.url()).pathname.startsWith('/api/events/_me/')) roomsOverHttp.push(request.method());
+    const url = new URL(request.url());
+    const members = url.searchParams.getAll('m').map((member) => new URLSearchParams(member).get('group'));
+    if (/^\/api\/events\/[^/]+$/.test(url.pathname) && members.includes('_me')) roomsOverHttp.push(request.method());
   });
   await gil.goto(`${env.server.url}/room/${first}?name=Gil`);
   await waitForTransport(gil, 'stream');
@@ -253,4 +256,72 @@ test('behind a proxy that strips Upgrade, the page asks the server and moves to 
     await stopServer(server);
     proxy.close();
   }
+});
+
+test('three tabs on HTTP share one event stream: each chats in its own room, and a closed tab hands the stream on', async () => {
+  const rooms = ['one', 'two', 'three'].map((name) => `shared-${name}-${Date.now()}`);
+  const context = await env.browser.newContext({ viewport: { width: 900, height: 700 } });
+  await context.addInitScript(() => {
+    window.WebSocket = new Proxy(window.WebSocket, {
+      construct(target, [url, protocols]) {
+        return new URL(url).pathname.startsWith('/ws/') ? new target('ws://127.0.0.1:9/blocked', protocols) : new target(url, protocols);
+      },
+    });
+  });
+  // Every event request of the browser, and which are open now.
+  const open = new Set();
+  const streams = [];
+  context.on('request', (request) => {
+    const url = new URL(request.url());
+    if (request.method() !== 'GET' || !url.pathname.startsWith('/api/events/')) return;
+    streams.push(url.pathname);
+    open.add(request);
+  });
+  for (const done of ['requestfinished', 'requestfailed']) context.on(done, (request) => open.delete(request));
+  const tabs = [];
+  for (const room of rooms) {
+    const tab = await context.newPage();
+    await tab.goto(`${env.server.url}/room/${room}?name=Kim`);
+    await waitForTransport(tab, 'stream');
+    tabs.push(tab);
+  }
+  assert.ok(streams.every((path) => /^\/api\/events\/[^/]+$/.test(path)), `only shared streams: ${streams}`);
+  await eventually(() => open.size === 1, `one stream open for the three tabs (${open.size})`);
+
+  // Each tab chats with a WebSocket page in its own room, both ways.
+  const others = [];
+  for (const [index, room] of rooms.entries()) {
+    const other = await newPage(env.browser);
+    await other.goto(`${env.server.url}/room/${room}?name=Lou`);
+    await waitForStatus(other, 'open');
+    others.push(other);
+    await send(tabs[index], `kim in ${room}`);
+    await send(other, `lou in ${room}`);
+  }
+  for (const [index, room] of rooms.entries()) {
+    for (const page of [tabs[index], others[index]]) {
+      await waitForMessage(page, `kim in ${room}`);
+      await waitForMessage(page, `lou in ${room}`);
+    }
+  }
+
+  // The tab holding the stream closes: another takes it over, and the
+  // others go on, missing nothing and doubling nothing.
+  const holding = [...open].map((request) => request.frame().page());
+  assert.deepEqual(holding, [tabs[0]], 'the first tab holds the stream');
+  await tabs[0].close();
+  for (const request of open) if (request.frame().page() === tabs[0]) open.delete(request);
+  for (const [index, room] of rooms.entries()) {
+    if (index > 0) await send(others[index], `after the hand-over in ${room}`);
+  }
+  for (const [index, room] of rooms.entries()) {
+    if (index === 0) continue;
+    await waitForMessage(tabs[index], `after the hand-over in ${room}`);
+    const expected = [`kim in ${room}`, `lou in ${room}`, `after the hand-over in ${room}`];
+    await eventually(async () => JSON.stringify(await shownTexts(tabs[index])) === JSON.stringify(expected),
+      `${room}: each message once, in order`);
+  }
+  await eventually(() => open.size === 1, `one stream open for the two tabs left (${open.size})`);
+  await context.close();
+  for (const other of others) await other.context().close();
 });

@@ -17,7 +17,7 @@ use crate::net::carrier::Carrier;
 use crate::net::command::Command;
 use crate::net::credentials::Credentials;
 use crate::net::events::{arm, next_event, now_ms, Event, Renewing, Waited};
-use crate::net::http::HttpLink;
+use crate::net::http::{Events, HttpLink};
 use crate::net::identity::{self, IdentityError};
 use crate::net::sending::Sending;
 use crate::net::socket::{Socket, SocketTarget};
@@ -159,12 +159,13 @@ impl Room {
                 };
                 Carrier::WebSocket(socket)
             }
-            Transport::Stream | Transport::Poll => Carrier::Http(HttpLink::open(
-                self.target.events_url(identity.client_id, &self.resume),
-                self.target.commands_url(identity.client_id),
-                &identity.token,
-                transport == Transport::Poll,
-            )),
+            Transport::Stream | Transport::Poll => {
+                let events = match transport {
+                    Transport::Poll => Events::Polls { url: self.target.events_url(identity.client_id, &self.resume) },
+                    _ => Events::Shared { query: self.target.member_query(), start: self.resume.query() },
+                };
+                Carrier::Http(HttpLink::open(events, self.target.commands_url(identity.client_id), &identity.token))
+            }
         };
         let mut conn = Connection {
             socket,

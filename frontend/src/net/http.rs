@@ -24,6 +24,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, Response};
 
+use crate::net::shared_stream::{self, Delivery, Membership};
 use crate::session::sse::resume_query;
 use crate::session::{SseItem, SseParser};
 
@@ -80,7 +81,7 @@ impl Shared {
             match item {
                 SseItem::Comment => self.wake(),
                 SseItem::Data { data, .. } => self.push(Some(Ok(Message::Text(data)))),
-                SseItem::Close { code, reason } => {
+                SseItem::Close { code, reason, .. } => {
                     self.push(Some(Err(WebSocketError::ConnectionClose(CloseEvent { code, reason, was_clean: true }))));
                     return true;
                 }
@@ -95,29 +96,53 @@ impl Shared {
     }
 }
 
-/// One HTTP connection of a room: its stream or polls, and its posts.
+/// Where a link's events come from.
+pub enum Events {
+    /// The browser's one event stream ([`shared_stream`]), as the member
+    /// `query` names (`group=…&name=…`), from `start` (`&since=…&epoch=…`).
+    Shared { query: String, start: String },
+    /// Long polls of `url` (`…/api/events/{group}/{client}?…`, with the
+    /// position to resume from).
+    Polls { url: String },
+}
+
+/// One HTTP connection of a room: its member on the browser's stream, or
+/// its polls; and its posts.
 pub struct HttpLink {
     shared: Rc<RefCell<Shared>>,
     abort: Option<AbortController>,
+    /// Its place on the browser's stream.
+    membership: RefCell<Option<Membership>>,
     /// Where commands are posted.
     post_url: String,
 }
 
 impl HttpLink {
-    /// Opens the event stream at `url` (`…/api/events/{group}/{client}?…`,
-    /// with the position to resume from) with `token`, or long polls it
-    /// when `poll`. `post_url` takes the commands.
-    pub fn open(url: String, post_url: String, token: &str, poll: bool) -> Self {
+    /// Opens the link's `events` with `token`; `post_url` takes the
+    /// commands.
+    pub fn open(events: Events, post_url: String, token: &str) -> Self {
         let shared = Rc::new(RefCell::new(Shared { bearer: format!("Bearer {token}"), ..Shared::default() }));
         let abort = AbortController::new().ok();
         let signal = abort.as_ref().map(AbortController::signal);
-        let task = shared.clone();
-        if poll {
-            spawn_local(run_polls(task, url, signal));
-        } else {
-            spawn_local(run_stream(task, url, signal));
-        }
-        Self { shared, abort, post_url }
+        let membership = match events {
+            Events::Polls { url } => {
+                spawn_local(run_polls(shared.clone(), url, signal));
+                None
+            }
+            Events::Shared { query, start } => {
+                let sink = shared.clone();
+                Some(shared_stream::join(query, start, move |delivery| {
+                    let mut shared = sink.borrow_mut();
+                    match delivery {
+                        Delivery::Items(items) => {
+                            shared.items(items);
+                        }
+                        Delivery::Ended => shared.push(None),
+                    }
+                }))
+            }
+        };
+        Self { shared, abort, membership: RefCell::new(membership), post_url }
     }
 
     /// Ready once the link is open (or ended without opening).
@@ -177,6 +202,8 @@ impl HttpLink {
     /// Lets the link go: every request is aborted, nothing more comes.
     pub fn close(&self) {
         self.shared.borrow_mut().let_go = true;
+        // Off the browser's stream (after the borrow: leaving may deliver).
+        drop(self.membership.borrow_mut().take());
         if let Some(abort) = &self.abort {
             abort.abort();
         }
@@ -191,7 +218,12 @@ impl Drop for HttpLink {
 
 /// A request with the link's token: a `GET` of the events, or a `POST` of
 /// `body`.
-async fn fetch(url: &str, bearer: &str, body: Option<&str>, signal: Option<&AbortSignal>) -> Option<Response> {
+pub(crate) async fn fetch(
+    url: &str,
+    bearer: &str,
+    body: Option<&str>,
+    signal: Option<&AbortSignal>,
+) -> Option<Response> {
     let headers = Headers::new().ok()?;
     headers.set("Authorization", bearer).ok()?;
     let init = RequestInit::new();
@@ -214,29 +246,8 @@ async fn fetch(url: &str, bearer: &str, body: Option<&str>, signal: Option<&Abor
     (response.status() == 200).then_some(response)
 }
 
-/// The event stream: its chunks through the parser until its close or end.
-async fn run_stream(shared: Rc<RefCell<Shared>>, url: String, signal: Option<AbortSignal>) {
-    let bearer = shared.borrow().bearer.clone();
-    let Some(response) = fetch(&url, &bearer, None, signal.as_ref()).await else {
-        shared.borrow_mut().push(None);
-        return;
-    };
-    let Some(reader) = response.body().map(|body| body.get_reader().unchecked_into::<ReadableStreamDefaultReader>())
-    else {
-        shared.borrow_mut().push(None);
-        return;
-    };
-    let mut parser = SseParser::default();
-    while let Some(bytes) = read(&reader).await {
-        if shared.borrow_mut().items(parser.feed(&bytes)) {
-            return;
-        }
-    }
-    shared.borrow_mut().push(None);
-}
-
 /// The next chunk of a streaming body; `None` at its end (or on an error).
-async fn read(reader: &ReadableStreamDefaultReader) -> Option<Vec<u8>> {
+pub(crate) async fn read(reader: &ReadableStreamDefaultReader) -> Option<Vec<u8>> {
     let result: web_sys::ReadableStreamReadResult = JsFuture::from(reader.read()).await.ok()?.unchecked_into();
     if result.get_done().unwrap_or(true) {
         return None;

@@ -18,6 +18,7 @@ pub mod http;
 pub mod identity;
 pub mod rooms_stream;
 pub mod sending;
+pub mod shared_stream;
 pub mod socket;
 pub mod tabs;
 pub mod timeout;

@@ -26,7 +26,7 @@ use yew::Callback;
 
 use crate::net::carrier::Carrier;
 use crate::net::events::now_ms;
-use crate::net::http::HttpLink;
+use crate::net::http::{Events, HttpLink};
 use crate::net::identity;
 use crate::net::socket::{self, Socket};
 use crate::net::tabs;
@@ -257,7 +257,11 @@ async fn connect(
         }
         Transport::Stream | Transport::Poll => {
             let url = format!("{}/api/events/{ROOMS_STREAM}/{}", socket::http_base(), identity.client_id);
-            Carrier::Http(HttpLink::open(format!("{url}?"), url, &identity.token, transport == Transport::Poll))
+            let events = match transport {
+                Transport::Poll => Events::Polls { url: format!("{url}?") },
+                _ => Events::Shared { query: format!("group={ROOMS_STREAM}"), start: String::new() },
+            };
+            Carrier::Http(HttpLink::open(events, url, &identity.token))
         }
     };
     let mut removal = None;

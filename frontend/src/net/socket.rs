@@ -43,6 +43,13 @@ impl SocketTarget {
         format!("{}{client_id}?{}{}", self.http_prefix(), self.query, resume.query())
     }
 
+    /// The member this target names, as the browser's shared stream asks
+    /// for it: `group={group}&{query}` (no position).
+    pub fn member_query(&self) -> String {
+        let group = self.prefix.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        format!("group={group}&{}", self.query)
+    }
+
     /// Where the HTTP transport posts commands: only a direct message's
     /// `with=…` goes in its query.
     pub fn commands_url(&self, client_id: ClientId) -> String {

@@ -32,6 +32,8 @@
 //! - [`transport`]: WebSocket, else the HTTP event stream, else long
 //!   polling, and back to WebSocket once it opens again.
 //! - [`sse`]: the HTTP event stream's Server-Sent Events, parsed.
+//! - [`shared_stream`]: the browser's one HTTP stream: its members, the
+//!   query that asks for each from where it is, whose each event is.
 
 pub mod attempt;
 pub mod batcher;
@@ -48,6 +50,7 @@ pub mod removal;
 pub mod resume;
 pub mod rooms;
 pub mod seen_by;
+pub mod shared_stream;
 pub mod sse;
 pub mod tabs;
 pub mod transport;
@@ -67,6 +70,7 @@ pub use removal::{Ban, Removal};
 pub use resume::ResumeCursor;
 pub use rooms::{RoomList, RoomsShown};
 pub use seen_by::{SeenBy, SeenByLine};
+pub use shared_stream::{SharedMembers, Want};
 pub use sse::{SseItem, SseParser};
 pub use tabs::{Owner, TabOutbox};
 pub use transport::{InUse, Transport, TransportConfig, Transports};

@@ -10,15 +10,16 @@
 
 use serde::Deserialize;
 
-/// What a stream said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a stream said (it crosses tabs, on the browser's shared stream).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SseItem {
     /// A comment (padding or keep-alive).
     Comment,
-    /// An event's data (a JSON server event) and the last event id so far.
-    Data { data: String, id: Option<String> },
+    /// An event's data (a JSON server event) and the last event id so far
+    /// (of a shared stream's member: the event's own id).
+    Data { data: String, id: Option<String>, member: Option<usize> },
     /// `event: close`: the close code a socket would have got.
-    Close { code: u16, reason: String },
+    Close { code: u16, reason: String, member: Option<usize> },
 }
 
 /// The parser: feed it chunks, take the items.
@@ -31,6 +32,9 @@ pub struct SseParser {
     data: Option<String>,
     event: Option<String>,
     last_id: Option<String>,
+    /// The current event's own id and member (a shared stream's).
+    own_id: Option<String>,
+    member: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -85,13 +89,18 @@ impl SseParser {
                 None => self.data = Some(value.to_owned()),
             },
             "event" => self.event = Some(value.to_owned()),
-            "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
+            "id" if !value.contains('\0') => {
+                self.last_id = Some(value.to_owned());
+                self.own_id = Some(value.to_owned());
+            }
+            "member" => self.member = value.parse().ok(),
             _ => {}
         }
     }
 
     fn dispatch(&mut self, items: &mut Vec<SseItem>) {
         let event = self.event.take();
+        let (own_id, member) = (self.own_id.take(), self.member.take());
         let Some(data) = self.data.take() else { return };
         match event.as_deref() {
             Some("close") => {
@@ -99,9 +108,13 @@ impl SseParser {
                     Ok(close) => (close.code, close.reason),
                     Err(_) => (1006, String::new()),
                 };
-                items.push(SseItem::Close { code, reason });
+                items.push(SseItem::Close { code, reason, member });
             }
-            None | Some("message") => items.push(SseItem::Data { data, id: self.last_id.clone() }),
+            None | Some("message") => {
+                // Members' ids interleave on a shared stream: each its own.
+                let id = if member.is_some() { own_id } else { self.last_id.clone() };
+                items.push(SseItem::Data { data, id, member });
+            }
             Some(_) => {}
         }
     }
@@ -131,7 +144,7 @@ mod tests {
     }
 
     fn data(text: &str, id: Option<&str>) -> SseItem {
-        SseItem::Data { data: text.into(), id: id.map(Into::into) }
+        SseItem::Data { data: text.into(), id: id.map(Into::into), member: None }
     }
 
     #[test]
@@ -150,10 +163,26 @@ mod tests {
                 data("{\"type\":\"message\"}", Some("e1:4")),
                 SseItem::Comment,
                 data("{\"type\":\"synced\"}", Some("e1:4")),
-                SseItem::Close { code: 1013, reason: "slow".into() },
+                SseItem::Close { code: 1013, reason: "slow".into(), member: None },
             ]
         );
         assert_eq!(parser.last_id(), Some("e1:4"));
+    }
+
+    #[test]
+    fn a_shared_streams_events_name_their_member_and_carry_their_own_ids() {
+        let mut parser = SseParser::default();
+        let stream = "member: 1\nid: e:7\ndata: m7\n\nmember: 0\ndata: w\n\n: ping\n\n\
+                      member: 0\nevent: close\ndata: {\"code\":1013}\n\n";
+        assert_eq!(
+            parser.feed(stream.as_bytes()),
+            vec![
+                SseItem::Data { data: "m7".into(), id: Some("e:7".into()), member: Some(1) },
+                SseItem::Data { data: "w".into(), id: None, member: Some(0) },
+                SseItem::Comment,
+                SseItem::Close { code: 1013, reason: String::new(), member: Some(0) },
+            ]
+        );
     }
 
     #[test]
@@ -182,7 +211,7 @@ mod tests {
         assert_eq!(parser.last_id(), Some(""));
         assert_eq!(
             parser.feed(b"event: close\ndata: nope\n\n"),
-            vec![SseItem::Close { code: 1006, reason: String::new() }]
+            vec![SseItem::Close { code: 1006, reason: String::new(), member: None }]
         );
         assert_eq!(parser.feed(b"event: other\ndata: x\n\ndata: y\n"), vec![], "an incomplete event waits");
         assert_eq!(parser.feed(b"\n"), vec![data("y", Some(""))]);

@@ -1,0 +1,251 @@
+//! The browser's one HTTP event stream, as plain Rust (docs/PROTOCOL.md,
+//! "One stream for several members"): which members it carries, the query
+//! that asks for each from where it is, and whose each event is.
+//!
+//! A member that goes on across a new stream (the set of members changed,
+//! or another tab took the stream over) is asked for from its last message,
+//! and its link gets no second `welcome` or `synced`: only what came after
+//! that message. Plain Rust, with native tests.
+
+use serde::{Deserialize, Serialize};
+
+use super::sse::resume_query;
+use super::SseItem;
+
+/// What a link asks of the stream (it crosses tabs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Want {
+    /// The link's own key, unique in the browser.
+    pub key: String,
+    /// The member's query without its position: `group=…&name=…[&with=…]`.
+    pub query: String,
+    /// Where the link started: `&since=…&epoch=…`, or nothing.
+    pub start: String,
+    /// The id of the last message it got (`{epoch}:{seq}`), if any.
+    pub last_id: Option<String>,
+    /// It has had its `synced`: a new stream's `welcome` and `synced` are
+    /// not for it.
+    pub synced: bool,
+}
+
+impl Want {
+    /// The member's query from where it is now.
+    fn query_from_here(&self) -> String {
+        let position = self.last_id.as_deref().and_then(resume_query).unwrap_or_else(|| self.start.clone());
+        format!("{}{position}", self.query)
+    }
+
+    /// Notes what `item` tells of the link's position.
+    pub fn heard(&mut self, item: &SseItem) {
+        if let SseItem::Data { data, id, .. } = item {
+            if id.is_some() {
+                self.last_id.clone_from(id);
+            }
+            if kind(data) == Some(Kind::Synced) {
+                self.synced = true;
+            }
+        }
+    }
+}
+
+/// The stream's members, in the order the current stream names them.
+#[derive(Debug, Default)]
+pub struct SharedMembers {
+    members: Vec<Member>,
+    /// The set changed since the current stream was asked for.
+    changed: bool,
+}
+
+#[derive(Debug)]
+struct Member {
+    want: Want,
+    /// On the current stream: its `welcome` and `synced` are dropped until
+    /// that `synced` has passed.
+    skipping: bool,
+    /// The server ended it (its `event: close`): left out of the next.
+    gone: bool,
+}
+
+impl SharedMembers {
+    /// Adds `want`, or replaces the member with its key.
+    pub fn want(&mut self, want: Want) {
+        self.members.retain(|member| member.want.key != want.key);
+        self.members.push(Member { want, skipping: false, gone: false });
+        self.changed = true;
+    }
+
+    /// Takes the member `key` out.
+    pub fn remove(&mut self, key: &str) {
+        let before = self.members.len();
+        self.members.retain(|member| member.want.key != key);
+        self.changed |= self.members.len() != before;
+    }
+
+    /// Whether a new stream is to be asked for.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// The keys of the members the current stream carries.
+    pub fn keys(&self) -> Vec<String> {
+        self.members.iter().filter(|member| !member.gone).map(|member| member.want.key.clone()).collect()
+    }
+
+    /// A new stream: its query (`m=…&m=…`, each member from where it is),
+    /// or `None` when no member is left. Members that had their `synced`
+    /// go on without a second one.
+    pub fn restart(&mut self) -> Option<String> {
+        self.changed = false;
+        self.members.retain(|member| !member.gone);
+        for member in &mut self.members {
+            member.skipping = member.want.synced;
+        }
+        let query: Vec<String> =
+            self.members.iter().map(|member| format!("m={}", encode(&member.want.query_from_here()))).collect();
+        (!query.is_empty()).then(|| query.join("&"))
+    }
+
+    /// Whose `item` of the current stream is, and whether its link gets it;
+    /// a comment is the stream's (`None`).
+    pub fn route(&mut self, item: SseItem) -> Option<(String, SseItem)> {
+        let index = match &item {
+            SseItem::Data { member, .. } | SseItem::Close { member, .. } => (*member)?,
+            SseItem::Comment => return None,
+        };
+        let member = self.members.get_mut(index).filter(|member| !member.gone)?;
+        member.want.heard(&item);
+        match &item {
+            SseItem::Close { .. } => member.gone = true,
+            SseItem::Data { data, .. } if member.skipping => match kind(data) {
+                Some(Kind::Welcome) => return None,
+                Some(Kind::Synced) => {
+                    member.skipping = false;
+                    return None;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Some((member.want.key.clone(), item))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Welcome,
+    Synced,
+}
+
+/// Whether `data` (a JSON server event) is a `welcome` or a `synced`.
+fn kind(data: &str) -> Option<Kind> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    match serde_json::from_str::<Head<'_>>(data).ok()?.kind.as_ref() {
+        "welcome" => Some(Kind::Welcome),
+        "synced" => Some(Kind::Synced),
+        _ => None,
+    }
+}
+
+/// `text` as one value of a query string.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(byte).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(key: &str, group: &str) -> Want {
+        Want {
+            key: key.into(),
+            query: format!("group={group}&name=Ann"),
+            start: String::new(),
+            last_id: None,
+            synced: false,
+        }
+    }
+
+    fn data(member: usize, text: &str, id: Option<&str>) -> SseItem {
+        SseItem::Data { data: text.into(), id: id.map(Into::into), member: Some(member) }
+    }
+
+    const WELCOME: &str = r#"{"type":"welcome"}"#;
+    const SYNCED: &str = r#"{"type":"synced","seq":4}"#;
+    const MESSAGE: &str = r#"{"type":"message","seq":5}"#;
+
+    #[test]
+    fn each_member_from_where_it_is() {
+        let mut members = SharedMembers::default();
+        assert_eq!(members.restart(), None, "nobody: no stream");
+        members.want(want("a", "lobby"));
+        members.want(Want { start: "&since=3&epoch=e1".into(), ..want("b", "dm-x") });
+        assert!(members.changed());
+        assert_eq!(
+            members.restart().as_deref(),
+            Some("m=group%3Dlobby%26name%3DAnn&m=group%3Ddm-x%26name%3DAnn%26since%3D3%26epoch%3De1")
+        );
+        assert!(!members.changed());
+        assert_eq!(members.keys(), ["a", "b"]);
+    }
+
+    #[test]
+    fn events_go_to_their_member_and_a_member_goes_on_without_a_second_welcome() {
+        let mut members = SharedMembers::default();
+        members.want(want("a", "lobby"));
+        members.restart();
+        for text in [WELCOME, SYNCED] {
+            assert_eq!(members.route(data(0, text, None)), Some(("a".into(), data(0, text, None))));
+        }
+        assert_eq!(members.route(data(0, MESSAGE, Some("e1:5"))).map(|(key, _)| key).as_deref(), Some("a"));
+        assert_eq!(members.route(SseItem::Comment), None, "the stream's own");
+        assert_eq!(members.route(data(3, MESSAGE, None)), None, "no such member");
+
+        // Another tab's room joins: a new stream, "a" from its last message.
+        members.want(want("b", "other"));
+        assert_eq!(
+            members.restart().as_deref(),
+            Some("m=group%3Dlobby%26name%3DAnn%26since%3D5%26epoch%3De1&m=group%3Dother%26name%3DAnn")
+        );
+        assert_eq!(members.route(data(0, WELCOME, None)), None, "not a second welcome for a");
+        assert_eq!(members.route(data(1, WELCOME, None)).map(|(key, _)| key).as_deref(), Some("b"));
+        assert_eq!(members.route(data(0, MESSAGE, Some("e1:6"))).map(|(key, _)| key).as_deref(), Some("a"));
+        assert_eq!(members.route(data(0, SYNCED, None)), None, "nor a second synced");
+        assert!(members.route(data(0, MESSAGE, Some("e1:7"))).is_some());
+    }
+
+    #[test]
+    fn a_closed_member_is_left_out_of_the_next_stream() {
+        let mut members = SharedMembers::default();
+        members.want(want("a", "lobby"));
+        members.want(want("b", "other"));
+        members.restart();
+        let close = SseItem::Close { code: 1013, reason: String::new(), member: Some(0) };
+        assert_eq!(members.route(close.clone()), Some(("a".into(), close.clone())));
+        assert_eq!(members.route(data(0, MESSAGE, None)), None, "nothing after its close");
+        assert_eq!(members.keys(), ["b"]);
+        assert_eq!(members.restart().as_deref(), Some("m=group%3Dother%26name%3DAnn"));
+        members.remove("b");
+        assert!(members.changed());
+        assert_eq!(members.restart(), None);
+    }
+
+    #[test]
+    fn a_want_notes_its_position_for_the_tab_that_takes_the_stream_over() {
+        let mut want = want("a", "lobby");
+        want.heard(&data(0, WELCOME, None));
+        assert!(!want.synced);
+        want.heard(&data(0, MESSAGE, Some("e2:9")));
+        want.heard(&data(0, SYNCED, Some("e2:9")));
+        assert!(want.synced);
+        assert_eq!(want.query_from_here(), "group=lobby&name=Ann&since=9&epoch=e2");
+    }
+}
