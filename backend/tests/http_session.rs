@@ -3,13 +3,17 @@
 //! `since`; commands posted in batches with their acks in the answer,
 //! exactly once through retries; what it refuses (no token, a token in the
 //! URL, a post without Origin or `X-Roomcast: 1`, another site's Origin);
-//! and a stream that goes away leaves its group.
+//! a stream that goes away leaves its group, and one nobody reads is
+//! closed with 1013; tickets for a plain `EventSource`; the stripped
+//! `Upgrade` the app asks after; one stream for several members.
 
 mod support;
 
+use futures_util::SinkExt;
 use roomcast_shared::ServerEvent;
 use serde_json::json;
 use support::*;
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 fn bearer(client: Uuid) -> String {
@@ -425,5 +429,54 @@ async fn a_shared_stream_is_refused_what_each_member_would_be() {
     let dm = member_query(&format!("group={}&with={}", roomcast_shared::GroupName::direct(one, other), other.0));
     assert_eq!(open(format!("{}&{dm}", member_query("group=lobby"))).await, 403, "someone else's direct messages");
     eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_nobody_reads_is_closed_with_1013_while_the_group_goes_on() {
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    config.retention_messages = 50;
+    config.retention_interval = std::time::Duration::from_millis(50);
+    let server = start(config).await;
+    let addr = server.local_addr();
+
+    // An event stream with a tiny receive buffer, never read.
+    let ann = Uuid::new_v4();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET /api/events/firehose/{ann} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        bearer(ann)
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, request.as_bytes()).await.unwrap();
+    let mut reader = connect_raw(addr, "firehose").await;
+    let mut publisher = connect_raw(addr, "firehose").await;
+    let group = "firehose".parse().unwrap();
+    eventually(|| server.registry().members(&group) == 3).await;
+
+    let payload = "p".repeat(16 * 1024);
+    let mut gone_at = None;
+    for i in 0..2_000 {
+        publisher.send(Message::text(format!("{i:05}{payload}"))).await.unwrap();
+        for member in [&mut reader, &mut publisher] {
+            assert!(next_text(member).await.starts_with(&format!("{i:05}")));
+        }
+        if server.registry().members(&group) == 2 {
+            gone_at = Some(i);
+            break;
+        }
+    }
+    let gone_at = gone_at.expect("the stream nobody reads was never closed");
+    assert!(gone_at < 500, "closed only after {gone_at} messages");
+
+    // Read now: its last words are the close a socket would get.
+    let mut body = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut body)).await;
+    assert!(read.is_ok(), "the response ends");
+    let body = String::from_utf8_lossy(&body);
+    let close = body.rfind("event: close").map(|at| &body[at..]).expect("an `event: close` at the end");
+    assert!(close.contains("\"code\":1013"), "{close}");
     server.shutdown().await;
 }

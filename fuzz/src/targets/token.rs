@@ -97,6 +97,7 @@ fn signed(payload: &[u8]) {
             assert!(times.is_some_and(|times| ahead(times.nbf) || ahead(times.iat)), "refused as not valid yet");
         }
         Err(TokenError::Revoked) => panic!("tokens alone never revoke: {token}"),
+        Err(TokenError::Ticket) => panic!("tokens alone take tickets (the server refuses them as tokens): {token}"),
         Err(TokenError::Malformed) => {}
     }
     // Claims that decode, with no `exp` or one far ahead, verify, when the
@@ -125,7 +126,7 @@ fn issued(u: &mut Unstructured<'_>) {
         2 => Some(now().saturating_sub(3600)),
         _ => None,
     };
-    let claims = Claims { sub, name, groups, exp, iat: None, nbf: None };
+    let claims = Claims { sub, name, groups, exp, iat: None, nbf: None, tkt: None };
     let now = now();
     match TOKENS.verify(&TOKENS.issue(&claims)) {
         Ok(verified) => {
