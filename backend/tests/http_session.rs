@@ -178,9 +178,14 @@ async fn a_stream_that_goes_away_leaves_its_group() {
 /// One long poll of `client`: its events (to the body's end) and the
 /// session to name next.
 async fn poll(addr: std::net::SocketAddr, client: Uuid, query: &str) -> (Vec<SseEvent>, Option<String>) {
+    poll_path(addr, client, &format!("/api/events/lobby/{client}?poll=1{query}")).await
+}
+
+/// One long poll of `path` by `client`: its events and the session to name
+/// next.
+async fn poll_path(addr: std::net::SocketAddr, client: Uuid, path: &str) -> (Vec<SseEvent>, Option<String>) {
     let bearer = bearer(client);
-    let path = format!("/api/events/lobby/{client}?poll=1{query}");
-    let (status, stream, head) = SseClient::open(addr, &path, &[("Authorization", &bearer)]).await;
+    let (status, stream, head) = SseClient::open(addr, path, &[("Authorization", &bearer)]).await;
     assert_eq!(status, 200, "{head}");
     let mut stream = stream.unwrap();
     let mut events = Vec::new();
@@ -478,5 +483,52 @@ async fn a_stream_nobody_reads_is_closed_with_1013_while_the_group_goes_on() {
     let body = String::from_utf8_lossy(&body);
     let close = body.rfind("event: close").map(|at| &body[at..]).expect("an `event: close` at the end");
     assert!(close.contains("\"code\":1013"), "{close}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shared_stream_long_polls_every_member_in_one_session() {
+    let server = start_default().await;
+    let addr = server.local_addr();
+    let mut bob = connect_json(addr, "lobby").await;
+    let mut carl = connect_json(addr, "other").await;
+    let ann = Uuid::new_v4();
+    let members = [member_query("group=lobby&name=Ann"), member_query("group=other")].join("&");
+    let base = format!("/api/events/{ann}?{members}&poll=1");
+
+    // The first poll opens both members: each one's welcome, named.
+    let (mut events, mut session) = poll_path(addr, ann, &base).await;
+    let synced = |events: &[SseEvent]| {
+        events.iter().filter(|event| matches!(event.server_event(), ServerEvent::Synced { .. })).count()
+    };
+    while synced(&events) < 2 {
+        let (more, next) = poll_path(addr, ann, &format!("{base}&session={}", session.expect("a session"))).await;
+        events.extend(more);
+        session = next;
+    }
+    let welcomed: Vec<Option<usize>> = events
+        .iter()
+        .filter(|event| matches!(event.server_event(), ServerEvent::Welcome(_)))
+        .map(|event| event.member)
+        .collect();
+    assert_eq!(welcomed.len(), 2, "{events:?}");
+    assert!(welcomed.contains(&Some(0)) && welcomed.contains(&Some(1)));
+    let session = session.expect("the session goes on");
+
+    send_text(&mut bob, "in the lobby").await;
+    send_text(&mut carl, "elsewhere").await;
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let (events, next) = poll_path(addr, ann, &format!("{base}&session={session}")).await;
+        assert_eq!(next.as_deref(), Some(session.as_str()), "the same session");
+        for event in events {
+            if let ServerEvent::Message(message) = event.server_event() {
+                heard.push((event.member, message.text));
+            }
+        }
+    }
+    heard.sort();
+    assert_eq!(heard, [(Some(0), "in the lobby".to_owned()), (Some(1), "elsewhere".to_owned())]);
+    eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 2).await;
     server.shutdown().await;
 }

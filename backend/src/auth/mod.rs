@@ -203,7 +203,7 @@ impl Auth {
     /// the holder of `claims` (checked by [`Auth::admit_member`] or
     /// [`Auth::admit_stream`]) asking from `ip`.
     pub fn issue_ticket(&self, claims: &Claims, group: &str, ip: IpAddr) -> (String, Claims) {
-        let ticket = ticket::ticket_claims(claims, group, ip, token::unix_seconds());
+        let ticket = ticket_claims(claims, group, ip, token::unix_seconds());
         (self.tokens.issue(&ticket), ticket)
     }
 
@@ -309,6 +309,25 @@ impl Auth {
     }
 }
 
+/// The claims of a ticket for `group` asked for with `claims` from `ip` at
+/// `now` (Unix seconds).
+fn ticket_claims(claims: &Claims, group: &str, ip: IpAddr, now: u64) -> Claims {
+    let lifetime = now.saturating_add(ticket::LIFETIME_SECONDS);
+    let scope = TicketScope {
+        id: uuid::Uuid::new_v4(),
+        group: group.to_owned(),
+        ip,
+        open_by: now + ticket::OPEN_WITHIN_SECONDS,
+    };
+    Claims {
+        iat: Some(now),
+        exp: Some(claims.exp.map_or(lifetime, |exp| exp.min(lifetime))),
+        nbf: None,
+        tkt: Some(scope),
+        ..claims.clone()
+    }
+}
+
 /// The token of an `Authorization: Bearer …` header, if any.
 pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
@@ -319,6 +338,19 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn a_ticket_never_outlives_its_token() {
+        let claims = Claims { exp: Some(NOW + 60), ..Claims::for_client(ClientId(Uuid::new_v4())) };
+        assert_eq!(ticket_claims(&claims, "lobby", [10, 0, 0, 1].into(), NOW).exp, Some(NOW + 60));
+        let lasting = Claims::for_client(ClientId(Uuid::new_v4()));
+        assert_eq!(
+            ticket_claims(&lasting, "lobby", [10, 0, 0, 1].into(), NOW).exp,
+            Some(NOW + ticket::LIFETIME_SECONDS)
+        );
+    }
 
     fn auth(mode: AuthMode) -> Auth {
         Auth::new(mode, Tokens::new(&Secret::generate()), Default::default(), Default::default())

@@ -19,8 +19,6 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::token::Claims;
-
 /// A ticket opens its stream within this many seconds of being issued.
 pub const OPEN_WITHIN_SECONDS: u64 = 30;
 /// A ticket's stream resumes with it for at most this long.
@@ -56,20 +54,6 @@ pub enum TicketError {
     Late,
     #[error("this node has opened too many tickets just now; try again shortly")]
     Busy,
-}
-
-/// The claims of a ticket for `group` asked for with `claims` from `ip` at
-/// `now` (Unix seconds).
-pub fn ticket_claims(claims: &Claims, group: &str, ip: IpAddr, now: u64) -> Claims {
-    let lifetime = now.saturating_add(LIFETIME_SECONDS);
-    let scope = TicketScope { id: Uuid::new_v4(), group: group.to_owned(), ip, open_by: now + OPEN_WITHIN_SECONDS };
-    Claims {
-        iat: Some(now),
-        exp: Some(claims.exp.map_or(lifetime, |exp| exp.min(lifetime))),
-        nbf: None,
-        tkt: Some(scope),
-        ..claims.clone()
-    }
 }
 
 /// The tickets this node has opened, until they could no longer open.
@@ -115,15 +99,17 @@ impl Tickets {
 
 #[cfg(test)]
 mod tests {
-    use roomcast_shared::ClientId;
-
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
 
     fn scope() -> TicketScope {
-        let claims = Claims::for_client(ClientId(Uuid::new_v4()));
-        ticket_claims(&claims, "lobby", [10, 0, 0, 1].into(), NOW).tkt.expect("a ticket's scope")
+        TicketScope {
+            id: Uuid::new_v4(),
+            group: "lobby".into(),
+            ip: [10, 0, 0, 1].into(),
+            open_by: NOW + OPEN_WITHIN_SECONDS,
+        }
     }
 
     #[test]
@@ -143,14 +129,6 @@ mod tests {
         assert_eq!(tickets.admit(&scope, "elsewhere", ip, false, NOW), Err(TicketError::OtherStream));
         assert_eq!(tickets.admit(&scope, "lobby", [10, 0, 0, 2].into(), true, NOW), Err(TicketError::OtherStream));
         assert_eq!(tickets.admit(&scope, "lobby", ip, false, NOW), Ok(()), "neither refusal used it");
-    }
-
-    #[test]
-    fn a_ticket_never_outlives_its_token() {
-        let claims = Claims { exp: Some(NOW + 60), ..Claims::for_client(ClientId(Uuid::new_v4())) };
-        assert_eq!(ticket_claims(&claims, "lobby", [10, 0, 0, 1].into(), NOW).exp, Some(NOW + 60));
-        let lasting = Claims::for_client(ClientId(Uuid::new_v4()));
-        assert_eq!(ticket_claims(&lasting, "lobby", [10, 0, 0, 1].into(), NOW).exp, Some(NOW + LIFETIME_SECONDS));
     }
 
     #[test]

@@ -70,6 +70,24 @@ pub async fn open(peer: Peer, place: Place, shape: Shape, upgrades: &Upgrades) -
     receiver
 }
 
+/// `events` (a shared stream's members, merged) as one receiver, as a
+/// long-poll session holds its events: a task passes them on, at most
+/// [`RELAYED`] waiting, until the receiver is dropped.
+pub fn gathered(
+    events: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + Unpin + 'static,
+) -> mpsc::Receiver<Bytes> {
+    let (chunks, receiver) = mpsc::channel(RELAYED);
+    tokio::spawn(async move {
+        let mut events = events;
+        while let Some(Ok(chunk)) = events.next().await {
+            if chunks.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
 /// `chunks` as a response body.
 pub fn body(
     mut chunks: mpsc::Receiver<Bytes>,

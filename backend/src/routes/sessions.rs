@@ -67,7 +67,7 @@ impl HttpError for SessionError {
 /// a flat chain of every route is too deep for the compiler's trait
 /// checks).
 pub fn routes(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    shared(gate.clone())
+    shared(gate.clone(), polls.clone())
         .or(events(gate.clone(), polls))
         .unify()
         .or(commands(gate.clone()))
@@ -143,44 +143,80 @@ fn events(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), E
 /// as a stream of its own (one connection each, every one after the first
 /// counted against the address), and each of its events carries
 /// `member: {index}` (its `m`'s place). The padding comes once.
-fn shared(gate: Gate) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn shared(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("api" / "events" / String)
         .and(warp::get())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<Remote>())
-        .and(with(gate))
+        .and(with((gate, polls)))
         .and_then(
-            |client: String, query: String, headers: http::HeaderMap, remote: Option<Remote>, gate: Gate| async move {
-                let members = shared_members(&query).map_err(warp::reject::custom)?;
-                let mut streams = Vec::with_capacity(members.len());
-                for (index, query) in members.iter().enumerate() {
+            |client: String,
+             query: String,
+             headers: http::HeaderMap,
+             remote: Option<Remote>,
+             (gate, polls): (Gate, Arc<Polls>)| async move {
+                let asked = shared_members(&query).map_err(warp::reject::custom)?;
+                // Whose polls: a valid token for this client id, from an
+                // address not banned (anything else is refused below, as a
+                // new request would be).
+                let ip = client_address(&gate.proxies, remote.as_ref(), &headers);
+                let owner = gate
+                    .auth
+                    .admit_stream(auth::bearer(&headers), &client)
+                    .ok()
+                    .filter(|_| gate.auth.check_address(ip).is_ok())
+                    .and_then(|admitted| admitted.claims)
+                    .map(|claims| claims.sub);
+                let held = asked.session.zip(owner).and_then(|(id, owner)| polls.find(id, owner));
+                if let Some(session) = held.filter(|_| asked.poll) {
+                    return Ok(polled(session, polls.poll(session).await));
+                }
+                if asked.poll && (owner.is_none() || !polls.has_room()) {
+                    return Err(warp::reject::custom(SessionError::NoPollSession));
+                }
+                let shape = if asked.poll { Shape::Poll } else { Shape::Shared };
+                let mut streams = Vec::with_capacity(asked.members.len());
+                for (index, query) in asked.members.iter().enumerate() {
                     let group = query.get("group").map_or("", String::as_str);
                     let Passed { admitted, ip, mut place } =
                         gate.pass(knock(group, &client, query, &headers, remote.clone(), None)).await?;
-                    if index > 0 {
-                        // One TCP connection carries them all: every member
-                        // after the first is counted against its address as
-                        // a session of its own.
+                    if index > 0 || asked.poll {
+                        // One TCP connection carries them all, and none
+                        // between polls: each is counted against its
+                        // address as a session of its own.
                         let counted = gate.admission.admit_forwarded(ip).map_err(warp::reject::custom)?;
                         place = Place { socket: None, forwarded: Some(counted) };
                     }
                     let peer = member(group, &client, query, &admitted, ip, &gate)?;
-                    streams.push((index, stream::open(peer, place, Shape::Shared, &gate.upgrades).await));
+                    streams.push((index, stream::open(peer, place, shape, &gate.upgrades).await));
                 }
-                let tagged = streams.into_iter().map(|(index, chunks)| {
+                let tagged = futures_util::stream::select_all(streams.into_iter().map(|(index, chunks)| {
                     stream::body(chunks).map(move |chunk| chunk.map(|chunk| events::of_member(index, chunk)))
-                });
+                }));
+                if let Some(owner) = owner.filter(|_| asked.poll) {
+                    let session = polls.hold(owner, stream::gathered(tagged));
+                    return Ok(polled(session, polls.poll(session).await));
+                }
                 let padding = futures_util::stream::once(async { Ok(Bytes::from(events::padding())) });
-                let body = padding.chain(futures_util::stream::select_all(tagged));
+                let body = padding.chain(tagged);
                 Ok::<_, Rejection>(event_stream(warp::reply::stream(body).into_response()))
             },
         )
 }
 
-/// A shared stream's members: each `m`'s query, at least one and at most
-/// [`MAX_SHARED_MEMBERS`].
-fn shared_members(query: &str) -> Result<Vec<HashMap<String, String>>, SessionError> {
+/// What a shared stream's request asks.
+struct SharedAsk {
+    /// Each `m`'s query: at least one and at most [`MAX_SHARED_MEMBERS`].
+    members: Vec<HashMap<String, String>>,
+    /// `poll=1`: long polling.
+    poll: bool,
+    /// `session={id}`: the long-poll session to go on with.
+    session: Option<Uuid>,
+}
+
+/// A shared stream's request, from its query string.
+fn shared_members(query: &str) -> Result<SharedAsk, SessionError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| SessionError::BadMembers)?;
     let members = pairs
         .iter()
@@ -191,7 +227,9 @@ fn shared_members(query: &str) -> Result<Vec<HashMap<String, String>>, SessionEr
     if members.is_empty() || members.len() > MAX_SHARED_MEMBERS {
         return Err(SessionError::BadMembers);
     }
-    Ok(members)
+    let value = |wanted: &str| pairs.iter().find(|(name, _)| name == wanted).map(|(_, value)| value.as_str());
+    let session = value("session").and_then(|id| id.parse().ok());
+    Ok(SharedAsk { members, poll: value("poll").is_some(), session })
 }
 
 /// The member a request of `client` describes in `group` (raw, as in its

@@ -160,10 +160,8 @@ impl Room {
                 Carrier::WebSocket(socket)
             }
             Transport::Stream | Transport::Poll => {
-                let events = match transport {
-                    Transport::Poll => Events::Polls { url: self.target.events_url(identity.client_id, &self.resume) },
-                    _ => Events::Shared { query: self.target.member_query(), start: self.resume.query() },
-                };
+                let (query, start) = (self.target.member_query(), self.resume.query());
+                let events = Events { query, start, poll: transport == Transport::Poll };
                 Carrier::Http(HttpLink::open(events, self.target.commands_url(identity.client_id), &identity.token))
             }
         };

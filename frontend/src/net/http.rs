@@ -1,16 +1,14 @@
-//! The HTTP transport (docs/PROTOCOL.md, "Over plain HTTP"), for a room's
-//! connection when WebSocket cannot get through: the event stream read with
-//! `fetch` (a streaming body, the token in `Authorization`), or long polls
-//! with the session the server names, and commands `POST`ed in batches
-//! (with `X-Roomcast: 1`).
+//! The HTTP transport (docs/PROTOCOL.md, "Over plain HTTP"), for a
+//! connection when WebSocket cannot get through: its member on the
+//! browser's one event stream ([`shared_stream`], streamed or long-polled),
+//! and its commands `POST`ed in batches (with `X-Roomcast: 1`).
 //!
 //! What it reads comes out as a WebSocket's frames would
 //! ([`HttpLink::poll_next`]): each event's data as a text frame, the
-//! stream's `event: close` as the close a socket would get, the end of the
+//! member's `event: close` as the close a socket would get, the end of the
 //! stream as 1006; a post's answers (`ack`, `error`, `pong`) are frames
 //! too. So the connection logic does not know which transport it has.
-//! Parsing is [`SseParser`]'s, which transport is [`Transports`]'s
-//! (crate::session::Transports).
+//! Which transport is [`Transports`](crate::session::Transports)'s.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -20,13 +18,12 @@ use std::task::{Context, Poll, Waker};
 use gloo_net::websocket::events::CloseEvent;
 use gloo_net::websocket::{Message, WebSocketError};
 use roomcast_shared::{ClientCommand, ServerEvent};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, Response};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{AbortController, AbortSignal};
 
+use crate::net::request::{fetch, text};
 use crate::net::shared_stream::{self, Delivery, Membership};
-use crate::session::sse::resume_query;
-use crate::session::{SseItem, SseParser};
+use crate::session::SseItem;
 
 /// The most commands one post carries (the server's limit).
 const MAX_BATCH: usize = 64;
@@ -37,9 +34,8 @@ pub type Frame = Option<Result<Message, WebSocketError>>;
 /// What the link's tasks share with the connection that polls it.
 #[derive(Default)]
 struct Shared {
-    /// The link is open: something came on the stream (its padding comes
-    /// first; a `200` alone may be a proxy holding the stream back), or a
-    /// poll was answered.
+    /// The link is open: something came for it (the stream's padding comes
+    /// first; a `200` alone may be a proxy holding the stream back).
     opened: bool,
     /// Something came on the stream (the padding comment, an event).
     heard: bool,
@@ -89,21 +85,15 @@ impl Shared {
         }
         false
     }
-
-    fn opened(&mut self) {
-        self.opened = true;
-        self.wake();
-    }
 }
 
-/// Where a link's events come from.
-pub enum Events {
-    /// The browser's one event stream ([`shared_stream`]), as the member
-    /// `query` names (`group=…&name=…`), from `start` (`&since=…&epoch=…`).
-    Shared { query: String, start: String },
-    /// Long polls of `url` (`…/api/events/{group}/{client}?…`, with the
-    /// position to resume from).
-    Polls { url: String },
+/// Where a link's events come from: the browser's one event stream
+/// ([`shared_stream`]), as the member `query` names (`group=…&name=…`),
+/// from `start` (`&since=…&epoch=…`), streamed or (`poll`) long-polled.
+pub struct Events {
+    pub query: String,
+    pub start: String,
+    pub poll: bool,
 }
 
 /// One HTTP connection of a room: its member on the browser's stream, or
@@ -123,25 +113,17 @@ impl HttpLink {
     pub fn open(events: Events, post_url: String, token: &str) -> Self {
         let shared = Rc::new(RefCell::new(Shared { bearer: format!("Bearer {token}"), ..Shared::default() }));
         let abort = AbortController::new().ok();
-        let signal = abort.as_ref().map(AbortController::signal);
-        let membership = match events {
-            Events::Polls { url } => {
-                spawn_local(run_polls(shared.clone(), url, signal));
-                None
+        let sink = shared.clone();
+        let membership = shared_stream::join(events.query, events.start, events.poll, move |delivery| {
+            let mut shared = sink.borrow_mut();
+            match delivery {
+                Delivery::Items(items) => {
+                    shared.items(items);
+                }
+                Delivery::Ended => shared.push(None),
             }
-            Events::Shared { query, start } => {
-                let sink = shared.clone();
-                Some(shared_stream::join(query, start, move |delivery| {
-                    let mut shared = sink.borrow_mut();
-                    match delivery {
-                        Delivery::Items(items) => {
-                            shared.items(items);
-                        }
-                        Delivery::Ended => shared.push(None),
-                    }
-                }))
-            }
-        };
+        });
+        let membership = Some(membership);
         Self { shared, abort, membership: RefCell::new(membership), post_url }
     }
 
@@ -216,85 +198,6 @@ impl Drop for HttpLink {
     }
 }
 
-/// A request with the link's token: a `GET` of the events, or a `POST` of
-/// `body`.
-pub(crate) async fn fetch(
-    url: &str,
-    bearer: &str,
-    body: Option<&str>,
-    signal: Option<&AbortSignal>,
-) -> Option<Response> {
-    let headers = Headers::new().ok()?;
-    headers.set("Authorization", bearer).ok()?;
-    let init = RequestInit::new();
-    match body {
-        Some(body) => {
-            init.set_method("POST");
-            headers.set("Content-Type", "application/json").ok()?;
-            headers.set("X-Roomcast", "1").ok()?;
-            init.set_body(&JsValue::from_str(body));
-        }
-        None => {
-            init.set_method("GET");
-            headers.set("Accept", "text/event-stream").ok()?;
-        }
-    }
-    init.set_headers(&headers);
-    init.set_signal(signal);
-    let promise = web_sys::window()?.fetch_with_str_and_init(url, &init);
-    let response: Response = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
-    (response.status() == 200).then_some(response)
-}
-
-/// The next chunk of a streaming body; `None` at its end (or on an error).
-pub(crate) async fn read(reader: &ReadableStreamDefaultReader) -> Option<Vec<u8>> {
-    let result: web_sys::ReadableStreamReadResult = JsFuture::from(reader.read()).await.ok()?.unchecked_into();
-    if result.get_done().unwrap_or(true) {
-        return None;
-    }
-    Some(js_sys::Uint8Array::new(&result.get_value()).to_vec())
-}
-
-/// Long polls: one answer after another, each naming the session to poll
-/// next and resuming after the last message it gave, until an answer names
-/// no session (its last event is the close).
-async fn run_polls(shared: Rc<RefCell<Shared>>, url: String, signal: Option<AbortSignal>) {
-    let mut parser = SseParser::default();
-    let mut next = format!("{url}&poll=1");
-    loop {
-        let bearer = shared.borrow().bearer.clone();
-        let Some(response) = fetch(&next, &bearer, None, signal.as_ref()).await else { break };
-        shared.borrow_mut().opened();
-        let session = response.headers().get("X-Roomcast-Session").ok().flatten();
-        let Some(body) = text(&response).await else { break };
-        if shared.borrow_mut().items(parser.feed(body.as_bytes())) {
-            return;
-        }
-        let Some(session) = session else { break };
-        next = poll_url(&url, &session, parser.last_id());
-        if shared.borrow().let_go {
-            return;
-        }
-    }
-    shared.borrow_mut().push(None);
-}
-
-/// The next poll's URL: the session, and the position after the last
-/// message received (else the first poll's).
-fn poll_url(url: &str, session: &str, last_id: Option<&str>) -> String {
-    match last_id.and_then(resume_query) {
-        Some(position) => {
-            let base = url.split("&since=").next().unwrap_or(url);
-            format!("{base}{position}&poll=1&session={session}")
-        }
-        None => format!("{url}&poll=1&session={session}"),
-    }
-}
-
-async fn text(response: &Response) -> Option<String> {
-    JsFuture::from(response.text().ok()?).await.ok()?.as_string()
-}
-
 /// Posts the queued commands, a batch at a time, and queues the answers
 /// as frames. A post that fails ends the link (1006): what it carried is
 /// sent again on the next connection (a resend is recognized by its id).
@@ -346,17 +249,5 @@ mod tests {
             [serde_json::json!({"type": "pong"}), serde_json::json!({"type": "ack", "id": "x", "seq": 4})]
         );
         assert_eq!(answers("not json"), None);
-    }
-
-    #[test]
-    fn a_poll_names_its_session_and_resumes_after_the_last_message() {
-        let url = "http://h/api/events/lobby/c?name=Ann&since=3&epoch=e1";
-        assert_eq!(poll_url(url, "s1", None), format!("{url}&poll=1&session=s1"));
-        assert_eq!(
-            poll_url(url, "s2", Some("e2:9")),
-            "http://h/api/events/lobby/c?name=Ann&since=9&epoch=e2&poll=1&session=s2"
-        );
-        let fresh = "http://h/api/events/lobby/c?name=Ann";
-        assert_eq!(poll_url(fresh, "s", Some("e:1")), format!("{fresh}&since=1&epoch=e&poll=1&session=s"));
     }
 }

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod request;
 pub mod rooms_stream;
 pub mod sending;
 pub mod shared_stream;

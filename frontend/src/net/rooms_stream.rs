@@ -257,10 +257,8 @@ async fn connect(
         }
         Transport::Stream | Transport::Poll => {
             let url = format!("{}/api/events/{ROOMS_STREAM}/{}", socket::http_base(), identity.client_id);
-            let events = match transport {
-                Transport::Poll => Events::Polls { url: format!("{url}?") },
-                _ => Events::Shared { query: format!("group={ROOMS_STREAM}"), start: String::new() },
-            };
+            let query = format!("group={ROOMS_STREAM}");
+            let events = Events { query, start: String::new(), poll: transport == Transport::Poll };
             Carrier::Http(HttpLink::open(events, url, &identity.token))
         }
     };

@@ -23,8 +23,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::AbortController;
 
-use crate::net::http::{fetch, read};
-use crate::net::{socket, tabs};
+use crate::net::request::{fetch, read, text};
+use crate::net::socket;
+use crate::net::tabs;
 use crate::session::{SharedMembers, SseItem, SseParser, Want};
 use crate::storage;
 
@@ -97,9 +98,9 @@ impl Drop for Membership {
 /// Puts a link on the browser's stream: `query` names its member
 /// (`group=…&name=…`), `start` where it starts (`&since=…&epoch=…`);
 /// `sink` gets what comes for it.
-pub fn join(query: String, start: String, sink: impl Fn(Delivery) + 'static) -> Membership {
+pub fn join(query: String, start: String, poll: bool, sink: impl Fn(Delivery) + 'static) -> Membership {
     let key = Uuid::new_v4().to_string();
-    let want = Want { key: key.clone(), query, start, last_id: None, synced: false };
+    let want = Want { key: key.clone(), query, start, last_id: None, synced: false, poll };
     let hub = hub();
     hub.links.borrow_mut().insert(key.clone(), (want.clone(), Rc::new(sink)));
     hub.wanted(want);
@@ -261,13 +262,18 @@ impl Hub {
             self.ended(generation);
             return;
         };
-        let url = format!("{}/api/events/{}?{query}", socket::http_base(), identity.client_id);
+        let base = format!("{}/api/events/{}", socket::http_base(), identity.client_id);
         let abort = AbortController::new().ok();
         let signal = abort.as_ref().map(AbortController::signal);
         *self.abort.borrow_mut() = abort;
         let hub = self.clone();
+        let bearer = format!("Bearer {}", identity.token);
+        if self.members.borrow().poll() {
+            spawn_local(polls(hub, generation, base, bearer, signal));
+            return;
+        }
+        let url = format!("{base}?{query}");
         spawn_local(async move {
-            let bearer = format!("Bearer {}", identity.token);
             let reader = match fetch(&url, &bearer, None, signal.as_ref()).await {
                 Some(response) => response.body().map(|body| body.get_reader().unchecked_into()),
                 None => None,
@@ -285,6 +291,11 @@ impl Hub {
                 hub.ended(generation);
             }
         });
+    }
+
+    /// Whether `generation` is still the current stream.
+    fn current(&self, generation: u64) -> bool {
+        self.generation.get() == generation
     }
 
     /// The current stream's items, each to its link; a comment (the
@@ -318,5 +329,39 @@ impl Hub {
         for key in keys {
             self.deliver(&key, Delivery::Ended);
         }
+    }
+}
+
+/// Long polls of the browser's stream: each names every member from where
+/// it is and the session to go on with; an answer that names another
+/// session comes from one opened afresh (its members' second `welcome` is
+/// skipped); one that names none ended it.
+async fn polls(hub: Rc<Hub>, generation: u64, base: String, bearer: String, signal: Option<web_sys::AbortSignal>) {
+    let mut parser = SseParser::default();
+    let mut session: Option<String> = None;
+    loop {
+        let Some(query) = hub.members.borrow().query() else { return };
+        let named = session.as_deref().map(|session| format!("&session={session}")).unwrap_or_default();
+        let Some(response) = fetch(&format!("{base}?{query}&poll=1{named}"), &bearer, None, signal.as_ref()).await
+        else {
+            break;
+        };
+        let next = response.headers().get("X-Roomcast-Session").ok().flatten();
+        let body = text(&response).await;
+        if !hub.current(generation) {
+            return;
+        }
+        if session.is_some() && next != session {
+            hub.members.borrow_mut().fresh_session();
+        }
+        let Some(body) = body else { break };
+        hub.heard(parser.feed(body.as_bytes()));
+        match next {
+            Some(next) => session = Some(next),
+            None => break,
+        }
+    }
+    if hub.current(generation) {
+        hub.ended(generation);
     }
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sse::resume_query;
-use super::SseItem;
+use super::sse::SseItem;
 
 /// What a link asks of the stream (it crosses tabs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,10 @@ pub struct Want {
     /// It has had its `synced`: a new stream's `welcome` and `synced` are
     /// not for it.
     pub synced: bool,
+    /// It long-polls (a proxy holds streams back): the browser's stream
+    /// is polled while any member does.
+    #[serde(default)]
+    pub poll: bool,
 }
 
 impl Want {
@@ -97,12 +101,34 @@ impl SharedMembers {
     pub fn restart(&mut self) -> Option<String> {
         self.changed = false;
         self.members.retain(|member| !member.gone);
+        self.fresh_session();
+        self.query()
+    }
+
+    /// The query that asks for every member from where it is now (a long
+    /// poll names it each time: a node that does not hold the session
+    /// opens one from there).
+    pub fn query(&self) -> Option<String> {
+        let query: Vec<String> = self
+            .members
+            .iter()
+            .filter(|member| !member.gone)
+            .map(|member| format!("m={}", encode(&member.want.query_from_here())))
+            .collect();
+        (!query.is_empty()).then(|| query.join("&"))
+    }
+
+    /// The server opened its members afresh (a new stream, a new poll
+    /// session): those that had their `synced` get no second one.
+    pub fn fresh_session(&mut self) {
         for member in &mut self.members {
             member.skipping = member.want.synced;
         }
-        let query: Vec<String> =
-            self.members.iter().map(|member| format!("m={}", encode(&member.want.query_from_here()))).collect();
-        (!query.is_empty()).then(|| query.join("&"))
+    }
+
+    /// Whether the stream is polled: some member long-polls.
+    pub fn poll(&self) -> bool {
+        self.members.iter().any(|member| member.want.poll)
     }
 
     /// Whose `item` of the current stream is, and whether its link gets it;
@@ -171,6 +197,7 @@ mod tests {
             start: String::new(),
             last_id: None,
             synced: false,
+            poll: false,
         }
     }
 
@@ -236,6 +263,27 @@ mod tests {
         members.remove("b");
         assert!(members.changed());
         assert_eq!(members.restart(), None);
+    }
+
+    #[test]
+    fn polls_name_every_member_from_where_it_is_and_a_new_session_skips_the_second_welcome() {
+        let mut members = SharedMembers::default();
+        members.want(want("a", "lobby"));
+        assert!(!members.poll());
+        members.want(Want { poll: true, ..want("b", "other") });
+        assert!(members.poll(), "one member polls: the stream is polled");
+        members.restart();
+        for text in [WELCOME, SYNCED] {
+            assert!(members.route(data(0, text, None)).is_some(), "the first session's welcome and synced pass");
+        }
+        members.route(data(0, MESSAGE, Some("e1:5")));
+        assert_eq!(
+            members.query().as_deref(),
+            Some("m=group%3Dlobby%26name%3DAnn%26since%3D5%26epoch%3De1&m=group%3Dother%26name%3DAnn")
+        );
+        members.fresh_session();
+        assert_eq!(members.route(data(0, WELCOME, None)), None, "a new session's welcome, not for a");
+        assert!(members.route(data(1, WELCOME, None)).is_some(), "b never had its synced");
     }
 
     #[test]
