@@ -439,11 +439,7 @@ async fn a_shared_stream_is_refused_what_each_member_would_be() {
 
 #[tokio::test]
 async fn a_stream_nobody_reads_is_closed_with_1013_while_the_group_goes_on() {
-    let mut config = test_config();
-    config.outbound_queue = 32;
-    config.retention_messages = 50;
-    config.retention_interval = std::time::Duration::from_millis(50);
-    let server = start(config).await;
+    let server = start(firehose_config()).await;
     let addr = server.local_addr();
 
     // An event stream with a tiny receive buffer, never read.

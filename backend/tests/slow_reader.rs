@@ -12,12 +12,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn a_reader_that_never_reads_is_disconnected_while_others_keep_receiving() {
-    let mut config = test_config();
-    config.outbound_queue = 32;
-    // History is not this test's subject: keep it from holding the traffic.
-    config.retention_messages = 50;
-    config.retention_interval = std::time::Duration::from_millis(50);
-    let server = start(config).await;
+    let server = start(firehose_config()).await;
     let addr = server.local_addr();
 
     // A member with a tiny receive buffer that never reads.

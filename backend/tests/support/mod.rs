@@ -62,6 +62,16 @@ pub fn test_config() -> Config {
     config
 }
 
+/// A server for a member that never reads: a short outbound queue, and a
+/// history that keeps little of the traffic (not those tests' subject).
+pub fn firehose_config() -> Config {
+    let mut config = test_config();
+    config.outbound_queue = 32;
+    config.retention_messages = 50;
+    config.retention_interval = std::time::Duration::from_millis(50);
+    config
+}
+
 pub async fn start(config: Config) -> Server {
     let listener = roomcast_backend::server::listen(config.listen).unwrap();
     Server::start(listener, config).unwrap()
