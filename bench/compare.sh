@@ -6,7 +6,11 @@
 # delivery and, per rate, both medians and their ratio.
 #
 #   bench/compare.sh OLD_BIN NEW_BIN [ROUNDS=5]
+#   bench/compare.sh baseline target/release/roomcast    # against the JSON baseline
 #
+# `baseline` as a binary runs the BASELINE server in its JSON mode
+# (`roomcast-bench baseline-server --json`: the same envelope and an ack
+# per message, nothing stored), for JSON compared like with like.
 # Used to measure what recording metrics costs (docs/BENCHMARKS.md): OLD_BIN
 # built from the commit before them (a git worktree with its own target
 # directory), NEW_BIN from this one.
@@ -26,8 +30,12 @@ one() {
   local bin=$1 rate=$2 port pid messages output
   port=$(free_port)
   rm -f "$DATA"/history.sqlite3*
-  RUST_LOG=warn taskset -c 0 "$bin" --listen "127.0.0.1:$port" --database "$DATA/history.sqlite3" \
-    --publish-rate 0 --max-connections-per-ip 0 &
+  if [ "$bin" = baseline ]; then
+    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$port" --json >/dev/null &
+  else
+    RUST_LOG=warn taskset -c 0 "$bin" --listen "127.0.0.1:$port" --database "$DATA/history.sqlite3" \
+      --publish-rate 0 --max-connections-per-ip 0 &
+  fi
   pid=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
   messages=$([ "$rate" = 0 ] && echo 2000 || echo 500)

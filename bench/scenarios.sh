@@ -38,7 +38,7 @@ start_server() {
   PORT=$(free_port)
   rm -f "$DATA"/history.sqlite3*
   if [ "$kind" = baseline ]; then
-    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$PORT" >/dev/null &
+    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$PORT" "$@" >/dev/null &
   else
     # No publish rate limit: the scenarios measure throughput.
     RUST_LOG=warn taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 "$@" &
@@ -100,6 +100,8 @@ for scenario in $SCENARIOS; do
         fi
         run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), BASELINE raw" baseline "" \
           fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode raw
+        run "a: 100 subs + 10 pubs, $([ "$rate" = 0 ] && echo max || echo "$rate/s"), BASELINE JSON" baseline "--json" \
+          fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json
       done
       ;;
     b)

@@ -159,6 +159,10 @@ enum Scenario {
     BaselineServer {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Speak `roomcast.v1` to JSON members (numbered `message` events
+        /// and acks), to compare JSON like with like.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -184,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Churn { connections, cycles, mode } => {
             churn::run(cli.addr, connections, cycles, mode, cli.server_pid).await
         }
-        Scenario::BaselineServer { listen } => baseline::run(listen).await,
+        Scenario::BaselineServer { listen, json } => baseline::run(listen, json).await,
         Scenario::Joins { members, rate, group } => {
             joins::run(joins::Joins { addr: cli.addr, members, rate, group, server_pid: cli.server_pid }).await
         }
