@@ -94,7 +94,7 @@ pub fn assemble(
 ) -> Result<Assembly, AssemblyError> {
     let (revocations, bans) = (Arc::new(Revocations::default()), Arc::new(Bans::default()));
     let auth = Arc::new(Auth::new(config.auth, Tokens::new(&secret(config)?), revocations.clone(), bans.clone()));
-    let depth = Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes };
+    let depth = writer_depth(config);
     let (sequencer, writer) =
         Sequencer::start(backend.store().clone(), backend.broker().clone(), depth, metrics.clone())?;
     let history = History::new(backend.store().clone(), metrics.clone());
@@ -209,4 +209,10 @@ fn secret(config: &Config) -> Result<Secret, SecretError> {
             Secret::load_or_create(dir.unwrap_or(std::path::Path::new(".")))
         }
     }
+}
+
+/// How much may wait for the single writer, and how long it waits for a
+/// batch to fill.
+fn writer_depth(config: &Config) -> Depth {
+    Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes, commit_window: config.commit_window }
 }

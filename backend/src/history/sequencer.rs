@@ -18,10 +18,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use roomcast_shared::{ChatMessage, ErrorCode, MessageId, ServerEvent};
-use tokio::sync::mpsc::{self, error::TrySendError, OwnedPermit};
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::mpsc::{self, OwnedPermit};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::broker::{Ack, Broker};
@@ -96,6 +97,9 @@ pub struct Sequencer {
 pub struct Depth {
     pub messages: usize,
     pub bytes: usize,
+    /// How long the writer waits, after a batch's first publish, for more
+    /// to join it (`--commit-window`; zero: it takes what is waiting).
+    pub commit_window: Duration,
 }
 
 impl Sequencer {
@@ -114,7 +118,7 @@ impl Sequencer {
         let max_bytes = u32::try_from(depth.bytes).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         let thread = std::thread::Builder::new()
             .name("roomcast-sequencer".into())
-            .spawn(move || run(store.as_ref(), broker.as_ref(), &metrics, receiver))?;
+            .spawn(move || run(store.as_ref(), broker.as_ref(), &metrics, receiver, depth.commit_window))?;
         Ok((Self { sender, bytes: Arc::new(Semaphore::new(max_bytes as usize)), max_bytes }, thread))
     }
 
@@ -200,13 +204,23 @@ impl Backlogged {
     }
 }
 
-fn run(store: &dyn Store, broker: &dyn Broker, metrics: &Metrics, mut receiver: mpsc::Receiver<Queued>) {
+fn run(
+    store: &dyn Store,
+    broker: &dyn Broker,
+    metrics: &Metrics,
+    mut receiver: mpsc::Receiver<Queued>,
+    window: Duration,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
+        let until = Instant::now() + window;
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(publish) => batch.push(publish),
+                // Within the window, a short nap and a look again (the
+                // channel has no blocking receive with a deadline).
+                Err(TryRecvError::Empty) if Instant::now() < until => std::thread::sleep(WINDOW_NAP.min(window)),
                 Err(_) => break,
             }
         }
@@ -214,6 +228,9 @@ fn run(store: &dyn Store, broker: &dyn Broker, metrics: &Metrics, mut receiver: 
         batch.clear();
     }
 }
+
+/// How often the writer looks for more publishes within a commit window.
+const WINDOW_NAP: Duration = Duration::from_micros(100);
 
 fn commit(store: &dyn Store, broker: &dyn Broker, metrics: &Metrics, batch: &mut Vec<Queued>) {
     let ts = unix_millis();
@@ -323,6 +340,8 @@ mod tests {
         failing: bool,
         state: Mutex<Gate>,
         changed: Condvar,
+        /// Appends (commits) so far.
+        appends: std::sync::atomic::AtomicUsize,
     }
 
     #[derive(Default)]
@@ -334,7 +353,8 @@ mod tests {
     impl GatedStore {
         fn new(open: bool, failing: bool) -> Arc<Self> {
             let gate = Gate { open, entered: false };
-            Arc::new(Self { inner: MemoryStore::default(), failing, state: Mutex::new(gate), changed: Condvar::new() })
+            let (state, changed, appends) = (Mutex::new(gate), Condvar::new(), Default::default());
+            Arc::new(Self { inner: MemoryStore::default(), failing, state, changed, appends })
         }
 
         fn open(&self) {
@@ -357,6 +377,7 @@ mod tests {
         }
 
         fn before_append(&self) -> Result<(), HistoryError> {
+            self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut gate = self.state.lock().unwrap();
             gate.entered = true;
             self.changed.notify_all();
@@ -395,13 +416,38 @@ mod tests {
         tokio::task::spawn_blocking(move || writer.join().expect("the writer does not panic")).await.unwrap();
     }
 
+    /// Two publishes 50 ms apart, each waited for: how many commits they took.
+    async fn commits_of_two_publishes(commit_window: Duration) -> usize {
+        let store = GatedStore::new(true, false);
+        let depth = Depth { messages: DEPTH, bytes: 1 << 20, commit_window };
+        let (sequencer, writer) =
+            Sequencer::start(store.clone(), local(&store, Registry::new(QUEUE)), depth, Metrics::new()).unwrap();
+        let first = sequencer.publish_and_wait(publish(None).message);
+        let second = async {
+            // The second publish's arrival, 50 ms after the first's.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sequencer.publish_and_wait(publish(None).message).await
+        };
+        let (first, second) = tokio::join!(first, second);
+        assert!(first.is_ok() && second.is_ok());
+        let commits = store.appends.load(std::sync::atomic::Ordering::SeqCst);
+        stop(sequencer, writer).await;
+        commits
+    }
+
+    #[tokio::test]
+    async fn a_commit_window_lets_a_later_publish_join_the_commit() {
+        assert_eq!(commits_of_two_publishes(Duration::ZERO).await, 2, "no window: a commit each");
+        assert_eq!(commits_of_two_publishes(Duration::from_millis(500)).await, 1, "one commit within the window");
+    }
+
     #[tokio::test]
     async fn a_full_queue_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
         let (sequencer, writer) = Sequencer::start(
             store.clone(),
             local(&store, Registry::new(QUEUE)),
-            Depth { messages: DEPTH, bytes: 1 << 20 },
+            Depth { messages: DEPTH, bytes: 1 << 20, commit_window: Duration::ZERO },
             Metrics::new(),
         )
         .unwrap();
@@ -425,7 +471,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_byte_budget_hands_the_publish_back_until_there_is_room() {
         let store = GatedStore::new(false, false);
-        let depth = Depth { messages: DEPTH, bytes: 12 };
+        let depth = Depth { messages: DEPTH, bytes: 12, commit_window: Duration::ZERO };
         let (sequencer, writer) =
             Sequencer::start(store.clone(), local(&store, Registry::new(QUEUE)), depth, Metrics::new()).unwrap();
         // "hello" is 5 bytes: two fit, the third waits though slots are free.
@@ -453,7 +499,7 @@ mod tests {
         let (sequencer, writer) = Sequencer::start(
             store.clone(),
             local(&store, registry.clone()),
-            Depth { messages: DEPTH, bytes: 1 << 20 },
+            Depth { messages: DEPTH, bytes: 1 << 20, commit_window: Duration::ZERO },
             Metrics::new(),
         )
         .unwrap();
