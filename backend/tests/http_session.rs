@@ -430,6 +430,8 @@ async fn a_shared_stream_is_refused_what_each_member_would_be() {
     let others = format!("/api/events/{}?{}", Uuid::new_v4(), member_query("group=lobby"));
     assert_eq!(SseClient::open(addr, &others, &[("Authorization", &bearer)]).await.0, 403, "another's client id");
     assert_eq!(SseClient::open(addr, &format!("/api/events/{ann}?m=group%3Dlobby"), &[]).await.0, 401);
+    let tokenless_poll = format!("/api/events/{ann}?m=group%3Dlobby&poll=1");
+    assert_eq!(SseClient::open(addr, &tokenless_poll, &[]).await.0, 401, "polls need a token");
     let (one, other) = (roomcast_shared::ClientId(Uuid::new_v4()), roomcast_shared::ClientId(Uuid::new_v4()));
     let dm = member_query(&format!("group={}&with={}", roomcast_shared::GroupName::direct(one, other), other.0));
     assert_eq!(open(format!("{}&{dm}", member_query("group=lobby"))).await, 403, "someone else's direct messages");
@@ -526,5 +528,23 @@ async fn a_shared_stream_long_polls_every_member_in_one_session() {
     heard.sort();
     assert_eq!(heard, [(Some(0), "in the lobby".to_owned()), (Some(1), "elsewhere".to_owned())]);
     eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 2).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_long_poll_session_nobody_polls_leaves_its_quiet_rooms() {
+    let server = start_pinging_every_second().await;
+    let addr = server.local_addr();
+    let ann = Uuid::new_v4();
+    let (_, session) = poll(addr, ann, "").await;
+    assert!(session.is_some(), "a session to poll next");
+    let both = [member_query("group=lobby"), member_query("group=other")].join("&");
+    let (_, shared) = poll_path(addr, ann, &format!("/api/events/{ann}?{both}&poll=1")).await;
+    assert!(shared.is_some(), "a shared session to poll next");
+    eventually(|| server.registry().members(&"other".parse().unwrap()) == 1).await;
+    // Nobody polls again and nothing is said in either room: after the idle
+    // timeout both sessions go, and their members leave.
+    eventually(|| server.registry().members(&"lobby".parse().unwrap()) == 0).await;
+    eventually(|| server.registry().members(&"other".parse().unwrap()) == 0).await;
     server.shutdown().await;
 }

@@ -79,13 +79,23 @@ pub fn gathered(
     let (chunks, receiver) = mpsc::channel(RELAYED);
     tokio::spawn(async move {
         let mut events = events;
-        while let Some(Ok(chunk)) = events.next().await {
+        // A session dropped while its rooms are quiet: its members go now.
+        while let Some(Some(Ok(chunk))) = until_dropped(&chunks, events.next()).await {
             if chunks.send(chunk).await.is_err() {
                 break;
             }
         }
     });
     receiver
+}
+
+/// `next`, unless the receiver of `chunks` is dropped first (`None`).
+async fn until_dropped<T>(chunks: &mpsc::Sender<Bytes>, next: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = chunks.closed() => None,
+        next = next => Some(next),
+    }
 }
 
 /// `chunks` as a response body.
@@ -103,7 +113,9 @@ async fn relay(mut client: WebSocketStream<DuplexStream>, chunks: mpsc::Sender<B
         return;
     }
     // Reading also sends the pipe's pongs: the connection hears its peer.
-    while let Some(Ok(message)) = client.next().await {
+    // A receiver dropped (a client gone, a poll session no one polls) ends
+    // the relay at once, not at the next event: a quiet room may send none.
+    while let Some(Some(Ok(message))) = until_dropped(&chunks, client.next()).await {
         let chunk = match message {
             Message::Text(text) => ids.event(text.as_str()),
             // The connection's heartbeat keeps every proxy on the way awake

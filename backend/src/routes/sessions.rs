@@ -161,18 +161,20 @@ fn shared(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), E
                 // address not banned (anything else is refused below, as a
                 // new request would be).
                 let ip = client_address(&gate.proxies, remote.as_ref(), &headers);
-                let owner = gate
-                    .auth
-                    .admit_stream(auth::bearer(&headers), &client)
-                    .ok()
-                    .filter(|_| gate.auth.check_address(ip).is_ok())
-                    .and_then(|admitted| admitted.claims)
-                    .map(|claims| claims.sub);
+                // Whose polls: a token for this client id, from an address
+                // not banned (a stream's members are admitted below).
+                let owner = if asked.poll {
+                    let admitted = gate.auth.admit_stream(auth::bearer(&headers), &client);
+                    let sub = admitted.map(|admitted| admitted.claims.map(|claims| claims.sub));
+                    gate.auth.check_address(ip).and(sub).map_err(warp::reject::custom)?
+                } else {
+                    None
+                };
                 let held = asked.session.zip(owner).and_then(|(id, owner)| polls.find(id, owner));
-                if let Some(session) = held.filter(|_| asked.poll) {
+                if let Some(session) = held {
                     return Ok(polled(session, polls.poll(session).await));
                 }
-                if asked.poll && (owner.is_none() || !polls.has_room()) {
+                if asked.poll && !polls.has_room() {
                     return Err(warp::reject::custom(SessionError::NoPollSession));
                 }
                 let shape = if asked.poll { Shape::Poll } else { Shape::Shared };
@@ -194,7 +196,7 @@ fn shared(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), E
                 let tagged = futures_util::stream::select_all(streams.into_iter().map(|(index, chunks)| {
                     stream::body(chunks).map(move |chunk| chunk.map(|chunk| events::of_member(index, chunk)))
                 }));
-                if let Some(owner) = owner.filter(|_| asked.poll) {
+                if let Some(owner) = owner {
                     let session = polls.hold(owner, stream::gathered(tagged));
                     return Ok(polled(session, polls.poll(session).await));
                 }
