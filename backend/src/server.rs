@@ -216,18 +216,24 @@ impl Server {
     /// connection closes at its own moment of the period (1012, and JSON
     /// members a last `draining`); once none is left, or the period and the
     /// close grace are over, it stops as [`stop`](Self::stop) does.
-    pub async fn drain_then_stop(self, period: Duration) -> Result<(), Failure> {
+    ///
+    /// The drain has begun when this returns (`/readyz` says so, new
+    /// sockets are refused), before the future is first polled: a caller
+    /// that spawns it races nothing.
+    pub fn drain_then_stop(self, period: Duration) -> impl std::future::Future<Output = Result<(), Failure>> {
         if self.drain.begin(period) {
             tracing::info!(period_ms = period.as_millis() as u64, "draining");
         }
-        let deadline = tokio::time::Instant::now() + period + self.close_grace;
-        while self.registry.stats().connections > 0 && tokio::time::Instant::now() < deadline {
-            tokio::select! {
-                () = tokio::time::sleep(DRAIN_POLL) => {}
-                () = self.failed.cancelled() => break,
+        async move {
+            let deadline = tokio::time::Instant::now() + period + self.close_grace;
+            while self.registry.stats().connections > 0 && tokio::time::Instant::now() < deadline {
+                tokio::select! {
+                    () = tokio::time::sleep(DRAIN_POLL) => {}
+                    () = self.failed.cancelled() => break,
+                }
             }
+            self.stop().await
         }
-        self.stop().await
     }
 
     /// [`shutdown`](Self::shutdown), and whether the server had stopped by
