@@ -7,7 +7,12 @@
 #
 #   bench/compare.sh OLD_BIN NEW_BIN [ROUNDS=5]
 #   bench/compare.sh baseline target/release/roomcast    # against the JSON baseline
+#   OLD_FLAGS='--history memory' bench/compare.sh target/release/roomcast target/release/roomcast
+#   MODE=raw RATES=0 bench/compare.sh baseline target/release/roomcast
 #
+# OLD_FLAGS / NEW_FLAGS: more server flags for that side (word-split);
+# MODE: json (default) or raw members and baseline; RATES: the rates run
+# (default "0 500", 0 being the maximum).
 # `baseline` as a binary runs the BASELINE server in its JSON mode
 # (`roomcast-bench baseline-server --json`: the same envelope and an ack
 # per message, nothing stored), for JSON compared like with like.
@@ -18,6 +23,7 @@ set -euo pipefail
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OLD=$1 NEW=$2 ROUNDS=${3:-5}
+MODE=${MODE:-json} RATES=${RATES:-0 500}
 cd "$ROOT"
 cargo build --release --locked -q -p roomcast-bench
 BENCH=target/release/roomcast-bench
@@ -25,43 +31,46 @@ DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# one BIN RATE: the server's µs per delivery for one run.
+# one BIN RATE FLAGS: the server's µs per delivery for one run.
 one() {
-  local bin=$1 rate=$2 port pid messages output
+  local bin=$1 rate=$2 flags=$3 port pid messages output
   port=$(free_port)
   rm -f "$DATA"/history.sqlite3*
   if [ "$bin" = baseline ]; then
-    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$port" --json >/dev/null &
+    # shellcheck disable=SC2046 # the JSON flag is one word or none
+    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$port" $([ "$MODE" = json ] && echo --json) >/dev/null &
   else
+    # shellcheck disable=SC2086 # the flags are meant to be split
     RUST_LOG=warn taskset -c 0 "$bin" --listen "127.0.0.1:$port" --database "$DATA/history.sqlite3" \
-      --publish-rate 0 --max-connections-per-ip 0 &
+      --publish-rate 0 --max-connections-per-ip 0 $flags &
   fi
   pid=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
   messages=$([ "$rate" = 0 ] && echo 2000 || echo 500)
   output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$port" --server-pid "$pid" \
-    fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode json 2>&1) || true
+    fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode "$MODE" 2>&1) || true
   kill "$pid"; wait "$pid" 2>/dev/null || true
   echo "$output" | grep '^result' | tail -1 | tr ' ' '\n' | sed -n 's/^server_us_per_delivery=//p'
 }
 
 declare -A RUNS
 for round in $(seq 1 "$ROUNDS"); do
-  for rate in 0 500; do
+  for rate in $RATES; do
     for which in old new; do
       bin=$([ "$which" = old ] && echo "$OLD" || echo "$NEW")
-      value=$(one "$bin" "$rate")
+      flags=$([ "$which" = old ] && echo "${OLD_FLAGS:-}" || echo "${NEW_FLAGS:-}")
+      value=$(one "$bin" "$rate" "$flags")
       echo "round $round, rate $rate, $which: $value µs/delivery" >&2
       RUNS[$which-$rate]="${RUNS[$which-$rate]:-} $value"
     done
   done
 done
-for rate in 0 500; do
-  python3 - "$rate" "${RUNS[old-$rate]}" "${RUNS[new-$rate]}" <<'PY'
+for rate in $RATES; do
+  python3 - "$rate" "$MODE" "${RUNS[old-$rate]}" "${RUNS[new-$rate]}" <<'PY'
 import statistics, sys
-rate, old, new = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+rate, mode, old, new = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
 mo, mn = statistics.median(old), statistics.median(new)
 label = "max" if rate == "0" else f"{rate}/s"
-print(f"scenario a {label}, JSON: old {mo:.3f} µs/delivery (runs {old}), new {mn:.3f} (runs {new}), new/old {mn / mo:.3f}")
+print(f"scenario a {label}, {mode}: old {mo:.3f} µs/delivery (runs {old}), new {mn:.3f} (runs {new}), new/old {mn / mo:.3f}")
 PY
 done

@@ -19,7 +19,7 @@ use crate::config::{Config, HistoryKind};
 use crate::connection::{Context, Settings};
 use crate::cursors::{self, Cursors, CursorsError};
 use crate::drain::Drain;
-use crate::history::sequencer::{Depth, Sequencer};
+use crate::history::sequencer::{CommitWindow, Depth, Sequencer};
 use crate::history::{History, HistoryError};
 use crate::http_session::polls::Polls;
 use crate::identities::{Issuer, Policy};
@@ -214,5 +214,6 @@ fn secret(config: &Config) -> Result<Secret, SecretError> {
 /// How much may wait for the single writer, and how long it waits for a
 /// batch to fill.
 fn writer_depth(config: &Config) -> Depth {
-    Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes, commit_window: config.commit_window }
+    let commit_window = CommitWindow { length: config.commit_window, siblings: config.commit_siblings };
+    Depth { messages: config.publish_queue, bytes: config.publish_queue_bytes, commit_window }
 }

@@ -31,8 +31,8 @@ const OPERATIONS: &str = "Operations";
 /// Roomcast: real-time group messaging over WebSocket.
 ///
 /// Every flag can also be given as its environment variable. Durations are
-/// written `500ms`, `15s`, `2m`, `12h` or `30d`; timers and intervals are at
-/// most a day; `--retention-age`, `--group-idle-age` and
+/// written `500us`, `500ms`, `15s`, `2m`, `12h` or `30d`; timers and
+/// intervals are at most a day; `--retention-age`, `--group-idle-age` and
 /// `--identity-lifetime` at most 10 years (`3653d`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "roomcast", version, about)]
@@ -193,12 +193,22 @@ pub struct Config {
     #[arg(long, help_heading = HISTORY, env = "ROOMCAST_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
 
-    /// How long the single writer waits, after the first message of a
-    /// commit, for more to join it (0: none; messages that arrive while a
-    /// commit is in flight join the next one anyway). A window trades that
-    /// much latency for fewer disk syncs at low rates (docs/BENCHMARKS.md).
-    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_COMMIT_WINDOW", default_value = "0ms", value_parser = parse_duration)]
+    /// How long the single writer waits, once it has taken the messages
+    /// waiting for a commit (and at least --commit-siblings were), for more
+    /// to join it (0: never; messages that arrive while a commit is in
+    /// flight join the next one anyway). It trades up to that much latency
+    /// for fewer commits, disk syncs and wake-ups (docs/BENCHMARKS.md).
+    /// Accepts `us` as a unit (e.g. 500us).
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_COMMIT_WINDOW", default_value = "2ms", value_parser = parse_duration)]
     pub commit_window: Duration,
+
+    /// The commit window applies only when at least this many messages were
+    /// waiting beside a commit's first (0: always), like PostgreSQL's
+    /// `commit_siblings`: when the writer is behind, commits grow (at the
+    /// maximum rate the defaults cut the CPU per delivery by a fifth), and
+    /// a message at a quiet moment is not held back.
+    #[arg(long, help_heading = HISTORY, env = "ROOMCAST_COMMIT_SIBLINGS", default_value_t = 4)]
+    pub commit_siblings: usize,
 
     /// Messages a client receives when it joins without `since`.
     #[arg(long, help_heading = HISTORY, env = "ROOMCAST_HISTORY_ON_JOIN", default_value_t = limits::HISTORY_ON_JOIN)]
@@ -619,12 +629,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 500ms, 15s or 2m"))?;
     let seconds_per = match unit {
+        "us" => return Ok(Duration::from_micros(number)),
         "ms" => return Ok(Duration::from_millis(number)),
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("unknown unit in {text:?}: use ms, s, m, h or d")),
+        _ => return Err(format!("unknown unit in {text:?}: use us, ms, s, m, h or d")),
     };
     number.checked_mul(seconds_per).map(Duration::from_secs).ok_or_else(|| format!("{text:?} is too long"))
 }
@@ -636,6 +647,7 @@ mod tests {
     #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
         assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
         assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));

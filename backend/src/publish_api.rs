@@ -147,7 +147,8 @@ pub async fn publish(
     let id = match idempotency_key {
         Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES => return Err(PublishError::BadKey),
         Some(key) => id_for_key(api_key, &group, key),
-        None => MessageId(Uuid::new_v4()),
+        // Time-ordered, as a raw publish's (see connection/commands.rs).
+        None => MessageId(Uuid::now_v7()),
     };
     // The same rules as a client's `send`.
     check_text(&body.text).map_err(|reason| PublishError::BadBody(reason.to_owned()))?;

@@ -438,7 +438,7 @@ async fn publish(
         text.extend(std::iter::repeat_n('x', size.saturating_sub(text.len())));
         let frame = match mode {
             Mode::Raw => text,
-            Mode::Json => ClientCommand::Send { id: MessageId(Uuid::new_v4()), text }.encode(),
+            Mode::Json => ClientCommand::Send { id: MessageId(Uuid::now_v7()), text }.encode(),
         };
         sink.send(Message::text(frame)).await?;
     }

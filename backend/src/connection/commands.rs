@@ -163,8 +163,11 @@ impl Connection {
                 }
                 // Raw clients get no acknowledgement; a refused publish is
                 // logged by the sequencer, and a stopped one is the
-                // shutdown this connection is about to see.
-                if self.publish(MessageId(Uuid::new_v4()), text, AckTo::Nobody).is_ok() {
+                // shutdown this connection is about to see. Time-ordered
+                // ids (v7) keep the store's id index appending at its end
+                // (random ones dirtied a page of it per message: see
+                // docs/BENCHMARKS.md).
+                if self.publish(MessageId(Uuid::now_v7()), text, AckTo::Nobody).is_ok() {
                     self.invite_the_other_side();
                 }
                 Ok(())

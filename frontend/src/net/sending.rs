@@ -35,7 +35,9 @@ impl Sending {
     pub fn command(&mut self, command: Command) {
         let changed = match command {
             Command::Send(text) => {
-                self.outbox.push(MessageId(Uuid::new_v4()), text);
+                // Time-ordered (v7): the server's id index then grows at
+                // its end instead of a random page per message.
+                self.outbox.push(MessageId(Uuid::now_v7()), text);
                 true
             }
             // A retried message is checked against the limit again: one that

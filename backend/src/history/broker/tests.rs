@@ -120,7 +120,7 @@ async fn publish(under: &Under, count: usize, sender: &Arc<MemberQueue>) {
 /// sequencer, each acked to `sender`, and stops the sequencer once they are
 /// stored.
 async fn publish_each(under: &Under, messages: Vec<ChatMessage>, sender: &Arc<MemberQueue>) {
-    let depth = Depth { messages: 64, bytes: 1 << 20, commit_window: std::time::Duration::ZERO };
+    let depth = Depth { messages: 64, bytes: 1 << 20, commit_window: crate::history::sequencer::CommitWindow::NONE };
     let (sequencer, writer) =
         Sequencer::start(under.backend.store().clone(), under.backend.broker().clone(), depth, Metrics::new())
             .expect("a writer thread");
