@@ -12,7 +12,9 @@
 #
 # OLD_FLAGS / NEW_FLAGS: more server flags for that side (word-split);
 # MODE: json (default) or raw members and baseline; RATES: the rates run
-# (default "0 500", 0 being the maximum).
+# (default "0 500", 0 being the maximum); MESSAGES: messages per publisher
+# at the maximum rate (default 2000; 20000 for a history that outgrows
+# SQLite's page cache).
 # `baseline` as a binary runs the BASELINE server in its JSON mode
 # (`roomcast-bench baseline-server --json`: the same envelope and an ack
 # per message, nothing stored), for JSON compared like with like.
@@ -23,7 +25,7 @@ set -euo pipefail
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OLD=$1 NEW=$2 ROUNDS=${3:-5}
-MODE=${MODE:-json} RATES=${RATES:-0 500}
+MODE=${MODE:-json} RATES=${RATES:-0 500} MESSAGES=${MESSAGES:-2000}
 cd "$ROOT"
 cargo build --release --locked -q -p roomcast-bench
 BENCH=target/release/roomcast-bench
@@ -46,7 +48,7 @@ one() {
   fi
   pid=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
-  messages=$([ "$rate" = 0 ] && echo 2000 || echo 500)
+  messages=$([ "$rate" = 0 ] && echo "$MESSAGES" || echo 500)
   output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$port" --server-pid "$pid" \
     fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode "$MODE" 2>&1) || true
   kill "$pid"; wait "$pid" 2>/dev/null || true
