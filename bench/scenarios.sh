@@ -5,6 +5,7 @@
 #
 #   bench/scenarios.sh            # every scenario (about 5 minutes)
 #   bench/scenarios.sh a b        # only some: a b c d churn cluster hostile
+#   PIN=0 bench/scenarios.sh d    # unpinned: server and generator share both cores
 set -euo pipefail
 # One secret for the server and the generator, which signs its clients'
 # tokens with it (the server requires them by default).
@@ -17,6 +18,11 @@ BENCH=target/release/roomcast-bench
 # Up to the hard limit of open files: 19,000 connections need it.
 ulimit -n "$(ulimit -Hn)"
 SCENARIOS=${*:-a b c d churn}
+# PIN=0: nothing pinned, server and generator share both cores (the
+# generator's CPU is in each row); by default the server runs on core 0 and
+# the generator on core 1.
+if [ "${PIN:-1}" = 0 ]; then ON_SERVER_CORE=() ON_GENERATOR_CORE=(); else
+  ON_SERVER_CORE=(taskset -c 0) ON_GENERATOR_CORE=(taskset -c 1); fi
 DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
@@ -38,10 +44,10 @@ start_server() {
   PORT=$(free_port)
   rm -f "$DATA"/history.sqlite3*
   if [ "$kind" = baseline ]; then
-    taskset -c 0 "$BENCH" baseline-server --listen "127.0.0.1:$PORT" "$@" >/dev/null &
+    "${ON_SERVER_CORE[@]}" "$BENCH" baseline-server --listen "127.0.0.1:$PORT" "$@" >/dev/null &
   else
     # No publish rate limit: the scenarios measure throughput.
-    RUST_LOG=warn taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 "$@" &
+    RUST_LOG=warn "${ON_SERVER_CORE[@]}" "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 "$@" &
   fi
   PID=$!
   for _ in $(seq 1 100); do
@@ -62,7 +68,7 @@ run() {
   start_server "$kind" $flags
   local output before after
   before=$(redis_ticks)
-  output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" "$@" 2>&1) || true
+  output=$("${ON_GENERATOR_CORE[@]}" "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" "$@" 2>&1) || true
   after=$(redis_ticks)
   stop_server
   echo "$output" | grep -v '^result' >&2
