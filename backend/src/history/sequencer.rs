@@ -469,6 +469,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_window_waits_when_siblings_were_waiting() {
+        let store = GatedStore::new(false, false);
+        let window = CommitWindow { length: Duration::from_secs(2), siblings: 1 };
+        let depth = Depth { messages: DEPTH, bytes: 1 << 20, commit_window: window };
+        let (sequencer, writer) =
+            Sequencer::start(store.clone(), local(&store, Registry::new(QUEUE)), depth, Metrics::new()).unwrap();
+        let answered = |publish: &mut Publish| {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            publish.reply = Reply::Once(answer);
+            answered
+        };
+        // The writer holds the first in `append`; two wait behind it.
+        assert!(matches!(sequencer.try_submit(publish(None)), Ok(Submitted::Queued)));
+        store.wait_until_entered();
+        let (mut second, mut third) = (publish(None), publish(None));
+        let (second_answer, third_answer) = (answered(&mut second), answered(&mut third));
+        assert!(matches!(sequencer.try_submit(second), Ok(Submitted::Queued)));
+        assert!(matches!(sequencer.try_submit(third), Ok(Submitted::Queued)));
+        store.open();
+        // A fourth arrives 50 ms later: inside the window the two waiting
+        // ones opened, so it joins their commit (without a window they
+        // would be committed before it came).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let fourth = sequencer.publish_and_wait(publish(None).message).await;
+        assert!(fourth.is_ok() && second_answer.await.is_ok() && third_answer.await.is_ok());
+        assert_eq!(store.appends.load(std::sync::atomic::Ordering::SeqCst), 2, "the first, then the other three");
+        stop(sequencer, writer).await;
+    }
+
+    #[tokio::test]
     async fn a_lone_publish_does_not_wait_for_siblings_that_are_not_there() {
         // A window longer than the test may take: with one sibling asked
         // for, a publish nobody waited beside is committed at once.
