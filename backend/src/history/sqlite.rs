@@ -303,7 +303,8 @@ impl Writer {
                 "INSERT INTO messages (grp, seq, id, client_id, name, text, ts, verified)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (grp, id) DO NOTHING",
             )?;
-            let mut retained = transaction.prepare_cached("SELECT seq, text FROM messages WHERE grp = ?1 AND id = ?2")?;
+            let mut retained =
+                transaction.prepare_cached("SELECT seq, text FROM messages WHERE grp = ?1 AND id = ?2")?;
             for item in batch.iter_mut() {
                 let Some((last, epoch)) = state.get_mut(&item.message.group) else { continue };
                 let message = &mut item.message;
