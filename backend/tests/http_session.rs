@@ -9,11 +9,9 @@
 
 mod support;
 
-use futures_util::SinkExt;
 use roomcast_shared::ServerEvent;
 use serde_json::json;
 use support::*;
-use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 fn bearer(client: Uuid) -> String {
@@ -446,9 +444,7 @@ async fn a_stream_nobody_reads_is_closed_with_1013_while_the_group_goes_on() {
 
     // An event stream with a tiny receive buffer, never read.
     let ann = Uuid::new_v4();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stalled = socket.connect(addr).await.unwrap();
+    let mut stalled = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
     let request = format!(
         "GET /api/events/firehose/{ann} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
         bearer(ann)
@@ -462,10 +458,7 @@ async fn a_stream_nobody_reads_is_closed_with_1013_while_the_group_goes_on() {
     let payload = "p".repeat(16 * 1024);
     let mut gone_at = None;
     for i in 0..2_000 {
-        publisher.send(Message::text(format!("{i:05}{payload}"))).await.unwrap();
-        for member in [&mut reader, &mut publisher] {
-            assert!(next_text(member).await.starts_with(&format!("{i:05}")));
-        }
+        firehose_message(i, &payload, &mut publisher, &mut reader).await;
         if server.registry().members(&group) == 2 {
             gone_at = Some(i);
             break;

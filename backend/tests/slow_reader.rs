@@ -4,10 +4,7 @@
 
 mod support;
 
-use futures_util::SinkExt;
 use support::*;
-use tokio::net::TcpSocket;
-use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -16,9 +13,7 @@ async fn a_reader_that_never_reads_is_disconnected_while_others_keep_receiving()
     let addr = server.local_addr();
 
     // A member with a tiny receive buffer that never reads.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(addr).await.unwrap();
+    let tcp = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
     let (stalled, _) = tokio_tungstenite::client_async(ws_url(addr, "firehose", Uuid::new_v4()), tcp).await.unwrap();
     let mut reader = connect_raw(addr, "firehose").await;
     let mut publisher = connect_raw(addr, "firehose").await;
@@ -29,11 +24,7 @@ async fn a_reader_that_never_reads_is_disconnected_while_others_keep_receiving()
     let before = resident_bytes();
     let mut stalled_gone_at = None;
     for i in 0..4_000 {
-        publisher.send(Message::text(format!("{i:05}{payload}"))).await.unwrap();
-        // Both live members read everything, in order.
-        for member in [&mut reader, &mut publisher] {
-            assert!(next_text(member).await.starts_with(&format!("{i:05}")));
-        }
+        firehose_message(i, &payload, &mut publisher, &mut reader).await;
         if stalled_gone_at.is_none() && server.registry().members(&group) == 2 {
             stalled_gone_at = Some(i);
         }

@@ -117,7 +117,7 @@ impl Log {
                 (removed.seq, removed.digest == text_digest(&message.text))
             }
         };
-        Some(if same { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) })
+        Some(Outcome::repeated(same, seq))
     }
 }
 

@@ -314,7 +314,7 @@ impl Writer {
                     removed.query_row(key, |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
                 if let Some((seq, digest)) = gone {
                     let same = digest[..] == text_digest(&message.text)[..];
-                    item.outcome = repeated(same, seq as u64);
+                    item.outcome = Outcome::repeated(same, seq as u64);
                     continue;
                 }
                 let seq = *last + 1;
@@ -330,7 +330,7 @@ impl Writer {
                 ])?;
                 if inserted == 0 {
                     let (seq, text): (i64, String) = retained.query_row(key, |row| Ok((row.get(0)?, row.get(1)?)))?;
-                    item.outcome = repeated(text == message.text, seq as u64);
+                    item.outcome = Outcome::repeated(text == message.text, seq as u64);
                     continue;
                 }
                 *last = seq;
@@ -353,16 +353,6 @@ impl Writer {
         self.group_count += created;
         self.groups.extend(advanced);
         Ok(())
-    }
-}
-
-/// The outcome of an id the group holds as `seq`: a resend of the same
-/// text, or another text under that id.
-fn repeated(same_text: bool, seq: u64) -> Outcome {
-    if same_text {
-        Outcome::Duplicate(seq)
-    } else {
-        Outcome::Conflict(seq)
     }
 }
 

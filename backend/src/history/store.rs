@@ -60,6 +60,18 @@ pub enum Outcome {
     OverQuota,
 }
 
+impl Outcome {
+    /// The outcome of an id the group holds as `seq`: a resend of the same
+    /// text, or another text under that id.
+    pub fn repeated(same_text: bool, seq: u64) -> Self {
+        if same_text {
+            Self::Duplicate(seq)
+        } else {
+            Self::Conflict(seq)
+        }
+    }
+}
+
 /// A group's history as one read saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Head {

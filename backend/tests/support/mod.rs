@@ -500,6 +500,16 @@ pub async fn tcp_from(source: [u8; 4], addr: SocketAddr, recv_buffer: Option<u32
     socket.connect(addr).await.unwrap()
 }
 
+/// The `i`th message of a firehose test (`payload` behind its number) from
+/// `publisher`, which it and `reader` each read next: both keep up, in
+/// order, whatever a member that does not read is doing.
+pub async fn firehose_message(i: usize, payload: &str, publisher: &mut Client, reader: &mut Client) {
+    publisher.send(Message::text(format!("{i:05}{payload}"))).await.unwrap();
+    for member in [reader, publisher] {
+        assert!(next_text(member).await.starts_with(&format!("{i:05}")));
+    }
+}
+
 /// A JSON-mode WebSocket handshake over `tcp`, with `headers` added; the
 /// server's refusal comes back as its status.
 pub async fn upgrade_over(tcp: TcpStream, url: &str, headers: &[(&'static str, &str)]) -> Result<Client, u16> {

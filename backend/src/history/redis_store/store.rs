@@ -309,7 +309,7 @@ impl RedisStore {
                     item.epoch = epoch;
                 }
                 Ok(Some(Published::Duplicate { seq, epoch, same_text })) => {
-                    item.outcome = if same_text { Outcome::Duplicate(seq) } else { Outcome::Conflict(seq) };
+                    item.outcome = Outcome::repeated(same_text, seq);
                     item.epoch = epoch;
                 }
                 Ok(Some(Published::OverQuota)) => item.outcome = Outcome::OverQuota,
