@@ -157,13 +157,11 @@ fn shared(gate: Gate, polls: Arc<Polls>) -> impl Filter<Extract = (Response,), E
              remote: Option<Remote>,
              (gate, polls): (Gate, Arc<Polls>)| async move {
                 let asked = shared_members(&query).map_err(warp::reject::custom)?;
-                // Whose polls: a valid token for this client id, from an
-                // address not banned (anything else is refused below, as a
-                // new request would be).
-                let ip = client_address(&gate.proxies, remote.as_ref(), &headers);
                 // Whose polls: a token for this client id, from an address
-                // not banned (a stream's members are admitted below).
+                // not banned (a stream's members are admitted below, each
+                // as a request of its own would be).
                 let owner = if asked.poll {
+                    let ip = client_address(&gate.proxies, remote.as_ref(), &headers);
                     let admitted = gate.auth.admit_stream(auth::bearer(&headers), &client);
                     let sub = admitted.map(|admitted| admitted.claims.map(|claims| claims.sub));
                     gate.auth.check_address(ip).and(sub).map_err(warp::reject::custom)?
