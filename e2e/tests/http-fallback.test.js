@@ -318,8 +318,13 @@ test('three tabs on HTTP share one event stream: each chats in its own room, and
     if (index === 0) continue;
     await waitForMessage(tabs[index], `after the hand-over in ${room}`);
     const expected = [`kim in ${room}`, `lou in ${room}`, `after the hand-over in ${room}`];
-    await eventually(async () => JSON.stringify(await shownTexts(tabs[index])) === JSON.stringify(expected),
-      `${room}: each message once, in order`);
+    let shown = [];
+    await eventually(async () => {
+      shown = await shownTexts(tabs[index]);
+      return JSON.stringify(shown) === JSON.stringify(expected);
+    }, `${room}: each message once, in order`).catch((err) => {
+      throw new Error(`${err.message}; shown: ${JSON.stringify(shown)}`);
+    });
   }
   await eventually(() => open.size === 1, `one stream open for the two tabs left (${open.size})`);
   await context.close();
