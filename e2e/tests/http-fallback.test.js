@@ -296,6 +296,9 @@ test('three tabs on HTTP share one event stream: each chats in its own room, and
     await waitForStatus(other, 'open');
     others.push(other);
     await send(tabs[index], `kim in ${room}`);
+    // Kim's message is stored before Lou sends: over HTTP it may wait
+    // behind the tab's typing post, and the order is checked below.
+    await waitForMessage(other, `kim in ${room}`);
     await send(other, `lou in ${room}`);
   }
   for (const [index, room] of rooms.entries()) {
