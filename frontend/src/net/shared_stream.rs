@@ -340,7 +340,7 @@ async fn polls(hub: Rc<Hub>, generation: u64, base: String, bearer: String, sign
     let mut parser = SseParser::default();
     let mut session: Option<String> = None;
     loop {
-        let Some(query) = hub.members.borrow().query() else { return };
+        let Some(query) = hub.members.borrow_mut().query() else { return };
         let named = session.as_deref().map(|session| format!("&session={session}")).unwrap_or_default();
         let Some(response) = fetch(&format!("{base}?{query}&poll=1{named}"), &bearer, None, signal.as_ref()).await
         else {

@@ -52,12 +52,20 @@ impl Want {
     }
 }
 
-/// The stream's members, in the order the current stream names them.
+/// The stream's members, in the order the next stream will name them.
 #[derive(Debug, Default)]
 pub struct SharedMembers {
     members: Vec<Member>,
     /// The set changed since the current stream was asked for.
     changed: bool,
+    /// The keys the last query named, in its order.
+    named: Vec<String>,
+    /// Whose each `member: {index}` of the current stream (or poll session)
+    /// is: the members it was opened with. Members leave and join again
+    /// (re-appended) at once, but the stream numbers its events so until a
+    /// new one replaces it; by the list's own places, a left member's
+    /// events would go to the member after it.
+    on_stream: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -101,29 +109,30 @@ impl SharedMembers {
     pub fn restart(&mut self) -> Option<String> {
         self.changed = false;
         self.members.retain(|member| !member.gone);
+        let query = self.query();
         self.fresh_session();
-        self.query()
+        query
     }
 
     /// The query that asks for every member from where it is now (a long
     /// poll names it each time: a node that does not hold the session
-    /// opens one from there).
-    pub fn query(&self) -> Option<String> {
-        let query: Vec<String> = self
-            .members
-            .iter()
-            .filter(|member| !member.gone)
-            .map(|member| format!("m={}", encode(&member.want.query_from_here())))
-            .collect();
+    /// opens one from there). Notes whom it names: a stream or session
+    /// opened from it numbers its members so.
+    pub fn query(&mut self) -> Option<String> {
+        let named = self.members.iter().filter(|member| !member.gone);
+        self.named = named.clone().map(|member| member.want.key.clone()).collect();
+        let query: Vec<String> = named.map(|member| format!("m={}", encode(&member.want.query_from_here()))).collect();
         (!query.is_empty()).then(|| query.join("&"))
     }
 
     /// The server opened its members afresh (a new stream, a new poll
-    /// session): those that had their `synced` get no second one.
+    /// session) from the last query: those that had their `synced` get no
+    /// second one, and its events are numbered as that query named them.
     pub fn fresh_session(&mut self) {
         for member in &mut self.members {
             member.skipping = member.want.synced;
         }
+        self.on_stream.clone_from(&self.named);
     }
 
     /// Whether the stream is polled: some member long-polls.
@@ -132,13 +141,15 @@ impl SharedMembers {
     }
 
     /// Whose `item` of the current stream is, and whether its link gets it;
-    /// a comment is the stream's (`None`).
+    /// a comment is the stream's (`None`), and so is what comes for a member
+    /// that left since the stream opened.
     pub fn route(&mut self, item: SseItem) -> Option<(String, SseItem)> {
         let index = match &item {
             SseItem::Data { member, .. } | SseItem::Close { member, .. } => (*member)?,
             SseItem::Comment => return None,
         };
-        let member = self.members.get_mut(index).filter(|member| !member.gone)?;
+        let key = self.on_stream.get(index)?;
+        let member = self.members.iter_mut().find(|member| member.want.key == *key).filter(|member| !member.gone)?;
         member.want.heard(&item);
         match &item {
             SseItem::Close { .. } => member.gone = true,
@@ -284,6 +295,68 @@ mod tests {
         members.fresh_session();
         assert_eq!(members.route(data(0, WELCOME, None)), None, "a new session's welcome, not for a");
         assert!(members.route(data(1, WELCOME, None)).is_some(), "b never had its synced");
+    }
+
+    /// Whose `item` is, if its link gets it.
+    fn key_of(members: &mut SharedMembers, item: SseItem) -> Option<String> {
+        members.route(item).map(|(key, _)| key)
+    }
+
+    fn three_on_a_stream(poll: bool) -> SharedMembers {
+        let mut members = SharedMembers::default();
+        for (key, group) in [("a", "lobby"), ("b", "other"), ("c", "third")] {
+            members.want(Want { poll, ..want(key, group) });
+        }
+        members.restart();
+        members
+    }
+
+    #[test]
+    fn a_member_that_leaves_takes_no_other_members_events_until_the_new_stream() {
+        let mut members = three_on_a_stream(false);
+        members.remove("b");
+        // The running stream still numbers its members a, b, c.
+        assert_eq!(key_of(&mut members, data(1, MESSAGE, Some("e1:8"))), None, "b's: b left");
+        assert_eq!(key_of(&mut members, data(2, MESSAGE, Some("e1:9"))).as_deref(), Some("c"));
+        assert_eq!(
+            members.restart().as_deref(),
+            Some("m=group%3Dlobby%26name%3DAnn&m=group%3Dthird%26name%3DAnn%26since%3D9%26epoch%3De1"),
+            "a did not move, c from its own message"
+        );
+        assert_eq!(key_of(&mut members, data(1, MESSAGE, Some("e1:10"))).as_deref(), Some("c"), "the new stream's");
+    }
+
+    #[test]
+    fn a_member_that_joins_again_keeps_its_place_on_the_running_stream() {
+        let mut members = three_on_a_stream(false);
+        // A tab that took the stream over hears b again (after `hello`).
+        members.want(want("b", "other"));
+        assert_eq!(key_of(&mut members, data(1, MESSAGE, Some("e1:8"))).as_deref(), Some("b"));
+        assert_eq!(key_of(&mut members, data(2, MESSAGE, Some("e1:9"))).as_deref(), Some("c"));
+        assert_eq!(
+            members.restart().as_deref(),
+            Some(
+                "m=group%3Dlobby%26name%3DAnn&m=group%3Dthird%26name%3DAnn%26since%3D9%26epoch%3De1\
+                 &m=group%3Dother%26name%3DAnn%26since%3D8%26epoch%3De1"
+            ),
+        );
+        assert_eq!(key_of(&mut members, data(1, MESSAGE, None)).as_deref(), Some("c"), "the new stream's order");
+    }
+
+    #[test]
+    fn a_poll_session_numbers_its_members_as_it_was_opened() {
+        let mut members = three_on_a_stream(true);
+        members.remove("b");
+        let named = members.query();
+        assert_eq!(named.as_deref(), Some("m=group%3Dlobby%26name%3DAnn&m=group%3Dthird%26name%3DAnn"));
+        // The node held the session: its members are still a, b, c.
+        assert_eq!(key_of(&mut members, data(1, MESSAGE, Some("e1:8"))), None, "b's: b left");
+        assert_eq!(key_of(&mut members, data(2, MESSAGE, Some("e1:9"))).as_deref(), Some("c"));
+        // Another node opened one afresh from the poll's query: a, c.
+        members.query();
+        members.fresh_session();
+        assert_eq!(key_of(&mut members, data(1, MESSAGE, Some("e1:10"))).as_deref(), Some("c"));
+        assert_eq!(key_of(&mut members, data(2, MESSAGE, None)), None);
     }
 
     #[test]
