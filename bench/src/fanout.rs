@@ -222,17 +222,34 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     let mut latency_us = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let (mut delivered, mut lost, mut duplicates) = (0u64, 0u64, 0u64);
     let mut last_arrival = started;
+    // Each message's earliest and latest latency over the subscribers.
+    let mut first_last: Vec<(u32, u32)> = vec![(u32::MAX, 0); fanout.messages];
     for subscriber in subscribers {
         let (tally, finished) = subscriber.await??;
         delivered += tally.distinct;
         lost += expected - tally.distinct;
         duplicates += tally.duplicates;
         last_arrival = last_arrival.max(finished);
+        // One publisher, nothing lost: a subscriber's latencies are in
+        // message order.
+        if fanout.publishers == 1 && tally.latencies_us.len() == fanout.messages {
+            for (slot, latency) in first_last.iter_mut().zip(&tally.latencies_us) {
+                slot.0 = slot.0.min(*latency);
+                slot.1 = slot.1.max(*latency);
+            }
+        }
         for latency in tally.latencies_us {
             latency_us.record(u64::from(latency)).context("recording a latency")?;
         }
     }
     drain.abort();
+    // Per broadcast (one publisher, nothing lost): when its first and last
+    // member got it. A server at saturation can have the same latency
+    // spread per broadcast and still start each one later (see
+    // docs/BENCHMARKS.md, "Both cores").
+    if let Some(spread) = BroadcastSpread::of(&first_last) {
+        println!("{spread}");
+    }
     let elapsed = last_arrival - started;
     let server_cpu = match (fanout.server_pid, server_cpu) {
         (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
@@ -263,7 +280,8 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     );
     let h = &latency_us;
     println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        "latency ms: min {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        h.min() as f64 / 1000.0,
         h.value_at_quantile(0.5) as f64 / 1000.0,
         h.value_at_quantile(0.9) as f64 / 1000.0,
         h.value_at_quantile(0.99) as f64 / 1000.0,
@@ -272,8 +290,9 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     println!("lost {lost}, duplicated {duplicates}");
     // One machine-readable line for scripts (bench/scenarios.sh).
     println!(
-        "result deliveries_per_s={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} lost={lost} duplicated={} server_us_per_delivery={} generator_cpu_pct={:.0}",
+        "result deliveries_per_s={:.0} min_ms={:.2} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} lost={lost} duplicated={} server_us_per_delivery={} generator_cpu_pct={:.0}",
         delivered as f64 / elapsed.as_secs_f64(),
+        h.min() as f64 / 1000.0,
         h.value_at_quantile(0.5) as f64 / 1000.0,
         h.value_at_quantile(0.9) as f64 / 1000.0,
         h.value_at_quantile(0.99) as f64 / 1000.0,
@@ -447,4 +466,41 @@ async fn publish(
     }
     acks.await??;
     Ok(())
+}
+
+/// When a broadcast's first and last member got it, medians over the
+/// broadcasts (in ms).
+struct BroadcastSpread {
+    first_p50: f64,
+    last_p50: f64,
+    last_p90: f64,
+}
+
+impl BroadcastSpread {
+    /// From each message's (earliest, latest) latency in µs; `None` when
+    /// some message reached nobody (several publishers, or a loss).
+    fn of(first_last: &[(u32, u32)]) -> Option<Self> {
+        if first_last.is_empty() || first_last.iter().any(|&(first, _)| first == u32::MAX) {
+            return None;
+        }
+        let sorted = |pick: fn(&(u32, u32)) -> u32| {
+            let mut values: Vec<u32> = first_last.iter().map(pick).collect();
+            values.sort_unstable();
+            values
+        };
+        let (firsts, lasts) = (sorted(|pair| pair.0), sorted(|pair| pair.1));
+        let at =
+            |values: &[u32], quantile: f64| values[((values.len() - 1) as f64 * quantile) as usize] as f64 / 1000.0;
+        Some(Self { first_p50: at(&firsts, 0.5), last_p50: at(&lasts, 0.5), last_p90: at(&lasts, 0.9) })
+    }
+}
+
+impl std::fmt::Display for BroadcastSpread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "per broadcast: first member p50 {:.1} ms, last member p50 {:.1} ms, p90 {:.1} ms",
+            self.first_p50, self.last_p50, self.last_p90
+        )
+    }
 }
