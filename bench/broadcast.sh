@@ -12,7 +12,9 @@
 # SERVER: `baseline` (the BASELINE server, raw), or a Roomcast binary with
 # optional leading VAR=value words and trailing flags. PIN=1: the server on
 # core 0 and the generator on core 1 (default: unpinned, sharing both);
-# SUBSCRIBERS (default 15000), MESSAGES (default 100), MODE (raw or json).
+# SUBSCRIBERS (default 15000), MESSAGES (default 100), MODE (raw or json),
+# OVER (websocket, or lean: raw members read by the generator's own
+# minimal reader, so that the generator costs less than the server).
 set -euo pipefail
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +44,8 @@ for round in $(seq 1 "$ROUNDS"); do
     pid=$!
     until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
     output=$("${ON_GENERATOR_CORE[@]}" "$BENCH" --addr "127.0.0.1:$port" --server-pid "$pid" fanout \
-      --subscribers "${SUBSCRIBERS:-15000}" --publishers 1 --messages "${MESSAGES:-100}" --rate 10 --mode "${MODE:-raw}" 2>&1) || true
+      --subscribers "${SUBSCRIBERS:-15000}" --publishers 1 --messages "${MESSAGES:-100}" --rate 10 --mode "${MODE:-raw}" \
+      --over "${OVER:-websocket}" 2>&1) || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "round $round, $label: $(echo "$output" | grep -E '^(result|per broadcast)' | tr '\n' ' ')"
   done

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::client::{connect, source_address, Mode, Socket};
 use crate::event_stream::EventStream;
+use crate::lean_socket::LeanSocket;
 use crate::procfs::cpu_seconds;
 
 pub struct Fanout {
@@ -52,6 +53,10 @@ pub enum Over {
     Websocket,
     /// `GET /api/events/…`, Server-Sent Events.
     Sse,
+    /// A WebSocket read by the generator's own minimal frame reader (raw
+    /// mode): the cheapest subscriber, so that the generator is not what
+    /// sets the latency ([`LeanSocket`]).
+    Lean,
 }
 
 /// A subscriber's connection. The socket stays inline (boxing it would
@@ -61,21 +66,25 @@ pub enum Over {
 enum Member {
     Socket(Socket),
     Stream(EventStream),
+    Lean(LeanSocket),
 }
 
 /// A text frame or event, as it came.
-enum Text {
+enum Text<'a> {
     Frame(Utf8Bytes),
     Event(String),
+    /// In the lean reader's buffer.
+    Read(&'a str),
 }
 
-impl std::ops::Deref for Text {
+impl std::ops::Deref for Text<'_> {
     type Target = str;
 
     fn deref(&self) -> &str {
         match self {
             Self::Frame(text) => text.as_str(),
             Self::Event(text) => text,
+            Self::Read(text) => text,
         }
     }
 }
@@ -86,11 +95,12 @@ impl Member {
         Ok(match fanout.over {
             Over::Websocket => Self::Socket(connect(fanout.addr, source, group, fanout.mode).await?),
             Over::Sse => Self::Stream(EventStream::open(fanout.addr, source, group).await?),
+            Over::Lean => Self::Lean(LeanSocket::from_socket(connect(fanout.addr, source, group, Mode::Raw).await?)),
         })
     }
 
     /// The next text frame or event; `None` once the connection ended.
-    async fn next_text(&mut self) -> anyhow::Result<Option<Text>> {
+    async fn next_text(&mut self) -> anyhow::Result<Option<Text<'_>>> {
         match self {
             Self::Socket(socket) => loop {
                 match socket.next().await.transpose()? {
@@ -100,6 +110,7 @@ impl Member {
                 }
             },
             Self::Stream(stream) => Ok(stream.next_data().await?.map(Text::Event)),
+            Self::Lean(socket) => Ok(socket.next_text().await?.map(Text::Read)),
         }
     }
 }
@@ -176,6 +187,9 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
 
     let mut subscribers = Vec::new();
+    if fanout.over == Over::Lean && fanout.mode != Mode::Raw {
+        bail!("the lean reader reads raw members: --mode raw");
+    }
     if fanout.over == Over::Sse && fanout.mode != Mode::Json {
         bail!("an event stream carries JSON events: --mode json");
     }
@@ -260,6 +274,7 @@ pub async fn run(fanout: Fanout) -> anyhow::Result<()> {
     let mode = match (fanout.mode, fanout.over) {
         (Mode::Json, Over::Websocket) => "json",
         (Mode::Json, Over::Sse) => "json, subscribers over SSE",
+        (_, Over::Lean) => "raw, subscribers read lean",
         (Mode::Raw, _) => "raw",
     };
     println!(

@@ -26,6 +26,7 @@ mod fanout;
 mod hostile;
 mod idle;
 mod joins;
+mod lean_socket;
 mod procfs;
 
 use std::net::SocketAddr;
