@@ -18,6 +18,7 @@
 set -euo pipefail
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
 cd "$ROOT"
 cargo build --release --locked -q -p roomcast-bench
 BENCH=target/release/roomcast-bench
@@ -27,7 +28,6 @@ if [ "${PIN:-0}" = 1 ]; then ON_SERVER_CORE=(taskset -c 0) ON_GENERATOR_CORE=(ta
   ON_SERVER_CORE=() ON_GENERATOR_CORE=(); fi
 DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 for round in $(seq 1 "$ROUNDS"); do
   for server in "$@"; do
@@ -42,7 +42,7 @@ for round in $(seq 1 "$ROUNDS"); do
         --publish-rate 0 --max-connections-per-ip 0 &
     fi
     pid=$!
-    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+    wait_listening "$port" "$pid"
     output=$("${ON_GENERATOR_CORE[@]}" "$BENCH" --addr "127.0.0.1:$port" --server-pid "$pid" fanout \
       --subscribers "${SUBSCRIBERS:-15000}" --publishers 1 --messages "${MESSAGES:-100}" --rate 10 --mode "${MODE:-raw}" \
       --over "${OVER:-websocket}" 2>&1) || true

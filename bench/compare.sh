@@ -24,6 +24,7 @@
 set -euo pipefail
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
 OLD=$1 NEW=$2 ROUNDS=${3:-5}
 MODE=${MODE:-json} RATES=${RATES:-0 500} MESSAGES=${MESSAGES:-2000}
 cd "$ROOT"
@@ -31,7 +32,6 @@ cargo build --release --locked -q -p roomcast-bench
 BENCH=target/release/roomcast-bench
 DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # one BIN RATE FLAGS: the server's µs per delivery for one run.
 one() {
@@ -47,7 +47,7 @@ one() {
       --publish-rate 0 --max-connections-per-ip 0 $flags &
   fi
   pid=$!
-  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+  wait_listening "$port" "$pid" || return 1
   messages=$([ "$rate" = 0 ] && echo "$MESSAGES" || echo 500)
   output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$port" --server-pid "$pid" \
     fanout --subscribers 100 --publishers 10 --messages "$messages" --rate "$rate" --mode "$MODE" 2>&1) || true

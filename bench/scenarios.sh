@@ -11,6 +11,7 @@ set -euo pipefail
 # tokens with it (the server requires them by default).
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
 cd "$ROOT"
 cargo build --release --locked -q -p roomcast-backend -p roomcast-bench
 SERVER_BIN=target/release/roomcast
@@ -26,7 +27,6 @@ if [ "${PIN:-1}" = 0 ]; then ON_SERVER_CORE=() ON_GENERATOR_CORE=(); else
 DATA=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # A private Redis for the Redis-mode rows, on the server's core (its CPU
 # is reported beside the server's): AOF on, everysec, as a node would run it.
@@ -50,12 +50,7 @@ start_server() {
     RUST_LOG=warn "${ON_SERVER_CORE[@]}" "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" --publish-rate 0 --max-connections-per-ip 0 "$@" &
   fi
   PID=$!
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "server did not start" >&2
-  return 1
+  wait_listening "$PORT" "$PID"
 }
 
 stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
@@ -150,8 +145,8 @@ for scenario in $SCENARIOS; do
           --publish-rate 0 --max-connections-per-ip 0 &
         node_pids+=($!); node_ports+=("$port")
       done
-      for port in "${node_ports[@]}"; do
-        until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+      for n in $(seq 0 $((nodes - 1))); do
+        wait_listening "${node_ports[$n]}" "${node_pids[$n]}"
       done
       group="bench-cluster-$RANDOM"
       node_ticks() { local t=0; for pid in "${node_pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $t; }
@@ -185,7 +180,7 @@ for scenario in $SCENARIOS; do
       rm -f "$DATA"/history.sqlite3*
       RUST_LOG=error taskset -c 0 "$SERVER_BIN" --listen "127.0.0.1:$PORT" --database "$DATA/history.sqlite3" &
       PID=$!
-      until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.05; done
+      wait_listening "$PORT" "$PID"
       output=$(taskset -c 1 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$PID" hostile --duration 300 2>&1) || true
       stop_server
       echo "$output" | grep -v '^result' >&2

@@ -8,13 +8,13 @@ set -euo pipefail
 # tokens with it (the server requires them by default).
 export ROOMCAST_SECRET=${ROOMCAST_SECRET:-roomcast-bench-secret-0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
 BIN=${ROOMCAST_BIN:-$ROOT/target/release/roomcast}
 BENCH=$ROOT/target/release/roomcast-bench
 DATA=$(mktemp -d)
 SERVERS=()
 trap 'kill "${SERVERS[@]}" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_server PORT DATABASE [flags…]: the release server in the background,
 # once it accepts connections; its pid in SERVERS.
@@ -22,12 +22,7 @@ start_server() {
   local port=$1 database=$2; shift 2
   "$BIN" --listen "127.0.0.1:$port" --database "$DATA/$database" --static-dir "$ROOT/frontend/dist" "$@" &
   SERVERS+=($!)
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "the server on :$port did not start" >&2
-  return 1
+  wait_listening "$port" "$!"
 }
 
 PORT=$(free_port)

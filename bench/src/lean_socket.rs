@@ -1,11 +1,11 @@
 //! A subscriber's WebSocket read by a minimal frame reader of the
 //! generator's own, after tokio-tungstenite's handshake: the subscriber side
-//! of a broadcast at its cheapest, so that in scenario d the generator is
-//! not what sets the latency. With tokio-tungstenite's reader this
-//! generator needs 4.6–6.4 µs of CPU per delivery (a `perf` profile: its
-//! waker proxies, a read attempt per frame, the message allocation), close
-//! to the server's own, and with both sharing two cores it was the
-//! generator that fell behind first.
+//! of a broadcast at its cheapest, so that in scenario d the generator
+//! takes less of the two cores it shares with the server. Pinned, scenario
+//! d's 150,000 deliveries a second took 75 % of the generator's core with
+//! tokio-tungstenite's reader and 60 % with this one (docs/BENCHMARKS.md);
+//! most of the rest is the kernel's receive path and a task wake-up per
+//! socket, which any reader pays.
 //!
 //! It reads what a Roomcast or BASELINE server sends a raw member:
 //! unmasked, unfragmented frames. Pings are answered; anything else that is
@@ -99,15 +99,19 @@ fn frame_at(bytes: &[u8]) -> anyhow::Result<Option<Frame>> {
         },
         length => (u64::from(length), 2),
     };
+    let opcode = first & 0x0f;
+    if opcode & 0x8 != 0 && length > 125 {
+        bail!("a control frame of {length} bytes: at most 125");
+    }
     let end = header + usize::try_from(length).context("a frame longer than memory")?;
-    Ok((bytes.len() >= end).then_some(Frame { opcode: first & 0x0f, payload: header..end, end }))
+    Ok((bytes.len() >= end).then_some(Frame { opcode, payload: header..end, end }))
 }
 
 /// A client's pong carrying `payload` (client frames are masked; a ping's
-/// payload is at most 125 bytes).
+/// payload is at most 125 bytes, as [`frame_at`] checks).
 fn masked_pong(payload: &[u8]) -> Vec<u8> {
     let random = uuid::Uuid::new_v4();
-    let mask = [random.as_bytes()[0], random.as_bytes()[1], random.as_bytes()[2], random.as_bytes()[3]];
+    let mask: [u8; 4] = random.as_bytes()[..4].try_into().expect("4 of 16 bytes");
     let mut frame = vec![0x8a, 0x80 | payload.len() as u8];
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
@@ -131,6 +135,7 @@ mod tests {
         assert_eq!(frame_at(&long).unwrap().unwrap().payload, 4..260);
         assert!(frame_at(&[0x01, 0]).is_err(), "fragments are refused");
         assert!(frame_at(&[0x81, 0x80]).is_err(), "masked server frames are refused");
+        assert!(frame_at(&[0x89, 126, 0, 200]).is_err(), "a control frame is at most 125 bytes");
     }
 
     #[test]
