@@ -30,6 +30,7 @@ RUST_LOG=warn start_server "$PORT" history.sqlite3 --publish-rate 0 --max-connec
 SERVER=${SERVERS[-1]}
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 4 --messages 200
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 2 --messages 100 --mode raw
+"$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" fanout --subscribers 20 --publishers 1 --messages 100 --mode raw --over lean
 "$BENCH" --addr "127.0.0.1:$PORT" --server-pid "$SERVER" idle --connections 500
 
 # The hostile soak wants the default limits (the server above lifts them):
