@@ -18,6 +18,7 @@ use crate::backend::Backend;
 use crate::config::{Config, HistoryKind};
 use crate::connection::{Context, Settings};
 use crate::cursors::{self, Cursors, CursorsError};
+use crate::direct_writes::Lanes;
 use crate::drain::Drain;
 use crate::history::sequencer::{CommitWindow, Depth, Sequencer};
 use crate::history::{History, HistoryError};
@@ -77,8 +78,10 @@ pub struct Assembly {
 
 /// The groups of a server configured by `config` (the backend delivers to
 /// them).
-pub fn registry(config: &Config) -> Arc<Registry> {
-    Registry::new(Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes })
+pub fn registry(config: &Config) -> std::io::Result<Arc<Registry>> {
+    let capacity = Capacity { messages: config.outbound_queue, bytes: config.outbound_queue_bytes };
+    let lanes = (config.fanout_threads > 0).then(|| Lanes::start(config.fanout_threads)).transpose()?;
+    Ok(Registry::with_lanes(capacity, lanes))
 }
 
 /// The state of a server configured by `config`, listening on `addr`, on

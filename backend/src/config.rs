@@ -20,6 +20,10 @@ use crate::net::client_ip::Network;
 use crate::presence::PresenceSettings;
 use crate::rate::{PublishLimits, Rate};
 
+/// The most `--fanout-threads`: more than a machine's cores only adds
+/// threads that wait for one.
+const MAX_FANOUT_THREADS: usize = 64;
+
 // The groups of flags in `--help` and docs/CONFIGURATION.md.
 const NETWORK: &str = "Network";
 const CONNECTIONS: &str = "Connections";
@@ -71,6 +75,14 @@ pub struct Config {
     /// always fits) before it counts as too slow.
     #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub outbound_queue_bytes: usize,
+
+    /// Threads that write each group message straight to the sockets of
+    /// the members waiting for it, encoded once, instead of waking every
+    /// member's task to write it (0: the tasks write everything). A
+    /// member's order and bounds are the same either way; the trade is in
+    /// docs/BENCHMARKS.md ("Direct writes"). At most 64.
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_FANOUT_THREADS", default_value_t = 0)]
+    pub fanout_threads: usize,
 
     /// Longest wait for a request head, from accept on (a socket that sends
     /// nothing is closed) and between keep-alive requests, and for a request
@@ -463,6 +475,9 @@ impl Config {
         ];
         if let Some((flag, _)) = zero_sizes.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Zero(flag));
+        }
+        if self.fanout_threads > MAX_FANOUT_THREADS {
+            return Err(ConfigError::TooLong { flag: "fanout-threads", max: "64" });
         }
         if self.publish_rate > 0 && self.publish_rate_per_ip == 0 {
             return Err(ConfigError::Zero("publish-rate-per-ip"));

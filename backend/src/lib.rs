@@ -37,8 +37,10 @@
 //! - [`history`]: the durable log (SQLite, memory or Redis), the single
 //!   writer that sequences and stores every message before fan-out,
 //!   retention, and delivery across nodes in Redis mode.
-//! - [`registry`]: groups, membership and fan-out.
-//! - [`queue`]: a member's bounded outbound queue; [`rate`]: publish
+//! - [`registry`]: groups, membership and fan-out; `direct_writes`: the fan-out's
+//!   writes straight to the sockets of members waiting for them.
+//! - [`queue`]: a member's bounded outbound queue (and who writes to its
+//!   socket); [`rate`]: publish
 //!   limits per identity and per address, kept across reconnects;
 //!   [`new_groups`]: rooms opened per identity and address.
 //! - [`metrics`]: what a node counts for its operator (`/metrics`), never
@@ -68,6 +70,7 @@ pub mod clock;
 pub mod config;
 mod connection;
 mod cursors;
+mod direct_writes;
 pub mod drain;
 mod frame;
 mod hex;

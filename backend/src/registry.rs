@@ -20,14 +20,17 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use roomcast_shared::{ChatMessage, ClientId, GroupName, LastMessage, ServerEvent, ROOMS_STREAM};
 
+use crate::direct_writes::{text_frame, Lanes, Owed};
 use crate::frame::Frame;
 use crate::locks::lock;
-use crate::queue::{Capacity, MemberQueue, Outbound, QueueFull, Removal};
+use crate::queue::{Capacity, Claim, MemberQueue, Outbound, QueueFull, Removal};
 
 /// How a member wants messages encoded; chosen by subprotocol negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,9 @@ pub struct Registry {
     groups_changed: AtomicU64,
     /// What groups closed here had delivered (see [`Registry::totals`]).
     retired: Mutex<Totals>,
+    /// The threads that write deliveries straight to waiting members'
+    /// sockets (`--fanout-threads`); none: each member's task writes.
+    lanes: Option<Lanes>,
 }
 
 /// Messages delivered here and the deliveries they made, by what members
@@ -202,6 +208,12 @@ impl Registry {
     /// `outbound_queue`: what a member may have waiting before it is
     /// evicted.
     pub fn new(outbound_queue: Capacity) -> Arc<Self> {
+        Self::with_lanes(outbound_queue, None)
+    }
+
+    /// A registry whose `lanes` write deliveries straight to the sockets
+    /// of members that allow it ([`Membership::write_directly`]).
+    pub fn with_lanes(outbound_queue: Capacity, lanes: Option<Lanes>) -> Arc<Self> {
         Arc::new(Self {
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(0),
@@ -209,6 +221,7 @@ impl Registry {
             groups_changed: AtomicU64::new(0),
             retired: Mutex::default(),
             outbound_queue,
+            lanes,
         })
     }
 
@@ -290,8 +303,14 @@ impl Registry {
         let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Frame::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Frame::text(message.text)));
-        let took = state.fan_out(json.as_ref(), raw.as_ref(), activity.as_ref());
+        let lanes = self.lanes.as_ref().filter(|lanes| lanes.has_room(state.members.len()));
+        let mut wires = lanes.map(|_| Wires::of(json.as_ref(), raw.as_ref()));
+        let took = state.fan_out(json.as_ref(), raw.as_ref(), activity.as_ref(), wires.as_mut());
         state.totals += took;
+        drop(state);
+        if let (Some(lanes), Some(wires)) = (lanes, wires) {
+            lanes.hand_over(wires.owed);
+        }
         Delivery::Delivered
     }
 
@@ -400,7 +419,7 @@ impl Registry {
         let Some(last) = state.last.filter(|last| *last < seq && state.epoch == epoch) else { return };
         if state.json_members > 0 {
             let gap = ServerEvent::Gap { from: last + 1, to: seq }.encode();
-            state.fan_out(Some(&Outbound::unsequenced(Frame::text(gap))), None, None);
+            state.fan_out(Some(&Outbound::unsequenced(Frame::text(gap))), None, None, None);
         }
         state.last = Some(seq);
     }
@@ -545,8 +564,8 @@ impl GroupState {
         }
         let reset = ServerEvent::Reset { epoch: epoch.to_owned() }.encode();
         let synced = ServerEvent::Synced { seq: base }.encode();
-        self.fan_out(Some(&Outbound::rewinding(Frame::text(reset))), None, None);
-        self.fan_out(Some(&Outbound::rewinding(Frame::text(synced))), None, None);
+        self.fan_out(Some(&Outbound::rewinding(Frame::text(reset))), None, None, None);
+        self.fan_out(Some(&Outbound::rewinding(Frame::text(synced))), None, None, None);
     }
 
     fn insert(&mut self, key: u64, member: Member) {
@@ -570,17 +589,39 @@ impl GroupState {
 
     /// Hands `json` to JSON members, `raw` to raw members and `activity`
     /// to watching rooms streams (skipping those whose message is `None`),
-    /// evicting every member whose queue is full.
+    /// evicting every member whose queue is full. With `wires`, a member
+    /// whose task waits for it is owed the message's frame instead
+    /// ([`MemberQueue::claim`]), noted in `wires.owed` for the lanes.
     /// Returns what it delivered.
-    fn fan_out(&mut self, json: Option<&Outbound>, raw: Option<&Outbound>, activity: Option<&Outbound>) -> Totals {
+    fn fan_out(
+        &mut self,
+        json: Option<&Outbound>,
+        raw: Option<&Outbound>,
+        activity: Option<&Outbound>,
+        wires: Option<&mut Wires>,
+    ) -> Totals {
         let (mut json_left, mut raw_left, mut watchers_left) = (0, 0, 0);
+        let (json_wire, raw_wire, mut owed) = match wires {
+            Some(Wires { json, raw, owed }) => (json.as_ref(), raw.as_ref(), Some(owed)),
+            None => (None, None, None),
+        };
         self.members.retain(|_, member| {
-            let (message, left) = match member.mode {
-                Takes::Json => (json, &mut json_left),
-                Takes::Raw => (raw, &mut raw_left),
-                Takes::Activity => (activity, &mut watchers_left),
+            let (message, wire, left) = match member.mode {
+                Takes::Json => (json, json_wire, &mut json_left),
+                Takes::Raw => (raw, raw_wire, &mut raw_left),
+                Takes::Activity => (activity, None, &mut watchers_left),
             };
-            let keep = message.is_none_or(|message| member.queue.push_or_evict(message.clone()));
+            let keep = message.is_none_or(|message| match (wire, owed.as_deref_mut()) {
+                (Some(wire), Some(owed)) => match member.queue.claim(message, wire) {
+                    Claim::Owed => {
+                        owed.push(Owed { queue: member.queue.clone(), seq: message.seq });
+                        true
+                    }
+                    Claim::Queued => true,
+                    Claim::Evicted => false,
+                },
+                _ => member.queue.push_or_evict(message.clone()),
+            });
             *left += usize::from(keep);
             keep
         });
@@ -594,6 +635,21 @@ impl GroupState {
             raw: took(raw, raw_left),
             activity: took(activity, watchers_left),
         }
+    }
+}
+
+/// A delivery's message as whole server frames, one per wire mode in use
+/// (see [`crate::direct_writes`]), and the sends it owes members.
+struct Wires {
+    json: Option<Bytes>,
+    raw: Option<Bytes>,
+    owed: Vec<Owed>,
+}
+
+impl Wires {
+    fn of(json: Option<&Outbound>, raw: Option<&Outbound>) -> Self {
+        let wire = |message: Option<&Outbound>| message.and_then(|message| message.frame.as_text()).map(text_frame);
+        Self { json: wire(json), raw: wire(raw), owed: Vec::new() }
     }
 }
 
@@ -626,7 +682,7 @@ impl Membership {
     /// sequence (binary frames and empty texts, which JSON members cannot
     /// receive).
     pub fn relay(&self, frame: Frame) {
-        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(frame)), None);
+        lock(&self.group.state).fan_out(None, Some(&Outbound::unsequenced(frame)), None, None);
     }
 
     /// Queues `frame` for this member only.
@@ -646,10 +702,21 @@ impl Membership {
     pub fn queue(&self) -> &Arc<MemberQueue> {
         &self.queue
     }
+
+    /// Lets this node's fan-out write the group's messages straight to
+    /// `fd`, the member's socket, while its task waits for them (when the
+    /// node has lanes for it, `--fanout-threads`). `fd` must stay open
+    /// until this membership is dropped: it ends direct writes first.
+    pub fn write_directly(&self, fd: RawFd) {
+        if self.registry.lanes.is_some() {
+            self.queue.allow_direct(fd);
+        }
+    }
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
+        self.queue.end_direct();
         self.registry.leave(&self.group, self.key);
         if self.counted {
             self.registry.connections.fetch_sub(1, Ordering::Relaxed);

@@ -112,7 +112,7 @@ impl Server {
     pub fn start(listener: TcpListener, config: Config) -> Result<Self, StartError> {
         config.validate()?;
         let addr = listener.local_addr()?;
-        let registry = assembly::registry(&config);
+        let registry = assembly::registry(&config)?;
         let metrics = Metrics::new();
         let backend = Backend::open(&config, registry.clone(), metrics.clone())?;
         let shutdown = CancellationToken::new();

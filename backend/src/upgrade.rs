@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -142,12 +143,15 @@ pub fn accept(request: Request<'_>, admitted: Admitted, upgrades: &Upgrades) -> 
         // buffer (8 KiB), which must not live as long as the connection.
         let sent_along = (!already_read.is_empty()).then(|| already_read.to_vec());
         drop(already_read);
+        // Open as long as the connection's membership, which ends direct
+        // writes when it is dropped, before the socket is.
+        let fd = stream.as_raw_fd();
         let io = BatchedWriter::new(stream);
         let socket = match sent_along {
             None => WebSocketStream::from_raw_socket(io, Side::Server, Some(config)).await,
             Some(part) => WebSocketStream::from_partially_read(io, part, Side::Server, Some(config)).await,
         };
-        serve_member(socket, peer, members).await;
+        serve_member(socket, peer, members, Some(fd)).await;
     };
     spawn(upgrades, serve);
     Ok(switching(key, mode))
@@ -232,7 +236,9 @@ pub fn spawn(upgrades: &Upgrades, serve: impl std::future::Future<Output = ()> +
 /// group's presence (or its place among the rooms streams), and runs the
 /// connection. No tracing span per connection: a span's recorded fields
 /// cost about half a KiB for the connection's lifetime; the few log events
-/// carry the connection's fields themselves instead.
+/// carry the connection's fields themselves instead. `direct_fd`, the
+/// client's socket under `socket`, lets the fan-out write to it
+/// ([`crate::direct_writes`]).
 ///
 /// Not an `async fn`: one would keep its arguments (the socket, the peer)
 /// beside the connection's future that takes them, about 0.9 KiB more per
@@ -243,6 +249,7 @@ pub fn serve_member<S>(
     socket: WebSocketStream<S>,
     peer: Peer,
     upgrades: Upgrades,
+    direct_fd: Option<RawFd>,
 ) -> impl std::future::Future<Output = ()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -250,6 +257,9 @@ where
     let Upgrades { registry, presence, context, .. } = upgrades;
     let membership = registry.join(&peer.group, peer.mode, peer.client_id);
     membership.note_address(peer.ip);
+    if let Some(fd) = direct_fd {
+        membership.write_directly(fd);
+    }
     // A ban noted since the request was checked missed this member when it
     // closed the others: it closes now.
     if let Some(removal) = context.auth.removal_of(peer.verified.then_some(peer.client_id), peer.ip) {

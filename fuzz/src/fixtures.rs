@@ -67,7 +67,7 @@ impl UnderTest {
     /// proxy (so that `X-Forwarded-For` is read), on [`LISTEN`].
     pub fn new() -> Self {
         let config = config();
-        let registry = assembly::registry(&config);
+        let registry = assembly::registry(&config).expect("the fan-out's threads");
         let store = Arc::new(MemoryStore::with_max_groups(Some(MAX_GROUPS)));
         let backend = Backend::local(store, registry.clone());
         let listen = LISTEN.parse().expect("a socket address");

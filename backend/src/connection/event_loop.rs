@@ -13,7 +13,7 @@ use super::commands::Inbound;
 use super::liveness::{Beat, Holding, Liveness};
 use super::sources::{Event, Turn};
 use super::state::Connection;
-use super::writes::Wrote;
+use super::writes::{feed_raw, Wrote};
 use crate::frame::Frame;
 use crate::history::sequencer::Stopped;
 use crate::queue::Next;
@@ -99,6 +99,7 @@ impl Connection {
                 self.on_submitted(submitted).map(|()| Wrote::Nothing)
             }
             Event::Heartbeat => self.on_heartbeat(liveness).map(|()| Wrote::Nothing),
+            Event::Owed(bytes) => Ok(feed_raw(ws, &bytes)?),
         }
     }
 

@@ -6,6 +6,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Interval;
@@ -29,6 +30,9 @@ pub(super) enum Event {
     /// A step of the start was read (a replay page, a rooms list).
     Caught(Result<Caught, HistoryError>),
     Heartbeat,
+    /// Bytes the socket must be written before anything else: what a
+    /// direct write left (see [`crate::direct_writes`]).
+    Owed(Bytes),
 }
 
 /// Which goes first in a pass: reading the socket, or the writes (the
@@ -56,6 +60,8 @@ pub(super) struct Sources<'a, S, C> {
     pub heartbeat: &'a mut Interval,
     pub held: Option<&'a mut Backlogged>,
     pub catch_up: Option<(&'a mut CatchUp, &'a History)>,
+    /// The last number written to the socket (the connection's).
+    pub watermark: &'a mut u64,
 }
 
 impl<S, C> Sources<'_, S, C>
@@ -71,6 +77,15 @@ where
     pub(super) async fn next_event(mut self, unflushed: bool, turn: Turn) -> Event {
         let reads_first = turn == Turn::ReadsFirst;
         poll_fn(|cx| {
+            // The socket is the task's again for this pass (the fan-out
+            // may have written to it while the task waited).
+            let taken = self.queue.take_back();
+            if let Some(sent_to) = taken.sent_to {
+                *self.watermark = sent_to;
+            }
+            if let Some(first) = taken.first {
+                return Poll::Ready(Event::Owed(first));
+            }
             if self.cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
             }
@@ -115,6 +130,11 @@ where
                 if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Frame(frame));
                 }
+            }
+            // Nothing to write, nothing buffered, nothing held: the group's
+            // next message may go straight to the socket.
+            if !unflushed && self.held.is_none() && self.catch_up.is_none() {
+                self.queue.park(*self.watermark);
             }
             Poll::Pending
         })

@@ -10,8 +10,9 @@
 
 use std::pin::Pin;
 
-use futures_util::Sink;
+use futures_util::{FutureExt, Sink};
 use roomcast_shared::ServerEvent;
+use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::WebSocketStream;
@@ -86,4 +87,19 @@ where
         next = queue.try_pop();
     }
     Ok(if fed > 0 { Wrote::Frames } else { Wrote::Nothing })
+}
+
+/// Puts `bytes`, already framed (what a direct write left, see
+/// [`crate::direct_writes`]), into the socket's write buffer before anything fed
+/// after: tungstenite's own buffer is empty whenever the fan-out may
+/// write (the task parks only with nothing buffered), so they go out
+/// first. Never waits: the batched writer takes every write whole.
+pub(super) fn feed_raw<S>(ws: &mut WebSocketStream<S>, bytes: &[u8]) -> Result<Wrote, tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match ws.get_mut().write_all(bytes).now_or_never() {
+        Some(written) => written.map(|()| Wrote::Frames).map_err(tungstenite::Error::Io),
+        None => Err(tungstenite::Error::Io(std::io::ErrorKind::WouldBlock.into())),
+    }
 }

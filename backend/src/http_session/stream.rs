@@ -56,7 +56,7 @@ pub async fn open(peer: Peer, place: Place, shape: Shape, upgrades: &Upgrades) -
         let _place = place;
         let config = upgrade::socket_config(max_message_bytes);
         let socket = WebSocketStream::from_raw_socket(server_end, Side::Server, Some(config)).await;
-        upgrade::serve_member(socket, peer, members).await;
+        upgrade::serve_member(socket, peer, members, None).await;
     });
     // This end reads what the server writes: frames up to its write bound.
     let config = WebSocketConfig::default()

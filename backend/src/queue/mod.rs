@@ -19,8 +19,13 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+mod direct;
+
 use crate::frame::Frame;
 use crate::locks::lock;
+
+pub use direct::Claim;
+use direct::{Direct, Owner};
 
 /// The queue was full; the message was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +142,9 @@ struct State {
     /// Best-effort frames were dropped since [`MemberQueue::take_dropped`]
     /// last looked.
     dropped: bool,
+    /// The member's socket, while the fan-out may write to it
+    /// ([`MemberQueue::allow_direct`]).
+    direct: Option<Direct>,
 }
 
 impl MemberQueue {
@@ -155,7 +163,10 @@ impl MemberQueue {
     /// Queues `message` unless the queue is full or evicted. A catching-up
     /// queue notes group messages instead of queueing them.
     pub fn push(&self, message: Outbound) -> Result<(), QueueFull> {
-        let mut state = self.lock();
+        self.push_locked(self.lock(), message)
+    }
+
+    fn push_locked(&self, mut state: MutexGuard<'_, State>, message: Outbound) -> Result<(), QueueFull> {
         if state.evicted {
             return Err(QueueFull);
         }
@@ -222,6 +233,11 @@ impl MemberQueue {
     fn enqueue(mut state: MutexGuard<'_, State>, message: Outbound) {
         state.bytes += message.frame.len();
         state.messages.push_back(message);
+        // Whatever is queued goes out after what the socket already has:
+        // the task writes it, so the fan-out stops writing here.
+        if let Some(direct) = state.direct.as_mut().filter(|direct| matches!(direct.owner, Owner::Parked)) {
+            direct.owner = Owner::Back { rest: None };
+        }
         let reader = state.reader.take();
         drop(state);
         // Woken outside the lock, so the reader never finds it held.
@@ -260,6 +276,9 @@ impl MemberQueue {
     pub fn evict(&self) {
         let mut state = self.lock();
         state.evicted = true;
+        if let Some(direct) = state.direct.as_mut().filter(|direct| !matches!(direct.owner, Owner::Task)) {
+            direct.owner = Owner::Back { rest: None };
+        }
         let dropped = std::mem::take(&mut state.messages);
         state.bytes = 0;
         let reader = state.reader.take();

@@ -1,0 +1,378 @@
+//! Who writes to a member's socket: its connection task, or (while the
+//! task waits with nothing to write) the fan-out, straight to the socket
+//! (the fan-out's lanes, `direct_writes`). Decided under the queue's lock, so that
+//! the two never write at once and per member the order is the queue's.
+
+use std::os::fd::RawFd;
+
+use bytes::Bytes;
+
+use super::{MemberQueue, Outbound, QueueFull};
+
+/// A socket the fan-out may write group messages to while its connection
+/// task waits with nothing to write (the fan-out's lanes, `direct_writes`).
+#[derive(Debug)]
+pub(super) struct Direct {
+    /// Valid while this is set: the connection ends direct writes
+    /// ([`MemberQueue::end_direct`], under this lock) before it closes
+    /// its socket, and every direct write is made under this lock.
+    fd: RawFd,
+    pub(super) owner: Owner,
+    /// The highest number written to the socket, by the task (given at
+    /// [`MemberQueue::park`]) or by the fan-out.
+    sent_to: u64,
+}
+
+/// Who writes to the socket next.
+#[derive(Debug)]
+pub(super) enum Owner {
+    /// The connection task.
+    Task,
+    /// The fan-out: the task waits with nothing queued, nothing buffered.
+    Parked,
+    /// A fan-out thread owes the socket the frame of message `seq`; the
+    /// task, if it wakes first, writes it itself.
+    Owed { seq: u64, wire: Bytes },
+    /// The task, once it has [taken the socket back](MemberQueue::take_back)
+    /// (something was queued, or the socket did not take a whole frame:
+    /// `rest` is what it must write before anything else).
+    Back { rest: Option<Bytes> },
+}
+
+/// What [`MemberQueue::claim`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// A fan-out thread is to write it ([`MemberQueue::send_owed`]).
+    Owed,
+    /// Queued for the task (or already written).
+    Queued,
+    /// The queue was full: the member is evicted.
+    Evicted,
+}
+
+/// What the task takes back from the fan-out ([`MemberQueue::take_back`]).
+#[derive(Debug, Default, PartialEq)]
+pub struct TakenBack {
+    /// The highest number written to the socket, when the fan-out had it
+    /// (`None`: the task had it all along).
+    pub sent_to: Option<u64>,
+    /// Bytes to write before anything else: a frame's rest, or a whole
+    /// frame owed to the socket.
+    pub first: Option<Bytes>,
+}
+
+impl MemberQueue {
+    /// Lets the fan-out write group messages straight to `fd`, the
+    /// member's socket, while its task is [parked](Self::park). The caller
+    /// keeps `fd` open until [`end_direct`](Self::end_direct).
+    pub fn allow_direct(&self, fd: RawFd) {
+        self.lock().direct = Some(Direct { fd, owner: Owner::Task, sent_to: 0 });
+    }
+
+    /// No more direct writes: once this returns, `fd` is never written
+    /// here again (a write in progress holds this lock).
+    pub fn end_direct(&self) {
+        self.lock().direct = None;
+    }
+
+    /// The task waits with nothing to write: nothing queued, nothing
+    /// buffered, its socket written up to `sent_to`. Until it
+    /// [takes the socket back](Self::take_back), the fan-out writes the
+    /// group's messages to it. Not while catching up (the replay writes),
+    /// nor once evicted.
+    pub fn park(&self, sent_to: u64) {
+        let mut state = self.lock();
+        if !state.messages.is_empty() || state.evicted || state.catching_up {
+            return;
+        }
+        if let Some(direct) = state.direct.as_mut().filter(|direct| matches!(direct.owner, Owner::Task)) {
+            direct.owner = Owner::Parked;
+            direct.sent_to = sent_to;
+        }
+    }
+
+    /// The task takes its socket back from the fan-out (each pass of its
+    /// loop starts here): what the fan-out wrote, and the bytes it must
+    /// write first.
+    pub fn take_back(&self) -> TakenBack {
+        let mut state = self.lock();
+        let Some(direct) = state.direct.as_mut() else { return TakenBack::default() };
+        let first = match std::mem::replace(&mut direct.owner, Owner::Task) {
+            Owner::Task => return TakenBack::default(),
+            Owner::Parked => None,
+            Owner::Owed { seq, wire } => {
+                direct.sent_to = seq;
+                Some(wire)
+            }
+            Owner::Back { rest } => rest,
+        };
+        TakenBack { sent_to: Some(direct.sent_to), first }
+    }
+
+    /// Hands `message` (a group message; `wire`, its whole frame) to the
+    /// member: owed to its socket by the fan-out when its task is parked,
+    /// else queued as [`push_or_evict`](Self::push_or_evict) does.
+    pub fn claim(&self, message: &Outbound, wire: &Bytes) -> Claim {
+        let mut state = self.lock();
+        if let Some(direct) = state.direct.as_mut().filter(|direct| matches!(direct.owner, Owner::Parked)) {
+            if message.seq > 0 && !message.rewinds {
+                if message.seq > direct.sent_to {
+                    direct.owner = Owner::Owed { seq: message.seq, wire: wire.clone() };
+                    return Claim::Owed;
+                }
+                return Claim::Queued; // the replay wrote it
+            }
+        }
+        match self.push_locked(state, message.clone()) {
+            Ok(()) => Claim::Queued,
+            Err(QueueFull) => {
+                self.evict();
+                Claim::Evicted
+            }
+        }
+    }
+
+    /// A fan-out thread writes the frame of message `seq` it was owed,
+    /// unless the task took it over. What the socket does not take (all of
+    /// it when the socket is full or failed) goes back to the task, which
+    /// writes it first and meets the failure itself.
+    pub fn send_owed(&self, seq: u64) {
+        let mut state = self.lock();
+        let queued = !state.messages.is_empty() || state.evicted;
+        let Some(direct) = state.direct.as_mut() else { return };
+        let wire = match &direct.owner {
+            Owner::Owed { seq: owed, wire } if *owed == seq => wire.clone(),
+            _ => return,
+        };
+        direct.sent_to = seq;
+        direct.owner = match send(direct.fd, &wire) {
+            Sent::All if queued => Owner::Back { rest: None },
+            Sent::All => Owner::Parked,
+            Sent::Part(written) => Owner::Back { rest: Some(wire.slice(written..)) },
+        };
+        if matches!(direct.owner, Owner::Back { rest: Some(_) }) {
+            let reader = state.reader.take();
+            drop(state);
+            if let Some(reader) = reader {
+                reader.wake();
+            }
+        }
+    }
+
+    /// Wakes the task to write what its socket is owed itself (no lane
+    /// will).
+    pub fn wake_owed(&self) {
+        let reader = self.lock().reader.take();
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+}
+
+/// How much of a frame a socket took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    All,
+    /// This many bytes (0 when the socket was full or failed: the task's
+    /// own write then meets the failure).
+    Part(usize),
+}
+
+/// Writes `wire` to `fd` without waiting.
+fn send(fd: RawFd, wire: &[u8]) -> Sent {
+    loop {
+        // SAFETY: `wire` is valid for its length; `fd` is an open socket
+        // while its queue allows direct writes (see the module docs).
+        let written =
+            unsafe { libc::send(fd, wire.as_ptr().cast(), wire.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        match usize::try_from(written) {
+            Ok(written) if written == wire.len() => return Sent::All,
+            Ok(written) => return Sent::Part(written),
+            Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Sent::Part(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use super::*;
+    use crate::frame::Frame;
+    use crate::queue::Capacity;
+
+    const CAPACITY: Capacity = Capacity { messages: 8, bytes: usize::MAX };
+
+    /// A live member's queue writing directly to one end of a socket pair;
+    /// the other end is the client's.
+    fn direct_member() -> (MemberQueue, UnixStream, UnixStream) {
+        let (server, client) = UnixStream::pair().unwrap();
+        client.set_nonblocking(true).unwrap();
+        let queue = MemberQueue::new(CAPACITY);
+        queue.allow_direct(server.as_raw_fd());
+        (queue, server, client)
+    }
+
+    fn message(seq: u64) -> (Outbound, Bytes) {
+        let text = format!("message {seq}");
+        let wire = Bytes::from(format!("<{text}>"));
+        (Outbound::sequenced(seq, Frame::text(text)), wire)
+    }
+
+    /// What the client can read now.
+    fn received(client: &mut UnixStream) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match client.read(&mut chunk) {
+                Ok(0) => return bytes,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return bytes,
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Parks `queue`'s task the way the loop does: it waits on the queue.
+    fn park_waiting(queue: &MemberQueue, sent_to: u64) -> Arc<Flag> {
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        assert!(queue.poll_next(&mut std::task::Context::from_waker(&waker)).is_pending());
+        queue.park(sent_to);
+        flag
+    }
+
+    #[test]
+    fn a_parked_member_is_written_directly_and_its_task_learns_how_far() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        for seq in 1..=3 {
+            let (outbound, wire) = message(seq);
+            assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
+            queue.send_owed(seq);
+        }
+        assert_eq!(received(&mut client), b"<message 1><message 2><message 3>");
+        assert_eq!(queue.try_pop(), None, "nothing queued");
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(3), first: None });
+        assert_eq!(queue.take_back(), TakenBack::default(), "the task had it since");
+    }
+
+    #[test]
+    fn a_task_that_wakes_first_writes_what_the_socket_is_owed_itself() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        let (outbound, wire) = message(1);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: Some(wire) });
+        queue.send_owed(1);
+        assert!(received(&mut client).is_empty(), "the lane no longer writes it");
+    }
+
+    #[test]
+    fn anything_queued_goes_out_after_what_the_socket_already_has() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        let (first, first_wire) = message(1);
+        assert_eq!(queue.claim(&first, &first_wire), Claim::Owed);
+        queue.push(Outbound::unsequenced(Frame::text("reply"))).unwrap();
+        let (second, second_wire) = message(2);
+        assert_eq!(queue.claim(&second, &second_wire), Claim::Queued, "owed one already: the task writes the next");
+        queue.send_owed(1);
+        assert_eq!(received(&mut client), b"<message 1>");
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: None });
+        let queued: Vec<_> = std::iter::from_fn(|| queue.try_pop()).map(|o| o.seq).collect();
+        assert_eq!(queued, [0, 2], "the reply, then message 2");
+    }
+
+    #[test]
+    fn a_parked_member_that_gets_a_reply_is_its_tasks_again() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 4);
+        queue.push(Outbound::unsequenced(Frame::text("reply"))).unwrap();
+        let (outbound, wire) = message(5);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Queued);
+        assert!(received(&mut client).is_empty());
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(4), first: None });
+    }
+
+    #[test]
+    fn what_a_full_socket_does_not_take_goes_back_to_the_task_which_is_woken() {
+        let (queue, mut server, mut client) = direct_member();
+        server.set_nonblocking(true).unwrap();
+        // The client reads nothing: fill the socket.
+        let filler = vec![b'.'; 64 * 1024];
+        let mut filled = 0;
+        while let Ok(n) = server.write(&filler) {
+            filled += n;
+        }
+        let woken = park_waiting(&queue, 0);
+        let (outbound, _) = message(1);
+        let wire = Bytes::from(vec![b'w'; 256 * 1024]);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
+        queue.send_owed(1);
+        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst), "the task is woken to write the rest");
+        let TakenBack { sent_to, first } = queue.take_back();
+        assert_eq!(sent_to, Some(1));
+        let rest = first.expect("the rest of the frame");
+        let taken = received(&mut client).len() - filled;
+        assert_eq!(taken + rest.len(), wire.len(), "what the socket took and the rest make the frame");
+        assert_eq!(&rest[..], &wire[taken..]);
+    }
+
+    #[test]
+    fn a_message_the_replay_sent_is_not_written_again() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 7);
+        let (outbound, wire) = message(7);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Queued);
+        assert!(received(&mut client).is_empty() && queue.try_pop().is_none());
+    }
+
+    #[test]
+    fn no_direct_write_while_catching_up_with_something_queued_or_evicted() {
+        let (server, _client) = UnixStream::pair().unwrap();
+        let catching_up = MemberQueue::catching_up(CAPACITY);
+        catching_up.allow_direct(server.as_raw_fd());
+        catching_up.park(0);
+        let (outbound, wire) = message(1);
+        assert_eq!(catching_up.claim(&outbound, &wire), Claim::Queued, "noted for the replay");
+        assert!(!catching_up.go_live(0), "the replay reads on");
+
+        let (queue, _server, _client) = direct_member();
+        queue.push(Outbound::unsequenced(Frame::text("reply"))).unwrap();
+        queue.park(0);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Queued);
+
+        let (evicted, _server, _client) = direct_member();
+        evicted.evict();
+        evicted.park(0);
+        assert_eq!(evicted.claim(&outbound, &wire), Claim::Evicted);
+    }
+
+    #[test]
+    fn once_direct_writes_end_the_socket_is_never_written() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        let (outbound, wire) = message(1);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
+        queue.end_direct();
+        queue.send_owed(1);
+        queue.park(1);
+        assert_eq!(queue.claim(&message(2).0, &message(2).1), Claim::Queued);
+        assert!(received(&mut client).is_empty());
+        assert_eq!(queue.take_back(), TakenBack::default());
+    }
+}
