@@ -1,48 +1,47 @@
 //! Who writes to a member's socket: its connection task, or (while the
-//! task waits with nothing to write) the fan-out, straight to the socket
-//! (the fan-out's lanes, `direct_writes`). Decided under the queue's lock, so that
-//! the two never write at once and per member the order is the queue's.
+//! task waits with nothing to write) the fan-out's lanes, straight to the
+//! socket (see `direct_writes`). [`DirectSocket`] is that decision; the
+//! member queue keeps it under its lock, so that the two never write at
+//! once and per member the order is the queue's.
 
 use std::os::fd::RawFd;
 
 use bytes::Bytes;
 
-use super::{MemberQueue, Outbound, QueueFull};
-
 /// A socket the fan-out may write group messages to while its connection
-/// task waits with nothing to write (the fan-out's lanes, `direct_writes`).
+/// task waits with nothing to write.
 #[derive(Debug)]
-pub(super) struct Direct {
-    /// Valid while this is set: the connection ends direct writes
-    /// ([`MemberQueue::end_direct`], under this lock) before it closes
-    /// its socket, and every direct write is made under this lock.
+pub(super) struct DirectSocket {
+    /// Open while this exists: the connection ends direct writes (drops
+    /// this, under the queue's lock) before it closes its socket, and
+    /// every direct write is made under that lock.
     fd: RawFd,
-    pub(super) owner: Owner,
-    /// The highest number written to the socket, by the task (given at
-    /// [`MemberQueue::park`]) or by the fan-out.
+    owner: Owner,
+    /// The highest number written to the socket, by the task (given when
+    /// it parks) or by the fan-out.
     sent_to: u64,
 }
 
 /// Who writes to the socket next.
 #[derive(Debug)]
-pub(super) enum Owner {
+enum Owner {
     /// The connection task.
     Task,
     /// The fan-out: the task waits with nothing queued, nothing buffered.
     Parked,
-    /// A fan-out thread owes the socket the frame of message `seq`; the
-    /// task, if it wakes first, writes it itself.
+    /// A lane owes the socket the frame of message `seq`; the task, if it
+    /// wakes first, writes it itself.
     Owed { seq: u64, wire: Bytes },
-    /// The task, once it has [taken the socket back](MemberQueue::take_back)
-    /// (something was queued, or the socket did not take a whole frame:
-    /// `rest` is what it must write before anything else).
+    /// The task, once it has taken the socket back (something was queued,
+    /// or the socket did not take a whole frame: `rest` is what it must
+    /// write before anything else).
     Back { rest: Option<Bytes> },
 }
 
-/// What [`MemberQueue::claim`] did with a message.
+/// What a member queue's `claim` did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// A fan-out thread is to write it ([`MemberQueue::send_owed`]).
+    /// A lane is to write it (the queue's `send_owed`).
     Owed,
     /// Queued for the task (or already written).
     Queued,
@@ -50,7 +49,7 @@ pub enum Claim {
     Evicted,
 }
 
-/// What the task takes back from the fan-out ([`MemberQueue::take_back`]).
+/// What the task takes back from the fan-out (the queue's `take_back`).
 #[derive(Debug, Default, PartialEq)]
 pub struct TakenBack {
     /// The highest number written to the socket, when the fan-out had it
@@ -61,111 +60,81 @@ pub struct TakenBack {
     pub first: Option<Bytes>,
 }
 
-impl MemberQueue {
-    /// Lets the fan-out write group messages straight to `fd`, the
-    /// member's socket, while its task is [parked](Self::park). The caller
-    /// keeps `fd` open until [`end_direct`](Self::end_direct).
-    pub fn allow_direct(&self, fd: RawFd) {
-        self.lock().direct = Some(Direct { fd, owner: Owner::Task, sent_to: 0 });
+impl DirectSocket {
+    pub(super) fn new(fd: RawFd) -> Self {
+        Self { fd, owner: Owner::Task, sent_to: 0 }
     }
 
-    /// No more direct writes: once this returns, `fd` is never written
-    /// here again (a write in progress holds this lock).
-    pub fn end_direct(&self) {
-        self.lock().direct = None;
-    }
-
-    /// The task waits with nothing to write: nothing queued, nothing
-    /// buffered, its socket written up to `sent_to`. Until it
-    /// [takes the socket back](Self::take_back), the fan-out writes the
-    /// group's messages to it. Not while catching up (the replay writes),
-    /// nor once evicted.
-    pub fn park(&self, sent_to: u64) {
-        let mut state = self.lock();
-        if !state.messages.is_empty() || state.evicted || state.catching_up {
-            return;
-        }
-        if let Some(direct) = state.direct.as_mut().filter(|direct| matches!(direct.owner, Owner::Task)) {
-            direct.owner = Owner::Parked;
-            direct.sent_to = sent_to;
+    /// The task waits with nothing to write, its socket written up to
+    /// `sent_to`: the fan-out may write to it.
+    pub(super) fn park(&mut self, sent_to: u64) {
+        if matches!(self.owner, Owner::Task) {
+            self.owner = Owner::Parked;
+            self.sent_to = sent_to;
         }
     }
 
-    /// The task takes its socket back from the fan-out (each pass of its
-    /// loop starts here): what the fan-out wrote, and the bytes it must
-    /// write first.
-    pub fn take_back(&self) -> TakenBack {
-        let mut state = self.lock();
-        let Some(direct) = state.direct.as_mut() else { return TakenBack::default() };
-        let first = match std::mem::replace(&mut direct.owner, Owner::Task) {
+    /// The task takes the socket back: how far the fan-out wrote, and
+    /// what the task must write first.
+    pub(super) fn take_back(&mut self) -> TakenBack {
+        let first = match std::mem::replace(&mut self.owner, Owner::Task) {
             Owner::Task => return TakenBack::default(),
             Owner::Parked => None,
             Owner::Owed { seq, wire } => {
-                direct.sent_to = seq;
+                self.sent_to = seq;
                 Some(wire)
             }
             Owner::Back { rest } => rest,
         };
-        TakenBack { sent_to: Some(direct.sent_to), first }
+        TakenBack { sent_to: Some(self.sent_to), first }
     }
 
-    /// Hands `message` (a group message; `wire`, its whole frame) to the
-    /// member: owed to its socket by the fan-out when its task is parked,
-    /// else queued as [`push_or_evict`](Self::push_or_evict) does.
-    pub fn claim(&self, message: &Outbound, wire: &Bytes) -> Claim {
-        let mut state = self.lock();
-        if let Some(direct) = state.direct.as_mut().filter(|direct| matches!(direct.owner, Owner::Parked)) {
-            if message.seq > 0 && !message.rewinds {
-                if message.seq > direct.sent_to {
-                    direct.owner = Owner::Owed { seq: message.seq, wire: wire.clone() };
-                    return Claim::Owed;
-                }
-                return Claim::Queued; // the replay wrote it
-            }
+    /// Group message `seq` (whole frame: `wire`) for a parked socket:
+    /// owed to it, or already written (a replay's); `None` when the task
+    /// writes it (it is not parked).
+    pub(super) fn claim(&mut self, seq: u64, wire: &Bytes) -> Option<Claim> {
+        if !matches!(self.owner, Owner::Parked) {
+            return None;
         }
-        match self.push_locked(state, message.clone()) {
-            Ok(()) => Claim::Queued,
-            Err(QueueFull) => {
-                self.evict();
-                Claim::Evicted
-            }
+        if seq <= self.sent_to {
+            return Some(Claim::Queued);
+        }
+        self.owner = Owner::Owed { seq, wire: wire.clone() };
+        Some(Claim::Owed)
+    }
+
+    /// Something was queued: it goes out after what the socket has, so the
+    /// task writes next (an owed frame first).
+    pub(super) fn queued(&mut self) {
+        if matches!(self.owner, Owner::Parked) {
+            self.owner = Owner::Back { rest: None };
         }
     }
 
-    /// A fan-out thread writes the frame of message `seq` it was owed,
-    /// unless the task took it over. What the socket does not take (all of
-    /// it when the socket is full or failed) goes back to the task, which
-    /// writes it first and meets the failure itself.
-    pub fn send_owed(&self, seq: u64) {
-        let mut state = self.lock();
-        let queued = !state.messages.is_empty() || state.evicted;
-        let Some(direct) = state.direct.as_mut() else { return };
-        let wire = match &direct.owner {
+    /// The member was evicted: nothing more is written for it.
+    pub(super) fn evicted(&mut self) {
+        if !matches!(self.owner, Owner::Task) {
+            self.owner = Owner::Back { rest: None };
+        }
+    }
+
+    /// A lane writes the frame of message `seq` it owes, unless the task
+    /// took it over. What the socket does not take (all of it when the
+    /// socket is full or failed) goes back to the task, which writes it
+    /// first and meets the failure itself; `queued`: the task has more to
+    /// write after it. Returns whether the task must be woken for a rest.
+    pub(super) fn send_owed(&mut self, seq: u64, queued: bool) -> bool {
+        let wire = match &self.owner {
             Owner::Owed { seq: owed, wire } if *owed == seq => wire.clone(),
-            _ => return,
+            _ => return false,
         };
-        direct.sent_to = seq;
-        direct.owner = match send(direct.fd, &wire) {
+        self.sent_to = seq;
+        self.owner = match send(self.fd, &wire) {
             Sent::All if queued => Owner::Back { rest: None },
             Sent::All => Owner::Parked,
             Sent::Part(written) => Owner::Back { rest: Some(wire.slice(written..)) },
         };
-        if matches!(direct.owner, Owner::Back { rest: Some(_) }) {
-            let reader = state.reader.take();
-            drop(state);
-            if let Some(reader) = reader {
-                reader.wake();
-            }
-        }
-    }
-
-    /// Wakes the task to write what its socket is owed itself (no lane
-    /// will).
-    pub fn wake_owed(&self) {
-        let reader = self.lock().reader.take();
-        if let Some(reader) = reader {
-            reader.wake();
-        }
+        matches!(self.owner, Owner::Back { rest: Some(_) })
     }
 }
 
@@ -204,7 +173,7 @@ mod tests {
 
     use super::*;
     use crate::frame::Frame;
-    use crate::queue::Capacity;
+    use crate::queue::{Capacity, MemberQueue, Outbound};
 
     const CAPACITY: Capacity = Capacity { messages: 8, bytes: usize::MAX };
 

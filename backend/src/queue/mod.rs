@@ -16,16 +16,19 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
 
 mod direct;
 
 use crate::frame::Frame;
 use crate::locks::lock;
 
-pub use direct::Claim;
-use direct::{Direct, Owner};
+use direct::DirectSocket;
+pub use direct::{Claim, TakenBack};
 
 /// The queue was full; the message was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +147,7 @@ struct State {
     dropped: bool,
     /// The member's socket, while the fan-out may write to it
     /// ([`MemberQueue::allow_direct`]).
-    direct: Option<Direct>,
+    direct: Option<DirectSocket>,
 }
 
 impl MemberQueue {
@@ -235,8 +238,8 @@ impl MemberQueue {
         state.messages.push_back(message);
         // Whatever is queued goes out after what the socket already has:
         // the task writes it, so the fan-out stops writing here.
-        if let Some(direct) = state.direct.as_mut().filter(|direct| matches!(direct.owner, Owner::Parked)) {
-            direct.owner = Owner::Back { rest: None };
+        if let Some(direct) = state.direct.as_mut() {
+            direct.queued();
         }
         let reader = state.reader.take();
         drop(state);
@@ -276,14 +279,92 @@ impl MemberQueue {
     pub fn evict(&self) {
         let mut state = self.lock();
         state.evicted = true;
-        if let Some(direct) = state.direct.as_mut().filter(|direct| !matches!(direct.owner, Owner::Task)) {
-            direct.owner = Owner::Back { rest: None };
+        if let Some(direct) = state.direct.as_mut() {
+            direct.evicted();
         }
         let dropped = std::mem::take(&mut state.messages);
         state.bytes = 0;
         let reader = state.reader.take();
         drop(state);
         drop(dropped);
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    /// Lets the fan-out write group messages straight to `fd`, the
+    /// member's socket, while its task is [parked](Self::park). The caller
+    /// keeps `fd` open until [`end_direct`](Self::end_direct).
+    pub fn allow_direct(&self, fd: RawFd) {
+        self.lock().direct = Some(DirectSocket::new(fd));
+    }
+
+    /// No more direct writes: once this returns, `fd` is never written
+    /// here again (a write in progress holds this lock).
+    pub fn end_direct(&self) {
+        self.lock().direct = None;
+    }
+
+    /// The task waits with nothing to write: nothing queued, nothing
+    /// buffered, its socket written up to `sent_to`. Until it
+    /// [takes the socket back](Self::take_back), the fan-out writes the
+    /// group's messages to it. Not while catching up (the replay writes),
+    /// nor once evicted.
+    pub fn park(&self, sent_to: u64) {
+        let mut state = self.lock();
+        if state.messages.is_empty() && !state.evicted && !state.catching_up {
+            if let Some(direct) = state.direct.as_mut() {
+                direct.park(sent_to);
+            }
+        }
+    }
+
+    /// The task takes its socket back from the fan-out (each pass of its
+    /// loop starts here): how far the fan-out wrote, and the bytes the
+    /// task must write first.
+    pub fn take_back(&self) -> TakenBack {
+        self.lock().direct.as_mut().map(DirectSocket::take_back).unwrap_or_default()
+    }
+
+    /// Hands `message` (a group message; `wire`, its whole frame) to the
+    /// member: owed to its socket by a lane when its task is parked, else
+    /// queued as [`push_or_evict`](Self::push_or_evict) does.
+    pub fn claim(&self, message: &Outbound, wire: &Bytes) -> Claim {
+        let mut state = self.lock();
+        if message.seq > 0 && !message.rewinds {
+            if let Some(claim) = state.direct.as_mut().and_then(|direct| direct.claim(message.seq, wire)) {
+                return claim;
+            }
+        }
+        match self.push_locked(state, message.clone()) {
+            Ok(()) => Claim::Queued,
+            Err(QueueFull) => {
+                self.evict();
+                Claim::Evicted
+            }
+        }
+    }
+
+    /// A lane writes the frame of message `seq` it owes this member's
+    /// socket, unless the task took it over; the task is woken to write
+    /// what the socket did not take.
+    pub fn send_owed(&self, seq: u64) {
+        let mut state = self.lock();
+        let queued = !state.messages.is_empty() || state.evicted;
+        let rest = state.direct.as_mut().is_some_and(|direct| direct.send_owed(seq, queued));
+        if rest {
+            let reader = state.reader.take();
+            drop(state);
+            if let Some(reader) = reader {
+                reader.wake();
+            }
+        }
+    }
+
+    /// Wakes the task to write what its socket is owed itself (no lane
+    /// will).
+    pub fn wake_owed(&self) {
+        let reader = self.lock().reader.take();
         if let Some(reader) = reader {
             reader.wake();
         }
