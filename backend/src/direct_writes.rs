@@ -45,7 +45,7 @@ use crate::queue::MemberQueue;
 
 /// Owed sends the lanes may hold at once, all deliveries together (a
 /// delivery past it queues for the tasks instead). One is a queue's
-/// reference and a number, 16 bytes: 4 MiB at most.
+/// reference, 8 bytes: 2 MiB at most.
 pub const OWED_LIMIT: usize = 256 * 1024;
 
 /// A delivery owing fewer sends than this goes to one lane; a larger one
@@ -71,11 +71,10 @@ pub fn text_frame(text: &str) -> Bytes {
     frame.freeze()
 }
 
-/// A send a delivery owes a member: its frame waits in the member's queue.
+/// A send a delivery owes a member: its frames wait in the member's queue.
 #[derive(Debug)]
 pub struct Owed {
     pub queue: Arc<MemberQueue>,
-    pub seq: u64,
 }
 
 /// The threads that write owed frames (`--fanout-threads`).
@@ -136,8 +135,8 @@ impl Lanes {
 fn write_owed(sends: &Receiver<Vec<Owed>>, owed: &AtomicUsize) {
     while let Ok(batch) = sends.recv() {
         let made = batch.len();
-        for Owed { queue, seq } in batch {
-            queue.send_owed(seq);
+        for Owed { queue } in batch {
+            queue.send_owed();
         }
         owed.fetch_sub(made, Ordering::Relaxed);
     }

@@ -614,10 +614,10 @@ impl GroupState {
             let keep = message.is_none_or(|message| match (wire, owed.as_deref_mut()) {
                 (Some(wire), Some(owed)) => match member.queue.claim(message, wire) {
                     Claim::Owed => {
-                        owed.push(Owed { queue: member.queue.clone(), seq: message.seq });
+                        owed.push(Owed { queue: member.queue.clone() });
                         true
                     }
-                    Claim::Queued => true,
+                    Claim::Kept => true,
                     Claim::Evicted => false,
                 },
                 _ => member.queue.push_or_evict(message.clone()),

@@ -99,7 +99,7 @@ impl Connection {
                 self.on_submitted(submitted).map(|()| Wrote::Nothing)
             }
             Event::Heartbeat => self.on_heartbeat(liveness).map(|()| Wrote::Nothing),
-            Event::Owed(bytes) => Ok(feed_raw(ws, &bytes)?),
+            Event::Owed(frames) => Ok(feed_raw(ws, &frames)?),
         }
     }
 

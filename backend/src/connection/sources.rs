@@ -31,8 +31,8 @@ pub(super) enum Event {
     Caught(Result<Caught, HistoryError>),
     Heartbeat,
     /// Bytes the socket must be written before anything else: what a
-    /// direct write left (see [`crate::direct_writes`]).
-    Owed(Bytes),
+    /// direct write left, or frames it owed (see [`crate::direct_writes`]).
+    Owed(Vec<Bytes>),
 }
 
 /// Which goes first in a pass: reading the socket, or the writes (the
@@ -83,8 +83,8 @@ where
             if let Some(sent_to) = taken.sent_to {
                 *self.watermark = sent_to;
             }
-            if let Some(first) = taken.first {
-                return Poll::Ready(Event::Owed(first));
+            if !taken.first.is_empty() {
+                return Poll::Ready(Event::Owed(taken.first));
             }
             if self.cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);

@@ -10,6 +10,7 @@
 
 use std::pin::Pin;
 
+use bytes::Bytes;
 use futures_util::{FutureExt, Sink};
 use roomcast_shared::ServerEvent;
 use tokio::io::AsyncWriteExt;
@@ -94,12 +95,15 @@ where
 /// after: tungstenite's own buffer is empty whenever the fan-out may
 /// write (the task parks only with nothing buffered), so they go out
 /// first. Never waits: the batched writer takes every write whole.
-pub(super) fn feed_raw<S>(ws: &mut WebSocketStream<S>, bytes: &[u8]) -> Result<Wrote, tungstenite::Error>
+pub(super) fn feed_raw<S>(ws: &mut WebSocketStream<S>, frames: &[Bytes]) -> Result<Wrote, tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match ws.get_mut().write_all(bytes).now_or_never() {
-        Some(written) => written.map(|()| Wrote::Frames).map_err(tungstenite::Error::Io),
-        None => Err(tungstenite::Error::Io(std::io::ErrorKind::WouldBlock.into())),
+    for bytes in frames {
+        match ws.get_mut().write_all(bytes).now_or_never() {
+            Some(written) => written.map_err(tungstenite::Error::Io)?,
+            None => return Err(tungstenite::Error::Io(std::io::ErrorKind::WouldBlock.into())),
+        }
     }
+    Ok(Wrote::Frames)
 }

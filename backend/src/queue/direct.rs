@@ -29,9 +29,10 @@ enum Owner {
     Task,
     /// The fan-out: the task waits with nothing queued, nothing buffered.
     Parked,
-    /// A lane owes the socket the frame of message `seq`; the task, if it
-    /// wakes first, writes it itself.
-    Owed { seq: u64, wire: Bytes },
+    /// A lane owes the socket `wire`, the frame of message `seq`, and the
+    /// frames in `more` (later messages that came before the lane got to
+    /// it); the task, if it wakes first, writes them itself.
+    Owed { seq: u64, wire: Bytes, more: Vec<Bytes> },
     /// The task, once it has taken the socket back (something was queued,
     /// or the socket did not take a whole frame: `rest` is what it must
     /// write before anything else).
@@ -43,8 +44,9 @@ enum Owner {
 pub enum Claim {
     /// A lane is to write it (the queue's `send_owed`).
     Owed,
-    /// Queued for the task (or already written).
-    Queued,
+    /// Kept: queued for the task, added to what a lane already owes the
+    /// socket, or already written.
+    Kept,
     /// The queue was full: the member is evicted.
     Evicted,
 }
@@ -55,10 +57,15 @@ pub struct TakenBack {
     /// The highest number written to the socket, when the fan-out had it
     /// (`None`: the task had it all along).
     pub sent_to: Option<u64>,
-    /// Bytes to write before anything else: a frame's rest, or a whole
-    /// frame owed to the socket.
-    pub first: Option<Bytes>,
+    /// Bytes to write before anything else: a frame's rest, or the whole
+    /// frames owed to the socket.
+    pub first: Vec<Bytes>,
 }
+
+/// Most frames a socket may be owed at once: past them, the task writes.
+/// A lane falls behind only when the machine is saturated; a socket owed
+/// this many is not worth keeping away from its task.
+const OWED_FRAMES: usize = 16;
 
 impl DirectSocket {
     pub(super) fn new(fd: RawFd) -> Self {
@@ -79,28 +86,35 @@ impl DirectSocket {
     pub(super) fn take_back(&mut self) -> TakenBack {
         let first = match std::mem::replace(&mut self.owner, Owner::Task) {
             Owner::Task => return TakenBack::default(),
-            Owner::Parked => None,
-            Owner::Owed { seq, wire } => {
+            Owner::Parked => Vec::new(),
+            Owner::Owed { seq, wire, more } => {
                 self.sent_to = seq;
-                Some(wire)
+                std::iter::once(wire).chain(more).collect()
             }
-            Owner::Back { rest } => rest,
+            Owner::Back { rest } => rest.into_iter().collect(),
         };
         TakenBack { sent_to: Some(self.sent_to), first }
     }
 
     /// Group message `seq` (whole frame: `wire`) for a parked socket:
-    /// owed to it, or already written (a replay's); `None` when the task
-    /// writes it (it is not parked).
-    pub(super) fn claim(&mut self, seq: u64, wire: &Bytes) -> Option<Claim> {
-        if !matches!(self.owner, Owner::Parked) {
-            return None;
+    /// owed to it (a new send for a lane, or one more frame for the send a
+    /// lane already owes, unless something was queued since: it goes
+    /// first), or already written (a replay's); `None` when the task
+    /// writes it.
+    pub(super) fn claim(&mut self, seq: u64, wire: &Bytes, queued: bool) -> Option<Claim> {
+        match &mut self.owner {
+            Owner::Parked if seq <= self.sent_to => Some(Claim::Kept),
+            Owner::Parked => {
+                self.owner = Owner::Owed { seq, wire: wire.clone(), more: Vec::new() };
+                Some(Claim::Owed)
+            }
+            Owner::Owed { seq: owed, more, .. } if !queued && more.len() + 1 < OWED_FRAMES => {
+                *owed = seq;
+                more.push(wire.clone());
+                Some(Claim::Kept)
+            }
+            Owner::Owed { .. } | Owner::Task | Owner::Back { .. } => None,
         }
-        if seq <= self.sent_to {
-            return Some(Claim::Queued);
-        }
-        self.owner = Owner::Owed { seq, wire: wire.clone() };
-        Some(Claim::Owed)
     }
 
     /// Something was queued: it goes out after what the socket has, so the
@@ -118,24 +132,35 @@ impl DirectSocket {
         }
     }
 
-    /// A lane writes the frame of message `seq` it owes, unless the task
-    /// took it over. What the socket does not take (all of it when the
-    /// socket is full or failed) goes back to the task, which writes it
-    /// first and meets the failure itself; `queued`: the task has more to
-    /// write after it. Returns whether the task must be woken for a rest.
-    pub(super) fn send_owed(&mut self, seq: u64, queued: bool) -> bool {
-        let wire = match &self.owner {
-            Owner::Owed { seq: owed, wire } if *owed == seq => wire.clone(),
-            _ => return false,
+    /// A lane writes the frames it owes the socket, unless the task took
+    /// them over. What the socket does not take (all of it when the socket
+    /// is full or failed) goes back to the task, which writes it first and
+    /// meets the failure itself; `queued`: the task has more to write
+    /// after them. Returns whether the task must be woken for a rest.
+    pub(super) fn send_owed(&mut self, queued: bool) -> bool {
+        if !matches!(self.owner, Owner::Owed { .. }) {
+            return false; // the task took them over
+        }
+        let Owner::Owed { seq, wire, more } = std::mem::replace(&mut self.owner, Owner::Task) else {
+            unreachable!("matched above")
         };
         self.sent_to = seq;
-        self.owner = match send(self.fd, &wire) {
+        self.owner = match send(self.fd, &wire, &more) {
             Sent::All if queued => Owner::Back { rest: None },
             Sent::All => Owner::Parked,
-            Sent::Part(written) => Owner::Back { rest: Some(wire.slice(written..)) },
+            Sent::Part(written) => Owner::Back { rest: Some(rest_after(written, wire, &more)) },
         };
         matches!(self.owner, Owner::Back { rest: Some(_) })
     }
+}
+
+/// What is left of `wire` and `more` after their first `written` bytes.
+fn rest_after(written: usize, wire: Bytes, more: &[Bytes]) -> Bytes {
+    if more.is_empty() {
+        return wire.slice(written..);
+    }
+    let all: Vec<u8> = std::iter::once(&wire).chain(more).flat_map(|frame| frame.iter().copied()).collect();
+    Bytes::from(all).slice(written..)
 }
 
 /// How much of a frame a socket took.
@@ -147,15 +172,30 @@ enum Sent {
     Part(usize),
 }
 
-/// Writes `wire` to `fd` without waiting.
-fn send(fd: RawFd, wire: &[u8]) -> Sent {
+/// Writes `wire`, then `more`, to `fd` in one system call, without
+/// waiting.
+fn send(fd: RawFd, wire: &[u8], more: &[Bytes]) -> Sent {
+    let whole = wire.len() + more.iter().map(Bytes::len).sum::<usize>();
     loop {
-        // SAFETY: `wire` is valid for its length; `fd` is an open socket
-        // while its queue allows direct writes (see the module docs).
-        let written =
-            unsafe { libc::send(fd, wire.as_ptr().cast(), wire.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        // SAFETY: every buffer is valid for its length while this runs;
+        // `fd` is an open socket while its queue allows direct writes
+        // (see the module docs).
+        let written = unsafe {
+            if more.is_empty() {
+                libc::send(fd, wire.as_ptr().cast(), wire.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            } else {
+                let slices = std::iter::once(wire)
+                    .chain(more.iter().map(|frame| &frame[..]))
+                    .map(|frame| libc::iovec { iov_base: frame.as_ptr() as *mut _, iov_len: frame.len() })
+                    .collect::<Vec<_>>();
+                let mut message: libc::msghdr = std::mem::zeroed();
+                message.msg_iov = slices.as_ptr() as *mut _;
+                message.msg_iovlen = slices.len();
+                libc::sendmsg(fd, &message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            }
+        };
         match usize::try_from(written) {
-            Ok(written) if written == wire.len() => return Sent::All,
+            Ok(written) if written == whole => return Sent::All,
             Ok(written) => return Sent::Part(written),
             Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return Sent::Part(0),
@@ -231,11 +271,11 @@ mod tests {
         for seq in 1..=3 {
             let (outbound, wire) = message(seq);
             assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
-            queue.send_owed(seq);
+            queue.send_owed();
         }
         assert_eq!(received(&mut client), b"<message 1><message 2><message 3>");
         assert_eq!(queue.try_pop(), None, "nothing queued");
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(3), first: None });
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(3), first: Vec::new() });
         assert_eq!(queue.take_back(), TakenBack::default(), "the task had it since");
     }
 
@@ -245,8 +285,8 @@ mod tests {
         park_waiting(&queue, 0);
         let (outbound, wire) = message(1);
         assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: Some(wire) });
-        queue.send_owed(1);
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: vec![wire] });
+        queue.send_owed();
         assert!(received(&mut client).is_empty(), "the lane no longer writes it");
     }
 
@@ -258,10 +298,14 @@ mod tests {
         assert_eq!(queue.claim(&first, &first_wire), Claim::Owed);
         queue.push(Outbound::unsequenced(Frame::text("reply"))).unwrap();
         let (second, second_wire) = message(2);
-        assert_eq!(queue.claim(&second, &second_wire), Claim::Queued, "owed one already: the task writes the next");
-        queue.send_owed(1);
+        assert_eq!(
+            queue.claim(&second, &second_wire),
+            Claim::Kept,
+            "a reply was queued after the owed frame: the task writes the next"
+        );
+        queue.send_owed();
         assert_eq!(received(&mut client), b"<message 1>");
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: None });
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: Vec::new() });
         let queued: Vec<_> = std::iter::from_fn(|| queue.try_pop()).map(|o| o.seq).collect();
         assert_eq!(queued, [0, 2], "the reply, then message 2");
     }
@@ -272,9 +316,9 @@ mod tests {
         park_waiting(&queue, 4);
         queue.push(Outbound::unsequenced(Frame::text("reply"))).unwrap();
         let (outbound, wire) = message(5);
-        assert_eq!(queue.claim(&outbound, &wire), Claim::Queued);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Kept);
         assert!(received(&mut client).is_empty());
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(4), first: None });
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(4), first: Vec::new() });
     }
 
     #[test]
@@ -291,11 +335,11 @@ mod tests {
         let (outbound, _) = message(1);
         let wire = Bytes::from(vec![b'w'; 256 * 1024]);
         assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
-        queue.send_owed(1);
+        queue.send_owed();
         assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst), "the task is woken to write the rest");
         let TakenBack { sent_to, first } = queue.take_back();
         assert_eq!(sent_to, Some(1));
-        let rest = first.expect("the rest of the frame");
+        let [rest] = &first[..] else { panic!("the rest of the frame, alone: {first:?}") };
         let taken = received(&mut client).len() - filled;
         assert_eq!(taken + rest.len(), wire.len(), "what the socket took and the rest make the frame");
         assert_eq!(&rest[..], &wire[taken..]);
@@ -306,7 +350,7 @@ mod tests {
         let (queue, _server, mut client) = direct_member();
         park_waiting(&queue, 7);
         let (outbound, wire) = message(7);
-        assert_eq!(queue.claim(&outbound, &wire), Claim::Queued);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Kept);
         assert!(received(&mut client).is_empty() && queue.try_pop().is_none());
     }
 
@@ -317,13 +361,13 @@ mod tests {
         catching_up.allow_direct(server.as_raw_fd());
         catching_up.park(0);
         let (outbound, wire) = message(1);
-        assert_eq!(catching_up.claim(&outbound, &wire), Claim::Queued, "noted for the replay");
+        assert_eq!(catching_up.claim(&outbound, &wire), Claim::Kept, "noted for the replay");
         assert!(!catching_up.go_live(0), "the replay reads on");
 
         let (queue, _server, _client) = direct_member();
         queue.push(Outbound::unsequenced(Frame::text("reply"))).unwrap();
         queue.park(0);
-        assert_eq!(queue.claim(&outbound, &wire), Claim::Queued);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Kept);
 
         let (evicted, _server, _client) = direct_member();
         evicted.evict();
@@ -338,10 +382,43 @@ mod tests {
         let (outbound, wire) = message(1);
         assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
         queue.end_direct();
-        queue.send_owed(1);
+        queue.send_owed();
         queue.park(1);
-        assert_eq!(queue.claim(&message(2).0, &message(2).1), Claim::Queued);
+        assert_eq!(queue.claim(&message(2).0, &message(2).1), Claim::Kept);
         assert!(received(&mut client).is_empty());
         assert_eq!(queue.take_back(), TakenBack::default());
+    }
+
+    #[test]
+    fn a_lane_that_falls_behind_writes_every_frame_it_owes_in_one_call() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        for seq in 1..=OWED_FRAMES as u64 {
+            let (outbound, wire) = message(seq);
+            let expected = if seq == 1 { Claim::Owed } else { Claim::Kept };
+            assert_eq!(queue.claim(&outbound, &wire), expected, "{seq}: one send owes them all");
+        }
+        let (past, past_wire) = message(OWED_FRAMES as u64 + 1);
+        assert_eq!(queue.claim(&past, &past_wire), Claim::Kept);
+        assert_eq!(queue.try_pop().map(|o| o.seq), Some(OWED_FRAMES as u64 + 1), "past the most owed: queued");
+        queue.send_owed();
+        let expected: String = (1..=OWED_FRAMES).map(|seq| format!("<message {seq}>")).collect();
+        assert_eq!(String::from_utf8(received(&mut client)).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_task_that_wakes_first_takes_every_owed_frame_in_order() {
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        let wires: Vec<Bytes> = (1..=3)
+            .map(|seq| {
+                let (outbound, wire) = message(seq);
+                queue.claim(&outbound, &wire);
+                wire
+            })
+            .collect();
+        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(3), first: wires });
+        queue.send_owed();
+        assert!(received(&mut client).is_empty());
     }
 }

@@ -332,12 +332,13 @@ impl MemberQueue {
     pub fn claim(&self, message: &Outbound, wire: &Bytes) -> Claim {
         let mut state = self.lock();
         if message.seq > 0 && !message.rewinds {
-            if let Some(claim) = state.direct.as_mut().and_then(|direct| direct.claim(message.seq, wire)) {
+            let queued = !state.messages.is_empty();
+            if let Some(claim) = state.direct.as_mut().and_then(|direct| direct.claim(message.seq, wire, queued)) {
                 return claim;
             }
         }
         match self.push_locked(state, message.clone()) {
-            Ok(()) => Claim::Queued,
+            Ok(()) => Claim::Kept,
             Err(QueueFull) => {
                 self.evict();
                 Claim::Evicted
@@ -345,13 +346,13 @@ impl MemberQueue {
         }
     }
 
-    /// A lane writes the frame of message `seq` it owes this member's
-    /// socket, unless the task took it over; the task is woken to write
-    /// what the socket did not take.
-    pub fn send_owed(&self, seq: u64) {
+    /// A lane writes the frames it owes this member's socket, unless the
+    /// task took them over; the task is woken to write what the socket did
+    /// not take.
+    pub fn send_owed(&self) {
         let mut state = self.lock();
         let queued = !state.messages.is_empty() || state.evicted;
-        let rest = state.direct.as_mut().is_some_and(|direct| direct.send_owed(seq, queued));
+        let rest = state.direct.as_mut().is_some_and(|direct| direct.send_owed(queued));
         if rest {
             let reader = state.reader.take();
             drop(state);
