@@ -78,10 +78,13 @@ pub struct Config {
 
     /// Threads that write each group message straight to the sockets of
     /// the members waiting for it, encoded once, instead of waking every
-    /// member's task to write it (0: the tasks write everything). A
-    /// member's order and bounds are the same either way; the trade is in
-    /// docs/BENCHMARKS.md ("Direct writes"). At most 64.
-    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_FANOUT_THREADS", default_value_t = 0)]
+    /// member's task to write it (0: the tasks write everything). More
+    /// than one splits a large delivery between them. A member's order and
+    /// bounds are the same either way. Measured on 2 cores: one thread
+    /// takes a fifth off the CPU per delivery of a 15,000-member group;
+    /// two spend part of it again, competing with the receivers
+    /// (docs/BENCHMARKS.md, "Direct writes"). At most 64.
+    #[arg(long, help_heading = CONNECTIONS, env = "ROOMCAST_FANOUT_THREADS", default_value_t = 1)]
     pub fanout_threads: usize,
 
     /// Longest wait for a request head, from accept on (a socket that sends

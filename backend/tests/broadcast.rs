@@ -138,3 +138,59 @@ async fn app_level_ping_gets_pong() {
     assert_eq!(next_event(&mut ws).await, ServerEvent::Pong);
     server.shutdown().await;
 }
+
+/// Members whose sockets take less than a frame at a time (4 KiB receive
+/// buffers, nothing read while the group publishes about 1 MiB) still get
+/// every message whole and in order, however the server writes to them:
+/// each task writing its own (`--fanout-threads 0`), one lane writing to
+/// the sockets of waiting members (the default), or a delivery split over
+/// two lanes. Direct writes the sockets do not take whole go back to the
+/// tasks mid-frame.
+async fn members_with_full_sockets_get_every_message_whole_and_in_order(fanout_threads: usize) {
+    let mut config = test_config();
+    config.fanout_threads = fanout_threads;
+    let server = start(config).await;
+    let addr = server.local_addr();
+    let mut members = Vec::new();
+    for _ in 0..6 {
+        let tcp = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
+        let mut member = upgrade_over(tcp, &ws_url(addr, "full-sockets", Uuid::new_v4()), &[]).await.unwrap();
+        skip_replay(&mut member).await;
+        members.push(member);
+    }
+    let mut raw = {
+        let tcp = tcp_from([127, 0, 0, 1], addr, Some(4096)).await;
+        let url = ws_url(addr, "full-sockets", Uuid::new_v4());
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await.unwrap().0
+    };
+    let mut publisher = connect_json(addr, "full-sockets").await;
+    // 120 messages of 6 to 9 KiB: within a member's outbound queue (256
+    // messages, 4 MiB), far past what its socket takes.
+    let texts: Vec<String> = (0..120).map(|i| format!("{i:04}{}", "x".repeat(6_000 + i * 37 % 3_000))).collect();
+    let acked = publish_all(&mut publisher, &texts, 16).await;
+    let numbers: Vec<u64> = acked.iter().map(|(_, seq)| *seq).collect();
+    for member in &mut members {
+        let got = collect_chats(member, texts.len()).await;
+        assert_eq!(got.iter().map(|chat| chat.seq).collect::<Vec<_>>(), numbers, "in order, none missing");
+        assert!(got.iter().zip(&texts).all(|(chat, text)| &chat.text == text), "every message whole");
+    }
+    for text in &texts {
+        assert_eq!(&next_text(&mut raw).await, text, "a raw member too");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn full_sockets_get_every_message_when_each_task_writes_its_own() {
+    members_with_full_sockets_get_every_message_whole_and_in_order(0).await;
+}
+
+#[tokio::test]
+async fn full_sockets_get_every_message_when_a_lane_writes_to_waiting_members() {
+    members_with_full_sockets_get_every_message_whole_and_in_order(1).await;
+}
+
+#[tokio::test]
+async fn full_sockets_get_every_message_when_deliveries_are_split_over_lanes() {
+    members_with_full_sockets_get_every_message_whole_and_in_order(2).await;
+}
