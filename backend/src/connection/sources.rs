@@ -60,8 +60,8 @@ pub(super) struct Sources<'a, S, C> {
     pub heartbeat: &'a mut Interval,
     pub held: Option<&'a mut Backlogged>,
     pub catch_up: Option<(&'a mut CatchUp, &'a History)>,
-    /// The last number written to the socket (the connection's).
-    pub watermark: &'a mut u64,
+    /// The last number the replay wrote (the connection's).
+    pub watermark: u64,
 }
 
 impl<S, C> Sources<'_, S, C>
@@ -79,12 +79,9 @@ where
         poll_fn(|cx| {
             // The socket is the task's again for this pass (the fan-out
             // may have written to it while the task waited).
-            let taken = self.queue.take_back();
-            if let Some(sent_to) = taken.sent_to {
-                *self.watermark = sent_to;
-            }
-            if !taken.first.is_empty() {
-                return Poll::Ready(Event::Owed(taken.first));
+            let first = self.queue.take_back();
+            if !first.is_empty() {
+                return Poll::Ready(Event::Owed(first));
             }
             if self.cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
@@ -134,7 +131,7 @@ where
             // Nothing to write, nothing buffered, nothing held: the group's
             // next message may go straight to the socket.
             if !unflushed && self.held.is_none() && self.catch_up.is_none() {
-                self.queue.park(*self.watermark);
+                self.queue.park(self.watermark);
             }
             Poll::Pending
         })

@@ -28,8 +28,8 @@ pub(super) struct Connection {
     peer: Peer,
     membership: Membership,
     context: Arc<Context>,
-    /// The last sequence number the replay (or the fan-out, writing
-    /// directly) sent; live messages up to it are dropped.
+    /// The last sequence number the replay sent; live messages up to it
+    /// are dropped.
     watermark: u64,
     /// A publish waiting for room at the sequencer; reading stops meanwhile.
     held: Option<Box<Backlogged>>,
@@ -130,7 +130,7 @@ impl Connection {
             heartbeat,
             held: self.held.as_deref_mut(),
             catch_up: self.catch_up.as_deref_mut().map(|catch_up| (catch_up, &self.context.history)),
-            watermark: &mut self.watermark,
+            watermark: self.watermark,
         }
     }
 

@@ -17,9 +17,12 @@ pub(super) struct DirectSocket {
     /// every direct write is made under that lock.
     fd: RawFd,
     owner: Owner,
-    /// The highest number written to the socket, by the task (given when
-    /// it parks) or by the fan-out.
-    sent_to: u64,
+    /// The highest number the task's replay wrote, given when it parks: a
+    /// delivery up to it is not written again. Never raised by a lane's
+    /// writes: deliveries come in order and once each, and a raw member
+    /// has no replay (a group that starts over numbers from 1 again, and
+    /// nothing tells raw members).
+    replayed_to: u64,
 }
 
 /// Who writes to the socket next.
@@ -29,10 +32,10 @@ enum Owner {
     Task,
     /// The fan-out: the task waits with nothing queued, nothing buffered.
     Parked,
-    /// A lane owes the socket `wire`, the frame of message `seq`, and the
-    /// frames in `more` (later messages that came before the lane got to
-    /// it); the task, if it wakes first, writes them itself.
-    Owed { seq: u64, wire: Bytes, more: Vec<Bytes>, more_bytes: usize },
+    /// A lane owes the socket `wire`, a message's frame, and the frames in
+    /// `more` (later messages that came before the lane got to it); the
+    /// task, if it wakes first, writes them itself.
+    Owed { wire: Bytes, more: Vec<Bytes>, more_bytes: usize },
     /// The task, once it has taken the socket back (something was queued,
     /// or the socket did not take a whole frame: `rest` is what it must
     /// write before anything else).
@@ -51,16 +54,10 @@ pub enum Claim {
     Evicted,
 }
 
-/// What the task takes back from the fan-out (the queue's `take_back`).
-#[derive(Debug, Default, PartialEq)]
-pub struct TakenBack {
-    /// The highest number written to the socket, when the fan-out had it
-    /// (`None`: the task had it all along).
-    pub sent_to: Option<u64>,
-    /// Bytes to write before anything else: a frame's rest, or the whole
-    /// frames owed to the socket.
-    pub first: Vec<Bytes>,
-}
+/// What the task takes back from the fan-out (the queue's `take_back`):
+/// the bytes to write before anything else, a frame's rest or the whole
+/// frames owed to the socket (none, mostly).
+pub type TakenBack = Vec<Bytes>;
 
 /// Most frames, and bytes past the first frame, a socket may be owed at
 /// once (past them, the task writes): one write batch of the task's own
@@ -74,31 +71,25 @@ const OWED_BYTES: usize = 64 * 1024;
 
 impl DirectSocket {
     pub(super) fn new(fd: RawFd) -> Self {
-        Self { fd, owner: Owner::Task, sent_to: 0 }
+        Self { fd, owner: Owner::Task, replayed_to: 0 }
     }
 
-    /// The task waits with nothing to write, its socket written up to
-    /// `sent_to`: the fan-out may write to it.
-    pub(super) fn park(&mut self, sent_to: u64) {
+    /// The task waits with nothing to write, its replay written up to
+    /// `replayed_to`: the fan-out may write to it.
+    pub(super) fn park(&mut self, replayed_to: u64) {
         if matches!(self.owner, Owner::Task) {
             self.owner = Owner::Parked;
-            self.sent_to = sent_to;
+            self.replayed_to = replayed_to;
         }
     }
 
-    /// The task takes the socket back: how far the fan-out wrote, and
-    /// what the task must write first.
+    /// The task takes the socket back: what it must write first.
     pub(super) fn take_back(&mut self) -> TakenBack {
-        let first = match std::mem::replace(&mut self.owner, Owner::Task) {
-            Owner::Task => return TakenBack::default(),
-            Owner::Parked => Vec::new(),
-            Owner::Owed { seq, wire, more, .. } => {
-                self.sent_to = seq;
-                std::iter::once(wire).chain(more).collect()
-            }
+        match std::mem::replace(&mut self.owner, Owner::Task) {
+            Owner::Task | Owner::Parked => Vec::new(),
+            Owner::Owed { wire, more, .. } => std::iter::once(wire).chain(more).collect(),
             Owner::Back { rest } => rest.into_iter().collect(),
-        };
-        TakenBack { sent_to: Some(self.sent_to), first }
+        }
     }
 
     /// Group message `seq` (whole frame: `wire`) for a parked socket:
@@ -108,15 +99,14 @@ impl DirectSocket {
     /// writes it.
     pub(super) fn claim(&mut self, seq: u64, wire: &Bytes, queued: bool) -> Option<Claim> {
         match &mut self.owner {
-            Owner::Parked if seq <= self.sent_to => Some(Claim::Kept),
+            Owner::Parked if seq <= self.replayed_to => Some(Claim::Kept),
             Owner::Parked => {
-                self.owner = Owner::Owed { seq, wire: wire.clone(), more: Vec::new(), more_bytes: 0 };
+                self.owner = Owner::Owed { wire: wire.clone(), more: Vec::new(), more_bytes: 0 };
                 Some(Claim::Owed)
             }
-            Owner::Owed { seq: owed, more, more_bytes, .. }
+            Owner::Owed { more, more_bytes, .. }
                 if !queued && more.len() + 1 < OWED_FRAMES && *more_bytes + wire.len() <= OWED_BYTES =>
             {
-                *owed = seq;
                 *more_bytes += wire.len();
                 more.push(wire.clone());
                 Some(Claim::Kept)
@@ -133,9 +123,11 @@ impl DirectSocket {
         }
     }
 
-    /// The member was evicted: nothing more is written for it.
+    /// The member was evicted: nothing more is written for it, but the
+    /// rest of a frame the socket took in part still goes first (its close
+    /// frame must follow whole frames).
     pub(super) fn evicted(&mut self) {
-        if !matches!(self.owner, Owner::Task) {
+        if matches!(self.owner, Owner::Parked | Owner::Owed { .. }) {
             self.owner = Owner::Back { rest: None };
         }
     }
@@ -149,10 +141,9 @@ impl DirectSocket {
         if !matches!(self.owner, Owner::Owed { .. }) {
             return false; // the task took them over
         }
-        let Owner::Owed { seq, wire, more, .. } = std::mem::replace(&mut self.owner, Owner::Task) else {
+        let Owner::Owed { wire, more, .. } = std::mem::replace(&mut self.owner, Owner::Task) else {
             unreachable!("matched above")
         };
-        self.sent_to = seq;
         self.owner = match send(self.fd, &wire, &more) {
             Sent::All if queued => Owner::Back { rest: None },
             Sent::All => Owner::Parked,
@@ -264,11 +255,11 @@ mod tests {
     }
 
     /// Parks `queue`'s task the way the loop does: it waits on the queue.
-    fn park_waiting(queue: &MemberQueue, sent_to: u64) -> Arc<Flag> {
+    fn park_waiting(queue: &MemberQueue, replayed_to: u64) -> Arc<Flag> {
         let flag = Arc::new(Flag(false.into()));
         let waker = Waker::from(flag.clone());
         assert!(queue.poll_next(&mut std::task::Context::from_waker(&waker)).is_pending());
-        queue.park(sent_to);
+        queue.park(replayed_to);
         flag
     }
 
@@ -283,8 +274,7 @@ mod tests {
         }
         assert_eq!(received(&mut client), b"<message 1><message 2><message 3>");
         assert_eq!(queue.try_pop(), None, "nothing queued");
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(3), first: Vec::new() });
-        assert_eq!(queue.take_back(), TakenBack::default(), "the task had it since");
+        assert!(queue.take_back().is_empty(), "nothing left for the task");
     }
 
     #[test]
@@ -293,7 +283,7 @@ mod tests {
         park_waiting(&queue, 0);
         let (outbound, wire) = message(1);
         assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: vec![wire] });
+        assert_eq!(queue.take_back(), [wire]);
         queue.send_owed();
         assert!(received(&mut client).is_empty(), "the lane no longer writes it");
     }
@@ -313,7 +303,7 @@ mod tests {
         );
         queue.send_owed();
         assert_eq!(received(&mut client), b"<message 1>");
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(1), first: Vec::new() });
+        assert!(queue.take_back().is_empty());
         let queued: Vec<_> = std::iter::from_fn(|| queue.try_pop()).map(|o| o.seq).collect();
         assert_eq!(queued, [0, 2], "the reply, then message 2");
     }
@@ -326,7 +316,7 @@ mod tests {
         let (outbound, wire) = message(5);
         assert_eq!(queue.claim(&outbound, &wire), Claim::Kept);
         assert!(received(&mut client).is_empty());
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(4), first: Vec::new() });
+        assert!(queue.take_back().is_empty());
     }
 
     #[test]
@@ -345,8 +335,7 @@ mod tests {
         assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
         queue.send_owed();
         assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst), "the task is woken to write the rest");
-        let TakenBack { sent_to, first } = queue.take_back();
-        assert_eq!(sent_to, Some(1));
+        let first = queue.take_back();
         let [rest] = &first[..] else { panic!("the rest of the frame, alone: {first:?}") };
         let taken = received(&mut client).len() - filled;
         assert_eq!(taken + rest.len(), wire.len(), "what the socket took and the rest make the frame");
@@ -394,7 +383,7 @@ mod tests {
         queue.park(1);
         assert_eq!(queue.claim(&message(2).0, &message(2).1), Claim::Kept);
         assert!(received(&mut client).is_empty());
-        assert_eq!(queue.take_back(), TakenBack::default());
+        assert!(queue.take_back().is_empty());
     }
 
     #[test]
@@ -425,8 +414,39 @@ mod tests {
                 wire
             })
             .collect();
-        assert_eq!(queue.take_back(), TakenBack { sent_to: Some(3), first: wires });
+        assert_eq!(queue.take_back(), wires);
         queue.send_owed();
         assert!(received(&mut client).is_empty());
+    }
+
+    #[test]
+    fn numbers_that_start_over_are_written_to_a_member_the_lanes_wrote_higher_ones() {
+        // A raw member has no replay, and a group that starts over numbers
+        // from 1 again without telling it.
+        let (queue, _server, mut client) = direct_member();
+        park_waiting(&queue, 0);
+        for seq in [49, 50, 1] {
+            let (outbound, wire) = message(seq);
+            assert_eq!(queue.claim(&outbound, &wire), Claim::Owed, "{seq}");
+            queue.send_owed();
+        }
+        assert_eq!(received(&mut client), b"<message 49><message 50><message 1>");
+    }
+
+    #[test]
+    fn an_evicted_member_still_gets_the_rest_of_a_frame_its_socket_took_in_part() {
+        let (queue, mut server, mut client) = direct_member();
+        server.set_nonblocking(true).unwrap();
+        let filler = vec![b'.'; 64 * 1024];
+        while server.write(&filler).is_ok() {}
+        park_waiting(&queue, 0);
+        let (outbound, _) = message(1);
+        let wire = Bytes::from(vec![b'w'; 256 * 1024]);
+        assert_eq!(queue.claim(&outbound, &wire), Claim::Owed);
+        queue.send_owed();
+        let taken = received(&mut client).iter().filter(|byte| **byte == b'w').count();
+        queue.evict();
+        let rest = queue.take_back();
+        assert_eq!(rest.iter().map(Bytes::len).sum::<usize>() + taken, wire.len(), "written first, then the close");
     }
 }

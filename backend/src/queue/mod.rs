@@ -306,22 +306,21 @@ impl MemberQueue {
     }
 
     /// The task waits with nothing to write: nothing queued, nothing
-    /// buffered, its socket written up to `sent_to`. Until it
+    /// buffered, its replay written up to `replayed_to`. Until it
     /// [takes the socket back](Self::take_back), the fan-out writes the
     /// group's messages to it. Not while catching up (the replay writes),
     /// nor once evicted.
-    pub fn park(&self, sent_to: u64) {
+    pub fn park(&self, replayed_to: u64) {
         let mut state = self.lock();
         if state.messages.is_empty() && !state.evicted && !state.catching_up {
             if let Some(direct) = state.direct.as_mut() {
-                direct.park(sent_to);
+                direct.park(replayed_to);
             }
         }
     }
 
     /// The task takes its socket back from the fan-out (each pass of its
-    /// loop starts here): how far the fan-out wrote, and the bytes the
-    /// task must write first.
+    /// loop starts here): the bytes the task must write first.
     pub fn take_back(&self) -> TakenBack {
         self.lock().direct.as_mut().map(DirectSocket::take_back).unwrap_or_default()
     }
