@@ -232,6 +232,18 @@ mod tests {
         (Outbound::sequenced(seq, Frame::text(text)), wire)
     }
 
+    /// Writes to `server` until its socket takes no more (the client reads
+    /// nothing); returns how much it took.
+    fn fill(server: &mut UnixStream) -> usize {
+        server.set_nonblocking(true).unwrap();
+        let filler = vec![b'.'; 64 * 1024];
+        let mut filled = 0;
+        while let Ok(n) = server.write(&filler) {
+            filled += n;
+        }
+        filled
+    }
+
     /// What the client can read now.
     fn received(client: &mut UnixStream) -> Vec<u8> {
         let mut bytes = Vec::new();
@@ -322,13 +334,7 @@ mod tests {
     #[test]
     fn what_a_full_socket_does_not_take_goes_back_to_the_task_which_is_woken() {
         let (queue, mut server, mut client) = direct_member();
-        server.set_nonblocking(true).unwrap();
-        // The client reads nothing: fill the socket.
-        let filler = vec![b'.'; 64 * 1024];
-        let mut filled = 0;
-        while let Ok(n) = server.write(&filler) {
-            filled += n;
-        }
+        let filled = fill(&mut server);
         let woken = park_waiting(&queue, 0);
         let (outbound, _) = message(1);
         let wire = Bytes::from(vec![b'w'; 256 * 1024]);
@@ -436,9 +442,7 @@ mod tests {
     #[test]
     fn an_evicted_member_still_gets_the_rest_of_a_frame_its_socket_took_in_part() {
         let (queue, mut server, mut client) = direct_member();
-        server.set_nonblocking(true).unwrap();
-        let filler = vec![b'.'; 64 * 1024];
-        while server.write(&filler).is_ok() {}
+        fill(&mut server);
         park_waiting(&queue, 0);
         let (outbound, _) = message(1);
         let wire = Bytes::from(vec![b'w'; 256 * 1024]);
