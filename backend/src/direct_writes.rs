@@ -35,6 +35,7 @@
 //! frame at a time, and the lanes hold at most [`OWED_LIMIT`] owed sends
 //! (past it, members are queued as without direct writes).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -77,6 +78,11 @@ pub struct Owed {
     pub queue: Arc<MemberQueue>,
 }
 
+/// Room a delivery reserved for its owed sends ([`Lanes::reserve`]).
+#[derive(Debug)]
+#[must_use = "hand it over, or the room stays taken"]
+pub struct Reserved(usize);
+
 /// The threads that write owed frames (`--fanout-threads`).
 #[derive(Debug)]
 pub struct Lanes {
@@ -105,17 +111,26 @@ impl Lanes {
     }
 
     /// Whether a delivery to `members` more may owe them sends.
-    pub fn has_room(&self, members: usize) -> bool {
-        self.owed.load(Ordering::Relaxed) + members <= OWED_LIMIT
+    /// Reserves room for a delivery to `members` to owe them sends, if
+    /// the lanes have it ([`hand_over`](Self::hand_over) gives back what
+    /// the delivery did not use).
+    pub fn reserve(&self, members: usize) -> Option<Reserved> {
+        let before = self.owed.fetch_add(members, Ordering::Relaxed);
+        if before + members > OWED_LIMIT {
+            self.owed.fetch_sub(members, Ordering::Relaxed);
+            return None;
+        }
+        Some(Reserved(members))
     }
 
     /// Hands a delivery's owed sends to the lanes: a small one to the next
     /// lane in turn, a large one split over all of them.
-    pub fn hand_over(&self, mut owed: Vec<Owed>) {
+    pub fn hand_over(&self, reserved: Reserved, mut owed: Vec<Owed>) {
+        debug_assert!(owed.len() <= reserved.0, "a delivery owes each member one send at most");
+        self.owed.fetch_sub(reserved.0.saturating_sub(owed.len()), Ordering::Relaxed);
         if owed.is_empty() {
             return;
         }
-        self.owed.fetch_add(owed.len(), Ordering::Relaxed);
         let lanes = if owed.len() < SPLIT_FROM { 1 } else { self.lanes.len() };
         let first = self.next.fetch_add(1, Ordering::Relaxed);
         let share = owed.len().div_ceil(lanes);
@@ -132,11 +147,18 @@ impl Lanes {
 }
 
 /// A lane's thread: writes what it is owed, in the order handed over.
+/// A send that panics (a bug; the panic hook has printed it) ends that
+/// member's connection (1013, as a reader too slow: a JSON client comes
+/// back and recovers what it missed), not the lane: a lane that ended
+/// would leave the members it owes waiting for their tasks' next wake-up.
 fn write_owed(sends: &Receiver<Vec<Owed>>, owed: &AtomicUsize) {
     while let Ok(batch) = sends.recv() {
         let made = batch.len();
         for Owed { queue } in batch {
-            queue.send_owed();
+            if catch_unwind(AssertUnwindSafe(|| queue.send_owed())).is_err() {
+                tracing::error!("a direct write panicked; its member is closed");
+                queue.evict();
+            }
         }
         owed.fetch_sub(made, Ordering::Relaxed);
     }
@@ -163,5 +185,15 @@ mod tests {
         let frame = text_frame(&long);
         assert_eq!(&frame[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
         assert_eq!(frame.len(), 70_010);
+    }
+
+    #[test]
+    fn the_lanes_hold_at_most_their_limit_and_take_back_what_a_delivery_did_not_owe() {
+        let lanes = Lanes::start(1).unwrap();
+        let all = lanes.reserve(OWED_LIMIT).expect("room for the limit");
+        assert!(lanes.reserve(1).is_none(), "past the limit: queued for the tasks instead");
+        lanes.hand_over(all, Vec::new());
+        let again = lanes.reserve(OWED_LIMIT).expect("given back");
+        lanes.hand_over(again, Vec::new());
     }
 }

@@ -303,13 +303,13 @@ impl Registry {
         let json = (state.json_members > 0).then(|| Outbound::sequenced(seq, Frame::text(event.encode())));
         let ServerEvent::Message(message) = event else { unreachable!("built as a message above") };
         let raw = (state.raw_members > 0).then(|| Outbound::sequenced(seq, Frame::text(message.text)));
-        let lanes = self.lanes.as_ref().filter(|lanes| lanes.has_room(state.members.len()));
-        let mut wires = lanes.map(|_| Wires::of(json.as_ref(), raw.as_ref()));
+        let reserved = self.lanes.as_ref().and_then(|lanes| Some((lanes, lanes.reserve(state.members.len())?)));
+        let mut wires = reserved.as_ref().map(|_| Wires::of(json.as_ref(), raw.as_ref()));
         let took = state.fan_out(json.as_ref(), raw.as_ref(), activity.as_ref(), wires.as_mut());
         state.totals += took;
         drop(state);
-        if let (Some(lanes), Some(wires)) = (lanes, wires) {
-            lanes.hand_over(wires.owed);
+        if let (Some((lanes, reserved)), Some(wires)) = (reserved, wires) {
+            lanes.hand_over(reserved, wires.owed);
         }
         Delivery::Delivered
     }
