@@ -31,9 +31,9 @@
 //! while its flush waits, and it is evicted).
 //!
 //! The lanes' threads take the sends off the sequencer's thread and spread
-//! a large delivery over the machine's cores; a member is owed at most one
-//! frame at a time, and the lanes hold at most [`OWED_LIMIT`] owed sends
-//! (past it, members are queued as without direct writes).
+//! a large delivery over the machine's cores; a socket is owed at most one
+//! write batch at a time, and the lanes hold at most [`OWED_LIMIT`] owed
+//! sends (past it, members are queued as without direct writes).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,7 +110,6 @@ impl Lanes {
         Ok(Self { lanes, owed, next: AtomicUsize::new(0) })
     }
 
-    /// Whether a delivery to `members` more may owe them sends.
     /// Reserves room for a delivery to `members` to owe them sends, if
     /// the lanes have it ([`hand_over`](Self::hand_over) gives back what
     /// the delivery did not use).
@@ -167,7 +166,7 @@ fn write_owed(sends: &Receiver<Vec<Owed>>, owed: &AtomicUsize) {
 /// Owed sends no lane takes: each task writes its own.
 fn give_back(batch: Vec<Owed>, owed: &AtomicUsize) {
     owed.fetch_sub(batch.len(), Ordering::Relaxed);
-    for Owed { queue, .. } in batch {
+    for Owed { queue } in batch {
         queue.wake_owed();
     }
 }

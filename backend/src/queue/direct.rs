@@ -138,11 +138,12 @@ impl DirectSocket {
     /// meets the failure itself; `queued`: the task has more to write
     /// after them. Returns whether the task must be woken for a rest.
     pub(super) fn send_owed(&mut self, queued: bool) -> bool {
-        if !matches!(self.owner, Owner::Owed { .. }) {
-            return false; // the task took them over
-        }
-        let Owner::Owed { wire, more, .. } = std::mem::replace(&mut self.owner, Owner::Task) else {
-            unreachable!("matched above")
+        let (wire, more) = match std::mem::replace(&mut self.owner, Owner::Task) {
+            Owner::Owed { wire, more, .. } => (wire, more),
+            other => {
+                self.owner = other; // the task took them over
+                return false;
+            }
         };
         self.owner = match send(self.fd, &wire, &more) {
             Sent::All if queued => Owner::Back { rest: None },
@@ -171,27 +172,19 @@ enum Sent {
     Part(usize),
 }
 
-/// Writes `wire`, then `more`, to `fd` in one system call, without
-/// waiting.
+/// Writes `wire`, then `more` (fewer than [`OWED_FRAMES`]), to `fd` in one
+/// system call, without waiting.
 fn send(fd: RawFd, wire: &[u8], more: &[Bytes]) -> Sent {
+    debug_assert!(more.len() < OWED_FRAMES, "claim owes a socket one batch at most");
     let whole = wire.len() + more.iter().map(Bytes::len).sum::<usize>();
     loop {
-        // SAFETY: every buffer is valid for its length while this runs;
-        // `fd` is an open socket while its queue allows direct writes
-        // (see the module docs).
-        let written = unsafe {
-            if more.is_empty() {
-                libc::send(fd, wire.as_ptr().cast(), wire.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-            } else {
-                let slices = std::iter::once(wire)
-                    .chain(more.iter().map(|frame| &frame[..]))
-                    .map(|frame| libc::iovec { iov_base: frame.as_ptr() as *mut _, iov_len: frame.len() })
-                    .collect::<Vec<_>>();
-                let mut message: libc::msghdr = std::mem::zeroed();
-                message.msg_iov = slices.as_ptr() as *mut _;
-                message.msg_iovlen = slices.len();
-                libc::sendmsg(fd, &message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-            }
+        let written = if more.is_empty() {
+            // SAFETY: `wire` is valid for its length; `fd` is an open
+            // socket while its queue allows direct writes (see the module
+            // docs).
+            unsafe { libc::send(fd, wire.as_ptr().cast(), wire.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
+        } else {
+            send_frames(fd, wire, more)
         };
         match usize::try_from(written) {
             Ok(written) if written == whole => return Sent::All,
@@ -199,6 +192,26 @@ fn send(fd: RawFd, wire: &[u8], more: &[Bytes]) -> Sent {
             Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return Sent::Part(0),
         }
+    }
+}
+
+/// `sendmsg` of `wire` and `more`: its slices on the stack, since this
+/// runs once per recipient of a delivery.
+fn send_frames(fd: RawFd, wire: &[u8], more: &[Bytes]) -> isize {
+    let mut slices = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; OWED_FRAMES];
+    let frames = std::iter::once(wire).chain(more.iter().map(|frame| &frame[..]));
+    let mut used = 0;
+    for (slice, frame) in slices.iter_mut().zip(frames) {
+        *slice = libc::iovec { iov_base: frame.as_ptr() as *mut _, iov_len: frame.len() };
+        used += 1;
+    }
+    // SAFETY: the slices point into buffers valid for their lengths while
+    // this runs; `fd` as in `send`.
+    unsafe {
+        let mut message: libc::msghdr = std::mem::zeroed();
+        message.msg_iov = slices.as_mut_ptr();
+        message.msg_iovlen = used;
+        libc::sendmsg(fd, &message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
     }
 }
 
@@ -276,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn a_parked_member_is_written_directly_and_its_task_learns_how_far() {
+    fn a_parked_member_is_written_directly_and_its_task_has_nothing_left_to_write() {
         let (queue, _server, mut client) = direct_member();
         park_waiting(&queue, 0);
         for seq in 1..=3 {
